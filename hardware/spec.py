@@ -1,0 +1,126 @@
+"""What the machine is: an accelerator with memory tiers, links, peaks and measured derates.
+
+Think of a device as a kitchen: the FLOP/s are the cooks, each memory tier a pantry further from the
+stove (SRAM on the counter, HBM in the room, host DRAM down the hall over PCIe), and the links are the
+hatches to the neighbouring kitchens. Datasheet peaks and measured efficiencies are separate fields
+so a what-if study can change one without touching the other. Every quantity is stored in SI units;
+files may use human units ("80 GB", "3.35 TB/s", "989 TFLOPS").
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from hardware.units import parse_bandwidth, parse_bytes, parse_flops, parse_seconds, parse_watts
+
+Bytes = Annotated[float, BeforeValidator(parse_bytes)]
+BytesPerS = Annotated[float, BeforeValidator(parse_bandwidth)]
+FlopsPerS = Annotated[float, BeforeValidator(parse_flops)]
+Seconds = Annotated[float, BeforeValidator(parse_seconds)]
+Watts = Annotated[float, BeforeValidator(parse_watts)]
+
+DType = Literal["fp32", "bf16", "fp16", "fp8", "int8", "fp4", "int4", "int2"]
+
+BYTES_PER_ELEMENT: dict[str, float] = {
+    "fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5, "int4": 0.5, "int2": 0.25,
+}
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MemoryTier(Frozen):
+    """One level of memory. `cache=True` marks a hardware-managed cache (GPU L2) that holds nothing
+    by placement; the first non-cache tier holds weights and KV, lower tiers take offloaded KV."""
+
+    name: str
+    capacity_bytes: Bytes = Field(gt=0)
+    bandwidth_bytes_per_s: BytesPerS = Field(gt=0)
+    cache: bool = False
+    source: str = ""
+
+
+class Link(Frozen):
+    """A link out of one device; bandwidth is per direction (what a ring all-reduce is bound by)."""
+
+    bandwidth_bytes_per_s: BytesPerS = Field(gt=0)
+    latency_s: Seconds = Field(default=2e-6, ge=0)
+    source: str = ""
+
+
+class PeakFlops(Frozen):
+    """Dense (not 2:4 sparse) peak FLOP/s per datatype; None where the device has no such unit."""
+
+    bf16: FlopsPerS = Field(gt=0)
+    fp8: FlopsPerS | None = Field(default=None, gt=0)
+    int8: FlopsPerS | None = Field(default=None, gt=0)
+    fp4: FlopsPerS | None = Field(default=None, gt=0)
+    source: str = ""
+
+    def for_dtype(self, dtype: str) -> float:
+        """The rate a GEMM with weights of `dtype` runs at: its own unit if the device has one, else
+        bf16 (weight-only quantisation dequantises into bf16 math)."""
+        rate = getattr(self, dtype, None) if dtype in ("fp8", "int8", "fp4") else None
+        return rate if rate is not None else self.bf16
+
+
+class Efficiency(Frozen):
+    """Measured fractions of peak a real kernel reaches; 1.0 means the datasheet roofline."""
+
+    compute: float = Field(default=1.0, gt=0, le=1)
+    memory: float = Field(default=1.0, gt=0, le=1)
+    link: float = Field(default=1.0, gt=0, le=1)
+    op_overhead_s: Seconds = Field(default=0.0, ge=0)
+    source: str = ""
+
+
+class Power(Frozen):
+    tdp_w: Watts = Field(gt=0)
+    idle_fraction: float = Field(default=0.3, ge=0, le=1)
+    source: str = ""
+
+
+class Price(Frozen):
+    """Purchase price and/or an hourly rate. Without an hourly rate the cost model amortises the
+    purchase price (see `sim.costing`)."""
+
+    purchase_usd: float | None = Field(default=None, gt=0)
+    per_hour_usd: float | None = Field(default=None, gt=0)
+    source: str = ""
+
+
+class Accelerator(Frozen):
+    name: str
+    vendor: str = ""
+    kind: Literal["gpu", "tpu", "lpu", "other"] = "gpu"
+    peak_flops: PeakFlops
+    memory: tuple[MemoryTier, ...] = Field(min_length=1)
+    scale_up: Link | None = None
+    scale_out: Link | None = None
+    efficiency: Efficiency = Efficiency()
+    power: Power | None = None
+    price: Price | None = None
+    notes: str = ""
+
+    @model_validator(mode="after")
+    def _has_main_tier(self) -> Self:
+        if all(t.cache for t in self.memory):
+            raise ValueError("memory: every tier is marked cache=True; one tier must hold weights and KV")
+        names = [t.name for t in self.memory]
+        if len(set(names)) != len(names):
+            raise ValueError(f"memory: tier names must be unique, got {names}")
+        return self
+
+    @property
+    def main_tier(self) -> MemoryTier:
+        """The tier that holds weights and KV (HBM on a GPU, SRAM on an LPU)."""
+        return next(t for t in self.memory if not t.cache)
+
+    @property
+    def offload_tiers(self) -> tuple[MemoryTier, ...]:
+        """Tiers below the main one, fastest first (host DRAM, SSD)."""
+        idx = self.memory.index(self.main_tier)
+        return self.memory[idx + 1 :]

@@ -1,0 +1,101 @@
+"""Human units in, SI out.
+
+Files say "80 GB", "3.35 TB/s", "400 Gb/s", "989 TFLOPS" or "50ms"; everything inside ctxsim is bytes,
+bytes per second, FLOP per second and seconds. Decimal prefixes are powers of 1000, binary ones
+(KiB, MiB, GiB, TiB) powers of 1024; a lower-case `b` means bits. A bare number is taken as already SI.
+"""
+
+from __future__ import annotations
+
+import re
+
+_NUMBER = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z/µ]*)\s*$")
+_DECIMAL = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50}
+
+# kind -> (unit regex, how to read the prefix and the base unit)
+_TIME = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9, "min": 60.0, "h": 3600.0}
+
+
+def _split(text: str) -> tuple[float, str]:
+    match = _NUMBER.match(text)
+    if not match:
+        raise ValueError(f"cannot read {text!r} as a number with a unit")
+    return float(match.group(1)), match.group(2)
+
+
+def _prefixed(unit: str, bases: dict[str, float]) -> float | None:
+    """Scale for `unit` = optional SI or binary prefix + one of `bases`; None if it does not parse."""
+    for base, scale in bases.items():
+        if unit == base:
+            return scale
+        if unit.endswith(base):
+            prefix = unit[: -len(base)]
+            if prefix in _BINARY:
+                return _BINARY[prefix] * scale
+            if prefix in _DECIMAL:
+                return _DECIMAL[prefix] * scale
+    return None
+
+
+def parse_bytes(value: str | float | int) -> float:
+    """'80 GB' -> 8e10, '80 GiB' -> 85899345920, '4 Gb' -> 5e8 (bits)."""
+    return _parse(value, {"B": 1.0, "b": 0.125}, "a size such as '80 GB' or '192 GiB'")
+
+
+def parse_bandwidth(value: str | float | int) -> float:
+    """'3.35 TB/s' -> 3.35e12 bytes/s; '400 Gb/s' (bits) -> 5e10 bytes/s; 'GBps' is accepted."""
+    bases = {"B/s": 1.0, "Bps": 1.0, "b/s": 0.125, "bps": 0.125}
+    return _parse(value, bases, "a bandwidth such as '3.35 TB/s' or '400 Gb/s'")
+
+
+def parse_flops(value: str | float | int) -> float:
+    """'989 TFLOPS' -> 9.89e14 FLOP/s; 'TOPS' (integer ops) is read the same way."""
+    bases = {"FLOPS": 1.0, "FLOP/s": 1.0, "flops": 1.0, "OPS": 1.0, "ops": 1.0}
+    return _parse(value, bases, "a rate such as '989 TFLOPS'")
+
+
+def parse_seconds(value: str | float | int) -> float:
+    """'50ms' -> 0.05, '2s' -> 2.0, '5us' -> 5e-6."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration")
+    if isinstance(value, int | float):
+        return float(value)
+    number, unit = _split(value)
+    if unit not in _TIME:
+        raise ValueError(f"cannot read {value!r} as a duration such as '50ms' or '2s'")
+    return number * _TIME[unit]
+
+
+def parse_watts(value: str | float | int) -> float:
+    """'700 W' -> 700.0, '1.2 kW' -> 1200.0."""
+    return _parse(value, {"W": 1.0}, "a power such as '700 W'")
+
+
+def _parse(value: str | float | int, bases: dict[str, float], example: str) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not {example}")
+    if isinstance(value, int | float):
+        return float(value)
+    number, unit = _split(value)
+    if unit == "":
+        return number
+    scale = _prefixed(unit, bases)
+    if scale is None:
+        raise ValueError(f"cannot read {value!r} as {example}")
+    return number * scale
+
+
+def format_bytes(n: float) -> str:
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
+def format_seconds(s: float) -> str:
+    if s >= 1:
+        return f"{s:.3g} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.3g} ms"
+    return f"{s * 1e6:.3g} µs"

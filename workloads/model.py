@@ -1,0 +1,265 @@
+"""What a model is: the architecture fields that decide FLOPs, weight bytes and KV bytes.
+
+A model is a stack of layers; each layer has a token mixer (full attention, windowed attention, or
+an SSM with constant state) and a channel mixer (dense SwiGLU FFN, mixture of experts, or none).
+Layers with the same pair behave the same, so the cost model works on `layer_groups()`: a few
+groups with a count each, not one entry per layer.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from hardware.spec import BYTES_PER_ELEMENT, DType
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MLA(Frozen):
+    """Multi-head latent attention (DeepSeek-V2/V3): the cache holds a compressed latent per token."""
+
+    kv_lora_rank: int = Field(gt=0)
+    qk_rope_head_dim: int = Field(gt=0)
+    qk_nope_head_dim: int = Field(gt=0)
+    v_head_dim: int = Field(gt=0)
+    q_lora_rank: int | None = Field(default=None, gt=0)
+
+
+class Window(Frozen):
+    """Local attention on some layers. `sliding`: each token sees the last `size` tokens; `chunked`
+    (Llama 4): tokens see their own aligned chunk. Both hold at most `size` tokens of KV per layer.
+    Layer i is global (full attention) when i % global_every == global_offset."""
+
+    size: int = Field(gt=0)
+    kind: Literal["sliding", "chunked"] = "sliding"
+    global_every: int = Field(ge=1)
+    global_offset: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _offset_in_period(self) -> Self:
+        if self.global_offset >= self.global_every:
+            raise ValueError(
+                f"window.global_offset ({self.global_offset}) must be below global_every ({self.global_every})"
+            )
+        return self
+
+
+class MoE(Frozen):
+    """Mixture of experts. Layer i is MoE when i >= first_dense and (i - first_dense) % period == offset."""
+
+    experts: int = Field(gt=0)
+    active: int = Field(gt=0)
+    expert_ffn: int = Field(gt=0)
+    shared_experts: int = Field(default=0, ge=0)
+    first_dense: int = Field(default=0, ge=0)
+    period: int = Field(default=1, ge=1)
+    offset: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _active_le_total(self) -> Self:
+        if self.active > self.experts:
+            raise ValueError(f"moe.active ({self.active}) exceeds moe.experts ({self.experts})")
+        return self
+
+
+class SSM(Frozen):
+    """Mamba-style state-space layers: constant recurrent state per sequence, linear time in tokens.
+    Layers are SSM except those with i % attention_every == attention_offset (hybrids like Jamba);
+    `attention_every: null` means every layer is SSM."""
+
+    kind: Literal["mamba1", "mamba2"] = "mamba2"
+    d_state: int = Field(gt=0)
+    d_conv: int = Field(default=4, gt=0)
+    expand: int = Field(default=2, gt=0)
+    head_dim: int = Field(default=64, gt=0)
+    n_groups: int = Field(default=1, gt=0)
+    dt_rank: int | None = Field(default=None, gt=0)
+    attention_every: int | None = Field(default=None, ge=1)
+    attention_offset: int = Field(default=0, ge=0)
+    state_dtype: DType = "bf16"
+
+
+@dataclass(frozen=True)
+class LayerGroup:
+    """Layers that cost the same: `mixer` in {attention, ssm}, `window` 0 for full attention."""
+
+    mixer: Literal["attention", "ssm"]
+    window: int
+    ffn: Literal["dense", "moe", "none"]
+    count: int
+
+
+class ModelArch(Frozen):
+    name: str
+    num_layers: int = Field(gt=0)
+    hidden_size: int = Field(gt=0)
+    num_heads: int = Field(default=0, ge=0)
+    num_kv_heads: int = Field(default=0, ge=0)
+    head_dim: int = Field(default=0, ge=0)
+    intermediate_size: int = Field(default=0, ge=0)
+    vocab_size: int = Field(gt=0)
+    tie_embeddings: bool = False
+    max_context_tokens: int | None = Field(default=None, gt=0)
+    mla: MLA | None = None
+    window: Window | None = None
+    moe: MoE | None = None
+    ssm: SSM | None = None
+    weight_dtype: DType = "bf16"
+    kv_dtype: DType = "bf16"
+    params_total: float | None = Field(default=None, gt=0, description="published count, for comparison")
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        has_attention = self.ssm is None or self.ssm.attention_every is not None
+        if has_attention:
+            for field in ("num_heads", "num_kv_heads", "head_dim"):
+                if getattr(self, field) <= 0:
+                    raise ValueError(f"{field} must be positive for a model with attention layers")
+            if self.num_heads % self.num_kv_heads:
+                raise ValueError(
+                    f"num_heads ({self.num_heads}) must be a multiple of num_kv_heads ({self.num_kv_heads})"
+                )
+        needs_dense = any(g.ffn == "dense" for g in self.layer_groups())
+        if needs_dense and self.intermediate_size <= 0:
+            raise ValueError("intermediate_size must be positive: some layers have a dense FFN")
+        return self
+
+    def with_dtypes(self, weight_dtype: str | None = None, kv_dtype: str | None = None) -> ModelArch:
+        update = {k: v for k, v in (("weight_dtype", weight_dtype), ("kv_dtype", kv_dtype)) if v}
+        return self.model_validate({**self.model_dump(), **update})
+
+    # ---- layer structure -------------------------------------------------------------------------
+    def _mixer(self, i: int) -> tuple[str, int]:
+        if self.ssm is not None:
+            every = self.ssm.attention_every
+            if every is None or i % every != self.ssm.attention_offset:
+                return "ssm", 0
+        if self.window is not None and i % self.window.global_every != self.window.global_offset:
+            return "attention", self.window.size
+        return "attention", 0
+
+    def _ffn(self, i: int) -> str:
+        if self.moe is not None and i >= self.moe.first_dense:
+            if (i - self.moe.first_dense) % self.moe.period == self.moe.offset:
+                return "moe"
+        if self.intermediate_size > 0:
+            return "dense"
+        return "none"
+
+    def layer_groups(self) -> tuple[LayerGroup, ...]:
+        counts = Counter((*self._mixer(i), self._ffn(i)) for i in range(self.num_layers))
+        return tuple(LayerGroup(m, w, f, n) for (m, w, f), n in sorted(counts.items()))
+
+    # ---- bytes -------------------------------------------------------------------------------------
+    @property
+    def weight_bytes_per_param(self) -> float:
+        return BYTES_PER_ELEMENT[self.weight_dtype]
+
+    @property
+    def kv_bytes_per_element(self) -> float:
+        return BYTES_PER_ELEMENT[self.kv_dtype]
+
+    def kv_bytes_per_token_layer(self, tp: int = 1) -> float:
+        """KV bytes one attention layer stores per token on one device of a tp group. GQA heads are
+        split over tp but a head is replicated when kv_heads < tp; the MLA latent is replicated."""
+        if self.mla is not None:
+            return (self.mla.kv_lora_rank + self.mla.qk_rope_head_dim) * self.kv_bytes_per_element
+        heads_per_device = -(-self.num_kv_heads // tp)
+        return 2 * heads_per_device * self.head_dim * self.kv_bytes_per_element
+
+    def _attention_layers(self, windowed: bool) -> int:
+        return sum(g.count for g in self.layer_groups() if g.mixer == "attention" and (g.window > 0) == windowed)
+
+    @property
+    def kv_bytes_per_token(self) -> float:
+        """Bytes per token of context in the layers whose KV grows without bound (full attention).
+        Windowed layers are bounded by `window_kv_bytes_per_token` × window; SSM layers by state."""
+        return self._attention_layers(False) * self.kv_bytes_per_token_layer()
+
+    @property
+    def window_kv_bytes_per_token(self) -> float:
+        return self._attention_layers(True) * self.kv_bytes_per_token_layer()
+
+    def ssm_state_bytes_per_layer(self) -> float:
+        if self.ssm is None:
+            return 0.0
+        s = self.ssm
+        d_inner = s.expand * self.hidden_size
+        if s.kind == "mamba1":
+            elements = d_inner * (s.d_state + s.d_conv)
+        else:
+            conv_dim = d_inner + 2 * s.n_groups * s.d_state
+            elements = d_inner * s.d_state + conv_dim * s.d_conv
+        return elements * BYTES_PER_ELEMENT[s.state_dtype]
+
+    @property
+    def state_bytes_per_sequence(self) -> float:
+        ssm_layers = sum(g.count for g in self.layer_groups() if g.mixer == "ssm")
+        return ssm_layers * self.ssm_state_bytes_per_layer()
+
+    def kv_bytes(self, context_tokens: float) -> float:
+        """All cache bytes one sequence of `context_tokens` holds (whole model, tp=1)."""
+        window = self.window.size if self.window else 0
+        return (
+            self.kv_bytes_per_token * context_tokens
+            + self.window_kv_bytes_per_token * min(context_tokens, window)
+            + self.state_bytes_per_sequence
+        )
+
+    # ---- parameters (per layer kind; the cost model turns them into FLOPs and bytes) --------------
+    def attention_params(self) -> float:
+        h = self.hidden_size
+        if self.mla is not None:
+            m = self.mla
+            qk = m.qk_nope_head_dim + m.qk_rope_head_dim
+            q = (h * m.q_lora_rank + m.q_lora_rank * self.num_heads * qk) if m.q_lora_rank else h * self.num_heads * qk
+            kv_a = h * (m.kv_lora_rank + m.qk_rope_head_dim)
+            kv_b = m.kv_lora_rank * self.num_heads * (m.qk_nope_head_dim + m.v_head_dim)
+            o = self.num_heads * m.v_head_dim * h
+            return float(q + kv_a + kv_b + o)
+        q = self.num_heads * self.head_dim
+        k = self.num_kv_heads * self.head_dim
+        return float(h * (q + 2 * k) + q * h)
+
+    def ssm_params(self) -> float:
+        if self.ssm is None:
+            return 0.0
+        s, h = self.ssm, self.hidden_size
+        d_inner = s.expand * h
+        if s.kind == "mamba1":
+            dt_rank = s.dt_rank or -(-h // 16)
+            return float(h * 2 * d_inner + d_inner * (dt_rank + 2 * s.d_state) + dt_rank * d_inner + d_inner * h)
+        n_heads = d_inner // s.head_dim
+        in_proj = h * (2 * d_inner + 2 * s.n_groups * s.d_state + n_heads)
+        return float(in_proj + d_inner * h)
+
+    def dense_ffn_params(self) -> float:
+        return 3.0 * self.hidden_size * self.intermediate_size
+
+    def expert_params(self) -> float:
+        return 3.0 * self.hidden_size * self.moe.expert_ffn if self.moe else 0.0
+
+    def params(self) -> float:
+        """Total parameter count from the architecture (embeddings + layers + LM head)."""
+        total = self.vocab_size * self.hidden_size * (1 if self.tie_embeddings else 2)
+        for g in self.layer_groups():
+            mixer = self.attention_params() if g.mixer == "attention" else self.ssm_params()
+            if g.ffn == "dense":
+                ffn = self.dense_ffn_params()
+            elif g.ffn == "moe":
+                ffn = self.expert_params() * (self.moe.experts + self.moe.shared_experts)
+                ffn += self.hidden_size * self.moe.experts
+            else:
+                ffn = 0.0
+            total += g.count * (mixer + ffn)
+        return float(total)
+
+    def weight_bytes(self) -> float:
+        return self.params() * self.weight_bytes_per_param
