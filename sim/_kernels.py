@@ -1,0 +1,119 @@
+"""Numba kernels for step costs over a batch and for event skipping. Mirrors sim/_reference.py.
+
+A step's cost is linear in a few batch features (tokens, sampled rows, attention pairs, KV tokens
+read, touched-expert fraction, sequences), so each operator is a row of FLOP and byte coefficients
+over the feature vector, and its time is the roofline of those two dot products.
+"""
+
+import numba
+import numpy as np
+
+from hardware._kernels import op_time
+
+N_FEATURES = 9
+ONE, TOKENS, SAMPLED, MOE_TOUCHED, PAIRS_FULL, KV_FULL, PAIRS_WINDOW, KV_WINDOW, SEQS = range(N_FEATURES)
+# per-operator row of the `ops` array: rate_f, rate_b, overhead_s, count, is_link
+RATE_F, RATE_B, OVERHEAD, COUNT, IS_LINK = range(5)
+# accumulator slots
+TOTAL, COMPUTE, MEMORY, LINK = range(4)
+
+
+@numba.njit(cache=True, inline="always")
+def window_pairs(n, c, w):
+    """Sum over the n new tokens (positions c+1..c+n) of the keys each attends to, capped at w."""
+    if w <= 0 or c + n <= w:
+        return n * c + n * (n + 1) / 2.0
+    if c >= w:
+        return n * float(w)
+    m = w - c
+    return m * c + m * (m + 1) / 2.0 + (n - m) * float(w)
+
+
+@numba.njit(cache=True)
+def batch_features(new, ctx, sampled, window, moe_ratio):
+    x = np.zeros(N_FEATURES)
+    x[ONE] = 1.0
+    for i in range(new.shape[0]):
+        n = float(new[i])
+        c = float(ctx[i])
+        x[TOKENS] += n
+        x[PAIRS_FULL] += n * c + n * (n + 1) / 2.0
+        x[KV_FULL] += c + n
+        if window > 0:
+            x[PAIRS_WINDOW] += window_pairs(n, c, window)
+            x[KV_WINDOW] += min(c + n, float(window))
+    x[SAMPLED] = sampled
+    x[SEQS] = new.shape[0]
+    if moe_ratio > 0:
+        x[MOE_TOUCHED] = 1.0 - (1.0 - moe_ratio) ** x[TOKENS]
+    return x
+
+
+@numba.njit(cache=True)
+def ops_time(x, flops_coef, bytes_coef, ops, acc):
+    """Add each operator's roofline time for features x into acc[TOTAL, COMPUTE, MEMORY, LINK];
+    return the step's total."""
+    total = 0.0
+    for o in range(flops_coef.shape[0]):
+        f = 0.0
+        b = 0.0
+        for k in range(N_FEATURES):
+            f += flops_coef[o, k] * x[k]
+            b += bytes_coef[o, k] * x[k]
+        t, c, m = op_time(f, b, ops[o, RATE_F], ops[o, RATE_B], ops[o, OVERHEAD])
+        t *= ops[o, COUNT]
+        total += t
+        if ops[o, IS_LINK] > 0:
+            acc[LINK] += t
+        elif c >= m:
+            acc[COMPUTE] += t
+        else:
+            acc[MEMORY] += t
+    acc[TOTAL] += total
+    return total
+
+
+@numba.njit(cache=True)
+def step_time(new, ctx, sampled, window, moe_ratio, flops_coef, bytes_coef, ops):
+    acc = np.zeros(4)
+    ops_time(batch_features(new, ctx, sampled, window, moe_ratio), flops_coef, bytes_coef, ops, acc)
+    return acc
+
+
+@numba.njit(cache=True)
+def decode_span(ctx, window, moe_ratio, flops_coef, bytes_coef, ops, t0, t_stop, k_max, acc):
+    """Advance up to k_max decode steps of a fixed batch (each sequence adds one token per step,
+    starting from contexts `ctx`), stopping after the first step that ends at or past t_stop.
+    Adds the time split into acc and returns (steps done, end time)."""
+    seqs = ctx.shape[0]
+    x = np.zeros(N_FEATURES)
+    x[ONE] = 1.0
+    x[TOKENS] = seqs
+    x[SAMPLED] = seqs
+    x[SEQS] = seqs
+    if moe_ratio > 0:
+        x[MOE_TOUCHED] = 1.0 - (1.0 - moe_ratio) ** seqs
+    ctx_sum = 0.0
+    ctx_min = np.inf
+    for i in range(seqs):
+        ctx_sum += ctx[i]
+        ctx_min = min(ctx_min, float(ctx[i]))
+    t = t0
+    k = 0
+    while k < k_max:
+        x[PAIRS_FULL] = ctx_sum + k * seqs + seqs
+        x[KV_FULL] = x[PAIRS_FULL]
+        if window > 0:
+            if ctx_min + k + 1 >= window:
+                x[PAIRS_WINDOW] = seqs * float(window)
+            else:
+                s = 0.0
+                for i in range(seqs):
+                    s += min(float(ctx[i]) + k + 1, float(window))
+                x[PAIRS_WINDOW] = s
+            x[KV_WINDOW] = x[PAIRS_WINDOW]
+        t += ops_time(x, flops_coef, bytes_coef, ops, acc)
+        k += 1
+        if t >= t_stop:
+            break
+    return k, t

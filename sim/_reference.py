@@ -1,0 +1,56 @@
+"""Plain-Python oracles for sim/_kernels.py: one obvious loop per quantity, no numba, no numpy tricks.
+
+The decode-span oracle is literally "take one step at a time", which is also what the engine's
+step-by-step mode does; the tests hold the kernels to these within 1e-9.
+"""
+
+from hardware._reference import op_time
+
+
+def window_pairs(n, c, w):
+    """Sum over the new tokens j=1..n of min(c+j, w) (w <= 0 means no window), by brute force."""
+    return float(sum(c + j if w <= 0 else min(c + j, w) for j in range(1, n + 1)))
+
+
+def batch_features(new, ctx, sampled, window, moe_ratio):
+    tokens = float(sum(new))
+    return [
+        1.0,
+        tokens,
+        float(sampled),
+        1.0 - (1.0 - moe_ratio) ** tokens if moe_ratio > 0 else 0.0,
+        sum(window_pairs(n, c, 0) for n, c in zip(new, ctx, strict=True)),
+        float(sum(c + n for n, c in zip(new, ctx, strict=True))),
+        sum(window_pairs(n, c, window) for n, c in zip(new, ctx, strict=True)) if window > 0 else 0.0,
+        float(sum(min(c + n, window) for n, c in zip(new, ctx, strict=True))) if window > 0 else 0.0,
+        float(len(new)),
+    ]
+
+
+def step_time(new, ctx, sampled, window, moe_ratio, flops_coef, bytes_coef, ops):
+    """[total, compute-bound, memory-bound, link] seconds of one step."""
+    x = batch_features(new, ctx, sampled, window, moe_ratio)
+    acc = [0.0, 0.0, 0.0, 0.0]
+    for f_row, b_row, (rate_f, rate_b, overhead, count, is_link) in zip(flops_coef, bytes_coef, ops, strict=True):
+        f = sum(a * b for a, b in zip(f_row, x, strict=True))
+        b = sum(a * b for a, b in zip(b_row, x, strict=True))
+        t, c, m = op_time(f, b, rate_f, rate_b, overhead)
+        t *= count
+        acc[0] += t
+        acc[3 if is_link else (1 if c >= m else 2)] += t
+    return acc
+
+
+def decode_span(ctx, window, moe_ratio, flops_coef, bytes_coef, ops, t0, t_stop, k_max):
+    """Steps one at a time; returns (steps, end time, [total, compute, memory, link])."""
+    ctx = list(ctx)
+    t, k, acc = t0, 0, [0.0, 0.0, 0.0, 0.0]
+    while k < k_max:
+        step = step_time([1] * len(ctx), ctx, len(ctx), window, moe_ratio, flops_coef, bytes_coef, ops)
+        acc = [a + s for a, s in zip(acc, step, strict=True)]
+        t += step[0]
+        ctx = [c + 1 for c in ctx]
+        k += 1
+        if t >= t_stop:
+            break
+    return k, t, acc
