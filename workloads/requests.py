@@ -1,0 +1,48 @@
+"""The request table the engine consumes: one row per request, columnar, sorted by arrival."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Requests:
+    """Columns are numpy arrays of equal length, sorted by `arrival_s`.
+
+    `cls` indexes `class_names` (the task class each request belongs to). `block_hashes`, when the
+    source has them (Mooncake traces, multi-turn sessions), holds one int64 array of prefix-block
+    hash ids per request; `block_tokens` is the block size those hashes cover."""
+
+    arrival_s: np.ndarray
+    prompt_tokens: np.ndarray
+    output_tokens: np.ndarray
+    cls: np.ndarray
+    class_names: tuple[str, ...] = ("default",)
+    block_hashes: tuple[np.ndarray, ...] | None = None
+    block_tokens: int | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.arrival_s)
+        for name in ("prompt_tokens", "output_tokens", "cls"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"Requests.{name} has {len(getattr(self, name))} rows, arrival_s has {n}")
+        if n and np.any(np.diff(self.arrival_s) < 0):
+            raise ValueError("Requests must be sorted by arrival_s")
+        if n and (self.prompt_tokens.min() < 1 or self.output_tokens.min() < 1):
+            raise ValueError("every request needs at least one prompt token and one output token")
+
+    def __len__(self) -> int:
+        return len(self.arrival_s)
+
+    @classmethod
+    def from_arrays(cls, arrival_s, prompt_tokens, output_tokens, klass=None, class_names=("default",),
+                    block_hashes=None, block_tokens=None) -> Requests:
+        arrival = np.asarray(arrival_s, dtype=np.float64)
+        order = np.argsort(arrival, kind="stable")
+        klass = np.zeros(len(arrival), np.int32) if klass is None else np.asarray(klass, np.int32)
+        hashes = None if block_hashes is None else tuple(np.asarray(block_hashes[i], np.int64) for i in order)
+        return cls(arrival[order], np.asarray(prompt_tokens, np.int64)[order],
+                   np.asarray(output_tokens, np.int64)[order], klass[order], tuple(class_names), hashes, block_tokens)
