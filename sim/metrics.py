@@ -1,0 +1,186 @@
+"""Tidy tables from an engine run, and the summary computed from them (pure pandas).
+
+`requests` has one row per request, `timeseries` one row per replica event (step end, span end or
+arrival). `summarize()` reads only those tables plus a few run constants, so the CLI, sweeps and the
+dashboard all get the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from workloads.requests import Requests
+from workloads.spec import Slo
+
+HOURS_PER_YEAR = 8766.0
+
+
+def requests_table(reqs: Requests, state, reasons: tuple[str, ...]) -> pd.DataFrame:
+    out = reqs.output_tokens
+    finished = ~np.isnan(state.finish_s)
+    ttft = state.first_token_s - reqs.arrival_s
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpot = np.where(out > 1, (state.finish_s - state.first_token_s) / (out - 1), np.nan)
+    return pd.DataFrame({
+        "request_id": np.arange(len(reqs), dtype=np.int64),
+        "class": pd.Categorical.from_codes(reqs.cls, categories=list(reqs.class_names)),
+        "arrival_s": reqs.arrival_s,
+        "scheduled_s": state.scheduled_s,
+        "first_token_s": state.first_token_s,
+        "finish_s": state.finish_s,
+        "prompt_tokens": reqs.prompt_tokens,
+        "cached_tokens": np.zeros(len(reqs), np.int64),
+        "output_tokens": np.where(finished, state.generated, 0),
+        "replica": state.replica,
+        "preemptions": state.preemptions,
+        "ttft_s": ttft,
+        "tpot_s": tpot,
+        "e2e_s": state.finish_s - reqs.arrival_s,
+        "rejected_reason": pd.Series(np.array(reasons, dtype=object)[state.rejected]).replace("", None),
+    })
+
+
+def timeseries_table(rec, capacity_blocks: int) -> pd.DataFrame:
+    kv = np.asarray(rec.kv_blocks, np.int64)
+    return pd.DataFrame({
+        "time_s": np.asarray(rec.time_s, np.float64),
+        "replica": np.asarray(rec.replica, np.int32),
+        "batch_size": np.asarray(rec.batch, np.int32),
+        "waiting": np.asarray(rec.waiting, np.int32),
+        "kv_used_blocks": kv,
+        "kv_used_fraction": kv / capacity_blocks if capacity_blocks else np.zeros(len(kv)),
+        "in_system": np.asarray(rec.in_system, np.int32),
+    })
+
+
+@dataclass(frozen=True)
+class RunConstants:
+    """What summarize() needs beyond the tables: device counts, prices, power and busy times."""
+
+    replicas: int
+    devices_per_replica: int
+    price_per_device_hour_usd: float | None
+    tdp_w: float | None
+    idle_fraction: float
+    busy_s: float  # summed over replicas
+    compute_bound_s: float
+    memory_bound_s: float
+    link_s: float
+    electricity_usd_per_kwh: float
+    sim_wall_s: float
+    sim_events: int
+
+
+def _meets(df: pd.DataFrame, slo: Slo | None) -> pd.Series:
+    ok = df["finish_s"].notna()
+    if slo is None:
+        return ok
+    for col, limit in (("ttft_s", slo.ttft_s), ("tpot_s", slo.tpot_s), ("e2e_s", slo.e2e_s)):
+        if limit is not None:
+            ok &= df[col].fillna(0.0 if col == "tpot_s" else np.inf) <= limit
+    return ok
+
+
+def slo_mask(df: pd.DataFrame, slo: Slo | None, class_slos: dict[str, Slo | None]) -> pd.Series:
+    """Whether each request finished and met its class's SLO (or the scenario's)."""
+    ok = pd.Series(False, index=df.index)
+    for name, group in df.groupby("class", observed=True):
+        ok.loc[group.index] = _meets(group, class_slos.get(str(name)) or slo)
+    return ok
+
+
+def _pct(series: pd.Series, q: float) -> float | None:
+    s = series.dropna()
+    return float(np.percentile(s, q)) if len(s) else None
+
+
+def latency_summary(df: pd.DataFrame) -> dict:
+    out = {}
+    for metric in ("ttft", "tpot", "e2e"):
+        for q in (50, 90, 99):
+            out[f"{metric}_p{q}_s"] = _pct(df[f"{metric}_s"], q)
+    return out
+
+
+def summarize(requests: pd.DataFrame, timeseries: pd.DataFrame, c: RunConstants, slo: Slo | None = None,
+              class_slos: dict[str, Slo | None] | None = None) -> dict:
+    done = requests[requests["finish_s"].notna()]
+    rejected = requests["rejected_reason"].notna()
+    duration = float(requests["finish_s"].max() - requests["arrival_s"].min()) if len(done) else 0.0
+    rate = (lambda x: x / duration if duration > 0 else 0.0)
+    in_tokens = float(done["prompt_tokens"].sum())
+    out_tokens = float(done["output_tokens"].sum())
+    meets = slo_mask(requests, slo, class_slos or {})
+    devices = c.replicas * c.devices_per_replica
+    device_hours = devices * duration / 3600.0
+    energy_j = 0.0
+    if c.tdp_w:
+        energy_j = c.devices_per_replica * c.tdp_w * (
+            c.idle_fraction * duration * c.replicas + (1 - c.idle_fraction) * c.busy_s
+        )
+    cost_usd = None
+    if c.price_per_device_hour_usd is not None:
+        cost_usd = device_hours * c.price_per_device_hour_usd + energy_j / 3.6e6 * c.electricity_usd_per_kwh
+    steps = c.compute_bound_s + c.memory_bound_s + c.link_s
+    summary = {
+        "requests_total": len(requests),
+        "requests_finished": len(done),
+        "requests_rejected": int(rejected.sum()),
+        "duration_s": duration,
+        "throughput_rps": rate(len(done)),
+        "input_tokens_per_s": rate(in_tokens),
+        "output_tokens_per_s": rate(out_tokens),
+        **latency_summary(done),
+        "mean_queue_s": float((done["scheduled_s"] - done["arrival_s"]).mean()) if len(done) else None,
+        "goodput_rps": rate(float(meets.sum())),
+        "slo_attainment": float(meets.mean()) if len(requests) else None,
+        "kv_peak_fraction": float(timeseries["kv_used_fraction"].max()) if len(timeseries) else 0.0,
+        "preemptions": int(requests["preemptions"].sum()),
+        "compute_bound_time_fraction": c.compute_bound_s / steps if steps else 0.0,
+        "memory_bound_time_fraction": c.memory_bound_s / steps if steps else 0.0,
+        "link_time_fraction": c.link_s / steps if steps else 0.0,
+        "utilization": c.busy_s / (duration * c.replicas) if duration else 0.0,
+        "devices": devices,
+        "cost_usd": cost_usd,
+        "cost_per_hour_usd": cost_usd / (duration / 3600.0) if cost_usd and duration else None,
+        "cost_per_1m_input_tokens_usd": cost_usd / in_tokens * 1e6 if cost_usd and in_tokens else None,
+        "cost_per_1m_output_tokens_usd": cost_usd / out_tokens * 1e6 if cost_usd and out_tokens else None,
+        "energy_j": energy_j,
+        "energy_j_per_output_token": energy_j / out_tokens if out_tokens else None,
+        "sim_wall_s": c.sim_wall_s,
+        "sim_events": c.sim_events,
+    }
+    return summary
+
+
+def per_class(requests: pd.DataFrame, slo: Slo | None, class_slos: dict[str, Slo | None]) -> pd.DataFrame:
+    """Latency percentiles, throughput share and SLO attainment for each request class."""
+    meets = slo_mask(requests, slo, class_slos)
+    rows = []
+    for name, group in requests.groupby("class", observed=True):
+        done = group[group["finish_s"].notna()]
+        rows.append({"class": str(name), "requests": len(group), "finished": len(done),
+                     "rejected": int(group["rejected_reason"].notna().sum()),
+                     "slo_attainment": float(meets.loc[group.index].mean()), **latency_summary(done)})
+    return pd.DataFrame(rows)
+
+
+def time_average_in_system(timeseries: pd.DataFrame, until_s: float) -> float:
+    """Time-average of the number of requests in the system, from the timeseries step function."""
+    t = timeseries["time_s"].to_numpy()
+    n = timeseries["in_system"].to_numpy()
+    if len(t) == 0 or until_s <= t[0]:
+        return 0.0
+    edges = np.append(t, until_s)
+    return float((n * np.diff(edges)).sum() / (until_s - 0.0))
+
+
+def hourly_price(purchase_usd: float | None, per_hour_usd: float | None, amortization_years: float) -> float | None:
+    if per_hour_usd is not None:
+        return per_hour_usd
+    if purchase_usd is not None:
+        return purchase_usd / (amortization_years * HOURS_PER_YEAR)
+    return None

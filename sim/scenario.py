@@ -1,0 +1,253 @@
+"""A scenario file: what hardware, which model, how it is parallelised and scheduled, what traffic.
+
+YAML in, validated once at the edge into a frozen `Scenario`. `hardware` and `model` take a preset
+name, a file path, or a mapping: `{preset: h100-sxm, memory: {hbm: {bandwidth_bytes_per_s: 4 TB/s}}}`
+overrides fields of a preset (memory tiers are addressed by name). `--set a.b.c=value` edits the raw
+mapping before validation, so every field can be overridden from the command line or a sweep.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from hardware.catalog import load_hardware, read_yaml
+from hardware.spec import Accelerator, Seconds
+from sim.costmodel import ConfigError, Parallelism, check_parallelism, memory_plan
+from workloads.catalog import load_model
+from workloads.model import ModelArch
+from workloads.spec import Slo, Workload
+
+SCHEMA_PATH = Path(__file__).parent / "scenario.schema.json"
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def deep_merge(base: Any, patch: Any) -> Any:
+    """Merge `patch` into `base`: mappings recursively; a mapping patched onto a list of named items
+    (memory tiers) updates the items by name; anything else replaces."""
+    if isinstance(base, dict) and isinstance(patch, dict):
+        merged = dict(base)
+        for key, value in patch.items():
+            merged[key] = deep_merge(base[key], value) if key in base else value
+        return merged
+    if isinstance(base, list) and isinstance(patch, dict):
+        names = [item.get("name") for item in base if isinstance(item, dict)]
+        unknown = sorted(set(patch) - set(names))
+        if unknown:
+            raise ValueError(f"no item named {', '.join(unknown)}; items are {', '.join(map(str, names))}")
+        return [deep_merge(item, patch[item["name"]]) if item.get("name") in patch else item for item in base]
+    return patch
+
+
+def _resolve(value: Any, loader, kind: str) -> Any:
+    if isinstance(value, str | Path):
+        return loader(value)
+    if isinstance(value, dict) and "preset" in value:
+        patch = {k: v for k, v in value.items() if k != "preset"}
+        base = loader(value["preset"]).model_dump(mode="json")
+        return deep_merge(base, patch)
+    return value
+
+
+HardwareField = Annotated[
+    Accelerator,
+    BeforeValidator(lambda v: _resolve(v, load_hardware, "hardware"), json_schema_input_type=str | dict),
+]
+ModelField = Annotated[
+    ModelArch, BeforeValidator(lambda v: _resolve(v, load_model, "model"), json_schema_input_type=str | dict)
+]
+
+
+class ParallelismSpec(Frozen):
+    tp: int = Field(default=1, ge=1)
+    pp: int = Field(default=1, ge=1)
+
+
+class Cluster(Frozen):
+    """Replicas behind a router. Give `replicas`, or `devices` (replicas = devices // (tp·pp))."""
+
+    replicas: int | None = Field(default=None, ge=1)
+    devices: int | None = Field(default=None, ge=1)
+    router: Literal["round_robin", "least_tokens"] = "round_robin"
+
+
+class Scheduler(Frozen):
+    """Iteration-level (continuous) batching, as in vLLM. `priority: decode` runs the running decodes
+    first and fills the token budget with prefill chunks; `prefill` runs admissible prefills alone."""
+
+    max_num_seqs: int = Field(default=256, ge=1)
+    max_num_batched_tokens: int = Field(default=8192, ge=1)
+    chunked_prefill: bool = True
+    chunk_size: int | None = Field(default=None, ge=1)
+    priority: Literal["decode", "prefill"] = "decode"
+    block_size: int = Field(default=16, ge=1)
+    preemption: Literal["recompute", "swap"] = "recompute"
+    memory_fraction: float = Field(default=0.9, gt=0, le=1)
+
+    @property
+    def prefill_chunk(self) -> int:
+        return self.chunk_size or self.max_num_batched_tokens
+
+
+class Stop(Frozen):
+    """Stop after `requests` requests, or after arrivals reach `duration_s` (all admitted finish)."""
+
+    requests: int | None = Field(default=None, ge=1)
+    duration_s: Seconds | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one(self) -> Self:
+        if (self.requests is None) == (self.duration_s is None):
+            raise ValueError("give exactly one of requests or duration_s")
+        return self
+
+
+class CostAssumptions(Frozen):
+    """How device-hours become dollars when the hardware has no hourly price: purchase price
+    amortised over `amortization_years`, plus electricity at TDP x busy share."""
+
+    amortization_years: float = Field(default=4.0, gt=0)
+    electricity_usd_per_kwh: float = Field(default=0.10, ge=0)
+
+
+class Scenario(Frozen):
+    schema_version: Literal["1"] = "1"
+    name: str = "scenario"
+    seed: int = 0
+    hardware: HardwareField
+    model: ModelField
+    parallelism: ParallelismSpec = ParallelismSpec()
+    cluster: Cluster = Cluster()
+    scheduler: Scheduler = Scheduler()
+    workload: Workload
+    slo: Slo | None = None
+    stop: Stop
+    cost: CostAssumptions = CostAssumptions()
+
+    @model_validator(mode="after")
+    def _runnable(self) -> Self:
+        par = self.par
+        try:
+            check_parallelism(self.model, par)
+        except ConfigError as exc:
+            raise ValueError(f"parallelism: {exc}") from exc
+        if par.devices > 1 and self.hardware.scale_up is None and self.hardware.scale_out is None:
+            raise ValueError(f"parallelism: tp x pp = {par.devices} needs hardware.scale_up; {self.hardware.name} has none")
+        if self.cluster.devices is not None:
+            if self.cluster.replicas is not None:
+                raise ValueError("cluster: give replicas or devices, not both")
+            if par.devices > self.cluster.devices:
+                raise ValueError(
+                    f"parallelism: tp x pp ({par.tp} x {par.pp} = {par.devices}) exceeds cluster.devices "
+                    f"({self.cluster.devices})"
+                )
+        plan = memory_plan(self.model, self.hardware, par, self.scheduler.memory_fraction,
+                           self.scheduler.max_num_batched_tokens)
+        if not plan.fits:
+            raise ValueError(
+                f"hardware: {self.model.name} weights ({plan.weights_bytes_per_device / 1e9:.1f} GB per device) "
+                f"leave no KV space on {par.devices} x {self.hardware.name} "
+                f"({self.scheduler.memory_fraction:.0%} of {plan.capacity_bytes_per_device / 1e9:.0f} GB); "
+                "raise parallelism.tp/pp"
+            )
+        if self.scheduler.preemption == "swap" and not self.hardware.offload_tiers:
+            raise ValueError(
+                f"scheduler.preemption: swap needs a memory tier below {self.hardware.main_tier.name} "
+                f"in hardware.memory; {self.hardware.name} has none"
+            )
+        return self
+
+    @property
+    def par(self) -> Parallelism:
+        return Parallelism(self.parallelism.tp, self.parallelism.pp)
+
+    @property
+    def replicas(self) -> int:
+        if self.cluster.devices is not None:
+            return self.cluster.devices // self.par.devices
+        return self.cluster.replicas or 1
+
+
+# ---- loading --------------------------------------------------------------------------------------
+class ScenarioError(ValueError):
+    """A scenario that does not validate; the message names the field."""
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def set_path(data: dict, dotted: str, value: Any) -> dict:
+    """Return a copy of `data` with `dotted` (e.g. `scheduler.max_num_seqs`) set to `value`. A preset
+    name met on the way (`hardware: h100-sxm`) becomes `{preset: h100-sxm}` so its fields can be set."""
+    out = copy.deepcopy(data)
+    node = out
+    keys = dotted.split(".")
+    if not all(keys):
+        raise ScenarioError(f"--set {dotted}: empty key in the path")
+    for key in keys[:-1]:
+        child = node.get(key)
+        if isinstance(child, str):
+            child = {"preset": child}
+        elif child is None:
+            child = {}
+        elif not isinstance(child, dict):
+            raise ScenarioError(f"--set {dotted}: {key} is not a mapping")
+        node[key] = child
+        node = child
+    node[keys[-1]] = value
+    return out
+
+
+def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> dict:
+    for item in overrides:
+        if "=" not in item:
+            raise ScenarioError(f"--set {item!r}: expected key.path=value")
+        key, value = item.split("=", 1)
+        data = set_path(data, key.strip(), _parse_value(value))
+    return data
+
+
+def format_error(exc: ValidationError) -> str:
+    """One line per problem, each naming the dotted field path."""
+    lines = []
+    for e in exc.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(dict.fromkeys(lines))
+
+
+def scenario_from_dict(data: dict, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
+    data = apply_overrides(data, overrides)
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(format_error(exc)) from None
+    except ValueError as exc:
+        raise ScenarioError(str(exc)) from None
+
+
+def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
+    """Read and validate a scenario YAML; relative paths inside it resolve from its folder."""
+    path = Path(path)
+    try:
+        data = read_yaml(path)
+    except ValueError as exc:
+        raise ScenarioError(str(exc)) from None
+    return scenario_from_dict(data, overrides)
+
+
+def json_schema() -> str:
+    return json.dumps(Scenario.model_json_schema(), indent=1, sort_keys=True) + "\n"
