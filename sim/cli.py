@@ -104,6 +104,103 @@ def estimate(
     out.print(table)
 
 
+def _write_outputs(result, out_dir: Path, csv: bool) -> None:
+    """Write every file into a temporary sibling folder, then move it into place: a failed run
+    leaves nothing half-written."""
+    import shutil
+    import tempfile
+
+    from sim.report import run_report
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        (tmp / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n")
+        result.requests.to_parquet(tmp / "requests.parquet", index=False)
+        result.timeseries.to_parquet(tmp / "timeseries.parquet", index=False)
+        result.classes.to_csv(tmp / "classes.csv", index=False)
+        if csv:
+            result.requests.to_csv(tmp / "requests.csv", index=False)
+        (tmp / "scenario.yaml").write_text(
+            __import__("yaml").safe_dump(result.scenario.model_dump(mode="json"), sort_keys=False))
+        (tmp / "report.html").write_text(run_report(result))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@app.command()
+def run(
+    scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
+    out_dir: Annotated[Path | None, typer.Option("--out", help="folder for summary.json, parquet tables, report.html")] = None,
+    overrides: Annotated[list[str] | None, typer.Option("--set", help="override a field: key.path=value")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+    csv: Annotated[bool, typer.Option("--csv", help="also write requests.csv")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Simulate a scenario and write its results."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from sim.api import make_requests
+    from sim.api import run as run_scenario
+    from sim.scenario import ScenarioError, load_scenario
+
+    try:
+        sc = load_scenario(scenario, overrides or [])
+        reqs = make_requests(sc)
+    except (ScenarioError, ValueError) as exc:
+        fail(f"{scenario}: {exc}")
+    if len(reqs) == 0:
+        fail(f"{scenario}: the workload produced no requests before the stop condition")
+    columns = (TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} requests"),
+               TimeRemainingColumn())
+    with Progress(*columns, console=err, disable=quiet or as_json, transient=True) as bar:
+        task = bar.add_task("run", total=len(reqs))
+        result = run_scenario(sc, progress=lambda k: bar.advance(task, k), requests=reqs)
+    if out_dir is not None:
+        _write_outputs(result, out_dir, csv)
+    if as_json:
+        typer.echo(json.dumps(result.summary))
+        return
+    s = result.summary
+    table = Table(title=f"{sc.name}: {sc.model.name} on {sc.replicas} x {sc.par.devices} x {sc.hardware.name}",
+                  show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for label, key, fmt in [
+        ("requests finished / rejected", None, None), ("throughput", "throughput_rps", "{:,.2f} req/s"),
+        ("output tokens/s", "output_tokens_per_s", "{:,.0f}"), ("TTFT p50 / p99", ("ttft_p50_s", "ttft_p99_s"), None),
+        ("TPOT p50 / p99", ("tpot_p50_s", "tpot_p99_s"), None), ("e2e p50 / p99", ("e2e_p50_s", "e2e_p99_s"), None),
+        ("goodput", "goodput_rps", "{:,.2f} req/s"), ("SLO attainment", "slo_attainment", "{:.1%}"),
+        ("KV peak", "kv_peak_fraction", "{:.0%}"), ("preemptions", "preemptions", "{:,}"),
+        ("compute-bound share", "compute_bound_time_fraction", "{:.0%}"),
+        ("$ / 1M output tokens", "cost_per_1m_output_tokens_usd", "{:,.3f}"),
+        ("simulated in", "sim_wall_s", "{:.2f} s"),
+    ]:
+        if key is None:
+            value = f"{s['requests_finished']:,} / {s['requests_rejected']:,}"
+        elif isinstance(key, tuple):
+            a, b = (s[k] for k in key)
+            value = "—" if a is None else f"{_time(a)} / {_time(b)}"
+        else:
+            value = "—" if s.get(key) is None else fmt.format(s[key])
+        table.add_row(label, value)
+    out.print(table)
+    if out_dir is not None:
+        out.print(f"wrote {out_dir}/: summary.json, requests.parquet, timeseries.parquet, report.html")
+
+
+@app.command()
+def schema() -> None:
+    """Print the scenario file's JSON Schema."""
+    from sim.scenario import json_schema
+
+    typer.echo(json_schema(), nl=False)
+
+
 class CatalogKind(str, Enum):
     hardware = "hardware"
     models = "models"

@@ -53,6 +53,7 @@ class RequestState:
         self.preemptions = np.zeros(n, np.int32)
         self.rejected = np.zeros(n, np.int8)
         self.generated = np.zeros(n, np.int64)  # output tokens produced so far (kept across preemption)
+        self.prefilled = np.zeros(n, np.int64)  # prompt tokens run through prefill, recomputation included
         self.swapped_kv = np.zeros(n, np.int64)  # KV tokens parked in the offload tier
 
 
@@ -328,6 +329,8 @@ class Replica:
     def commit_step(self, new: np.ndarray) -> None:
         n = len(new)
         kv = self.kv[:n]
+        prefill = (new > 0) & (kv < self.target[:n])
+        self.state.prefilled[self.rid[:n][prefill]] += new[prefill]
         kv += new
         sampled = (new > 0) & (kv >= self.target[:n])
         self.gen[:n] += sampled

@@ -1,0 +1,185 @@
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim.api import run
+from sim.costmodel import FixedCost, memory_plan
+from sim.engine import simulate
+from sim.kvcache import KVLayout
+from sim.metrics import time_average_in_system
+from sim.scenario import Scheduler
+from tests.conftest import tiny_scenario
+from workloads.requests import Requests
+
+
+def fixed_run(arrival, prompt, output, step_s=0.01, capacity_tokens=10_000, **sched):
+    sc = tiny_scenario()
+    plan = memory_plan(sc.model, sc.hardware, sc.par, 0.9, 256)
+    layout = KVLayout(plan, 16)
+    cfg = Scheduler(**{"max_num_batched_tokens": 256, "max_num_seqs": 16, **sched})
+    reqs = Requests.from_arrays(arrival, prompt, output)
+    assert layout.capacity_blocks * 16 >= min(capacity_tokens, 1)
+    return simulate(reqs, FixedCost(step_s), layout, cfg)
+
+
+def test_two_requests_by_hand():
+    """Both prompts fit one step (t 0 -> 0.01, first tokens); two decode steps finish them at 0.03."""
+    res = fixed_run([0.0, 0.0], [10, 20], [3, 3])
+    st_ = res.state
+    assert st_.first_token_s.tolist() == pytest.approx([0.01, 0.01])
+    assert st_.finish_s.tolist() == pytest.approx([0.03, 0.03])
+    assert st_.scheduled_s.tolist() == [0.0, 0.0]
+
+
+def test_chunked_prefill_splits_long_prompt():
+    """A 600-token prompt under a 256-token budget takes three chunks: first token at 0.03."""
+    res = fixed_run([0.0], [600], [2])
+    assert res.state.first_token_s[0] == pytest.approx(0.03)
+    assert res.state.finish_s[0] == pytest.approx(0.04)
+    assert res.state.prefilled[0] == 600
+
+
+def test_late_arrival_joins_at_step_boundary():
+    """Request 1 arrives mid-step at 0.015 while request 0 decodes; it joins the step at 0.02."""
+    for skip in (True, False):
+        sc = tiny_scenario()
+        plan = memory_plan(sc.model, sc.hardware, sc.par, 0.9, 256)
+        res = simulate(Requests.from_arrays([0.0, 0.015], [10, 10], [10, 2]), FixedCost(0.01), KVLayout(plan, 16),
+                       Scheduler(max_num_batched_tokens=256, max_num_seqs=16), skip=skip)
+        assert res.state.scheduled_s[1] == pytest.approx(0.02)
+        assert res.state.first_token_s[1] == pytest.approx(0.03)
+        assert res.state.finish_s.tolist() == pytest.approx([0.10, 0.04])
+
+
+def test_without_chunking_prefill_waits_for_budget():
+    res = fixed_run([0.0, 0.0], [200, 200], [1, 1], chunked_prefill=False)
+    assert res.state.finish_s.tolist() == pytest.approx([0.01, 0.02])  # 400 tokens exceed the 256 budget
+
+
+def test_request_too_large_is_rejected_with_reason():
+    sc = tiny_scenario(workload={"prompt_tokens": {"kind": "fixed", "tokens": 50_000}})
+    r = run(sc)
+    assert (r.requests.rejected_reason == "kv_capacity").all()
+    assert r.summary["requests_rejected"] == 50 and r.summary["requests_finished"] == 0
+
+
+def test_preemption_under_memory_pressure():
+    sc = tiny_scenario(workload={"arrivals": {"kind": "burst"}, "prompt_tokens": {"kind": "fixed", "tokens": 300},
+                                 "output_tokens": {"kind": "fixed", "tokens": 300}},
+                       stop={"requests": 20})
+    r = run(sc)
+    assert r.summary["preemptions"] > 0
+    assert r.summary["requests_finished"] == 20
+    assert (r.requests.output_tokens == 300).all()
+    assert r.summary["kv_peak_fraction"] <= 1.0
+
+
+def test_swap_preemption_keeps_kv():
+    sc = tiny_scenario(workload={"arrivals": {"kind": "burst"}, "prompt_tokens": {"kind": "fixed", "tokens": 300},
+                                 "output_tokens": {"kind": "fixed", "tokens": 300}},
+                       stop={"requests": 20}, scheduler={"preemption": "swap"})
+    r = run(sc)
+    assert r.summary["preemptions"] > 0 and r.summary["requests_finished"] == 20
+    swapped = r.requests.preemptions > 0
+    assert (r.requests.loc[~swapped, "prompt_tokens"] >= 0).all()
+
+
+def check_invariants(sc, r):
+    req, ts = r.requests, r.timeseries
+    rejected = req.rejected_reason.notna()
+    finished = req.finish_s.notna()
+    assert (rejected ^ finished).all(), "every request finishes or is rejected with a reason"
+    done = req[finished]
+    asked = r.scenario and None
+    assert (done.output_tokens.to_numpy() == make_output(sc)[finished.to_numpy()]).all()
+    assert (done.arrival_s <= done.scheduled_s).all()
+    assert (done.scheduled_s <= done.first_token_s).all()
+    assert (done.first_token_s <= done.finish_s).all()
+    assert (ts.kv_used_fraction <= 1.0).all() and (ts.kv_used_blocks >= 0).all()
+    last = ts.groupby("replica").kv_used_blocks.last()
+    assert (last == 0).all(), "KV drains to zero"
+    return asked
+
+
+def make_output(sc):
+    from sim.api import make_requests
+
+    return make_requests(sc).output_tokens
+
+
+scenarios = st.fixed_dictionaries({
+    "rate": st.floats(1.0, 400.0),
+    "prompt_hi": st.integers(1, 1500),
+    "out_hi": st.integers(1, 400),
+    "replicas": st.integers(1, 3),
+    "seqs": st.integers(1, 32),
+    "chunked": st.booleans(),
+    "priority": st.sampled_from(["decode", "prefill"]),
+    "preemption": st.sampled_from(["recompute", "swap"]),
+    "router": st.sampled_from(["round_robin", "least_tokens"]),
+    "seed": st.integers(0, 10_000),
+})
+
+
+def build(p):
+    return tiny_scenario(
+        seed=p["seed"],
+        workload={"arrivals": {"kind": "poisson", "rate_per_s": p["rate"]},
+                  "prompt_tokens": {"kind": "uniform", "low": 1, "high": p["prompt_hi"]},
+                  "output_tokens": {"kind": "uniform", "low": 1, "high": p["out_hi"]}},
+        cluster={"replicas": p["replicas"], "router": p["router"]},
+        scheduler={"max_num_seqs": p["seqs"], "chunked_prefill": p["chunked"], "priority": p["priority"],
+                   "preemption": p["preemption"], "max_num_batched_tokens": 256},
+        stop={"requests": 40},
+    )
+
+
+@settings(max_examples=30, deadline=None)
+@given(scenarios)
+def test_invariants_and_event_skipping_equals_step_by_step(p):
+    sc = build(p)
+    fast, slow = run(sc), run(sc, skip=False)
+    check_invariants(sc, fast)
+    for col in ("scheduled_s", "first_token_s", "finish_s"):
+        a, b = fast.requests[col].to_numpy(), slow.requests[col].to_numpy()
+        assert np.array_equal(np.isnan(a), np.isnan(b))
+        ok = ~np.isnan(a)
+        assert np.allclose(a[ok], b[ok], rtol=1e-9, atol=0), col
+    assert (fast.requests.preemptions == slow.requests.preemptions).all()
+
+
+@settings(max_examples=10, deadline=None)
+@given(scenarios)
+def test_same_seed_same_tables(p):
+    sc = build(p)
+    a, b = run(sc), run(sc)
+    pd.testing.assert_frame_equal(a.requests, b.requests)
+    pd.testing.assert_frame_equal(a.timeseries, b.timeseries)
+
+
+def test_tokens_conserved_without_preemption():
+    sc = tiny_scenario(workload={"arrivals": {"kind": "poisson", "rate_per_s": 5}}, stop={"requests": 100})
+    r = run(sc)
+    from sim.api import make_requests
+    from sim.engine import simulate as _  # noqa: F401
+
+    reqs = make_requests(sc)
+    assert r.summary["preemptions"] == 0
+    assert (r.requests.output_tokens.to_numpy() == reqs.output_tokens).all()
+
+
+def test_littles_law_on_long_steady_run():
+    """Time-average number in system (timeseries) = throughput x mean time in system (requests)."""
+    sc = tiny_scenario(workload={"arrivals": {"kind": "poisson", "rate_per_s": 40},
+                                 "prompt_tokens": {"kind": "uniform", "low": 10, "high": 200},
+                                 "output_tokens": {"kind": "uniform", "low": 5, "high": 60}},
+                       cluster={"replicas": 2}, stop={"requests": 20_000})
+    r = run(sc)
+    req = r.requests
+    end = req.finish_s.max()
+    l_ts = time_average_in_system(r.timeseries, end)
+    l_req = len(req) / end * req.e2e_s.mean()
+    assert l_ts == pytest.approx(l_req, rel=0.02)
+    assert r.summary["preemptions"] == 0 and 0.1 < r.summary["utilization"] < 0.95
