@@ -4,13 +4,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.api import run
+from sim.api import make_requests, run
 from sim.costmodel import FixedCost, memory_plan
 from sim.engine import simulate
 from sim.kvcache import KVLayout
 from sim.metrics import time_average_in_system
 from sim.scenario import Scheduler
-from tests.conftest import tiny_scenario
+from tests.conftest import TINY_HW, tiny_scenario
 from workloads.requests import Requests
 
 
@@ -92,7 +92,6 @@ def check_invariants(sc, r):
     finished = req.finish_s.notna()
     assert (rejected ^ finished).all(), "every request finishes or is rejected with a reason"
     done = req[finished]
-    asked = r.scenario and None
     assert (done.output_tokens.to_numpy() == make_output(sc)[finished.to_numpy()]).all()
     assert (done.arrival_s <= done.scheduled_s).all()
     assert (done.scheduled_s <= done.first_token_s).all()
@@ -100,12 +99,9 @@ def check_invariants(sc, r):
     assert (ts.kv_used_fraction <= 1.0).all() and (ts.kv_used_blocks >= 0).all()
     last = ts.groupby("replica").kv_used_blocks.last()
     assert (last == 0).all(), "KV drains to zero"
-    return asked
 
 
 def make_output(sc):
-    from sim.api import make_requests
-
     return make_requests(sc).output_tokens
 
 
@@ -162,17 +158,17 @@ def test_same_seed_same_tables(p):
 def test_tokens_conserved_without_preemption():
     sc = tiny_scenario(workload={"arrivals": {"kind": "poisson", "rate_per_s": 5}}, stop={"requests": 100})
     r = run(sc)
-    from sim.api import make_requests
-    from sim.engine import simulate as _  # noqa: F401
-
     reqs = make_requests(sc)
     assert r.summary["preemptions"] == 0
     assert (r.requests.output_tokens.to_numpy() == reqs.output_tokens).all()
+    assert (r.requests.prompt_tokens.to_numpy() == reqs.prompt_tokens).all()
 
 
 def test_littles_law_on_long_steady_run():
     """Time-average number in system (timeseries) = throughput x mean time in system (requests)."""
-    sc = tiny_scenario(workload={"arrivals": {"kind": "poisson", "rate_per_s": 40},
+    hbm = {**TINY_HW["memory"][0], "bandwidth_bytes_per_s": "200 MB/s"}  # slow enough to queue: ~70% busy
+    hw = {**TINY_HW, "peak_flops": {"bf16": "100 GFLOPS"}, "memory": [hbm, TINY_HW["memory"][1]]}
+    sc = tiny_scenario(hardware=hw, workload={"arrivals": {"kind": "poisson", "rate_per_s": 40},
                                  "prompt_tokens": {"kind": "uniform", "low": 10, "high": 200},
                                  "output_tokens": {"kind": "uniform", "low": 5, "high": 60}},
                        cluster={"replicas": 2}, stop={"requests": 20_000})
@@ -182,4 +178,4 @@ def test_littles_law_on_long_steady_run():
     l_ts = time_average_in_system(r.timeseries, end)
     l_req = len(req) / end * req.e2e_s.mean()
     assert l_ts == pytest.approx(l_req, rel=0.02)
-    assert r.summary["preemptions"] == 0 and 0.1 < r.summary["utilization"] < 0.95
+    assert r.summary["preemptions"] == 0 and 0.5 < r.summary["utilization"] < 0.9
