@@ -67,6 +67,66 @@ class PeakFlops(Frozen):
         return rate if rate is not None else self.bf16
 
 
+MAX_CURVE_KNOTS = 16
+
+
+class Curve(Frozen):
+    """Efficiency (fraction of the datasheet peak) against the work one kernel call does: FLOPs for a
+    compute leg, bytes for a memory or link leg. Small kernels leave much of a GPU idle, large ones
+    approach a plateau; the curve is piecewise linear in log10(size) and held flat outside
+    [size[0], size[-1]], the measured range (`sim.calibrate` flags queries that fall outside it).
+
+    Because the values are fractions of peak and the sizes are work, not time, a curve measured on
+    one device carries over to a what-if device with more FLOP/s or bandwidth: the same kernel is
+    assumed to reach the same fraction of the new peak."""
+
+    size: tuple[float, ...] = Field(min_length=1, max_length=MAX_CURVE_KNOTS)
+    efficiency: tuple[float, ...] = Field(min_length=1, max_length=MAX_CURVE_KNOTS)
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _knots(self) -> Self:
+        if len(self.size) != len(self.efficiency):
+            raise ValueError(f"size ({len(self.size)} knots) and efficiency ({len(self.efficiency)}) differ")
+        rising = all(b > a for a, b in zip(self.size, self.size[1:], strict=False))
+        if any(s <= 0 for s in self.size) or not rising:
+            raise ValueError(f"size must be positive and strictly increasing, got {list(self.size)}")
+        if any(not 0 < e <= 1 for e in self.efficiency):
+            raise ValueError(f"efficiency values must lie in (0, 1], got {list(self.efficiency)}")
+        return self
+
+    def covers(self, size: float) -> bool:
+        """Whether `size` lies inside the measured range (no extrapolation)."""
+        return self.size[0] <= size <= self.size[-1]
+
+
+class Curves(Frozen):
+    """Optional size-dependent efficiencies; a leg without a curve uses the scalar efficiency.
+
+    gemm / gemm_fp8: compute leg of weight GEMMs (projections, FFN, experts, LM head) at the bf16 or
+    the fp8/int8 peak; attention: compute leg of attention (FLOPs grow with sequence length x batch);
+    memory: memory leg of every non-attention operator (weights, activations); attention_memory:
+    memory leg of attention (KV reads); link: bytes a device sends per collective."""
+
+    gemm: Curve | None = None
+    gemm_fp8: Curve | None = None
+    attention: Curve | None = None
+    memory: Curve | None = None
+    attention_memory: Curve | None = None
+    link: Curve | None = None
+
+
+class Calibration(Frozen):
+    """Where fitted efficiencies came from: the measured device's peaks (what the fractions were taken
+    of) and the measurement files. A device whose peaks differ is using them as a transfer."""
+
+    device: str
+    peak_bf16_flops_per_s: FlopsPerS = Field(gt=0)
+    bandwidth_bytes_per_s: BytesPerS = Field(gt=0)
+    link_bytes_per_s: BytesPerS | None = Field(default=None, gt=0)
+    data: tuple[str, ...] = ()
+
+
 class Efficiency(Frozen):
     """Measured fractions of peak a real kernel reaches; 1.0 means the datasheet roofline."""
 
@@ -74,6 +134,8 @@ class Efficiency(Frozen):
     memory: float = Field(default=1.0, gt=0, le=1)
     link: float = Field(default=1.0, gt=0, le=1)
     op_overhead_s: Seconds = Field(default=0.0, ge=0)
+    curves: Curves = Curves()
+    calibration: Calibration | None = None
     source: str = ""
 
 

@@ -2,7 +2,9 @@
 
 A step's cost is linear in a few batch features (tokens, sampled rows, attention pairs, KV tokens
 read, touched-expert fraction, sequences), so each operator is a row of FLOP and byte coefficients
-over the feature vector, and its time is the roofline of those two dot products.
+over the feature vector, and its time is the roofline of those two dot products. An operator may
+carry efficiency curves (hardware.spec.Curve) for either leg, stored inline in its `ops` row as
+knots in log10(work per kernel call); the leg's rate is then peak x curve(work / calls).
 """
 
 import numba
@@ -12,8 +14,14 @@ from hardware._kernels import op_time
 
 N_FEATURES = 9
 ONE, TOKENS, SAMPLED, MOE_TOUCHED, PAIRS_FULL, KV_FULL, PAIRS_WINDOW, KV_WINDOW, SEQS = range(N_FEATURES)
-# per-operator row of the `ops` array: rate_f, rate_b, overhead_s, count, is_link
-RATE_F, RATE_B, OVERHEAD, COUNT, IS_LINK = range(5)
+# per-operator row of the `ops` array: rate_f, rate_b, overhead_s, count, is_link, kernel calls the
+# operator stands for, then two curves (compute leg, memory leg), each [knots, log10 sizes..., values...]
+RATE_F, RATE_B, OVERHEAD, COUNT, IS_LINK, CALLS = range(6)
+MAX_KNOTS = 16
+CURVE_WIDTH = 1 + 2 * MAX_KNOTS
+CURVE_F = 6
+CURVE_B = CURVE_F + CURVE_WIDTH
+N_OP_COLS = CURVE_B + CURVE_WIDTH
 # accumulator slots
 TOTAL, COMPUTE, MEMORY, LINK = range(4)
 
@@ -49,6 +57,24 @@ def batch_features(new, ctx, sampled, window, moe_ratio):
     return x
 
 
+@numba.njit(cache=True, inline="always")
+def curve_at(ops, o, start, size):
+    """Efficiency of operator o's curve stored from column `start` at work `size` (1.0 if none)."""
+    n = int(ops[o, start])
+    if n == 0 or size <= 0:
+        return 1.0
+    lx = np.log10(size)
+    xs = start + 1
+    ys = start + 1 + MAX_KNOTS
+    if lx <= ops[o, xs]:
+        return ops[o, ys]
+    for i in range(1, n):
+        if lx < ops[o, xs + i]:
+            w = (lx - ops[o, xs + i - 1]) / (ops[o, xs + i] - ops[o, xs + i - 1])
+            return ops[o, ys + i - 1] + w * (ops[o, ys + i] - ops[o, ys + i - 1])
+    return ops[o, ys + n - 1]
+
+
 @numba.njit(cache=True)
 def ops_time(x, flops_coef, bytes_coef, ops, acc):
     """Add each operator's roofline time for features x into acc[TOTAL, COMPUTE, MEMORY, LINK];
@@ -60,7 +86,10 @@ def ops_time(x, flops_coef, bytes_coef, ops, acc):
         for k in range(N_FEATURES):
             f += flops_coef[o, k] * x[k]
             b += bytes_coef[o, k] * x[k]
-        t, c, m = op_time(f, b, ops[o, RATE_F], ops[o, RATE_B], ops[o, OVERHEAD])
+        calls = ops[o, CALLS]
+        rate_f = ops[o, RATE_F] * curve_at(ops, o, CURVE_F, f / calls)
+        rate_b = ops[o, RATE_B] * curve_at(ops, o, CURVE_B, b / calls)
+        t, c, m = op_time(f, b, rate_f, rate_b, ops[o, OVERHEAD])
         t *= ops[o, COUNT]
         total += t
         if ops[o, IS_LINK] > 0:

@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from hardware.spec import BYTES_PER_ELEMENT, Accelerator
+from hardware.spec import BYTES_PER_ELEMENT, Accelerator, Curve
 from sim import _kernels as K
 from workloads.model import ModelArch
 
@@ -68,14 +68,67 @@ class OpTable:
     moe_ratio: float
 
 
+def curve_columns(curve: Curve | None) -> np.ndarray:
+    """A curve as it sits in an `ops` row: [knots, log10 sizes (padded), efficiencies (padded)]."""
+    cols = np.zeros(K.CURVE_WIDTH)
+    if curve is not None:
+        n = len(curve.size)
+        cols[0] = n
+        cols[1 : 1 + n] = np.log10(curve.size)
+        cols[1 + K.MAX_KNOTS : 1 + K.MAX_KNOTS + n] = curve.efficiency
+    return cols
+
+
+KernelKind = Literal["gemm", "attention", "memory", "link"]
+
+
+@dataclass(frozen=True)
+class KernelLegs:
+    """How one kind of kernel runs on a device: rate of each roofline leg (peak x scalar efficiency,
+    or the bare peak when a curve gives the fraction), the curves, and the fixed overhead per call."""
+
+    rate_f: float
+    curve_f: Curve | None
+    rate_b: float
+    curve_b: Curve | None
+    overhead_s: float
+
+
+def _leg(peak: float, scalar: float, curve: Curve | None) -> tuple[float, Curve | None]:
+    return (peak, curve) if curve is not None else (peak * scalar, None)
+
+
+def kernel_legs(hw: Accelerator, kind: KernelKind, dtype: str = "bf16") -> KernelLegs:
+    """Rates and curves for a `kind` kernel whose weights (GEMM) are `dtype`. `link` has no compute leg
+    and no op overhead (its latency is per hop, added by the caller)."""
+    eff, cv = hw.efficiency, hw.efficiency.curves
+    bw = hw.main_tier.bandwidth_bytes_per_s
+    if kind == "link":
+        link = hw.scale_up or hw.scale_out
+        if link is None:
+            raise ConfigError(f"{hw.name} has no scale_up or scale_out link")
+        return KernelLegs(np.inf, None, *_leg(link.bandwidth_bytes_per_s, eff.link, cv.link), 0.0)
+    if kind == "gemm":
+        peak = hw.peak_flops.for_dtype(dtype)
+        curve = cv.gemm_fp8 if peak != hw.peak_flops.bf16 else cv.gemm
+        return KernelLegs(*_leg(peak, eff.compute, curve), *_leg(bw, eff.memory, cv.memory),
+                          eff.op_overhead_s)
+    if kind == "attention":
+        return KernelLegs(*_leg(hw.peak_flops.bf16, eff.compute, cv.attention),
+                          *_leg(bw, eff.memory, cv.attention_memory), eff.op_overhead_s)
+    return KernelLegs(*_leg(hw.peak_flops.bf16, eff.compute, None), *_leg(bw, eff.memory, cv.memory),
+                      eff.op_overhead_s)
+
+
 class _Builder:
     def __init__(self) -> None:
         self.names: list[str] = []
         self.f: list[np.ndarray] = []
         self.b: list[np.ndarray] = []
-        self.ops: list[list[float]] = []
+        self.ops: list[np.ndarray] = []
 
-    def add(self, name, count, rate_f, rate_b, overhead, flops=None, nbytes=None, link=False):
+    def add(self, name, count, rate_f, rate_b, overhead, flops=None, nbytes=None, link=False, calls=1.0,
+            curve_f=None, curve_b=None):
         f, b = np.zeros(K.N_FEATURES), np.zeros(K.N_FEATURES)
         for idx, v in (flops or {}).items():
             f[idx] += v
@@ -84,7 +137,12 @@ class _Builder:
         self.names.append(name)
         self.f.append(f)
         self.b.append(b)
-        self.ops.append([rate_f, rate_b, overhead, float(count), 1.0 if link else 0.0])
+        head = [rate_f, rate_b, overhead, float(count), 1.0 if link else 0.0, float(calls)]
+        self.ops.append(np.concatenate([head, curve_columns(curve_f), curve_columns(curve_b)]))
+
+    def add_kernel(self, name, count, legs: KernelLegs, calls, flops=None, nbytes=None):
+        self.add(name, count, legs.rate_f, legs.rate_b, legs.overhead_s, flops, nbytes, calls=calls,
+                 curve_f=legs.curve_f, curve_b=legs.curve_b)
 
     def build(self, window: int, moe_ratio: float) -> OpTable:
         return OpTable(tuple(self.names), np.array(self.f), np.array(self.b), np.array(self.ops), window, moe_ratio)
@@ -94,11 +152,9 @@ def build_ops(model: ModelArch, hw: Accelerator, par: Parallelism) -> OpTable:
     """The operator table for `model` on a replica of tp x pp `hw` devices (per-device quantities)."""
     check_parallelism(model, par)
     tp = par.tp
-    eff = hw.efficiency
-    gemm_rate = hw.peak_flops.for_dtype(model.weight_dtype) * eff.compute
-    attn_rate = hw.peak_flops.bf16 * eff.compute
-    mem_rate = hw.main_tier.bandwidth_bytes_per_s * eff.memory
-    ovh = eff.op_overhead_s
+    gemm = kernel_legs(hw, "gemm", model.weight_dtype)
+    attn = kernel_legs(hw, "attention")
+    mem = kernel_legs(hw, "memory")
     w = model.weight_bytes_per_param
     a = ACT_BYTES
     h = model.hidden_size
@@ -120,57 +176,60 @@ def build_ops(model: ModelArch, hw: Accelerator, par: Parallelism) -> OpTable:
                 pair_flops = 4.0 * model.num_heads * model.head_dim
                 proj_out = 2 * q_width + 2 * model.num_kv_heads * model.head_dim
             kvb = model.kv_bytes_per_token_layer(tp)
-            bld.add(f"{tag}.attn_proj", g.count, gemm_rate, mem_rate, ovh,
-                    flops={T: 2.0 * p / tp}, nbytes={K.ONE: p * w / tp, T: a * (2 * h + proj_out / tp)})
-            bld.add(f"{tag}.attention", g.count, attn_rate, mem_rate, ovh,
-                    flops={pairs: pair_flops / tp}, nbytes={kv: kvb, T: kvb + 2 * a * q_width / tp})
+            bld.add_kernel(f"{tag}.attn_proj", g.count, gemm, 2, flops={T: 2.0 * p / tp},
+                           nbytes={K.ONE: p * w / tp, T: a * (2 * h + proj_out / tp)})
+            bld.add_kernel(f"{tag}.attention", g.count, attn, 1,
+                           flops={pairs: pair_flops / tp}, nbytes={kv: kvb, T: kvb + 2 * a * q_width / tp})
         else:
             s = model.ssm
             d_inner = s.expand * h
             p = model.ssm_params()
-            bld.add(f"{tag}.ssm_proj", g.count, gemm_rate, mem_rate, ovh,
-                    flops={T: 2.0 * p / tp}, nbytes={K.ONE: p * w / tp, T: a * (2 * h + 3 * d_inner / tp)})
-            bld.add(f"{tag}.ssm_scan", g.count, attn_rate, mem_rate, ovh,
-                    flops={T: SSM_SCAN_FLOPS_PER_STATE * d_inner * s.d_state / tp},
-                    nbytes={SEQ: 2 * model.ssm_state_bytes_per_layer() / tp, T: 3 * a * d_inner / tp})
-        bld.add(f"{tag}.norms", g.count, gemm_rate, mem_rate, ovh, nbytes={T: 4 * a * h})
+            bld.add_kernel(f"{tag}.ssm_proj", g.count, gemm, 2, flops={T: 2.0 * p / tp},
+                           nbytes={K.ONE: p * w / tp, T: a * (2 * h + 3 * d_inner / tp)})
+            bld.add_kernel(f"{tag}.ssm_scan", g.count, attn, 1,
+                           flops={T: SSM_SCAN_FLOPS_PER_STATE * d_inner * s.d_state / tp},
+                           nbytes={SEQ: 2 * model.ssm_state_bytes_per_layer() / tp, T: 3 * a * d_inner / tp})
+        bld.add_kernel(f"{tag}.norms", g.count, mem, 2, nbytes={T: 4 * a * h})
         if g.ffn == "dense":
             p = model.dense_ffn_params()
-            bld.add(f"{tag}.ffn", g.count, gemm_rate, mem_rate, ovh,
-                    flops={T: 2.0 * p / tp},
-                    nbytes={K.ONE: p * w / tp, T: a * (2 * h + 3 * model.intermediate_size / tp)})
+            bld.add_kernel(f"{tag}.ffn", g.count, gemm, 2,
+                           flops={T: 2.0 * p / tp},
+                           nbytes={K.ONE: p * w / tp, T: a * (2 * h + 3 * model.intermediate_size / tp)})
         elif g.ffn == "moe":
             moe = model.moe
             pe = model.expert_params()
-            bld.add(f"{tag}.router", g.count, gemm_rate, mem_rate, ovh,
-                    flops={T: 2.0 * h * moe.experts}, nbytes={K.ONE: h * moe.experts * w, T: a * h})
-            bld.add(f"{tag}.experts", g.count, gemm_rate, mem_rate, ovh,
-                    flops={T: 2.0 * pe * moe.active / tp},
-                    nbytes={K.MOE_TOUCHED: pe * moe.experts * w / tp,
-                            T: a * moe.active * (2 * h + 3 * moe.expert_ffn / tp)})
+            bld.add_kernel(f"{tag}.router", g.count, gemm, 1,
+                           flops={T: 2.0 * h * moe.experts}, nbytes={K.ONE: h * moe.experts * w, T: a * h})
+            bld.add_kernel(f"{tag}.experts", g.count, gemm, 2,
+                           flops={T: 2.0 * pe * moe.active / tp},
+                           nbytes={K.MOE_TOUCHED: pe * moe.experts * w / tp,
+                                   T: a * moe.active * (2 * h + 3 * moe.expert_ffn / tp)})
             if moe.shared_experts:
                 ps = pe * moe.shared_experts
-                bld.add(f"{tag}.shared_experts", g.count, gemm_rate, mem_rate, ovh,
-                        flops={T: 2.0 * ps / tp}, nbytes={K.ONE: ps * w / tp, T: a * (2 * h + 3 * moe.expert_ffn / tp)})
+                bld.add_kernel(f"{tag}.shared_experts", g.count, gemm, 2,
+                               flops={T: 2.0 * ps / tp},
+                               nbytes={K.ONE: ps * w / tp, T: a * (2 * h + 3 * moe.expert_ffn / tp)})
         if tp > 1:
             link = hw.scale_up or hw.scale_out
             if link is None:
                 raise ConfigError(f"tp ({tp}) > 1 needs hardware.scale_up (or scale_out); {hw.name} has neither")
             ring = 2.0 * (tp - 1) / tp
             per_layer = 2 if g.ffn != "none" else 1
-            bld.add(f"{tag}.allreduce", g.count * per_layer, np.inf, link.bandwidth_bytes_per_s * eff.link,
-                    2 * (tp - 1) * link.latency_s, nbytes={T: ring * h * a}, link=True)
+            legs = kernel_legs(hw, "link")
+            bld.add(f"{tag}.allreduce", g.count * per_layer, np.inf, legs.rate_b,
+                    2 * (tp - 1) * link.latency_s, nbytes={T: ring * h * a}, link=True, curve_b=legs.curve_b)
 
-    bld.add("embed", 1, gemm_rate, mem_rate, ovh, nbytes={T: h * (w + a)})
+    bld.add_kernel("embed", 1, mem, 1, nbytes={T: h * (w + a)})
     vocab = model.vocab_size
-    bld.add("lm_head", 1, gemm_rate, mem_rate, ovh,
-            flops={S: 2.0 * h * vocab / tp}, nbytes={K.ONE: h * vocab * w / tp, S: a * h + 4.0 * vocab / tp})
+    bld.add_kernel("lm_head", 1, gemm, 1, flops={S: 2.0 * h * vocab / tp},
+                   nbytes={K.ONE: h * vocab * w / tp, S: a * h + 4.0 * vocab / tp})
     if par.pp > 1:
         link = hw.scale_up or hw.scale_out
         if link is None:
             raise ConfigError(f"pp ({par.pp}) > 1 needs hardware.scale_up (or scale_out); {hw.name} has neither")
-        bld.add("pp_send", par.pp - 1, np.inf, link.bandwidth_bytes_per_s * eff.link, link.latency_s,
-                nbytes={T: h * a}, link=True)
+        legs = kernel_legs(hw, "link")
+        bld.add("pp_send", par.pp - 1, np.inf, legs.rate_b, link.latency_s,
+                nbytes={T: h * a}, link=True, curve_b=legs.curve_b)
     window = model.window.size if model.window else 0
     moe_ratio = model.moe.active / model.moe.experts if model.moe else 0.0
     return bld.build(window, moe_ratio)
@@ -288,20 +347,41 @@ class CostModel:
         return K.decode_span(np.asarray(ctx, np.int64), *self._args, t0, t_stop, k_max, acc)
 
     def breakdown(self, new, ctx, sampled: int) -> pd.DataFrame:
-        """One row per operator: FLOPs, bytes, times, bound, for reports and the dashboard."""
+        """One row per operator: FLOPs, bytes, times, bound, for reports and the dashboard. With
+        efficiency curves, `efficiency_compute`/`efficiency_memory` are the fractions of peak used and
+        `extrapolated` marks an operator whose work per call lies outside a curve's measured range."""
         t = self.table
         x = K.batch_features(np.asarray(new, np.int64), np.asarray(ctx, np.int64), float(sampled),
                              t.window, t.moe_ratio)
         count = t.ops[:, K.COUNT]
-        flops = t.flops_coef @ x * count
-        nbytes = t.bytes_coef @ x * count
-        compute_s = flops / t.ops[:, K.RATE_F]
-        memory_s = nbytes / t.ops[:, K.RATE_B]
+        flops_one = t.flops_coef @ x
+        bytes_one = t.bytes_coef @ x
+        calls = t.ops[:, K.CALLS]
+        eff_f, out_f = _curve_eval(t.ops, K.CURVE_F, flops_one / calls)
+        eff_b, out_b = _curve_eval(t.ops, K.CURVE_B, bytes_one / calls)
+        flops, nbytes = flops_one * count, bytes_one * count
+        compute_s = flops / (t.ops[:, K.RATE_F] * eff_f)
+        memory_s = nbytes / (t.ops[:, K.RATE_B] * eff_b)
         time_s = np.maximum(compute_s, memory_s) + t.ops[:, K.OVERHEAD] * count
         link = t.ops[:, K.IS_LINK] > 0
         bound = np.where(link, "link", np.where(compute_s >= memory_s, "compute", "memory"))
         return pd.DataFrame({"op": t.names, "count": count, "flops": flops, "bytes": nbytes,
-                             "compute_s": compute_s, "memory_s": memory_s, "time_s": time_s, "bound": bound})
+                             "compute_s": compute_s, "memory_s": memory_s, "time_s": time_s, "bound": bound,
+                             "efficiency_compute": eff_f, "efficiency_memory": eff_b,
+                             "extrapolated": out_f | out_b})
+
+
+def _curve_eval(ops: np.ndarray, start: int, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each operator's curve value at `size` (1.0 without a curve) and whether `size` is outside the
+    curve's knots (an extrapolation); operators doing no work on that leg are never flagged."""
+    eff = np.array([K.curve_at(ops, o, start, float(size[o])) for o in range(len(size))])
+    knots = ops[:, start].astype(int)
+    has = (knots > 0) & (size > 0)
+    lx = np.log10(np.where(size > 0, size, 1.0))
+    lo = ops[:, start + 1]
+    hi = ops[np.arange(len(size)), start + np.maximum(knots, 1)]
+    tol = 1e-9
+    return eff, has & ((lx < lo - tol) | (lx > hi + tol))
 
 
 def RooflineCost(model: ModelArch, hw: Accelerator, par: Parallelism = Parallelism()) -> CostModel:  # noqa: N802
