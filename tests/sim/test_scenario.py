@@ -35,7 +35,7 @@ def test_preset_overrides_by_tier_name():
     (["scheduler.max_num_seq=4"], "scheduler.max_num_seq: Extra inputs are not permitted"),
     (["scheduler.max_num_seqs=many"], "scheduler.max_num_seqs"),
     (["workload.arrivals.rate_per_s=-1"], "rate_per_s: Input should be greater than 0"),
-    (["workload={arrivals: {kind: burst}, classes: []}"], "workload.classes: List should have at least 1 item"),
+    (["workload={arrivals: {kind: burst}, classes: []}"], "workload.classes: Tuple should have at least 1 item"),
     (["parallelism.tp=16", "cluster.devices=8"], "exceeds cluster.devices (8)"),
     (["parallelism.tp=3"], "tp (3) must divide num_heads (32)"),
     (["model=llama-3-70b"], "Did you mean"),
