@@ -35,6 +35,7 @@ from sim.scenario import Scheduler
 from workloads.requests import Requests
 
 REASONS = ("", "kv_capacity", "prompt_exceeds_batch_tokens")
+WATERMARK = 0.01  # share of KV blocks admission leaves free (vLLM's default watermark)
 KV_CAPACITY, PROMPT_TOO_LONG = 1, 2
 
 
@@ -104,6 +105,7 @@ class Replica:
         self.waiting: deque[int] = deque()
         self.capacity_blocks = layout.capacity_blocks
         self.free_blocks = self.capacity_blocks
+        self.watermark_blocks = int(WATERMARK * self.capacity_blocks)
         self.swap_bytes_per_s = swap_bytes_per_s
         self.swap_free_blocks = swap_capacity_blocks
         self.outstanding_tokens = 0
@@ -276,22 +278,25 @@ class Replica:
         return tokens
 
     def admit(self, r: int, budget: int) -> int | None:
-        """Put request r in a new running slot if its first chunk fits; return the slot."""
+        """Put request r in a new running slot if the KV blocks for its whole prompt fit, keeping a
+        watermark free for the running decodes (vLLM's admission rule, which keeps long prompts
+        from starving each other half-prefilled); reserve those blocks and return the slot."""
         st = self.state
         kv0 = int(st.swapped_kv[r])
         target = int(self.reqs.prompt_tokens[r] + max(st.generated[r] - 1, 0))
-        first = min(target - kv0, self.cfg.prefill_chunk, budget) if self.cfg.chunked_prefill else target - kv0
-        if not self.cfg.chunked_prefill and first > budget and self.n > 0:
+        if not self.cfg.chunked_prefill and target - kv0 > budget and self.n > 0:
             return None
-        if self.layout.blocks_for(kv0 + max(first, 1)) > self.free_blocks:
+        target = max(target, kv0)
+        need = int(self.layout.blocks_for(max(target, 1)))
+        if need > self.free_blocks - (self.watermark_blocks if self.n else 0):
             return None
         i = self.n
-        self.rid[i], self.kv[i], self.target[i] = r, kv0, max(target, kv0)
-        self.gen[i], self.out[i], self.blocks[i] = st.generated[r], self.reqs.output_tokens[r], 0
+        self.rid[i], self.kv[i], self.target[i] = r, kv0, target
+        self.gen[i], self.out[i], self.blocks[i] = st.generated[r], self.reqs.output_tokens[r], need
+        self.free_blocks -= need
         if kv0:  # swap the parked KV back in
-            self.blocks[i] = self.layout.blocks_for(kv0)
-            self.free_blocks -= int(self.blocks[i])
-            self.swap_free_blocks += int(self.blocks[i])
+            swapped = int(self.layout.blocks_for(kv0))
+            self.swap_free_blocks += swapped
             self.stall_s += kv0 * self.layout.block_bytes / self.layout.block_size / self.swap_bytes_per_s
             st.swapped_kv[r] = 0
         if np.isnan(st.scheduled_s[r]):
