@@ -1,0 +1,32 @@
+"""Regenerate the golden summaries in tests/golden/ from the example scenarios.
+
+    python scripts/regen_goldens.py
+
+Review the diff before committing: a changed golden means changed numbers for users.
+"""
+
+from pathlib import Path
+
+import pandas as pd
+
+from sim.api import run
+from sim.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "tests" / "golden"
+SCENARIOS = sorted((ROOT / "examples").glob("*.yaml"))
+VOLATILE = {"sim_wall_s"}
+
+
+def golden_summary(path: Path) -> pd.DataFrame:
+    summary = run(load_scenario(path)).summary
+    return pd.DataFrame({"metric": [k for k in summary if k not in VOLATILE],
+                         "value": [summary[k] for k in summary if k not in VOLATILE]})
+
+
+if __name__ == "__main__":
+    GOLDEN.mkdir(exist_ok=True)
+    for path in SCENARIOS:
+        out = GOLDEN / f"{path.stem}.summary.csv"
+        golden_summary(path).to_csv(out, index=False)
+        print(f"wrote {out.relative_to(ROOT)}")
