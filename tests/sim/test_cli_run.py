@@ -1,0 +1,92 @@
+import json
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from sim.api import run
+from sim.cli import app
+from sim.scenario import load_scenario
+from tests.conftest import TINY_HW, TINY_MODEL
+
+runner = CliRunner()
+SUMMARY_KEYS = {
+    "requests_total", "requests_finished", "requests_rejected", "duration_s", "throughput_rps", "input_tokens_per_s",
+    "output_tokens_per_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_p50_s", "tpot_p90_s", "tpot_p99_s",
+    "e2e_p50_s", "e2e_p90_s", "e2e_p99_s", "mean_queue_s", "goodput_rps", "slo_attainment", "kv_peak_fraction",
+    "preemptions", "compute_bound_time_fraction", "memory_bound_time_fraction", "cost_per_1m_input_tokens_usd",
+    "cost_per_1m_output_tokens_usd", "energy_j_per_output_token", "sim_wall_s", "sim_events",
+}
+REQUEST_COLUMNS = {"request_id", "arrival_s", "scheduled_s", "first_token_s", "finish_s", "prompt_tokens",
+                   "cached_tokens", "output_tokens", "replica", "preemptions", "ttft_s", "tpot_s", "e2e_s",
+                   "rejected_reason"}
+
+
+@pytest.fixture
+def scenario_file(tmp_path):
+    data = {"name": "tiny", "hardware": TINY_HW, "model": TINY_MODEL,
+            "scheduler": {"max_num_batched_tokens": 256, "max_num_seqs": 16},
+            "workload": {"arrivals": {"kind": "poisson", "rate_per_s": 30},
+                         "prompt_tokens": {"kind": "uniform", "low": 10, "high": 200},
+                         "output_tokens": {"kind": "uniform", "low": 1, "high": 50}},
+            "slo": {"ttft_s": "50ms"}, "stop": {"requests": 300}}
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_run_writes_every_output(scenario_file, tmp_path):
+    out = tmp_path / "out"
+    r = runner.invoke(app, ["run", str(scenario_file), "--out", str(out), "--csv"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert SUMMARY_KEYS <= set(summary)
+    requests = pd.read_parquet(out / "requests.parquet")
+    assert REQUEST_COLUMNS <= set(requests.columns) and len(requests) == 300
+    assert len(pd.read_parquet(out / "timeseries.parquet")) > 0
+    html = (out / "report.html").read_text()
+    assert "plotly" in html.lower() and "Latency CDFs" in html
+    assert (out / "requests.csv").exists()
+
+
+def test_cli_matches_python_api(scenario_file):
+    r = runner.invoke(app, ["run", str(scenario_file), "--json"])
+    cli = json.loads(r.stdout)
+    api = run(load_scenario(scenario_file)).summary
+    for key in SUMMARY_KEYS - {"sim_wall_s"}:
+        assert cli[key] == pytest.approx(api[key], nan_ok=True), key
+
+
+def test_set_overrides(scenario_file):
+    r = runner.invoke(app, ["run", str(scenario_file), "--json", "--set", "stop.requests=20"])
+    assert json.loads(r.stdout)["requests_total"] == 20
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    ({"workload": {"arrivals": {"kind": "poisson", "rate_per_s": -2}}}, "rate_per_s"),
+    ({"colour": "blue"}, "colour: Extra inputs are not permitted"),
+    ({"scheduler": {"max_num_seqs": "lots"}}, "scheduler.max_num_seqs"),
+    ({"parallelism": {"tp": 4}, "cluster": {"devices": 2}}, "exceeds cluster.devices (2)"),
+])
+def test_bad_scenario_fails_before_writing(scenario_file, tmp_path, edit, message):
+    data = yaml.safe_load(scenario_file.read_text())
+    for key, value in edit.items():
+        data[key] = {**data[key], **value} if isinstance(data.get(key), dict) else value
+    scenario_file.write_text(yaml.safe_dump(data))
+    out = tmp_path / "never"
+    r = runner.invoke(app, ["run", str(scenario_file), "--out", str(out)])
+    assert r.exit_code == 2
+    assert message in r.stderr.replace("\n", " ")
+    assert not out.exists() and not list(tmp_path.glob(".never*"))
+    assert "Traceback" not in r.output
+
+
+def test_missing_file():
+    r = runner.invoke(app, ["run", "nowhere.yaml"])
+    assert r.exit_code == 2 and "cannot read" in r.stderr
+
+
+def test_empty_workload_is_an_error(scenario_file):
+    r = runner.invoke(app, ["run", str(scenario_file), "--set", "stop={duration_s: 0.001}"])
+    assert r.exit_code == 2 and "no requests" in r.stderr
