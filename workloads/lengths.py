@@ -60,7 +60,8 @@ class Empirical(Frozen):
 Length = Annotated[Fixed | Uniform | LogNormal | Empirical, Field(discriminator="kind")]
 
 
-def sample_lengths(dist: Fixed | Uniform | LogNormal | Empirical, rng: np.random.Generator, n: int) -> np.ndarray:
+def sample_lengths(dist: Fixed | Uniform | LogNormal | Empirical, rng: np.random.Generator,
+                   n: int) -> np.ndarray:
     if isinstance(dist, Fixed):
         return np.full(n, dist.tokens, np.int64)
     if isinstance(dist, Uniform):

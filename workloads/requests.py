@@ -45,4 +45,5 @@ class Requests:
         klass = np.zeros(len(arrival), np.int32) if klass is None else np.asarray(klass, np.int32)
         hashes = None if block_hashes is None else tuple(np.asarray(block_hashes[i], np.int64) for i in order)
         return cls(arrival[order], np.asarray(prompt_tokens, np.int64)[order],
-                   np.asarray(output_tokens, np.int64)[order], klass[order], tuple(class_names), hashes, block_tokens)
+                   np.asarray(output_tokens, np.int64)[order], klass[order], tuple(class_names), hashes,
+                   block_tokens)
