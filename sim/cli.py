@@ -246,6 +246,11 @@ def catalog(kind: CatalogKind, as_json: Annotated[bool, typer.Option("--json")] 
         out.print(f"[bold]{row['name']}[/]: {row['source']}", highlight=False)
 
 
+from workloads.cli import workload_app  # noqa: E402
+
+app.add_typer(workload_app, name="workload")
+
+
 def main() -> None:  # pragma: no cover
     app(prog_name="ctxsim")
 
