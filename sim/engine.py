@@ -21,9 +21,10 @@ plus what it had generated, and that prefill samples its next token.
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import simpy
@@ -58,16 +59,17 @@ class RequestState:
         self.swapped_kv = np.zeros(n, np.int64)  # KV tokens parked in the offload tier
 
 
-@dataclass
 class Recorder:
-    """Append-only rows of the replica timeseries, turned into arrays once at the end."""
+    """Append-only rows of the replica timeseries in typed buffers (8 bytes a value, not a Python
+    object), turned into arrays once at the end."""
 
-    time_s: list = field(default_factory=list)
-    replica: list = field(default_factory=list)
-    batch: list = field(default_factory=list)
-    waiting: list = field(default_factory=list)
-    kv_blocks: list = field(default_factory=list)
-    in_system: list = field(default_factory=list)
+    def __init__(self) -> None:
+        self.time_s = array("d")
+        self.replica = array("i")
+        self.batch = array("i")
+        self.waiting = array("i")
+        self.kv_blocks = array("q")
+        self.in_system = array("i")
 
     def row(self, t, replica, batch, waiting, kv_blocks, in_system):
         self.time_s.append(t)
@@ -208,32 +210,33 @@ class Replica:
         cfg = self.cfg
         budget = cfg.max_num_batched_tokens
         new = np.zeros(cfg.max_num_seqs, np.int64)
-
-        # decodes (every running sequence whose prefill is done) need one token and maybe a block
-        while self.n:
-            n = self.n
-            decoding = self.kv[:n] >= self.target[:n]
-            need = np.where(decoding, self.layout.blocks_for(self.kv[:n] + 1) - self.blocks[:n], 0)
-            if need.sum() <= self.free_blocks:
-                break
-            self.preempt(n - 1)
         n = self.n
+        # decodes (every running sequence whose prefill is done) need one token and maybe a block;
+        # while they need more blocks than are free, the newest sequence is preempted
         decoding = self.kv[:n] >= self.target[:n]
-        prefill_first = cfg.priority == "prefill" and (bool(self.waiting) or not decoding.all())
+        need = np.maximum(self.layout.blocks_for(self.kv[:n] + 1) - self.blocks[:n], 0) * decoding
+        total = int(need.sum())
+        while total > self.free_blocks and self.n:
+            total -= int(need[self.n - 1])
+            self.preempt(self.n - 1)
+        n = self.n
+        decoding, need = decoding[:n], need[:n]
+        all_decoding = bool(decoding.all())
+        prefill_first = cfg.priority == "prefill" and (bool(self.waiting) or not all_decoding)
         if not prefill_first:
-            need = np.where(decoding, self.layout.blocks_for(self.kv[:n] + 1) - self.blocks[:n], 0)
             self.blocks[:n] += need
-            self.free_blocks -= int(need.sum())
+            self.free_blocks -= total
             new[:n] = decoding
-            budget -= int(decoding.sum())
+            budget -= int(np.count_nonzero(decoding))
 
         has_prefill = False
-        for i in np.flatnonzero(~decoding):  # partial prefills keep their place
-            chunk = self.chunk(i, budget)
-            if chunk:
-                new[i] = chunk
-                budget -= chunk
-                has_prefill = True
+        if not all_decoding:
+            for i in np.flatnonzero(~decoding):  # partial prefills keep their place
+                chunk = self.chunk(i, budget)
+                if chunk:
+                    new[i] = chunk
+                    budget -= chunk
+                    has_prefill = True
 
         while self.waiting and self.n < cfg.max_num_seqs and budget > 0:
             i = self.admit(self.waiting[0], budget)
@@ -245,11 +248,9 @@ class Replica:
             has_prefill = True
 
         if prefill_first and not has_prefill:  # nothing to prefill after all: run the decodes
-            n = self.n
-            need = np.where(decoding[:n], self.layout.blocks_for(self.kv[:n] + 1) - self.blocks[:n], 0)
             self.blocks[:n] += need
-            self.free_blocks -= int(need.sum())
-            new[:n] = decoding[:n]
+            self.free_blocks -= total
+            new[:n] = decoding
         if not has_prefill and self.n and not new[: self.n].any():
             self.preempt(self.n - 1)  # stuck: partial prefills hold every block; free the newest
         return new, has_prefill
@@ -323,6 +324,9 @@ class Replica:
 
     def remove(self, slots: np.ndarray) -> None:
         n = self.n
+        if len(slots) == 1 and slots[0] == n - 1:  # the newest: nothing to shift
+            self.n = n - 1
+            return
         keep = np.ones(n, bool)
         keep[slots] = False
         m = int(keep.sum())

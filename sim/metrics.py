@@ -44,15 +44,15 @@ def requests_table(reqs: Requests, state, reasons: tuple[str, ...]) -> pd.DataFr
 
 
 def timeseries_table(rec, capacity_blocks: int) -> pd.DataFrame:
-    kv = np.asarray(rec.kv_blocks, np.int64)
+    kv = np.frombuffer(rec.kv_blocks, np.int64)
     return pd.DataFrame({
-        "time_s": np.asarray(rec.time_s, np.float64),
-        "replica": np.asarray(rec.replica, np.int32),
-        "batch_size": np.asarray(rec.batch, np.int32),
-        "waiting": np.asarray(rec.waiting, np.int32),
+        "time_s": np.frombuffer(rec.time_s, np.float64),
+        "replica": np.frombuffer(rec.replica, np.int32),
+        "batch_size": np.frombuffer(rec.batch, np.int32),
+        "waiting": np.frombuffer(rec.waiting, np.int32),
         "kv_used_blocks": kv,
         "kv_used_fraction": kv / capacity_blocks if capacity_blocks else np.zeros(len(kv)),
-        "in_system": np.asarray(rec.in_system, np.int32),
+        "in_system": np.frombuffer(rec.in_system, np.int32),
     })
 
 
