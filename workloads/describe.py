@@ -21,7 +21,8 @@ def summarize(arrival_s: np.ndarray | None, prompt_tokens: np.ndarray, output_to
               block_ids: np.ndarray | None = None, block_tokens: int | None = None,
               classes: dict[str, int] | None = None, skipped_rows: int = 0) -> dict:
     """One flat mapping: `requests`, `duration_s` (first to last arrival), `rate_per_s` (requests per
-    second of that span), token means, percentiles and maxima, `block_reuse_fraction` (blocks seen
+    second of that span), token means, nearest-rank percentiles (the smallest observed length with at
+    least q% of requests at or below it) and maxima, `block_reuse_fraction` (blocks seen
     before, with an unbounded cache; None without block ids), request counts per class."""
     n = len(prompt_tokens)
     duration = float(arrival_s[-1] - arrival_s[0]) if arrival_s is not None and n else None
@@ -30,7 +31,7 @@ def summarize(arrival_s: np.ndarray | None, prompt_tokens: np.ndarray, output_to
     for name, values in (("prompt_tokens", prompt_tokens), ("output_tokens", output_tokens)):
         out[f"{name}_mean"] = float(np.mean(values)) if n else None
         for q in PERCENTILES:
-            out[f"{name}_p{q}"] = float(np.percentile(values, q)) if n else None
+            out[f"{name}_p{q}"] = int(np.percentile(values, q, method="inverted_cdf")) if n else None
         out[f"{name}_max"] = int(np.max(values)) if n else None
     out["block_tokens"] = block_tokens
     out["block_reuse_fraction"] = reuse_fraction(block_ids)

@@ -299,7 +299,7 @@ def _parse_fast(layout: Layout, block: bytes) -> tuple[TraceRows | None, np.ndar
     try:
         if layout.container == "csv":
             frame = pd.read_csv(io.BytesIO(block), header=None, names=list(layout.header),
-                                usecols=_wanted(cols), skip_blank_lines=False, engine="c")
+                                skip_blank_lines=False, engine="c")
             table = {name: frame[name] for name in _wanted(cols)}
         else:
             table = _arrow_block(block, cols)
@@ -412,9 +412,9 @@ def _fields_of(layout: Layout, raw: bytes) -> dict:
             raise BadRow("not a JSON object")
         return fields
     values = next(csv.reader([text]))
-    if len(values) != len(layout.header):
+    if len(values) > len(layout.header):
         raise BadRow(f"{len(values)} fields, the header has {len(layout.header)}")
-    return dict(zip(layout.header, values, strict=True))
+    return {name: value for name, value in zip(layout.header, values, strict=False) if value != ""}
 
 
 def _number(fields: dict, name: str) -> float:

@@ -6,8 +6,8 @@ import workloads
 from tests.conftest import SHARED
 from workloads import load_model, model_names
 
-REQUIRED = ["llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b", "llama-4-scout", "qwen3-235b-a22b", "mixtral-8x7b",
-            "deepseek-v3", "gemma-3-27b", "jamba-v0.1", "mamba2-2.7b"]
+REQUIRED = ["llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b", "llama-4-scout", "qwen3-235b-a22b",
+            "mixtral-8x7b", "deepseek-v3", "gemma-3-27b", "jamba-v0.1", "mamba2-2.7b"]
 
 # Hand-computed: 2 (K,V) x kv_heads x head_dim x 2 bytes x unbounded layers; MLA (512 + 64) x 2 x 61.
 KV_BF16 = {
@@ -91,8 +91,9 @@ def test_hf_config_matches_preset(file, preset):
 
 
 def test_hf_config_shipped_sample(tmp_path):
-    config = {"model_type": "gemma3_text", "hidden_size": 5376, "num_hidden_layers": 62, "num_attention_heads": 32,
-              "num_key_value_heads": 16, "head_dim": 128, "intermediate_size": 21504, "vocab_size": 262208,
+    config = {"model_type": "gemma3_text", "hidden_size": 5376, "num_hidden_layers": 62,
+              "num_attention_heads": 32, "num_key_value_heads": 16, "head_dim": 128,
+              "intermediate_size": 21504, "vocab_size": 262208,
               "sliding_window": 1024, "sliding_window_pattern": 6, "max_position_embeddings": 131072}
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
