@@ -257,4 +257,5 @@ def _block_ids(workload: Workload, parts: list[_Part], keep: np.ndarray
     flat = np.concatenate(values)
     bounds = np.concatenate([[0], *offsets])
     kept_values, kept_offsets = take_ragged(flat, bounds, keep)
-    return tuple(np.split(kept_values, kept_offsets[1:-1])), block_tokens
+    ids = map(kept_values.__getitem__, map(slice, kept_offsets[:-1].tolist(), kept_offsets[1:].tolist()))
+    return tuple(ids), block_tokens

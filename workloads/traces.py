@@ -143,6 +143,8 @@ class TraceRows:
 
 def take_ragged(values: np.ndarray, offsets: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows `index` of a ragged array stored flat (`values` split at `offsets`)."""
+    if len(index) == len(offsets) - 1 and np.array_equal(index, np.arange(len(index))):
+        return values, offsets
     starts, lengths = offsets[index], np.diff(offsets)[index]
     new_offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     within = np.arange(new_offsets[-1]) - np.repeat(new_offsets[:-1], lengths)
@@ -231,8 +233,8 @@ def iter_rows(layout: Layout, skip_bad_rows: bool = False,
               block_bytes: int = BLOCK_BYTES) -> Iterator[TraceRows]:
     """The file's rows, one block of lines at a time, with arrival times from the first row."""
     origin = None
-    for first_line, block in _blocks(layout, block_bytes):
-        rows, times = _parse_fast(layout, block)
+    for first_line, block, lines in _blocks(layout, block_bytes):
+        rows, times = _parse_fast(layout, block, lines)
         if rows is None:
             rows, times = _parse_slow(layout, block, first_line, skip_bad_rows)
         if times is not None and len(times):
@@ -260,8 +262,9 @@ def read_rows(layout: Layout, skip_bad_rows: bool = False, max_rows: int | None 
     return concat_rows(parts)
 
 
-def _blocks(layout: Layout, block_bytes: int) -> Iterator[tuple[int, bytes]]:
-    """(number of the block's first line, whole lines) pairs; the CSV header is not part of any block."""
+def _blocks(layout: Layout, block_bytes: int) -> Iterator[tuple[int, bytes, int]]:
+    """(number of the block's first line, whole lines, how many) triples; the CSV header is not part of
+    any block."""
     try:
         f = layout.path.open("rb")
     except OSError as exc:
@@ -277,7 +280,7 @@ def _blocks(layout: Layout, block_bytes: int) -> Iterator[tuple[int, bytes]]:
             data = f.read(block_bytes)
             if not data:
                 if carry.strip():
-                    yield line, carry
+                    yield line, carry, carry.count(b"\n") + (not carry.endswith(b"\n"))
                 return
             data = carry + data
             cut = data.rfind(b"\n") + 1
@@ -285,15 +288,12 @@ def _blocks(layout: Layout, block_bytes: int) -> Iterator[tuple[int, bytes]]:
                 carry = data
                 continue
             block, carry = data[:cut], data[cut:]
-            yield line, block
-            line += block.count(b"\n")
+            lines = block.count(b"\n")
+            yield line, block, lines
+            line += lines
 
 
-def _line_count(block: bytes) -> int:
-    return block.count(b"\n") + (not block.endswith(b"\n"))
-
-
-def _parse_fast(layout: Layout, block: bytes) -> tuple[TraceRows | None, np.ndarray | None]:
+def _parse_fast(layout: Layout, block: bytes, lines: int) -> tuple[TraceRows | None, np.ndarray | None]:
     """Columnar parse of a clean block; (None, None) when anything looks wrong, for `_parse_slow`."""
     cols = layout.columns
     try:
@@ -305,7 +305,7 @@ def _parse_fast(layout: Layout, block: bytes) -> tuple[TraceRows | None, np.ndar
             table = _arrow_block(block, cols)
     except (ValueError, pa.ArrowException, pd.errors.ParserError):
         return None, None
-    if len(table[cols.prompt_tokens]) != _line_count(block):
+    if len(table[cols.prompt_tokens]) != lines:
         return None, None
     prompt, output = (_whole(table[c]) for c in (cols.prompt_tokens, cols.output_tokens))
     if prompt is None or output is None or prompt.min(initial=1) < 1 or output.min(initial=1) < 1:

@@ -87,8 +87,8 @@ def test_small_blocks_stream_to_the_same_rows():
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_fast_and_line_by_line_parsers_agree(name):
     layout = open_trace(DATA / name)
-    (line, block), = list(_blocks(layout, 1 << 20))
-    fast, fast_times = _parse_fast(layout, block)
+    (line, block, lines), = list(_blocks(layout, 1 << 20))
+    fast, fast_times = _parse_fast(layout, block, lines)
     slow, slow_times = _parse_slow(layout, block, line, skip_bad_rows=False)
     assert fast is not None
     for field in ("prompt_tokens", "output_tokens", "hash_values", "hash_offsets"):
