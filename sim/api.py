@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from sim import metrics
-from sim.costmodel import RooflineCost, memory_plan
-from sim.engine import REASONS, simulate
+from sim.costmodel import Parallelism, RooflineCost, memory_plan
+from sim.engine import REASONS, CacheConfig, Pool, simulate
 from sim.kvcache import KVLayout
 from sim.scenario import Scenario
 from workloads.requests import Requests
@@ -32,6 +32,52 @@ def make_requests(scenario: Scenario) -> Requests:
     return generate(scenario.workload, rng, scenario.stop.requests, scenario.stop.duration_s)
 
 
+def build_pool(scenario: Scenario, role: str, replicas: int, par: Parallelism) -> Pool:
+    hw, sched = scenario.hardware, scenario.scheduler
+    plan = memory_plan(scenario.model, hw, par, sched.memory_fraction, sched.max_num_batched_tokens)
+    layout = KVLayout(plan, sched.block_size)
+    swap_bw = swap_blocks = offload_bw = offload_blocks = 0
+    if hw.offload_tiers:
+        swap = hw.offload_tiers[0]
+        swap_bw = swap.bandwidth_bytes_per_s * par.devices
+        swap_blocks = int(swap.capacity_bytes * par.devices // layout.block_bytes)
+    if scenario.kv_cache.offload_tier:
+        tier = next(t for t in hw.offload_tiers if t.name == scenario.kv_cache.offload_tier)
+        offload_bw = tier.bandwidth_bytes_per_s * par.devices
+        offload_blocks = int(tier.capacity_bytes * par.devices // layout.block_bytes)
+    return Pool(role, replicas, RooflineCost(scenario.model, hw, par), layout, swap_bw, swap_blocks, offload_bw,
+                offload_blocks)
+
+
+def build_pools(scenario: Scenario) -> tuple[list[Pool], float, float]:
+    """The replica pools, and the KV transfer seconds per token and latency between them."""
+    dis = scenario.cluster.disaggregated
+    if dis is None:
+        return [build_pool(scenario, "mixed", scenario.replicas, scenario.par)], 0.0, 0.0
+    pre = build_pool(scenario, "prefill", dis.prefill.replicas, Parallelism(dis.prefill.tp))
+    dec = build_pool(scenario, "decode", dis.decode.replicas, Parallelism(dis.decode.tp))
+    link = scenario.hardware.scale_out or scenario.hardware.scale_up
+    bandwidth = dis.link_bandwidth_bytes_per_s or link.bandwidth_bytes_per_s
+    latency = dis.link_latency_s if dis.link_latency_s is not None else link.latency_s
+    # each device of the smaller group sends its shard over its own link
+    lanes = min(dis.prefill.tp, dis.decode.tp)
+    token_bytes = dec.layout.block_bytes / dec.layout.block_size
+    return [pre, dec], token_bytes / (bandwidth * lanes), latency
+
+
+def cache_config(scenario: Scenario, reqs: Requests) -> CacheConfig | None:
+    spec = scenario.kv_cache
+    if not spec.prefix_caching:
+        return None
+    if reqs.block_hashes is None:
+        raise ValueError("kv_cache.prefix_caching needs requests with block hashes "
+                         "(a trace with hash ids, or a multi-turn session workload)")
+    from sim.cache import make_policy
+
+    block_tokens = spec.block_tokens or reqs.block_tokens or scenario.scheduler.block_size
+    return CacheConfig(block_tokens, spec.eviction, spec.offload_tier is not None, make_policy)
+
+
 def run(scenario: Scenario, progress: Callable[[int], None] | None = None, skip: bool = True,
         requests: Requests | None = None) -> Result:
     """Simulate `scenario`. `progress(k)` is called as k more requests finish or are rejected;
@@ -39,35 +85,60 @@ def run(scenario: Scenario, progress: Callable[[int], None] | None = None, skip:
     wall = time.perf_counter()
     reqs = requests if requests is not None else make_requests(scenario)
     hw, sched = scenario.hardware, scenario.scheduler
-    cost = RooflineCost(scenario.model, hw, scenario.par)
-    plan = memory_plan(scenario.model, hw, scenario.par, sched.memory_fraction, sched.max_num_batched_tokens)
-    layout = KVLayout(plan, sched.block_size)
-    swap_bw, swap_blocks = 0.0, 0
-    if hw.offload_tiers:
-        tier = hw.offload_tiers[0]
-        swap_bw = tier.bandwidth_bytes_per_s * scenario.par.devices
-        swap_blocks = int(tier.capacity_bytes * scenario.par.devices // layout.block_bytes)
-    result = simulate(reqs, cost, layout, sched, scenario.replicas, scenario.cluster.router, skip, swap_bw,
-                      swap_blocks, progress)
+    pools, transfer_s_per_token, transfer_latency_s = build_pools(scenario)
+    cache = cache_config(scenario, reqs)
+    result = simulate(reqs, pools, sched, scenario.cluster.router, skip, cache, transfer_s_per_token,
+                      transfer_latency_s, progress)
     requests_df = metrics.requests_table(reqs, result.state, REASONS)
     timeseries = metrics.timeseries_table(result.recorder, result.capacity_blocks)
     acc = sum(r.acc for r in result.replicas)
+    devices_of = [_devices(scenario, r.pool.role) for r in result.replicas]
     price = hw.price
+    per_device_hour = metrics.hourly_price(price.purchase_usd if price else None, price.per_hour_usd if price else None,
+                                           scenario.cost.amortization_years)
     consts = metrics.RunConstants(
-        replicas=scenario.replicas,
-        devices_per_replica=scenario.par.devices,
-        price_per_device_hour_usd=metrics.hourly_price(
-            price.purchase_usd if price else None, price.per_hour_usd if price else None,
-            scenario.cost.amortization_years),
+        devices=int(sum(devices_of)),
+        price_per_device_hour_usd=per_device_hour,
         tdp_w=hw.power.tdp_w if hw.power else None,
         idle_fraction=hw.power.idle_fraction if hw.power else 0.0,
-        busy_s=float(sum(r.busy_s for r in result.replicas)),
+        busy_device_s=float(sum(r.busy_s * d for r, d in zip(result.replicas, devices_of, strict=True))),
         compute_bound_s=float(acc[1]), memory_bound_s=float(acc[2]), link_s=float(acc[3]),
         electricity_usd_per_kwh=scenario.cost.electricity_usd_per_kwh,
         sim_wall_s=0.0, sim_events=result.stats.events,
     )
     class_slos = {c.name: c.slo for c in scenario.workload.classes}
     summary = metrics.summarize(requests_df, timeseries, consts, scenario.slo, class_slos)
+    summary.update(_cache_metrics(scenario, pools[0], result, requests_df, timeseries, per_device_hour))
     summary["sim_wall_s"] = time.perf_counter() - wall
     classes = metrics.per_class(requests_df, scenario.slo, class_slos)
     return Result(scenario, summary, requests_df, timeseries, classes)
+
+
+def _devices(scenario: Scenario, role: str) -> int:
+    dis = scenario.cluster.disaggregated
+    if dis is None:
+        return scenario.par.devices
+    return (dis.prefill if role == "prefill" else dis.decode).tp
+
+
+def _cache_metrics(scenario, front: Pool, result, requests_df, timeseries, per_device_hour) -> dict:
+    caches = [r.cache for r in result.replicas if r.cache is not None]
+    counters = {
+        "cache_evictions": sum(c.evictions for c in caches),
+        "offload_writes": sum(c.offloaded for c in caches),
+        "offload_evictions": sum(c.offload_evictions for c in caches),
+        "offload_bytes_read": float(sum(r.offload_bytes for r in result.replicas)),
+        "kv_transfers": result.stats.transfers,
+    }
+    devices = _devices(scenario, front.role)
+    layout = front.layout
+    chunk = scenario.scheduler.max_num_batched_tokens
+    prefill_s_per_token = front.cost.step([chunk], [0], 1).total_s / chunk
+    device_usd_per_byte_s = None
+    usd_per_replica_s = None
+    if per_device_hour is not None:
+        usd_per_replica_s = per_device_hour * devices / 3600.0
+        device_usd_per_byte_s = usd_per_replica_s / (layout.capacity_blocks * layout.block_bytes)
+    offload_usd_per_byte_s = scenario.cost.offload_usd_per_gb_hour / 1e9 / 3600.0
+    return metrics.cache_summary(requests_df, timeseries, counters, layout.block_bytes, device_usd_per_byte_s,
+                                 offload_usd_per_byte_s, prefill_s_per_token, usd_per_replica_s)

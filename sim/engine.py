@@ -1,10 +1,10 @@
 """The serving engine: replicas behind a router, each running iteration-level batching on simpy.
 
 Each replica keeps its running batch as parallel numpy arrays (request id, KV tokens, prefill target,
-tokens generated, output length, blocks held) in admission order. One loop iteration schedules a
-step (admit waiting requests FCFS under the token budget and sequence cap, preempt the newest
-sequence when KV blocks run out), asks the cost model how long the step takes, waits that long on the
-simpy clock, and commits the step.
+tokens generated, output length, private blocks, shared prefix blocks) in admission order. One loop
+iteration schedules a step (admit waiting requests FCFS under the token budget and sequence cap,
+preempt the newest sequence when KV blocks run out), asks the cost model how long the step takes,
+waits that long on the simpy clock, and commits the step.
 
 Event skipping: when a step is decode-only and nothing could join it, every following step has the
 same members and each context grows by one, so the replica advances many steps in one numba call
@@ -17,11 +17,16 @@ output token; each later decode step feeds one token and samples the next. A req
 tokens therefore takes one prefill completion and O-1 decode steps, and holds P+O-1 tokens of KV when
 it finishes. Recompute preemption frees a sequence's blocks; on re-admission it prefills its prompt
 plus what it had generated, and that prefill samples its next token.
+
+Prefix caching: with block hashes on the requests, a replica keeps finished prompt blocks
+(`PrefixCache`) and a later prompt that starts with them skips their prefill; an entry found in the
+offload tier is reloaded when that is faster than recomputing it. Disaggregated serving: a
+`prefill` replica hands a sequence off after its first token; its KV crosses the link to a `decode`
+replica, and the first token reaches the user when the KV lands there.
 """
 
 from __future__ import annotations
 
-from array import array
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,90 +35,77 @@ import numpy as np
 import simpy
 
 from sim.costmodel import CostModel
-from sim.kvcache import KVLayout
+from sim.kvcache import KVLayout, PrefixCache
+from sim.recorder import EngineStats, Recorder, RequestState
 from sim.router import ROUTERS
 from sim.scenario import Scheduler
 from workloads.requests import Requests
 
 REASONS = ("", "kv_capacity", "prompt_exceeds_batch_tokens")
-WATERMARK = 0.01  # share of KV blocks admission leaves free (vLLM's default watermark)
 KV_CAPACITY, PROMPT_TOO_LONG = 1, 2
+WATERMARK = 0.01  # share of KV blocks admission leaves free (vLLM's default watermark)
 
 
-@dataclass
-class RequestState:
-    """Per-request columns the engine fills in (seconds; NaN where it never happened)."""
+@dataclass(frozen=True)
+class Pool:
+    """Identical replicas with one role: `mixed` (prefill and decode), `prefill` or `decode`."""
 
-    n: int
-
-    def __post_init__(self) -> None:
-        n = self.n
-        self.scheduled_s = np.full(n, np.nan)
-        self.first_token_s = np.full(n, np.nan)
-        self.finish_s = np.full(n, np.nan)
-        self.replica = np.full(n, -1, np.int32)
-        self.preemptions = np.zeros(n, np.int32)
-        self.rejected = np.zeros(n, np.int8)
-        self.generated = np.zeros(n, np.int64)  # output tokens produced so far (kept across preemption)
-        self.prefilled = np.zeros(n, np.int64)  # prompt tokens run through prefill, recomputation included
-        self.swapped_kv = np.zeros(n, np.int64)  # KV tokens parked in the offload tier
+    role: str
+    replicas: int
+    cost: CostModel
+    layout: KVLayout
+    swap_bytes_per_s: float = 0.0
+    swap_capacity_blocks: int = 0
+    offload_bytes_per_s: float = 0.0
+    offload_capacity_blocks: int = 0
 
 
-class Recorder:
-    """Append-only rows of the replica timeseries in typed buffers (8 bytes a value, not a Python
-    object), turned into arrays once at the end."""
+@dataclass(frozen=True)
+class CacheConfig:
+    """Prefix caching: `block_tokens` per hashed block, the eviction policy's name, whether evicted
+    entries move to the offload tier, and a factory for policies."""
 
-    def __init__(self) -> None:
-        self.time_s = array("d")
-        self.replica = array("i")
-        self.batch = array("i")
-        self.waiting = array("i")
-        self.kv_blocks = array("q")
-        self.in_system = array("i")
-
-    def row(self, t, replica, batch, waiting, kv_blocks, in_system):
-        self.time_s.append(t)
-        self.replica.append(replica)
-        self.batch.append(batch)
-        self.waiting.append(waiting)
-        self.kv_blocks.append(kv_blocks)
-        self.in_system.append(in_system)
-
-
-@dataclass
-class EngineStats:
-    events: int = 0
-    steps: int = 0
-    spans: int = 0
-    in_system: int = 0
-    done: int = 0
+    block_tokens: int
+    policy: str
+    offload: bool
+    make_policy: Callable
 
 
 class Replica:
-    def __init__(self, index: int, env: simpy.Environment, cost: CostModel, layout: KVLayout, cfg: Scheduler,
-                 reqs: Requests, state: RequestState, rec: Recorder, stats: EngineStats, skip: bool,
-                 swap_bytes_per_s: float, swap_capacity_blocks: int, on_done: Callable[[int], None]):
-        self.index, self.env, self.cost, self.layout, self.cfg = index, env, cost, layout, cfg
+    def __init__(self, index: int, env: simpy.Environment, pool: Pool, cfg: Scheduler, reqs: Requests,
+                 state: RequestState, rec: Recorder, stats: EngineStats, skip: bool, cluster: Cluster,
+                 cache: CacheConfig | None):
+        self.index, self.env, self.cfg, self.pool = index, env, cfg, pool
+        self.cost, self.layout, self.role = pool.cost, pool.layout, pool.role
         self.reqs, self.state, self.rec, self.stats, self.skip = reqs, state, rec, stats, skip
-        self.on_done = on_done
+        self.cluster = cluster
         cap = cfg.max_num_seqs
         self.rid = np.zeros(cap, np.int64)
         self.kv = np.zeros(cap, np.int64)
         self.target = np.zeros(cap, np.int64)
         self.gen = np.zeros(cap, np.int64)
         self.out = np.zeros(cap, np.int64)
-        self.blocks = np.zeros(cap, np.int64)
+        self.blocks = np.zeros(cap, np.int64)  # private blocks
+        self.shared = np.zeros(cap, np.int64)  # blocks of pinned prefix-cache entries
+        self.pinned: list[list[int]] = [[] for _ in range(cap)]  # hashes each slot pins
         self.n = 0
         self.waiting: deque[int] = deque()
-        self.capacity_blocks = layout.capacity_blocks
+        self.capacity_blocks = self.layout.capacity_blocks
         self.free_blocks = self.capacity_blocks
         self.watermark_blocks = int(WATERMARK * self.capacity_blocks)
-        self.swap_bytes_per_s = swap_bytes_per_s
-        self.swap_free_blocks = swap_capacity_blocks
+        self.swap_free_blocks = pool.swap_capacity_blocks
+        self.cache: PrefixCache | None = None
+        if cache is not None and reqs.block_hashes is not None:
+            per_entry = max(1, cache.block_tokens // cfg.block_size)
+            offload_entries = pool.offload_capacity_blocks // per_entry if cache.offload else 0
+            self.cache = PrefixCache(per_entry, cache.make_policy(cache.policy),
+                                     cache.make_policy(cache.policy) if offload_entries else None, offload_entries)
+            self.block_tokens = cache.block_tokens
         self.outstanding_tokens = 0
         self.acc = np.zeros(4)  # seconds: total, compute-bound, memory-bound, link
-        self.stall_s = 0.0  # swap transfers inside the current step
+        self.stall_s = 0.0  # swap and reload transfers inside the current step
         self.busy_s = 0.0
+        self.offload_bytes = 0.0
         self.wake: simpy.Event | None = None
         self.interruptible = False
         self.proc = env.process(self.loop())
@@ -129,8 +121,29 @@ class Replica:
             self.proc.interrupt()
 
     def record(self) -> None:
-        self.rec.row(self.env.now, self.index, self.n, len(self.waiting), self.capacity_blocks - self.free_blocks,
-                     self.stats.in_system)
+        cached = self.cache.evictable_blocks if self.cache else 0
+        offload = self.cache.offload_blocks if self.cache else 0
+        used = self.capacity_blocks - self.free_blocks - cached
+        self.rec.row(self.env.now, self.index, self.n, len(self.waiting), used, cached, offload, self.stats.in_system)
+
+    def prefix_hits(self, r: int) -> int:
+        """Leading prompt blocks of request r cached on this replica's device (for routing)."""
+        if self.cache is None:
+            return 0
+        hashes = self.reqs.block_hashes[r]
+        return self.cache.device_hits(hashes, len(hashes))
+
+    # ---- memory -----------------------------------------------------------------------------------
+    def available(self) -> int:
+        """Blocks an allocation can get: free ones plus cached entries nobody pins."""
+        return self.free_blocks + (self.cache.evictable_blocks if self.cache else 0)
+
+    def take(self, blocks: int) -> None:
+        """Allocate `blocks`, evicting unpinned prefix-cache entries as needed."""
+        while self.free_blocks < blocks:
+            self.cache.evict_one()
+            self.free_blocks += self.cache.blocks_per_entry
+        self.free_blocks -= blocks
 
     # ---- the loop -----------------------------------------------------------------------------------
     def loop(self):
@@ -170,9 +183,7 @@ class Replica:
         ctx = self.kv[: self.n].copy()
         acc = np.zeros(4)
         k, t_end = self.cost.decode_span(ctx, t0, np.inf, k_max, acc)
-        self.interruptible = (
-            not self.waiting and self.n < self.cfg.max_num_seqs and self.free_blocks > 0
-        )
+        self.interruptible = not self.waiting and self.n < self.cfg.max_num_seqs and self.available() > 0
         self.stats.spans += 1
         try:
             yield env.timeout(t_end - t0)
@@ -190,15 +201,16 @@ class Replica:
     def span_length(self) -> int:
         """Decode steps until the batch must change: a sequence finishes or a new block is missing."""
         n = self.n
-        kv, blocks = self.kv[:n], self.blocks[:n]
+        kv, held = self.kv[:n], self.blocks[:n] + self.shared[:n]
         k = int((self.out[:n] - self.gen[:n]).min())
-        need = lambda j: int((self.layout.blocks_for(kv + j) - blocks).sum())  # noqa: E731
-        if need(k) <= self.free_blocks:
+        budget = self.available()
+        need = lambda j: int(np.maximum(self.layout.blocks_for(kv + j) - held, 0).sum())  # noqa: E731
+        if need(k) <= budget:
             return k
         lo, hi = 1, k  # need(1) fits: schedule() allocated the first step
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            if need(mid) <= self.free_blocks:
+            if need(mid) <= budget:
                 lo = mid
             else:
                 hi = mid - 1
@@ -212,11 +224,12 @@ class Replica:
         new = np.zeros(cfg.max_num_seqs, np.int64)
         n = self.n
         # decodes (every running sequence whose prefill is done) need one token and maybe a block;
-        # while they need more blocks than are free, the newest sequence is preempted
+        # while they need more blocks than are available, the newest sequence is preempted
         decoding = self.kv[:n] >= self.target[:n]
-        need = np.maximum(self.layout.blocks_for(self.kv[:n] + 1) - self.blocks[:n], 0) * decoding
+        held = self.blocks[:n] + self.shared[:n]
+        need = np.maximum(self.layout.blocks_for(self.kv[:n] + 1) - held, 0) * decoding
         total = int(need.sum())
-        while total > self.free_blocks and self.n:
+        while total > self.available() and self.n:
             total -= int(need[self.n - 1])
             self.preempt(self.n - 1)
         n = self.n
@@ -224,8 +237,8 @@ class Replica:
         all_decoding = bool(decoding.all())
         prefill_first = cfg.priority == "prefill" and (bool(self.waiting) or not all_decoding)
         if not prefill_first:
+            self.take(total)
             self.blocks[:n] += need
-            self.free_blocks -= total
             new[:n] = decoding
             budget -= int(np.count_nonzero(decoding))
 
@@ -248,22 +261,22 @@ class Replica:
             has_prefill = True
 
         if prefill_first and not has_prefill:  # nothing to prefill after all: run the decodes
+            self.take(total)
             self.blocks[:n] += need
-            self.free_blocks -= total
             new[:n] = decoding
         if not has_prefill and self.n and not new[: self.n].any():
             self.preempt(self.n - 1)  # stuck: partial prefills hold every block; free the newest
         return new, has_prefill
 
     def chunk(self, i: int, budget: int) -> int:
-        """Prefill tokens slot i can take this step within the budget and the free blocks."""
+        """Prefill tokens slot i can take this step within the budget and the available blocks."""
         remaining = int(self.target[i] - self.kv[i])
         if self.cfg.chunked_prefill:
             tokens = min(remaining, self.cfg.prefill_chunk, budget)
         else:
             tokens = remaining if (remaining <= budget or self.n == 1) else 0
-        kv, held = int(self.kv[i]), int(self.blocks[i])
-        fits = lambda t: int(self.layout.blocks_for(kv + t)) - held <= self.free_blocks  # noqa: E731
+        kv, held, avail = int(self.kv[i]), int(self.blocks[i] + self.shared[i]), self.available()
+        fits = lambda t: int(self.layout.blocks_for(kv + t)) - held <= avail  # noqa: E731
         if tokens > 0 and not fits(tokens):
             if not self.cfg.chunked_prefill or not fits(1):
                 return 0
@@ -273,9 +286,9 @@ class Replica:
                 lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
             tokens = lo
         if tokens > 0:
-            extra = int(self.layout.blocks_for(kv + tokens)) - held
+            extra = max(int(self.layout.blocks_for(kv + tokens)) - held, 0)
+            self.take(extra)
             self.blocks[i] += extra
-            self.free_blocks -= extra
         return tokens
 
     def admit(self, r: int, budget: int) -> int | None:
@@ -283,28 +296,68 @@ class Replica:
         watermark free for the running decodes (vLLM's admission rule, which keeps long prompts
         from starving each other half-prefilled); reserve those blocks and return the slot."""
         st = self.state
-        kv0 = int(st.swapped_kv[r])
-        target = int(self.reqs.prompt_tokens[r] + max(st.generated[r] - 1, 0))
+        kv0 = int(st.swapped_kv[r] or st.transferred_kv[r])
+        target = max(int(self.reqs.prompt_tokens[r] + max(st.generated[r] - 1, 0)), kv0)
         if not self.cfg.chunked_prefill and target - kv0 > budget and self.n > 0:
             return None
-        target = max(target, kv0)
-        need = int(self.layout.blocks_for(max(target, 1)))
-        if need > self.free_blocks - (self.watermark_blocks if self.n else 0):
+        hits, reload, hashes = 0, 0, ()
+        if self.cache is not None and kv0 == 0:
+            hashes = self.reqs.block_hashes[r]
+            limit = min(len(hashes), (target - 1) // self.block_tokens)
+            hits = self.cache.device_hits(hashes, limit)
+            reload = self.offload_worth(hashes, hits, limit)
+        per_entry = self.cache.blocks_per_entry if self.cache else 0
+        shared = (hits + reload) * per_entry
+        need = max(int(self.layout.blocks_for(max(target, 1))) - shared, 0) + reload * per_entry
+        if need > self.available() - (self.watermark_blocks if self.n else 0):
             return None
+        if hits:
+            self.cache.pin(hashes[:hits])
+        self.take(need)
+        if reload:
+            self.cache.reload(hashes[hits : hits + reload])
+            self.reload_stall(reload)
         i = self.n
+        cached = min((hits + reload) * self.block_tokens, target - 1) if shared else 0
+        kv0 = max(kv0, cached)
         self.rid[i], self.kv[i], self.target[i] = r, kv0, target
-        self.gen[i], self.out[i], self.blocks[i] = st.generated[r], self.reqs.output_tokens[r], need
-        self.free_blocks -= need
-        if kv0:  # swap the parked KV back in
-            swapped = int(self.layout.blocks_for(kv0))
-            self.swap_free_blocks += swapped
-            self.stall_s += kv0 * self.layout.block_bytes / self.layout.block_size / self.swap_bytes_per_s
+        self.gen[i], self.out[i] = st.generated[r], self.reqs.output_tokens[r]
+        self.blocks[i], self.shared[i] = need - reload * per_entry, shared
+        self.pinned[i] = [int(h) for h in hashes[: hits + reload]]
+        if st.swapped_kv[r]:  # swap the parked KV back in
+            self.swap_free_blocks += int(self.layout.blocks_for(int(st.swapped_kv[r])))
+            self.stall_s += st.swapped_kv[r] * self.token_bytes / self.pool.swap_bytes_per_s
             st.swapped_kv[r] = 0
+        st.transferred_kv[r] = 0
         if np.isnan(st.scheduled_s[r]):
             st.scheduled_s[r] = self.env.now
             st.replica[r] = self.index
+            st.cached_tokens[r] = min(hits * self.block_tokens, cached) if hits else 0
+            st.reloaded_tokens[r] = cached - st.cached_tokens[r]
+        elif self.role == "decode":
+            st.decode_replica[r] = self.index
         self.n += 1
         return i
+
+    @property
+    def token_bytes(self) -> float:
+        return self.layout.block_bytes / self.layout.block_size
+
+    def offload_worth(self, hashes, start: int, limit: int) -> int:
+        """Entries after the device hits found in the offload tier, if reloading them beats
+        recomputing them (transfer at the tier's bandwidth vs a prefill of those tokens)."""
+        found = self.cache.offload_hits(hashes, start, limit)
+        if not found:
+            return 0
+        tokens = found * self.block_tokens
+        reload_s = tokens * self.token_bytes / self.pool.offload_bytes_per_s
+        recompute_s = self.cost.step([tokens], [start * self.block_tokens], 0).total_s
+        return found if reload_s < recompute_s else 0
+
+    def reload_stall(self, entries: int) -> None:
+        moved = entries * self.block_tokens * self.token_bytes
+        self.offload_bytes += moved
+        self.stall_s += moved / self.pool.offload_bytes_per_s
 
     def preempt(self, i: int) -> None:
         """Evict slot i (the newest): swap its KV out if the offload tier has room, else drop it to
@@ -313,25 +366,36 @@ class Replica:
         st = self.state
         st.preemptions[r] += 1
         st.generated[r] = self.gen[i]
-        blocks = int(self.blocks[i])
-        self.free_blocks += blocks
-        if self.cfg.preemption == "swap" and blocks <= self.swap_free_blocks and self.kv[i] > 0:
-            self.swap_free_blocks -= blocks
+        self.release(i)
+        swap_blocks = int(self.layout.blocks_for(int(self.kv[i])))
+        if self.cfg.preemption == "swap" and swap_blocks <= self.swap_free_blocks and self.kv[i] > 0:
+            self.swap_free_blocks -= swap_blocks
             st.swapped_kv[r] = self.kv[i]
-            self.stall_s += int(self.kv[i]) * self.layout.block_bytes / self.layout.block_size / self.swap_bytes_per_s
+            self.stall_s += int(self.kv[i]) * self.token_bytes / self.pool.swap_bytes_per_s
         self.remove(np.array([i]))
         self.waiting.appendleft(r)
+
+    def release(self, i: int) -> None:
+        """Free slot i's private blocks and unpin its prefix-cache entries."""
+        self.free_blocks += int(self.blocks[i])
+        if self.pinned[i]:
+            self.cache.unpin(self.pinned[i], 0, self.block_tokens)
 
     def remove(self, slots: np.ndarray) -> None:
         n = self.n
         if len(slots) == 1 and slots[0] == n - 1:  # the newest: nothing to shift
+            self.pinned[n - 1] = []
             self.n = n - 1
             return
         keep = np.ones(n, bool)
         keep[slots] = False
         m = int(keep.sum())
-        for arr in (self.rid, self.kv, self.target, self.gen, self.out, self.blocks):
+        for arr in (self.rid, self.kv, self.target, self.gen, self.out, self.blocks, self.shared):
             arr[:m] = arr[:n][keep]
+        kept = [self.pinned[j] for j in np.flatnonzero(keep)]
+        self.pinned[:m] = kept
+        for j in range(m, n):
+            self.pinned[j] = []
         self.n = m
 
     # ---- committing --------------------------------------------------------------------------------
@@ -343,20 +407,57 @@ class Replica:
         kv += new
         sampled = (new > 0) & (kv >= self.target[:n])
         self.gen[:n] += sampled
-        first = sampled & (self.gen[:n] == 1)
-        if first.any():
-            self.state.first_token_s[self.rid[:n][first]] = self.env.now
         np.maximum(self.target[:n], kv, out=self.target[:n])
+        if self.cache is not None:
+            for i in np.flatnonzero(prefill & sampled):
+                self.register_prompt(i)
+        if self.role == "prefill":
+            # the first token is sampled here but reaches the user from the decode replica, unless
+            # it is the only one
+            single = sampled & (self.gen[:n] >= self.out[:n])
+            self.state.first_token_s[self.rid[:n][single]] = self.env.now
+            handoff = np.flatnonzero(sampled & (self.gen[:n] < self.out[:n]))
+            if len(handoff):
+                self.state.generated[self.rid[:n][handoff]] = self.gen[:n][handoff]
+                self.hand_off(handoff)
+        else:
+            first = sampled & (self.gen[:n] == 1)
+            self.state.first_token_s[self.rid[:n][first]] = self.env.now
         self.finish()
+
+    def register_prompt(self, i: int) -> None:
+        """Slot i finished its prompt: its blocks become prefix-cache entries (or pin equal ones)."""
+        r = int(self.rid[i])
+        hashes = self.reqs.block_hashes[r]
+        per_entry = self.cache.blocks_per_entry
+        pinned = self.pinned[i]
+        full = int(self.reqs.prompt_tokens[r]) // self.block_tokens  # only full blocks are cached
+        for h in hashes[len(pinned) : full]:
+            h = int(h)
+            self.blocks[i] -= per_entry
+            self.shared[i] += per_entry
+            if not self.cache.register(h):  # someone computed it first: pin theirs, free ours
+                self.free_blocks += per_entry
+            pinned.append(h)
+
+    def hand_off(self, slots: np.ndarray) -> None:
+        """Prefill done on a prefill replica: release the sequences and send their KV to the decode pool."""
+        for i in slots:
+            r = int(self.rid[i])
+            self.release(i)
+            self.outstanding_tokens -= int(self.reqs.prompt_tokens[r] + self.reqs.output_tokens[r])
+            self.cluster.transfer(r, int(self.kv[i]))
+        self.remove(slots)
 
     def commit_span(self, k: int) -> None:
         n = self.n
         self.kv[:n] += k
         self.gen[:n] += k
         self.target[:n] = self.kv[:n]
-        blocks = self.layout.blocks_for(self.kv[:n])
-        self.free_blocks -= int((blocks - self.blocks[:n]).sum())
-        self.blocks[:n] = blocks
+        held = self.blocks[:n] + self.shared[:n]
+        extra = np.maximum(self.layout.blocks_for(self.kv[:n]) - held, 0)
+        self.take(int(extra.sum()))
+        self.blocks[:n] += extra
         self.finish()
 
     def finish(self) -> None:
@@ -366,12 +467,74 @@ class Replica:
             rids = self.rid[:n][done]
             self.state.finish_s[rids] = self.env.now
             self.state.generated[rids] = self.gen[:n][done]
-            self.free_blocks += int(self.blocks[:n][done].sum())
+            for i in done:
+                self.release(i)
             self.outstanding_tokens -= int((self.reqs.prompt_tokens[rids] + self.reqs.output_tokens[rids]).sum())
             self.remove(done)
             self.stats.in_system -= len(done)
-            self.on_done(len(done))
+            self.cluster.done(len(done))
         self.record()
+
+
+class Cluster:
+    """Routes arrivals to the front pool and moves KV from prefill to decode replicas."""
+
+    def __init__(self, env, reqs, state, stats, router, transfer_s_per_token, transfer_latency_s, progress):
+        self.env, self.reqs, self.state, self.stats = env, reqs, state, stats
+        self.route = ROUTERS[router]
+        self.transfer_s_per_token = transfer_s_per_token
+        self.transfer_latency_s = transfer_latency_s
+        self.progress = progress
+        self.front: list[Replica] = []
+        self.back: list[Replica] = []
+        self.all_done = env.event()
+
+    def done(self, count: int) -> None:
+        self.stats.done += count
+        if self.progress is not None:
+            self.progress(count)
+        if self.stats.done == len(self.reqs) and not self.all_done.triggered:
+            self.all_done.succeed()
+
+    def transfer(self, r: int, kv_tokens: int) -> None:
+        self.stats.transfers += 1
+        self.env.process(self._transfer(r, kv_tokens))
+
+    def _transfer(self, r: int, kv_tokens: int):
+        delay = self.transfer_latency_s + kv_tokens * self.transfer_s_per_token
+        self.state.transfer_s[r] = delay
+        yield self.env.timeout(delay)
+        self.state.first_token_s[r] = self.env.now
+        self.state.transferred_kv[r] = kv_tokens
+        outstanding = [rep.outstanding_tokens for rep in self.back]
+        rep = self.back[ROUTERS["least_tokens"](outstanding, r, None)]
+        rep.enqueue(r)
+        rep.record()
+
+    def arrivals(self, fits_blocks, capacity_blocks, cfg: Scheduler):
+        env, reqs, state, stats = self.env, self.reqs, self.state, self.stats
+        outstanding = [0] * len(self.front)
+        affinity = self.route is ROUTERS["prefix_affinity"]
+        for r in range(len(reqs)):
+            t = reqs.arrival_s[r]
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            stats.events += 1
+            if fits_blocks[r] > capacity_blocks:
+                state.rejected[r] = KV_CAPACITY
+                self.done(1)
+                continue
+            if not cfg.chunked_prefill and reqs.prompt_tokens[r] > cfg.max_num_batched_tokens:
+                state.rejected[r] = PROMPT_TOO_LONG
+                self.done(1)
+                continue
+            for i, rep in enumerate(self.front):
+                outstanding[i] = rep.outstanding_tokens
+            hits = [rep.prefix_hits(r) for rep in self.front] if affinity else None
+            rep = self.front[self.route(outstanding, r, hits)]
+            stats.in_system += 1
+            rep.enqueue(r)
+            rep.record()
 
 
 @dataclass
@@ -383,52 +546,25 @@ class EngineResult:
     capacity_blocks: int
 
 
-def simulate(reqs: Requests, cost: CostModel, layout: KVLayout, cfg: Scheduler, replicas: int = 1,
-             router: str = "round_robin", skip: bool = True, swap_bytes_per_s: float = 0.0,
-             swap_capacity_blocks: int = 0, progress: Callable[[int], None] | None = None) -> EngineResult:
-    """Serve `reqs` on `replicas` identical replicas; pure function of its arguments."""
+def simulate(reqs: Requests, pools: list[Pool], cfg: Scheduler, router: str = "round_robin", skip: bool = True,
+             cache: CacheConfig | None = None, transfer_s_per_token: float = 0.0, transfer_latency_s: float = 0.0,
+             progress: Callable[[int], None] | None = None) -> EngineResult:
+    """Serve `reqs` on the replicas of `pools` (one `mixed` pool, or a `prefill` and a `decode`
+    pool); a pure function of its arguments."""
     env = simpy.Environment()
-    n = len(reqs)
-    state = RequestState(n)
-    rec = Recorder()
-    stats = EngineStats()
-    all_done = env.event()
-
-    def on_done(count: int) -> None:
-        stats.done += count
-        if progress is not None:
-            progress(count)
-        if stats.done == n and not all_done.triggered:
-            all_done.succeed()
-
-    reps = [Replica(i, env, cost, layout, cfg, reqs, state, rec, stats, skip, swap_bytes_per_s,
-                    swap_capacity_blocks, on_done) for i in range(replicas)]
-    route = ROUTERS[router]
-    fits_blocks = layout.blocks_for(reqs.prompt_tokens + reqs.output_tokens - 1)
-
-    def arrivals():
-        outstanding = [0] * replicas
-        for r in range(n):
-            t = reqs.arrival_s[r]
-            if t > env.now:
-                yield env.timeout(t - env.now)
-            stats.events += 1
-            if fits_blocks[r] > layout.capacity_blocks:
-                state.rejected[r] = KV_CAPACITY
-                on_done(1)
-                continue
-            if not cfg.chunked_prefill and reqs.prompt_tokens[r] > cfg.max_num_batched_tokens:
-                state.rejected[r] = PROMPT_TOO_LONG
-                on_done(1)
-                continue
-            for i, rep in enumerate(reps):
-                outstanding[i] = rep.outstanding_tokens
-            rep = reps[route(outstanding, r)]
-            stats.in_system += 1
-            rep.enqueue(r)
-            rep.record()
-
-    env.process(arrivals())
-    if n:
-        env.run(until=all_done)
-    return EngineResult(state, rec, stats, reps, layout.capacity_blocks)
+    state, rec, stats = RequestState(len(reqs)), Recorder(), EngineStats()
+    cluster = Cluster(env, reqs, state, stats, router, transfer_s_per_token, transfer_latency_s, progress)
+    replicas: list[Replica] = []
+    for pool in pools:
+        for _ in range(pool.replicas):
+            rep = Replica(len(replicas), env, pool, cfg, reqs, state, rec, stats, skip, cluster, cache)
+            replicas.append(rep)
+            (cluster.back if pool.role == "decode" else cluster.front).append(rep)
+    # a request must fit the smallest KV pool it passes through, even alone
+    layouts = [p.layout for p in pools]
+    smallest = min(layouts, key=lambda lay: lay.capacity_blocks * lay.block_bytes)
+    fits_blocks = smallest.blocks_for(reqs.prompt_tokens + reqs.output_tokens - 1)
+    env.process(cluster.arrivals(fits_blocks, smallest.capacity_blocks, cfg))
+    if len(reqs):
+        env.run(until=cluster.all_done)
+    return EngineResult(state, rec, stats, replicas, smallest.capacity_blocks)

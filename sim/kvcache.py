@@ -42,3 +42,93 @@ class KVLayout:
             return np.zeros_like(tokens) if isinstance(tokens, np.ndarray) else 0
         need = np.ceil(self.plan.seq_bytes(tokens) / self.block_bytes - 1e-9).astype(np.int64)
         return np.where(tokens > 0, need, 0) if isinstance(tokens, np.ndarray) else int(need) * (tokens > 0)
+
+
+class PrefixCache:
+    """Full prompt blocks kept after use so a later prompt with the same prefix skips their prefill.
+
+    Entries are keyed by block hash and shared by reference: `ref[h]` counts the running sequences
+    pinning entry h; entries nobody pins sit in the eviction `policy` and are reclaimed when memory is
+    short. An evicted entry moves to the offload tier (host DRAM, SSD) if there is one and it has room
+    (its own policy decides what falls out of it), else it is dropped. Each entry occupies
+    `blocks_per_entry` KV blocks of the device pool.
+    """
+
+    def __init__(self, blocks_per_entry: int, policy, offload_policy=None, offload_entries: int = 0):
+        self.blocks_per_entry = blocks_per_entry
+        self.ref: dict[int, int] = {}
+        self.policy = policy
+        self.offload = offload_policy
+        self.offload_entries = offload_entries
+        self.evictions = 0
+        self.offloaded = 0
+        self.offload_evictions = 0
+
+    @property
+    def evictable_blocks(self) -> int:
+        return len(self.policy) * self.blocks_per_entry
+
+    @property
+    def offload_blocks(self) -> int:
+        return len(self.offload) * self.blocks_per_entry if self.offload is not None else 0
+
+    def device_hits(self, hashes, limit: int) -> int:
+        """Leading entries of `hashes` (at most `limit`) present on the device."""
+        k = 0
+        while k < limit and int(hashes[k]) in self.ref:
+            k += 1
+        return k
+
+    def offload_hits(self, hashes, start: int, limit: int) -> int:
+        """Entries from `start` on (at most `limit` in all) present in the offload tier."""
+        if self.offload is None:
+            return 0
+        k = start
+        while k < limit and int(hashes[k]) in self.offload:
+            k += 1
+        return k - start
+
+    def pin(self, hashes) -> None:
+        for h in hashes:
+            h = int(h)
+            count = self.ref[h]
+            if count == 0:
+                self.policy.remove(h)
+            self.ref[h] = count + 1
+
+    def reload(self, hashes) -> None:
+        """Bring offloaded entries back to the device, pinned (the caller made room)."""
+        for h in hashes:
+            h = int(h)
+            self.offload.remove(h)
+            self.ref[h] = 1
+
+    def register(self, h: int) -> bool:
+        """A sequence finished computing block h: pin the existing entry (False) or add it (True)."""
+        count = self.ref.get(h)
+        if count is None:
+            self.ref[h] = 1
+            return True
+        if count == 0:
+            self.policy.remove(h)
+        self.ref[h] = count + 1
+        return False
+
+    def unpin(self, hashes, first_position_tokens: int, block_tokens: int) -> None:
+        for k, h in enumerate(hashes):
+            h = int(h)
+            count = self.ref[h] - 1
+            self.ref[h] = count
+            if count == 0:
+                self.policy.insert(h, float(first_position_tokens + k * block_tokens))
+
+    def evict_one(self) -> None:
+        h = self.policy.evict()
+        del self.ref[h]
+        self.evictions += 1
+        if self.offload is not None and self.offload_entries > 0:
+            if len(self.offload) >= self.offload_entries:
+                self.offload.evict()
+                self.offload_evictions += 1
+            self.offload.insert(h, 0.0)
+            self.offloaded += 1

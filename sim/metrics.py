@@ -32,9 +32,13 @@ def requests_table(reqs: Requests, state, reasons: tuple[str, ...]) -> pd.DataFr
         "first_token_s": state.first_token_s,
         "finish_s": state.finish_s,
         "prompt_tokens": reqs.prompt_tokens,
-        "cached_tokens": np.zeros(len(reqs), np.int64),
+        "cached_tokens": state.cached_tokens + state.reloaded_tokens,
+        "reloaded_tokens": state.reloaded_tokens,
+        "prefilled_tokens": state.prefilled,
         "output_tokens": np.where(finished, state.generated, 0),
         "replica": state.replica,
+        "decode_replica": state.decode_replica,
+        "kv_transfer_s": state.transfer_s,
         "preemptions": state.preemptions,
         "ttft_s": ttft,
         "tpot_s": tpot,
@@ -44,15 +48,18 @@ def requests_table(reqs: Requests, state, reasons: tuple[str, ...]) -> pd.DataFr
 
 
 def timeseries_table(rec, capacity_blocks: int) -> pd.DataFrame:
-    kv = np.frombuffer(rec.kv_blocks, np.int64)
+    kv = rec.column("kv_blocks")
     return pd.DataFrame({
-        "time_s": np.frombuffer(rec.time_s, np.float64),
-        "replica": np.frombuffer(rec.replica, np.int32),
-        "batch_size": np.frombuffer(rec.batch, np.int32),
-        "waiting": np.frombuffer(rec.waiting, np.int32),
+        "time_s": rec.column("time_s"),
+        "replica": rec.column("replica"),
+        "batch_size": rec.column("batch"),
+        "waiting": rec.column("waiting"),
         "kv_used_blocks": kv,
         "kv_used_fraction": kv / capacity_blocks if capacity_blocks else np.zeros(len(kv)),
-        "in_system": np.frombuffer(rec.in_system, np.int32),
+        "kv_cached_blocks": rec.column("cached_blocks"),
+        "kv_occupied_fraction": (kv + rec.column("cached_blocks")) / capacity_blocks if capacity_blocks else 0.0,
+        "offload_blocks": rec.column("offload_blocks"),
+        "in_system": rec.column("in_system"),
     })
 
 
@@ -60,12 +67,11 @@ def timeseries_table(rec, capacity_blocks: int) -> pd.DataFrame:
 class RunConstants:
     """What summarize() needs beyond the tables: device counts, prices, power and busy times."""
 
-    replicas: int
-    devices_per_replica: int
+    devices: int
     price_per_device_hour_usd: float | None
     tdp_w: float | None
     idle_fraction: float
-    busy_s: float  # summed over replicas
+    busy_device_s: float  # busy seconds of each replica x its devices, summed
     compute_bound_s: float
     memory_bound_s: float
     link_s: float
@@ -114,13 +120,11 @@ def summarize(requests: pd.DataFrame, timeseries: pd.DataFrame, c: RunConstants,
     in_tokens = float(done["prompt_tokens"].sum())
     out_tokens = float(done["output_tokens"].sum())
     meets = slo_mask(requests, slo, class_slos or {})
-    devices = c.replicas * c.devices_per_replica
+    devices = c.devices
     device_hours = devices * duration / 3600.0
     energy_j = 0.0
     if c.tdp_w:
-        energy_j = c.devices_per_replica * c.tdp_w * (
-            c.idle_fraction * duration * c.replicas + (1 - c.idle_fraction) * c.busy_s
-        )
+        energy_j = c.tdp_w * (c.idle_fraction * duration * devices + (1 - c.idle_fraction) * c.busy_device_s)
     cost_usd = None
     if c.price_per_device_hour_usd is not None:
         cost_usd = device_hours * c.price_per_device_hour_usd + energy_j / 3.6e6 * c.electricity_usd_per_kwh
@@ -142,7 +146,7 @@ def summarize(requests: pd.DataFrame, timeseries: pd.DataFrame, c: RunConstants,
         "compute_bound_time_fraction": c.compute_bound_s / steps if steps else 0.0,
         "memory_bound_time_fraction": c.memory_bound_s / steps if steps else 0.0,
         "link_time_fraction": c.link_s / steps if steps else 0.0,
-        "utilization": c.busy_s / (duration * c.replicas) if duration else 0.0,
+        "utilization": c.busy_device_s / (duration * devices) if duration else 0.0,
         "devices": devices,
         "cost_usd": cost_usd,
         "cost_per_hour_usd": cost_usd / (duration / 3600.0) if cost_usd and duration else None,
@@ -176,6 +180,46 @@ def time_average_in_system(timeseries: pd.DataFrame, until_s: float) -> float:
         return 0.0
     edges = np.append(t, until_s)
     return float((n * np.diff(edges)).sum() / (until_s - 0.0))
+
+
+def block_seconds(timeseries: pd.DataFrame, column: str, until_s: float) -> float:
+    """Integral over time of a per-replica block count (a step function sampled at each row)."""
+    total = 0.0
+    for _, group in timeseries.groupby("replica"):
+        t = np.append(group["time_s"].to_numpy(), until_s)
+        total += float((group[column].to_numpy() * np.diff(t)).sum())
+    return total
+
+
+def cache_summary(requests: pd.DataFrame, timeseries: pd.DataFrame, counters: dict, block_bytes: float,
+                  device_usd_per_byte_s: float | None, offload_usd_per_byte_s: float,
+                  prefill_s_per_token: float, usd_per_replica_s: float | None) -> dict:
+    """Prefix-cache hits, traffic and the economics of keeping context cached: what storing the
+    cached blocks cost (device and offload tier) against the prefill time the hits saved."""
+    admitted = requests[requests["scheduled_s"].notna()]
+    prompt = float(admitted["prompt_tokens"].sum())
+    cached = float(admitted["cached_tokens"].sum())
+    reloaded = float(admitted["reloaded_tokens"].sum())
+    end = float(requests["finish_s"].max()) if requests["finish_s"].notna().any() else 0.0
+    device_bs = block_seconds(timeseries, "kv_cached_blocks", end) * block_bytes
+    offload_bs = block_seconds(timeseries, "offload_blocks", end) * block_bytes
+    storage = (device_bs * device_usd_per_byte_s if device_usd_per_byte_s is not None else 0.0) + \
+        offload_bs * offload_usd_per_byte_s
+    sums = admitted.groupby("replica")[["cached_tokens", "prompt_tokens"]].sum()
+    by_replica = sums["cached_tokens"] / sums["prompt_tokens"]
+    out = {
+        "prefix_hit_rate_tokens": cached / prompt if prompt else 0.0,
+        "offload_hit_rate_tokens": reloaded / prompt if prompt else 0.0,
+        "prefix_hit_rate_by_replica": [round(v, 6) for v in by_replica.tolist()],
+        "recomputed_tokens": int((admitted["prefilled_tokens"] - (admitted["prompt_tokens"]
+                                                                  - admitted["cached_tokens"])).clip(lower=0).sum()),
+        "kv_transfer_mean_s": float(admitted["kv_transfer_s"].mean()) if len(admitted) else 0.0,
+        "cache_storage_cost_usd": storage,
+        "cache_prefill_saved_s": cached * prefill_s_per_token,
+        "cache_prefill_saved_usd": cached * prefill_s_per_token * usd_per_replica_s if usd_per_replica_s else None,
+        **counters,
+    }
+    return out
 
 
 def hourly_price(purchase_usd: float | None, per_hour_usd: float | None, amortization_years: float) -> float | None:

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from hardware.catalog import load_hardware, read_yaml
-from hardware.spec import Accelerator, Seconds
+from hardware.spec import Accelerator, BytesPerS, Seconds
 from sim.costmodel import ConfigError, Parallelism, check_parallelism, memory_plan
 from workloads.catalog import load_model
 from workloads.model import ModelArch
@@ -71,12 +71,39 @@ class ParallelismSpec(Frozen):
     pp: int = Field(default=1, ge=1)
 
 
+class PoolSpec(Frozen):
+    replicas: int = Field(ge=1)
+    tp: int = Field(default=1, ge=1)
+
+
+class Disaggregation(Frozen):
+    """Separate prefill and decode pools (Splitwise, DistServe): a sequence's KV crosses the link
+    between them after its first token. The link defaults to the hardware's scale-out link."""
+
+    prefill: PoolSpec
+    decode: PoolSpec
+    link_bandwidth_bytes_per_s: BytesPerS | None = Field(default=None, gt=0)
+    link_latency_s: Seconds | None = Field(default=None, ge=0)
+
+
 class Cluster(Frozen):
-    """Replicas behind a router. Give `replicas`, or `devices` (replicas = devices // (tp·pp))."""
+    """Replicas behind a router. Give `replicas`, or `devices` (replicas = devices // (tp·pp)), or
+    `disaggregated` pools. `prefix_affinity` sends a request where most of its prefix is cached."""
 
     replicas: int | None = Field(default=None, ge=1)
     devices: int | None = Field(default=None, ge=1)
-    router: Literal["round_robin", "least_tokens"] = "round_robin"
+    router: Literal["round_robin", "least_tokens", "prefix_affinity"] = "round_robin"
+    disaggregated: Disaggregation | None = None
+
+
+class KVCacheSpec(Frozen):
+    """Prefix caching over block hashes (from a trace's hash ids or multi-turn sessions).
+    `offload_tier` names a memory tier below the main one that takes evicted entries."""
+
+    prefix_caching: bool = False
+    eviction: Literal["lru", "lfu", "cost"] = "lru"
+    offload_tier: str | None = None
+    block_tokens: int | None = Field(default=None, ge=1)
 
 
 class Scheduler(Frozen):
@@ -112,10 +139,13 @@ class Stop(Frozen):
 
 class CostAssumptions(Frozen):
     """How device-hours become dollars when the hardware has no hourly price: purchase price
-    amortised over `amortization_years`, plus electricity at TDP x busy share."""
+    amortised over `amortization_years`, plus electricity at TDP x busy share. Cached KV on the
+    device is charged at the device's price per byte-hour; in an offload tier at
+    `offload_usd_per_gb_hour` (an assumption, about the price of server DRAM rented by the hour)."""
 
     amortization_years: float = Field(default=4.0, gt=0)
     electricity_usd_per_kwh: float = Field(default=0.10, ge=0)
+    offload_usd_per_gb_hour: float = Field(default=0.005, ge=0)
 
 
 class Scenario(Frozen):
@@ -127,6 +157,7 @@ class Scenario(Frozen):
     parallelism: ParallelismSpec = ParallelismSpec()
     cluster: Cluster = Cluster()
     scheduler: Scheduler = Scheduler()
+    kv_cache: KVCacheSpec = KVCacheSpec()
     workload: Workload
     slo: Slo | None = None
     stop: Stop
@@ -141,6 +172,31 @@ class Scenario(Frozen):
             raise ValueError(f"parallelism: {exc}") from exc
         if par.devices > 1 and self.hardware.scale_up is None and self.hardware.scale_out is None:
             raise ValueError(f"parallelism: tp x pp = {par.devices} needs hardware.scale_up; {self.hardware.name} has none")
+        dis = self.cluster.disaggregated
+        if dis is not None:
+            if self.cluster.replicas is not None or self.cluster.devices is not None:
+                raise ValueError("cluster: give replicas, devices or disaggregated, not several")
+            for role, pool in (("prefill", dis.prefill), ("decode", dis.decode)):
+                try:
+                    check_parallelism(self.model, Parallelism(pool.tp, 1))
+                except ConfigError as exc:
+                    raise ValueError(f"cluster.disaggregated.{role}: {exc}") from exc
+                if not memory_plan(self.model, self.hardware, Parallelism(pool.tp, 1), self.scheduler.memory_fraction,
+                                   self.scheduler.max_num_batched_tokens).fits:
+                    raise ValueError(f"cluster.disaggregated.{role}: weights leave no KV space at tp={pool.tp}")
+            if dis.link_bandwidth_bytes_per_s is None and self.hardware.scale_out is None and self.hardware.scale_up is None:
+                raise ValueError("cluster.disaggregated.link_bandwidth_bytes_per_s: the hardware has no link to default to")
+        kv = self.kv_cache
+        if kv.offload_tier is not None and kv.offload_tier not in [t.name for t in self.hardware.offload_tiers]:
+            names = ", ".join(t.name for t in self.hardware.offload_tiers) or "none"
+            raise ValueError(f"kv_cache.offload_tier: {kv.offload_tier!r} is not a tier below the main one ({names})")
+        if kv.prefix_caching:
+            if self.model.window is not None or self.model.ssm is not None:
+                raise ValueError("kv_cache.prefix_caching: modelled for plain-attention models only "
+                                 f"({self.model.name} has windowed or SSM layers)")
+            if kv.block_tokens is not None and kv.block_tokens % self.scheduler.block_size:
+                raise ValueError(f"kv_cache.block_tokens ({kv.block_tokens}) must be a multiple of "
+                                 f"scheduler.block_size ({self.scheduler.block_size})")
         if self.cluster.devices is not None:
             if self.cluster.replicas is not None:
                 raise ValueError("cluster: give replicas or devices, not both")
@@ -171,6 +227,9 @@ class Scenario(Frozen):
 
     @property
     def replicas(self) -> int:
+        """Replicas of the front pool (all replicas when serving is not disaggregated)."""
+        if self.cluster.disaggregated is not None:
+            return self.cluster.disaggregated.prefill.replicas
         if self.cluster.devices is not None:
             return self.cluster.devices // self.par.devices
         return self.cluster.replicas or 1

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from sim.api import make_requests, run
 from sim.costmodel import FixedCost, memory_plan
-from sim.engine import simulate
+from sim.engine import Pool, simulate
 from sim.kvcache import KVLayout
 from sim.metrics import time_average_in_system
 from sim.scenario import Scheduler
@@ -21,7 +21,7 @@ def fixed_run(arrival, prompt, output, step_s=0.01, capacity_tokens=10_000, **sc
     cfg = Scheduler(**{"max_num_batched_tokens": 256, "max_num_seqs": 16, **sched})
     reqs = Requests.from_arrays(arrival, prompt, output)
     assert layout.capacity_blocks * 16 >= min(capacity_tokens, 1)
-    return simulate(reqs, FixedCost(step_s), layout, cfg)
+    return simulate(reqs, [Pool("mixed", 1, FixedCost(step_s), layout)], cfg)
 
 
 def test_two_requests_by_hand():
@@ -46,7 +46,8 @@ def test_late_arrival_joins_at_step_boundary():
     for skip in (True, False):
         sc = tiny_scenario()
         plan = memory_plan(sc.model, sc.hardware, sc.par, 0.9, 256)
-        res = simulate(Requests.from_arrays([0.0, 0.015], [10, 10], [10, 2]), FixedCost(0.01), KVLayout(plan, 16),
+        res = simulate(Requests.from_arrays([0.0, 0.015], [10, 10], [10, 2]),
+                       [Pool("mixed", 1, FixedCost(0.01), KVLayout(plan, 16))],
                        Scheduler(max_num_batched_tokens=256, max_num_seqs=16), skip=skip)
         assert res.state.scheduled_s[1] == pytest.approx(0.02)
         assert res.state.first_token_s[1] == pytest.approx(0.03)
@@ -97,8 +98,9 @@ def check_invariants(sc, r):
     assert (done.scheduled_s <= done.first_token_s).all()
     assert (done.first_token_s <= done.finish_s).all()
     assert (ts.kv_used_fraction <= 1.0).all() and (ts.kv_used_blocks >= 0).all()
+    assert (ts.kv_occupied_fraction <= 1.0).all(), "sequences and cached entries fit the pool"
     last = ts.groupby("replica").kv_used_blocks.last()
-    assert (last == 0).all(), "KV drains to zero"
+    assert (last == 0).all(), "KV held by sequences drains to zero"
 
 
 def make_output(sc):

@@ -1,0 +1,65 @@
+"""What the engine writes down as it runs: per-request columns and the replica timeseries."""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class RequestState:
+    """Per-request columns the engine fills in (seconds; NaN where it never happened)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.scheduled_s = np.full(n, np.nan)
+        self.first_token_s = np.full(n, np.nan)
+        self.finish_s = np.full(n, np.nan)
+        self.replica = np.full(n, -1, np.int32)
+        self.decode_replica = np.full(n, -1, np.int32)
+        self.preemptions = np.zeros(n, np.int32)
+        self.rejected = np.zeros(n, np.int8)
+        self.generated = np.zeros(n, np.int64)  # output tokens produced so far (kept across preemption)
+        self.prefilled = np.zeros(n, np.int64)  # prompt tokens run through prefill, recomputation included
+        self.cached_tokens = np.zeros(n, np.int64)  # prompt tokens served from the device prefix cache
+        self.reloaded_tokens = np.zeros(n, np.int64)  # prompt tokens reloaded from an offload tier
+        self.swapped_kv = np.zeros(n, np.int64)  # KV tokens parked in the offload tier by swap preemption
+        self.transferred_kv = np.zeros(n, np.int64)  # KV tokens arriving from a prefill replica
+        self.transfer_s = np.zeros(n)  # time spent moving KV from the prefill to the decode pool
+
+
+class Recorder:
+    """Append-only rows of the replica timeseries in typed buffers (8 bytes a value, not a Python
+    object), turned into arrays once at the end."""
+
+    COLUMNS = (("time_s", "d"), ("replica", "i"), ("batch", "i"), ("waiting", "i"), ("kv_blocks", "q"),
+               ("cached_blocks", "q"), ("offload_blocks", "q"), ("in_system", "i"))
+
+    def __init__(self) -> None:
+        for name, code in self.COLUMNS:
+            setattr(self, name, array(code))
+
+    def row(self, t, replica, batch, waiting, kv_blocks, cached_blocks, offload_blocks, in_system):
+        self.time_s.append(t)
+        self.replica.append(replica)
+        self.batch.append(batch)
+        self.waiting.append(waiting)
+        self.kv_blocks.append(kv_blocks)
+        self.cached_blocks.append(cached_blocks)
+        self.offload_blocks.append(offload_blocks)
+        self.in_system.append(in_system)
+
+    def column(self, name: str) -> np.ndarray:
+        code = dict(self.COLUMNS)[name]
+        return np.frombuffer(getattr(self, name), {"d": np.float64, "i": np.int32, "q": np.int64}[code])
+
+
+@dataclass
+class EngineStats:
+    events: int = 0
+    steps: int = 0
+    spans: int = 0
+    in_system: int = 0
+    done: int = 0
+    transfers: int = 0
