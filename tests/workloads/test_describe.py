@@ -8,7 +8,8 @@ from typer.testing import CliRunner
 from sim.cli import app
 from workloads.describe import rate_curve, summarize
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data"
 KEYS = {"requests", "duration_s", "rate_per_s", "prompt_tokens_mean", "prompt_tokens_p50",
         "prompt_tokens_p99", "output_tokens_mean", "output_tokens_p50", "block_reuse_fraction"}
 runner = CliRunner()
@@ -99,3 +100,14 @@ def test_presets_listing():
     assert result.exit_code == 0
     names = {"chat", "role-play", "document-analysis", "codebase", "multi-document"}
     assert set(json.loads(result.stdout)) == names
+
+
+EXAMPLES = sorted((ROOT / "examples" / "workloads").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_workload_examples_describe(example, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    result = describe(example, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["requests"] > 100
