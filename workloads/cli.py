@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -22,7 +22,7 @@ out = Console()
 err = Console(stderr=True)
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     auto = "auto"
     azure = "azure"
     mooncake = "mooncake"
@@ -40,16 +40,16 @@ def describe_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     html: Annotated[Path | None, typer.Option("--html", help="write length histograms and the arrival-rate "
                                               "curve to this HTML file")] = None,
-    format: Annotated[Format, typer.Option("--format", help="trace format (default: detected)")] = Format.auto,
+    format: Annotated[Format, typer.Option("--format", help="trace format (default: detected)")] = "auto",
     skip_bad_rows: Annotated[bool, typer.Option("--skip-bad-rows", help="skip and count malformed trace "
                                                 "rows instead of stopping at the first")] = False,
 ) -> None:
     """Counts, rate over time, length percentiles and prefix-block reuse of a workload or trace."""
     is_scenario = source.suffix in (".yaml", ".yml")
-    if is_scenario and (format != Format.auto or skip_bad_rows):
+    if is_scenario and (format != "auto" or skip_bad_rows):
         _fail("--format and --skip-bad-rows apply to trace files; a scenario names its traces itself")
     try:
-        summary, fig = _scenario(source) if is_scenario else _trace(source, format.value, skip_bad_rows)
+        summary, fig = _scenario(source) if is_scenario else _trace(source, str(format), skip_bad_rows)
     except ValueError as exc:
         _fail(str(exc))
     if html is not None:

@@ -74,7 +74,8 @@ def figure(arrival_s: np.ndarray | None, prompt_tokens: np.ndarray, output_token
                                        opacity=0.7, nbinsx=60), row=1, col=col)
     if arrival_s is not None and len(arrival_s):
         t, rate = rate_curve(arrival_s)
-        fig.add_trace(go.Scatter(x=t, y=rate, mode="lines", line_shape="hv", name="all requests"), row=2, col=1)
+        curve = go.Scatter(x=t, y=rate, mode="lines", line_shape="hv", name="all requests")
+        fig.add_trace(curve, row=2, col=1)
     fig.update_layout(title=title, barmode="overlay", height=700)
     fig.update_xaxes(title_text="tokens", row=1)
     fig.update_xaxes(title_text="time (s)", row=2, col=1)

@@ -239,7 +239,7 @@ def _block_ids(workload: Workload, parts: list[_Part], keep: np.ndarray
         raise TraceError(f"block ids of different block sizes ({sorted(sizes)} tokens) cannot be mixed; "
                          "set workload.block_tokens to the trace's")
     block_tokens = sizes.pop()
-    values, offsets, start = [], [], 0
+    values, offsets, start, total = [], [], 0, 0
     for p in parts:
         if p.trace is not None and p.trace.hash_values is not None:
             ids = p.trace.hash_values
@@ -252,8 +252,8 @@ def _block_ids(workload: Workload, parts: list[_Part], keep: np.ndarray
             v, o = blocks.prefix_block_ids(p.prompt_tokens, block_tokens, p.system_tokens, system_key,
                                            p.shared_tokens, p.shared_key, own)
         values.append(v)
-        offsets.append(o[1:] + (offsets[-1][-1] if offsets else 0))
-        start += len(p.arrival_s)
+        offsets.append(o[1:] + total)
+        start, total = start + len(p.arrival_s), total + len(v)
     flat = np.concatenate(values)
     bounds = np.concatenate([[0], *offsets])
     kept_values, kept_offsets = take_ragged(flat, bounds, keep)

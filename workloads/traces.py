@@ -152,8 +152,6 @@ def take_ragged(values: np.ndarray, offsets: np.ndarray, index: np.ndarray) -> t
 
 
 def concat_rows(parts: list[TraceRows]) -> TraceRows:
-    if not parts:
-        raise TraceError("the trace has no rows")
     first = parts[0]
     values = offsets = None
     if first.hash_values is not None:
@@ -246,20 +244,23 @@ def iter_rows(layout: Layout, skip_bad_rows: bool = False,
             yield rows
 
 
-def read_rows(layout: Layout, skip_bad_rows: bool = False, max_rows: int | None = None,
-              max_arrival_s: float | None = None) -> TraceRows:
-    """Read whole blocks until `max_rows` rows or an arrival past `max_arrival_s` (or the end); the
-    caller cuts to the exact count."""
+def read_rows(layout: Layout, skip_bad_rows: bool = False, max_rows: int | None = None) -> TraceRows:
+    """Read whole blocks until at least `max_rows` rows (or the end); the caller cuts to the count."""
     parts, count = [], 0
     for rows in iter_rows(layout, skip_bad_rows):
         parts.append(rows)
         count += len(rows)
         if max_rows is not None and count >= max_rows:
             break
-        if max_arrival_s is not None and rows.arrival_s is not None and len(rows) and \
-                rows.arrival_s[-1] > max_arrival_s:
-            break
-    return concat_rows(parts)
+    return _nonempty(layout, parts)
+
+
+def _nonempty(layout: Layout, parts: list[TraceRows]) -> TraceRows:
+    rows = concat_rows(parts) if parts else None
+    if rows is None or len(rows) == 0:
+        skipped = f" ({rows.skipped} malformed rows skipped)" if rows is not None else ""
+        raise TraceError(f"{layout.path}: no rows to read{skipped}")
+    return rows
 
 
 def _blocks(layout: Layout, block_bytes: int) -> Iterator[tuple[int, bytes, int]]:
@@ -472,7 +473,7 @@ def replay(spec: TraceReplay, rng: np.random.Generator, requests: int | None = N
             break
         if duration_s is not None and len(rows) and rows.arrival_s[-1] * spec.time_scale > duration_s:
             break
-    rows = concat_rows([p[0] for p in parts])
+    rows = _nonempty(layout, [p[0] for p in parts])
     rows = _multiply(rows, np.concatenate([p[1] for p in parts]), spec.time_scale, rng)
     keep = len(rows) if requests is None else min(requests, len(rows))
     if duration_s is not None:
@@ -494,7 +495,7 @@ def _multiply(rows: TraceRows, copies: np.ndarray, time_scale: float, rng: np.ra
         return replace(rows, arrival_s=base)
     index = np.repeat(np.arange(len(rows)), copies)
     copy = np.arange(len(index)) - np.repeat(np.cumsum(copies) - copies, copies)
-    gap = np.diff(base, append=base[-1] if len(base) else 0.0)
+    gap = np.diff(base, append=base[-1])
     arrival = base[index] + np.where(copy > 0, rng.random(len(index)) * gap[index], 0.0)
     out = rows.take(index)
     values = out.hash_values

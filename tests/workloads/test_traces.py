@@ -174,6 +174,10 @@ def test_format_errors_are_clear(tmp_path):
         open_trace(write(tmp_path, "y.csv", "a,b\n1,2\n"), "csv", cols)
     with pytest.raises(TraceError, match="empty file"):
         open_trace(write(tmp_path, "z.csv", ""))
+    with pytest.raises(TraceError, match="no rows to read"):
+        read_rows(open_trace(write(tmp_path, "h.csv", AZURE)))
+    with pytest.raises(TraceError, match=r"no rows to read \(1 malformed rows skipped\)"):
+        read_rows(open_trace(write(tmp_path, "h.csv", AZURE + "x,y,z\n")), skip_bad_rows=True)
     with pytest.raises(TraceError, match="cannot read"):
         open_trace(tmp_path / "absent.csv")
     with pytest.raises(ValidationError, match="needs columns"):
