@@ -13,7 +13,9 @@ class Requests:
 
     `cls` indexes `class_names` (the task class each request belongs to). `block_hashes`, when the
     source has them (Mooncake traces, multi-turn sessions), holds one int64 array of prefix-block
-    hash ids per request; `block_tokens` is the block size those hashes cover."""
+    hash ids per request; `block_tokens` is the block size those hashes cover. `meta` may hold
+    `retrieval_s` (per request, seconds a RAG retriever took before the request arrived; 0 for
+    others) and `skipped_rows` (malformed trace rows left out)."""
 
     arrival_s: np.ndarray
     prompt_tokens: np.ndarray

@@ -54,7 +54,8 @@ class RequestClass(Frozen):
     `system_prompt_tokens` prefix common to the whole class; with a `session` it is each user message,
     with a `document` each question). Replayed: a `trace`. `preset` fills the fields left unset from a
     named task mix (see `workloads.mixes`) and names the class after it. `weight` is the class's share
-    of the workload's arrivals; a trace with timestamps brings its own and ignores it."""
+    of the workload's arrivals, where an arrival is one request, or one whole conversation for a
+    `session` class; a trace with timestamps brings its own arrivals and ignores it."""
 
     name: str = "default"
     preset: str | None = None
