@@ -72,10 +72,11 @@ def cache_config(scenario: Scenario, reqs: Requests) -> CacheConfig | None:
     if reqs.block_hashes is None:
         raise ValueError("kv_cache.prefix_caching needs requests with block hashes "
                          "(a trace with hash ids, or a multi-turn session workload)")
-    from sim.cache import make_policy
+    from sim.cache import make_policy, recompute_cost
 
     block_tokens = spec.block_tokens or reqs.block_tokens or scenario.scheduler.block_size
-    return CacheConfig(block_tokens, spec.eviction, spec.offload_tier is not None, make_policy)
+    return CacheConfig(block_tokens, spec.eviction, spec.offload_tier is not None, make_policy,
+                       lambda position: float(recompute_cost(position, block_tokens)))
 
 
 def run(scenario: Scenario, progress: Callable[[int], None] | None = None, skip: bool = True,

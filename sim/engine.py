@@ -69,6 +69,7 @@ class CacheConfig:
     policy: str
     offload: bool
     make_policy: Callable
+    recompute_cost: Callable[[int], float]
 
 
 class Replica:
@@ -99,7 +100,8 @@ class Replica:
             per_entry = max(1, cache.block_tokens // cfg.block_size)
             offload_entries = pool.offload_capacity_blocks // per_entry if cache.offload else 0
             self.cache = PrefixCache(per_entry, cache.make_policy(cache.policy),
-                                     cache.make_policy(cache.policy) if offload_entries else None, offload_entries)
+                                     cache.make_policy(cache.policy) if offload_entries else None, offload_entries,
+                                     cache.recompute_cost)
             self.block_tokens = cache.block_tokens
         self.outstanding_tokens = 0
         self.acc = np.zeros(4)  # seconds: total, compute-bound, memory-bound, link
@@ -127,11 +129,11 @@ class Replica:
         self.rec.row(self.env.now, self.index, self.n, len(self.waiting), used, cached, offload, self.stats.in_system)
 
     def prefix_hits(self, r: int) -> int:
-        """Leading prompt blocks of request r cached on this replica's device (for routing)."""
+        """Leading prompt tokens of request r cached on this replica's device (for routing)."""
         if self.cache is None:
             return 0
         hashes = self.reqs.block_hashes[r]
-        return self.cache.device_hits(hashes, len(hashes))
+        return self.cache.device_hits(hashes, len(hashes)) * self.block_tokens
 
     # ---- memory -----------------------------------------------------------------------------------
     def available(self) -> int:
@@ -313,10 +315,10 @@ class Replica:
             return None
         if hits:
             self.cache.pin(hashes[:hits])
-        self.take(need)
-        if reload:
+        if reload:  # before allocating: making room may push offloaded entries out
             self.cache.reload(hashes[hits : hits + reload])
             self.reload_stall(reload)
+        self.take(need)
         i = self.n
         cached = min((hits + reload) * self.block_tokens, target - 1) if shared else 0
         kv0 = max(kv0, cached)

@@ -51,11 +51,14 @@ class PrefixCache:
     pinning entry h; entries nobody pins sit in the eviction `policy` and are reclaimed when memory is
     short. An evicted entry moves to the offload tier (host DRAM, SSD) if there is one and it has room
     (its own policy decides what falls out of it), else it is dropped. Each entry occupies
-    `blocks_per_entry` KV blocks of the device pool.
+    `blocks_per_entry` KV blocks of the device pool; `cost(position_tokens)` prices recomputing an
+    entry that starts at that prompt position, for cost-aware eviction.
     """
 
-    def __init__(self, blocks_per_entry: int, policy, offload_policy=None, offload_entries: int = 0):
+    def __init__(self, blocks_per_entry: int, policy, offload_policy=None, offload_entries: int = 0,
+                 cost=lambda position_tokens: 1.0):
         self.blocks_per_entry = blocks_per_entry
+        self.cost = cost
         self.ref: dict[int, int] = {}
         self.policy = policy
         self.offload = offload_policy
@@ -80,11 +83,12 @@ class PrefixCache:
         return k
 
     def offload_hits(self, hashes, start: int, limit: int) -> int:
-        """Entries from `start` on (at most `limit` in all) present in the offload tier."""
+        """Entries from `start` on (at most `limit` in all) present in the offload tier and not on
+        the device (an entry recomputed on the device may keep an older copy offloaded)."""
         if self.offload is None:
             return 0
         k = start
-        while k < limit and int(hashes[k]) in self.offload:
+        while k < limit and int(hashes[k]) in self.offload and int(hashes[k]) not in self.ref:
             k += 1
         return k - start
 
@@ -120,13 +124,16 @@ class PrefixCache:
             count = self.ref[h] - 1
             self.ref[h] = count
             if count == 0:
-                self.policy.insert(h, float(first_position_tokens + k * block_tokens))
+                self.policy.insert(h, self.cost(first_position_tokens + k * block_tokens))
 
     def evict_one(self) -> None:
         h = self.policy.evict()
         del self.ref[h]
         self.evictions += 1
         if self.offload is not None and self.offload_entries > 0:
+            if h in self.offload:  # an older copy is already there: refresh it
+                self.offload.touch(h)
+                return
             if len(self.offload) >= self.offload_entries:
                 self.offload.evict()
                 self.offload_evictions += 1

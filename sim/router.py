@@ -1,6 +1,6 @@
 """Which replica gets an arriving request. Policies are plain functions of replica snapshots:
 `outstanding[i]` tokens on replica i, a request counter, and (for prefix affinity) `hits[i]`, the
-leading prompt blocks of the request already cached on replica i."""
+leading prompt tokens of the request already cached on replica i."""
 
 from __future__ import annotations
 
@@ -22,11 +22,13 @@ def least_tokens(outstanding: Sequence[int], counter: int, hits: Sequence[int] |
 
 
 def prefix_affinity(outstanding: Sequence[int], counter: int, hits: Sequence[int] | None) -> int:
-    """The replica holding the longest cached prefix of the request; among equals (no hits
-    anywhere included), the one with the fewest outstanding tokens."""
+    """The replica where the request adds the least work: outstanding tokens minus the prompt
+    tokens it already holds cached for this request. Following the longest prefix alone herds
+    every request sharing a system prompt onto whichever replica cached it first; charging the
+    queue keeps the load spread while conversations still return to their history."""
     best = 0
     for i in range(1, len(outstanding)):
-        if (hits[i], -outstanding[i]) > (hits[best], -outstanding[best]):
+        if outstanding[i] - hits[i] < outstanding[best] - hits[best]:
             best = i
     return best
 
