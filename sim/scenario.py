@@ -298,14 +298,33 @@ def scenario_from_dict(data: dict, overrides: list[str] | tuple[str, ...] = ()) 
         raise ScenarioError(str(exc)) from None
 
 
+def rebase_paths(data: Any, folder: Path) -> Any:
+    """Relative file paths (`path:` keys, and `hardware`/`model` values naming files) resolved from
+    `folder`, where a file of that name exists; others are left as written."""
+    if isinstance(data, dict):
+        out = {}
+        for key, value in data.items():
+            is_file = key == "path" or (key in ("hardware", "model", "preset") and isinstance(value, str)
+                                        and value.endswith((".yaml", ".yml", ".json")))
+            if is_file and isinstance(value, str) and not Path(value).is_absolute() and (folder / value).exists():
+                out[key] = str(folder / value)
+            else:
+                out[key] = rebase_paths(value, folder)
+        return out
+    if isinstance(data, list):
+        return [rebase_paths(item, folder) for item in data]
+    return data
+
+
 def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
-    """Read and validate a scenario YAML; relative paths inside it resolve from its folder."""
+    """Read and validate a scenario YAML; relative file paths inside it resolve from its folder
+    (falling back to the working directory when no such file sits beside it)."""
     path = Path(path)
     try:
         data = read_yaml(path)
     except ValueError as exc:
         raise ScenarioError(str(exc)) from None
-    return scenario_from_dict(data, overrides)
+    return scenario_from_dict(rebase_paths(data, path.parent), overrides)
 
 
 def json_schema() -> str:

@@ -69,3 +69,15 @@ def test_load_from_file_and_bad_yaml(tmp_path):
 def test_schema_is_valid_json_and_names_top_level_fields():
     schema = json.loads(json_schema())
     assert {"hardware", "model", "workload", "stop", "scheduler"} <= set(schema["properties"])
+
+
+def test_relative_paths_resolve_from_the_scenario_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "study"
+    folder.mkdir()
+    (folder / "lengths.csv").write_text("tokens\n100\n200\n")
+    data = base()
+    data["workload"]["prompt_tokens"] = {"kind": "empirical", "path": "lengths.csv", "column": "tokens"}
+    (folder / "s.yaml").write_text(yaml.safe_dump(data))
+    monkeypatch.chdir(tmp_path)
+    sc = load_scenario(folder / "s.yaml")
+    assert sc.workload.classes[0].prompt_tokens.path == folder / "lengths.csv"
