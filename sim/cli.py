@@ -250,6 +250,10 @@ from workloads.cli import workload_app  # noqa: E402
 
 app.add_typer(workload_app, name="workload")
 
+from dashboard.cli import register as register_dashboard  # noqa: E402
+
+register_dashboard(app)
+
 
 def main() -> None:  # pragma: no cover
     app(prog_name="ctxsim")

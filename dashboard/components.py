@@ -1,0 +1,122 @@
+"""Layout builders shared by the pages, number formats, and the one callback every figure shares:
+its "CSV" button, which downloads the data the figure plots (plotly's camera button gives the PNG).
+
+A figure card's ids are pattern-matching dicts, `{"type": "figure", "name": NAME}`, so pages write
+to `figure_id(NAME)` and the CSV callback below serves every card without knowing the pages.
+"""
+
+from __future__ import annotations
+
+import math
+from urllib.parse import urlencode
+
+import dash_bootstrap_components as dbc
+from dash import MATCH, Input, Output, State, callback, dcc, html
+
+from dashboard.figures import figure_csv
+
+
+def figure_id(name: str) -> dict:
+    return {"type": "figure", "name": name}
+
+
+def figure_card(name: str, height: int | None = None) -> dbc.Card:
+    """A graph with a CSV download of its data; PNG comes from the graph's own toolbar."""
+    config = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": name, "scale": 2}}
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                dcc.Loading(
+                    dcc.Graph(
+                        id=figure_id(name), config=config, style={"height": f"{height}px"} if height else {}
+                    )
+                ),
+                dbc.Button(
+                    "CSV",
+                    id={"type": "csv", "name": name},
+                    size="sm",
+                    color="secondary",
+                    outline=True,
+                    className="mt-1",
+                    title="download the data behind this figure",
+                ),
+                dcc.Download(id={"type": "csv-file", "name": name}),
+            ]
+        ),
+        className="mb-3",
+    )
+
+
+@callback(
+    Output({"type": "csv-file", "name": MATCH}, "data"),
+    Input({"type": "csv", "name": MATCH}, "n_clicks"),
+    State(figure_id(MATCH), "figure"),
+    State({"type": "csv", "name": MATCH}, "id"),
+    prevent_initial_call=True,
+)
+def download_figure_csv(_clicks, figure, button_id):
+    if not figure:
+        return None
+    return {"content": figure_csv(figure), "filename": f"{button_id['name']}.csv", "type": "text/csv"}
+
+
+def labelled(label: str, control, help_text: str | None = None) -> html.Div:
+    children = [dbc.Label(label, className="mb-0 small fw-semibold"), control]
+    if help_text:
+        children.append(dbc.FormText(help_text))
+    return html.Div(children, className="mb-2")
+
+
+def share_box(id_: str) -> dbc.InputGroup:
+    """A read-only link to the page's current state, with a copy button."""
+    return dbc.InputGroup(
+        [
+            dbc.InputGroupText("link to this view"),
+            dbc.Input(id=id_, readonly=True, size="sm"),
+            dbc.InputGroupText(dcc.Clipboard(target_id=id_, title="copy")),
+        ],
+        size="sm",
+        className="mb-3",
+    )
+
+
+def page_url(path: str, params: dict) -> str:
+    """`path?query` for the parameters that are set (a list gives a repeated key)."""
+    query = urlencode({k: v for k, v in params.items() if v is not None and v != ""}, doseq=True)
+    return f"{path}?{query}" if query else path
+
+
+def upload_box(id_: str, text: str = "Drop a scenario YAML here, or click to choose one") -> dcc.Upload:
+    return dcc.Upload(
+        id=id_,
+        children=html.Div(text, className="small text-muted"),
+        multiple=False,
+        className="border border-2 rounded p-2 mb-2 text-center",
+        style={"borderStyle": "dashed"},
+    )
+
+
+# ---- number formats (the browser tests compare page text with these applied to API values) ----------------
+def fmt_seconds(s: float | None) -> str:
+    if s is None or (isinstance(s, float) and math.isnan(s)):
+        return "—"
+    if s < 1e-3:
+        return f"{s * 1e6:.4g} µs"
+    return f"{s * 1e3:.4g} ms" if s < 1 else f"{s:.4g} s"
+
+
+def fmt_count(n: float | None) -> str:
+    return "—" if n is None or (isinstance(n, float) and math.isnan(n)) else f"{n:,.0f}"
+
+
+def fmt_usd(x: float | None) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"${x:,.4g}"
+
+
+def fmt_value(x) -> str:
+    """A summary value: floats to 4 significant figures, None as a dash."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    if isinstance(x, float):
+        return f"{x:,.4g}"
+    return str(x)

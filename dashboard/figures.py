@@ -1,0 +1,309 @@
+"""Figures only the dashboard draws: pure `DataFrame -> go.Figure`, plus `figure_csv` that turns any
+figure back into the table it plots (the data behind every "CSV" button). Figures shared with the
+HTML report live in `sim.figures`."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from sim import figures as shared
+
+PHASE_COLORS = {"prefill": "#1f77b4", "decode": "#d62728"}
+BOUND_SYMBOLS = {"compute": "circle", "memory": "square", "link": "diamond"}
+
+
+def roofline(ops: pd.DataFrame, roofs: dict[str, tuple[float, float]]) -> go.Figure:
+    """Operators placed by arithmetic intensity (FLOPs per byte) against the FLOP/s they achieve,
+    under each device's roofline min(peak, intensity x bandwidth). `roofs` maps a label to
+    (peak FLOP/s, bytes/s); the first is drawn solid, the others dashed."""
+    fig = go.Figure()
+    lo = max(float(ops["intensity_flops_per_byte"].min()) / 4, 1e-2) if len(ops) else 1e-1
+    hi = max(float(ops["intensity_flops_per_byte"].max()) * 4, 1e4) if len(ops) else 1e4
+    x = np.geomspace(lo, hi, 200)
+    for i, (label, (peak, bw)) in enumerate(roofs.items()):
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=np.minimum(peak, x * bw),
+                mode="lines",
+                name=f"roofline: {label}",
+                line={"color": "black" if i == 0 else "grey", "dash": "solid" if i == 0 else "dash"},
+            )
+        )
+    for phase, group in ops.groupby("phase", sort=False):
+        fig.add_trace(
+            go.Scatter(
+                x=group["intensity_flops_per_byte"],
+                y=group["achieved_flops_per_s"],
+                mode="markers",
+                name=phase,
+                marker={
+                    "size": 11,
+                    "color": PHASE_COLORS.get(str(phase)),
+                    "symbol": [BOUND_SYMBOLS.get(b, "circle") for b in group["bound"]],
+                },
+                text=[
+                    f"{op} ({b}-bound, {t * 1e3:.3g} ms)"
+                    for op, b, t in zip(group["op"], group["bound"], group["time_s"], strict=True)
+                ],
+                hovertemplate="%{text}<br>%{x:.3g} FLOP/B, %{y:.3g} FLOP/s<extra></extra>",
+            )
+        )
+    fig.update_xaxes(type="log", title_text="arithmetic intensity (FLOPs per byte)")
+    fig.update_yaxes(type="log", title_text="achieved FLOP/s per device")
+    fig.update_layout(
+        title="Roofline: prefill and decode operators (circle compute-, square memory-bound)",
+        height=420,
+        margin={"t": 60, "b": 40},
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return fig
+
+
+def cost_curve(
+    curves: dict[str, pd.DataFrame], cliffs: dict[str, pd.DataFrame], model_context_tokens: int | None
+) -> go.Figure:
+    """Cost per request against prompt length, one line per device (the first solid), with the price
+    cliffs marked: the last prompt a device group holds and the cost one token later."""
+    fig = go.Figure()
+    for i, (label, curve) in enumerate(curves.items()):
+        dash = "solid" if i == 0 else "dash"
+        fig.add_trace(
+            go.Scatter(
+                x=curve["prompt_tokens"],
+                y=curve["cost_per_request_usd"],
+                mode="lines+markers",
+                name=label,
+                line={"dash": dash, "shape": "linear"},
+                customdata=curve[["devices", "tp", "pp"]].to_numpy(),
+                hovertemplate="%{x:,} tokens: $%{y:.4g}<br>%{customdata[0]} devices (tp %{customdata[1]}, "
+                "pp %{customdata[2]})<extra></extra>",
+            )
+        )
+        cl = cliffs[label]
+        if len(cl):
+            x = np.repeat(cl["prompt_tokens"].to_numpy(), 3).astype(float)
+            y = np.column_stack(
+                [cl["cost_before_usd"], cl["cost_after_usd"], np.full(len(cl), np.nan)]
+            ).ravel()
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=y,
+                    mode="lines+markers",
+                    name=f"price cliffs: {label}",
+                    line={"dash": "dot", "color": "firebrick" if i == 0 else "salmon"},
+                    marker={"symbol": "x", "size": 9},
+                    hovertemplate="stops fitting after %{x:,} tokens: $%{y:.4g}<extra></extra>",
+                )
+            )
+    if model_context_tokens:
+        fig.add_vline(
+            x=model_context_tokens,
+            line={"dash": "dot", "color": "grey"},
+            annotation_text="model's positions",
+            annotation_position="top left",
+        )
+    fig.update_xaxes(type="log", title_text="prompt tokens")
+    fig.update_yaxes(type="log", title_text="$ per request")
+    fig.update_layout(
+        title="Cost per request vs context (fewest devices that hold it)",
+        height=420,
+        margin={"t": 60, "b": 40},
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return fig
+
+
+def latency_cdfs(requests: dict[str, pd.DataFrame]) -> go.Figure:
+    """TTFT, TPOT and end-to-end CDFs of several runs on shared axes, one colour per run."""
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+    empty = pd.DataFrame({"ttft_s": [], "tpot_s": [], "e2e_s": []})
+    fig = shared.latency_cdfs(empty)
+    for i, (label, frame) in enumerate(requests.items()):
+        traces = list(shared.latency_cdfs(frame, label).data)
+        for k, trace in enumerate(traces):
+            trace.update(
+                name=label, legendgroup=label, showlegend=k == 0, line={"color": palette[i % len(palette)]}
+            )
+        fig.add_traces(traces)
+    return fig
+
+
+def bound_shares(summaries: dict[str, dict]) -> go.Figure:
+    """Compute-bound, memory-bound and communication share of step time, one bar per run."""
+    labels = list(summaries)
+    fig = go.Figure()
+    for part, key in (
+        ("compute-bound", "compute_bound_time_fraction"),
+        ("memory-bound", "memory_bound_time_fraction"),
+        ("communication", "link_time_fraction"),
+    ):
+        fig.add_trace(go.Bar(x=labels, y=[summaries[k].get(key, 0.0) for k in labels], name=part))
+    fig.update_layout(
+        barmode="stack",
+        title="Where step time goes",
+        height=320,
+        yaxis={"tickformat": ".0%"},
+        margin={"t": 60, "b": 40},
+    )
+    return fig
+
+
+def pareto(points: pd.DataFrame, x: str, y: str, front: pd.Series, color: str | None) -> go.Figure:
+    """Every sweep point, with the Pareto front (the points no other point beats on both axes)."""
+    fig = go.Figure()
+    hover = [
+        ", ".join(f"{k}={v}" for k, v in row.items())
+        for row in points.drop(columns=[x, y]).to_dict("records")
+    ]
+    marker = {"size": 9, "opacity": 0.6}
+    if color and color in points:
+        marker |= {
+            "color": points[color],
+            "colorscale": "Viridis",
+            "showscale": True,
+            "colorbar": {"title": color},
+        }
+    fig.add_trace(
+        go.Scatter(
+            x=points[x],
+            y=points[y],
+            mode="markers",
+            name="points",
+            marker=marker,
+            text=hover,
+            hovertemplate="%{x:.4g}, %{y:.4g}<br>%{text}<extra></extra>",
+        )
+    )
+    best = points[front].sort_values(x)
+    fig.add_trace(
+        go.Scatter(
+            x=best[x],
+            y=best[y],
+            mode="lines+markers",
+            name="Pareto front",
+            line={"color": "firebrick", "shape": "hv"},
+            marker={"size": 11, "symbol": "star"},
+        )
+    )
+    fig.update_xaxes(title_text=x)
+    fig.update_yaxes(title_text=y)
+    fig.update_layout(title=f"Pareto front: {y} against {x}", height=440, margin={"t": 60, "b": 40})
+    return fig
+
+
+def _tick(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def heatmap(grid: pd.DataFrame, metric: str) -> go.Figure:
+    """A metric over two parameters: `grid` is a pivot (rows: one parameter, columns: the other)."""
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid.to_numpy(),
+            x=[_tick(c) for c in grid.columns],
+            y=[_tick(i) for i in grid.index],
+            colorscale="Viridis",
+            colorbar={"title": metric},
+            texttemplate="%{z:.3g}",
+            hovertemplate="%{y}, %{x}: %{z:.4g}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title_text=str(grid.columns.name), type="category")
+    fig.update_yaxes(title_text=str(grid.index.name), type="category")
+    fig.update_layout(
+        title=f"{metric} over {grid.index.name} and {grid.columns.name}",
+        height=440,
+        margin={"t": 60, "b": 40},
+    )
+    return fig
+
+
+def figure_csv(figure: dict) -> str:
+    """The data a figure plots as one CSV table: a row per point (trace, x, y, and z for heatmaps),
+    or a table trace's header and cells as they are."""
+    frames = []
+    for trace in figure.get("data", []):
+        name = trace.get("name") or trace.get("type", "trace")
+        if trace.get("type") == "table":
+            header = trace.get("header", {}).get("values", [])
+            cells = trace.get("cells", {}).get("values", [])
+            frames.append(pd.DataFrame(dict(zip(header, cells, strict=False))).assign(trace=name))
+        elif trace.get("type") == "heatmap":
+            z = np.asarray(_values(trace.get("z")), dtype=float).reshape(-1, len(_values(trace.get("x"))))
+            ys, xs = _values(trace.get("y")), _values(trace.get("x"))
+            frames.append(
+                pd.DataFrame(
+                    [
+                        {"trace": name, "y": yv, "x": xv, "z": z[i, j]}
+                        for i, yv in enumerate(ys)
+                        for j, xv in enumerate(xs)
+                    ]
+                )
+            )
+        elif trace.get("type") == "pie":
+            frames.append(
+                pd.DataFrame({"trace": name, "x": trace.get("labels", []), "y": trace.get("values", [])})
+            )
+        else:
+            x, y = _values(trace.get("x")), _values(trace.get("y"))
+            n = max(len(x), len(y))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "trace": name,
+                        "x": x if len(x) == n else [None] * n,
+                        "y": y if len(y) == n else [None] * n,
+                    }
+                )
+            )
+    buf = io.StringIO()
+    (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()).to_csv(buf, index=False)
+    return buf.getvalue()
+
+
+def _values(values) -> list:
+    """Trace data as a list: plotly sends large numeric arrays as {"dtype", "bdata"} (base64)."""
+    if values is None:
+        return []
+    if isinstance(values, dict) and "bdata" in values:
+        arr = np.frombuffer(base64.b64decode(values["bdata"]), dtype=np.dtype(values["dtype"]))
+        shape = values.get("shape")
+        return (arr.reshape([int(s) for s in str(shape).split(",")]) if shape else arr).tolist()
+    return list(values)
+
+
+def empty(message: str) -> go.Figure:
+    """A blank figure that says why it is blank."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, font={"size": 14, "color": "grey"})
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(height=200, plot_bgcolor="white", margin={"t": 20, "b": 20})
+    return fig
+
+
+def table(frame: pd.DataFrame, title: str) -> go.Figure:
+    """A table as a figure, so it downloads like the others; floats to 4 significant figures."""
+    cells = [
+        [
+            f"{v:,.4g}" if isinstance(v, float) and not np.isnan(v) else ("" if v is None or v != v else v)
+            for v in frame[c]
+        ]
+        for c in frame.columns
+    ]
+    fig = go.Figure(
+        go.Table(
+            header={"values": list(frame.columns), "align": "left"}, cells={"values": cells, "align": "left"}
+        )
+    )
+    fig.update_layout(
+        title=title, height=max(200, 90 + 28 * len(frame)), margin={"t": 50, "b": 10, "l": 10, "r": 10}
+    )
+    return fig

@@ -1,0 +1,301 @@
+"""Scenario runs: pick an example or upload a scenario, edit a few fields, run it in the background,
+and keep several runs side by side."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import dash
+import dash_bootstrap_components as dbc
+import pandas as pd
+import yaml
+from dash import Input, Output, State, callback, dcc, html
+
+from dashboard import figures
+from dashboard.app import settings
+from dashboard.components import figure_card, figure_id, fmt_value, labelled, page_url, share_box, upload_box
+from dashboard.runs import (
+    FORM_FIELDS,
+    apply_form,
+    compact,
+    compare_table,
+    example_names,
+    form_values,
+    latency_frame,
+    parse_upload,
+    read_example,
+)
+from hardware import hardware_names
+from sim import figures as shared
+from sim.api import make_requests, run
+from sim.scenario import ScenarioError, scenario_from_dict
+from workloads import model_names
+
+dash.register_page(__name__, path="/runs", name="Scenario runs", order=2)
+
+FORM_IDS = [f"runs-field-{path.replace('.', '-').replace('_', '-')}" for path, _ in FORM_FIELDS]
+PROGRESS_EVERY_S = 0.25
+
+
+def _field(path: str, label: str, id_: str, value):
+    if path in ("hardware", "model"):
+        names = hardware_names() if path == "hardware" else model_names()
+        options = names if value in names or value is None else [value, *names]
+        return labelled(label, dcc.Dropdown(options, value, id=id_, clearable=False))
+    kind = "text" if path == "name" else "number"
+    return labelled(label, dbc.Input(id=id_, type=kind, value=value, size="sm", debounce=True))
+
+
+def _query_value(text: str):
+    """A form value from the URL, read the way `--set key=value` reads it."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def layout(**query):
+    examples = example_names(settings().examples_dir)
+    example = (
+        query.get("example") if query.get("example") in examples else (examples[0] if examples else None)
+    )
+    data, values = None, [None] * len(FORM_FIELDS)
+    if example:
+        data = read_example(settings().examples_dir, example)
+        values = form_values(scenario_from_dict(data))
+    values = [
+        _query_value(query[path]) if path in query else v
+        for (path, _), v in zip(FORM_FIELDS, values, strict=True)
+    ]
+    form = [
+        _field(path, label, id_, v)
+        for (path, label), id_, v in zip(FORM_FIELDS, FORM_IDS, values, strict=True)
+    ]
+    controls = dbc.Card(
+        dbc.CardBody(
+            [
+                labelled("example", dcc.Dropdown(examples, example, id="runs-example", clearable=False)),
+                upload_box("runs-upload"),
+                html.Div(id="runs-source-error"),
+                html.H6("fields", className="mt-2"),
+                dbc.Row([dbc.Col(f, md=6) for f in form]),
+                html.Div(id="runs-check", className="small mb-2"),
+                dbc.ButtonGroup(
+                    [
+                        dbc.Button("Run", id="runs-run", color="primary"),
+                        dbc.Button("Cancel", id="runs-cancel", color="secondary", disabled=True),
+                        dbc.Button("Clear runs", id="runs-clear", color="light"),
+                    ],
+                    className="mb-2",
+                ),
+                dbc.Progress(id="runs-progress", value=0, striped=True, animated=True, className="mb-1"),
+                html.Div(id="runs-progress-text", className="small text-muted"),
+                html.Div(id="runs-run-error"),
+                html.Hr(),
+                dbc.Button(
+                    "scenario YAML", id="runs-download-scenario", size="sm", outline=True, className="me-1"
+                ),
+                dbc.Button("runs (JSON)", id="runs-download-runs", size="sm", outline=True),
+                dcc.Download(id="runs-scenario-file"),
+                dcc.Download(id="runs-runs-file"),
+            ]
+        )
+    )
+    return dbc.Row(
+        [
+            dbc.Col(
+                [
+                    controls,
+                    dcc.Store(id="runs-source", data={"label": example, "data": data}),
+                    dcc.Store(id="runs-kept", data=[]),
+                ],
+                md=4,
+            ),
+            dbc.Col(
+                [
+                    share_box("runs-link"),
+                    html.H5("Runs side by side"),
+                    html.Div(id="runs-compare", className="mb-3"),
+                    figure_card("runs-latency"),
+                    figure_card("runs-bound"),
+                    labelled("details of run", dcc.Dropdown(id="runs-selected", clearable=False)),
+                    html.Div(id="runs-classes", className="mb-3"),
+                    figure_card("runs-occupancy"),
+                ],
+                md=8,
+            ),
+        ]
+    )
+
+
+@callback(
+    Output("runs-source", "data"),
+    Output("runs-source-error", "children"),
+    Input("runs-example", "value"),
+    Input("runs-upload", "contents"),
+    State("runs-upload", "filename"),
+    prevent_initial_call=True,
+)
+def choose_source(example, contents, filename):
+    """An example by name, or an upload that passed the same checks as the CLI's scenario files."""
+    try:
+        if dash.ctx.triggered_id == "runs-upload" and contents:
+            data = parse_upload(contents, filename, settings().max_upload_bytes)
+            return {"label": filename, "data": data, "uploaded": True}, None
+        return {"label": example, "data": read_example(settings().examples_dir, example)}, None
+    except ScenarioError as exc:
+        return dash.no_update, dbc.Alert(str(exc), color="danger", className="small")
+
+
+@callback([Output(i, "value") for i in FORM_IDS], Input("runs-source", "data"), prevent_initial_call=True)
+def fill_form(source):
+    return form_values(scenario_from_dict(source["data"]))
+
+
+@callback(
+    Output("runs-check", "children"),
+    Output("runs-link", "value"),
+    Input("runs-source", "data"),
+    *[Input(i, "value") for i in FORM_IDS],
+)
+def check_form(source, *values):
+    """Validate the edited scenario as the CLI would; the message names the field at fault."""
+    if not source or not source.get("data"):
+        return dbc.Alert("choose an example or upload a scenario", color="info", className="small"), ""
+    try:
+        data, edits = apply_form(source["data"], list(values))
+        sc = scenario_from_dict(data)
+    except ScenarioError as exc:
+        return dbc.Alert(str(exc), color="danger", className="small"), ""
+    if source.get("uploaded"):  # an upload cannot travel in a link: share the scenario YAML instead
+        link = "uploaded scenarios are shared as a file: use the scenario YAML button"
+    else:
+        link = page_url("/runs", {"example": source["label"]} | dict(e.split("=", 1) for e in edits))
+    text = f"{sc.name}: {sc.model.name} on {sc.replicas} x {sc.par.devices} x {sc.hardware.name}"
+    return html.Span(
+        ["✓ ", text, *([f" — edits: {', '.join(edits)}"] if edits else [])], className="text-success"
+    ), link
+
+
+@callback(
+    Output("runs-kept", "data"),
+    Output("runs-run-error", "children"),
+    Input("runs-run", "n_clicks"),
+    State("runs-source", "data"),
+    State("runs-kept", "data"),
+    *[State(i, "value") for i in FORM_IDS],
+    background=True,
+    progress=[Output("runs-progress", "value"), Output("runs-progress-text", "children")],
+    running=[(Output("runs-run", "disabled"), True, False), (Output("runs-cancel", "disabled"), False, True)],
+    cancel=[Input("runs-cancel", "n_clicks")],
+    prevent_initial_call=True,
+)
+def run_scenario(set_progress, _clicks, source, kept, *values):
+    """Simulate the edited scenario in a worker process, reporting progress as requests finish."""
+    try:
+        data, _ = apply_form(source["data"], list(values))
+        sc = scenario_from_dict(data)
+        reqs = make_requests(sc)
+    except (ScenarioError, ValueError) as exc:
+        return dash.no_update, dbc.Alert(str(exc), color="danger", className="small")
+    total, done, last = len(reqs), 0, 0.0
+
+    def progress(k: int) -> None:
+        nonlocal done, last
+        done += k
+        if time.monotonic() - last > PROGRESS_EVERY_S:
+            last = time.monotonic()
+            set_progress((100 * done / max(total, 1), f"{done:,} / {total:,} requests"))
+
+    result = run(sc, progress=progress, requests=reqs)
+    set_progress((100, f"{total:,} requests in {result.summary['sim_wall_s']:.2f} s"))
+    label = f"#{len(kept or []) + 1} {sc.name} ({sc.replicas}x{sc.par.devices} {sc.hardware.name})"
+    kept = [*(kept or []), compact(result, label, data)][-settings().max_runs_kept :]
+    return kept, None
+
+
+@callback(
+    Output("runs-kept", "data", allow_duplicate=True),
+    Input("runs-clear", "n_clicks"),
+    prevent_initial_call=True,
+)
+def clear_runs(_clicks):
+    return []
+
+
+@callback(
+    Output("runs-compare", "children"),
+    Output(figure_id("runs-latency"), "figure"),
+    Output(figure_id("runs-bound"), "figure"),
+    Output("runs-selected", "options"),
+    Output("runs-selected", "value"),
+    Input("runs-kept", "data"),
+)
+def show_runs(kept):
+    """The kept runs side by side: summary table, latency CDFs and where step time goes."""
+    kept = kept or []
+    table = compare_table(kept)
+    body = (
+        dbc.Table.from_dataframe(
+            table.map(fmt_value).rename_axis("").reset_index(),
+            size="sm",
+            striped=True,
+            id="runs-compare-table",
+        )
+        if kept
+        else html.P("no runs yet", className="text-muted")
+    )
+    latency = figures.latency_cdfs({run["label"]: latency_frame(run) for run in kept})
+    bound = figures.bound_shares({run["label"]: run["summary"] for run in kept})
+    labels = [run["label"] for run in kept]
+    return body, latency, bound, labels, labels[-1] if labels else None
+
+
+@callback(
+    Output("runs-classes", "children"),
+    Output(figure_id("runs-occupancy"), "figure"),
+    Input("runs-selected", "value"),
+    State("runs-kept", "data"),
+)
+def show_run(label, kept):
+    """One run's per-class metrics and its batch and KV occupancy over time."""
+    run_ = next((r for r in kept or [] if r["label"] == label), None)
+    if run_ is None:
+        return None, shared.occupancy(
+            pd.DataFrame(columns=["time_s", "replica", "batch_size", "kv_used_fraction", "in_system"])
+        )
+    classes = pd.DataFrame(run_["classes"])
+    table = dbc.Table.from_dataframe(classes.map(fmt_value), size="sm", striped=True, responsive=True)
+    return [html.H6("per class"), table], shared.occupancy(pd.DataFrame(run_["timeseries"]))
+
+
+@callback(
+    Output("runs-scenario-file", "data"),
+    Input("runs-download-scenario", "n_clicks"),
+    State("runs-source", "data"),
+    *[State(i, "value") for i in FORM_IDS],
+    prevent_initial_call=True,
+)
+def download_scenario(_clicks, source, *values):
+    """The edited scenario as a file `ctxsim run` takes."""
+    try:
+        data, _ = apply_form(source["data"], list(values))
+    except ScenarioError:
+        return dash.no_update
+    return {
+        "content": yaml.safe_dump(data, sort_keys=False),
+        "filename": f"{data.get('name', 'scenario')}.yaml",
+    }
+
+
+@callback(
+    Output("runs-runs-file", "data"),
+    Input("runs-download-runs", "n_clicks"),
+    State("runs-kept", "data"),
+    prevent_initial_call=True,
+)
+def download_runs(_clicks, kept):
+    """Every kept run: its scenario mapping and summary (enough to rerun and compare)."""
+    body = [{"label": r["label"], "scenario": r["scenario"], "summary": r["summary"]} for r in kept or []]
+    return {"content": json.dumps(body, indent=1), "filename": "runs.json"}

@@ -1,0 +1,291 @@
+"""Cluster sizing: a workload, a target load and SLOs in; the planner's cheapest cluster, its
+runner-ups, what it costs, and the latency of the chosen configuration out."""
+
+from __future__ import annotations
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, callback, dcc, html
+
+from dashboard import figures
+from dashboard.app import settings
+from dashboard.components import figure_card, figure_id, fmt_usd, labelled, page_url, share_box, upload_box
+from dashboard.runs import example_names, latency_frame, parse_upload, read_example
+from dashboard.sizing import candidates_table, size_cluster
+from hardware import hardware_names
+from sim.planner import PlanError, SloTarget
+from sim.scenario import ScenarioError
+
+dash.register_page(__name__, path="/sizing", name="Cluster sizing", order=1)
+
+TPS = [1, 2, 4, 8]
+
+
+def _float(query: dict, key: str, default: float | None) -> float | None:
+    try:
+        return float(query[key]) if query.get(key) not in (None, "") else default
+    except ValueError:
+        return default
+
+
+def _number(id_: str, value, step) -> dbc.Input:
+    return dbc.Input(id=id_, type="number", value=value, min=0, step=step, size="sm")
+
+
+def layout(**query):
+    examples = example_names(settings().examples_dir)
+    example = (
+        query.get("example") if query.get("example") in examples else (examples[0] if examples else None)
+    )
+    hw = query.get("hardware", "")
+    chosen = [h for h in (hw if isinstance(hw, list) else [hw]) if h in hardware_names()]
+    tps = [
+        int(t)
+        for t in (query.get("tp") if isinstance(query.get("tp"), list) else [query.get("tp")])
+        if t in {str(x) for x in TPS}
+    ] or TPS
+    controls = dbc.Card(
+        dbc.CardBody(
+            [
+                labelled(
+                    "workload (example scenario)",
+                    dcc.Dropdown(examples, example, id="sizing-example", clearable=False),
+                ),
+                upload_box("sizing-upload"),
+                html.Div(id="sizing-source-error"),
+                dbc.Row(
+                    [
+                        dbc.Col(
+                            labelled(
+                                "target load (req/s)",
+                                _number("sizing-qps", _float(query, "qps", 10.0), "any"),
+                            )
+                        ),
+                        dbc.Col(
+                            labelled(
+                                "simulated requests",
+                                _number("sizing-requests", int(_float(query, "requests", 1000)), 100),
+                            )
+                        ),
+                    ]
+                ),
+                dbc.Row(
+                    [
+                        dbc.Col(
+                            labelled(
+                                "TTFT p99 ≤ (s)",
+                                _number("sizing-ttft", _float(query, "ttft_p99", 2.0), "any"),
+                            )
+                        ),
+                        dbc.Col(
+                            labelled(
+                                "TPOT p99 ≤ (s)",
+                                _number("sizing-tpot", _float(query, "tpot_p99", 0.05), "any"),
+                            )
+                        ),
+                        dbc.Col(
+                            labelled(
+                                "e2e p99 ≤ (s)", _number("sizing-e2e", _float(query, "e2e_p99", None), "any")
+                            )
+                        ),
+                    ]
+                ),
+                labelled(
+                    "hardware to compare (empty: the scenario's)",
+                    dcc.Dropdown(hardware_names(), chosen, id="sizing-hardware", multi=True),
+                ),
+                labelled(
+                    "tensor-parallel degrees",
+                    dbc.Checklist(options=TPS, value=tps, id="sizing-tps", inline=True),
+                ),
+                labelled(
+                    "most devices", _number("sizing-max-devices", int(_float(query, "max_devices", 64)), 1)
+                ),
+                dbc.ButtonGroup(
+                    [
+                        dbc.Button("Plan", id="sizing-run", color="primary"),
+                        dbc.Button("Cancel", id="sizing-cancel", color="secondary", disabled=True),
+                    ],
+                    className="my-2",
+                ),
+                html.Div(id="sizing-progress", className="small text-muted"),
+                html.Div(id="sizing-error"),
+            ]
+        )
+    )
+    return dbc.Row(
+        [
+            dbc.Col(
+                [
+                    controls,
+                    dcc.Store(
+                        id="sizing-source",
+                        data={
+                            "label": example,
+                            "data": (read_example(settings().examples_dir, example) if example else None),
+                        },
+                    ),
+                    dcc.Store(id="sizing-result"),
+                ],
+                md=4,
+            ),
+            dbc.Col(
+                [
+                    share_box("sizing-link"),
+                    html.Div(id="sizing-answer", className="mb-3"),
+                    figure_card("sizing-candidates"),
+                    figure_card("sizing-latency"),
+                ],
+                md=8,
+            ),
+        ]
+    )
+
+
+@callback(
+    Output("sizing-source", "data"),
+    Output("sizing-source-error", "children"),
+    Input("sizing-example", "value"),
+    Input("sizing-upload", "contents"),
+    State("sizing-upload", "filename"),
+    prevent_initial_call=True,
+)
+def choose_workload(example, contents, filename):
+    try:
+        if dash.ctx.triggered_id == "sizing-upload" and contents:
+            return {
+                "label": filename,
+                "data": parse_upload(contents, filename, settings().max_upload_bytes),
+            }, None
+        return {"label": example, "data": read_example(settings().examples_dir, example)}, None
+    except ScenarioError as exc:
+        return dash.no_update, dbc.Alert(str(exc), color="danger", className="small")
+
+
+INPUTS = [
+    "sizing-qps",
+    "sizing-requests",
+    "sizing-ttft",
+    "sizing-tpot",
+    "sizing-e2e",
+    "sizing-hardware",
+    "sizing-tps",
+    "sizing-max-devices",
+]
+
+
+@callback(
+    Output("sizing-link", "value"), Input("sizing-source", "data"), *[Input(i, "value") for i in INPUTS]
+)
+def share(source, qps, requests, ttft, tpot, e2e, hardware, tps, max_devices):
+    return page_url(
+        "/sizing",
+        {
+            "example": (source or {}).get("label"),
+            "qps": qps,
+            "requests": requests,
+            "ttft_p99": ttft,
+            "tpot_p99": tpot,
+            "e2e_p99": e2e,
+            "hardware": hardware or None,
+            "tp": tps,
+            "max_devices": max_devices,
+        },
+    )
+
+
+def slo_targets(ttft, tpot, e2e) -> list[SloTarget]:
+    return [
+        SloTarget(metric=m, percentile=99, limit_s=v)
+        for m, v in (("ttft", ttft), ("tpot", tpot), ("e2e", e2e))
+        if v
+    ]
+
+
+@callback(
+    Output("sizing-result", "data"),
+    Output("sizing-error", "children"),
+    Input("sizing-run", "n_clicks"),
+    State("sizing-source", "data"),
+    *[State(i, "value") for i in INPUTS],
+    background=True,
+    progress=[Output("sizing-progress", "children")],
+    running=[
+        (Output("sizing-run", "disabled"), True, False),
+        (Output("sizing-cancel", "disabled"), False, True),
+    ],
+    cancel=[Input("sizing-cancel", "n_clicks")],
+    prevent_initial_call=True,
+)
+def run_plan(set_progress, _clicks, source, qps, requests, ttft, tpot, e2e, hardware, tps, max_devices):
+    """The planner's search in a worker process; each simulation it starts is reported."""
+    if not source or not source.get("data"):
+        return dash.no_update, dbc.Alert("choose an example or upload a scenario", color="info")
+    try:
+        plan_dict, chosen = size_cluster(
+            source["data"],
+            float(qps or 0),
+            slo_targets(ttft, tpot, e2e),
+            hardware,
+            sorted(tps or TPS),
+            int(max_devices or 64),
+            int(requests or 1000),
+            progress=lambda text: set_progress((f"simulating {text}",)),
+        )
+    except (PlanError, ScenarioError, ValueError) as exc:
+        return dash.no_update, dbc.Alert(str(exc), color="danger", className="small")
+    set_progress((f"{plan_dict['simulations']} simulations in {plan_dict['wall_s']:.1f} s",))
+    return {"plan": plan_dict, "chosen": chosen}, None
+
+
+@callback(
+    Output("sizing-answer", "children"),
+    Output(figure_id("sizing-candidates"), "figure"),
+    Output(figure_id("sizing-latency"), "figure"),
+    Input("sizing-result", "data"),
+)
+def show_plan(result):
+    """The chosen cluster, the candidates table and the chosen configuration's latency CDFs."""
+    if not result:
+        return (
+            html.P("set a load and SLOs, then Plan", className="text-muted"),
+            figures.empty("candidates appear here after Plan"),
+            figures.empty("latency of the chosen cluster"),
+        )
+    plan_dict, chosen = result["plan"], result["chosen"]
+    table = figures.table(candidates_table(plan_dict), "candidates (cheapest first)")
+    best = plan_dict["best"]
+    if best is None:
+        return (
+            dbc.Alert(
+                "no configuration searched meets the SLOs; see the misses and skipped rows", color="warning"
+            ),
+            table,
+            figures.empty("nothing met the SLOs"),
+        )
+    answer = dbc.Card(
+        dbc.CardBody(
+            [
+                html.H5(
+                    f"{best['replicas']} x {best['devices'] // best['replicas']} x {best['hardware']} "
+                    f"(tp={best['tp']}, pp={best['pp']}): {best['devices']} devices",
+                    className="card-title",
+                ),
+                html.P(
+                    [
+                        f"{fmt_usd(best['cost_per_hour_usd'])} per hour · ",
+                        f"{fmt_usd(best['cost_per_1m_output_tokens_usd'])} per 1M output tokens · ",
+                        f"{fmt_usd(best['cost_per_1m_input_tokens_usd'])} per 1M input tokens",
+                    ],
+                    id="sizing-cost",
+                ),
+                html.P(
+                    ", ".join(f"{k} headroom {v:.0%}" for k, v in best["headroom"].items() if v is not None),
+                    className="small text-muted mb-0",
+                ),
+            ]
+        ),
+        color="success",
+        outline=True,
+    )
+    return answer, table, figures.latency_cdfs({chosen["label"]: latency_frame(chosen)})

@@ -1,0 +1,66 @@
+"""Cluster sizing for the dashboard: `sim.planner.plan` (the same search `ctxsim plan` runs), then
+one more simulation of the winner so its latency CDFs can be drawn (the planner keeps summaries
+only), and the candidates as one table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import pandas as pd
+
+from dashboard.runs import compact
+from sim.api import run
+from sim.planner import SloTarget, candidate_scenario, plan
+
+
+def size_cluster(
+    base: dict,
+    qps: float,
+    slos: Sequence[SloTarget],
+    hardware: Sequence[str] | None,
+    tps: Sequence[int],
+    max_devices: int,
+    requests: int,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[dict, dict | None]:
+    """(the plan as a mapping, the chosen configuration's run kept by `dashboard.runs.compact`, or
+    None when nothing met the SLOs). `hardware` None searches the scenario's own hardware."""
+    answer = plan(base, qps, slos, hardware or None, tps, max_devices, requests, progress=progress)
+    best = answer.best
+    if best is None:
+        return answer.to_dict(), None
+    if progress:
+        progress(f"latency of the chosen {best.hardware} tp={best.tp} x {best.replicas} replicas")
+    scenario = candidate_scenario(
+        base, best.hardware if hardware else None, best.tp, best.replicas, qps, slos, requests
+    )
+    label = f"{best.replicas} x {best.devices // best.replicas} x {best.hardware}"
+    return answer.to_dict(), compact(run(scenario), label, scenario.model_dump(mode="json"))
+
+
+def candidates_table(plan_dict: dict) -> pd.DataFrame:
+    """Ranked configurations, then those that missed even at the most devices, then the skipped."""
+    rows = []
+    for status, key in (("meets SLOs", "ranked"), ("misses at the most devices", "misses")):
+        for c in plan_dict[key]:
+            s = c["summary"]
+            rows.append(
+                {
+                    "status": status,
+                    "hardware": c["hardware"],
+                    "tp": c["tp"],
+                    "pp": c["pp"],
+                    "replicas": c["replicas"],
+                    "devices": c["devices"],
+                    "$/hour": c["cost_per_hour_usd"],
+                    "$/1M output tokens": c["cost_per_1m_output_tokens_usd"],
+                    "$/1M input tokens": c["cost_per_1m_input_tokens_usd"],
+                    "TTFT p99 (s)": s.get("ttft_p99_s"),
+                    "TPOT p99 (s)": s.get("tpot_p99_s"),
+                    "rejected": s.get("requests_rejected"),
+                    "note": "",
+                }
+            )
+    for sk in plan_dict["skipped"]:
+        rows.append({"status": "skipped", "hardware": sk["hardware"], "tp": sk["tp"], "note": sk["reason"]})
+    return pd.DataFrame(rows)

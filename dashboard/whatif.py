@@ -1,0 +1,253 @@
+"""What-if hardware: a preset with a few knobs turned, and the analytic answers for it.
+
+An architect starts from a datasheet (an H100, a TPU) and turns knobs: more HBM, faster HBM, more
+FLOP/s, a faster scale-up link, a smaller KV dtype. Each knob is a field of the `Accelerator`, so a
+turned preset is just another `Accelerator`, and every answer comes from `sim.estimate`, the same
+function `ctxsim estimate` calls. Nothing here draws or knows about Dash; the hardware designer page
+turns its sliders into `Knobs` and hands the tables below to `dashboard.figures`.
+
+Cost: a device-hour is the preset's hourly price, or its purchase price amortised over the default
+`CostAssumptions`, plus electricity at TDP (an upper bound: a busy device at full power).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hardware.spec import Accelerator, MemoryTier
+from sim.costmodel import Parallelism, RooflineCost, memory_plan
+from sim.estimate import Estimate, estimate, smallest_fit
+from sim.metrics import hourly_price
+from sim.scenario import CostAssumptions, deep_merge
+from workloads.model import ModelArch
+
+PEAK_DTYPES = ("bf16", "fp8", "int8", "fp4")
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """The fields the designer changes, in SI units. `sram_bytes` is the on-chip tier above the main
+    tier (a GPU's L2), None where the main tier is itself on chip (an LPU's SRAM)."""
+
+    memory_capacity_bytes: float
+    memory_bandwidth_bytes_per_s: float
+    peak_bf16_flops_per_s: float
+    scale_up_bytes_per_s: float | None
+    sram_bytes: float | None
+
+
+def onchip_tier(hw: Accelerator) -> MemoryTier | None:
+    """The cache tier just above the main tier, if the device has one."""
+    idx = hw.memory.index(hw.main_tier)
+    return hw.memory[idx - 1] if idx > 0 else None
+
+
+def knobs_of(hw: Accelerator) -> Knobs:
+    sram = onchip_tier(hw)
+    return Knobs(
+        memory_capacity_bytes=hw.main_tier.capacity_bytes,
+        memory_bandwidth_bytes_per_s=hw.main_tier.bandwidth_bytes_per_s,
+        peak_bf16_flops_per_s=hw.peak_flops.bf16,
+        scale_up_bytes_per_s=hw.scale_up.bandwidth_bytes_per_s if hw.scale_up else None,
+        sram_bytes=sram.capacity_bytes if sram else None,
+    )
+
+
+def apply_knobs(hw: Accelerator, knobs: Knobs) -> Accelerator:
+    """`hw` with the knobs applied. Peak FLOP/s of the other datatypes scale with bf16, so the
+    preset's fp8:bf16 ratio is kept; knobs for parts the device lacks (no scale-up link) are ignored."""
+    if knobs == knobs_of(hw):
+        return hw
+    ratio = knobs.peak_bf16_flops_per_s / hw.peak_flops.bf16
+    peaks = {
+        k: getattr(hw.peak_flops, k) * ratio for k in PEAK_DTYPES if getattr(hw.peak_flops, k) is not None
+    }
+    tiers = {
+        hw.main_tier.name: {
+            "capacity_bytes": knobs.memory_capacity_bytes,
+            "bandwidth_bytes_per_s": knobs.memory_bandwidth_bytes_per_s,
+        }
+    }
+    sram = onchip_tier(hw)
+    if sram is not None and knobs.sram_bytes is not None:
+        tiers[sram.name] = {"capacity_bytes": knobs.sram_bytes}
+    patch: dict = {"name": f"{hw.name} (modified)", "peak_flops": peaks, "memory": tiers}
+    if hw.scale_up is not None and knobs.scale_up_bytes_per_s is not None:
+        patch["scale_up"] = {"bandwidth_bytes_per_s": knobs.scale_up_bytes_per_s}
+    return Accelerator.model_validate(deep_merge(hw.model_dump(mode="json"), patch))
+
+
+def device_hour_usd(hw: Accelerator, cost: CostAssumptions | None = None) -> float | None:
+    """Dollars per device-hour: hourly price (or amortised purchase) plus electricity at TDP."""
+    cost = cost or CostAssumptions()
+    price = hw.price
+    base = hourly_price(
+        price.purchase_usd if price else None, price.per_hour_usd if price else None, cost.amortization_years
+    )
+    if base is None:
+        return None
+    power_kw = hw.power.tdp_w / 1e3 if hw.power else 0.0
+    return base + power_kw * cost.electricity_usd_per_kwh
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One design point: the estimate on `par`, and what it costs."""
+
+    estimate: Estimate
+    par: Parallelism
+    device_hour_usd: float | None
+
+    @property
+    def cost_per_hour_usd(self) -> float | None:
+        return None if self.device_hour_usd is None else self.device_hour_usd * self.par.devices
+
+    @property
+    def cost_per_1m_output_tokens_usd(self) -> float | None:
+        hourly = self.cost_per_hour_usd
+        rate = self.estimate.output_tokens_per_s
+        return None if hourly is None or rate <= 0 else hourly / (rate * 3600.0) * 1e6
+
+    @property
+    def cost_per_request_usd(self) -> float | None:
+        """Device time of one batch over its sequences: devices x $/h x end-to-end / batch."""
+        hourly = self.cost_per_hour_usd
+        e = self.estimate
+        return None if hourly is None else hourly * e.e2e_s / 3600.0 / e.batch
+
+
+def answer(
+    model: ModelArch,
+    hw: Accelerator,
+    input_tokens: int,
+    output_tokens: int,
+    batch: int,
+    par: Parallelism | None = None,
+) -> Answer:
+    """The estimate on `par`, or on the fewest devices that hold the batch when `par` is None
+    (one device when nothing searched fits; the estimate then says why)."""
+    if par is None:
+        par = smallest_fit(model, hw, input_tokens + output_tokens, batch) or Parallelism()
+    est = estimate(model, hw, par, input_tokens, output_tokens, batch)
+    return Answer(est, par, device_hour_usd(hw))
+
+
+def roofline_points(
+    model: ModelArch, hw: Accelerator, par: Parallelism, input_tokens: int, batch: int
+) -> pd.DataFrame:
+    """Operators of a prefill step (the whole prompt) and of the first decode step (one token per
+    sequence at the prompt's context), with arithmetic intensity (FLOPs per byte) and the FLOP/s each
+    achieves. Operators with no FLOPs or no bytes (norms, embeddings, links) have no intensity to plot."""
+    cost = RooflineCost(model, hw, par)
+    zeros, ctx = np.zeros(batch, np.int64), np.full(batch, input_tokens, np.int64)
+    prefill = cost.breakdown(np.full(batch, input_tokens, np.int64), zeros, batch).assign(phase="prefill")
+    decode = cost.breakdown(np.ones(batch, np.int64), ctx, batch).assign(phase="decode")
+    ops = pd.concat([prefill, decode], ignore_index=True)
+    ops = ops[(ops["flops"] > 0) & (ops["bytes"] > 0) & (ops["time_s"] > 0)].copy()
+    ops["intensity_flops_per_byte"] = ops["flops"] / ops["bytes"]
+    ops["achieved_flops_per_s"] = ops["flops"] / ops["time_s"]
+    return ops[
+        [
+            "phase",
+            "op",
+            "bound",
+            "flops",
+            "bytes",
+            "time_s",
+            "intensity_flops_per_byte",
+            "achieved_flops_per_s",
+        ]
+    ].reset_index(drop=True)
+
+
+def roof(hw: Accelerator, dtype: str) -> tuple[float, float]:
+    """(peak FLOP/s for `dtype` weights, main-tier bytes/s): the datasheet roofline of one device."""
+    return hw.peak_flops.for_dtype(dtype), hw.main_tier.bandwidth_bytes_per_s
+
+
+def _fits(model: ModelArch, hw: Accelerator, par: Parallelism, context: int, batch: int) -> bool:
+    plan = memory_plan(model, hw, par)
+    return plan.fits and float(plan.seq_bytes(context)) * batch <= plan.kv_pool_bytes
+
+
+def _largest_fitting_prompt(
+    model: ModelArch, hw: Accelerator, par: Parallelism, output_tokens: int, batch: int, low: int, high: int
+) -> int:
+    """The longest prompt in [low, high) whose batch still fits the KV pool of `par` (bisection)."""
+    plan = memory_plan(model, hw, par)
+    while high - low > 1:
+        mid = (low + high) // 2
+        fits = float(plan.seq_bytes(mid + output_tokens)) * batch <= plan.kv_pool_bytes
+        low, high = (mid, high) if fits else (low, mid)
+    return low
+
+
+def cost_curve(
+    model: ModelArch, hw: Accelerator, output_tokens: int, batch: int, prompts: np.ndarray
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cost per request against prompt length on the fewest devices that hold it (as
+    `sim.estimate.smallest_fit` chooses them), and the price cliffs: the longest prompt a device
+    group holds, and the cost one token later on the next, larger group.
+
+    Returns (curve, cliffs); curve rows where nothing searched fits have NaN cost. Between two
+    prompts only the first cliff is located (the curve's device counts show any later ones), which
+    keeps the search to about two `smallest_fit` calls per interval. `prompts` must be increasing:
+    a group that holds a prompt's KV holds every shorter one, and the fewest-device search returns
+    it again, so the search runs only when the group stops fitting."""
+    hourly = device_hour_usd(hw)
+    rows, cliffs = [], []
+    par: Parallelism | None = None
+    for prompt in (int(p) for p in prompts):
+        low = rows[-1]["prompt_tokens"] if rows else prompt
+        while par is not None and not _fits(model, hw, par, prompt + output_tokens, batch):
+            last = _largest_fitting_prompt(model, hw, par, output_tokens, batch, low, prompt)
+            nxt = smallest_fit(model, hw, last + 1 + output_tokens, batch)
+            if nxt is None or nxt.devices > par.devices:  # else: the same count, another tp x pp
+                before = Answer(estimate(model, hw, par, last, output_tokens, batch), par, hourly)
+                after = (
+                    Answer(estimate(model, hw, nxt, last + 1, output_tokens, batch), nxt, hourly)
+                    if nxt
+                    else None
+                )
+                cliffs.append(
+                    {
+                        "prompt_tokens": last,
+                        "devices_before": par.devices,
+                        "devices_after": nxt.devices if nxt else np.nan,
+                        "cost_before_usd": before.cost_per_request_usd,
+                        "cost_after_usd": after.cost_per_request_usd if after else np.nan,
+                    }
+                )
+                par = None  # located the first cliff of this interval; search the prompt itself below
+            else:
+                par, low = nxt, last + 1
+        if par is None:
+            par = smallest_fit(model, hw, prompt + output_tokens, batch)
+        if par is None:
+            rows.append(
+                {
+                    "prompt_tokens": prompt,
+                    "devices": np.nan,
+                    "tp": np.nan,
+                    "pp": np.nan,
+                    "e2e_s": np.nan,
+                    "cost_per_request_usd": np.nan,
+                }
+            )
+            continue
+        ans = Answer(estimate(model, hw, par, prompt, output_tokens, batch), par, hourly)
+        rows.append(
+            {
+                "prompt_tokens": prompt,
+                "devices": par.devices,
+                "tp": par.tp,
+                "pp": par.pp,
+                "e2e_s": ans.estimate.e2e_s,
+                "cost_per_request_usd": ans.cost_per_request_usd,
+            }
+        )
+    columns = ["prompt_tokens", "devices_before", "devices_after", "cost_before_usd", "cost_after_usd"]
+    return pd.DataFrame(rows), pd.DataFrame(cliffs, columns=columns)

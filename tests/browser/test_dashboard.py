@@ -1,0 +1,141 @@
+"""The dashboard in headless Chromium: every page loads clean, the designer's numbers are the API's,
+and a scenario run from the page gives what `ctxsim run` gives on the same file."""
+
+import json
+
+import pytest
+from selenium.webdriver.common.keys import Keys
+from typer.testing import CliRunner
+
+from dashboard.components import fmt_seconds, fmt_value
+from dashboard.runs import COMPARED
+from hardware import load_hardware
+from sim.estimate import estimate, smallest_fit
+from sim.scenario import deep_merge
+from workloads import load_model
+
+pytestmark = pytest.mark.browser
+
+PAGES = {
+    "/": "#designer-fits-modified",
+    "/sizing": "#sizing-answer",
+    "/runs": "#runs-check",
+    "/sweeps": "#sweeps-link",
+}
+TINY_RUN = """\
+name: tiny-upload
+seed: 3
+hardware: h100-sxm
+model: llama-3.1-8b
+cluster: {replicas: 2}
+workload:
+  arrivals: {kind: poisson, rate_per_s: 20}
+  prompt_tokens: {kind: uniform, low: 200, high: 4000}
+  output_tokens: {kind: uniform, low: 10, high: 300}
+slo: {ttft_s: 1s, tpot_s: 30ms}
+stop: {requests: 400}
+"""
+
+
+def _graphs_drawn(dash_duo, count: int) -> None:
+    dash_duo._wait_for(
+        lambda d: len(d.find_elements("css selector", ".main-svg")) >= count,
+        timeout=30,
+        msg=f"{count} plotly figures",
+    )
+
+
+def _screenshot(dash_duo, folder, name: str) -> None:
+    height = dash_duo.driver.execute_script("return document.body.scrollHeight")
+    dash_duo.driver.set_window_size(1400, max(1000, height + 100))
+    dash_duo.driver.save_screenshot(str(folder / f"{name}.png"))
+
+
+def test_every_page_loads_without_console_errors(dash_duo, dashboard_app, screenshot_dir):
+    dash_duo.start_server(dashboard_app)
+    for path, ready in PAGES.items():
+        dash_duo.driver.get(dash_duo.server_url + path)
+        dash_duo.wait_for_element(ready, timeout=30)
+        _screenshot(dash_duo, screenshot_dir, "page" + path.replace("/", "-").rstrip("-"))
+        _graphs_drawn(dash_duo, 2)
+        if path == "/sweeps":
+            dash_duo.wait_for_contains_text("#sweeps-link", "dir=sweeps", timeout=30)
+        dash_duo.wait_for_no_elements("._dash-loading", timeout=30)
+        _screenshot(dash_duo, screenshot_dir, "page" + path.replace("/", "-").rstrip("-"))
+        assert dash_duo.get_logs() == [], path
+
+
+def _cell(dash_duo, key: str) -> str:
+    return dash_duo.find_element(f"#designer-{key}-modified").text
+
+
+def _move(dash_duo, slider_id: str, presses: int) -> float:
+    thumb = dash_duo.find_element(f"#{slider_id} [role=slider]")
+    thumb.click()
+    for _ in range(presses):
+        thumb.send_keys(Keys.ARROW_RIGHT)
+    dash_duo._wait_for(
+        lambda d: thumb.get_attribute("aria-valuenow") is not None, timeout=5, msg="slider value"
+    )
+    return float(thumb.get_attribute("aria-valuenow"))
+
+
+def test_designer_slider_gives_the_api_numbers(dash_duo, dashboard_app, screenshot_dir):
+    dash_duo.start_server(dashboard_app)
+    dash_duo.driver.get(
+        dash_duo.server_url + "/?hardware=h100-sxm&model=llama-3.1-8b&prompt=65536&output=256"
+    )
+    dash_duo.wait_for_text_to_equal("#designer-fits-modified", "yes", timeout=30)
+    before = _cell(dash_duo, "ttft"), _cell(dash_duo, "tpot")
+    bandwidth_tb_s = _move(dash_duo, "designer-bw_tbs", 40)
+    tflops = _move(dash_duo, "designer-tflops", 200)
+    base = load_hardware("h100-sxm")
+    hw = type(base).model_validate(
+        deep_merge(
+            base.model_dump(mode="json"),
+            {
+                "name": "what-if",
+                "memory": {"hbm": {"bandwidth_bytes_per_s": bandwidth_tb_s * 1e12}},
+                "peak_flops": {
+                    k: v * tflops * 1e12 / base.peak_flops.bf16
+                    for k, v in base.peak_flops.model_dump(exclude={"source"}).items()
+                    if v is not None
+                },
+            },
+        )
+    )
+    model = load_model("llama-3.1-8b")
+    api = estimate(model, hw, smallest_fit(model, hw, 65536 + 256, 1), 65536, 256, 1)
+    dash_duo.wait_for_text_to_equal("#designer-tpot-modified", fmt_seconds(api.tpot_s), timeout=30)
+    dash_duo.wait_for_text_to_equal("#designer-ttft-modified", fmt_seconds(api.ttft_s), timeout=30)
+    assert (_cell(dash_duo, "ttft"), _cell(dash_duo, "tpot")) != before
+    assert dash_duo.find_element("#designer-tpot-preset").text == before[1]
+    _graphs_drawn(dash_duo, 2)
+    _screenshot(dash_duo, screenshot_dir, "designer-moved")
+    assert dash_duo.get_logs() == []
+
+
+def test_scenario_run_from_the_page_matches_ctxsim_run(dash_duo, dashboard_app, screenshot_dir, tmp_path):
+    from sim.cli import app as cli
+
+    scenario = tmp_path / "tiny-upload.yaml"
+    scenario.write_text(TINY_RUN)
+    dash_duo.start_server(dashboard_app)
+    dash_duo.driver.get(dash_duo.server_url + "/runs")
+    dash_duo.wait_for_contains_text("#runs-check", "✓", timeout=30)
+    dash_duo.find_element("#runs-upload input[type=file]").send_keys(str(scenario))
+    dash_duo.wait_for_contains_text("#runs-check", "tiny-upload", timeout=30)
+    dash_duo.find_element("#runs-run").click()
+    dash_duo.wait_for_element("#runs-compare-table", timeout=120)
+    dash_duo.wait_for_contains_text("#runs-progress-text", "400 requests in", timeout=30)
+    rows = {
+        r.find_elements("css selector", "td")[0].text: r.find_elements("css selector", "td")[1].text
+        for r in dash_duo.find_elements("#runs-compare-table tbody tr")
+    }
+    out = CliRunner().invoke(cli, ["run", str(scenario), "--json"])
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.stdout)
+    assert rows == {label: fmt_value(summary[key]) for key, label in COMPARED}
+    _graphs_drawn(dash_duo, 3)
+    _screenshot(dash_duo, screenshot_dir, "runs-after-upload")
+    assert dash_duo.get_logs() == []

@@ -1,0 +1,29 @@
+"""The dashboard's page modules exist only once an app has registered them, and Dash's registry is
+process-wide: build one app per session (or reuse the one the browser tests built)."""
+
+import sys
+
+import dash
+import pytest
+
+
+@pytest.fixture(scope="session")
+def dashboard_app(tmp_path_factory):
+    from dashboard.app import Settings, create_app
+
+    if dash.page_registry:
+        return dash.get_app()
+    return create_app(
+        Settings(data_root=tmp_path_factory.mktemp("data"), cache_dir=tmp_path_factory.mktemp("cache"))
+    )
+
+
+@pytest.fixture(scope="session")
+def pages(dashboard_app):
+    """Page modules by short name, e.g. pages["designer"].update_answer(...)."""
+    return {name.rsplit(".", 1)[-1]: sys.modules[name] for name in dash.page_registry}
+
+
+@pytest.fixture(scope="session")
+def settings(dashboard_app):
+    return dashboard_app.server.config["CTXSIM_SETTINGS"]

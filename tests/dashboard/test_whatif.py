@@ -1,0 +1,103 @@
+import dataclasses
+
+import numpy as np
+import pytest
+
+from dashboard.whatif import (
+    answer,
+    apply_knobs,
+    cost_curve,
+    device_hour_usd,
+    knobs_of,
+    onchip_tier,
+    roofline_points,
+)
+from sim.costmodel import Parallelism, memory_plan
+from sim.estimate import estimate, smallest_fit
+
+
+def test_untouched_knobs_give_the_preset_back(h100):
+    assert apply_knobs(h100, knobs_of(h100)) is h100
+
+
+def test_knobs_change_only_their_fields(h100):
+    knobs = dataclasses.replace(
+        knobs_of(h100),
+        memory_bandwidth_bytes_per_s=5e12,
+        peak_bf16_flops_per_s=1978e12,
+        sram_bytes=1e8,
+        scale_up_bytes_per_s=900e9,
+    )
+    hw = apply_knobs(h100, knobs)
+    assert hw.main_tier.bandwidth_bytes_per_s == 5e12
+    assert hw.main_tier.capacity_bytes == h100.main_tier.capacity_bytes
+    assert hw.peak_flops.bf16 == pytest.approx(1978e12)
+    assert hw.peak_flops.fp8 == pytest.approx(2 * h100.peak_flops.fp8)  # other dtypes keep their ratio
+    assert onchip_tier(hw).capacity_bytes == 1e8
+    assert hw.scale_up.bandwidth_bytes_per_s == 900e9
+    assert hw.efficiency == h100.efficiency and hw.price == h100.price
+
+
+def test_lpu_has_no_cache_tier_above_its_sram():
+    from hardware import load_hardware
+
+    lpu = load_hardware("groq-lpu")
+    assert onchip_tier(lpu) is None and knobs_of(lpu).sram_bytes is None
+
+
+def test_answer_is_the_estimate_on_the_fewest_devices(h100):
+    from workloads import load_model
+
+    model = load_model("llama-3.1-70b")
+    got = answer(model, h100, 32_768, 512, 2)
+    par = smallest_fit(model, h100, 32_768 + 512, 2)
+    assert got.par == par
+    assert got.estimate == estimate(model, h100, par, 32_768, 512, 2)
+    hourly = device_hour_usd(h100)
+    assert got.cost_per_hour_usd == pytest.approx(hourly * par.devices)
+    assert got.cost_per_request_usd == pytest.approx(hourly * par.devices * got.estimate.e2e_s / 3600 / 2)
+    assert got.cost_per_1m_output_tokens_usd == pytest.approx(
+        hourly * par.devices / (got.estimate.output_tokens_per_s * 3600) * 1e6
+    )
+
+
+def test_device_hour_is_amortised_price_plus_power(h100):
+    assert device_hour_usd(h100) == pytest.approx(30_000 / (4 * 8766) + 0.7 * 0.10)
+
+
+def test_price_cliffs_sit_where_the_request_stops_fitting(h100, llama8b):
+    prompts = np.geomspace(1e3, 1e7, 9)
+    curve, cliffs = cost_curve(llama8b, h100, 256, 1, prompts)
+    assert list(curve["prompt_tokens"]) == [int(p) for p in prompts]
+    assert (curve["devices"].diff().dropna() >= 0).all()
+    assert len(cliffs) >= 2
+    for cliff in cliffs.itertuples():
+        before = smallest_fit(llama8b, h100, cliff.prompt_tokens + 256, 1)
+        after = smallest_fit(llama8b, h100, cliff.prompt_tokens + 1 + 256, 1)
+        assert before.devices == cliff.devices_before < cliff.devices_after == after.devices
+    for row in curve.itertuples():
+        par = Parallelism(int(row.tp), int(row.pp))
+        assert row.e2e_s == estimate(llama8b, h100, par, row.prompt_tokens, 256, 1).e2e_s
+
+
+def test_a_cliff_is_the_longest_prompt_the_smaller_group_holds(h100, llama8b):
+    _, cliffs = cost_curve(llama8b, h100, 100, 1, np.array([1_000, 2_000_000]))
+    first = cliffs.iloc[0]
+    plan = memory_plan(llama8b, h100, Parallelism(1, 1))
+    assert first.devices_before == 1
+    assert (
+        plan.seq_bytes(first.prompt_tokens + 100)
+        <= plan.kv_pool_bytes
+        < plan.seq_bytes(first.prompt_tokens + 101)
+    )
+
+
+def test_roofline_places_operators_by_intensity(h100, llama8b):
+    ops = roofline_points(llama8b, h100, Parallelism(1, 1), 8192, 1)
+    assert set(ops["phase"]) == {"prefill", "decode"}
+    assert (ops["intensity_flops_per_byte"] == ops["flops"] / ops["bytes"]).all()
+    assert (ops["achieved_flops_per_s"] <= h100.peak_flops.bf16 * (1 + 1e-9)).all()
+    decode = ops[ops["phase"] == "decode"]
+    prefill = ops[ops["phase"] == "prefill"]
+    assert decode["intensity_flops_per_byte"].max() < prefill["intensity_flops_per_byte"].max()
+    assert set(decode["bound"]) == {"memory"}
