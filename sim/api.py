@@ -14,6 +14,7 @@ from sim.costmodel import Parallelism, RooflineCost, memory_plan
 from sim.engine import REASONS, CacheConfig, Pool, simulate
 from sim.kvcache import KVLayout
 from sim.scenario import Scenario
+from workloads.arrivals import Burst, ClosedLoop
 from workloads.requests import Requests
 from workloads.spec import generate
 
@@ -28,8 +29,15 @@ class Result:
 
 
 def make_requests(scenario: Scenario) -> Requests:
+    """The scenario's requests. Under closed-loop arrivals their lengths are drawn here and their
+    arrival times are left at zero: the engine sets them as users send."""
     rng = np.random.default_rng(scenario.seed)
-    return generate(scenario.workload, rng, scenario.stop.requests, scenario.stop.duration_s)
+    workload = scenario.workload
+    if isinstance(workload.arrivals, ClosedLoop):
+        if scenario.stop.requests is None:
+            raise ValueError("stop: closed-loop arrivals need stop.requests (how many requests the users send)")
+        workload = workload.model_copy(update={"arrivals": Burst()})
+    return generate(workload, rng, scenario.stop.requests, scenario.stop.duration_s)
 
 
 def build_pool(scenario: Scenario, role: str, replicas: int, par: Parallelism) -> Pool:
@@ -88,9 +96,10 @@ def run(scenario: Scenario, progress: Callable[[int], None] | None = None, skip:
     hw, sched = scenario.hardware, scenario.scheduler
     pools, transfer_s_per_token, transfer_latency_s = build_pools(scenario)
     cache = cache_config(scenario, reqs)
+    loop = scenario.workload.arrivals if isinstance(scenario.workload.arrivals, ClosedLoop) else None
     result = simulate(reqs, pools, sched, scenario.cluster.router, skip, cache, transfer_s_per_token,
-                      transfer_latency_s, progress)
-    requests_df = metrics.requests_table(reqs, result.state, REASONS)
+                      transfer_latency_s, progress, loop, scenario.seed)
+    requests_df = metrics.requests_table(result.requests, result.state, REASONS)
     timeseries = metrics.timeseries_table(result.recorder, result.capacity_blocks)
     acc = sum(r.acc for r in result.replicas)
     devices_of = [_devices(scenario, r.pool.role) for r in result.replicas]

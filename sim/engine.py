@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import simpy
@@ -39,6 +39,7 @@ from sim.kvcache import KVLayout, PrefixCache
 from sim.recorder import EngineStats, Recorder, RequestState
 from sim.router import ROUTERS
 from sim.scenario import Scheduler
+from workloads.arrivals import ClosedLoop
 from workloads.requests import Requests
 
 REASONS = ("", "kv_capacity", "prompt_exceeds_batch_tokens")
@@ -474,7 +475,7 @@ class Replica:
             self.outstanding_tokens -= int((self.reqs.prompt_tokens[rids] + self.reqs.output_tokens[rids]).sum())
             self.remove(done)
             self.stats.in_system -= len(done)
-            self.cluster.done(len(done))
+            self.cluster.done(len(done), rids)
         self.record()
 
 
@@ -490,8 +491,13 @@ class Cluster:
         self.front: list[Replica] = []
         self.back: list[Replica] = []
         self.all_done = env.event()
+        self.waiters: dict[int, simpy.Event] = {}  # closed-loop users waiting for their answer
 
-    def done(self, count: int) -> None:
+    def done(self, count: int, rids=()) -> None:
+        for r in rids:
+            waiter = self.waiters.pop(int(r), None)
+            if waiter is not None:
+                waiter.succeed()
         self.stats.done += count
         if self.progress is not None:
             self.progress(count)
@@ -513,34 +519,56 @@ class Cluster:
         rep.enqueue(r)
         rep.record()
 
-    def arrivals(self, fits_blocks, capacity_blocks, cfg: Scheduler):
-        env, reqs, state, stats = self.env, self.reqs, self.state, self.stats
-        outstanding = [0] * len(self.front)
-        affinity = self.route is ROUTERS["prefix_affinity"]
+    def admit(self, r: int, fits_blocks, capacity_blocks: int, cfg: Scheduler) -> None:
+        """Route request r, arriving now, or reject it with a reason."""
+        reqs, state, stats = self.reqs, self.state, self.stats
+        stats.events += 1
+        if fits_blocks[r] > capacity_blocks:
+            state.rejected[r] = KV_CAPACITY
+            self.done(1, (r,))
+            return
+        if not cfg.chunked_prefill and reqs.prompt_tokens[r] > cfg.max_num_batched_tokens:
+            state.rejected[r] = PROMPT_TOO_LONG
+            self.done(1, (r,))
+            return
+        outstanding = [rep.outstanding_tokens for rep in self.front]
+        hits = [rep.prefix_hits(r) for rep in self.front] if self.route is ROUTERS["prefix_affinity"] else None
+        rep = self.front[self.route(outstanding, r, hits)]
+        stats.in_system += 1
+        rep.enqueue(r)
+        rep.record()
+
+    def arrivals(self, fits_blocks, capacity_blocks: int, cfg: Scheduler):
+        """Open loop: requests arrive at their `arrival_s`."""
+        env, reqs = self.env, self.reqs
         for r in range(len(reqs)):
             t = reqs.arrival_s[r]
             if t > env.now:
                 yield env.timeout(t - env.now)
-            stats.events += 1
-            if fits_blocks[r] > capacity_blocks:
-                state.rejected[r] = KV_CAPACITY
-                self.done(1)
-                continue
-            if not cfg.chunked_prefill and reqs.prompt_tokens[r] > cfg.max_num_batched_tokens:
-                state.rejected[r] = PROMPT_TOO_LONG
-                self.done(1)
-                continue
-            for i, rep in enumerate(self.front):
-                outstanding[i] = rep.outstanding_tokens
-            hits = [rep.prefix_hits(r) for rep in self.front] if affinity else None
-            rep = self.front[self.route(outstanding, r, hits)]
-            stats.in_system += 1
-            rep.enqueue(r)
-            rep.record()
+            self.admit(r, fits_blocks, capacity_blocks, cfg)
+
+    def users(self, loop: ClosedLoop, rng: np.random.Generator, fits_blocks, capacity_blocks: int, cfg: Scheduler):
+        """Closed loop: each user sends the next request, waits for its answer, thinks, repeats.
+        Requests are taken in table order, so arrival times come out sorted."""
+        next_request = iter(range(len(self.reqs)))
+        think = rng.exponential(loop.think_time_s, len(self.reqs)) if loop.think_time_s > 0 else None
+
+        def user():
+            for r in next_request:
+                self.reqs.arrival_s[r] = self.env.now
+                answered = self.waiters[r] = self.env.event()
+                self.admit(r, fits_blocks, capacity_blocks, cfg)
+                yield answered
+                if think is not None:
+                    yield self.env.timeout(think[r])
+
+        for _ in range(loop.users):
+            self.env.process(user())
 
 
 @dataclass
 class EngineResult:
+    requests: Requests  # as served: closed-loop runs fill in the arrival times
     state: RequestState
     recorder: Recorder
     stats: EngineStats
@@ -550,10 +578,14 @@ class EngineResult:
 
 def simulate(reqs: Requests, pools: list[Pool], cfg: Scheduler, router: str = "round_robin", skip: bool = True,
              cache: CacheConfig | None = None, transfer_s_per_token: float = 0.0, transfer_latency_s: float = 0.0,
-             progress: Callable[[int], None] | None = None) -> EngineResult:
+             progress: Callable[[int], None] | None = None, closed_loop: ClosedLoop | None = None,
+             seed: int = 0) -> EngineResult:
     """Serve `reqs` on the replicas of `pools` (one `mixed` pool, or a `prefill` and a `decode`
-    pool); a pure function of its arguments."""
+    pool); a pure function of its arguments. With `closed_loop`, users send the requests in table
+    order and their arrival times are set as the run goes (think times drawn from `seed`)."""
     env = simpy.Environment()
+    if closed_loop is not None:
+        reqs = replace(reqs, arrival_s=np.zeros(len(reqs)))
     state, rec, stats = RequestState(len(reqs)), Recorder(), EngineStats()
     cluster = Cluster(env, reqs, state, stats, router, transfer_s_per_token, transfer_latency_s, progress)
     replicas: list[Replica] = []
@@ -566,7 +598,10 @@ def simulate(reqs: Requests, pools: list[Pool], cfg: Scheduler, router: str = "r
     layouts = [p.layout for p in pools]
     smallest = min(layouts, key=lambda lay: lay.capacity_blocks * lay.block_bytes)
     fits_blocks = smallest.blocks_for(reqs.prompt_tokens + reqs.output_tokens - 1)
-    env.process(cluster.arrivals(fits_blocks, smallest.capacity_blocks, cfg))
+    if closed_loop is None:
+        env.process(cluster.arrivals(fits_blocks, smallest.capacity_blocks, cfg))
+    else:
+        cluster.users(closed_loop, np.random.default_rng([seed, 1]), fits_blocks, smallest.capacity_blocks, cfg)
     if len(reqs):
         env.run(until=cluster.all_done)
-    return EngineResult(state, rec, stats, replicas, smallest.capacity_blocks)
+    return EngineResult(reqs, state, rec, stats, replicas, smallest.capacity_blocks)
