@@ -141,7 +141,9 @@ class _Builder:
         self.ops.append(np.concatenate([head, curve_columns(curve_f), curve_columns(curve_b)]))
 
     def add_kernel(self, name, count, legs: KernelLegs, calls, flops=None, nbytes=None):
-        self.add(name, count, legs.rate_f, legs.rate_b, legs.overhead_s, flops, nbytes, calls=calls,
+        """An operator that runs as `calls` kernels (fused QKV + O, gate-up + down): the overhead is paid
+        per call and curves are read at the work of one call."""
+        self.add(name, count, legs.rate_f, legs.rate_b, legs.overhead_s * calls, flops, nbytes, calls=calls,
                  curve_f=legs.curve_f, curve_b=legs.curve_b)
 
     def build(self, window: int, moe_ratio: float) -> OpTable:
