@@ -395,10 +395,11 @@ class Replica:
         m = int(keep.sum())
         for arr in (self.rid, self.kv, self.target, self.gen, self.out, self.blocks, self.shared):
             arr[:m] = arr[:n][keep]
-        kept = [self.pinned[j] for j in np.flatnonzero(keep)]
-        self.pinned[:m] = kept
-        for j in range(m, n):
-            self.pinned[j] = []
+        if self.cache is not None:
+            kept = [self.pinned[j] for j in np.flatnonzero(keep)]
+            self.pinned[:m] = kept
+            for j in range(m, n):
+                self.pinned[j] = []
         self.n = m
 
     # ---- committing --------------------------------------------------------------------------------

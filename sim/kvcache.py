@@ -8,7 +8,7 @@ and for hybrids the pool is exact in bytes at block granularity.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -19,20 +19,19 @@ from sim.costmodel import MemoryPlan
 class KVLayout:
     plan: MemoryPlan
     block_size: int
+    simple: bool = field(init=False)
+    block_bytes: float = field(init=False)
 
-    @property
-    def block_bytes(self) -> float:
-        per_token = self.plan.kv_bytes_per_token + self.plan.window_kv_bytes_per_token
-        return self.block_size * per_token if per_token > 0 else self.plan.state_bytes_per_seq
+    def __post_init__(self) -> None:
+        plan = self.plan
+        simple = plan.window_kv_bytes_per_token == 0 and plan.state_bytes_per_seq == 0
+        per_token = plan.kv_bytes_per_token + plan.window_kv_bytes_per_token
+        object.__setattr__(self, "simple", simple)  # plain attention: blocks = ceil(tokens / block_size)
+        object.__setattr__(self, "block_bytes", self.block_size * per_token if per_token > 0 else plan.state_bytes_per_seq)
 
     @property
     def capacity_blocks(self) -> int:
         return int(self.plan.kv_pool_bytes // self.block_bytes) if self.block_bytes > 0 else 2**62
-
-    @property
-    def simple(self) -> bool:
-        """Plain attention: blocks are just ceil(tokens / block_size)."""
-        return self.plan.window_kv_bytes_per_token == 0 and self.plan.state_bytes_per_seq == 0
 
     def blocks_for(self, tokens: np.ndarray | int) -> np.ndarray | int:
         """Blocks a sequence holding `tokens` tokens of KV needs (0 for 0 tokens)."""
