@@ -250,6 +250,10 @@ from workloads.cli import workload_app  # noqa: E402
 
 app.add_typer(workload_app, name="workload")
 
+from sim.sweep_cli import register as register_sweep  # noqa: E402
+
+register_sweep(app)
+
 from sim.fidelity_cli import register as register_fidelity  # noqa: E402
 
 register_fidelity(app)

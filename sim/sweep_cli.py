@@ -1,0 +1,122 @@
+"""`ctxsim sweep` and `report`: the many-scenario commands.
+
+`register(app)` adds them to the `ctxsim` Typer app; like the rest of the CLI they are the only
+code here that prints or writes files. They take `sim.cli`'s consoles and `fail` when called, since
+`sim.cli` imports this module while it is being built.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+
+def sweep(
+    sweep_file: Annotated[Path, typer.Argument(help="sweep YAML: a base scenario and a grid or list")],
+    out_dir: Annotated[Path, typer.Option("--out", help="results folder; run again to resume")],
+    workers: Annotated[int, typer.Option(min=1, help="local worker processes")] = os.cpu_count() or 1,
+    ray: Annotated[str | None, typer.Option(
+        "--ray", help="Ray: 'local' starts one here, 'auto' joins a running cluster, or an address")] = None,
+    retry_failed: Annotated[bool, typer.Option(help="run again the points whose last run failed")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Run every point of a sweep, one row each in OUT/results.parquet, plus OUT/report.html.
+
+    Finished points are kept in OUT/points/ as they complete; running the same command again
+    (after a crash, Ctrl-C or kill) runs only the points still missing."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from sim import sweep_store as store
+    from sim.cli import err, fail, out
+    from sim.sweep import SweepError, execute, load_sweep
+    from sim.sweep_report import sweep_report
+
+    try:
+        sw = load_sweep(sweep_file)
+    except SweepError as exc:
+        fail(str(exc))
+    if ray is not None and importlib.util.find_spec("ray") is None:
+        fail("--ray needs Ray installed: pip install 'ctxsim[ray]'")
+    if out_dir.exists() and not out_dir.is_dir():
+        fail(f"--out {out_dir}: exists and is not a folder")
+    ids = [p.point_id for p in sw.points]
+    store.prepare(out_dir, sw.name, sw.params, ids)
+    stored = store.saved(out_dir, failed_too=not retry_failed)
+    foreign = store.saved(out_dir) - set(ids)
+    if foreign:
+        err.print(f"[yellow]note:[/] {len(foreign)} stored points in {out_dir} are not points of this sweep "
+                  "(its base, presets or values changed); results leave them out", highlight=False)
+    todo = [p for p in sw.points if p.point_id not in stored]
+    if len(todo) < len(sw.points):
+        err.print(f"resuming: {len(sw.points) - len(todo)} of {len(sw.points)} points already stored",
+                  highlight=False)
+    columns = (TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("points"),
+               TextColumn("[red]{task.fields[failed]} failed"), TimeElapsedColumn(), TextColumn("ETA"),
+               TimeRemainingColumn())
+    failed = 0
+    with Progress(*columns, console=err, disable=quiet, transient=True) as bar:
+        task = bar.add_task("sweep", total=len(todo), failed=0)
+        try:
+            for row in execute(todo, workers, ray):
+                store.write_point(out_dir, row)
+                failed += row["error"] is not None
+                bar.update(task, advance=1, failed=failed)
+        except KeyboardInterrupt:
+            fail(f"interrupted; {_stored(store, out_dir, ids)}", 130)
+        except BrokenProcessPool:
+            fail(f"a worker process died; {_stored(store, out_dir, ids)}")
+        except ConnectionError as exc:
+            fail(f"--ray {ray}: {exc}")
+    results = store.collect(out_dir, ids)
+    store.write_results(out_dir, results, sweep_report(results, list(sw.params), sw.name))
+    errors = results[results["error"].notna()]
+    out.print(f"{len(results)} points ({len(errors)} failed) -> {out_dir}/results.parquet, "
+              f"{out_dir}/report.html", highlight=False)
+    if len(errors):
+        first = errors.iloc[0]
+        fail(f"{len(errors)} of {len(results)} points failed; point {first['point'] + 1} ({first['label']}): "
+             f"{first['error']}", 1)
+
+
+def report(
+    out_dir: Annotated[Path, typer.Argument(help="a sweep's results folder")],
+) -> None:
+    """Rebuild a sweep's results.parquet and report.html from its stored points."""
+    from sim import sweep_store as store
+    from sim.cli import fail, out
+    from sim.sweep_report import sweep_report
+
+    try:
+        manifest = store.read_manifest(out_dir)
+    except ValueError as exc:
+        fail(str(exc))
+    results = store.collect(out_dir, manifest["points"])
+    if not len(results):
+        fail(f"{out_dir}: no stored points yet")
+    store.write_results(out_dir, results, sweep_report(results, manifest["params"], manifest["name"]))
+    missing = len(manifest["points"]) - len(results)
+    note = f" ({missing} points not run yet)" if missing else ""
+    out.print(f"{len(results)} points{note} -> {out_dir}/report.html", highlight=False)
+
+
+def _stored(store, out_dir: Path, ids: list[str]) -> str:
+    done = len(store.saved(out_dir) & set(ids))
+    return f"{done} of {len(ids)} points stored, run the same command to resume"
+
+
+def register(app: typer.Typer) -> None:
+    """Add `sweep` and `report` to `app`."""
+    app.command()(sweep)
+    app.command()(report)
