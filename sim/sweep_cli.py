@@ -1,4 +1,4 @@
-"""`ctxsim sweep` and `report`: the many-scenario commands.
+"""`ctxsim sweep`, `report` and `plan`: the many-scenario commands.
 
 `register(app)` adds them to the `ctxsim` Typer app; like the rest of the CLI they are the only
 code here that prints or writes files. They take `sim.cli`'s consoles and `fail` when called, since
@@ -8,6 +8,7 @@ code here that prints or writes files. They take `sim.cli`'s consoles and `fail`
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from pathlib import Path
 from typing import Annotated
@@ -21,6 +22,19 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Table
+
+
+def _time(s: float | None) -> str:
+    if s is None:
+        return "—"
+    return f"{s * 1e3:,.1f} ms" if s < 1 else f"{s:,.2f} s"
+
+
+def _usd(v: float | None) -> str:
+    if v is None or v != v:
+        return "—"
+    return f"${v:,.3g}" if v < 1 else f"${v:,.2f}"
 
 
 def sweep(
@@ -116,7 +130,81 @@ def _stored(store, out_dir: Path, ids: list[str]) -> str:
     return f"{done} of {len(ids)} points stored, run the same command to resume"
 
 
+def _csv(text: str | None, option: str, cast=str) -> list:
+    from sim.cli import fail
+
+    if text is None:
+        return []
+    try:
+        items = [cast(x.strip()) for x in text.split(",") if x.strip()]
+    except ValueError:
+        fail(f"{option} {text!r}: expected a comma-separated list")
+    if not items:
+        fail(f"{option}: empty list")
+    return items
+
+
+def plan(
+    scenario: Annotated[Path, typer.Argument(help="scenario YAML: model, workload, scheduler")],
+    qps: Annotated[float, typer.Option(help="offered load, requests/s")],
+    slo: Annotated[list[str], typer.Option(help="target METRIC_pNN=DURATION, e.g. ttft_p99=2s; repeatable")],
+    hardware: Annotated[str | None, typer.Option(help="presets, comma-separated (default: its own)")] = None,
+    tp: Annotated[str, typer.Option(help="comma-separated tensor-parallel degrees")] = "1,2,4,8",
+    max_devices: Annotated[int, typer.Option(min=1, help="most devices a configuration may use")] = 64,
+    requests: Annotated[int, typer.Option(min=10, help="requests simulated per configuration")] = 2000,
+    top: Annotated[int, typer.Option(min=1, help="configurations to rank")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="the plan as one JSON object")] = False,
+) -> None:
+    """Cheapest hardware x tp x replicas that meets the SLOs at a load, with the runners-up."""
+    from hardware.catalog import read_yaml
+    from sim.cli import err, fail, out
+    from sim.planner import PlanError, parse_slo
+    from sim.planner import plan as make_plan
+
+    try:
+        base = read_yaml(scenario)
+        targets = [parse_slo(s) for s in slo]
+        tps = _csv(tp, "--tp", int)
+        with err.status("planning", spinner="dots") as status:
+            result = make_plan(base, qps, targets, _csv(hardware, "--hardware") or None, tps, max_devices,
+                               requests, top, progress=lambda text: status.update(f"simulating {text}"))
+    except (PlanError, ValueError) as exc:
+        fail(f"{scenario}: {exc}")
+    if as_json:
+        typer.echo(json.dumps(result.to_dict()))
+        return
+    limits = ", ".join(f"{s.name} ≤ {_time(s.limit_s)}" for s in result.slos)
+    if result.best is None:
+        out.print(f"[red]No configuration within {result.max_devices} devices meets {limits} "
+                  f"at {qps:g} req/s.[/]")
+    table = Table(title=f"Cheapest for {qps:g} req/s with {limits} ({result.simulations} simulations of "
+                        f"{result.requests:,} requests, {result.wall_s:.1f} s)")
+    for col in ("", "replicas x hardware (tp x pp)", "devices", "$/hour", "$/1M tokens in, out",
+                *(f"{s.name} (headroom)" for s in result.slos)):
+        table.add_column(col, justify="left" if col in ("", "replicas x hardware (tp x pp)") else "right")
+
+    def row(label, c):
+        cells = ["—" if c.headroom[s.name] is None
+                 else f"{_time(c.summary[s.key])} ({c.headroom[s.name]:+.0%})" for s in result.slos]
+        per_1m = f"{_usd(c.cost_per_1m_input_tokens_usd)}, {_usd(c.cost_per_1m_output_tokens_usd)}"
+        table.add_row(label, f"{c.replicas} x {c.hardware} ({c.tp} x {c.pp})", str(c.devices),
+                      _usd(c.cost_per_hour_usd), per_1m, *cells)
+
+    for rank, (c, below) in enumerate(zip(result.ranked, result.below, strict=True), start=1):
+        row("best" if rank == 1 else f"#{rank}", c)
+        if below is not None:
+            row("  1 fewer", below)
+    for c in result.misses:
+        row("misses", c)
+    out.print(table)
+    if result.skipped:
+        out.print(f"[bold]Not ranked[/] ({len(result.skipped)}):")
+        for s in result.skipped:
+            out.print(f"  {s.hardware} tp={s.tp}: {s.reason}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
-    """Add `sweep` and `report` to `app`."""
+    """Add `sweep`, `report` and `plan` to `app`."""
     app.command()(sweep)
     app.command()(report)
+    app.command()(plan)
