@@ -1,4 +1,4 @@
-"""`ctxsim sweep`, `report` and `plan`: the many-scenario commands.
+"""`ctxsim sweep`, `report`, `plan` and `cost-curve`: the many-scenario commands.
 
 `register(app)` adds them to the `ctxsim` Typer app; like the rest of the CLI they are the only
 code here that prints or writes files. They take `sim.cli`'s consoles and `fail` when called, since
@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -203,8 +204,67 @@ def plan(
             out.print(f"  {s.hardware} tp={s.tp}: {s.reason}", highlight=False)
 
 
+def cost_curve(
+    model: Annotated[str, typer.Option(help="model preset, YAML file or Hugging Face config.json")],
+    hardware: Annotated[str, typer.Option(help="comma-separated hardware presets or YAML files")],
+    max_context: Annotated[int | None, typer.Option(min=2, help="longest prompt (default: model's)")] = None,
+    min_context: Annotated[int, typer.Option(min=1, help="shortest prompt")] = 1000,
+    output: Annotated[int, typer.Option("--output", min=1, help="output tokens per request")] = 1000,
+    out_file: Annotated[Path | None, typer.Option("--out", help="write the figure to this HTML file")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="jumps and curve as one JSON object")] = False,
+) -> None:
+    """Cost per request against prompt length per hardware, and where a request outgrows a device."""
+    from hardware import load_hardware
+    from sim.cli import fail, out
+    from sim.costcurve import STEPS_PER_DOUBLING, figure
+    from sim.costcurve import cost_curve as make_curve
+    from workloads import load_model
+
+    try:
+        arch = load_model(model)
+        hws = [load_hardware(h) for h in _csv(hardware, "--hardware")]
+        top = max_context or arch.max_context_tokens or 1_000_000
+        curve, jumps = make_curve(arch, hws, output, min_context, top)
+    except ValueError as exc:
+        fail(str(exc))
+    if out_file is not None:
+        import plotly.io as pio
+
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out_file.with_name(f".{out_file.name}.tmp")
+        tmp.write_text(pio.to_html(figure(curve, jumps, arch.name, output), include_plotlyjs=True))
+        tmp.replace(out_file)
+    if as_json:
+        rows = json.loads(curve.to_json(orient="records"))
+        typer.echo(json.dumps({"model": arch.name, "output_tokens": output,
+                               "jumps": [asdict(j) for j in jumps], "curve": rows}))
+        return
+    table = Table(title=f"{arch.name}: cost per request by prompt length ({output:,} output tokens)")
+    for col in ("hardware", "prompt tokens", "fewest devices", "cheapest tp x pp", "batch", "$/1K requests",
+                "$/1M prompt tokens"):
+        table.add_column(col, justify="left" if col == "hardware" else "right")
+    edges = {j.context_tokens for j in jumps} | {j.context_tokens - 1 for j in jumps}
+    grid = curve.groupby("hardware", sort=False).cumcount()
+    shown = (grid % STEPS_PER_DOUBLING == 0) | curve["context_tokens"].isin(edges | {top})
+    for r in curve[shown].itertuples():
+        if not r.fits:
+            table.add_row(r.hardware, f"{r.context_tokens:,}", "does not fit", "", "", "", "")
+            continue
+        per_1k = None if r.cost_per_request_usd is None else r.cost_per_request_usd * 1e3
+        table.add_row(r.hardware, f"{r.context_tokens:,}", f"{r.min_devices:.0f}", f"{r.tp:.0f} x {r.pp:.0f}",
+                      f"{r.batch:.0f}", _usd(per_1k), _usd(r.cost_per_1m_input_tokens_usd))
+    out.print(table)
+    for j in jumps:
+        after = f"{j.devices_after} devices" if j.devices_after else "more devices than any group searched"
+        out.print(f"{j.hardware}: from {j.context_tokens:,} prompt tokens a request needs {after} "
+                  f"(was {j.devices_before})", highlight=False)
+    if out_file is not None:
+        out.print(f"wrote {out_file}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add `sweep`, `report` and `plan` to `app`."""
+    """Add `sweep`, `report`, `plan` and `cost-curve` to `app`."""
     app.command()(sweep)
     app.command()(report)
     app.command()(plan)
+    app.command("cost-curve")(cost_curve)
