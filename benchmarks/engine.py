@@ -16,12 +16,21 @@ from sim.scenario import scenario_from_dict
 
 def chat(requests: int, output_scale: float = 1.0, rate: float = 80.0) -> dict:
     return {
-        "name": "bench-chat", "seed": 1, "hardware": "h100-sxm", "model": "llama-3.1-8b",
+        "name": "bench-chat",
+        "seed": 1,
+        "hardware": "h100-sxm",
+        "model": "llama-3.1-8b",
         "cluster": {"replicas": 8, "router": "round_robin"},
-        "workload": {"arrivals": {"kind": "poisson", "rate_per_s": rate},
-                     "prompt_tokens": {"kind": "lognormal", "median": 1000, "sigma": 0.8, "max": 16000},
-                     "output_tokens": {"kind": "lognormal", "median": 200 * output_scale, "sigma": 0.7,
-                                       "max": int(2000 * output_scale)}},
+        "workload": {
+            "arrivals": {"kind": "poisson", "rate_per_s": rate},
+            "prompt_tokens": {"kind": "lognormal", "median": 1000, "sigma": 0.8, "max": 16000},
+            "output_tokens": {
+                "kind": "lognormal",
+                "median": 200 * output_scale,
+                "sigma": 0.7,
+                "max": int(2000 * output_scale),
+            },
+        },
         "stop": {"requests": requests},
     }
 
@@ -33,9 +42,11 @@ def bench(label: str, data: dict) -> float:
     result = run(sc, requests=reqs)
     wall = time.perf_counter() - t0
     s = result.summary
-    print(f"{label:34s} {len(reqs):>9,} requests  {wall:7.2f} s  {len(reqs) / wall:>9,.0f} req/s  "
-          f"events {s['sim_events']:>9,}  output tokens {int(result.requests.output_tokens.sum()):>12,}  "
-          f"util {s['utilization']:.2f}")
+    print(
+        f"{label:34s} {len(reqs):>9,} requests  {wall:7.2f} s  {len(reqs) / wall:>9,.0f} req/s  "
+        f"events {s['sim_events']:>9,}  output tokens {int(result.requests.output_tokens.sum()):>12,}  "
+        f"util {s['utilization']:.2f}"
+    )
     return wall
 
 

@@ -32,14 +32,21 @@ def rate(fn, work, min_s=0.5):
 def main():
     rng = np.random.default_rng(0)
     n_ops = 1_000_000
-    cols = [rng.uniform(0, 1e12, n_ops), rng.uniform(0, 1e9, n_ops), np.full(n_ops, 8e14), np.full(n_ops, 3e12),
-            np.zeros(n_ops)]
+    cols = [
+        rng.uniform(0, 1e12, n_ops),
+        rng.uniform(0, 1e9, n_ops),
+        np.full(n_ops, 8e14),
+        np.full(n_ops, 3e12),
+        np.zeros(n_ops),
+    ]
     times, bound = hk.empty_like(cols[0])
     lists = [c[:20_000].tolist() for c in cols]
     kern = rate(lambda: hk.roofline(*cols, times, bound), n_ops)
     ref = rate(lambda: hr.roofline(*lists), 20_000)
-    print(f"roofline over arrays     numba {kern / 1e6:10.1f} M ops/s   python {ref / 1e6:8.2f} M ops/s   "
-          f"ratio {kern / ref:7.0f}x")
+    print(
+        f"roofline over arrays     numba {kern / 1e6:10.1f} M ops/s   python {ref / 1e6:8.2f} M ops/s   "
+        f"ratio {kern / ref:7.0f}x"
+    )
 
     table = build_ops(load_model("llama-3.1-8b"), load_hardware("h100-sxm"), Parallelism())
     args = (table.window, table.moe_ratio, table.flops_coef, table.bytes_coef, table.ops)
@@ -47,15 +54,19 @@ def main():
     new, ctx = np.ones(64, np.int64), rng.integers(1000, 9000, 64)
     kern = rate(lambda: K.step_time(new, ctx, 64.0, *args), n_tab)
     ref = rate(lambda: R.step_time(new.tolist(), ctx.tolist(), 64, *args), n_tab)
-    print(f"step (batch features)    numba {kern / 1e6:10.1f} M ops/s   python {ref / 1e6:8.2f} M ops/s   "
-          f"ratio {kern / ref:7.0f}x")
+    print(
+        f"step (batch features)    numba {kern / 1e6:10.1f} M ops/s   python {ref / 1e6:8.2f} M ops/s   "
+        f"ratio {kern / ref:7.0f}x"
+    )
 
     acc = np.zeros(4)
     steps = 1000
     kern = rate(lambda: K.decode_span(ctx, *args, 0.0, np.inf, steps, acc), steps * n_tab)
     ref = rate(lambda: R.decode_span(ctx.tolist(), *args, 0.0, np.inf, 50), 50 * n_tab)
-    print(f"decode span (skipping)   numba {kern / 1e6:10.1f} M ops/s   python {ref / 1e6:8.2f} M ops/s   "
-          f"ratio {kern / ref:7.0f}x   ({kern / n_tab / 1e6:.2f} M decode steps/s)")
+    print(
+        f"decode span (skipping)   numba {kern / 1e6:10.1f} M ops/s   python {ref / 1e6:8.2f} M ops/s   "
+        f"ratio {kern / ref:7.0f}x   ({kern / n_tab / 1e6:.2f} M decode steps/s)"
+    )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,9 @@ def make_requests(scenario: Scenario) -> Requests:
     workload = scenario.workload
     if isinstance(workload.arrivals, ClosedLoop):
         if scenario.stop.requests is None:
-            raise ValueError("stop: closed-loop arrivals need stop.requests (how many requests the users send)")
+            raise ValueError(
+                "stop: closed-loop arrivals need stop.requests (how many requests the users send)"
+            )
         workload = workload.model_copy(update={"arrivals": Burst()})
     return generate(workload, rng, scenario.stop.requests, scenario.stop.duration_s)
 
@@ -53,8 +55,16 @@ def build_pool(scenario: Scenario, role: str, replicas: int, par: Parallelism) -
         tier = next(t for t in hw.offload_tiers if t.name == scenario.kv_cache.offload_tier)
         offload_bw = tier.bandwidth_bytes_per_s * par.devices
         offload_blocks = int(tier.capacity_bytes * par.devices // layout.block_bytes)
-    return Pool(role, replicas, RooflineCost(scenario.model, hw, par), layout, swap_bw, swap_blocks, offload_bw,
-                offload_blocks)
+    return Pool(
+        role,
+        replicas,
+        RooflineCost(scenario.model, hw, par),
+        layout,
+        swap_bw,
+        swap_blocks,
+        offload_bw,
+        offload_blocks,
+    )
 
 
 def build_pools(scenario: Scenario) -> tuple[list[Pool], float, float]:
@@ -78,17 +88,28 @@ def cache_config(scenario: Scenario, reqs: Requests) -> CacheConfig | None:
     if not spec.prefix_caching:
         return None
     if reqs.block_hashes is None:
-        raise ValueError("kv_cache.prefix_caching needs requests with block hashes "
-                         "(a trace with hash ids, or a multi-turn session workload)")
+        raise ValueError(
+            "kv_cache.prefix_caching needs requests with block hashes "
+            "(a trace with hash ids, or a multi-turn session workload)"
+        )
     from sim.cache import make_policy, recompute_cost
 
     block_tokens = spec.block_tokens or reqs.block_tokens or scenario.scheduler.block_size
-    return CacheConfig(block_tokens, spec.eviction, spec.offload_tier is not None, make_policy,
-                       lambda position: float(recompute_cost(position, block_tokens)))
+    return CacheConfig(
+        block_tokens,
+        spec.eviction,
+        spec.offload_tier is not None,
+        make_policy,
+        lambda position: float(recompute_cost(position, block_tokens)),
+    )
 
 
-def run(scenario: Scenario, progress: Callable[[int], None] | None = None, skip: bool = True,
-        requests: Requests | None = None) -> Result:
+def run(
+    scenario: Scenario,
+    progress: Callable[[int], None] | None = None,
+    skip: bool = True,
+    requests: Requests | None = None,
+) -> Result:
     """Simulate `scenario`. `progress(k)` is called as k more requests finish or are rejected;
     `skip=False` takes every decode step one at a time (the reference path for event skipping)."""
     wall = time.perf_counter()
@@ -97,24 +118,41 @@ def run(scenario: Scenario, progress: Callable[[int], None] | None = None, skip:
     pools, transfer_s_per_token, transfer_latency_s = build_pools(scenario)
     cache = cache_config(scenario, reqs)
     loop = scenario.workload.arrivals if isinstance(scenario.workload.arrivals, ClosedLoop) else None
-    result = simulate(reqs, pools, sched, scenario.cluster.router, skip, cache, transfer_s_per_token,
-                      transfer_latency_s, progress, loop, scenario.seed)
+    result = simulate(
+        reqs,
+        pools,
+        sched,
+        scenario.cluster.router,
+        skip,
+        cache,
+        transfer_s_per_token,
+        transfer_latency_s,
+        progress,
+        loop,
+        scenario.seed,
+    )
     requests_df = metrics.requests_table(result.requests, result.state, REASONS)
     timeseries = metrics.timeseries_table(result.recorder, result.capacity_blocks)
     acc = sum(r.acc for r in result.replicas)
     devices_of = [_devices(scenario, r.pool.role) for r in result.replicas]
     price = hw.price
-    per_device_hour = metrics.hourly_price(price.purchase_usd if price else None, price.per_hour_usd if price else None,
-                                           scenario.cost.amortization_years)
+    per_device_hour = metrics.hourly_price(
+        price.purchase_usd if price else None,
+        price.per_hour_usd if price else None,
+        scenario.cost.amortization_years,
+    )
     consts = metrics.RunConstants(
         devices=int(sum(devices_of)),
         price_per_device_hour_usd=per_device_hour,
         tdp_w=hw.power.tdp_w if hw.power else None,
         idle_fraction=hw.power.idle_fraction if hw.power else 0.0,
         busy_device_s=float(sum(r.busy_s * d for r, d in zip(result.replicas, devices_of, strict=True))),
-        compute_bound_s=float(acc[1]), memory_bound_s=float(acc[2]), link_s=float(acc[3]),
+        compute_bound_s=float(acc[1]),
+        memory_bound_s=float(acc[2]),
+        link_s=float(acc[3]),
         electricity_usd_per_kwh=scenario.cost.electricity_usd_per_kwh,
-        sim_wall_s=0.0, sim_events=result.stats.events,
+        sim_wall_s=0.0,
+        sim_events=result.stats.events,
     )
     class_slos = {c.name: c.slo for c in scenario.workload.classes}
     summary = metrics.summarize(requests_df, timeseries, consts, scenario.slo, class_slos)
@@ -150,5 +188,13 @@ def _cache_metrics(scenario, front: Pool, result, requests_df, timeseries, per_d
         usd_per_replica_s = per_device_hour * devices / 3600.0
         device_usd_per_byte_s = usd_per_replica_s / (layout.capacity_blocks * layout.block_bytes)
     offload_usd_per_byte_s = scenario.cost.offload_usd_per_gb_hour / 1e9 / 3600.0
-    return metrics.cache_summary(requests_df, timeseries, counters, layout.block_bytes, device_usd_per_byte_s,
-                                 offload_usd_per_byte_s, prefill_s_per_token, usd_per_replica_s)
+    return metrics.cache_summary(
+        requests_df,
+        timeseries,
+        counters,
+        layout.block_bytes,
+        device_usd_per_byte_s,
+        offload_usd_per_byte_s,
+        prefill_s_per_token,
+        usd_per_replica_s,
+    )

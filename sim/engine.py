@@ -74,9 +74,20 @@ class CacheConfig:
 
 
 class Replica:
-    def __init__(self, index: int, env: simpy.Environment, pool: Pool, cfg: Scheduler, reqs: Requests,
-                 state: RequestState, rec: Recorder, stats: EngineStats, skip: bool, cluster: Cluster,
-                 cache: CacheConfig | None):
+    def __init__(
+        self,
+        index: int,
+        env: simpy.Environment,
+        pool: Pool,
+        cfg: Scheduler,
+        reqs: Requests,
+        state: RequestState,
+        rec: Recorder,
+        stats: EngineStats,
+        skip: bool,
+        cluster: Cluster,
+        cache: CacheConfig | None,
+    ):
         self.index, self.env, self.cfg, self.pool = index, env, cfg, pool
         self.cost, self.layout, self.role = pool.cost, pool.layout, pool.role
         self.reqs, self.state, self.rec, self.stats, self.skip = reqs, state, rec, stats, skip
@@ -100,9 +111,13 @@ class Replica:
         if cache is not None and reqs.block_hashes is not None:
             per_entry = max(1, cache.block_tokens // cfg.block_size)
             offload_entries = pool.offload_capacity_blocks // per_entry if cache.offload else 0
-            self.cache = PrefixCache(per_entry, cache.make_policy(cache.policy),
-                                     cache.make_policy(cache.policy) if offload_entries else None, offload_entries,
-                                     cache.recompute_cost)
+            self.cache = PrefixCache(
+                per_entry,
+                cache.make_policy(cache.policy),
+                cache.make_policy(cache.policy) if offload_entries else None,
+                offload_entries,
+                cache.recompute_cost,
+            )
             self.block_tokens = cache.block_tokens
         self.outstanding_tokens = 0
         self.acc = np.zeros(4)  # seconds: total, compute-bound, memory-bound, link
@@ -127,7 +142,9 @@ class Replica:
         cached = self.cache.evictable_blocks if self.cache else 0
         offload = self.cache.offload_blocks if self.cache else 0
         used = self.capacity_blocks - self.free_blocks - cached
-        self.rec.row(self.env.now, self.index, self.n, len(self.waiting), used, cached, offload, self.stats.in_system)
+        self.rec.row(
+            self.env.now, self.index, self.n, len(self.waiting), used, cached, offload, self.stats.in_system
+        )
 
     def prefix_hits(self, r: int) -> int:
         """Leading prompt tokens of request r cached on this replica's device (for routing)."""
@@ -473,7 +490,9 @@ class Replica:
             self.state.generated[rids] = self.gen[:n][done]
             for i in done:
                 self.release(i)
-            self.outstanding_tokens -= int((self.reqs.prompt_tokens[rids] + self.reqs.output_tokens[rids]).sum())
+            self.outstanding_tokens -= int(
+                (self.reqs.prompt_tokens[rids] + self.reqs.output_tokens[rids]).sum()
+            )
             self.remove(done)
             self.stats.in_system -= len(done)
             self.cluster.done(len(done), rids)
@@ -533,7 +552,9 @@ class Cluster:
             self.done(1, (r,))
             return
         outstanding = [rep.outstanding_tokens for rep in self.front]
-        hits = [rep.prefix_hits(r) for rep in self.front] if self.route is ROUTERS["prefix_affinity"] else None
+        hits = (
+            [rep.prefix_hits(r) for rep in self.front] if self.route is ROUTERS["prefix_affinity"] else None
+        )
         rep = self.front[self.route(outstanding, r, hits)]
         stats.in_system += 1
         rep.enqueue(r)
@@ -548,7 +569,9 @@ class Cluster:
                 yield env.timeout(t - env.now)
             self.admit(r, fits_blocks, capacity_blocks, cfg)
 
-    def users(self, loop: ClosedLoop, rng: np.random.Generator, fits_blocks, capacity_blocks: int, cfg: Scheduler):
+    def users(
+        self, loop: ClosedLoop, rng: np.random.Generator, fits_blocks, capacity_blocks: int, cfg: Scheduler
+    ):
         """Closed loop: each user sends the next request, waits for its answer, thinks, repeats.
         Requests are taken in table order, so arrival times come out sorted."""
         next_request = iter(range(len(self.reqs)))
@@ -577,10 +600,19 @@ class EngineResult:
     capacity_blocks: int
 
 
-def simulate(reqs: Requests, pools: list[Pool], cfg: Scheduler, router: str = "round_robin", skip: bool = True,
-             cache: CacheConfig | None = None, transfer_s_per_token: float = 0.0, transfer_latency_s: float = 0.0,
-             progress: Callable[[int], None] | None = None, closed_loop: ClosedLoop | None = None,
-             seed: int = 0) -> EngineResult:
+def simulate(
+    reqs: Requests,
+    pools: list[Pool],
+    cfg: Scheduler,
+    router: str = "round_robin",
+    skip: bool = True,
+    cache: CacheConfig | None = None,
+    transfer_s_per_token: float = 0.0,
+    transfer_latency_s: float = 0.0,
+    progress: Callable[[int], None] | None = None,
+    closed_loop: ClosedLoop | None = None,
+    seed: int = 0,
+) -> EngineResult:
     """Serve `reqs` on the replicas of `pools` (one `mixed` pool, or a `prefill` and a `decode`
     pool); a pure function of its arguments. With `closed_loop`, users send the requests in table
     order and their arrival times are set as the run goes (think times drawn from `seed`)."""
@@ -602,7 +634,9 @@ def simulate(reqs: Requests, pools: list[Pool], cfg: Scheduler, router: str = "r
     if closed_loop is None:
         env.process(cluster.arrivals(fits_blocks, smallest.capacity_blocks, cfg))
     else:
-        cluster.users(closed_loop, np.random.default_rng([seed, 1]), fits_blocks, smallest.capacity_blocks, cfg)
+        cluster.users(
+            closed_loop, np.random.default_rng([seed, 1]), fits_blocks, smallest.capacity_blocks, cfg
+        )
     if len(reqs):
         env.run(until=cluster.all_done)
     return EngineResult(reqs, state, rec, stats, replicas, smallest.capacity_blocks)

@@ -64,7 +64,8 @@ def _fit(model: ModelArch, hw: Accelerator, par: Parallelism, context: int, batc
     if need > plan.kv_pool_bytes:
         return False, (
             f"KV for {batch} x {context:,} tokens needs {need / 1e9:.1f} GB but the KV pool holds "
-            f"{plan.kv_pool_bytes / 1e9:.1f} GB ({plan.kv_capacity_tokens:,} tokens) on {par.devices} x {hw.name}"
+            f"{plan.kv_pool_bytes / 1e9:.1f} GB ({plan.kv_capacity_tokens:,} tokens) "
+            f"on {par.devices} x {hw.name}"
         )
     return True, ""
 
@@ -78,13 +79,16 @@ def smallest_fit(model: ModelArch, hw: Accelerator, context: int, batch: int = 1
         for tp in tps:
             if devices % tp == 0 and devices // tp <= model.num_layers:
                 par = Parallelism(tp, devices // tp)
-                if (hw.scale_up or hw.scale_out or par.devices == 1) and _fit(model, hw, par, context, batch)[0]:
+                if (hw.scale_up or hw.scale_out or par.devices == 1) and _fit(model, hw, par, context, batch)[
+                    0
+                ]:
                     return par
     return None
 
 
-def estimate(model: ModelArch, hw: Accelerator, par: Parallelism, input_tokens: int, output_tokens: int,
-             batch: int = 1) -> Estimate:
+def estimate(
+    model: ModelArch, hw: Accelerator, par: Parallelism, input_tokens: int, output_tokens: int, batch: int = 1
+) -> Estimate:
     if input_tokens < 1 or output_tokens < 1 or batch < 1:
         raise ValueError("input, output and batch must be at least 1")
     check_parallelism(model, par)
@@ -108,9 +112,15 @@ def estimate(model: ModelArch, hw: Accelerator, par: Parallelism, input_tokens: 
     e2e = prefill.total_s + decode_s
     capacity = plan.kv_capacity_tokens
     return Estimate(
-        model=model.name, hardware=hw.name, tp=par.tp, pp=par.pp, batch=batch,
-        input_tokens=input_tokens, output_tokens=output_tokens,
-        fits=fits, reason=reason,
+        model=model.name,
+        hardware=hw.name,
+        tp=par.tp,
+        pp=par.pp,
+        batch=batch,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        fits=fits,
+        reason=reason,
         devices_needed=suggestion.devices if suggestion else (par.devices if fits else None),
         suggested_tp=suggestion.tp if suggestion else None,
         suggested_pp=suggestion.pp if suggestion else None,
@@ -121,8 +131,12 @@ def estimate(model: ModelArch, hw: Accelerator, par: Parallelism, input_tokens: 
         max_context_tokens=capacity,
         model_max_context_tokens=model.max_context_tokens,
         max_batch_at_context=plan.max_batch(context) if plan.fits else 0,
-        prefill_s=prefill.total_s, prefill_bound=prefill.bound,
-        decode_step_s=first.total_s, decode_bound=first.bound,
-        ttft_s=prefill.total_s, tpot_s=tpot, e2e_s=e2e,
+        prefill_s=prefill.total_s,
+        prefill_bound=prefill.bound,
+        decode_step_s=first.total_s,
+        decode_bound=first.bound,
+        ttft_s=prefill.total_s,
+        tpot_s=tpot,
+        e2e_s=e2e,
         output_tokens_per_s=batch * output_tokens / e2e,
     )

@@ -27,7 +27,9 @@ class KVLayout:
         simple = plan.window_kv_bytes_per_token == 0 and plan.state_bytes_per_seq == 0
         per_token = plan.kv_bytes_per_token + plan.window_kv_bytes_per_token
         object.__setattr__(self, "simple", simple)  # plain attention: blocks = ceil(tokens / block_size)
-        object.__setattr__(self, "block_bytes", self.block_size * per_token if per_token > 0 else plan.state_bytes_per_seq)
+        object.__setattr__(
+            self, "block_bytes", self.block_size * per_token if per_token > 0 else plan.state_bytes_per_seq
+        )
 
     @property
     def capacity_blocks(self) -> int:
@@ -54,8 +56,14 @@ class PrefixCache:
     entry that starts at that prompt position, for cost-aware eviction.
     """
 
-    def __init__(self, blocks_per_entry: int, policy, offload_policy=None, offload_entries: int = 0,
-                 cost=lambda position_tokens: 1.0):
+    def __init__(
+        self,
+        blocks_per_entry: int,
+        policy,
+        offload_policy=None,
+        offload_entries: int = 0,
+        cost=lambda position_tokens: 1.0,
+    ):
         self.blocks_per_entry = blocks_per_entry
         self.cost = cost
         self.ref: dict[int, int] = {}

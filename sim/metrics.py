@@ -24,43 +24,49 @@ def requests_table(reqs: Requests, state, reasons: tuple[str, ...]) -> pd.DataFr
     ttft = state.first_token_s - reqs.arrival_s
     with np.errstate(invalid="ignore", divide="ignore"):
         tpot = np.where(out > 1, (state.finish_s - state.first_token_s) / (out - 1), np.nan)
-    return pd.DataFrame({
-        "request_id": np.arange(len(reqs), dtype=np.int64),
-        "class": pd.Categorical.from_codes(reqs.cls, categories=list(reqs.class_names)),
-        "arrival_s": reqs.arrival_s,
-        "scheduled_s": state.scheduled_s,
-        "first_token_s": state.first_token_s,
-        "finish_s": state.finish_s,
-        "prompt_tokens": reqs.prompt_tokens,
-        "cached_tokens": state.cached_tokens + state.reloaded_tokens,
-        "reloaded_tokens": state.reloaded_tokens,
-        "prefilled_tokens": state.prefilled,
-        "output_tokens": np.where(finished, state.generated, 0),
-        "replica": state.replica,
-        "decode_replica": state.decode_replica,
-        "kv_transfer_s": state.transfer_s,
-        "preemptions": state.preemptions,
-        "ttft_s": ttft,
-        "tpot_s": tpot,
-        "e2e_s": state.finish_s - reqs.arrival_s,
-        "rejected_reason": pd.Series(np.array(reasons, dtype=object)[state.rejected]).replace("", None),
-    })
+    return pd.DataFrame(
+        {
+            "request_id": np.arange(len(reqs), dtype=np.int64),
+            "class": pd.Categorical.from_codes(reqs.cls, categories=list(reqs.class_names)),
+            "arrival_s": reqs.arrival_s,
+            "scheduled_s": state.scheduled_s,
+            "first_token_s": state.first_token_s,
+            "finish_s": state.finish_s,
+            "prompt_tokens": reqs.prompt_tokens,
+            "cached_tokens": state.cached_tokens + state.reloaded_tokens,
+            "reloaded_tokens": state.reloaded_tokens,
+            "prefilled_tokens": state.prefilled,
+            "output_tokens": np.where(finished, state.generated, 0),
+            "replica": state.replica,
+            "decode_replica": state.decode_replica,
+            "kv_transfer_s": state.transfer_s,
+            "preemptions": state.preemptions,
+            "ttft_s": ttft,
+            "tpot_s": tpot,
+            "e2e_s": state.finish_s - reqs.arrival_s,
+            "rejected_reason": pd.Series(np.array(reasons, dtype=object)[state.rejected]).replace("", None),
+        }
+    )
 
 
 def timeseries_table(rec, capacity_blocks: int) -> pd.DataFrame:
     kv = rec.column("kv_blocks")
-    return pd.DataFrame({
-        "time_s": rec.column("time_s"),
-        "replica": rec.column("replica"),
-        "batch_size": rec.column("batch"),
-        "waiting": rec.column("waiting"),
-        "kv_used_blocks": kv,
-        "kv_used_fraction": kv / capacity_blocks if capacity_blocks else np.zeros(len(kv)),
-        "kv_cached_blocks": rec.column("cached_blocks"),
-        "kv_occupied_fraction": (kv + rec.column("cached_blocks")) / capacity_blocks if capacity_blocks else 0.0,
-        "offload_blocks": rec.column("offload_blocks"),
-        "in_system": rec.column("in_system"),
-    })
+    return pd.DataFrame(
+        {
+            "time_s": rec.column("time_s"),
+            "replica": rec.column("replica"),
+            "batch_size": rec.column("batch"),
+            "waiting": rec.column("waiting"),
+            "kv_used_blocks": kv,
+            "kv_used_fraction": kv / capacity_blocks if capacity_blocks else np.zeros(len(kv)),
+            "kv_cached_blocks": rec.column("cached_blocks"),
+            "kv_occupied_fraction": (kv + rec.column("cached_blocks")) / capacity_blocks
+            if capacity_blocks
+            else 0.0,
+            "offload_blocks": rec.column("offload_blocks"),
+            "in_system": rec.column("in_system"),
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -111,12 +117,20 @@ def latency_summary(df: pd.DataFrame) -> dict:
     return out
 
 
-def summarize(requests: pd.DataFrame, timeseries: pd.DataFrame, c: RunConstants, slo: Slo | None = None,
-              class_slos: dict[str, Slo | None] | None = None) -> dict:
+def summarize(
+    requests: pd.DataFrame,
+    timeseries: pd.DataFrame,
+    c: RunConstants,
+    slo: Slo | None = None,
+    class_slos: dict[str, Slo | None] | None = None,
+) -> dict:
     done = requests[requests["finish_s"].notna()]
     rejected = requests["rejected_reason"].notna()
     duration = float(requests["finish_s"].max() - requests["arrival_s"].min()) if len(done) else 0.0
-    rate = (lambda x: x / duration if duration > 0 else 0.0)
+
+    def rate(x: float) -> float:
+        return x / duration if duration > 0 else 0.0
+
     in_tokens = float(done["prompt_tokens"].sum())
     out_tokens = float(done["output_tokens"].sum())
     meets = slo_mask(requests, slo, class_slos or {})
@@ -166,9 +180,16 @@ def per_class(requests: pd.DataFrame, slo: Slo | None, class_slos: dict[str, Slo
     rows = []
     for name, group in requests.groupby("class", observed=True):
         done = group[group["finish_s"].notna()]
-        rows.append({"class": str(name), "requests": len(group), "finished": len(done),
-                     "rejected": int(group["rejected_reason"].notna().sum()),
-                     "slo_attainment": float(meets.loc[group.index].mean()), **latency_summary(done)})
+        rows.append(
+            {
+                "class": str(name),
+                "requests": len(group),
+                "finished": len(done),
+                "rejected": int(group["rejected_reason"].notna().sum()),
+                "slo_attainment": float(meets.loc[group.index].mean()),
+                **latency_summary(done),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -191,9 +212,16 @@ def block_seconds(timeseries: pd.DataFrame, column: str, until_s: float) -> floa
     return total
 
 
-def cache_summary(requests: pd.DataFrame, timeseries: pd.DataFrame, counters: dict, block_bytes: float,
-                  device_usd_per_byte_s: float | None, offload_usd_per_byte_s: float,
-                  prefill_s_per_token: float, usd_per_replica_s: float | None) -> dict:
+def cache_summary(
+    requests: pd.DataFrame,
+    timeseries: pd.DataFrame,
+    counters: dict,
+    block_bytes: float,
+    device_usd_per_byte_s: float | None,
+    offload_usd_per_byte_s: float,
+    prefill_s_per_token: float,
+    usd_per_replica_s: float | None,
+) -> dict:
     """Prefix-cache hits, traffic and the economics of keeping context cached: what storing the
     cached blocks cost (device and offload tier) against the prefill time the hits saved."""
     admitted = requests[requests["scheduled_s"].notna()]
@@ -203,26 +231,34 @@ def cache_summary(requests: pd.DataFrame, timeseries: pd.DataFrame, counters: di
     end = float(requests["finish_s"].max()) if requests["finish_s"].notna().any() else 0.0
     device_bs = block_seconds(timeseries, "kv_cached_blocks", end) * block_bytes
     offload_bs = block_seconds(timeseries, "offload_blocks", end) * block_bytes
-    storage = (device_bs * device_usd_per_byte_s if device_usd_per_byte_s is not None else 0.0) + \
-        offload_bs * offload_usd_per_byte_s
+    storage = (
+        device_bs * device_usd_per_byte_s if device_usd_per_byte_s is not None else 0.0
+    ) + offload_bs * offload_usd_per_byte_s
     sums = admitted.groupby("replica")[["cached_tokens", "prompt_tokens"]].sum()
     by_replica = sums["cached_tokens"] / sums["prompt_tokens"]
     out = {
         "prefix_hit_rate_tokens": cached / prompt if prompt else 0.0,
         "offload_hit_rate_tokens": reloaded / prompt if prompt else 0.0,
         "prefix_hit_rate_by_replica": [round(v, 6) for v in by_replica.tolist()],
-        "recomputed_tokens": int((admitted["prefilled_tokens"] - (admitted["prompt_tokens"]
-                                                                  - admitted["cached_tokens"])).clip(lower=0).sum()),
+        "recomputed_tokens": int(
+            (admitted["prefilled_tokens"] - (admitted["prompt_tokens"] - admitted["cached_tokens"]))
+            .clip(lower=0)
+            .sum()
+        ),
         "kv_transfer_mean_s": float(admitted["kv_transfer_s"].mean()) if len(admitted) else 0.0,
         "cache_storage_cost_usd": storage,
         "cache_prefill_saved_s": cached * prefill_s_per_token,
-        "cache_prefill_saved_usd": cached * prefill_s_per_token * usd_per_replica_s if usd_per_replica_s else None,
+        "cache_prefill_saved_usd": cached * prefill_s_per_token * usd_per_replica_s
+        if usd_per_replica_s
+        else None,
         **counters,
     }
     return out
 
 
-def hourly_price(purchase_usd: float | None, per_hour_usd: float | None, amortization_years: float) -> float | None:
+def hourly_price(
+    purchase_usd: float | None, per_hour_usd: float | None, amortization_years: float
+) -> float | None:
     if per_hour_usd is not None:
         return per_hour_usd
     if purchase_usd is not None:

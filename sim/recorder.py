@@ -33,8 +33,16 @@ class Recorder:
     """Append-only rows of the replica timeseries in typed buffers (8 bytes a value, not a Python
     object), turned into arrays once at the end."""
 
-    COLUMNS = (("time_s", "d"), ("replica", "i"), ("batch", "i"), ("waiting", "i"), ("kv_blocks", "q"),
-               ("cached_blocks", "q"), ("offload_blocks", "q"), ("in_system", "i"))
+    COLUMNS = (
+        ("time_s", "d"),
+        ("replica", "i"),
+        ("batch", "i"),
+        ("waiting", "i"),
+        ("kv_blocks", "q"),
+        ("cached_blocks", "q"),
+        ("offload_blocks", "q"),
+        ("in_system", "i"),
+    )
 
     def __init__(self) -> None:
         for name, code in self.COLUMNS:

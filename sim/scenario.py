@@ -171,7 +171,9 @@ class Scenario(Frozen):
         except ConfigError as exc:
             raise ValueError(f"parallelism: {exc}") from exc
         if par.devices > 1 and self.hardware.scale_up is None and self.hardware.scale_out is None:
-            raise ValueError(f"parallelism: tp x pp = {par.devices} needs hardware.scale_up; {self.hardware.name} has none")
+            raise ValueError(
+                f"parallelism: tp x pp = {par.devices} needs hardware.scale_up; {self.hardware.name} has none"
+            )
         dis = self.cluster.disaggregated
         if dis is not None:
             if self.cluster.replicas is not None or self.cluster.devices is not None:
@@ -181,22 +183,43 @@ class Scenario(Frozen):
                     check_parallelism(self.model, Parallelism(pool.tp, 1))
                 except ConfigError as exc:
                     raise ValueError(f"cluster.disaggregated.{role}: {exc}") from exc
-                if not memory_plan(self.model, self.hardware, Parallelism(pool.tp, 1), self.scheduler.memory_fraction,
-                                   self.scheduler.max_num_batched_tokens).fits:
-                    raise ValueError(f"cluster.disaggregated.{role}: weights leave no KV space at tp={pool.tp}")
-            if dis.link_bandwidth_bytes_per_s is None and self.hardware.scale_out is None and self.hardware.scale_up is None:
-                raise ValueError("cluster.disaggregated.link_bandwidth_bytes_per_s: the hardware has no link to default to")
+                if not memory_plan(
+                    self.model,
+                    self.hardware,
+                    Parallelism(pool.tp, 1),
+                    self.scheduler.memory_fraction,
+                    self.scheduler.max_num_batched_tokens,
+                ).fits:
+                    raise ValueError(
+                        f"cluster.disaggregated.{role}: weights leave no KV space at tp={pool.tp}"
+                    )
+            if (
+                dis.link_bandwidth_bytes_per_s is None
+                and self.hardware.scale_out is None
+                and self.hardware.scale_up is None
+            ):
+                raise ValueError(
+                    "cluster.disaggregated.link_bandwidth_bytes_per_s: the hardware has no link to default to"
+                )
         kv = self.kv_cache
-        if kv.offload_tier is not None and kv.offload_tier not in [t.name for t in self.hardware.offload_tiers]:
+        if kv.offload_tier is not None and kv.offload_tier not in [
+            t.name for t in self.hardware.offload_tiers
+        ]:
             names = ", ".join(t.name for t in self.hardware.offload_tiers) or "none"
-            raise ValueError(f"kv_cache.offload_tier: {kv.offload_tier!r} is not a tier below the main one ({names})")
+            raise ValueError(
+                f"kv_cache.offload_tier: {kv.offload_tier!r} is not a tier below the main one ({names})"
+            )
         if kv.prefix_caching:
             if self.model.window is not None or self.model.ssm is not None:
-                raise ValueError("kv_cache.prefix_caching: modelled for plain-attention models only "
-                                 f"({self.model.name} has windowed or SSM layers)")
+                raise ValueError(
+                    "kv_cache.prefix_caching: modelled for plain-attention models only "
+                    f"({self.model.name} has windowed or SSM layers)"
+                )
             if kv.block_tokens is not None and kv.block_tokens % self.scheduler.block_size:
-                raise ValueError(f"kv_cache.block_tokens ({kv.block_tokens}) must be a multiple of "
-                                 f"scheduler.block_size ({self.scheduler.block_size})")
+                raise ValueError(
+                    f"kv_cache.block_tokens ({kv.block_tokens}) must be a multiple of "
+                    f"scheduler.block_size ({self.scheduler.block_size})"
+                )
         if self.cluster.devices is not None:
             if self.cluster.replicas is not None:
                 raise ValueError("cluster: give replicas or devices, not both")
@@ -205,11 +228,17 @@ class Scenario(Frozen):
                     f"parallelism: tp x pp ({par.tp} x {par.pp} = {par.devices}) exceeds cluster.devices "
                     f"({self.cluster.devices})"
                 )
-        plan = memory_plan(self.model, self.hardware, par, self.scheduler.memory_fraction,
-                           self.scheduler.max_num_batched_tokens)
+        plan = memory_plan(
+            self.model,
+            self.hardware,
+            par,
+            self.scheduler.memory_fraction,
+            self.scheduler.max_num_batched_tokens,
+        )
         if not plan.fits:
             raise ValueError(
-                f"hardware: {self.model.name} weights ({plan.weights_bytes_per_device / 1e9:.1f} GB per device) "
+                f"hardware: {self.model.name} weights "
+                f"({plan.weights_bytes_per_device / 1e9:.1f} GB per device) "
                 f"leave no KV space on {par.devices} x {self.hardware.name} "
                 f"({self.scheduler.memory_fraction:.0%} of {plan.capacity_bytes_per_device / 1e9:.0f} GB); "
                 "raise parallelism.tp/pp"
@@ -304,9 +333,17 @@ def rebase_paths(data: Any, folder: Path) -> Any:
     if isinstance(data, dict):
         out = {}
         for key, value in data.items():
-            is_file = key == "path" or (key in ("hardware", "model", "preset") and isinstance(value, str)
-                                        and value.endswith((".yaml", ".yml", ".json")))
-            if is_file and isinstance(value, str) and not Path(value).is_absolute() and (folder / value).exists():
+            is_file = key == "path" or (
+                key in ("hardware", "model", "preset")
+                and isinstance(value, str)
+                and value.endswith((".yaml", ".yml", ".json"))
+            )
+            if (
+                is_file
+                and isinstance(value, str)
+                and not Path(value).is_absolute()
+                and (folder / value).exists()
+            ):
                 out[key] = str(folder / value)
             else:
                 out[key] = rebase_paths(value, folder)

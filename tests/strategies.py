@@ -2,6 +2,4 @@
 
 from hypothesis import strategies as st
 
-batches = st.lists(
-    st.tuples(st.integers(1, 4096), st.integers(0, 200_000)), min_size=1, max_size=48
-)
+batches = st.lists(st.tuples(st.integers(1, 4096), st.integers(0, 200_000)), min_size=1, max_size=48)

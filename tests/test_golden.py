@@ -22,5 +22,7 @@ def test_example_matches_golden(path: Path):
             continue
         want_f, got_f = float(want), float(got)
         if not math.isclose(want_f, got_f, rel_tol=1e-6, abs_tol=1e-12):
-            rows.append(f"{metric:34s} golden {want_f:<14.6g} actual {got_f:<14.6g} delta {got_f - want_f:+.3g}")
+            rows.append(
+                f"{metric:34s} golden {want_f:<14.6g} actual {got_f:<14.6g} delta {got_f - want_f:+.3g}"
+            )
     assert not rows, "\n" + "\n".join(rows)

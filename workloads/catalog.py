@@ -69,7 +69,9 @@ def from_hf_config(config: dict[str, Any], name: str = "custom") -> ModelArch:
         "num_heads": heads or 0,
         "num_kv_heads": _first(config, "num_key_value_heads", "n_kv_heads", default=heads) or 0,
         "head_dim": _first(config, "head_dim", default=(hidden // heads) if heads else 0),
-        "intermediate_size": _first(config, "intermediate_size_mlp", "intermediate_size", "inter_dim", default=0),
+        "intermediate_size": _first(
+            config, "intermediate_size_mlp", "intermediate_size", "inter_dim", default=0
+        ),
         "vocab_size": config["vocab_size"],
         "tie_embeddings": bool(config.get("tie_word_embeddings", False)),
         "source": f"Hugging Face config ({config.get('model_type', 'unknown type')})",
@@ -93,7 +95,9 @@ def from_hf_config(config: dict[str, Any], name: str = "custom") -> ModelArch:
     experts = _first(config, "n_routed_experts", "num_local_experts", "num_experts")
     if experts:
         first_dense = _first(config, "first_k_dense_replace", "n_dense_layers", default=0)
-        period = _first(config, "interleave_moe_layer_step", "moe_layer_freq", "expert_layer_period", default=1)
+        period = _first(
+            config, "interleave_moe_layer_step", "moe_layer_freq", "expert_layer_period", default=1
+        )
         offset = config.get("expert_layer_offset", period - 1 if "interleave_moe_layer_step" in config else 0)
         arch["moe"] = {
             "experts": experts,

@@ -45,7 +45,8 @@ class Window(Frozen):
     def _offset_in_period(self) -> Self:
         if self.global_offset >= self.global_every:
             raise ValueError(
-                f"window.global_offset ({self.global_offset}) must be below global_every ({self.global_every})"
+                f"window.global_offset ({self.global_offset}) must be below "
+                f"global_every ({self.global_every})"
             )
         return self
 
@@ -146,9 +147,9 @@ class ModelArch(Frozen):
         return "attention", 0
 
     def _ffn(self, i: int) -> str:
-        if self.moe is not None and i >= self.moe.first_dense:
-            if (i - self.moe.first_dense) % self.moe.period == self.moe.offset:
-                return "moe"
+        moe = self.moe
+        if moe is not None and i >= moe.first_dense and (i - moe.first_dense) % moe.period == moe.offset:
+            return "moe"
         if self.intermediate_size > 0:
             return "dense"
         return "none"
@@ -175,7 +176,9 @@ class ModelArch(Frozen):
         return 2 * heads_per_device * self.head_dim * self.kv_bytes_per_element
 
     def _attention_layers(self, windowed: bool) -> int:
-        return sum(g.count for g in self.layer_groups() if g.mixer == "attention" and (g.window > 0) == windowed)
+        return sum(
+            g.count for g in self.layer_groups() if g.mixer == "attention" and (g.window > 0) == windowed
+        )
 
     @property
     def kv_bytes_per_token(self) -> float:
@@ -219,7 +222,11 @@ class ModelArch(Frozen):
         if self.mla is not None:
             m = self.mla
             qk = m.qk_nope_head_dim + m.qk_rope_head_dim
-            q = (h * m.q_lora_rank + m.q_lora_rank * self.num_heads * qk) if m.q_lora_rank else h * self.num_heads * qk
+            q = (
+                (h * m.q_lora_rank + m.q_lora_rank * self.num_heads * qk)
+                if m.q_lora_rank
+                else h * self.num_heads * qk
+            )
             kv_a = h * (m.kv_lora_rank + m.qk_rope_head_dim)
             kv_b = m.kv_lora_rank * self.num_heads * (m.qk_nope_head_dim + m.v_head_dim)
             o = self.num_heads * m.v_head_dim * h
@@ -235,7 +242,9 @@ class ModelArch(Frozen):
         d_inner = s.expand * h
         if s.kind == "mamba1":
             dt_rank = s.dt_rank or -(-h // 16)
-            return float(h * 2 * d_inner + d_inner * (dt_rank + 2 * s.d_state) + dt_rank * d_inner + d_inner * h)
+            return float(
+                h * 2 * d_inner + d_inner * (dt_rank + 2 * s.d_state) + dt_rank * d_inner + d_inner * h
+            )
         n_heads = d_inner // s.head_dim
         in_proj = h * (2 * d_inner + 2 * s.n_groups * s.d_state + n_heads)
         return float(in_proj + d_inner * h)

@@ -7,8 +7,20 @@ import hardware
 from hardware import Accelerator, UnknownNameError, hardware_names, load_hardware
 from tests.conftest import SHARED
 
-REQUIRED = ["a100-80g-sxm", "h100-sxm", "h200", "b200", "mi300x", "mi325x", "tpu-v5e", "tpu-v5p", "tpu-v6e",
-            "groq-lpu", "gaudi3", "trainium2"]
+REQUIRED = [
+    "a100-80g-sxm",
+    "h100-sxm",
+    "h200",
+    "b200",
+    "mi300x",
+    "mi325x",
+    "tpu-v5e",
+    "tpu-v5p",
+    "tpu-v6e",
+    "groq-lpu",
+    "gaudi3",
+    "trainium2",
+]
 
 
 def test_required_presets_present():
@@ -22,17 +34,27 @@ def test_every_preset_loads_and_cites_sources(name):
     assert a.main_tier.capacity_bytes > 0 and a.main_tier.bandwidth_bytes_per_s > 0
 
 
-@pytest.mark.skipif(not (SHARED / "reference/hardware.csv").exists(), reason="reference table not beside the project")
+@pytest.mark.skipif(
+    not (SHARED / "reference/hardware.csv").exists(), reason="reference table not beside the project"
+)
 def test_presets_match_reference_table():
     rows = {r["device_id"]: r for r in csv.DictReader((SHARED / "reference/hardware.csv").open())}
-    pairs = {"h100-sxm": "nvidia_h100_sxm", "b200": "nvidia_b200", "mi300x": "amd_mi300x",
-             "tpu-v5e": "google_tpu_v5e", "groq-lpu": "groq_lpu_v1", "gaudi3": "intel_gaudi3"}
+    pairs = {
+        "h100-sxm": "nvidia_h100_sxm",
+        "b200": "nvidia_b200",
+        "mi300x": "amd_mi300x",
+        "tpu-v5e": "google_tpu_v5e",
+        "groq-lpu": "groq_lpu_v1",
+        "gaudi3": "intel_gaudi3",
+    }
     for name, did in pairs.items():
         a, r = load_hardware(name), rows[did]
         assert a.peak_flops.bf16 == pytest.approx(float(r["bf16_fp16_dense_tflops"]) * 1e12)
         assert a.main_tier.bandwidth_bytes_per_s == pytest.approx(float(r["mem_bw_tbps"]) * 1e12)
         if r["scaleup_gbps_per_direction"]:
-            assert a.scale_up.bandwidth_bytes_per_s == pytest.approx(float(r["scaleup_gbps_per_direction"]) * 1e9)
+            assert a.scale_up.bandwidth_bytes_per_s == pytest.approx(
+                float(r["scaleup_gbps_per_direction"]) * 1e9
+            )
 
 
 def test_lpu_holds_weights_in_sram():
@@ -51,12 +73,15 @@ def _spec(**memory):
     return {"name": "x", "peak_flops": {"bf16": "100 TFLOPS"}, "memory": [tier]}
 
 
-@pytest.mark.parametrize(("field", "value", "match"), [
-    ("capacity_bytes", "-80 GB", "capacity_bytes"),
-    ("capacity_bytes", 0, "capacity_bytes"),
-    ("bandwidth_bytes_per_s", "0 TB/s", "bandwidth_bytes_per_s"),
-    ("bandwidth_bytes_per_s", "3 TB per s", "bandwidth_bytes_per_s"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [
+        ("capacity_bytes", "-80 GB", "capacity_bytes"),
+        ("capacity_bytes", 0, "capacity_bytes"),
+        ("bandwidth_bytes_per_s", "0 TB/s", "bandwidth_bytes_per_s"),
+        ("bandwidth_bytes_per_s", "3 TB per s", "bandwidth_bytes_per_s"),
+    ],
+)
 def test_bad_memory_fields_name_the_field(field, value, match):
     with pytest.raises(ValidationError, match=match):
         Accelerator.model_validate(_spec(**{field: value}))
@@ -64,8 +89,10 @@ def test_bad_memory_fields_name_the_field(field, value, match):
 
 def test_user_file_with_same_schema(tmp_path):
     path = tmp_path / "mychip.yaml"
-    path.write_text("name: mychip\npeak_flops: {bf16: 2 PFLOPS}\nmemory:\n"
-                    "  - {name: hbm, capacity_bytes: 1 TB, bandwidth_bytes_per_s: 20 TB/s}\n")
+    path.write_text(
+        "name: mychip\npeak_flops: {bf16: 2 PFLOPS}\nmemory:\n"
+        "  - {name: hbm, capacity_bytes: 1 TB, bandwidth_bytes_per_s: 20 TB/s}\n"
+    )
     chip = load_hardware(path)
     assert chip.peak_flops.bf16 == 2e15 and chip.main_tier.capacity_bytes == 1e12
 
@@ -78,5 +105,6 @@ def test_unknown_key_rejected(tmp_path):
 
 
 def test_exported_names():
-    assert sorted(hardware.__all__) == sorted(n for n in dir(hardware) if not n.startswith("_")
-                                              and n not in {"catalog", "spec", "units"})
+    assert sorted(hardware.__all__) == sorted(
+        n for n in dir(hardware) if not n.startswith("_") and n not in {"catalog", "spec", "units"}
+    )

@@ -3,17 +3,31 @@ import pytest
 from hardware.units import parse_bandwidth, parse_bytes, parse_flops, parse_seconds
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("80 GB", 80e9), ("192 GiB", 192 * 2**30), ("230 MB", 230e6), ("1.5 TB", 1.5e12), (1024, 1024.0),
-    ("4 Gb", 5e8),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("80 GB", 80e9),
+        ("192 GiB", 192 * 2**30),
+        ("230 MB", 230e6),
+        ("1.5 TB", 1.5e12),
+        (1024, 1024.0),
+        ("4 Gb", 5e8),
+    ],
+)
 def test_bytes(text, expected):
     assert parse_bytes(text) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("3.35 TB/s", 3.35e12), ("450 GB/s", 450e9), ("400 Gb/s", 50e9), ("800 GiB/s", 800 * 2**30), ("819 GBps", 819e9),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("3.35 TB/s", 3.35e12),
+        ("450 GB/s", 450e9),
+        ("400 Gb/s", 50e9),
+        ("800 GiB/s", 800 * 2**30),
+        ("819 GBps", 819e9),
+    ],
+)
 def test_bandwidth(text, expected):
     assert parse_bandwidth(text) == pytest.approx(expected)
 

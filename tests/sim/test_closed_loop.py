@@ -7,10 +7,14 @@ from tests.conftest import tiny_scenario
 
 
 def closed(users, think, requests=200):
-    return tiny_scenario(workload={"arrivals": {"kind": "closed_loop", "users": users, "think_time_s": think},
-                                   "prompt_tokens": {"kind": "fixed", "tokens": 100},
-                                   "output_tokens": {"kind": "fixed", "tokens": 10}},
-                         stop={"requests": requests})
+    return tiny_scenario(
+        workload={
+            "arrivals": {"kind": "closed_loop", "users": users, "think_time_s": think},
+            "prompt_tokens": {"kind": "fixed", "tokens": 100},
+            "output_tokens": {"kind": "fixed", "tokens": 10},
+        },
+        stop={"requests": requests},
+    )
 
 
 def test_one_user_without_think_time_sends_back_to_back():
@@ -44,7 +48,9 @@ def test_interactive_response_time_law():
 def test_closed_loop_needs_a_request_count():
     from sim.api import make_requests
 
-    sc = tiny_scenario(workload={"arrivals": {"kind": "closed_loop", "users": 2, "think_time_s": 1.0}},
-                       stop={"requests": None, "duration_s": 10})
-    with pytest.raises(ValueError, match="closed-loop arrivals need stop.requests"):
+    sc = tiny_scenario(
+        workload={"arrivals": {"kind": "closed_loop", "users": 2, "think_time_s": 1.0}},
+        stop={"requests": None, "duration_s": 10},
+    )
+    with pytest.raises(ValueError, match=r"closed-loop arrivals need stop\.requests"):
         make_requests(sc)

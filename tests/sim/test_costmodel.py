@@ -14,11 +14,14 @@ PEAK = 989e12
 
 def ideal(bw=BW, peak=PEAK, link=450e9, fp8=None):
     """A device at 100% of its datasheet, no overheads: times are pure roofline arithmetic."""
-    return Accelerator.model_validate({
-        "name": "ideal", "peak_flops": {"bf16": peak, "fp8": fp8},
-        "memory": [{"name": "hbm", "capacity_bytes": 80e9, "bandwidth_bytes_per_s": bw}],
-        "scale_up": {"bandwidth_bytes_per_s": link, "latency_s": 0.0},
-    })
+    return Accelerator.model_validate(
+        {
+            "name": "ideal",
+            "peak_flops": {"bf16": peak, "fp8": fp8},
+            "memory": [{"name": "hbm", "capacity_bytes": 80e9, "bandwidth_bytes_per_s": bw}],
+            "scale_up": {"bandwidth_bytes_per_s": link, "latency_s": 0.0},
+        }
+    )
 
 
 def test_dense_decode_step_by_hand(llama8b):
@@ -27,17 +30,25 @@ def test_dense_decode_step_by_hand(llama8b):
     h, q, k, f, V, L, w, a = 4096, 4096, 1024, 14336, 128256, 32, 2, 2
     kv_layer = 2 * 8 * 128 * 2
     per_layer = (
-        (h * (q + 2 * k) + q * h) * w + a * (2 * h + 2 * q + 2 * k)  # QKV + O weights, activations
-        + kv_layer * (1000 + 1) + kv_layer + 2 * a * q               # read 1,001 tokens of KV, write 1, q in/out
-        + 4 * a * h                                                  # two norms, read + write
-        + 3 * h * f * w + a * (2 * h + 3 * f)                         # SwiGLU FFN
+        (h * (q + 2 * k) + q * h) * w
+        + a * (2 * h + 2 * q + 2 * k)  # QKV + O weights, activations
+        + kv_layer * (1000 + 1)
+        + kv_layer
+        + 2 * a * q  # read 1,001 tokens of KV, write 1, q in/out
+        + 4 * a * h  # two norms, read + write
+        + 3 * h * f * w
+        + a * (2 * h + 3 * f)  # SwiGLU FFN
     )
-    total = L * per_layer + h * (w + a) + h * V * w + a * h + 4 * V  # + embedding gather + LM head, fp32 logits
+    total = (
+        L * per_layer + h * (w + a) + h * V * w + a * h + 4 * V
+    )  # + embedding gather + LM head, fp32 logits
     step = RooflineCost(llama8b, ideal()).step([1], [1000], 1)
     assert step.total_s == pytest.approx(total / BW, rel=1e-12)
     assert step.bound == "memory"
     # weights read per step ~ the model's weight bytes less the embedding table (gathered, not read)
-    assert L * (per_layer - kv_layer * 1002) + h * V * w == pytest.approx(llama8b.weight_bytes() - V * h * w, rel=1e-3)
+    assert L * (per_layer - kv_layer * 1002) + h * V * w == pytest.approx(
+        llama8b.weight_bytes() - V * h * w, rel=1e-3
+    )
 
 
 def test_long_prefill_by_hand(llama8b):
@@ -49,7 +60,9 @@ def test_long_prefill_by_hand(llama8b):
     ffn_flops = 2 * n * 3 * h * f
     norms_bytes = 4 * 2 * h * n
     compute = L * (proj_flops + attn_flops + ffn_flops) / PEAK
-    memory_ops = (L * norms_bytes + n * h * 4 + (h * V * 2 + 2 * h + 4 * V)) / BW  # norms, embed, LM head (1 row)
+    memory_ops = (
+        L * norms_bytes + n * h * 4 + (h * V * 2 + 2 * h + 4 * V)
+    ) / BW  # norms, embed, LM head (1 row)
     step = RooflineCost(llama8b, ideal()).step([n], [0], 1)
     assert step.total_s == pytest.approx(compute + memory_ops, rel=1e-12)
     assert step.bound == "compute"

@@ -7,17 +7,30 @@ from tests.conftest import TINY_HW, TINY_MODEL
 
 
 def scenario(cluster, requests=1, rate=1.0, prompt=200, output=20):
-    return scenario_from_dict({
-        "hardware": TINY_HW, "model": TINY_MODEL, "cluster": cluster,
-        "scheduler": {"max_num_batched_tokens": 256, "max_num_seqs": 16},
-        "workload": {"arrivals": {"kind": "poisson", "rate_per_s": rate},
-                     "prompt_tokens": {"kind": "fixed", "tokens": prompt},
-                     "output_tokens": {"kind": "fixed", "tokens": output}},
-        "stop": {"requests": requests}})
+    return scenario_from_dict(
+        {
+            "hardware": TINY_HW,
+            "model": TINY_MODEL,
+            "cluster": cluster,
+            "scheduler": {"max_num_batched_tokens": 256, "max_num_seqs": 16},
+            "workload": {
+                "arrivals": {"kind": "poisson", "rate_per_s": rate},
+                "prompt_tokens": {"kind": "fixed", "tokens": prompt},
+                "output_tokens": {"kind": "fixed", "tokens": output},
+            },
+            "stop": {"requests": requests},
+        }
+    )
 
 
-DISAGG = {"disaggregated": {"prefill": {"replicas": 1}, "decode": {"replicas": 1},
-                            "link_bandwidth_bytes_per_s": "1 GB/s", "link_latency_s": "1ms"}}
+DISAGG = {
+    "disaggregated": {
+        "prefill": {"replicas": 1},
+        "decode": {"replicas": 1},
+        "link_bandwidth_bytes_per_s": "1 GB/s",
+        "link_latency_s": "1ms",
+    }
+}
 
 
 def test_kv_transfer_shows_in_ttft_by_hand():

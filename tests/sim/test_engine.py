@@ -46,9 +46,12 @@ def test_late_arrival_joins_at_step_boundary():
     for skip in (True, False):
         sc = tiny_scenario()
         plan = memory_plan(sc.model, sc.hardware, sc.par, 0.9, 256)
-        res = simulate(Requests.from_arrays([0.0, 0.015], [10, 10], [10, 2]),
-                       [Pool("mixed", 1, FixedCost(0.01), KVLayout(plan, 16))],
-                       Scheduler(max_num_batched_tokens=256, max_num_seqs=16), skip=skip)
+        res = simulate(
+            Requests.from_arrays([0.0, 0.015], [10, 10], [10, 2]),
+            [Pool("mixed", 1, FixedCost(0.01), KVLayout(plan, 16))],
+            Scheduler(max_num_batched_tokens=256, max_num_seqs=16),
+            skip=skip,
+        )
         assert res.state.scheduled_s[1] == pytest.approx(0.02)
         assert res.state.first_token_s[1] == pytest.approx(0.03)
         assert res.state.finish_s.tolist() == pytest.approx([0.10, 0.04])
@@ -67,9 +70,14 @@ def test_request_too_large_is_rejected_with_reason():
 
 
 def test_preemption_under_memory_pressure():
-    sc = tiny_scenario(workload={"arrivals": {"kind": "burst"}, "prompt_tokens": {"kind": "fixed", "tokens": 300},
-                                 "output_tokens": {"kind": "fixed", "tokens": 300}},
-                       stop={"requests": 20})
+    sc = tiny_scenario(
+        workload={
+            "arrivals": {"kind": "burst"},
+            "prompt_tokens": {"kind": "fixed", "tokens": 300},
+            "output_tokens": {"kind": "fixed", "tokens": 300},
+        },
+        stop={"requests": 20},
+    )
     r = run(sc)
     assert r.summary["preemptions"] > 0
     assert r.summary["requests_finished"] == 20
@@ -78,9 +86,15 @@ def test_preemption_under_memory_pressure():
 
 
 def test_swap_preemption_keeps_kv():
-    sc = tiny_scenario(workload={"arrivals": {"kind": "burst"}, "prompt_tokens": {"kind": "fixed", "tokens": 300},
-                                 "output_tokens": {"kind": "fixed", "tokens": 300}},
-                       stop={"requests": 20}, scheduler={"preemption": "swap"})
+    sc = tiny_scenario(
+        workload={
+            "arrivals": {"kind": "burst"},
+            "prompt_tokens": {"kind": "fixed", "tokens": 300},
+            "output_tokens": {"kind": "fixed", "tokens": 300},
+        },
+        stop={"requests": 20},
+        scheduler={"preemption": "swap"},
+    )
     r = run(sc)
     assert r.summary["preemptions"] > 0 and r.summary["requests_finished"] == 20
     swapped = r.requests.preemptions > 0
@@ -107,29 +121,38 @@ def make_output(sc):
     return make_requests(sc).output_tokens
 
 
-scenarios = st.fixed_dictionaries({
-    "rate": st.floats(1.0, 400.0),
-    "prompt_hi": st.integers(1, 1500),
-    "out_hi": st.integers(1, 400),
-    "replicas": st.integers(1, 3),
-    "seqs": st.integers(1, 32),
-    "chunked": st.booleans(),
-    "priority": st.sampled_from(["decode", "prefill"]),
-    "preemption": st.sampled_from(["recompute", "swap"]),
-    "router": st.sampled_from(["round_robin", "least_tokens"]),
-    "seed": st.integers(0, 10_000),
-})
+scenarios = st.fixed_dictionaries(
+    {
+        "rate": st.floats(1.0, 400.0),
+        "prompt_hi": st.integers(1, 1500),
+        "out_hi": st.integers(1, 400),
+        "replicas": st.integers(1, 3),
+        "seqs": st.integers(1, 32),
+        "chunked": st.booleans(),
+        "priority": st.sampled_from(["decode", "prefill"]),
+        "preemption": st.sampled_from(["recompute", "swap"]),
+        "router": st.sampled_from(["round_robin", "least_tokens"]),
+        "seed": st.integers(0, 10_000),
+    }
+)
 
 
 def build(p):
     return tiny_scenario(
         seed=p["seed"],
-        workload={"arrivals": {"kind": "poisson", "rate_per_s": p["rate"]},
-                  "prompt_tokens": {"kind": "uniform", "low": 1, "high": p["prompt_hi"]},
-                  "output_tokens": {"kind": "uniform", "low": 1, "high": p["out_hi"]}},
+        workload={
+            "arrivals": {"kind": "poisson", "rate_per_s": p["rate"]},
+            "prompt_tokens": {"kind": "uniform", "low": 1, "high": p["prompt_hi"]},
+            "output_tokens": {"kind": "uniform", "low": 1, "high": p["out_hi"]},
+        },
         cluster={"replicas": p["replicas"], "router": p["router"]},
-        scheduler={"max_num_seqs": p["seqs"], "chunked_prefill": p["chunked"], "priority": p["priority"],
-                   "preemption": p["preemption"], "max_num_batched_tokens": 256},
+        scheduler={
+            "max_num_seqs": p["seqs"],
+            "chunked_prefill": p["chunked"],
+            "priority": p["priority"],
+            "preemption": p["preemption"],
+            "max_num_batched_tokens": 256,
+        },
         stop={"requests": 40},
     )
 
@@ -170,10 +193,16 @@ def test_littles_law_on_long_steady_run():
     """Time-average number in system (timeseries) = throughput x mean time in system (requests)."""
     hbm = {**TINY_HW["memory"][0], "bandwidth_bytes_per_s": "200 MB/s"}  # slow enough to queue: ~70% busy
     hw = {**TINY_HW, "peak_flops": {"bf16": "100 GFLOPS"}, "memory": [hbm, TINY_HW["memory"][1]]}
-    sc = tiny_scenario(hardware=hw, workload={"arrivals": {"kind": "poisson", "rate_per_s": 40},
-                                 "prompt_tokens": {"kind": "uniform", "low": 10, "high": 200},
-                                 "output_tokens": {"kind": "uniform", "low": 5, "high": 60}},
-                       cluster={"replicas": 2}, stop={"requests": 20_000})
+    sc = tiny_scenario(
+        hardware=hw,
+        workload={
+            "arrivals": {"kind": "poisson", "rate_per_s": 40},
+            "prompt_tokens": {"kind": "uniform", "low": 10, "high": 200},
+            "output_tokens": {"kind": "uniform", "low": 5, "high": 60},
+        },
+        cluster={"replicas": 2},
+        stop={"requests": 20_000},
+    )
     r = run(sc)
     req = r.requests
     end = req.finish_s.max()

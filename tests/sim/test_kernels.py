@@ -14,8 +14,13 @@ from workloads import load_model
 
 TABLES = {
     name: build_ops(load_model(name), load_hardware(hw), Parallelism(tp))
-    for name, hw, tp in [("llama-3.1-8b", "h100-sxm", 1), ("llama-4-scout", "h200", 4),
-                         ("deepseek-v3", "b200", 8), ("jamba-v0.1", "mi300x", 2), ("gemma-3-27b", "tpu-v6e", 4)]
+    for name, hw, tp in [
+        ("llama-3.1-8b", "h100-sxm", 1),
+        ("llama-4-scout", "h200", 4),
+        ("deepseek-v3", "b200", 8),
+        ("jamba-v0.1", "mi300x", 2),
+        ("gemma-3-27b", "tpu-v6e", 4),
+    ]
 }
 
 
@@ -39,8 +44,12 @@ def test_step_time_matches_reference(batch, name):
 
 
 @settings(deadline=None)
-@given(st.lists(st.integers(0, 20_000), min_size=1, max_size=32), st.integers(1, 300),
-       st.sampled_from(sorted(TABLES)), st.floats(0.0, 5.0))
+@given(
+    st.lists(st.integers(0, 20_000), min_size=1, max_size=32),
+    st.integers(1, 300),
+    st.sampled_from(sorted(TABLES)),
+    st.floats(0.0, 5.0),
+)
 def test_decode_span_matches_step_by_step(ctx, k_max, name, t_stop):
     table = TABLES[name]
     acc = np.zeros(4)
@@ -51,8 +60,19 @@ def test_decode_span_matches_step_by_step(ctx, k_max, name, t_stop):
     assert acc == pytest.approx(acc_ref, rel=1e-9)
 
 
-@given(st.lists(st.tuples(st.floats(0, 1e15), st.floats(0, 1e12), st.floats(1e9, 1e16), st.floats(1e8, 1e13),
-                          st.floats(0, 1e-4)), min_size=1, max_size=64))
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(0, 1e15),
+            st.floats(0, 1e12),
+            st.floats(1e9, 1e16),
+            st.floats(1e8, 1e13),
+            st.floats(0, 1e-4),
+        ),
+        min_size=1,
+        max_size=64,
+    )
+)
 def test_roofline_kernel_matches_reference(rows):
     cols = [np.array(c) for c in zip(*rows, strict=True)]
     times, bound = hk.empty_like(cols[0])

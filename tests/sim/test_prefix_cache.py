@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,20 +11,46 @@ HBM = {**TINY_HW["memory"][0], "capacity_bytes": "16 MB", "bandwidth_bytes_per_s
 HW = {**TINY_HW, "peak_flops": {"bf16": "200 GFLOPS"}, "memory": [HBM, TINY_HW["memory"][1]]}
 
 
-def sessions(router="round_robin", caching=True, hbm="16 MB", offload=None, rate=4.0, requests=1500, seed=0,
-             eviction="lru", replicas=4):
+def sessions(
+    router="round_robin",
+    caching=True,
+    hbm="16 MB",
+    offload=None,
+    rate=4.0,
+    requests=1500,
+    seed=0,
+    eviction="lru",
+    replicas=4,
+):
     """Conversations opening with 1-3K tokens of history, 3-8 turns each, on `replicas` replicas."""
     hw = {**HW, "memory": [{**HBM, "capacity_bytes": hbm}, HW["memory"][1]]}
-    return scenario_from_dict({
-        "seed": seed, "hardware": hw, "model": TINY_MODEL, "cluster": {"replicas": replicas, "router": router},
-        "scheduler": {"max_num_batched_tokens": 512, "max_num_seqs": 32},
-        "kv_cache": {"prefix_caching": caching, "offload_tier": offload, "eviction": eviction},
-        "workload": {"arrivals": {"kind": "poisson", "rate_per_s": rate}, "block_tokens": 64,
-                     "classes": [{"name": "chat", "prompt_tokens": {"kind": "uniform", "low": 50, "high": 300},
-                                  "output_tokens": {"kind": "uniform", "low": 10, "high": 60},
-                                  "session": {"turns": {"kind": "uniform", "low": 3, "high": 8}, "turn_gap_s": 2.0,
-                                              "history_tokens": {"kind": "uniform", "low": 1000, "high": 3000}}}]},
-        "stop": {"requests": requests}})
+    return scenario_from_dict(
+        {
+            "seed": seed,
+            "hardware": hw,
+            "model": TINY_MODEL,
+            "cluster": {"replicas": replicas, "router": router},
+            "scheduler": {"max_num_batched_tokens": 512, "max_num_seqs": 32},
+            "kv_cache": {"prefix_caching": caching, "offload_tier": offload, "eviction": eviction},
+            "workload": {
+                "arrivals": {"kind": "poisson", "rate_per_s": rate},
+                "block_tokens": 64,
+                "classes": [
+                    {
+                        "name": "chat",
+                        "prompt_tokens": {"kind": "uniform", "low": 50, "high": 300},
+                        "output_tokens": {"kind": "uniform", "low": 10, "high": 60},
+                        "session": {
+                            "turns": {"kind": "uniform", "low": 3, "high": 8},
+                            "turn_gap_s": 2.0,
+                            "history_tokens": {"kind": "uniform", "low": 1000, "high": 3000},
+                        },
+                    }
+                ],
+            },
+            "stop": {"requests": requests},
+        }
+    )
 
 
 def test_cache_aware_routing_beats_round_robin():
@@ -55,9 +80,14 @@ def test_offload_tier_catches_evicted_entries():
 
 
 @settings(max_examples=12, deadline=None)
-@given(st.sampled_from(["round_robin", "least_tokens", "prefix_affinity"]), st.sampled_from(["lru", "lfu", "cost"]),
-       st.sampled_from(["2 MB", "4 MB", "16 MB"]), st.sampled_from([None, "host"]), st.integers(0, 1000),
-       st.floats(2.0, 30.0))
+@given(
+    st.sampled_from(["round_robin", "least_tokens", "prefix_affinity"]),
+    st.sampled_from(["lru", "lfu", "cost"]),
+    st.sampled_from(["2 MB", "4 MB", "16 MB"]),
+    st.sampled_from([None, "host"]),
+    st.integers(0, 1000),
+    st.floats(2.0, 30.0),
+)
 def test_invariants_with_caching(router, eviction, hbm, offload, seed, rate):
     sc = sessions(router, True, hbm, offload, rate, requests=150, seed=seed, eviction=eviction, replicas=2)
     fast, slow = run(sc), run(sc, skip=False)
@@ -75,11 +105,18 @@ def test_invariants_with_caching(router, eviction, hbm, offload, seed, rate):
 
 
 def test_mooncake_replay_hit_rate_bounded_by_trace_reuse():
-    sc = scenario_from_dict({
-        "hardware": "h100-sxm", "model": "llama-3.1-8b", "cluster": {"replicas": 1},
-        "kv_cache": {"prefix_caching": True},
-        "workload": {"trace": {"path": "tests/data/mooncake_conversation_sample.jsonl", "format": "mooncake"}},
-        "stop": {"requests": 300}})
+    sc = scenario_from_dict(
+        {
+            "hardware": "h100-sxm",
+            "model": "llama-3.1-8b",
+            "cluster": {"replicas": 1},
+            "kv_cache": {"prefix_caching": True},
+            "workload": {
+                "trace": {"path": "tests/data/mooncake_conversation_sample.jsonl", "format": "mooncake"}
+            },
+            "stop": {"requests": 300},
+        }
+    )
     reqs = make_requests(sc)
     r = run(sc, requests=reqs)
     reuse = block_reuse(reqs.block_hashes)

@@ -8,10 +8,17 @@ from tests.conftest import TINY_HW, TINY_MODEL
 
 
 def base(**extra):
-    return {"hardware": "h100-sxm", "model": "llama-3.1-8b",
-            "workload": {"arrivals": {"kind": "poisson", "rate_per_s": 2}, "prompt_tokens": {"kind": "fixed", "tokens": 100},
-                         "output_tokens": {"kind": "fixed", "tokens": 10}},
-            "stop": {"requests": 10}, **extra}
+    return {
+        "hardware": "h100-sxm",
+        "model": "llama-3.1-8b",
+        "workload": {
+            "arrivals": {"kind": "poisson", "rate_per_s": 2},
+            "prompt_tokens": {"kind": "fixed", "tokens": 100},
+            "output_tokens": {"kind": "fixed", "tokens": 10},
+        },
+        "stop": {"requests": 10},
+        **extra,
+    }
 
 
 def test_committed_schema_is_current():
@@ -26,23 +33,31 @@ def test_round_trip_through_yaml():
 
 
 def test_preset_overrides_by_tier_name():
-    sc = scenario_from_dict(base(), ["hardware.memory.hbm.bandwidth_bytes_per_s=4.8 TB/s", "model.kv_dtype=fp8"])
+    sc = scenario_from_dict(
+        base(), ["hardware.memory.hbm.bandwidth_bytes_per_s=4.8 TB/s", "model.kv_dtype=fp8"]
+    )
     assert sc.hardware.main_tier.bandwidth_bytes_per_s == 4.8e12
     assert sc.model.kv_bytes_per_token == 65_536
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    (["scheduler.max_num_seq=4"], "scheduler.max_num_seq: Extra inputs are not permitted"),
-    (["scheduler.max_num_seqs=many"], "scheduler.max_num_seqs"),
-    (["workload.arrivals.rate_per_s=-1"], "rate_per_s: Input should be greater than 0"),
-    (["workload={arrivals: {kind: burst}, classes: []}"], "workload.classes: Tuple should have at least 1 item"),
-    (["parallelism.tp=16", "cluster.devices=8"], "exceeds cluster.devices (8)"),
-    (["parallelism.tp=3"], "tp (3) must divide num_heads (32)"),
-    (["model=llama-3-70b"], "Did you mean"),
-    (["stop.duration_s=10"], "give exactly one of requests or duration_s"),
-    (["hardware.memory.hbm.capacity_bytes=-80 GB"], "capacity_bytes"),
-    (["hardware=groq-lpu"], "leave no KV space"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["scheduler.max_num_seq=4"], "scheduler.max_num_seq: Extra inputs are not permitted"),
+        (["scheduler.max_num_seqs=many"], "scheduler.max_num_seqs"),
+        (["workload.arrivals.rate_per_s=-1"], "rate_per_s: Input should be greater than 0"),
+        (
+            ["workload={arrivals: {kind: burst}, classes: []}"],
+            "workload.classes: Tuple should have at least 1 item",
+        ),
+        (["parallelism.tp=16", "cluster.devices=8"], "exceeds cluster.devices (8)"),
+        (["parallelism.tp=3"], "tp (3) must divide num_heads (32)"),
+        (["model=llama-3-70b"], "Did you mean"),
+        (["stop.duration_s=10"], "give exactly one of requests or duration_s"),
+        (["hardware.memory.hbm.capacity_bytes=-80 GB"], "capacity_bytes"),
+        (["hardware=groq-lpu"], "leave no KV space"),
+    ],
+)
 def test_bad_scenarios_name_the_field(overrides, message):
     with pytest.raises(ScenarioError) as info:
         scenario_from_dict(base(), overrides)
@@ -52,8 +67,14 @@ def test_bad_scenarios_name_the_field(overrides, message):
 def test_swap_needs_a_lower_tier():
     hw = {**TINY_HW, "memory": TINY_HW["memory"][:1]}
     with pytest.raises(ScenarioError, match="swap needs a memory tier below hbm"):
-        scenario_from_dict({**base(), "hardware": hw, "model": TINY_MODEL, "scheduler": {"preemption": "swap",
-                                                                                        "max_num_batched_tokens": 256}})
+        scenario_from_dict(
+            {
+                **base(),
+                "hardware": hw,
+                "model": TINY_MODEL,
+                "scheduler": {"preemption": "swap", "max_num_batched_tokens": 256},
+            }
+        )
 
 
 def test_load_from_file_and_bad_yaml(tmp_path):
