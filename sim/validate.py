@@ -250,14 +250,18 @@ def _static(cost: CostModel, batch: int, isl: int, osl: int) -> tuple[float, flo
     return prefill, decode
 
 
+EXTRAPOLATED_SHARE = 0.1  # flag a row when operators read outside a curve's range take this share of a step
+
+
 def _flags(cost: CostModel, hw: Accelerator, batch: int, isl: int) -> tuple[str, ...]:
     flags = []
     steps = (
         cost.breakdown(np.full(batch, isl), np.zeros(batch, np.int64), batch),
         cost.breakdown(np.ones(batch, np.int64), np.full(batch, isl), batch),
     )
-    if any(b["extrapolated"].any() for b in steps):
-        flags.append("extrapolated")
+    share = max(float(b.loc[b["extrapolated"], "time_s"].sum() / b["time_s"].sum()) for b in steps)
+    if share >= EXTRAPOLATED_SHARE:
+        flags.append(f"extrapolated ({share:.0%} of a step outside measured range)")
     cal = hw.efficiency.calibration
     if cal is not None and (
         not math.isclose(cal.peak_bf16_flops_per_s, hw.peak_flops.bf16, rel_tol=1e-6)

@@ -30,10 +30,14 @@ def with_curves(hw):
 
 
 TABLES = {
-    (name, hw, tp): build_ops(load_model(name).with_dtypes(dtype), with_curves(load_hardware(hw)),
-                              Parallelism(tp))
-    for name, hw, tp, dtype in [("llama-3.1-8b", "h100-sxm", 1, None), ("mixtral-8x7b", "h200", 4, "fp8"),
-                                ("gemma-3-27b", "a100-80g-sxm", 2, None)]
+    (name, hw, tp): build_ops(
+        load_model(name).with_dtypes(dtype), with_curves(load_hardware(hw)), Parallelism(tp)
+    )
+    for name, hw, tp, dtype in [
+        ("llama-3.1-8b", "h100-sxm", 1, None),
+        ("mixtral-8x7b", "h200", 4, "fp8"),
+        ("gemma-3-27b", "a100-80g-sxm", 2, None),
+    ]
 }
 
 
@@ -47,14 +51,18 @@ def test_step_time_with_curves_matches_reference(batch, key):
     new, ctx = (np.array(v, np.int64) for v in zip(*batch, strict=True))
     table = TABLES[key]
     got = K.step_time(new, ctx, float(len(new)), *args(table))
-    want = R.step_time(list(new), list(ctx), len(new), *(a.tolist() if isinstance(a, np.ndarray) else a
-                                                          for a in args(table)))
+    want = R.step_time(
+        list(new), list(ctx), len(new), *(a.tolist() if isinstance(a, np.ndarray) else a for a in args(table))
+    )
     assert got == pytest.approx(want, rel=1e-12)
 
 
 @settings(deadline=None)
-@given(st.lists(st.integers(0, 20_000), min_size=1, max_size=16), st.integers(1, 100),
-       st.sampled_from(sorted(TABLES)))
+@given(
+    st.lists(st.integers(0, 20_000), min_size=1, max_size=16),
+    st.integers(1, 100),
+    st.sampled_from(sorted(TABLES)),
+)
 def test_decode_span_with_curves_matches_step_by_step(ctx, k_max, key):
     table = TABLES[key]
     acc = np.zeros(4)
@@ -69,7 +77,7 @@ def test_decode_span_with_curves_matches_step_by_step(ctx, k_max, key):
 def test_curve_interpolates_in_log_size(size):
     curve = Curve(size=(1e3, 1e6), efficiency=(0.2, 0.8))
     row = np.zeros(K.N_OP_COLS)
-    row[K.CURVE_F:K.CURVE_F + K.CURVE_WIDTH] = curve_columns(curve)
+    row[K.CURVE_F : K.CURVE_F + K.CURVE_WIDTH] = curve_columns(curve)
     expected = 0.2 if size <= 1e3 else 0.8 if size >= 1e6 else 0.2 + 0.6 * (np.log10(size) - 3) / 3
     assert K.curve_at(row[None, :], 0, K.CURVE_F, size) == pytest.approx(expected, rel=1e-12)
     assert R.curve_at(list(row), K.CURVE_F, size) == pytest.approx(expected, rel=1e-12)
@@ -77,8 +85,13 @@ def test_curve_interpolates_in_log_size(size):
 
 def test_curves_never_beat_the_datasheet_roofline():
     model, hw = load_model("llama-3.1-8b"), load_hardware("h100-sxm")
-    peak = hw.model_copy(update={"efficiency": hw.efficiency.model_copy(
-        update={"compute": 1.0, "memory": 1.0, "op_overhead_s": 0.0})})
+    peak = hw.model_copy(
+        update={
+            "efficiency": hw.efficiency.model_copy(
+                update={"compute": 1.0, "memory": 1.0, "op_overhead_s": 0.0}
+            )
+        }
+    )
     cost, roof = RooflineCost(model, with_curves(hw)), RooflineCost(model, peak)
     for new, ctx in [([1] * 64, [4000] * 64), ([2048], [0]), ([1], [100])]:
         assert cost.step(new, ctx, len(new)).total_s >= roof.step(new, ctx, len(new)).total_s

@@ -1,0 +1,118 @@
+"""`sim.calibrate`: a fit recovers known curves from kernels it generated, held-out shapes are predicted
+from the rest, and the shipped GPU profile of one model predicts another model's kernels and steps."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from hardware import load_hardware
+from hardware.spec import Curve, Curves
+from sim import calibrate as cal
+from sim.profile import COLUMNS
+from tests.conftest import SHARED
+
+PROFILES = Path(__file__).resolve().parents[2] / "benchmarks" / "data"
+
+
+def kernels(rows):
+    return (
+        pd.DataFrame(rows)
+        .reindex(columns=list(COLUMNS))
+        .assign(dtype=lambda d: d["dtype"].fillna("bf16"), device="synthetic")
+    )
+
+
+def synthetic_table():
+    rows = [
+        {"op": "gemm", "m": m, "n": n, "k": k}
+        for m in (1, 16, 128, 1024, 4096, 16384)
+        for n, k in ((4096, 4096), (14336, 4096), (4096, 14336), (6144, 4096), (1024, 8192), (28672, 8192))
+    ]
+    rows += [
+        {"op": "attention_prefill", "batch": b, "seq_len": s, "heads": h, "kv_heads": 8, "head_dim": 128}
+        for b in (1, 4)
+        for s in (512, 2048, 8192, 16384)
+        for h in (32, 64, 16)
+    ]
+    rows += [
+        {"op": "attention_decode", "batch": b, "kv_len": s, "heads": h, "kv_heads": 8, "head_dim": 128}
+        for b in (1, 8, 64)
+        for s in (1024, 8192, 65536)
+        for h in (32, 64, 16)
+    ]
+    rows += [{"op": "memcpy", "bytes": 2.0**e} for e in range(16, 34)]
+    return kernels(rows)
+
+
+@pytest.fixture(scope="module")
+def truth():
+    hw = load_hardware("h100-sxm")
+    curves = Curves(
+        gemm=Curve(size=(1e9, 1e11, 1e13), efficiency=(0.3, 0.6, 0.75)),
+        attention=Curve(size=(1e10, 1e13), efficiency=(0.3, 0.6)),
+        memory=Curve(size=(1e5, 1e7, 1e10), efficiency=(0.2, 0.7, 0.9)),
+        attention_memory=Curve(size=(1e5, 1e10), efficiency=(0.3, 0.85)),
+    )
+    eff = hw.efficiency.model_copy(update={"curves": curves, "op_overhead_s": 2e-6})
+    return hw.model_copy(update={"efficiency": eff})
+
+
+def test_fit_then_evaluate_on_held_out_shapes(truth):
+    table = synthetic_table()
+    table["time_s"] = cal.predict_kernels(table, truth)
+    fit_rows, held = cal.split_by_shape(table)
+    assert len(held) and not set(map(tuple, held[["n", "k"]].dropna().values)) & set(
+        map(tuple, fit_rows[["n", "k"]].dropna().values)
+    )
+    fitted = cal.fit(fit_rows, load_hardware("h100-sxm"), ("synthetic",))
+    assert fitted.efficiency.op_overhead_s == pytest.approx(table["time_s"].min())
+    errors = cal.error_summary(cal.kernel_errors(held, fitted)).set_index("op")
+    # the fit only saw other shapes; piecewise-linear knots per half decade follow the true curves
+    assert (errors["median_abs_error_pct"] < 5).all(), errors
+    assert fitted.efficiency.curves.gemm.efficiency[-1] == pytest.approx(0.75, abs=0.08)
+
+
+def test_calibrated_file_round_trips(tmp_path, truth):
+    table = synthetic_table()
+    table["time_s"] = cal.predict_kernels(table, truth)
+    fitted = cal.fit(table, load_hardware("h100-sxm"), ("synthetic",))
+    path = tmp_path / "h100-calibrated.yaml"
+    path.write_text(yaml.safe_dump(cal.to_yaml_dict(fitted), sort_keys=False))
+    back = load_hardware(path)
+    assert back.efficiency == fitted.efficiency
+    assert back.efficiency.calibration.device == "synthetic"
+    assert np.allclose(cal.predict_kernels(table, back), cal.predict_kernels(table, fitted))
+
+
+def test_one_model_profile_predicts_another_model():
+    small = cal.read_kernels(PROFILES / "profile-h200-llama-3.1-8b.csv")
+    large = cal.read_kernels(PROFILES / "profile-h200-llama-3.1-70b.csv")
+    fitted = cal.fit(small, load_hardware("h200"), ("8b",))
+    errors = cal.error_summary(cal.kernel_errors(large, fitted)).set_index("op")
+    assert errors.loc["gemm", "median_abs_error_pct"] < 10
+    assert errors.loc["decode_step", "median_abs_error_pct"] < 15
+    assert set(errors.index) >= {"gemm", "attention_prefill", "attention_decode", "memcpy", "prefill_step"}
+
+
+def test_read_kernels_names_the_bad_line(tmp_path):
+    bad = tmp_path / "k.csv"
+    bad.write_text("op,m,n,k,time_s\ngemm,1,2,3,1e-5\nconv,1,2,3,1e-5\n")
+    with pytest.raises(cal.KernelDataError, match=r"line 3: unknown op 'conv'"):
+        cal.read_kernels(bad)
+    bad.write_text("op,m,n,k,time_s\ngemm,1,x,3,1e-5\n")
+    with pytest.raises(cal.KernelDataError, match=r"line 2: column 'n' must be a number"):
+        cal.read_kernels(bad)
+    bad.write_text("op,m,n,k,latency_ms\ngemm,1,2,3,1\n")
+    with pytest.raises(cal.KernelDataError, match=r"unknown column 'latency_ms'"):
+        cal.read_kernels(bad)
+
+
+@pytest.mark.skipif(not (SHARED / "validation" / "aiconfigurator").exists(), reason="needs shared/validation")
+def test_aiconfigurator_kernels_become_a_kernel_table():
+    table = cal.aiconfigurator_kernels(SHARED / "validation" / "aiconfigurator" / "data" / "a100_sxm")
+    assert set(table["op"]) == {"gemm", "attention_prefill", "attention_decode", "allreduce"}
+    assert (table["time_s"] > 0).all() and (table["time_s"] < 1).all()  # ms were converted to s
+    assert np.isfinite(cal.predict_kernels(table, load_hardware("a100-80g-sxm"))).all()
