@@ -304,6 +304,6 @@ def table(frame: pd.DataFrame, title: str) -> go.Figure:
         )
     )
     fig.update_layout(
-        title=title, height=max(200, 90 + 28 * len(frame)), margin={"t": 50, "b": 10, "l": 10, "r": 10}
+        title=title, height=max(200, 120 + 45 * len(frame)), margin={"t": 50, "b": 10, "l": 10, "r": 10}
     )
     return fig

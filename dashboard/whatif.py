@@ -6,8 +6,8 @@ turned preset is just another `Accelerator`, and every answer comes from `sim.es
 function `ctxsim estimate` calls. Nothing here draws or knows about Dash; the hardware designer page
 turns its sliders into `Knobs` and hands the tables below to `dashboard.figures`.
 
-Cost: a device-hour is the preset's hourly price, or its purchase price amortised over the default
-`CostAssumptions`, plus electricity at TDP (an upper bound: a busy device at full power).
+Cost: a device-hour is priced as the planner prices it (`sim.planner.device_hour_usd`): the hourly
+price, or the purchase price amortised over the default `CostAssumptions`, plus electricity at TDP.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pandas as pd
 from hardware.spec import Accelerator, MemoryTier
 from sim.costmodel import Parallelism, RooflineCost, memory_plan
 from sim.estimate import Estimate, estimate, smallest_fit
-from sim.metrics import hourly_price
+from sim.planner import device_hour_usd as planner_device_hour_usd
 from sim.scenario import CostAssumptions, deep_merge
 from workloads.model import ModelArch
 
@@ -80,17 +80,9 @@ def apply_knobs(hw: Accelerator, knobs: Knobs) -> Accelerator:
     return Accelerator.model_validate(deep_merge(hw.model_dump(mode="json"), patch))
 
 
-def device_hour_usd(hw: Accelerator, cost: CostAssumptions | None = None) -> float | None:
-    """Dollars per device-hour: hourly price (or amortised purchase) plus electricity at TDP."""
-    cost = cost or CostAssumptions()
-    price = hw.price
-    base = hourly_price(
-        price.purchase_usd if price else None, price.per_hour_usd if price else None, cost.amortization_years
-    )
-    if base is None:
-        return None
-    power_kw = hw.power.tdp_w / 1e3 if hw.power else 0.0
-    return base + power_kw * cost.electricity_usd_per_kwh
+def device_hour_usd(hw: Accelerator) -> float | None:
+    """Dollars per device-hour under the default cost assumptions, as the planner prices them."""
+    return planner_device_hour_usd(hw, CostAssumptions())
 
 
 @dataclass(frozen=True)

@@ -56,13 +56,18 @@ def test_every_page_loads_without_console_errors(dash_duo, dashboard_app, screen
     for path, ready in PAGES.items():
         dash_duo.driver.get(dash_duo.server_url + path)
         dash_duo.wait_for_element(ready, timeout=30)
-        _screenshot(dash_duo, screenshot_dir, "page" + path.replace("/", "-").rstrip("-"))
         _graphs_drawn(dash_duo, 2)
         if path == "/sweeps":
             dash_duo.wait_for_contains_text("#sweeps-link", "dir=sweeps", timeout=30)
         dash_duo.wait_for_no_elements("._dash-loading", timeout=30)
-        _screenshot(dash_duo, screenshot_dir, "page" + path.replace("/", "-").rstrip("-"))
+        _screenshot(dash_duo, screenshot_dir, "page-" + (path.strip("/") or "designer"))
         assert dash_duo.get_logs() == [], path
+    dash_duo.driver.get(dash_duo.server_url + "/sizing?qps=8&requests=300&tp=1&tp=2&max_devices=16")
+    dash_duo.find_element("#sizing-run").click()
+    dash_duo.wait_for_contains_text("#sizing-cost", "per hour", timeout=120)
+    _graphs_drawn(dash_duo, 2)
+    _screenshot(dash_duo, screenshot_dir, "sizing-planned")
+    assert dash_duo.get_logs() == []
 
 
 def _cell(dash_duo, key: str) -> str:
