@@ -329,7 +329,8 @@ class Replica:
         per_entry = self.cache.blocks_per_entry if self.cache else 0
         shared = (hits + reload) * per_entry
         need = max(int(self.layout.blocks_for(max(target, 1))) - shared, 0) + reload * per_entry
-        if need > self.available() - (self.watermark_blocks if self.n else 0):
+        available = self.available() - (self.cache.idle_among(hashes[:hits]) * per_entry if hits else 0)
+        if need > available - (self.watermark_blocks if self.n else 0):
             return None
         if hits:
             self.cache.pin(hashes[:hits])

@@ -99,6 +99,11 @@ class PrefixCache:
             k += 1
         return k - start
 
+    def idle_among(self, hashes) -> int:
+        """Entries of `hashes` (distinct, all on the device) that nobody pins: pinning them takes
+        them out of what eviction can reclaim."""
+        return sum(1 for h in {int(h) for h in hashes} if self.ref[h] == 0)
+
     def pin(self, hashes) -> None:
         for h in hashes:
             h = int(h)
