@@ -27,6 +27,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import signal
 import threading
 import time
 import traceback
@@ -234,9 +235,11 @@ def run_point(point: Point) -> dict[str, Any]:
             "error": error, **summary, "point_wall_s": time.perf_counter() - started}
 
 
-def _exit_with_parent(parent_pid: int) -> None:
-    """Worker initializer: end this worker when the sweep process dies (even by SIGKILL), instead of
-    lingering as an orphan that keeps computing points nobody will store."""
+def _worker_init(parent_pid: int) -> None:
+    """Worker initializer. Ctrl-C is the sweep process's to handle (it stops handing out points), so
+    workers ignore SIGINT; and a worker ends when the sweep process dies (even by SIGKILL) instead
+    of lingering as an orphan that computes points nobody will store."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
         while os.getppid() == parent_pid:
@@ -248,7 +251,7 @@ def _exit_with_parent(parent_pid: int) -> None:
 
 def _local(points: Sequence[Point], workers: int) -> Iterator[dict[str, Any]]:
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_exit_with_parent,
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
                                initargs=(os.getpid(),))
     try:
         pending = {pool.submit(run_point, p) for p in points}
