@@ -40,7 +40,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hardware.catalog import read_yaml
-from sim.scenario import Scenario, ScenarioError, format_error, scenario_from_dict, set_path
+from sim.scenario import Scenario, ScenarioError, format_error, rebase_paths, scenario_from_dict, set_path
 
 PARENT_POLL_S = 0.5
 Scalar = str | int | float | bool
@@ -170,11 +170,11 @@ def build(spec: SweepSpec, base: dict, max_reported: int = 1) -> Sweep:
             continue
         pid = point_id(scenario)
         if pid in seen:
-            errors.append(f"{where}: the same scenario as point {seen[pid] + 1} ({points[seen[pid]].label})")
+            errors.append(f"{where}: the same scenario as point {seen[pid].index + 1} ({seen[pid].label})")
             continue
-        seen[pid] = len(points)
         params = {path: resolved(scenario, path, value) for path, value in assignment}
         points.append(Point(index, pid, label, params, scenario))
+        seen[pid] = points[-1]
     if errors:
         more = f" (and {len(errors) - max_reported} more bad points)" if len(errors) > max_reported else ""
         raise SweepError("; ".join(errors[:max_reported]) + more)
@@ -197,7 +197,9 @@ def _validate(data: dict, where: str) -> Scenario:
 
 
 def load_sweep(path: str | Path) -> Sweep:
-    """Read a sweep file and validate every point; a relative `base` resolves from the file's folder."""
+    """Read a sweep file and validate every point. A relative `base` resolves from the sweep file's
+    folder, and relative file paths inside the base from the base's own folder (an inline base's
+    from the sweep file's), as `load_scenario` resolves them."""
     path = Path(path)
     try:
         raw = read_yaml(path)
@@ -209,11 +211,11 @@ def load_sweep(path: str | Path) -> Sweep:
     if isinstance(spec.base, str):
         base_path = path.parent / spec.base
         try:
-            base = read_yaml(base_path)
+            base = rebase_paths(read_yaml(base_path), base_path.parent)
         except ValueError as exc:
             raise SweepError(f"{path}: base: {exc}") from None
     else:
-        base = spec.base
+        base = rebase_paths(spec.base, path.parent)
     try:
         return build(spec, base)
     except SweepError as exc:

@@ -161,9 +161,10 @@ def plan(
     from sim.cli import err, fail, out
     from sim.planner import PlanError, parse_slo
     from sim.planner import plan as make_plan
+    from sim.scenario import rebase_paths
 
     try:
-        base = read_yaml(scenario)
+        base = rebase_paths(read_yaml(scenario), scenario.parent)
         targets = [parse_slo(s) for s in slo]
         tps = _csv(tp, "--tp", int)
         with err.status("planning", spinner="dots") as status:

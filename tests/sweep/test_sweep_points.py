@@ -1,10 +1,12 @@
 """Sweep files: expansion into points, point identity, and bad files that fail before any point runs."""
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from sim.cli import app
 from sim.sweep import SweepError, SweepSpec, build, load_sweep, point_id
+from tests.conftest import TINY_HW
 from tests.sweep.sweepfiles import TINY_BASE, write_sweep
 
 runner = CliRunner()
@@ -47,13 +49,15 @@ def test_point_identity_follows_the_resolved_scenario(tmp_path):
     assert a.points[0].point_id == point_id(a.points[0].scenario)
 
 
-def test_base_file_resolves_from_the_sweep_folder(tmp_path):
+def test_base_file_resolves_from_the_sweep_folder_and_its_files_from_its_own(tmp_path):
     (tmp_path / "scenarios").mkdir()
-    (tmp_path / "scenarios" / "base.yaml").write_text(__import__("yaml").safe_dump(TINY_BASE))
+    (tmp_path / "scenarios" / "chip.yaml").write_text(yaml.safe_dump(TINY_HW))
+    (tmp_path / "scenarios" / "base.yaml").write_text(yaml.safe_dump({**TINY_BASE, "hardware": "chip.yaml"}))
     sweeps = tmp_path / "sweeps"
     sweeps.mkdir()
     sweep = load_sweep(write_sweep(sweeps, base="../scenarios/base.yaml", grid={"seed": [1, 2]}))
     assert [p.scenario.seed for p in sweep.points] == [1, 2]
+    assert sweep.points[0].scenario.hardware.name == TINY_HW["name"]
 
 
 @pytest.mark.parametrize(("spec", "expected"), [
@@ -88,6 +92,16 @@ def test_bad_sweep_fails_before_any_point_runs(tmp_path, spec, expected):
     assert not out.exists()
     with pytest.raises(SweepError):
         load_sweep(path)
+
+
+def test_every_bad_point_counts_in_sweep_order():
+    spec = SweepSpec.model_validate({"base": TINY_BASE, "list": [{"cluster.replicas": 0}, {"seed": 2},
+                                                                 {"seed": 2}]})
+    with pytest.raises(SweepError) as caught:
+        build(spec, TINY_BASE, max_reported=2)
+    assert str(caught.value) == (
+        "point 1 of 3 (cluster.replicas=0): cluster.replicas: Input should be greater than or equal to 1; "
+        "point 3 of 3 (seed=2): the same scenario as point 2 (seed=2)")
 
 
 def test_missing_base_file_is_named(tmp_path):
