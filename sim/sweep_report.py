@@ -75,13 +75,15 @@ def heatmap(results: pd.DataFrame, x: str, y: str, params: list[str]) -> go.Figu
                                  texttemplate="%{z:.3g}",
                                  hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>%{{z:.4g}}"),
                       row=1, col=col)
-        fig.update_xaxes(title_text=x, type="category", row=1, col=col)
+        fig.update_xaxes(title_text=x if col == 1 else None, type="category", row=1, col=col)
         fig.update_yaxes(title_text=y if col == 1 else None, type="category", row=1, col=col)
     fig.update_layout(title=f"{y} against {x}{_others(params, (x, y))}", height=380)
     return fig
 
 
 def lines(results: pd.DataFrame, x: str, params: list[str]) -> go.Figure:
+    """Each metric against `x`, one line per value of the next varying parameter; a text-valued `x`
+    (a hardware name) keeps one sorted category order across lines."""
     metrics = [m for m in METRICS if m in results and results[m].notna().any()]
     colour = next((p for p in params if p != x and results[p].nunique() > 1), None)
     fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[METRICS[m] for m in metrics],
@@ -89,13 +91,15 @@ def lines(results: pd.DataFrame, x: str, params: list[str]) -> go.Figure:
     groups = results.groupby(colour, sort=True) if colour else [(None, results)]
     for i, (value, group) in enumerate(groups):
         mean = group.groupby(x, sort=True)[metrics].mean()
-        name = f"{colour}={value}" if colour else x
+        name = f"{colour}={_tick(value)}" if colour else x
         for col, metric in enumerate(metrics, start=1):
             fig.add_trace(go.Scatter(x=mean.index, y=mean[metric], mode="lines+markers", name=name,
                                      legendgroup=name, showlegend=col == 1,
                                      line={"color": qualitative.Plotly[i % len(qualitative.Plotly)]}),
                           row=1, col=col)
-            fig.update_xaxes(title_text=x, row=1, col=col)
+    fig.update_xaxes(title_text=x, row=1, col=1)
+    if not pd.api.types.is_numeric_dtype(results[x]):
+        fig.update_xaxes(type="category", categoryorder="array", categoryarray=sorted(results[x].unique()))
     used = (x, colour) if colour else (x,)
     fig.update_layout(title=f"Metrics against {x}{_others(params, used)}", height=360)
     return fig
