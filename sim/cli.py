@@ -262,6 +262,10 @@ from dashboard.cli import register as register_dashboard  # noqa: E402
 
 register_dashboard(app)
 
+from sim.cache_cli import register as register_cache  # noqa: E402
+
+register_cache(app)
+
 
 def main() -> None:  # pragma: no cover
     app(prog_name="ctxsim")
