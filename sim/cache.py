@@ -20,8 +20,10 @@ sim/_cache_reference.py):
   same weight work plus attention over the p + (offset) tokens before it, and attention work per
   context token relative to weight work is 1/knee_tokens. For a dense transformer with N non-embedding
   parameters, L layers and query width h·d, knee_tokens = N / (2·L·h·d): 27k tokens for
-  Llama-3.1-8B, 53k for Llama-3.1-70B; the default is 32,768. A block late in a long context is
-  therefore the expensive one to lose.
+  Llama-3.1-8B, 52k for Llama-3.1-70B; the default is 32,768. A block late in a long context is
+  therefore the expensive one to lose. Under prefix lookups this cuts both ways: evicting an early
+  block leaves its cached successors unreachable until it is recomputed, and on the Mooncake traces
+  `cost` trails `lru` in prefix hit rate at most capacities (`ctxsim cache-curve`).
 
 Engine protocol (every policy): a block joins the idle set with `insert(key, cost)`, freshly
 computed or released by its last user; a hit on an idle block pins it with `remove(key)` until that
