@@ -116,7 +116,7 @@ class PrefixCache:
         """Bring offloaded entries back to the device, pinned (the caller made room)."""
         for h in hashes:
             h = int(h)
-            self.offload.remove(h)
+            self.offload.discard(h)
             self.ref[h] = 1
 
     def register(self, h: int) -> bool:
@@ -131,8 +131,11 @@ class PrefixCache:
         return False
 
     def unpin(self, hashes, first_position_tokens: int, block_tokens: int) -> None:
-        for k, h in enumerate(hashes):
-            h = int(h)
+        """Release a sequence's entries tail first, as vLLM frees blocks, so that under recency
+        the end of a prefix is reclaimed before its start (a lookup stops at the first miss, so a
+        lost first block would strand every entry after it)."""
+        for k in range(len(hashes) - 1, -1, -1):
+            h = int(hashes[k])
             count = self.ref[h] - 1
             self.ref[h] = count
             if count == 0:

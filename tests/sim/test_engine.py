@@ -69,7 +69,11 @@ def test_request_too_large_is_rejected_with_reason():
     assert r.summary["requests_rejected"] == 50 and r.summary["requests_finished"] == 0
 
 
-def test_preemption_under_memory_pressure():
+@pytest.mark.parametrize("mode", ["recompute", "swap"])
+def test_preemption_under_memory_pressure(mode):
+    """20 requests of 300 + 300 tokens at once overflow the tiny device's KV. Recompute preemption
+    prefills a victim's prompt and generated tokens again; swap parks its KV in host memory and
+    never prefills twice. Either way every request gets all of its tokens."""
     sc = tiny_scenario(
         workload={
             "arrivals": {"kind": "burst"},
@@ -77,28 +81,19 @@ def test_preemption_under_memory_pressure():
             "output_tokens": {"kind": "fixed", "tokens": 300},
         },
         stop={"requests": 20},
+        scheduler={"preemption": mode},
     )
     r = run(sc)
+    req = r.requests
     assert r.summary["preemptions"] > 0
-    assert r.summary["requests_finished"] == 20
-    assert (r.requests.output_tokens == 300).all()
+    assert r.summary["requests_finished"] == 20 and (req.output_tokens == 300).all()
     assert r.summary["kv_peak_fraction"] <= 1.0
-
-
-def test_swap_preemption_keeps_kv():
-    sc = tiny_scenario(
-        workload={
-            "arrivals": {"kind": "burst"},
-            "prompt_tokens": {"kind": "fixed", "tokens": 300},
-            "output_tokens": {"kind": "fixed", "tokens": 300},
-        },
-        stop={"requests": 20},
-        scheduler={"preemption": "swap"},
-    )
-    r = run(sc)
-    assert r.summary["preemptions"] > 0 and r.summary["requests_finished"] == 20
-    swapped = r.requests.preemptions > 0
-    assert (r.requests.loc[~swapped, "prompt_tokens"] >= 0).all()
+    preempted = req.preemptions > 0
+    if mode == "recompute":
+        assert (req.prefilled_tokens[preempted] > 300).all()
+    else:
+        assert (req.prefilled_tokens == 300).all()
+    assert (req.prefilled_tokens[~preempted] == 300).all()
 
 
 def check_invariants(sc, r):
