@@ -293,6 +293,9 @@ def plan(base: dict, qps: float, slos: Sequence[SloTarget], hardware: Sequence[s
         else:
             misses.append(bad)
     found.sort(key=lambda cb: (cb[0].cost_per_hour_usd, cb[0].hardware, cb[0].tp))
+    skipped += [Skipped(c.hardware, c.tp, (f"meets the SLOs with {c.replicas} replica(s) at "
+                                           f"${c.cost_per_hour_usd:,.2f}/h, dearer than the {top} cheapest"))
+                for c, _ in found[top:]]
     found = found[:top]
     return Plan(qps, tuple(slos), requests, max_devices, tuple(c for c, _ in found),
                 tuple(b for _, b in found), tuple(misses), tuple(skipped), simulations,
