@@ -111,13 +111,18 @@ def kernel_legs(hw: Accelerator, kind: KernelKind, dtype: str = "bf16") -> Kerne
     if kind == "gemm":
         peak = hw.peak_flops.for_dtype(dtype)
         curve = cv.gemm_fp8 if peak != hw.peak_flops.bf16 else cv.gemm
-        return KernelLegs(*_leg(peak, eff.compute, curve), *_leg(bw, eff.memory, cv.memory),
-                          eff.op_overhead_s)
+        return KernelLegs(
+            *_leg(peak, eff.compute, curve), *_leg(bw, eff.memory, cv.memory), eff.op_overhead_s
+        )
     if kind == "attention":
-        return KernelLegs(*_leg(hw.peak_flops.bf16, eff.compute, cv.attention),
-                          *_leg(bw, eff.memory, cv.attention_memory), eff.op_overhead_s)
-    return KernelLegs(*_leg(hw.peak_flops.bf16, eff.compute, None), *_leg(bw, eff.memory, cv.memory),
-                      eff.op_overhead_s)
+        return KernelLegs(
+            *_leg(hw.peak_flops.bf16, eff.compute, cv.attention),
+            *_leg(bw, eff.memory, cv.attention_memory),
+            eff.op_overhead_s,
+        )
+    return KernelLegs(
+        *_leg(hw.peak_flops.bf16, eff.compute, None), *_leg(bw, eff.memory, cv.memory), eff.op_overhead_s
+    )
 
 
 class _Builder:
@@ -127,8 +132,20 @@ class _Builder:
         self.b: list[np.ndarray] = []
         self.ops: list[np.ndarray] = []
 
-    def add(self, name, count, rate_f, rate_b, overhead, flops=None, nbytes=None, link=False, calls=1.0,
-            curve_f=None, curve_b=None):
+    def add(
+        self,
+        name,
+        count,
+        rate_f,
+        rate_b,
+        overhead,
+        flops=None,
+        nbytes=None,
+        link=False,
+        calls=1.0,
+        curve_f=None,
+        curve_b=None,
+    ):
         f, b = np.zeros(K.N_FEATURES), np.zeros(K.N_FEATURES)
         for idx, v in (flops or {}).items():
             f[idx] += v
@@ -143,11 +160,23 @@ class _Builder:
     def add_kernel(self, name, count, legs: KernelLegs, calls, flops=None, nbytes=None):
         """An operator that runs as `calls` kernels (fused QKV + O, gate-up + down): the overhead is paid
         per call and curves are read at the work of one call."""
-        self.add(name, count, legs.rate_f, legs.rate_b, legs.overhead_s * calls, flops, nbytes, calls=calls,
-                 curve_f=legs.curve_f, curve_b=legs.curve_b)
+        self.add(
+            name,
+            count,
+            legs.rate_f,
+            legs.rate_b,
+            legs.overhead_s * calls,
+            flops,
+            nbytes,
+            calls=calls,
+            curve_f=legs.curve_f,
+            curve_b=legs.curve_b,
+        )
 
     def build(self, window: int, moe_ratio: float) -> OpTable:
-        return OpTable(tuple(self.names), np.array(self.f), np.array(self.b), np.array(self.ops), window, moe_ratio)
+        return OpTable(
+            tuple(self.names), np.array(self.f), np.array(self.b), np.array(self.ops), window, moe_ratio
+        )
 
 
 def build_ops(model: ModelArch, hw: Accelerator, par: Parallelism) -> OpTable:
@@ -178,60 +207,132 @@ def build_ops(model: ModelArch, hw: Accelerator, par: Parallelism) -> OpTable:
                 pair_flops = 4.0 * model.num_heads * model.head_dim
                 proj_out = 2 * q_width + 2 * model.num_kv_heads * model.head_dim
             kvb = model.kv_bytes_per_token_layer(tp)
-            bld.add_kernel(f"{tag}.attn_proj", g.count, gemm, 2, flops={T: 2.0 * p / tp},
-                           nbytes={K.ONE: p * w / tp, T: a * (2 * h + proj_out / tp)})
-            bld.add_kernel(f"{tag}.attention", g.count, attn, 1,
-                           flops={pairs: pair_flops / tp}, nbytes={kv: kvb, T: kvb + 2 * a * q_width / tp})
+            bld.add_kernel(
+                f"{tag}.attn_proj",
+                g.count,
+                gemm,
+                2,
+                flops={T: 2.0 * p / tp},
+                nbytes={K.ONE: p * w / tp, T: a * (2 * h + proj_out / tp)},
+            )
+            bld.add_kernel(
+                f"{tag}.attention",
+                g.count,
+                attn,
+                1,
+                flops={pairs: pair_flops / tp},
+                nbytes={kv: kvb, T: kvb + 2 * a * q_width / tp},
+            )
         else:
             s = model.ssm
             d_inner = s.expand * h
             p = model.ssm_params()
-            bld.add_kernel(f"{tag}.ssm_proj", g.count, gemm, 2, flops={T: 2.0 * p / tp},
-                           nbytes={K.ONE: p * w / tp, T: a * (2 * h + 3 * d_inner / tp)})
-            bld.add_kernel(f"{tag}.ssm_scan", g.count, attn, 1,
-                           flops={T: SSM_SCAN_FLOPS_PER_STATE * d_inner * s.d_state / tp},
-                           nbytes={SEQ: 2 * model.ssm_state_bytes_per_layer() / tp, T: 3 * a * d_inner / tp})
+            bld.add_kernel(
+                f"{tag}.ssm_proj",
+                g.count,
+                gemm,
+                2,
+                flops={T: 2.0 * p / tp},
+                nbytes={K.ONE: p * w / tp, T: a * (2 * h + 3 * d_inner / tp)},
+            )
+            bld.add_kernel(
+                f"{tag}.ssm_scan",
+                g.count,
+                attn,
+                1,
+                flops={T: SSM_SCAN_FLOPS_PER_STATE * d_inner * s.d_state / tp},
+                nbytes={SEQ: 2 * model.ssm_state_bytes_per_layer() / tp, T: 3 * a * d_inner / tp},
+            )
         bld.add_kernel(f"{tag}.norms", g.count, mem, 2, nbytes={T: 4 * a * h})
         if g.ffn == "dense":
             p = model.dense_ffn_params()
-            bld.add_kernel(f"{tag}.ffn", g.count, gemm, 2,
-                           flops={T: 2.0 * p / tp},
-                           nbytes={K.ONE: p * w / tp, T: a * (2 * h + 3 * model.intermediate_size / tp)})
+            bld.add_kernel(
+                f"{tag}.ffn",
+                g.count,
+                gemm,
+                2,
+                flops={T: 2.0 * p / tp},
+                nbytes={K.ONE: p * w / tp, T: a * (2 * h + 3 * model.intermediate_size / tp)},
+            )
         elif g.ffn == "moe":
             moe = model.moe
             pe = model.expert_params()
-            bld.add_kernel(f"{tag}.router", g.count, gemm, 1,
-                           flops={T: 2.0 * h * moe.experts}, nbytes={K.ONE: h * moe.experts * w, T: a * h})
-            bld.add_kernel(f"{tag}.experts", g.count, gemm, 2,
-                           flops={T: 2.0 * pe * moe.active / tp},
-                           nbytes={K.MOE_TOUCHED: pe * moe.experts * w / tp,
-                                   T: a * moe.active * (2 * h + 3 * moe.expert_ffn / tp)})
+            bld.add_kernel(
+                f"{tag}.router",
+                g.count,
+                gemm,
+                1,
+                flops={T: 2.0 * h * moe.experts},
+                nbytes={K.ONE: h * moe.experts * w, T: a * h},
+            )
+            bld.add_kernel(
+                f"{tag}.experts",
+                g.count,
+                gemm,
+                2,
+                flops={T: 2.0 * pe * moe.active / tp},
+                nbytes={
+                    K.MOE_TOUCHED: pe * moe.experts * w / tp,
+                    T: a * moe.active * (2 * h + 3 * moe.expert_ffn / tp),
+                },
+            )
             if moe.shared_experts:
                 ps = pe * moe.shared_experts
-                bld.add_kernel(f"{tag}.shared_experts", g.count, gemm, 2,
-                               flops={T: 2.0 * ps / tp},
-                               nbytes={K.ONE: ps * w / tp, T: a * (2 * h + 3 * moe.expert_ffn / tp)})
+                bld.add_kernel(
+                    f"{tag}.shared_experts",
+                    g.count,
+                    gemm,
+                    2,
+                    flops={T: 2.0 * ps / tp},
+                    nbytes={K.ONE: ps * w / tp, T: a * (2 * h + 3 * moe.expert_ffn / tp)},
+                )
         if tp > 1:
             link = hw.scale_up or hw.scale_out
             if link is None:
-                raise ConfigError(f"tp ({tp}) > 1 needs hardware.scale_up (or scale_out); {hw.name} has neither")
+                raise ConfigError(
+                    f"tp ({tp}) > 1 needs hardware.scale_up (or scale_out); {hw.name} has neither"
+                )
             ring = 2.0 * (tp - 1) / tp
             per_layer = 2 if g.ffn != "none" else 1
             legs = kernel_legs(hw, "link")
-            bld.add(f"{tag}.allreduce", g.count * per_layer, np.inf, legs.rate_b,
-                    2 * (tp - 1) * link.latency_s, nbytes={T: ring * h * a}, link=True, curve_b=legs.curve_b)
+            bld.add(
+                f"{tag}.allreduce",
+                g.count * per_layer,
+                np.inf,
+                legs.rate_b,
+                2 * (tp - 1) * link.latency_s,
+                nbytes={T: ring * h * a},
+                link=True,
+                curve_b=legs.curve_b,
+            )
 
     bld.add_kernel("embed", 1, mem, 1, nbytes={T: h * (w + a)})
     vocab = model.vocab_size
-    bld.add_kernel("lm_head", 1, gemm, 1, flops={S: 2.0 * h * vocab / tp},
-                   nbytes={K.ONE: h * vocab * w / tp, S: a * h + 4.0 * vocab / tp})
+    bld.add_kernel(
+        "lm_head",
+        1,
+        gemm,
+        1,
+        flops={S: 2.0 * h * vocab / tp},
+        nbytes={K.ONE: h * vocab * w / tp, S: a * h + 4.0 * vocab / tp},
+    )
     if par.pp > 1:
         link = hw.scale_up or hw.scale_out
         if link is None:
-            raise ConfigError(f"pp ({par.pp}) > 1 needs hardware.scale_up (or scale_out); {hw.name} has neither")
+            raise ConfigError(
+                f"pp ({par.pp}) > 1 needs hardware.scale_up (or scale_out); {hw.name} has neither"
+            )
         legs = kernel_legs(hw, "link")
-        bld.add("pp_send", par.pp - 1, np.inf, legs.rate_b, link.latency_s,
-                nbytes={T: h * a}, link=True, curve_b=legs.curve_b)
+        bld.add(
+            "pp_send",
+            par.pp - 1,
+            np.inf,
+            legs.rate_b,
+            link.latency_s,
+            nbytes={T: h * a},
+            link=True,
+            curve_b=legs.curve_b,
+        )
     window = model.window.size if model.window else 0
     moe_ratio = model.moe.active / model.moe.experts if model.moe else 0.0
     return bld.build(window, moe_ratio)
@@ -265,7 +366,11 @@ class MemoryPlan:
 
     def seq_bytes(self, tokens: float | np.ndarray) -> float | np.ndarray:
         windowed = np.minimum(tokens, self.window) if self.window else 0.0
-        return self.kv_bytes_per_token * tokens + self.window_kv_bytes_per_token * windowed + self.state_bytes_per_seq
+        return (
+            self.kv_bytes_per_token * tokens
+            + self.window_kv_bytes_per_token * windowed
+            + self.state_bytes_per_seq
+        )
 
     @property
     def kv_capacity_tokens(self) -> int:
@@ -285,8 +390,13 @@ class MemoryPlan:
         return int(self.kv_pool_bytes // per_seq) if per_seq > 0 else 0
 
 
-def memory_plan(model: ModelArch, hw: Accelerator, par: Parallelism, memory_fraction: float = 0.9,
-                max_batched_tokens: int = 8192) -> MemoryPlan:
+def memory_plan(
+    model: ModelArch,
+    hw: Accelerator,
+    par: Parallelism,
+    memory_fraction: float = 0.9,
+    max_batched_tokens: int = 8192,
+) -> MemoryPlan:
     """Place weights first, then a workspace (activations of the largest step), the rest is KV.
 
     `memory_fraction` is the share of the main tier the engine may use (vLLM's
@@ -344,7 +454,13 @@ class CostModel:
         acc = K.step_time(np.asarray(new, np.int64), np.asarray(ctx, np.int64), float(sampled), *self._args)
         return StepTime(*acc)
 
-    def decode_span(self, ctx: np.ndarray, t0: float, t_stop: float, k_max: int, acc: np.ndarray) -> tuple[int, float]:
+    def step_seconds(self, new: np.ndarray, ctx: np.ndarray, sampled: int) -> np.ndarray:
+        """`step()` as the array [total, compute-bound, memory-bound, link] (the engine's hot path)."""
+        return K.step_time(new, ctx, float(sampled), *self._args)
+
+    def decode_span(
+        self, ctx: np.ndarray, t0: float, t_stop: float, k_max: int, acc: np.ndarray
+    ) -> tuple[int, float]:
         """Advance decode steps (see sim/_kernels.py::decode_span); acc accumulates the time split."""
         return K.decode_span(np.asarray(ctx, np.int64), *self._args, t0, t_stop, k_max, acc)
 
@@ -353,8 +469,9 @@ class CostModel:
         efficiency curves, `efficiency_compute`/`efficiency_memory` are the fractions of peak used and
         `extrapolated` marks an operator whose work per call lies outside a curve's measured range."""
         t = self.table
-        x = K.batch_features(np.asarray(new, np.int64), np.asarray(ctx, np.int64), float(sampled),
-                             t.window, t.moe_ratio)
+        x = K.batch_features(
+            np.asarray(new, np.int64), np.asarray(ctx, np.int64), float(sampled), t.window, t.moe_ratio
+        )
         count = t.ops[:, K.COUNT]
         flops_one = t.flops_coef @ x
         bytes_one = t.bytes_coef @ x
@@ -367,10 +484,21 @@ class CostModel:
         time_s = np.maximum(compute_s, memory_s) + t.ops[:, K.OVERHEAD] * count
         link = t.ops[:, K.IS_LINK] > 0
         bound = np.where(link, "link", np.where(compute_s >= memory_s, "compute", "memory"))
-        return pd.DataFrame({"op": t.names, "count": count, "flops": flops, "bytes": nbytes,
-                             "compute_s": compute_s, "memory_s": memory_s, "time_s": time_s, "bound": bound,
-                             "efficiency_compute": eff_f, "efficiency_memory": eff_b,
-                             "extrapolated": out_f | out_b})
+        return pd.DataFrame(
+            {
+                "op": t.names,
+                "count": count,
+                "flops": flops,
+                "bytes": nbytes,
+                "compute_s": compute_s,
+                "memory_s": memory_s,
+                "time_s": time_s,
+                "bound": bound,
+                "efficiency_compute": eff_f,
+                "efficiency_memory": eff_b,
+                "extrapolated": out_f | out_b,
+            }
+        )
 
 
 def _curve_eval(ops: np.ndarray, start: int, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -386,11 +514,11 @@ def _curve_eval(ops: np.ndarray, start: int, size: np.ndarray) -> tuple[np.ndarr
     return eff, has & ((lx < lo - tol) | (lx > hi + tol))
 
 
-def RooflineCost(model: ModelArch, hw: Accelerator, par: Parallelism = Parallelism()) -> CostModel:  # noqa: N802
+def RooflineCost(model: ModelArch, hw: Accelerator, par: Parallelism = Parallelism()) -> CostModel:
     return CostModel(build_ops(model, hw, par))
 
 
-def FixedCost(step_s: float) -> CostModel:  # noqa: N802
+def FixedCost(step_s: float) -> CostModel:
     """Every step takes `step_s`, whatever the batch: for engine tests with hand-checkable times."""
     bld = _Builder()
     bld.add("fixed", 1, 1.0, 1.0, step_s)

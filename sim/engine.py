@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import simpy
 
+from sim import _engine_kernels as K
 from sim.costmodel import CostModel
 from sim.kvcache import KVLayout, PrefixCache
 from sim.recorder import EngineStats, Recorder, RequestState
@@ -93,13 +94,19 @@ class Replica:
         self.reqs, self.state, self.rec, self.stats, self.skip = reqs, state, rec, stats, skip
         self.cluster = cluster
         cap = cfg.max_num_seqs
-        self.rid = np.zeros(cap, np.int64)
-        self.kv = np.zeros(cap, np.int64)
-        self.target = np.zeros(cap, np.int64)
-        self.gen = np.zeros(cap, np.int64)
-        self.out = np.zeros(cap, np.int64)
-        self.blocks = np.zeros(cap, np.int64)  # private blocks
-        self.shared = np.zeros(cap, np.int64)  # blocks of pinned prefix-cache entries
+        # one row per field, one column per slot; the names below are views of its rows
+        self.S = np.zeros((K.N_ROWS, cap), np.int64)
+        self.rid, self.kv, self.target, self.gen = (
+            self.S[K.RID],
+            self.S[K.KV],
+            self.S[K.TARGET],
+            self.S[K.GEN],
+        )
+        self.out = self.S[K.OUT]
+        self.blocks = self.S[K.BLOCKS]  # private blocks
+        self.shared = self.S[K.SHARED]  # blocks of pinned prefix-cache entries
+        self.need = np.zeros(cap, np.int64)
+        self.L = self.layout.vector()
         self.pinned: list[list[int]] = [[] for _ in range(cap)]  # hashes each slot pins
         self.n = 0
         self.waiting: deque[int] = deque()
@@ -179,17 +186,14 @@ class Replica:
             self.stats.events += 1
             if n == 0 or not new[:n].any():  # the step lost its members to preemption: plan again
                 continue
-            if not prefill and self.skip:
+            if not prefill and self.skip and not self.stall_s:  # a swap stall belongs to this one step
                 k_max = self.span_length()
                 if k_max > 1:
                     yield from self.run_span(k_max)
                     continue
-            kv = self.kv[:n]
-            sampled = int(np.count_nonzero((new[:n] > 0) & (kv + new[:n] >= self.target[:n])))
-            step = self.cost.step(new[:n], kv, sampled)
-            for i, t in enumerate((step.total_s, step.compute_bound_s, step.memory_bound_s, step.link_s)):
-                self.acc[i] += t
-            dt = step.total_s + self.stall_s
+            step = self.cost.step_seconds(new[:n], self.kv[:n], K.sampled_count(self.S, n, new))
+            self.acc += step
+            dt = step[0] + self.stall_s
             self.busy_s += dt
             self.stall_s = 0.0
             self.stats.steps += 1
@@ -220,21 +224,7 @@ class Replica:
     # ---- scheduling ------------------------------------------------------------------------------------
     def span_length(self) -> int:
         """Decode steps until the batch must change: a sequence finishes or a new block is missing."""
-        n = self.n
-        kv, held = self.kv[:n], self.blocks[:n] + self.shared[:n]
-        k = int((self.out[:n] - self.gen[:n]).min())
-        budget = self.available()
-        need = lambda j: int(np.maximum(self.layout.blocks_for(kv + j) - held, 0).sum())  # noqa: E731
-        if need(k) <= budget:
-            return k
-        lo, hi = 1, k  # need(1) fits: schedule() allocated the first step
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if need(mid) <= budget:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
+        return int(K.span_length(self.S, self.n, self.L, self.available()))
 
     def schedule(self) -> tuple[np.ndarray, bool]:
         """Preempt if decodes lack blocks, continue partial prefills, admit waiting requests.
@@ -242,25 +232,24 @@ class Replica:
         cfg = self.cfg
         budget = cfg.max_num_batched_tokens
         new = np.zeros(cfg.max_num_seqs, np.int64)
-        n = self.n
         # decodes (every running sequence whose prefill is done) need one token and maybe a block;
         # while they need more blocks than are available, the newest sequence is preempted
-        decoding = self.kv[:n] >= self.target[:n]
-        held = self.blocks[:n] + self.shared[:n]
-        need = np.maximum(self.layout.blocks_for(self.kv[:n] + 1) - held, 0) * decoding
-        total = int(need.sum())
+        total, decoding_count = K.decode_needs(self.S, self.n, self.L, self.need)
+        preempted = False
         while total > self.available() and self.n:
-            total -= int(need[self.n - 1])
+            total -= int(self.need[self.n - 1])
             self.preempt(self.n - 1)
+            preempted = True
         n = self.n
-        decoding, need = decoding[:n], need[:n]
-        all_decoding = bool(decoding.all())
+        need = self.need[:n]
+        all_decoding = decoding_count == n if not preempted else bool((self.kv[:n] >= self.target[:n]).all())
+        decoding = True if all_decoding else self.kv[:n] >= self.target[:n]
         prefill_first = cfg.priority == "prefill" and (bool(self.waiting) or not all_decoding)
         if not prefill_first:
             self.take(total)
             self.blocks[:n] += need
             new[:n] = decoding
-            budget -= int(np.count_nonzero(decoding))
+            budget -= n if all_decoding else int(np.count_nonzero(decoding))
 
         has_prefill = False
         if not all_decoding:
@@ -408,13 +397,10 @@ class Replica:
             self.pinned[n - 1] = []
             self.n = n - 1
             return
-        keep = np.ones(n, bool)
-        keep[slots] = False
-        m = int(keep.sum())
-        for arr in (self.rid, self.kv, self.target, self.gen, self.out, self.blocks, self.shared):
-            arr[:m] = arr[:n][keep]
+        m = int(K.compact(self.S, n, np.sort(np.asarray(slots, np.int64))))
         if self.cache is not None:
-            kept = [self.pinned[j] for j in np.flatnonzero(keep)]
+            dropped = set(int(j) for j in slots)
+            kept = [self.pinned[j] for j in range(n) if j not in dropped]
             self.pinned[:m] = kept
             for j in range(m, n):
                 self.pinned[j] = []
@@ -423,28 +409,23 @@ class Replica:
     # ---- committing --------------------------------------------------------------------------------
     def commit_step(self, new: np.ndarray) -> None:
         n = len(new)
-        kv = self.kv[:n]
-        prefill = (new > 0) & (kv < self.target[:n])
-        self.state.prefilled[self.rid[:n][prefill]] += new[prefill]
-        kv += new
-        sampled = (new > 0) & (kv >= self.target[:n])
-        self.gen[:n] += sampled
-        np.maximum(self.target[:n], kv, out=self.target[:n])
+        st = self.state
+        prefill_role = self.role == "prefill"
+        completed = K.commit_step(
+            self.S, n, new, st.prefilled, st.first_token_s, self.env.now, not prefill_role
+        )
         if self.cache is not None:
-            for i in np.flatnonzero(prefill & sampled):
+            for i in completed:
                 self.register_prompt(i)
-        if self.role == "prefill":
+        if prefill_role and len(completed):
             # the first token is sampled here but reaches the user from the decode replica, unless
             # it is the only one
-            single = sampled & (self.gen[:n] >= self.out[:n])
-            self.state.first_token_s[self.rid[:n][single]] = self.env.now
-            handoff = np.flatnonzero(sampled & (self.gen[:n] < self.out[:n]))
+            rids, gen, out = self.rid[completed], self.gen[completed], self.out[completed]
+            st.first_token_s[rids[gen >= out]] = self.env.now
+            handoff = completed[gen < out]
             if len(handoff):
-                self.state.generated[self.rid[:n][handoff]] = self.gen[:n][handoff]
+                st.generated[self.rid[handoff]] = self.gen[handoff]
                 self.hand_off(handoff)
-        else:
-            first = sampled & (self.gen[:n] == 1)
-            self.state.first_token_s[self.rid[:n][first]] = self.env.now
         self.finish()
 
     def register_prompt(self, i: int) -> None:
@@ -472,19 +453,12 @@ class Replica:
         self.remove(slots)
 
     def commit_span(self, k: int) -> None:
-        n = self.n
-        self.kv[:n] += k
-        self.gen[:n] += k
-        self.target[:n] = self.kv[:n]
-        held = self.blocks[:n] + self.shared[:n]
-        extra = np.maximum(self.layout.blocks_for(self.kv[:n]) - held, 0)
-        self.take(int(extra.sum()))
-        self.blocks[:n] += extra
+        self.take(int(K.commit_span(self.S, self.n, k, self.L)))
         self.finish()
 
     def finish(self) -> None:
         n = self.n
-        done = np.flatnonzero(self.gen[:n] >= self.out[:n])
+        done = K.finished(self.S, n)
         if len(done):
             rids = self.rid[:n][done]
             self.state.finish_s[rids] = self.env.now

@@ -35,6 +35,21 @@ class KVLayout:
     def capacity_blocks(self) -> int:
         return int(self.plan.kv_pool_bytes // self.block_bytes) if self.block_bytes > 0 else 2**62
 
+    def vector(self) -> np.ndarray:
+        """This layout as the float vector sim/_engine_kernels.py reads."""
+        p = self.plan
+        return np.array(
+            [
+                float(self.simple),
+                self.block_size,
+                p.kv_bytes_per_token,
+                p.window_kv_bytes_per_token,
+                p.window,
+                p.state_bytes_per_seq,
+                self.block_bytes,
+            ]
+        )
+
     def blocks_for(self, tokens: np.ndarray | int) -> np.ndarray | int:
         """Blocks a sequence holding `tokens` tokens of KV needs (0 for 0 tokens)."""
         if self.simple:
