@@ -255,7 +255,7 @@ def predict_kernels(df: pd.DataFrame, hw: Accelerator) -> np.ndarray:
             continue
         w = work.iloc[idx]
         f, b = w["flops"].to_numpy(), w["bytes"].to_numpy()
-        legs = kernel_legs(hw, kind if kind != "link" else "link", dtype if kind == "gemm" else "bf16")
+        legs = kernel_legs(hw, kind, dtype if kind == "gemm" else "bf16")
         compute = np.divide(f, legs.rate_f * _curve_eff(legs.curve_f, f), out=np.zeros_like(f), where=f > 0)
         memory = b / (legs.rate_b * _curve_eff(legs.curve_b, b))
         overhead = legs.overhead_s

@@ -224,10 +224,15 @@ def resolve_model(name: str, precision: str, models_dir: Path | None) -> ModelAr
     return arch.with_dtypes(dtype, dtype)
 
 
+def gpu_preset(name: str) -> str | None:
+    """The hardware preset a published GPU name stands for, or None if there is none."""
+    return GPU_ALIASES.get(_key(name))
+
+
 def resolve_gpu(name: str, overrides: dict[str, Accelerator]) -> Accelerator | None:
     """The accelerator for a published GPU name; `overrides` (preset name -> accelerator, e.g. a
     calibrated file) replaces presets. None if unknown."""
-    preset = GPU_ALIASES.get(_key(name))
+    preset = gpu_preset(name)
     if preset is None:
         return None
     return overrides.get(preset) or load_hardware(preset)
