@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Capacity planning for long-context LLM inference hardware.")
-out = Console()
-err = Console(stderr=True)
+from sim.console import err, fail, out
 
+__all__ = ["app", "err", "fail", "main", "out"]
 
-def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Capacity planning for long-context LLM inference hardware.",
+)
 
 
 def _si(value: float, unit: str) -> str:
@@ -34,7 +34,7 @@ def _time(s: float) -> str:
     return f"{s * 1e3:,.3f} ms" if s < 1 else f"{s:,.3f} s"
 
 
-class Dtype(str, Enum):
+class Dtype(StrEnum):
     bf16 = "bf16"
     fp16 = "fp16"
     fp8 = "fp8"
@@ -48,7 +48,7 @@ class Dtype(str, Enum):
 def estimate(
     model: Annotated[str, typer.Option(help="preset name, YAML file or Hugging Face config.json")],
     hardware: Annotated[str, typer.Option(help="preset name or YAML file")],
-    input: Annotated[int, typer.Option("--input", min=1, help="prompt tokens")],  # noqa: A002
+    input: Annotated[int, typer.Option("--input", min=1, help="prompt tokens")],
     output: Annotated[int, typer.Option("--output", min=1, help="output tokens")],
     tp: Annotated[int, typer.Option(min=1, help="tensor-parallel degree")] = 1,
     pp: Annotated[int, typer.Option(min=1, help="pipeline stages")] = 1,
@@ -75,8 +75,11 @@ def estimate(
         typer.echo(json.dumps(result.to_dict()))
         return
     r = result
-    table = Table(title=f"{r.model} on {r.tp * r.pp} x {r.hardware} (tp={r.tp}, pp={r.pp}), "
-                        f"{r.batch} x {r.input_tokens:,} in / {r.output_tokens:,} out", show_header=False)
+    table = Table(
+        title=f"{r.model} on {r.tp * r.pp} x {r.hardware} (tp={r.tp}, pp={r.pp}), "
+        f"{r.batch} x {r.input_tokens:,} in / {r.output_tokens:,} out",
+        show_header=False,
+    )
     table.add_column(style="bold")
     table.add_column(justify="right")
     fit = "[green]yes[/]" if r.fits else f"[red]no[/]: {r.reason}"
@@ -122,7 +125,8 @@ def _write_outputs(result, out_dir: Path, csv: bool) -> None:
         if csv:
             result.requests.to_csv(tmp / "requests.csv", index=False)
         (tmp / "scenario.yaml").write_text(
-            __import__("yaml").safe_dump(result.scenario.model_dump(mode="json"), sort_keys=False))
+            __import__("yaml").safe_dump(result.scenario.model_dump(mode="json"), sort_keys=False)
+        )
         (tmp / "report.html").write_text(run_report(result))
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -135,8 +139,12 @@ def _write_outputs(result, out_dir: Path, csv: bool) -> None:
 @app.command()
 def run(
     scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
-    out_dir: Annotated[Path | None, typer.Option("--out", help="folder for summary.json, parquet tables, report.html")] = None,
-    overrides: Annotated[list[str] | None, typer.Option("--set", help="override a field: key.path=value")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="folder for summary.json, parquet tables, report.html")
+    ] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="override a field: key.path=value")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
     csv: Annotated[bool, typer.Option("--csv", help="also write requests.csv")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
@@ -155,8 +163,12 @@ def run(
         fail(f"{scenario}: {exc}")
     if len(reqs) == 0:
         fail(f"{scenario}: the workload produced no requests before the stop condition")
-    columns = (TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} requests"),
-               TimeRemainingColumn())
+    columns = (
+        TextColumn("[bold]simulating"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} requests"),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=err, disable=quiet or as_json, transient=True) as bar:
         task = bar.add_task("run", total=len(reqs))
         result = run_scenario(sc, progress=lambda k: bar.advance(task, k), requests=reqs)
@@ -166,16 +178,23 @@ def run(
         typer.echo(json.dumps(result.summary))
         return
     s = result.summary
-    table = Table(title=f"{sc.name}: {sc.model.name} on {sc.replicas} x {sc.par.devices} x {sc.hardware.name}",
-                  show_header=False)
+    table = Table(
+        title=f"{sc.name}: {sc.model.name} on {sc.replicas} x {sc.par.devices} x {sc.hardware.name}",
+        show_header=False,
+    )
     table.add_column(style="bold")
     table.add_column(justify="right")
     for label, key, fmt in [
-        ("requests finished / rejected", None, None), ("throughput", "throughput_rps", "{:,.2f} req/s"),
-        ("output tokens/s", "output_tokens_per_s", "{:,.0f}"), ("TTFT p50 / p99", ("ttft_p50_s", "ttft_p99_s"), None),
-        ("TPOT p50 / p99", ("tpot_p50_s", "tpot_p99_s"), None), ("e2e p50 / p99", ("e2e_p50_s", "e2e_p99_s"), None),
-        ("goodput", "goodput_rps", "{:,.2f} req/s"), ("SLO attainment", "slo_attainment", "{:.1%}"),
-        ("KV peak", "kv_peak_fraction", "{:.0%}"), ("preemptions", "preemptions", "{:,}"),
+        ("requests finished / rejected", None, None),
+        ("throughput", "throughput_rps", "{:,.2f} req/s"),
+        ("output tokens/s", "output_tokens_per_s", "{:,.0f}"),
+        ("TTFT p50 / p99", ("ttft_p50_s", "ttft_p99_s"), None),
+        ("TPOT p50 / p99", ("tpot_p50_s", "tpot_p99_s"), None),
+        ("e2e p50 / p99", ("e2e_p50_s", "e2e_p99_s"), None),
+        ("goodput", "goodput_rps", "{:,.2f} req/s"),
+        ("SLO attainment", "slo_attainment", "{:.1%}"),
+        ("KV peak", "kv_peak_fraction", "{:.0%}"),
+        ("preemptions", "preemptions", "{:,}"),
         ("compute-bound share", "compute_bound_time_fraction", "{:.0%}"),
         ("$ / 1M output tokens", "cost_per_1m_output_tokens_usd", "{:,.3f}"),
         ("simulated in", "sim_wall_s", "{:.2f} s"),
@@ -201,7 +220,7 @@ def schema() -> None:
     typer.echo(json_schema(), nl=False)
 
 
-class CatalogKind(str, Enum):
+class CatalogKind(StrEnum):
     hardware = "hardware"
     models = "models"
 
@@ -213,23 +232,37 @@ def catalog(kind: CatalogKind, as_json: Annotated[bool, typer.Option("--json")] 
         from hardware import hardware_names, load_hardware
 
         items = [load_hardware(n) for n in hardware_names()]
-        rows = [{
-            "name": a.name, "kind": a.kind, "bf16_tflops": a.peak_flops.bf16 / 1e12,
-            "fp8_tflops": (a.peak_flops.fp8 or 0) / 1e12, "memory_gb": a.main_tier.capacity_bytes / 1e9,
-            "bandwidth_tb_s": a.main_tier.bandwidth_bytes_per_s / 1e12,
-            "scale_up_gb_s": a.scale_up.bandwidth_bytes_per_s / 1e9 if a.scale_up else None,
-            "tdp_w": a.power.tdp_w if a.power else None, "source": a.main_tier.source,
-        } for a in items]
+        rows = [
+            {
+                "name": a.name,
+                "kind": a.kind,
+                "bf16_tflops": a.peak_flops.bf16 / 1e12,
+                "fp8_tflops": (a.peak_flops.fp8 or 0) / 1e12,
+                "memory_gb": a.main_tier.capacity_bytes / 1e9,
+                "bandwidth_tb_s": a.main_tier.bandwidth_bytes_per_s / 1e12,
+                "scale_up_gb_s": a.scale_up.bandwidth_bytes_per_s / 1e9 if a.scale_up else None,
+                "tdp_w": a.power.tdp_w if a.power else None,
+                "source": a.main_tier.source,
+            }
+            for a in items
+        ]
     else:
         from workloads import load_model, model_names
 
         items = [load_model(n) for n in model_names()]
-        rows = [{
-            "name": m.name, "params_b": m.params() / 1e9, "layers": m.num_layers,
-            "kv_bytes_per_token": m.kv_bytes_per_token, "window_kv_bytes_per_token": m.window_kv_bytes_per_token,
-            "state_bytes_per_seq": m.state_bytes_per_sequence, "max_context": m.max_context_tokens,
-            "source": m.source,
-        } for m in items]
+        rows = [
+            {
+                "name": m.name,
+                "params_b": m.params() / 1e9,
+                "layers": m.num_layers,
+                "kv_bytes_per_token": m.kv_bytes_per_token,
+                "window_kv_bytes_per_token": m.window_kv_bytes_per_token,
+                "state_bytes_per_seq": m.state_bytes_per_sequence,
+                "max_context": m.max_context_tokens,
+                "source": m.source,
+            }
+            for m in items
+        ]
     if as_json:
         typer.echo(json.dumps(rows))
         return
@@ -238,8 +271,12 @@ def catalog(kind: CatalogKind, as_json: Annotated[bool, typer.Option("--json")] 
     for key in keys:
         table.add_column(key, no_wrap=key == "name")
     for row in rows:
-        table.add_row(*("" if row[k] is None else f"{row[k]:,.4g}" if isinstance(row[k], float) else str(row[k])
-                        for k in keys))
+        table.add_row(
+            *(
+                "" if row[k] is None else f"{row[k]:,.4g}" if isinstance(row[k], float) else str(row[k])
+                for k in keys
+            )
+        )
     out.print(table)
     out.print("\n[bold]Sources[/]")
     for row in rows:

@@ -17,7 +17,7 @@ import typer
 import yaml
 from rich.table import Table
 
-from sim.cli import err, fail, out
+from sim.console import err, fail, out
 
 
 class Device(StrEnum):

@@ -1,8 +1,7 @@
 """`ctxsim sweep`, `report`, `plan` and `cost-curve`: the many-scenario commands.
 
 `register(app)` adds them to the `ctxsim` Typer app; like the rest of the CLI they are the only
-code here that prints or writes files. They take `sim.cli`'s consoles and `fail` when called, since
-`sim.cli` imports this module while it is being built.
+code here that prints or writes files, through the consoles and `fail` of `sim.console`.
 """
 
 from __future__ import annotations
@@ -24,6 +23,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+
+from sim.console import err, fail, out
 
 
 def _time(s: float | None) -> str:
@@ -54,7 +55,6 @@ def sweep(
     from concurrent.futures.process import BrokenProcessPool
 
     from sim import sweep_store as store
-    from sim.cli import err, fail, out
     from sim.sweep import SweepError, execute, load_sweep
     from sim.sweep_report import sweep_report
 
@@ -110,7 +110,6 @@ def report(
 ) -> None:
     """Rebuild a sweep's results.parquet and report.html from its stored points."""
     from sim import sweep_store as store
-    from sim.cli import fail, out
     from sim.sweep_report import sweep_report
 
     try:
@@ -132,7 +131,6 @@ def _stored(store, out_dir: Path, ids: list[str]) -> str:
 
 
 def _csv(text: str | None, option: str, cast=str) -> list:
-    from sim.cli import fail
 
     if text is None:
         return []
@@ -158,7 +156,6 @@ def plan(
 ) -> None:
     """Cheapest hardware x tp x replicas that meets the SLOs at a load, with the runners-up."""
     from hardware.catalog import read_yaml
-    from sim.cli import err, fail, out
     from sim.planner import PlanError, parse_slo
     from sim.planner import plan as make_plan
     from sim.scenario import rebase_paths
@@ -216,7 +213,6 @@ def cost_curve(
 ) -> None:
     """Cost per request against prompt length per hardware, and where a request outgrows a device."""
     from hardware import load_hardware
-    from sim.cli import fail, out
     from sim.costcurve import STEPS_PER_DOUBLING, figure
     from sim.costcurve import cost_curve as make_curve
     from workloads import load_model
