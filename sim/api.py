@@ -188,10 +188,14 @@ def _cache_metrics(scenario, front: Pool, result, requests_df, timeseries, per_d
         usd_per_replica_s = per_device_hour * devices / 3600.0
         device_usd_per_byte_s = usd_per_replica_s / (layout.capacity_blocks * layout.block_bytes)
     offload_usd_per_byte_s = scenario.cost.offload_usd_per_gb_hour / 1e9 / 3600.0
+    hashes = result.requests.block_hashes
+    admitted = np.flatnonzero(~np.isnan(result.state.scheduled_s))
+    hashed_blocks = float(sum(len(hashes[r]) for r in admitted)) if hashes is not None else 0.0
     return metrics.cache_summary(
         requests_df,
         timeseries,
         counters,
+        hashed_blocks,
         layout.block_bytes,
         device_usd_per_byte_s,
         offload_usd_per_byte_s,

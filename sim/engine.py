@@ -344,6 +344,7 @@ class Replica:
             st.replica[r] = self.index
             st.cached_tokens[r] = min(hits * self.block_tokens, cached) if hits else 0
             st.reloaded_tokens[r] = cached - st.cached_tokens[r]
+            st.cached_blocks[r], st.reloaded_blocks[r] = hits, reload
         elif self.role == "decode":
             st.decode_replica[r] = self.index
         self.n += 1

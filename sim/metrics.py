@@ -35,6 +35,8 @@ def requests_table(reqs: Requests, state, reasons: tuple[str, ...]) -> pd.DataFr
             "prompt_tokens": reqs.prompt_tokens,
             "cached_tokens": state.cached_tokens + state.reloaded_tokens,
             "reloaded_tokens": state.reloaded_tokens,
+            "cached_blocks": state.cached_blocks,
+            "reloaded_blocks": state.reloaded_blocks,
             "prefilled_tokens": state.prefilled,
             "output_tokens": np.where(finished, state.generated, 0),
             "replica": state.replica,
@@ -216,6 +218,7 @@ def cache_summary(
     requests: pd.DataFrame,
     timeseries: pd.DataFrame,
     counters: dict,
+    hashed_blocks: float,
     block_bytes: float,
     device_usd_per_byte_s: float | None,
     offload_usd_per_byte_s: float,
@@ -228,6 +231,8 @@ def cache_summary(
     prompt = float(admitted["prompt_tokens"].sum())
     cached = float(admitted["cached_tokens"].sum())
     reloaded = float(admitted["reloaded_tokens"].sum())
+    reloaded_blocks = float(admitted["reloaded_blocks"].sum())
+    hit_blocks = float(admitted["cached_blocks"].sum()) + reloaded_blocks
     end = float(requests["finish_s"].max()) if requests["finish_s"].notna().any() else 0.0
     device_bs = block_seconds(timeseries, "kv_cached_blocks", end) * block_bytes
     offload_bs = block_seconds(timeseries, "offload_blocks", end) * block_bytes
@@ -239,6 +244,8 @@ def cache_summary(
     out = {
         "prefix_hit_rate_tokens": cached / prompt if prompt else 0.0,
         "offload_hit_rate_tokens": reloaded / prompt if prompt else 0.0,
+        "prefix_hit_rate_blocks": hit_blocks / hashed_blocks if hashed_blocks else 0.0,
+        "offload_hit_rate_blocks": reloaded_blocks / hashed_blocks if hashed_blocks else 0.0,
         "prefix_hit_rate_by_replica": [round(v, 6) for v in by_replica.tolist()],
         "recomputed_tokens": int(
             (admitted["prefilled_tokens"] - (admitted["prompt_tokens"] - admitted["cached_tokens"]))

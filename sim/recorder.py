@@ -24,6 +24,8 @@ class RequestState:
         self.prefilled = np.zeros(n, np.int64)  # prompt tokens run through prefill, recomputation included
         self.cached_tokens = np.zeros(n, np.int64)  # prompt tokens served from the device prefix cache
         self.reloaded_tokens = np.zeros(n, np.int64)  # prompt tokens reloaded from an offload tier
+        self.cached_blocks = np.zeros(n, np.int64)  # prefix blocks hit on the device
+        self.reloaded_blocks = np.zeros(n, np.int64)  # prefix blocks hit in the offload tier
         self.swapped_kv = np.zeros(n, np.int64)  # KV tokens parked in the offload tier by swap preemption
         self.transferred_kv = np.zeros(n, np.int64)  # KV tokens arriving from a prefill replica
         self.transfer_s = np.zeros(n)  # time spent moving KV from the prefill to the decode pool

@@ -2,7 +2,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.api import make_requests, run
+from sim.api import build_pools, make_requests, run
 from sim.cache import block_reuse
 from sim.scenario import scenario_from_dict
 from tests.conftest import TINY_HW, TINY_MODEL
@@ -98,6 +98,11 @@ def test_invariants_with_caching(router, eviction, hbm, offload, seed, rate):
     assert (done.cached_tokens < done.prompt_tokens).all(), "at least one prompt token is always computed"
     assert (ts.kv_occupied_fraction <= 1.0).all() and (ts.kv_used_blocks >= 0).all()
     assert (ts.groupby("replica").kv_used_blocks.last() == 0).all()
+    # the offload tier never holds more than it can; reading an entry a tier does not hold would
+    # raise inside the policy (it refuses to discard or pin an unknown block) and fail the run
+    pool = build_pools(sc)[0][0]
+    assert (ts.offload_blocks <= pool.offload_capacity_blocks).all()
+    assert 0 <= fast.summary["offload_hit_rate_blocks"] <= fast.summary["prefix_hit_rate_blocks"] <= 1
     for col in ("first_token_s", "finish_s"):
         a, b = fast.requests[col].to_numpy(), slow.requests[col].to_numpy()
         ok = ~np.isnan(a)
@@ -125,3 +130,4 @@ def test_mooncake_replay_hit_rate_bounded_by_trace_reuse():
     # together cannot share what neither has finished: the engine can approach the trace's reuse
     # but never pass it
     assert 0 < hit <= reuse
+    assert 0 < r.summary["prefix_hit_rate_blocks"] <= reuse
