@@ -32,9 +32,16 @@ def size_cluster(
     if progress:
         progress(f"latency of the chosen {best.hardware} tp={best.tp} x {best.replicas} replicas")
     scenario = candidate_scenario(
-        base, best.hardware if hardware else None, best.tp, best.replicas, qps, slos, requests
+        base,
+        best.hardware if hardware else None,
+        best.tp,
+        best.replicas,
+        qps,
+        slos,
+        requests,
+        best.prefill_replicas,
     )
-    label = f"{best.replicas} x {best.devices // best.replicas} x {best.hardware}"
+    label = f"{best.replicas} x {best.devices // best.replicas} x {best.label}"
     return answer.to_dict(), compact(run(scenario), label, scenario.model_dump(mode="json"))
 
 

@@ -80,8 +80,10 @@ def parse_slo(text: str) -> SloTarget:
     key, sep, value = text.partition("=")
     match = _SLO.match(key.strip())
     if not sep or not match:
-        raise PlanError(f"--slo {text!r}: expected METRIC_pNN=DURATION with METRIC ttft, tpot or e2e and "
-                        "NN 50, 90 or 99, e.g. ttft_p99=2s")
+        raise PlanError(
+            f"--slo {text!r}: expected METRIC_pNN=DURATION with METRIC ttft, tpot or e2e and "
+            "NN 50, 90 or 99, e.g. ttft_p99=2s"
+        )
     try:
         limit = parse_seconds(_number(value.strip()))
     except ValueError as exc:
@@ -102,22 +104,43 @@ def device_hour_usd(hw: Accelerator, cost: CostAssumptions) -> float | None:
     """USD per device-hour: the hourly price (or the purchase price amortised) plus electricity at
     TDP; None when the hardware has no price."""
     price = hw.price
-    base = hourly_price(price.purchase_usd if price else None, price.per_hour_usd if price else None,
-                        cost.amortization_years)
+    base = hourly_price(
+        price.purchase_usd if price else None, price.per_hour_usd if price else None, cost.amortization_years
+    )
     if base is None:
         return None
     power_kw = hw.power.tdp_w / 1e3 if hw.power else 0.0
     return base + power_kw * cost.electricity_usd_per_kwh
 
 
-def candidate_scenario(base: dict, hardware: str | None, tp: int, replicas: int, qps: float,
-                       slos: Sequence[SloTarget], requests: int) -> Scenario:
+def candidate_scenario(
+    base: dict,
+    hardware: str | None,
+    tp: int,
+    replicas: int,
+    qps: float,
+    slos: Sequence[SloTarget],
+    requests: int,
+    prefill_replicas: int = 0,
+) -> Scenario:
     """The base scenario on `replicas` x `tp` x `hardware` (None keeps the base's), offered `qps`
-    requests/s for `requests` requests, with the SLO thresholds set for goodput."""
+    requests/s for `requests` requests, with the SLO thresholds set for goodput. With
+    `prefill_replicas`, that many of the replicas form a prefill pool and the rest a decode pool."""
     data = set_path(base, "hardware", hardware) if hardware is not None else base
     data = set_path(data, "parallelism.tp", tp)
-    cluster = {k: v for k, v in (data.get("cluster") or {}).items() if k != "devices"}
-    data = set_path(data, "cluster", {**cluster, "replicas": replicas})
+    cluster = {
+        k: v
+        for k, v in (data.get("cluster") or {}).items()
+        if k not in ("devices", "replicas", "disaggregated")
+    }
+    if prefill_replicas:
+        pools = {
+            "prefill": {"replicas": prefill_replicas, "tp": tp},
+            "decode": {"replicas": replicas - prefill_replicas, "tp": tp},
+        }
+        data = set_path(data, "cluster", {**cluster, "disaggregated": pools})
+    else:
+        data = set_path(data, "cluster", {**cluster, "replicas": replicas})
     data = set_path(data, "workload.arrivals.rate_per_s", qps)
     data = set_path(data, "stop", {"requests": requests})
     limits = {f"{s.metric}_s": s.limit_s for s in slos}
@@ -128,12 +151,33 @@ def candidate_scenario(base: dict, hardware: str | None, tp: int, replicas: int,
 def replica_bound_rps(scenario: Scenario, prompt_tokens: float, output_tokens: float) -> float:
     """Requests/s one replica of `scenario` carries at best (see the module docstring, step 2)."""
     sched = scenario.scheduler
-    plan = memory_plan(scenario.model, scenario.hardware, scenario.par, sched.memory_fraction,
-                       sched.max_num_batched_tokens)
+    plan = memory_plan(
+        scenario.model, scenario.hardware, scenario.par, sched.memory_fraction, sched.max_num_batched_tokens
+    )
     prompt, output = max(1, math.ceil(prompt_tokens)), max(1, math.ceil(output_tokens))
     batch = max(1, min(sched.max_num_seqs, plan.kv_capacity_tokens // prompt))
     est = estimate(scenario.model, scenario.hardware, scenario.par, prompt, output, batch)
     return batch / est.e2e_s
+
+
+def prefill_share(scenario: Scenario, prompt_tokens: float, output_tokens: float) -> float:
+    """Share of a request's replica time spent in prefill: its prompt's prefill alone against its
+    part of a full decode batch. Disaggregated candidates give the prefill pool this share."""
+    sched = scenario.scheduler
+    plan = memory_plan(
+        scenario.model, scenario.hardware, scenario.par, sched.memory_fraction, sched.max_num_batched_tokens
+    )
+    prompt, output = max(1, math.ceil(prompt_tokens)), max(1, math.ceil(output_tokens))
+    batch = max(1, min(sched.max_num_seqs, plan.kv_capacity_tokens // prompt))
+    prefill_s = estimate(scenario.model, scenario.hardware, scenario.par, prompt, 1, 1).prefill_s
+    decoded = estimate(scenario.model, scenario.hardware, scenario.par, prompt, output, batch)
+    decode_s = (decoded.e2e_s - decoded.prefill_s) / batch
+    return prefill_s / (prefill_s + decode_s)
+
+
+def split(replicas: int, share: float) -> int:
+    """Prefill replicas out of `replicas` for a prefill `share`: at least one of each pool."""
+    return min(replicas - 1, max(1, round(replicas * share)))
 
 
 @dataclass(frozen=True)
@@ -151,6 +195,14 @@ class Candidate:
     meets: bool
     headroom: dict[str, float | None]
     summary: dict[str, Any] = field(repr=False)
+    prefill_replicas: int = 0  # > 0: disaggregated, that many replicas prefill and the rest decode
+
+    @property
+    def label(self) -> str:
+        if self.prefill_replicas:
+            decode = self.replicas - self.prefill_replicas
+            return f"{self.hardware} disaggregated {self.prefill_replicas}P+{decode}D"
+        return self.hardware
 
 
 @dataclass(frozen=True)
@@ -199,6 +251,14 @@ class _Pair:
     lo: int
     guess: int
     rmax: int
+    prefill_share: float | None = None  # set: disaggregated pools split by this share
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} disaggregated" if self.prefill_share is not None else self.name
+
+    def prefill_replicas(self, replicas: int) -> int:
+        return split(replicas, self.prefill_share) if self.prefill_share is not None else 0
 
     @property
     def floor_cost(self) -> float:
@@ -212,12 +272,22 @@ def _mean_lengths(scenario: Scenario) -> tuple[float, float, Any]:
     return float(reqs.prompt_tokens.mean()), float(reqs.output_tokens.mean()), reqs
 
 
-def plan(base: dict, qps: float, slos: Sequence[SloTarget], hardware: Sequence[str] | None = None,
-         tps: Sequence[int] = (1, 2, 4, 8), max_devices: int = 64, requests: int = 2000, top: int = 3,
-         progress: Callable[[str], None] | None = None) -> Plan:
+def plan(
+    base: dict,
+    qps: float,
+    slos: Sequence[SloTarget],
+    hardware: Sequence[str] | None = None,
+    tps: Sequence[int] = (1, 2, 4, 8),
+    max_devices: int = 64,
+    requests: int = 2000,
+    top: int = 3,
+    progress: Callable[[str], None] | None = None,
+    disaggregated: bool = False,
+) -> Plan:
     """Search hardware x tp x replicas for the cheapest configuration of the `base` scenario mapping
     that meets `slos` at `qps` requests/s over `requests` simulated requests; `top` configurations
-    are ranked. `progress(text)` is called before each simulation."""
+    are ranked. With `disaggregated`, each (hardware, tp) is also tried as prefill and decode pools
+    split by the analytic prefill share. `progress(text)` is called before each simulation."""
     started = time.perf_counter()
     if qps <= 0:
         raise PlanError(f"--qps {qps}: must be positive")
@@ -225,8 +295,10 @@ def plan(base: dict, qps: float, slos: Sequence[SloTarget], hardware: Sequence[s
         raise PlanError("give at least one --slo, e.g. ttft_p99=2s")
     kind = (base.get("workload") or {}).get("arrivals", {}).get("kind", "poisson")
     if kind not in RATE_ARRIVALS:
-        raise PlanError(f"workload.arrivals.kind: {kind} has no rate to set; plan needs "
-                        f"{' or '.join(RATE_ARRIVALS)} arrivals")
+        raise PlanError(
+            f"workload.arrivals.kind: {kind} has no rate to set; plan needs "
+            f"{' or '.join(RATE_ARRIVALS)} arrivals"
+        )
     hw_names: Sequence[str | None] = list(hardware) if hardware else [None]
     skipped: list[Skipped] = []
     pairs: list[_Pair] = []
@@ -245,8 +317,9 @@ def plan(base: dict, qps: float, slos: Sequence[SloTarget], hardware: Sequence[s
                 continue
             per = one.par.devices
             if per > max_devices:
-                skipped.append(Skipped(name, tp, f"one replica needs {per} devices, over --max-devices "
-                                                 f"{max_devices}"))
+                skipped.append(
+                    Skipped(name, tp, f"one replica needs {per} devices, over --max-devices {max_devices}")
+                )
                 continue
             if workload is None:
                 workload = _mean_lengths(one)
@@ -254,12 +327,23 @@ def plan(base: dict, qps: float, slos: Sequence[SloTarget], hardware: Sequence[s
             lo = max(1, math.ceil(qps / (ROOFLINE_SLACK * bound)))
             rmax = max_devices // per
             if lo > rmax:
-                skipped.append(Skipped(name, tp, (
-                    f"roofline bound {bound:.3g} req/s per replica: {qps:g} req/s needs at least {lo} "
-                    f"replica(s) ({lo * per} devices), over --max-devices {max_devices}")))
+                skipped.append(
+                    Skipped(
+                        name,
+                        tp,
+                        (
+                            f"roofline bound {bound:.3g} req/s per replica: {qps:g} req/s needs "
+                            f"at least {lo} "
+                            f"replica(s) ({lo * per} devices), over --max-devices {max_devices}"
+                        ),
+                    )
+                )
                 continue
             guess = min(rmax, max(lo, math.ceil(qps / bound)))
             pairs.append(_Pair(hw, name, tp, one.par.pp, per, price * per, lo, guess, rmax))
+            if disaggregated and one.par.pp == 1 and rmax >= 2:
+                share = prefill_share(one, workload[0], workload[1])
+                pairs.append(_Pair(hw, name, tp, 1, per, price * per, max(2, lo), max(2, guess), rmax, share))
     pairs.sort(key=lambda p: (p.floor_cost, p.name, p.tp))
     found: list[tuple[Candidate, Candidate | None]] = []
     misses: list[Candidate] = []
@@ -269,8 +353,10 @@ def plan(base: dict, qps: float, slos: Sequence[SloTarget], hardware: Sequence[s
         nonlocal simulations
         simulations += 1
         if progress:
-            progress(f"{pair.name} tp={pair.tp} x {replicas} replicas")
-        sc = candidate_scenario(base, pair.hardware, pair.tp, replicas, qps, slos, requests)
+            progress(f"{pair.label} tp={pair.tp} x {replicas} replicas")
+        sc = candidate_scenario(
+            base, pair.hardware, pair.tp, replicas, qps, slos, requests, pair.prefill_replicas(replicas)
+        )
         summary = run_scenario(sc, requests=workload[2]).summary
         return _candidate(pair, replicas, summary, slos)
 
@@ -280,30 +366,61 @@ def plan(base: dict, qps: float, slos: Sequence[SloTarget], hardware: Sequence[s
         if len(costs) >= top:
             cap = min(cap, int(costs[top - 1] / pair.replica_hour_usd + 1e-9))
             if cap < pair.lo:
-                skipped.append(Skipped(pair.name, pair.tp, (
-                    f"at least ${pair.floor_cost:,.2f}/h ({pair.lo} replica(s) by the roofline bound), "
-                    f"dearer than the {top} cheapest found")))
+                skipped.append(
+                    Skipped(
+                        pair.label,
+                        pair.tp,
+                        (
+                            f"at least ${pair.floor_cost:,.2f}/h "
+                            f"({pair.lo} replica(s) by the roofline bound), "
+                            f"dearer than the {top} cheapest found"
+                        ),
+                    )
+                )
                 continue
         good, bad = _search(pair, cap, simulate)
         if good is not None:
             found.append((good, bad))
         elif cap < pair.rmax:
-            skipped.append(Skipped(pair.name, pair.tp, (
-                f"misses the SLOs with {cap} replica(s); more cost more than the {top} cheapest found")))
+            skipped.append(
+                Skipped(
+                    pair.label,
+                    pair.tp,
+                    (f"misses the SLOs with {cap} replica(s); more cost more than the {top} cheapest found"),
+                )
+            )
         else:
             misses.append(bad)
-    found.sort(key=lambda cb: (cb[0].cost_per_hour_usd, cb[0].hardware, cb[0].tp))
-    skipped += [Skipped(c.hardware, c.tp, (f"meets the SLOs with {c.replicas} replica(s) at "
-                                           f"${c.cost_per_hour_usd:,.2f}/h, dearer than the {top} cheapest"))
-                for c, _ in found[top:]]
+    found.sort(key=lambda cb: (cb[0].cost_per_hour_usd, cb[0].hardware, cb[0].tp, cb[0].prefill_replicas))
+    skipped += [
+        Skipped(
+            c.label,
+            c.tp,
+            (
+                f"meets the SLOs with {c.replicas} replica(s) at "
+                f"${c.cost_per_hour_usd:,.2f}/h, dearer than the {top} cheapest"
+            ),
+        )
+        for c, _ in found[top:]
+    ]
     found = found[:top]
-    return Plan(qps, tuple(slos), requests, max_devices, tuple(c for c, _ in found),
-                tuple(b for _, b in found), tuple(misses), tuple(skipped), simulations,
-                time.perf_counter() - started)
+    return Plan(
+        qps,
+        tuple(slos),
+        requests,
+        max_devices,
+        tuple(c for c, _ in found),
+        tuple(b for _, b in found),
+        tuple(misses),
+        tuple(skipped),
+        simulations,
+        time.perf_counter() - started,
+    )
 
 
-def _search(pair: _Pair, cap: int,
-            simulate: Callable[[_Pair, int], Candidate]) -> tuple[Candidate | None, Candidate | None]:
+def _search(
+    pair: _Pair, cap: int, simulate: Callable[[_Pair, int], Candidate]
+) -> tuple[Candidate | None, Candidate | None]:
     """(fewest replicas up to `cap` that meet the SLOs, the run one replica short of it); (None,
     the run with `cap` replicas) when even that misses."""
     runs: dict[int, Candidate] = {}
@@ -336,12 +453,26 @@ def _search(pair: _Pair, cap: int,
 def _candidate(pair: _Pair, replicas: int, summary: dict[str, Any], slos: Sequence[SloTarget]) -> Candidate:
     per_hour = pair.replica_hour_usd * replicas
     headroom = {s.name: s.headroom(summary) for s in slos}
-    meets = (summary["requests_rejected"] == 0 and summary["requests_finished"] > 0
-             and all(h is not None and h >= 0 for h in headroom.values()))
+    meets = (
+        summary["requests_rejected"] == 0
+        and summary["requests_finished"] > 0
+        and all(h is not None and h >= 0 for h in headroom.values())
+    )
 
     def per_1m(tokens_per_s: float) -> float | None:
         return per_hour / 3600.0 / tokens_per_s * 1e6 if tokens_per_s else None
 
-    return Candidate(pair.name, pair.tp, pair.pp, replicas, replicas * pair.devices_per_replica, per_hour,
-                     per_1m(summary["input_tokens_per_s"]), per_1m(summary["output_tokens_per_s"]), meets,
-                     headroom, summary)
+    return Candidate(
+        pair.name,
+        pair.tp,
+        pair.pp,
+        replicas,
+        replicas * pair.devices_per_replica,
+        per_hour,
+        per_1m(summary["input_tokens_per_s"]),
+        per_1m(summary["output_tokens_per_s"]),
+        meets,
+        headroom,
+        summary,
+        pair.prefill_replicas(replicas),
+    )

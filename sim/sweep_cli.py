@@ -43,8 +43,12 @@ def sweep(
     sweep_file: Annotated[Path, typer.Argument(help="sweep YAML: a base scenario and a grid or list")],
     out_dir: Annotated[Path, typer.Option("--out", help="results folder; run again to resume")],
     workers: Annotated[int, typer.Option(min=1, help="local worker processes")] = os.cpu_count() or 1,
-    ray: Annotated[str | None, typer.Option(
-        "--ray", help="Ray: 'local' starts one here, 'auto' joins a running cluster, or an address")] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray", help="Ray: 'local' starts one here, 'auto' joins a running cluster, or an address"
+        ),
+    ] = None,
     retry_failed: Annotated[bool, typer.Option(help="run again the points whose last run failed")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
@@ -71,15 +75,27 @@ def sweep(
     stored = store.saved(out_dir, failed_too=not retry_failed)
     foreign = store.saved(out_dir) - set(ids)
     if foreign:
-        err.print(f"[yellow]note:[/] {len(foreign)} stored points in {out_dir} are not points of this sweep "
-                  "(its base, presets or values changed); results leave them out", highlight=False)
+        err.print(
+            f"[yellow]note:[/] {len(foreign)} stored points in {out_dir} are not points of this sweep "
+            "(its base, presets or values changed); results leave them out",
+            highlight=False,
+        )
     todo = [p for p in sw.points if p.point_id not in stored]
     if len(todo) < len(sw.points):
-        err.print(f"resuming: {len(sw.points) - len(todo)} of {len(sw.points)} points already stored",
-                  highlight=False)
-    columns = (TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("points"),
-               TextColumn("[red]{task.fields[failed]} failed"), TimeElapsedColumn(), TextColumn("ETA"),
-               TimeRemainingColumn())
+        err.print(
+            f"resuming: {len(sw.points) - len(todo)} of {len(sw.points)} points already stored",
+            highlight=False,
+        )
+    columns = (
+        TextColumn("[bold]sweep"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("points"),
+        TextColumn("[red]{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
     failed = 0
     with Progress(*columns, console=err, disable=quiet, transient=True) as bar:
         task = bar.add_task("sweep", total=len(todo), failed=0)
@@ -97,12 +113,17 @@ def sweep(
     results = store.collect(out_dir, ids)
     store.write_results(out_dir, results, sweep_report(results, list(sw.params), sw.name))
     errors = results[results["error"].notna()]
-    out.print(f"{len(results)} points ({len(errors)} failed) -> {out_dir}/results.parquet, "
-              f"{out_dir}/report.html", highlight=False)
+    out.print(
+        f"{len(results)} points ({len(errors)} failed) -> {out_dir}/results.parquet, {out_dir}/report.html",
+        highlight=False,
+    )
     if len(errors):
         first = errors.iloc[0]
-        fail(f"{len(errors)} of {len(results)} points failed; point {first['point'] + 1} ({first['label']}): "
-             f"{first['error']}", 1)
+        fail(
+            f"{len(errors)} of {len(results)} points failed; point {first['point'] + 1} ({first['label']}): "
+            f"{first['error']}",
+            1,
+        )
 
 
 def report(
@@ -153,8 +174,10 @@ def plan(
     requests: Annotated[int, typer.Option(min=10, help="requests simulated per configuration")] = 2000,
     top: Annotated[int, typer.Option(min=1, help="configurations to rank")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="the plan as one JSON object")] = False,
+    disaggregated: Annotated[bool, typer.Option(help="also try split prefill and decode pools")] = False,
 ) -> None:
-    """Cheapest hardware x tp x replicas that meets the SLOs at a load, with the runners-up."""
+    """Cheapest hardware x tp x replicas (optionally in prefill and decode pools) that meets the SLOs
+    at a load, with the runners-up."""
     from hardware.catalog import read_yaml
     from sim.planner import PlanError, parse_slo
     from sim.planner import plan as make_plan
@@ -165,8 +188,18 @@ def plan(
         targets = [parse_slo(s) for s in slo]
         tps = _csv(tp, "--tp", int)
         with err.status("planning", spinner="dots") as status:
-            result = make_plan(base, qps, targets, _csv(hardware, "--hardware") or None, tps, max_devices,
-                               requests, top, progress=lambda text: status.update(f"simulating {text}"))
+            result = make_plan(
+                base,
+                qps,
+                targets,
+                _csv(hardware, "--hardware") or None,
+                tps,
+                max_devices,
+                requests,
+                top,
+                progress=lambda text: status.update(f"simulating {text}"),
+                disaggregated=disaggregated,
+            )
     except (PlanError, ValueError) as exc:
         fail(f"{scenario}: {exc}")
     if as_json:
@@ -174,20 +207,31 @@ def plan(
         return
     limits = ", ".join(f"{s.name} ≤ {_time(s.limit_s)}" for s in result.slos)
     if result.best is None:
-        out.print(f"[red]No configuration within {result.max_devices} devices meets {limits} "
-                  f"at {qps:g} req/s.[/]")
-    table = Table(title=f"Cheapest for {qps:g} req/s with {limits} ({result.simulations} simulations of "
-                        f"{result.requests:,} requests, {result.wall_s:.1f} s)")
-    for col in ("", "replicas x hardware (tp x pp)", "devices", "$/hour", "$/1M tokens in, out",
-                *(f"{s.name} (headroom)" for s in result.slos)):
+        out.print(
+            f"[red]No configuration within {result.max_devices} devices meets {limits} at {qps:g} req/s.[/]"
+        )
+    table = Table(
+        title=f"Cheapest for {qps:g} req/s with {limits} ({result.simulations} simulations of "
+        f"{result.requests:,} requests, {result.wall_s:.1f} s)"
+    )
+    for col in (
+        "",
+        "replicas x hardware (tp x pp)",
+        "devices",
+        "$/hour",
+        "$/1M tokens in, out",
+        *(f"{s.name} (headroom)" for s in result.slos),
+    ):
         table.add_column(col, justify="left" if col in ("", "replicas x hardware (tp x pp)") else "right")
 
     def row(label, c):
-        cells = ["—" if c.headroom[s.name] is None
-                 else f"{_time(c.summary[s.key])} ({c.headroom[s.name]:+.0%})" for s in result.slos]
+        cells = [
+            "—" if c.headroom[s.name] is None else f"{_time(c.summary[s.key])} ({c.headroom[s.name]:+.0%})"
+            for s in result.slos
+        ]
         per_1m = f"{_usd(c.cost_per_1m_input_tokens_usd)}, {_usd(c.cost_per_1m_output_tokens_usd)}"
-        table.add_row(label, f"{c.replicas} x {c.hardware} ({c.tp} x {c.pp})", str(c.devices),
-                      _usd(c.cost_per_hour_usd), per_1m, *cells)
+        layout = f"{c.replicas} x {c.label} ({c.tp} x {c.pp})"
+        table.add_row(label, layout, str(c.devices), _usd(c.cost_per_hour_usd), per_1m, *cells)
 
     for rank, (c, below) in enumerate(zip(result.ranked, result.below, strict=True), start=1):
         row("best" if rank == 1 else f"#{rank}", c)
@@ -233,12 +277,27 @@ def cost_curve(
         tmp.replace(out_file)
     if as_json:
         rows = json.loads(curve.to_json(orient="records"))
-        typer.echo(json.dumps({"model": arch.name, "output_tokens": output,
-                               "jumps": [asdict(j) for j in jumps], "curve": rows}))
+        typer.echo(
+            json.dumps(
+                {
+                    "model": arch.name,
+                    "output_tokens": output,
+                    "jumps": [asdict(j) for j in jumps],
+                    "curve": rows,
+                }
+            )
+        )
         return
     table = Table(title=f"{arch.name}: cost per request by prompt length ({output:,} output tokens)")
-    for col in ("hardware", "prompt tokens", "fewest devices", "cheapest tp x pp", "batch", "$/1K requests",
-                "$/1M prompt tokens"):
+    for col in (
+        "hardware",
+        "prompt tokens",
+        "fewest devices",
+        "cheapest tp x pp",
+        "batch",
+        "$/1K requests",
+        "$/1M prompt tokens",
+    ):
         table.add_column(col, justify="left" if col == "hardware" else "right")
     edges = {j.context_tokens for j in jumps} | {j.context_tokens - 1 for j in jumps}
     grid = curve.groupby("hardware", sort=False).cumcount()
@@ -248,13 +307,23 @@ def cost_curve(
             table.add_row(r.hardware, f"{r.context_tokens:,}", "does not fit", "", "", "", "")
             continue
         per_1k = None if r.cost_per_request_usd is None else r.cost_per_request_usd * 1e3
-        table.add_row(r.hardware, f"{r.context_tokens:,}", f"{r.min_devices:.0f}", f"{r.tp:.0f} x {r.pp:.0f}",
-                      f"{r.batch:.0f}", _usd(per_1k), _usd(r.cost_per_1m_input_tokens_usd))
+        table.add_row(
+            r.hardware,
+            f"{r.context_tokens:,}",
+            f"{r.min_devices:.0f}",
+            f"{r.tp:.0f} x {r.pp:.0f}",
+            f"{r.batch:.0f}",
+            _usd(per_1k),
+            _usd(r.cost_per_1m_input_tokens_usd),
+        )
     out.print(table)
     for j in jumps:
         after = f"{j.devices_after} devices" if j.devices_after else "more devices than any group searched"
-        out.print(f"{j.hardware}: from {j.context_tokens:,} prompt tokens a request needs {after} "
-                  f"(was {j.devices_before})", highlight=False)
+        out.print(
+            f"{j.hardware}: from {j.context_tokens:,} prompt tokens a request needs {after} "
+            f"(was {j.devices_before})",
+            highlight=False,
+        )
     if out_file is not None:
         out.print(f"wrote {out_file}")
 

@@ -44,8 +44,11 @@ def test_cheapest_meets_the_slos_and_the_next_cheaper_does_not(answer):
             except ScenarioError:
                 continue
             replica_usd = device_hour_usd(one.hardware, one.cost) * one.par.devices
-            cheaper += [(r * replica_usd, hw, tp, r) for r in range(1, MAX_DEVICES // one.par.devices + 1)
-                        if r * replica_usd < best.cost_per_hour_usd - 1e-9]
+            cheaper += [
+                (r * replica_usd, hw, tp, r)
+                for r in range(1, MAX_DEVICES // one.par.devices + 1)
+                if r * replica_usd < best.cost_per_hour_usd - 1e-9
+            ]
     assert cheaper, "the answer is the cheapest configuration there is; raise QPS to make this test bite"
     _, hw, tp, replicas = max(cheaper)
     assert not _meets(run(candidate_scenario(BASE, hw, tp, replicas, QPS, SLOS, REQUESTS)).summary)
@@ -58,7 +61,8 @@ def test_ranked_cheapest_first_with_margins(answer):
         assert c.meets and all(h >= 0 for h in c.headroom.values())
         assert c.devices == c.replicas * c.tp * c.pp
         assert c.cost_per_1m_output_tokens_usd == pytest.approx(
-            c.cost_per_hour_usd / 3600 / c.summary["output_tokens_per_s"] * 1e6)
+            c.cost_per_hour_usd / 3600 / c.summary["output_tokens_per_s"] * 1e6
+        )
         if below is not None:  # one replica fewer misses at least one SLO
             assert below.replicas == c.replicas - 1 and not below.meets
             assert min(below.headroom.values()) < 0
@@ -74,9 +78,14 @@ def test_roofline_bound_is_an_upper_bound_on_a_replica(answer):
     assert capacity <= ROOFLINE_SLACK * per
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("ttft_p99=2s", ("ttft", 99, 2.0)), ("tpot_p50=50ms", ("tpot", 50, 0.05)),
-    ("e2e_p90=1.5", ("e2e", 90, 1.5))])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ttft_p99=2s", ("ttft", 99, 2.0)),
+        ("tpot_p50=50ms", ("tpot", 50, 0.05)),
+        ("e2e_p90=1.5", ("e2e", 90, 1.5)),
+    ],
+)
 def test_parse_slo(text, expected):
     s = parse_slo(text)
     assert (s.metric, s.percentile, s.limit_s) == expected
@@ -95,8 +104,9 @@ def test_plan_needs_a_rate_to_set():
 
 
 def test_configurations_that_cannot_fit_or_carry_the_load_are_not_simulated():
-    p = plan({**BASE, "model": "llama-3.1-70b"}, 50.0, SLOS, ["h100-sxm"], (1, 2, 3), max_devices=2,
-             requests=50)
+    p = plan(
+        {**BASE, "model": "llama-3.1-70b"}, 50.0, SLOS, ["h100-sxm"], (1, 2, 3), max_devices=2, requests=50
+    )
     reasons = {s.tp: s.reason for s in p.skipped}
     assert "leave no KV space" in reasons[1] and "must divide num_heads" in reasons[3]
     assert "roofline bound" in reasons[2] and "over --max-devices 2" in reasons[2]
@@ -104,8 +114,22 @@ def test_configurations_that_cannot_fit_or_carry_the_load_are_not_simulated():
 
 
 def test_cli_plan_json_and_table():
-    args = ["plan", str(CHAT), "--qps", "10", "--slo", "ttft_p99=2s", "--slo", "tpot_p99=50ms", "--tp", "1",
-            "--requests", "300", "--top", "1"]
+    args = [
+        "plan",
+        str(CHAT),
+        "--qps",
+        "10",
+        "--slo",
+        "ttft_p99=2s",
+        "--slo",
+        "tpot_p99=50ms",
+        "--tp",
+        "1",
+        "--requests",
+        "300",
+        "--top",
+        "1",
+    ]
     r = runner.invoke(app, [*args, "--json"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
@@ -120,3 +144,24 @@ def test_cli_plan_json_and_table():
 def test_cli_plan_bad_slo():
     r = runner.invoke(app, ["plan", str(CHAT), "--qps", "10", "--slo", "ttft_p42=2s"])
     assert r.exit_code == 2 and "--slo 'ttft_p42=2s'" in " ".join(r.output.split())
+
+
+def test_disaggregated_candidates_are_checked_by_simulation():
+    """With --disaggregated each (hardware, tp) is also searched as prefill + decode pools; any such
+    answer meets the SLOs when simulated again, and one replica fewer (split the same way) does not."""
+    result = plan(BASE, QPS, SLOS, ("h100-sxm",), (1,), MAX_DEVICES, REQUESTS, top=4, disaggregated=True)
+    searched = [*result.ranked, *result.misses, *[b for b in result.below if b is not None]]
+    split_runs = [c for c in searched if c.prefill_replicas]
+    assert split_runs, "no disaggregated configuration was simulated"
+    for c, below in zip(result.ranked, result.below, strict=True):
+        if not c.prefill_replicas:
+            continue
+        assert 1 <= c.prefill_replicas < c.replicas and "disaggregated" in c.label
+        sc = candidate_scenario(BASE, "h100-sxm", c.tp, c.replicas, QPS, SLOS, REQUESTS, c.prefill_replicas)
+        assert sc.cluster.disaggregated.prefill.replicas == c.prefill_replicas
+        assert _meets(run(sc).summary)
+        if below is not None and below.replicas >= 2:
+            fewer = candidate_scenario(
+                BASE, "h100-sxm", c.tp, below.replicas, QPS, SLOS, REQUESTS, below.prefill_replicas
+            )
+            assert not _meets(run(fewer).summary)
