@@ -27,7 +27,7 @@ def blocks_for(tokens, L):
         return 0
     windowed = min(float(tokens), L[4]) if L[4] > 0 else 0.0
     seq_bytes = L[2] * tokens + L[3] * windowed + L[5]
-    return int(math.ceil(seq_bytes / L[6] - 1e-9))
+    return math.ceil(seq_bytes / L[6] - 1e-9)
 
 
 @numba.njit(cache=True)
