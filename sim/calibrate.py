@@ -50,20 +50,7 @@ KERNEL_OPS = (
 )
 STEP_OPS = ("prefill_step", "decode_step")
 KNOTS_PER_DECADE = 2
-NUMERIC = (
-    "m",
-    "n",
-    "k",
-    "batch",
-    "seq_len",
-    "kv_len",
-    "heads",
-    "kv_heads",
-    "head_dim",
-    "bytes",
-    "gpus",
-    "time_s",
-)
+NUMERIC = tuple(c for c in COLUMNS if c not in ("device", "op", "dtype", "model", "source"))
 
 
 class KernelDataError(ValueError):
