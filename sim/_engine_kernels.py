@@ -150,3 +150,16 @@ def commit_step(S, n, new, prefilled, first_token_s, now, mark_first):
         if S[KV, i] > S[TARGET, i]:
             S[TARGET, i] = S[KV, i]
     return completed[:m]
+
+
+@numba.njit(cache=True)
+def grant_decodes(S, n, need, new):
+    """Give every decoding slot its token this step (new[i] = 1) and the blocks `need` holds for
+    it; returns how many slots decode."""
+    count = 0
+    for i in range(n):
+        if S[KV, i] >= S[TARGET, i]:
+            S[BLOCKS, i] += need[i]
+            new[i] = 1
+            count += 1
+    return count

@@ -78,3 +78,11 @@ def commit_step(S, n, new, prefilled, first_token_s, now, mark_first):
             first_token_s[rid[i]] = now
         S[TARGET][i] = max(S[TARGET][i], S[KV][i])
     return [i for i in range(n) if prefill[i] and sampled[i]]
+
+
+def grant_decodes(S, n, need, new):
+    decoding = [i for i in range(n) if S[KV][i] >= S[TARGET][i]]
+    for i in decoding:
+        S[BLOCKS][i] += need[i]
+        new[i] = 1
+    return len(decoding)

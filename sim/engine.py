@@ -181,10 +181,10 @@ class Replica:
                 yield self.wake
                 self.wake = None
                 continue
-            new, prefill = self.schedule()
+            new, prefill, work = self.schedule()
             n = self.n
             self.stats.events += 1
-            if n == 0 or not new[:n].any():  # the step lost its members to preemption: plan again
+            if not work:  # the step lost its members to preemption: plan again
                 continue
             if not prefill and self.skip and not self.stall_s:  # a swap stall belongs to this one step
                 k_max = self.span_length()
@@ -226,9 +226,10 @@ class Replica:
         """Decode steps until the batch must change: a sequence finishes or a new block is missing."""
         return int(K.span_length(self.S, self.n, self.L, self.available()))
 
-    def schedule(self) -> tuple[np.ndarray, bool]:
+    def schedule(self) -> tuple[np.ndarray, bool, bool]:
         """Preempt if decodes lack blocks, continue partial prefills, admit waiting requests.
-        Return (new tokens per running slot, whether any prefill work is in the step)."""
+        Return (new tokens per running slot, whether any prefill work is in the step, whether the
+        step has any work at all)."""
         cfg = self.cfg
         budget = cfg.max_num_batched_tokens
         new = np.zeros(cfg.max_num_seqs, np.int64)
@@ -241,19 +242,17 @@ class Replica:
             self.preempt(self.n - 1)
             preempted = True
         n = self.n
-        need = self.need[:n]
         all_decoding = decoding_count == n if not preempted else bool((self.kv[:n] >= self.target[:n]).all())
-        decoding = True if all_decoding else self.kv[:n] >= self.target[:n]
         prefill_first = cfg.priority == "prefill" and (bool(self.waiting) or not all_decoding)
+        granted = 0
         if not prefill_first:
             self.take(total)
-            self.blocks[:n] += need
-            new[:n] = decoding
-            budget -= n if all_decoding else int(np.count_nonzero(decoding))
+            granted = K.grant_decodes(self.S, n, self.need, new)
+            budget -= granted
 
         has_prefill = False
         if not all_decoding:
-            for i in np.flatnonzero(~decoding):  # partial prefills keep their place
+            for i in np.flatnonzero(self.kv[:n] < self.target[:n]):  # partial prefills keep their place
                 chunk = self.chunk(i, budget)
                 if chunk:
                     new[i] = chunk
@@ -271,11 +270,10 @@ class Replica:
 
         if prefill_first and not has_prefill:  # nothing to prefill after all: run the decodes
             self.take(total)
-            self.blocks[:n] += need
-            new[:n] = decoding
-        if not has_prefill and self.n and not new[: self.n].any():
+            granted = K.grant_decodes(self.S, n, self.need, new)
+        if not has_prefill and not granted and self.n:
             self.preempt(self.n - 1)  # stuck: partial prefills hold every block; free the newest
-        return new, has_prefill
+        return new, has_prefill, has_prefill or granted > 0
 
     def chunk(self, i: int, budget: int) -> int:
         """Prefill tokens slot i can take this step within the budget and the available blocks."""

@@ -32,37 +32,34 @@ class RequestState:
 
 
 class Recorder:
-    """Append-only rows of the replica timeseries in typed buffers (8 bytes a value, not a Python
-    object), turned into arrays once at the end."""
+    """Append-only rows of the replica timeseries in one typed buffer (8 bytes a value, not a
+    Python object), turned into columns once at the end."""
 
     COLUMNS = (
-        ("time_s", "d"),
-        ("replica", "i"),
-        ("batch", "i"),
-        ("waiting", "i"),
-        ("kv_blocks", "q"),
-        ("cached_blocks", "q"),
-        ("offload_blocks", "q"),
-        ("in_system", "i"),
+        "time_s",
+        "replica",
+        "batch",
+        "waiting",
+        "kv_blocks",
+        "cached_blocks",
+        "offload_blocks",
+        "in_system",
     )
 
     def __init__(self) -> None:
-        for name, code in self.COLUMNS:
-            setattr(self, name, array(code))
+        self.rows = array("d")
 
     def row(self, t, replica, batch, waiting, kv_blocks, cached_blocks, offload_blocks, in_system):
-        self.time_s.append(t)
-        self.replica.append(replica)
-        self.batch.append(batch)
-        self.waiting.append(waiting)
-        self.kv_blocks.append(kv_blocks)
-        self.cached_blocks.append(cached_blocks)
-        self.offload_blocks.append(offload_blocks)
-        self.in_system.append(in_system)
+        self.rows.extend((t, replica, batch, waiting, kv_blocks, cached_blocks, offload_blocks, in_system))
 
     def column(self, name: str) -> np.ndarray:
-        code = dict(self.COLUMNS)[name]
-        return np.frombuffer(getattr(self, name), {"d": np.float64, "i": np.int32, "q": np.int64}[code])
+        """One column; every column but time is a count (exact in a float64 below 2**53)."""
+        values = np.frombuffer(self.rows, np.float64).reshape(-1, len(self.COLUMNS))[
+            :, self.COLUMNS.index(name)
+        ]
+        if name == "time_s":
+            return values.copy()
+        return values.astype(np.int64 if name.endswith("blocks") else np.int32)
 
 
 @dataclass

@@ -99,3 +99,17 @@ def test_block_arithmetic_matches_layout(name):
     vec = layout.vector()
     for tokens in (0, 1, 15, 16, 17, 1023, 1024, 1025, 8191, 8192, 100_000, 10_000_000):
         assert K.blocks_for(tokens, vec) == layout.blocks_for(tokens)
+
+
+@settings(deadline=None)
+@given(slots, st.sampled_from(sorted(LAYOUTS)))
+def test_grant_decodes(rows, name):
+    layout = LAYOUTS[name]
+    S = state(rows, layout)
+    n = len(rows)
+    need = np.zeros(S.shape[1], np.int64)
+    K.decode_needs(S, n, layout.vector(), need)
+    new = np.zeros(S.shape[1], np.int64)
+    ref_S, ref_new = S.tolist(), [0] * S.shape[1]
+    assert K.grant_decodes(S, n, need, new) == R.grant_decodes(ref_S, n, need.tolist(), ref_new)
+    assert S.tolist() == ref_S and new.tolist() == ref_new
