@@ -9,6 +9,8 @@ files may use human units ("80 GB", "3.35 TB/s", "989 TFLOPS").
 
 from __future__ import annotations
 
+import math
+
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -24,7 +26,14 @@ Watts = Annotated[float, BeforeValidator(parse_watts)]
 DType = Literal["fp32", "bf16", "fp16", "fp8", "int8", "fp4", "int4", "int2"]
 
 BYTES_PER_ELEMENT: dict[str, float] = {
-    "fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5, "int4": 0.5, "int2": 0.25,
+    "fp32": 4.0,
+    "bf16": 2.0,
+    "fp16": 2.0,
+    "fp8": 1.0,
+    "int8": 1.0,
+    "fp4": 0.5,
+    "int4": 0.5,
+    "int2": 0.25,
 }
 
 
@@ -44,11 +53,20 @@ class MemoryTier(Frozen):
 
 
 class Link(Frozen):
-    """A link out of one device; bandwidth is per direction (what a ring all-reduce is bound by)."""
+    """A link out of one device; bandwidth is per direction (what a ring all-reduce is bound by).
+
+    `latency_s` is paid per hop of a collective: a ring all-reduce over p devices makes 2(p-1)
+    hops, a tree (what NCCL picks for small, latency-bound messages) 2·ceil(log2 p)."""
 
     bandwidth_bytes_per_s: BytesPerS = Field(gt=0)
     latency_s: Seconds = Field(default=2e-6, ge=0)
+    algorithm: Literal["ring", "tree"] = "ring"
     source: str = ""
+
+    def allreduce_hops(self, devices: int) -> int:
+        if devices <= 1:
+            return 0
+        return 2 * (devices - 1) if self.algorithm == "ring" else 2 * math.ceil(math.log2(devices))
 
 
 class PeakFlops(Frozen):
@@ -128,12 +146,15 @@ class Calibration(Frozen):
 
 
 class Efficiency(Frozen):
-    """Measured fractions of peak a real kernel reaches; 1.0 means the datasheet roofline."""
+    """Measured fractions of peak a real kernel reaches; 1.0 means the datasheet roofline.
+    `op_overhead_s` is paid per kernel call, `step_overhead_s` once per engine step (the serving
+    framework's scheduling, sampling and launch gaps, which no kernel measurement sees)."""
 
     compute: float = Field(default=1.0, gt=0, le=1)
     memory: float = Field(default=1.0, gt=0, le=1)
     link: float = Field(default=1.0, gt=0, le=1)
     op_overhead_s: Seconds = Field(default=0.0, ge=0)
+    step_overhead_s: Seconds = Field(default=0.0, ge=0)
     curves: Curves = Curves()
     calibration: Calibration | None = None
     source: str = ""

@@ -94,10 +94,11 @@ def ops_time(x, flops_coef, bytes_coef, ops, acc):
         total += t
         if ops[o, IS_LINK] > 0:
             acc[LINK] += t
-        elif c >= m:
+        elif c >= m and c > 0:
             acc[COMPUTE] += t
-        else:
+        elif m > 0:
             acc[MEMORY] += t
+        # an operator with no work at all (a fixed per-step overhead) counts in the total only
     acc[TOTAL] += total
     return total
 

@@ -63,7 +63,10 @@ def step_time(new, ctx, sampled, window, moe_ratio, flops_coef, bytes_coef, ops)
         t, c, m = op_time(f, b, rate_f, rate_b, overhead)
         t *= count
         acc[0] += t
-        acc[3 if is_link else (1 if c >= m else 2)] += t
+        if is_link:
+            acc[3] += t
+        elif c > 0 or m > 0:
+            acc[1 if c >= m else 2] += t
     return acc
 
 

@@ -300,7 +300,7 @@ def build_ops(model: ModelArch, hw: Accelerator, par: Parallelism) -> OpTable:
                 g.count * per_layer,
                 np.inf,
                 legs.rate_b,
-                2 * (tp - 1) * link.latency_s,
+                link.allreduce_hops(tp) * link.latency_s,
                 nbytes={T: ring * h * a},
                 link=True,
                 curve_b=legs.curve_b,
@@ -333,6 +333,9 @@ def build_ops(model: ModelArch, hw: Accelerator, par: Parallelism) -> OpTable:
             link=True,
             curve_b=legs.curve_b,
         )
+    if hw.efficiency.step_overhead_s > 0:
+        # framework time every step pays whatever its size: scheduling, sampling, launch gaps
+        bld.add("step_overhead", 1, np.inf, np.inf, hw.efficiency.step_overhead_s)
     window = model.window.size if model.window else 0
     moe_ratio = model.moe.active / model.moe.experts if model.moe else 0.0
     return bld.build(window, moe_ratio)
@@ -483,7 +486,9 @@ class CostModel:
         memory_s = nbytes / (t.ops[:, K.RATE_B] * eff_b)
         time_s = np.maximum(compute_s, memory_s) + t.ops[:, K.OVERHEAD] * count
         link = t.ops[:, K.IS_LINK] > 0
-        bound = np.where(link, "link", np.where(compute_s >= memory_s, "compute", "memory"))
+        idle = (compute_s == 0) & (memory_s == 0)
+        kind = np.where(compute_s >= memory_s, "compute", "memory")
+        bound = np.where(link, "link", np.where(idle, "overhead", kind))
         return pd.DataFrame(
             {
                 "op": t.names,

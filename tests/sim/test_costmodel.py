@@ -166,3 +166,31 @@ def test_ssm_step_constant_in_context():
     cost = RooflineCost(mamba, ideal())
     assert cost.step([1], [10], 1).total_s == cost.step([1], [10_000_000], 1).total_s
     assert np.isfinite(memory_plan(mamba, ideal(), Parallelism()).kv_capacity_tokens)
+
+
+def test_step_overhead_is_paid_once_per_step_and_bound_by_nothing(llama8b):
+    base = ideal()
+    slow = Accelerator.model_validate(
+        {**base.model_dump(), "efficiency": {**base.efficiency.model_dump(), "step_overhead_s": 0.005}}
+    )
+    for new, ctx in (([1], [1000]), ([8192], [0]), ([1] * 64, [4000] * 64)):
+        a, b = RooflineCost(llama8b, base).step(new, ctx, 1), RooflineCost(llama8b, slow).step(new, ctx, 1)
+        assert b.total_s == pytest.approx(a.total_s + 0.005, rel=1e-12)
+        assert (b.compute_bound_s, b.memory_bound_s) == pytest.approx((a.compute_bound_s, a.memory_bound_s))
+    row = RooflineCost(llama8b, slow).breakdown([1], [10], 1).set_index("op").loc["step_overhead"]
+    assert row.bound == "overhead" and row.time_s == pytest.approx(0.005)
+
+
+@pytest.mark.parametrize(("algorithm", "hops"), [("ring", 2 * 7), ("tree", 2 * 3)])
+def test_allreduce_latency_hops(llama8b, algorithm, hops):
+    """Eight devices: a ring all-reduce makes 2(p-1) = 14 latency hops, a tree 2·log2(p) = 6."""
+    hw = ideal()
+    hw = Accelerator.model_validate(
+        {
+            **hw.model_dump(),
+            "scale_up": {"bandwidth_bytes_per_s": 450e9, "latency_s": 1e-5, "algorithm": algorithm},
+        }
+    )
+    br = RooflineCost(llama8b, hw, Parallelism(tp=8)).breakdown([1], [100], 1).set_index("op")
+    per_call = br.loc["Lattention/dense.allreduce", "time_s"] / br.loc["Lattention/dense.allreduce", "count"]
+    assert per_call == pytest.approx(hops * 1e-5 + 2 * 7 / 8 * 4096 * 2 / 450e9, rel=1e-9)
