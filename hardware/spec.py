@@ -10,7 +10,6 @@ files may use human units ("80 GB", "3.35 TB/s", "989 TFLOPS").
 from __future__ import annotations
 
 import math
-
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
