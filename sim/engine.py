@@ -38,7 +38,7 @@ from sim import _engine_kernels as K
 from sim.costmodel import CostModel
 from sim.kvcache import KVLayout, PrefixCache
 from sim.recorder import EngineStats, Recorder, RequestState
-from sim.router import ROUTERS
+from sim.router import ROUTERS, round_robin
 from sim.scenario import Scheduler
 from workloads.arrivals import ClosedLoop
 from workloads.requests import Requests
@@ -138,7 +138,7 @@ class Replica:
     # ---- arrivals ------------------------------------------------------------------------------------
     def enqueue(self, r: int) -> None:
         self.waiting.append(r)
-        self.outstanding_tokens += int(self.reqs.prompt_tokens[r] + self.reqs.output_tokens[r])
+        self.outstanding_tokens += self.cluster.work[r]
         if self.wake is not None and not self.wake.triggered:
             self.wake.succeed()
         elif self.interruptible:
@@ -204,7 +204,7 @@ class Replica:
         """Decode k_max steps in one kernel call, unless an arrival that could join interrupts."""
         env = self.env
         t0 = env.now
-        ctx = self.kv[: self.n].copy()
+        ctx = self.kv[: self.n]  # nothing changes the batch until the span commits
         acc = np.zeros(4)
         k, t_end = self.cost.decode_span(ctx, t0, np.inf, k_max, acc)
         self.interruptible = not self.waiting and self.n < self.cfg.max_num_seqs and self.available() > 0
@@ -304,7 +304,7 @@ class Replica:
         from starving each other half-prefilled); reserve those blocks and return the slot."""
         st = self.state
         kv0 = int(st.swapped_kv[r] or st.transferred_kv[r])
-        target = max(int(self.reqs.prompt_tokens[r] + max(st.generated[r] - 1, 0)), kv0)
+        target = max(self.cluster.prompt[r] + max(int(st.generated[r]) - 1, 0), kv0)
         if not self.cfg.chunked_prefill and target - kv0 > budget and self.n > 0:
             return None
         hits, reload, hashes = 0, 0, ()
@@ -329,7 +329,7 @@ class Replica:
         cached = min((hits + reload) * self.block_tokens, target - 1) if shared else 0
         kv0 = max(kv0, cached)
         self.rid[i], self.kv[i], self.target[i] = r, kv0, target
-        self.gen[i], self.out[i] = st.generated[r], self.reqs.output_tokens[r]
+        self.gen[i], self.out[i] = st.generated[r], self.cluster.output[r]
         self.blocks[i], self.shared[i] = need - reload * per_entry, shared
         self.pinned[i] = [int(h) for h in hashes[: hits + reload]]
         if st.swapped_kv[r]:  # swap the parked KV back in
@@ -433,7 +433,7 @@ class Replica:
         hashes = self.reqs.block_hashes[r]
         per_entry = self.cache.blocks_per_entry
         pinned = self.pinned[i]
-        full = int(self.reqs.prompt_tokens[r]) // self.block_tokens  # only full blocks are cached
+        full = self.cluster.prompt[r] // self.block_tokens  # only full blocks are cached
         for h in hashes[len(pinned) : full]:
             h = int(h)
             self.blocks[i] -= per_entry
@@ -447,7 +447,7 @@ class Replica:
         for i in slots:
             r = int(self.rid[i])
             self.release(i)
-            self.outstanding_tokens -= int(self.reqs.prompt_tokens[r] + self.reqs.output_tokens[r])
+            self.outstanding_tokens -= self.cluster.work[r]
             self.cluster.transfer(r, int(self.kv[i]))
         self.remove(slots)
 
@@ -464,9 +464,7 @@ class Replica:
             self.state.generated[rids] = self.gen[:n][done]
             for i in done:
                 self.release(i)
-            self.outstanding_tokens -= int(
-                (self.reqs.prompt_tokens[rids] + self.reqs.output_tokens[rids]).sum()
-            )
+            self.outstanding_tokens -= int(self.cluster.work_array[rids].sum())
             self.remove(done)
             self.stats.in_system -= len(done)
             self.cluster.done(len(done), rids)
@@ -486,6 +484,11 @@ class Cluster:
         self.back: list[Replica] = []
         self.all_done = env.event()
         self.waiters: dict[int, simpy.Event] = {}  # closed-loop users waiting for their answer
+        # per-request constants as Python ints: the hot paths read them one at a time
+        self.prompt = reqs.prompt_tokens.tolist()
+        self.output = reqs.output_tokens.tolist()
+        self.work_array = reqs.prompt_tokens + reqs.output_tokens  # tokens a request brings
+        self.work = self.work_array.tolist()
 
     def done(self, count: int, rids=()) -> None:
         for r in rids:
@@ -515,17 +518,20 @@ class Cluster:
 
     def admit(self, r: int, fits_blocks, capacity_blocks: int, cfg: Scheduler) -> None:
         """Route request r, arriving now, or reject it with a reason."""
-        reqs, state, stats = self.reqs, self.state, self.stats
+        state, stats = self.state, self.stats
         stats.events += 1
         if fits_blocks[r] > capacity_blocks:
             state.rejected[r] = KV_CAPACITY
             self.done(1, (r,))
             return
-        if not cfg.chunked_prefill and reqs.prompt_tokens[r] > cfg.max_num_batched_tokens:
+        if not cfg.chunked_prefill and self.prompt[r] > cfg.max_num_batched_tokens:
             state.rejected[r] = PROMPT_TOO_LONG
             self.done(1, (r,))
             return
-        outstanding = [rep.outstanding_tokens for rep in self.front]
+        # round robin needs only the count of replicas, not their loads
+        outstanding = (
+            self.front if self.route is round_robin else [rep.outstanding_tokens for rep in self.front]
+        )
         hits = (
             [rep.prefix_hits(r) for rep in self.front] if self.route is ROUTERS["prefix_affinity"] else None
         )
@@ -536,9 +542,8 @@ class Cluster:
 
     def arrivals(self, fits_blocks, capacity_blocks: int, cfg: Scheduler):
         """Open loop: requests arrive at their `arrival_s`."""
-        env, reqs = self.env, self.reqs
-        for r in range(len(reqs)):
-            t = reqs.arrival_s[r]
+        env = self.env
+        for r, t in enumerate(self.reqs.arrival_s.tolist()):
             if t > env.now:
                 yield env.timeout(t - env.now)
             self.admit(r, fits_blocks, capacity_blocks, cfg)
@@ -604,7 +609,7 @@ def simulate(
     # a request must fit the smallest KV pool it passes through, even alone
     layouts = [p.layout for p in pools]
     smallest = min(layouts, key=lambda lay: lay.capacity_blocks * lay.block_bytes)
-    fits_blocks = smallest.blocks_for(reqs.prompt_tokens + reqs.output_tokens - 1)
+    fits_blocks = np.asarray(smallest.blocks_for(reqs.prompt_tokens + reqs.output_tokens - 1)).tolist()
     if closed_loop is None:
         env.process(cluster.arrivals(fits_blocks, smallest.capacity_blocks, cfg))
     else:
