@@ -203,6 +203,11 @@ def load_sweep(path: str | Path) -> Sweep:
     path = Path(path)
     try:
         raw = read_yaml(path)
+        if "base" not in raw and {"hardware", "model", "workload"} & set(raw):
+            raise SweepError(
+                f"{path}: this is a scenario file; a sweep file names it as `base:` and adds "
+                "`grid:` or `list:` (see examples/sweeps/), or run it with `ctxsim run`"
+            )
         spec = SweepSpec.model_validate(raw)
     except ValidationError as exc:
         raise SweepError(f"{path}: {format_error(exc)}") from None
@@ -233,8 +238,15 @@ def run_point(point: Point) -> dict[str, Any]:
         summary, error = run(point.scenario).summary, None
     except Exception as exc:  # a failing point is recorded and the sweep goes on
         summary, error = {}, "".join(traceback.format_exception_only(exc)).strip()
-    return {"point_id": point.point_id, "point": point.index, "label": point.label, **point.params,
-            "error": error, **summary, "point_wall_s": time.perf_counter() - started}
+    return {
+        "point_id": point.point_id,
+        "point": point.index,
+        "label": point.label,
+        **point.params,
+        "error": error,
+        **summary,
+        "point_wall_s": time.perf_counter() - started,
+    }
 
 
 def _worker_init(parent_pid: int) -> None:
@@ -253,8 +265,7 @@ def _worker_init(parent_pid: int) -> None:
 
 def _local(points: Sequence[Point], workers: int) -> Iterator[dict[str, Any]]:
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
-                               initargs=(os.getpid(),))
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(os.getpid(),))
     try:
         pending = {pool.submit(run_point, p) for p in points}
         while pending:
@@ -270,8 +281,9 @@ def _ray(points: Sequence[Point], address: str) -> Iterator[dict[str, Any]]:
 
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=None if address == "local" else address, logging_level="warning",
-                 log_to_driver=False)
+        ray.init(
+            address=None if address == "local" else address, logging_level="warning", log_to_driver=False
+        )
     task = ray.remote(run_point)
     pending = [task.remote(p) for p in points]
     try:
@@ -286,8 +298,9 @@ def _ray(points: Sequence[Point], address: str) -> Iterator[dict[str, Any]]:
             ray.shutdown()
 
 
-def execute(points: Sequence[Point], workers: int = 1,
-            ray_address: str | None = None) -> Iterator[dict[str, Any]]:
+def execute(
+    points: Sequence[Point], workers: int = 1, ray_address: str | None = None
+) -> Iterator[dict[str, Any]]:
     """Run `points` and yield each result row as its point finishes. `workers` local processes, or,
     given `ray_address` ("local" starts a Ray instance here, "auto" joins the running cluster, else
     a cluster address), one Ray task per point; Ray nodes need ctxsim installed."""

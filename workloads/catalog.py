@@ -60,8 +60,11 @@ def from_hf_config(config: dict[str, Any], name: str = "custom") -> ModelArch:
     hidden = _first(config, "hidden_size", "dim", "d_model")
     heads = _first(config, "num_attention_heads", "n_heads")
     layers = _first(config, "num_hidden_layers", "n_layers", "n_layer")
-    if hidden is None or layers is None:
-        raise ValueError(f"{name}: config has no hidden_size/num_hidden_layers; not a decoder config")
+    missing = [
+        key for key, value in (("hidden_size", hidden), ("num_hidden_layers", layers)) if value is None
+    ]
+    if missing:
+        raise ValueError(f"{name}: config has no {' or '.join(missing)}; not a decoder config")
     arch: dict[str, Any] = {
         "name": _first(config, "_name_or_path", default=name) or name,
         "num_layers": layers,

@@ -6,18 +6,28 @@ import workloads
 from tests.conftest import SHARED
 from workloads import load_model, model_names
 
-REQUIRED = ["llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b", "llama-4-scout", "qwen3-235b-a22b",
-            "mixtral-8x7b", "deepseek-v3", "gemma-3-27b", "jamba-v0.1", "mamba2-2.7b"]
+REQUIRED = [
+    "llama-3.1-8b",
+    "llama-3.1-70b",
+    "llama-3.1-405b",
+    "llama-4-scout",
+    "qwen3-235b-a22b",
+    "mixtral-8x7b",
+    "deepseek-v3",
+    "gemma-3-27b",
+    "jamba-v0.1",
+    "mamba2-2.7b",
+]
 
 # Hand-computed: 2 (K,V) x kv_heads x head_dim x 2 bytes x unbounded layers; MLA (512 + 64) x 2 x 61.
 KV_BF16 = {
-    "llama-3.1-8b": 2 * 8 * 128 * 2 * 32,          # 131,072
-    "llama-3.1-70b": 2 * 8 * 128 * 2 * 80,         # 327,680
+    "llama-3.1-8b": 2 * 8 * 128 * 2 * 32,  # 131,072
+    "llama-3.1-70b": 2 * 8 * 128 * 2 * 80,  # 327,680
     "llama-3.1-405b": 2 * 8 * 128 * 2 * 126,
-    "deepseek-v3": (512 + 64) * 2 * 61,             # 70,272
-    "llama-4-scout": 2 * 8 * 128 * 2 * 12,          # 12 global NoPE layers; 36 chunked layers bounded
-    "gemma-3-27b": 2 * 16 * 128 * 2 * 10,           # 10 global of 62; 52 local layers bounded by 1024
-    "jamba-v0.1": 2 * 8 * 128 * 2 * 4,              # 4 attention layers; 28 Mamba layers hold a state
+    "deepseek-v3": (512 + 64) * 2 * 61,  # 70,272
+    "llama-4-scout": 2 * 8 * 128 * 2 * 12,  # 12 global NoPE layers; 36 chunked layers bounded
+    "gemma-3-27b": 2 * 16 * 128 * 2 * 10,  # 10 global of 62; 52 local layers bounded by 1024
+    "jamba-v0.1": 2 * 8 * 128 * 2 * 4,  # 4 attention layers; 28 Mamba layers hold a state
     "mamba2-2.7b": 0,
     "qwen3-235b-a22b": 2 * 4 * 128 * 2 * 94,
     "mixtral-8x7b": 2 * 8 * 128 * 2 * 32,
@@ -78,12 +88,15 @@ HF = SHARED / "reference/model-configs"
 
 
 @pytest.mark.skipif(not HF.exists(), reason="reference configs not beside the project")
-@pytest.mark.parametrize(("file", "preset"), [
-    ("hf-format-copies/meta-llama_Meta-Llama-3.1-8B-Instruct.config.json", "llama-3.1-8b"),
-    ("hf-format-copies/meta-llama_Meta-Llama-3.1-70B-Instruct.config.json", "llama-3.1-70b"),
-    ("hf-format-copies/mistralai_Mixtral-8x7B-Instruct-v0.1.config.json", "mixtral-8x7b"),
-    ("deepseek-ai_DeepSeek-V3_inference_configs_config_671B.json", "deepseek-v3"),
-])
+@pytest.mark.parametrize(
+    ("file", "preset"),
+    [
+        ("hf-format-copies/meta-llama_Meta-Llama-3.1-8B-Instruct.config.json", "llama-3.1-8b"),
+        ("hf-format-copies/meta-llama_Meta-Llama-3.1-70B-Instruct.config.json", "llama-3.1-70b"),
+        ("hf-format-copies/mistralai_Mixtral-8x7B-Instruct-v0.1.config.json", "mixtral-8x7b"),
+        ("deepseek-ai_DeepSeek-V3_inference_configs_config_671B.json", "deepseek-v3"),
+    ],
+)
 def test_hf_config_matches_preset(file, preset):
     from_file, expected = load_model(HF / file), load_model(preset)
     assert from_file.kv_bytes_per_token == expected.kv_bytes_per_token
@@ -91,10 +104,19 @@ def test_hf_config_matches_preset(file, preset):
 
 
 def test_hf_config_shipped_sample(tmp_path):
-    config = {"model_type": "gemma3_text", "hidden_size": 5376, "num_hidden_layers": 62,
-              "num_attention_heads": 32, "num_key_value_heads": 16, "head_dim": 128,
-              "intermediate_size": 21504, "vocab_size": 262208,
-              "sliding_window": 1024, "sliding_window_pattern": 6, "max_position_embeddings": 131072}
+    config = {
+        "model_type": "gemma3_text",
+        "hidden_size": 5376,
+        "num_hidden_layers": 62,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 16,
+        "head_dim": 128,
+        "intermediate_size": 21504,
+        "vocab_size": 262208,
+        "sliding_window": 1024,
+        "sliding_window_pattern": 6,
+        "max_position_embeddings": 131072,
+    }
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
     assert load_model(path).kv_bytes_per_token == load_model("gemma-3-27b").kv_bytes_per_token
@@ -102,10 +124,25 @@ def test_hf_config_shipped_sample(tmp_path):
 
 def test_heads_must_divide():
     with pytest.raises(ValueError, match="num_kv_heads"):
-        workloads.ModelArch(name="x", num_layers=2, hidden_size=64, num_heads=6, num_kv_heads=4, head_dim=16,
-                            intermediate_size=64, vocab_size=10)
+        workloads.ModelArch(
+            name="x",
+            num_layers=2,
+            hidden_size=64,
+            num_heads=6,
+            num_kv_heads=4,
+            head_dim=16,
+            intermediate_size=64,
+            vocab_size=10,
+        )
 
 
 def test_unknown_model_lists_close_matches():
     with pytest.raises(ValueError, match=r"Did you mean: .*llama-3.1-70b"):
         load_model("llama-3-70b")
+
+
+def test_hf_config_names_the_missing_key(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"hidden_size": 64, "vocab_size": 10}))
+    with pytest.raises(ValueError, match="config has no num_hidden_layers"):
+        load_model(path)
