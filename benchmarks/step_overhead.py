@@ -18,32 +18,15 @@ import pandas as pd
 
 from hardware import Accelerator, load_hardware
 from sim import validate as val
+from sim.calibrate import fit_overheads, with_overheads
 
 ROOT = Path(__file__).resolve().parents[1]
 GPUS = {"a100-80gb": "a100-80g-sxm-calibrated.yaml", "h100-80gb": "h100-sxm-calibrated.yaml"}
 
 
-def with_overheads(hw: Accelerator, step_s: float, hop_s: float) -> Accelerator:
-    data = hw.model_dump()
-    data["efficiency"]["step_overhead_s"] = step_s
-    data["scale_up"] = {**data["scale_up"], "latency_s": hop_s, "algorithm": "tree"}
-    return Accelerator.model_validate(data)
-
-
 def predict(rows: pd.DataFrame, model, hw: Accelerator) -> np.ndarray:
     """Predicted value of each row in its unit (ms), per token for TPOT, per batch for TTFT."""
     return np.array([val.predict_row(r, model, hw, engine=False).value for r in rows.itertuples(index=False)])
-
-
-def fit(rows: pd.DataFrame, base: np.ndarray, layers: int) -> tuple[float, float]:
-    """(step overhead s, per-hop latency s) minimising squared relative error, both >= 0. Each step
-    adds the overhead once and 2 * layers all-reduces of 2*ceil(log2 tp) hops each."""
-    y = rows["value"].astype(float).to_numpy() / 1e3
-    tp = rows["tp"].astype(float).to_numpy()
-    hops = 2 * layers * 2 * np.ceil(np.log2(tp))
-    design = np.column_stack([np.ones_like(y), hops]) / y[:, None]
-    (step_s, hop_s), *_ = np.linalg.lstsq(design, (y - base / 1e3) / y, rcond=None)
-    return max(step_s, 0.0), max(hop_s, 0.0)
 
 
 def errors(rows: pd.DataFrame, pred: np.ndarray) -> tuple[float, float]:
@@ -61,14 +44,15 @@ def main() -> None:
     out = []
     for gpu, preset in GPUS.items():
         calibrated = load_hardware(ROOT / "benchmarks" / "data" / preset)
-        zero = with_overheads(calibrated, 0.0, 0.0)
         mine = rows[rows["gpu"] == gpu]
         tp = mine["tp"].astype(int)
         train = mine[(mine["metric"] == "tpot") & tp.isin([2, 4])]
-        step_s, hop_s = fit(train, predict(train, model, zero), model.num_layers)
+        step_s, hop_s = fit_overheads(train, [model] * len(train), calibrated)
         fitted = with_overheads(calibrated, step_s, hop_s)
-        print(f"{gpu}: fitted on {len(train)} TPOT rows at TP 2/4: step overhead {step_s * 1e3:.2f} ms, "
-              f"tree all-reduce hop latency {hop_s * 1e6:.1f} us")
+        print(
+            f"{gpu}: fitted on {len(train)} TPOT rows at TP 2/4: step overhead {step_s * 1e3:.2f} ms, "
+            f"tree all-reduce hop latency {hop_s * 1e6:.1f} us"
+        )
         groups = {
             "TPOT, TP 2/4 (fitted on)": train,
             "TPOT, TP 8 (held out)": mine[(mine["metric"] == "tpot") & (tp == 8)],
@@ -77,8 +61,17 @@ def main() -> None:
         for name, part in groups.items():
             before = errors(part, predict(part, model, calibrated))
             after = errors(part, predict(part, model, fitted))
-            out.append({"gpu": gpu, "rows": name, "n": len(part), "median before %": before[0],
-                        "p90 before %": before[1], "median after %": after[0], "p90 after %": after[1]})
+            out.append(
+                {
+                    "gpu": gpu,
+                    "rows": name,
+                    "n": len(part),
+                    "median before %": before[0],
+                    "p90 before %": before[1],
+                    "median after %": after[0],
+                    "p90 after %": after[1],
+                }
+            )
     table = pd.DataFrame(out)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
 

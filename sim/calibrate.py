@@ -434,3 +434,44 @@ def error_summary(errors: pd.DataFrame) -> pd.DataFrame:
 def to_yaml_dict(hw: Accelerator) -> dict:
     """The accelerator as a plain mapping for a hardware YAML file (SI numbers)."""
     return hw.model_dump(mode="json", exclude_none=True)
+
+
+# ---- framework overheads from end-to-end step timings ------------------------------------------------
+STEP_METRICS = ("tpot", "ttft")  # one engine step per measured value: per-token decode, batch prefill
+
+
+def with_overheads(hw: Accelerator, step_overhead_s: float, hop_latency_s: float) -> Accelerator:
+    """`hw` with a per-step framework overhead and tree all-reduces of `hop_latency_s` per hop."""
+    data = hw.model_dump()
+    data["efficiency"]["step_overhead_s"] = step_overhead_s
+    if data.get("scale_up"):
+        data["scale_up"] = {**data["scale_up"], "latency_s": hop_latency_s, "algorithm": "tree"}
+    return Accelerator.model_validate(data)
+
+
+def fit_overheads(rows: pd.DataFrame, models: list[ModelArch], hw: Accelerator) -> tuple[float, float]:
+    """(step overhead s, tree hop latency s), both >= 0, minimising squared relative error over
+    measured `tpot`/`ttft` rows (the published_measurements columns; `models[i]` is row i's model).
+
+    Each value is one engine step, so the prediction is linear in both: base + step overhead + hop
+    latency x (latency hops in one step), with the hop count read off the cost model itself."""
+    from sim import validate as val
+
+    zero = with_overheads(hw, 0.0, 0.0)
+    probe = with_overheads(hw, 0.0, 1e-3)
+    y, base, hops = [], [], []
+    for row, model in zip(rows.itertuples(index=False), models, strict=True):
+        if row.metric not in STEP_METRICS:
+            raise KernelDataError(
+                f"row {row.row_id}: metric {row.metric!r}; overheads are fitted on "
+                f"{' and '.join(STEP_METRICS)} rows only"
+            )
+        scale = val.UNIT_SCALE.get(str(row.unit).strip().lower(), 1.0)
+        b = val.predict_row(row, model, zero, engine=False).value * scale
+        y.append(float(row.value) * scale)
+        base.append(b)
+        hops.append((val.predict_row(row, model, probe, engine=False).value * scale - b) / 1e-3)
+    y, base, hops = np.array(y), np.array(base), np.array(hops)
+    design = np.column_stack([np.ones_like(y), hops]) / y[:, None]
+    (step_s, hop_s), *_ = np.linalg.lstsq(design, (y - base) / y, rcond=None)
+    return max(float(step_s), 0.0), max(float(hop_s), 0.0)

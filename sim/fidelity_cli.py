@@ -107,40 +107,63 @@ def validate(
 
 
 def calibrate(
+    hardware: Annotated[str, typer.Option(help="preset name or YAML whose peaks the fractions are of")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="calibrated hardware YAML to write")],
     measurements: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Argument(
             help="kernel CSVs from `ctxsim profile`, or aiconfigurator system folders (.../data/h100_sxm)"
         ),
-    ],
-    hardware: Annotated[str, typer.Option(help="preset name or YAML whose peaks the fractions are of")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="calibrated hardware YAML to write")],
+    ] = None,
     holdout: Annotated[
         bool,
         typer.Option(
             help="fit on two thirds of the kernel shapes, report the held-out third, write the partial fit"
         ),
     ] = False,
+    steps: Annotated[
+        Path | None,
+        typer.Option(
+            help="measured tpot/ttft rows (validate's CSV format) to fit the per-step framework overhead "
+            "and tree all-reduce hop latency from"
+        ),
+    ] = None,
+    holdout_tp: Annotated[
+        int | None, typer.Option(help="leave the --steps rows at this TP out of the fit and score them")
+    ] = None,
+    models: Annotated[Path | None, typer.Option(help="folder of extra model files <name>.yaml|.json")] = None,
 ) -> None:
-    """Fit efficiency curves from measured kernels and write a hardware YAML the cost model uses."""
+    """Fit efficiency curves from measured kernels (and framework overheads from measured steps) and
+    write a hardware YAML the cost model uses."""
     import pandas as pd
 
     from hardware.catalog import load_hardware
     from sim import calibrate as cal
 
+    if not measurements and steps is None:
+        fail("give kernel measurements, --steps, or both")
+    fit_rows = held = None
     try:
-        hw = load_hardware(hardware)
-        tables = [cal.aiconfigurator_kernels(p) if p.is_dir() else cal.read_kernels(p) for p in measurements]
-        kernels = pd.concat(tables, ignore_index=True)
-        fit_rows, held = (
-            cal.split_by_shape(kernels) if holdout else (kernels, kernels[kernels["op"].isin(cal.STEP_OPS)])
-        )
-        sources = tuple(p.name if p.is_file() else str(p) for p in measurements)
-        fitted = cal.fit(fit_rows, hw, sources)
+        hw = fitted = load_hardware(hardware)
+        sources = tuple(p.name if p.is_file() else str(p) for p in measurements or [])
+        if measurements:
+            tables = [
+                cal.aiconfigurator_kernels(p) if p.is_dir() else cal.read_kernels(p) for p in measurements
+            ]
+            kernels = pd.concat(tables, ignore_index=True)
+            fit_rows, held = (
+                cal.split_by_shape(kernels)
+                if holdout
+                else (kernels, kernels[kernels["op"].isin(cal.STEP_OPS)])
+            )
+            fitted = cal.fit(fit_rows, hw, sources)
+        if steps is not None:
+            fitted = _fit_step_overheads(fitted, steps, holdout_tp, models)
+            sources = (*sources, steps.name)
     except (cal.KernelDataError, ValueError) as exc:
         fail(str(exc))
-    reports = [("fitted rows (in-sample)", fit_rows)]
-    if len(held):
+    reports = [("fitted rows (in-sample)", fit_rows)] if fit_rows is not None else []
+    if held is not None and len(held):
         reports.append(("held out (never read by the fit)", held))
     for title, part in reports:
         summary = cal.error_summary(cal.kernel_errors(part, fitted))
@@ -162,6 +185,63 @@ def calibrate(
     except OSError as exc:
         fail(f"{output}: cannot write: {exc.strerror}")
     err.print(f"wrote {output}", highlight=False)
+
+
+def _fit_step_overheads(hw, steps: Path, holdout_tp: int | None, models_dir: Path | None):
+    """Fit the per-step overhead and hop latency on the step rows (less those at `holdout_tp`), print
+    the error before and after on the fitted and held-out rows, and return the refitted hardware."""
+    import numpy as np
+
+    from sim import calibrate as cal
+    from sim import validate as val
+
+    rows = val.read_measurements(steps)
+    rows = rows[rows["metric"].isin(cal.STEP_METRICS)].reset_index(drop=True)
+    if rows.empty:
+        raise cal.KernelDataError(f"{steps}: no {' or '.join(cal.STEP_METRICS)} rows to fit overheads on")
+    models = []
+    for row in rows.itertuples(index=False):
+        model = val.resolve_model(row.model, row.precision, models_dir)
+        if model is None:
+            raise cal.KernelDataError(
+                f"{steps}: row {row.row_id}: unknown model {row.model!r} (see --models)"
+            )
+        models.append(model)
+    tp = rows["tp"].astype(float).astype(int)
+    train = (tp != holdout_tp).to_numpy() if holdout_tp else np.ones(len(rows), bool)
+    if not train.any():
+        raise cal.KernelDataError(
+            f"--holdout-tp {holdout_tp}: every --steps row has that TP; nothing to fit on"
+        )
+    picked = [m for m, keep in zip(models, train, strict=True) if keep]
+    step_s, hop_s = cal.fit_overheads(rows[train], picked, hw)
+    refit = cal.with_overheads(hw, step_s, hop_s)
+    err.print(
+        f"framework overheads from {int(train.sum())} step rows: {step_s * 1e3:.3g} ms per step, "
+        f"{hop_s * 1e6:.3g} us per tree all-reduce hop",
+        highlight=False,
+    )
+    table = Table(title="step rows: |predicted - measured| / measured, median / p90 %")
+    for col in ("rows", "n", "before", "after"):
+        table.add_column(col)
+    for label, mask in (("fitted on", train), (f"held out (TP {holdout_tp})", ~train)):
+        if not mask.any():
+            continue
+        part, part_models = rows[mask], [m for m, keep in zip(models, mask, strict=True) if keep]
+        measured = part["value"].astype(float).to_numpy()
+        cells = []
+        for device in (hw, refit):
+            pred = np.array(
+                [
+                    val.predict_row(r, m, device, engine=False).value
+                    for r, m in zip(part.itertuples(index=False), part_models, strict=True)
+                ]
+            )
+            e = np.abs(pred / measured - 1) * 100
+            cells.append(f"{np.median(e):.1f} / {np.percentile(e, 90):.1f}")
+        table.add_row(label, str(int(mask.sum())), *cells)
+    out.print(table)
+    return refit
 
 
 def profile(
