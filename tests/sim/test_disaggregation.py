@@ -66,3 +66,27 @@ def test_single_token_requests_finish_on_the_prefill_pool():
 def test_pools_must_fit():
     with pytest.raises(ValueError, match="cluster: give replicas, devices or disaggregated"):
         scenario(DISAGG | {"replicas": 2})
+
+
+def test_colocated_and_disaggregated_compare_in_one_sweep(tmp_path):
+    """One sweep, two points over the same workload and the same two devices: the split point pays
+    its KV transfer in TTFT, the co-located one pays nothing."""
+    from sim.sweep import load_sweep, run_point
+    from tests.sweep.sweepfiles import write_sweep
+
+    split = {
+        "disaggregated": {
+            "prefill": {"replicas": 1},
+            "decode": {"replicas": 1},
+            "link_bandwidth_bytes_per_s": "1 GB/s",
+            "link_latency_s": "1ms",
+        }
+    }
+    path = write_sweep(tmp_path, list=[{"cluster": {"replicas": 2}}, {"cluster": split}])
+    rows = [run_point(p) for p in load_sweep(path).points]
+    colocated, disaggregated = rows
+    assert colocated["error"] is None and disaggregated["error"] is None
+    assert colocated["devices"] == disaggregated["devices"] == 2
+    assert colocated["kv_transfer_mean_s"] == 0 and colocated["kv_transfers"] == 0
+    assert disaggregated["kv_transfer_mean_s"] >= 1e-3 and disaggregated["kv_transfers"] > 0
+    assert disaggregated["ttft_p50_s"] > disaggregated["kv_transfer_mean_s"]
