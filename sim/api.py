@@ -11,8 +11,9 @@ import pandas as pd
 
 from sim import metrics
 from sim.costmodel import Parallelism, RooflineCost, memory_plan
-from sim.engine import REASONS, CacheConfig, Pool, simulate
+from sim.engine import CacheConfig, Pool, simulate
 from sim.kvcache import KVLayout
+from sim.recorder import REASONS
 from sim.scenario import Scenario
 from workloads.arrivals import Burst, ClosedLoop
 from workloads.requests import Requests

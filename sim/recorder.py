@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+REASONS = ("", "kv_capacity", "prompt_exceeds_batch_tokens")  # rejection reasons, by code
+KV_CAPACITY, PROMPT_TOO_LONG = 1, 2
+
 
 class RequestState:
     """Per-request columns the engine fills in (seconds; NaN where it never happened)."""
