@@ -74,15 +74,7 @@ def test_colocated_and_disaggregated_compare_in_one_sweep(tmp_path):
     from sim.sweep import load_sweep, run_point
     from tests.sweep.sweepfiles import write_sweep
 
-    split = {
-        "disaggregated": {
-            "prefill": {"replicas": 1},
-            "decode": {"replicas": 1},
-            "link_bandwidth_bytes_per_s": "1 GB/s",
-            "link_latency_s": "1ms",
-        }
-    }
-    path = write_sweep(tmp_path, list=[{"cluster": {"replicas": 2}}, {"cluster": split}])
+    path = write_sweep(tmp_path, list=[{"cluster": {"replicas": 2}}, {"cluster": DISAGG}])
     rows = [run_point(p) for p in load_sweep(path).points]
     colocated, disaggregated = rows
     assert colocated["error"] is None and disaggregated["error"] is None
