@@ -50,6 +50,21 @@ TINY_HW = {
 }
 
 
+# The tiny scenario as a plain mapping, for tests that write scenario or sweep files.
+TINY_BASE = {
+    "name": "tiny",
+    "hardware": TINY_HW,
+    "model": TINY_MODEL,
+    "scheduler": {"max_num_batched_tokens": 256, "max_num_seqs": 16},
+    "workload": {
+        "arrivals": {"kind": "poisson", "rate_per_s": 30},
+        "prompt_tokens": {"kind": "uniform", "low": 10, "high": 200},
+        "output_tokens": {"kind": "uniform", "low": 1, "high": 50},
+    },
+    "stop": {"requests": 100},
+}
+
+
 def tiny_scenario(**fields):
     """A scenario small enough to reason about: a 2-layer model on a 2 MB device."""
     from sim.scenario import scenario_from_dict

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from sim.api import run
 from sim.cli import app
 from sim.scenario import load_scenario
-from tests.conftest import TINY_HW, TINY_MODEL
+from tests.conftest import TINY_BASE
 
 runner = CliRunner()
 SUMMARY_KEYS = {
@@ -61,19 +61,7 @@ REQUEST_COLUMNS = {
 
 @pytest.fixture
 def scenario_file(tmp_path):
-    data = {
-        "name": "tiny",
-        "hardware": TINY_HW,
-        "model": TINY_MODEL,
-        "scheduler": {"max_num_batched_tokens": 256, "max_num_seqs": 16},
-        "workload": {
-            "arrivals": {"kind": "poisson", "rate_per_s": 30},
-            "prompt_tokens": {"kind": "uniform", "low": 10, "high": 200},
-            "output_tokens": {"kind": "uniform", "low": 1, "high": 50},
-        },
-        "slo": {"ttft_s": "50ms"},
-        "stop": {"requests": 300},
-    }
+    data = {**TINY_BASE, "slo": {"ttft_s": "50ms"}, "stop": {"requests": 300}}
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(data))
     return path

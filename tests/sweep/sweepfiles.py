@@ -2,14 +2,7 @@
 
 import yaml
 
-from tests.conftest import TINY_HW, TINY_MODEL
-
-TINY_BASE = {"name": "tiny", "hardware": TINY_HW, "model": TINY_MODEL,
-             "scheduler": {"max_num_batched_tokens": 256, "max_num_seqs": 16},
-             "workload": {"arrivals": {"kind": "poisson", "rate_per_s": 30},
-                          "prompt_tokens": {"kind": "uniform", "low": 10, "high": 200},
-                          "output_tokens": {"kind": "uniform", "low": 1, "high": 50}},
-             "stop": {"requests": 100}}
+from tests.conftest import TINY_BASE
 
 
 def write_sweep(folder, base=None, **spec):
