@@ -147,13 +147,16 @@ class Calibration(Frozen):
 class Efficiency(Frozen):
     """Measured fractions of peak a real kernel reaches; 1.0 means the datasheet roofline.
     `op_overhead_s` is paid per kernel call, `step_overhead_s` once per engine step (the serving
-    framework's scheduling, sampling and launch gaps, which no kernel measurement sees)."""
+    framework's scheduling, sampling and launch gaps, which no kernel measurement sees). `moe_gemm` is
+    the fraction of a dense GEMM's speed that a stack's grouped expert GEMMs reach on the same work
+    (few tokens per expert, routing and token permutation); it divides both legs of the expert GEMMs."""
 
     compute: float = Field(default=1.0, gt=0, le=1)
     memory: float = Field(default=1.0, gt=0, le=1)
     link: float = Field(default=1.0, gt=0, le=1)
     op_overhead_s: Seconds = Field(default=0.0, ge=0)
     step_overhead_s: Seconds = Field(default=0.0, ge=0)
+    moe_gemm: float = Field(default=1.0, gt=0, le=1)
     curves: Curves = Curves()
     calibration: Calibration | None = None
     source: str = ""

@@ -18,7 +18,7 @@ Assumptions worth knowing:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -257,6 +257,8 @@ def build_ops(model: ModelArch, hw: Accelerator, par: Parallelism) -> OpTable:
         elif g.ffn == "moe":
             moe = model.moe
             pe = model.expert_params()
+            m = hw.efficiency.moe_gemm
+            grouped = replace(gemm, rate_f=gemm.rate_f * m, rate_b=gemm.rate_b * m)
             bld.add_kernel(
                 f"{tag}.router",
                 g.count,
@@ -268,7 +270,7 @@ def build_ops(model: ModelArch, hw: Accelerator, par: Parallelism) -> OpTable:
             bld.add_kernel(
                 f"{tag}.experts",
                 g.count,
-                gemm,
+                grouped,
                 2,
                 flops={T: 2.0 * pe * moe.active / tp},
                 nbytes={

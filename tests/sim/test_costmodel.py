@@ -181,6 +181,21 @@ def test_step_overhead_is_paid_once_per_step_and_bound_by_nothing(llama8b):
     assert row.bound == "overhead" and row.time_s == pytest.approx(0.005)
 
 
+def test_moe_gemm_slows_the_expert_gemms_only():
+    """At half of dense speed the grouped expert GEMMs take exactly twice as long; nothing else moves."""
+    mixtral = load_model("mixtral-8x7b")
+    base = ideal()
+    slow = Accelerator.model_validate(
+        {**base.model_dump(), "efficiency": {**base.efficiency.model_dump(), "moe_gemm": 0.5}}
+    )
+    for new, ctx in (([1] * 32, [1000] * 32), ([4096], [0])):
+        a = RooflineCost(mixtral, base).breakdown(new, ctx, len(new)).set_index("op")["time_s"]
+        b = RooflineCost(mixtral, slow).breakdown(new, ctx, len(new)).set_index("op")["time_s"]
+        experts = a.index.str.endswith(".experts")
+        assert b[experts].to_numpy() == pytest.approx(2 * a[experts].to_numpy(), rel=1e-12)
+        assert b[~experts].to_numpy() == pytest.approx(a[~experts].to_numpy(), rel=1e-12)
+
+
 @pytest.mark.parametrize(("algorithm", "hops"), [("ring", 2 * 7), ("tree", 2 * 3)])
 def test_allreduce_latency_hops(llama8b, algorithm, hops):
     """Eight devices: a ring all-reduce makes 2(p-1) = 14 latency hops, a tree 2·log2(p) = 6."""
