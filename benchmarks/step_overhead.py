@@ -18,7 +18,7 @@ import pandas as pd
 
 from hardware import Accelerator, load_hardware
 from sim import validate as val
-from sim.calibrate import fit_overheads, with_overheads
+from sim.overheads import fit_overheads, with_overheads
 
 ROOT = Path(__file__).resolve().parents[1]
 GPUS = {"a100-80gb": "a100-80g-sxm-calibrated.yaml", "h100-80gb": "h100-sxm-calibrated.yaml"}
@@ -47,11 +47,12 @@ def main() -> None:
         mine = rows[rows["gpu"] == gpu]
         tp = mine["tp"].astype(int)
         train = mine[(mine["metric"] == "tpot") & tp.isin([2, 4])]
-        step_s, hop_s = fit_overheads(train, [model] * len(train), calibrated)
-        fitted = with_overheads(calibrated, step_s, hop_s)
+        knobs = fit_overheads(train, [model] * len(train), calibrated)
+        fitted = with_overheads(calibrated, knobs)
         print(
-            f"{gpu}: fitted on {len(train)} TPOT rows at TP 2/4: step overhead {step_s * 1e3:.2f} ms, "
-            f"tree all-reduce hop latency {hop_s * 1e6:.1f} us"
+            f"{gpu}: fitted on {len(train)} TPOT rows at TP 2/4: step overhead "
+            f"{knobs.step_overhead_s * 1e3:.2f} ms, tree all-reduce hop latency "
+            f"{knobs.hop_latency_s * 1e6:.1f} us"
         )
         groups = {
             "TPOT, TP 2/4 (fitted on)": train,

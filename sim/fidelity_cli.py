@@ -193,12 +193,13 @@ def _fit_step_overheads(hw, steps: Path, holdout_tp: int | None, models_dir: Pat
     import numpy as np
 
     from sim import calibrate as cal
+    from sim import overheads as ovh
     from sim import validate as val
 
     rows = val.read_measurements(steps)
-    rows = rows[rows["metric"].isin(cal.STEP_METRICS)].reset_index(drop=True)
+    rows = rows[rows["metric"].isin(ovh.STEP_METRICS)].reset_index(drop=True)
     if rows.empty:
-        raise cal.KernelDataError(f"{steps}: no {' or '.join(cal.STEP_METRICS)} rows to fit overheads on")
+        raise cal.KernelDataError(f"{steps}: no {' or '.join(ovh.STEP_METRICS)} rows to fit overheads on")
     models = []
     for row in rows.itertuples(index=False):
         model = val.resolve_model(row.model, row.precision, models_dir)
@@ -214,11 +215,12 @@ def _fit_step_overheads(hw, steps: Path, holdout_tp: int | None, models_dir: Pat
             f"--holdout-tp {holdout_tp}: every --steps row has that TP; nothing to fit on"
         )
     picked = [m for m, keep in zip(models, train, strict=True) if keep]
-    step_s, hop_s = cal.fit_overheads(rows[train], picked, hw)
-    refit = cal.with_overheads(hw, step_s, hop_s)
+    knobs = ovh.fit_overheads(rows[train], picked, hw)
+    refit = ovh.with_overheads(hw, knobs)
     err.print(
-        f"framework overheads from {int(train.sum())} step rows: {step_s * 1e3:.3g} ms per step, "
-        f"{hop_s * 1e6:.3g} us per tree all-reduce hop",
+        f"framework overheads from {int(train.sum())} step rows: {knobs.step_overhead_s * 1e3:.3g} ms "
+        f"per step, {knobs.hop_latency_s * 1e6:.3g} us per tree all-reduce hop, grouped expert GEMMs at "
+        f"{knobs.moe_gemm:.2f} of dense speed",
         highlight=False,
     )
     table = Table(title="step rows: |predicted - measured| / measured, median / p90 %")

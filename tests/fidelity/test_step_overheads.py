@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from hardware import load_hardware
 from sim import validate as val
-from sim.calibrate import fit_overheads, with_overheads
+from sim.overheads import Overheads, fit_overheads, with_overheads
 from sim.cli import app
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "validation"
@@ -26,22 +26,25 @@ def test_fit_recovers_overheads_it_generated():
     """Rows whose 'measured' values are the cost model's own predictions with 2 ms per step and
     12 us per hop fit back to exactly those two numbers."""
     rows, models = rows_and_models()
-    truth = with_overheads(load_hardware("a100-80g-sxm"), 2e-3, 12e-6)
+    truth = with_overheads(load_hardware("a100-80g-sxm"), Overheads(2e-3, 12e-6))
     synthetic = rows.copy()
     synthetic["value"] = [
         str(val.predict_row(r, m, truth, engine=False).value)
         for r, m in zip(rows.itertuples(index=False), models, strict=True)
     ]
-    step_s, hop_s = fit_overheads(synthetic, models, load_hardware("a100-80g-sxm"))
-    assert step_s == pytest.approx(2e-3, rel=1e-6)
-    assert hop_s == pytest.approx(12e-6, rel=1e-6)
+    knobs = fit_overheads(synthetic, models, load_hardware("a100-80g-sxm"))
+    assert knobs.step_overhead_s == pytest.approx(2e-3, rel=1e-6)
+    assert knobs.hop_latency_s == pytest.approx(12e-6, rel=1e-6)
+    assert knobs.moe_gemm == 1.0  # no MoE row: the knob stays at its default
 
 
 def test_fit_refuses_rows_it_cannot_use():
     rows, models = rows_and_models()
-    throughput = rows.assign(metric="output_token_throughput")
-    with pytest.raises(ValueError, match="overheads are fitted on tpot and ttft rows only"):
-        fit_overheads(throughput, models, load_hardware("a100-80g-sxm"))
+    with pytest.raises(ValueError, match="metric 'power'; overheads are fitted on tpot, ttft"):
+        fit_overheads(rows.assign(metric="power"), models, load_hardware("a100-80g-sxm"))
+    offline = rows.assign(metric="output_token_throughput")
+    with pytest.raises(ValueError, match="offline throughput needs the engine"):
+        fit_overheads(offline, models, load_hardware("a100-80g-sxm"))
 
 
 def test_calibrate_steps_with_held_out_tp(tmp_path):

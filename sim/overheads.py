@@ -1,0 +1,142 @@
+"""Framework overheads of a serving stack: the time end-to-end runs show and kernel benchmarks cannot.
+
+Kernel calibration (`sim.calibrate`) fits how fast each kernel runs when called back to back. A
+serving stack (one framework version on one GPU) adds time around its kernels, described by three
+knobs, each of which can only make a prediction slower:
+
+- `efficiency.step_overhead_s`: paid once per engine step (scheduling, sampling, launch gaps);
+- the scale-up link's per-hop `latency_s` with a tree all-reduce (2 ceil(log2 tp) hops per
+  all-reduce, two all-reduces a layer): collective latency that grows with log2 tp;
+- `efficiency.moe_gemm` (<= 1): the fraction of a dense GEMM's speed that the stack's grouped expert
+  GEMMs reach on the same work.
+
+`fit_overheads` fits them on measured rows in `sim.validate`'s format. Every row's predicted time
+is linear in (step overhead, hop latency, 1 / moe_gemm - 1): a step's time is its operators' times
+plus the overheads, and an offline run (all requests at t=0, fixed lengths) is scheduled by token
+and KV budgets, never by step times, so its makespan is a sum of steps. The slope of each row in
+each knob is read off the model itself (one probe prediction per knob the row depends on), and the
+knobs solve a non-negative least squares on relative error. Latency rows are fitted as time,
+throughput rows as time per output token (1 / value).
+
+`split_by_workload` chooses which rows a stack is fitted on and which it is scored on, so that no
+scored number is ever read by the fit.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hardware.spec import Accelerator
+from sim import validate as val
+from workloads.model import ModelArch
+
+STEP_METRICS = ("tpot", "ttft")  # one engine step per measured value: per-token decode, batch prefill
+THROUGHPUT_METRICS = ("output_throughput_per_gpu", "output_token_throughput")
+WORKLOAD = ("input_len", "output_len", "batch_size")
+
+
+@dataclass(frozen=True)
+class Overheads:
+    """One stack's framework knobs: seconds per engine step, seconds per tree all-reduce hop, and the
+    grouped expert GEMMs' fraction of dense GEMM speed."""
+
+    step_overhead_s: float = 0.0
+    hop_latency_s: float = 0.0
+    moe_gemm: float = 1.0
+
+
+PROBE = Overheads(step_overhead_s=1e-3, hop_latency_s=1e-5, moe_gemm=0.5)
+
+
+def with_overheads(hw: Accelerator, knobs: Overheads) -> Accelerator:
+    """`hw` with `knobs`: the per-step overhead, the grouped-GEMM fraction, and tree all-reduces of
+    `knobs.hop_latency_s` per hop on its scale-up link."""
+    data = hw.model_dump()
+    data["efficiency"]["step_overhead_s"] = knobs.step_overhead_s
+    data["efficiency"]["moe_gemm"] = knobs.moe_gemm
+    if data.get("scale_up"):
+        data["scale_up"] = {**data["scale_up"], "latency_s": knobs.hop_latency_s, "algorithm": "tree"}
+    return Accelerator.model_validate(data)
+
+
+def _as_time(row, value: float) -> float:
+    """A row's number as a time: seconds per output token for throughput, seconds for latency."""
+    if row.metric in THROUGHPUT_METRICS:
+        return 1.0 / value
+    return value * val.UNIT_SCALE.get(str(row.unit).strip().lower(), 1.0)
+
+
+def _seconds(row, model: ModelArch, hw: Accelerator, engine: bool) -> float:
+    return _as_time(row, val.predict_row(row, model, hw, engine).value)
+
+
+def _nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """argmin |a x - b| over x >= 0, by least squares on every subset of the columns that vary (the
+    optimum is the unconstrained solution on its own non-zero columns; there are at most three)."""
+    best, best_res = np.zeros(a.shape[1]), float(np.sum(b**2))
+    live = [j for j in range(a.shape[1]) if np.any(a[:, j])]
+    for n in range(1, len(live) + 1):
+        for cols in itertools.combinations(live, n):
+            x = np.zeros(a.shape[1])
+            x[list(cols)] = np.linalg.lstsq(a[:, cols], b, rcond=None)[0]
+            res = float(np.sum((a @ x - b) ** 2))
+            if (x >= 0).all() and res < best_res:
+                best, best_res = x, res
+    return best
+
+
+def fit_overheads(
+    rows: pd.DataFrame, models: list[ModelArch], hw: Accelerator, engine: bool = False
+) -> Overheads:
+    """The knobs, all of which only add time, that minimise squared relative error over measured
+    `rows` (the published_measurements columns; `models[i]` is row i's model) on top of `hw`.
+
+    Rows may be per-token (`tpot`), prefill (`ttft`) or throughput; offline throughput rows run the
+    engine and need `engine=True`. A knob no row depends on (no TP > 1, no MoE model) stays at its
+    default."""
+    known = (*STEP_METRICS, *THROUGHPUT_METRICS)
+    zero = with_overheads(hw, Overheads())
+    probes = (
+        with_overheads(hw, Overheads(step_overhead_s=PROBE.step_overhead_s)),
+        with_overheads(hw, Overheads(hop_latency_s=PROBE.hop_latency_s)),
+        with_overheads(hw, Overheads(moe_gemm=PROBE.moe_gemm)),
+    )
+    steps = (PROBE.step_overhead_s, PROBE.hop_latency_s, 1 / PROBE.moe_gemm - 1)
+    y, base, slopes = [], [], []
+    for row, model in zip(rows.itertuples(index=False), models, strict=True):
+        if row.metric not in known:
+            raise ValueError(
+                f"row {row.row_id}: metric {row.metric!r}; overheads are fitted on {', '.join(known)}"
+            )
+        if row.metric == "output_token_throughput" and not engine:
+            raise ValueError(f"row {row.row_id}: offline throughput needs the engine (engine=True)")
+        b = _seconds(row, model, zero, engine)
+        uses = (True, int(float(row.tp or 1)) > 1, model.moe is not None)
+        slopes.append(
+            [
+                (_seconds(row, model, probe, engine) - b) / step if use else 0.0
+                for probe, step, use in zip(probes, steps, uses, strict=True)
+            ]
+        )
+        y.append(_as_time(row, float(row.value)))
+        base.append(b)
+    y, base, slopes = np.array(y), np.array(base), np.array(slopes)
+    step_s, hop_s, moe_x = _nnls(slopes / y[:, None], (y - base) / y)
+    return Overheads(float(step_s), float(hop_s), float(1.0 / (1.0 + moe_x)))
+
+
+def split_by_workload(rows: pd.DataFrame, every: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(fit, held out): within each stack (`source_id`), GPU and metric, the distinct workload shapes
+    (input length, output length, batch size) in numeric order, every `every`-th one held out whole.
+    Held-out rows ask about workloads the fit never saw, on deployments (model, TP) it did see; every
+    group with two or more shapes has rows on both sides."""
+    shape = rows[list(WORKLOAD)].apply(pd.to_numeric, errors="coerce").fillna(0).apply(tuple, axis=1)
+    held = pd.Series(False, index=rows.index)
+    for _, idx in rows.groupby(["source_id", "gpu", "metric"], sort=False).groups.items():
+        order = {s: i for i, s in enumerate(sorted(set(shape[idx])))}
+        held[idx] = shape[idx].map(lambda s, order=order: order[s] % every == every - 1)
+    return rows[~held], rows[held]
