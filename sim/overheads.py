@@ -26,12 +26,15 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from hardware.catalog import load_hardware
 from hardware.spec import Accelerator
 from sim import validate as val
+from sim.costmodel import ConfigError, Parallelism, build_ops
 from workloads.model import ModelArch
 
 STEP_METRICS = ("tpot", "ttft")  # one engine step per measured value: per-token decode, batch prefill
@@ -41,11 +44,12 @@ WORKLOAD = ("input_len", "output_len", "batch_size")
 
 @dataclass(frozen=True)
 class Overheads:
-    """One stack's framework knobs: seconds per engine step, seconds per tree all-reduce hop, and the
-    grouped expert GEMMs' fraction of dense GEMM speed."""
+    """One stack's framework knobs: seconds per engine step, seconds per tree all-reduce hop (None
+    keeps the link's own latency and algorithm), and the grouped expert GEMMs' fraction of dense GEMM
+    speed."""
 
     step_overhead_s: float = 0.0
-    hop_latency_s: float = 0.0
+    hop_latency_s: float | None = None
     moe_gemm: float = 1.0
 
 
@@ -53,12 +57,12 @@ PROBE = Overheads(step_overhead_s=1e-3, hop_latency_s=1e-5, moe_gemm=0.5)
 
 
 def with_overheads(hw: Accelerator, knobs: Overheads) -> Accelerator:
-    """`hw` with `knobs`: the per-step overhead, the grouped-GEMM fraction, and tree all-reduces of
-    `knobs.hop_latency_s` per hop on its scale-up link."""
+    """`hw` with `knobs`: the per-step overhead, the grouped-GEMM fraction, and (unless the hop latency
+    is None) tree all-reduces of `knobs.hop_latency_s` per hop on its scale-up link."""
     data = hw.model_dump()
     data["efficiency"]["step_overhead_s"] = knobs.step_overhead_s
     data["efficiency"]["moe_gemm"] = knobs.moe_gemm
-    if data.get("scale_up"):
+    if data.get("scale_up") and knobs.hop_latency_s is not None:
         data["scale_up"] = {**data["scale_up"], "latency_s": knobs.hop_latency_s, "algorithm": "tree"}
     return Accelerator.model_validate(data)
 
@@ -97,13 +101,13 @@ def fit_overheads(
 
     Rows may be per-token (`tpot`), prefill (`ttft`) or throughput; offline throughput rows run the
     engine and need `engine=True`. A knob no row depends on (no TP > 1, no MoE model) stays at its
-    default."""
+    default, which for the hop latency is the link's own."""
     known = (*STEP_METRICS, *THROUGHPUT_METRICS)
-    zero = with_overheads(hw, Overheads())
+    zero = with_overheads(hw, Overheads(hop_latency_s=0.0))
     probes = (
-        with_overheads(hw, Overheads(step_overhead_s=PROBE.step_overhead_s)),
+        with_overheads(hw, Overheads(step_overhead_s=PROBE.step_overhead_s, hop_latency_s=0.0)),
         with_overheads(hw, Overheads(hop_latency_s=PROBE.hop_latency_s)),
-        with_overheads(hw, Overheads(moe_gemm=PROBE.moe_gemm)),
+        with_overheads(hw, Overheads(hop_latency_s=0.0, moe_gemm=PROBE.moe_gemm)),
     )
     steps = (PROBE.step_overhead_s, PROBE.hop_latency_s, 1 / PROBE.moe_gemm - 1)
     y, base, slopes = [], [], []
@@ -126,17 +130,84 @@ def fit_overheads(
         base.append(b)
     y, base, slopes = np.array(y), np.array(base), np.array(slopes)
     step_s, hop_s, moe_x = _nnls(slopes / y[:, None], (y - base) / y)
-    return Overheads(float(step_s), float(hop_s), float(1.0 / (1.0 + moe_x)))
+    hop = float(hop_s) if slopes[:, 1].any() else None
+    return Overheads(float(step_s), hop, float(1.0 / (1.0 + moe_x)))
 
 
 def split_by_workload(rows: pd.DataFrame, every: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(fit, held out): within each stack (`source_id`), GPU and metric, the distinct workload shapes
     (input length, output length, batch size) in numeric order, every `every`-th one held out whole.
     Held-out rows ask about workloads the fit never saw, on deployments (model, TP) it did see; every
-    group with two or more shapes has rows on both sides."""
-    shape = rows[list(WORKLOAD)].apply(pd.to_numeric, errors="coerce").fillna(0).apply(tuple, axis=1)
+    group with two or more shapes has rows on both sides. A prefill (`ttft`) does not depend on the
+    output length, so its shape leaves it out: rows that differ only there stay on one side."""
+    numbers = rows[list(WORKLOAD)].apply(pd.to_numeric, errors="coerce").fillna(0)
+    numbers.loc[rows["metric"] == "ttft", "output_len"] = 0
+    shape = numbers.apply(tuple, axis=1)
     held = pd.Series(False, index=rows.index)
     for _, idx in rows.groupby(["source_id", "gpu", "metric"], sort=False).groups.items():
         order = {s: i for i, s in enumerate(sorted(set(shape[idx])))}
         held[idx] = shape[idx].map(lambda s, order=order: order[s] % every == every - 1)
     return rows[~held], rows[held]
+
+
+def _stacks(rows: pd.DataFrame):
+    """(source_id, GPU preset or None) and that stack's rows."""
+    keyed = rows.assign(preset=rows["gpu"].map(val.gpu_preset))
+    for (source, preset), part in keyed.groupby(["source_id", "preset"], sort=True, dropna=False):
+        yield (source, preset if isinstance(preset, str) else None), part.drop(columns="preset")
+
+
+def fit_stacks(
+    rows: pd.DataFrame,
+    models_dir: Path | None = None,
+    hardware: dict[str, Accelerator] | None = None,
+    engine: bool = True,
+) -> dict[tuple[str, str], tuple[Overheads, int]]:
+    """Per stack (`source_id`) and GPU preset in `rows`: the knobs fitted on top of that GPU (from
+    `hardware`, else its preset) and how many rows they were fitted on. Rows `sim.validate` would skip
+    or could not run are left out; a stack with none is left out."""
+    hardware = hardware or {}
+    out = {}
+    for (source, preset), part in _stacks(rows):
+        use, models = [], []
+        for i, row in enumerate(part.itertuples(index=False)):
+            known = row.metric in val.NEEDS
+            model = val.resolve_model(row.model, row.precision or "bf16", models_dir) if known else None
+            hw = val.resolve_gpu(row.gpu, hardware) if known else None
+            if val.skip_reason(row, model, hw, engine):
+                continue
+            try:
+                build_ops(model, hw, Parallelism(int(float(row.tp or 1)), int(float(row.pp or 1))))
+            except ConfigError:
+                continue
+            use.append(i)
+            models.append(model)
+        if use and preset is not None:
+            hw = hardware.get(preset) or load_hardware(preset)
+            out[(source, preset)] = (fit_overheads(part.iloc[use], models, hw, engine), len(use))
+    return out
+
+
+def validate_stacks(
+    rows: pd.DataFrame,
+    knobs: dict[tuple[str, str], tuple[Overheads, int]],
+    models_dir: Path | None = None,
+    hardware: dict[str, Accelerator] | None = None,
+    engine: bool = True,
+) -> pd.DataFrame:
+    """`sim.validate.validate` of `rows`, each stack on its GPU with that stack's fitted knobs (a stack
+    without knobs on its GPU as given); the result in the order of `rows`."""
+    hardware = hardware or {}
+    parts = []
+    for stack, part in _stacks(rows):
+        devices = dict(hardware)
+        if stack in knobs:
+            preset = stack[1]
+            devices[preset] = with_overheads(hardware.get(preset) or load_hardware(preset), knobs[stack][0])
+        parts.append(val.validate(part, models_dir, devices, engine))
+    order = {r: i for i, r in enumerate(rows["row_id"])}
+    return (
+        pd.concat(parts, ignore_index=True)
+        .sort_values("row_id", key=lambda s: s.map(order))
+        .reset_index(drop=True)
+    )

@@ -331,7 +331,9 @@ def predict_row(row, model: ModelArch, hw: Accelerator, engine: bool) -> Predict
     return Prediction(value, regime, _flags(cost, hw, 64, isl))
 
 
-def _skip_reason(row, model, hw, engine: bool) -> str:
+def skip_reason(row, model, hw, engine: bool) -> str:
+    """Why a measurement row cannot be predicted (empty if it can, short of a configuration the cost
+    model rejects): unsupported metric, unknown model or GPU, an offline row without the engine."""
     if row.metric not in NEEDS:
         return f"unsupported metric {row.metric!r}"
     if model is None:
@@ -377,7 +379,7 @@ def validate(
             "flags": "",
             "skipped_reason": "",
         }
-        reason = _skip_reason(row, model, hw, engine)
+        reason = skip_reason(row, model, hw, engine)
         if not reason:
             try:
                 pred = predict_row(row, model, hw, engine)

@@ -1,0 +1,295 @@
+"""Framework knobs of a serving stack (step overhead, tree hop latency, grouped expert GEMM speed),
+fitted from end-to-end rows, and the split that keeps scored rows out of the fit."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from hardware import load_hardware
+from sim import validate as val
+from sim.cli import app
+from sim.overheads import (
+    Overheads,
+    fit_overheads,
+    fit_stacks,
+    split_by_workload,
+    validate_stacks,
+    with_overheads,
+)
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "validation"
+STEPS = DATA / "splitwise_a100_steps_sample.csv"
+runner = CliRunner()
+
+
+def rows_and_models():
+    rows = val.read_measurements(STEPS)
+    models = [val.resolve_model(r.model, r.precision, DATA / "models") for r in rows.itertuples(index=False)]
+    return rows, models
+
+
+def test_fit_recovers_overheads_it_generated():
+    """Rows whose 'measured' values are the cost model's own predictions with 2 ms per step and
+    12 us per hop fit back to exactly those two numbers."""
+    rows, models = rows_and_models()
+    truth = with_overheads(load_hardware("a100-80g-sxm"), Overheads(2e-3, 12e-6))
+    synthetic = rows.copy()
+    synthetic["value"] = [
+        str(val.predict_row(r, m, truth, engine=False).value)
+        for r, m in zip(rows.itertuples(index=False), models, strict=True)
+    ]
+    knobs = fit_overheads(synthetic, models, load_hardware("a100-80g-sxm"))
+    assert knobs.step_overhead_s == pytest.approx(2e-3, rel=1e-6)
+    assert knobs.hop_latency_s == pytest.approx(12e-6, rel=1e-6)
+    assert knobs.moe_gemm == 1.0  # no MoE row: the knob stays at its default
+
+
+def test_fit_refuses_rows_it_cannot_use():
+    rows, models = rows_and_models()
+    with pytest.raises(ValueError, match="metric 'power'; overheads are fitted on tpot, ttft"):
+        fit_overheads(rows.assign(metric="power"), models, load_hardware("a100-80g-sxm"))
+    offline = rows.assign(metric="output_token_throughput")
+    with pytest.raises(ValueError, match="offline throughput needs the engine"):
+        fit_overheads(offline, models, load_hardware("a100-80g-sxm"))
+
+
+def test_calibrate_steps_with_held_out_tp(tmp_path):
+    out = tmp_path / "a100-steps.yaml"
+    r = runner.invoke(
+        app,
+        [
+            "calibrate",
+            "--hardware",
+            "a100-80g-sxm",
+            "-o",
+            str(out),
+            "--steps",
+            str(STEPS),
+            "--holdout-tp",
+            "8",
+            "--models",
+            str(DATA / "models"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "held out (TP 8)" in r.stdout
+    hw = load_hardware(out)
+    assert hw.scale_up.algorithm == "tree"
+    assert hw.efficiency.step_overhead_s > 0 or hw.scale_up.latency_s > 2e-6
+    rows, models = rows_and_models()
+    held = rows[rows["tp"].astype(int) == 8]
+    held_models = [m for m, tp in zip(models, rows["tp"].astype(int), strict=True) if tp == 8]
+
+    def median_error(device):
+        pred = [
+            val.predict_row(r, m, device, engine=False).value
+            for r, m in zip(held.itertuples(index=False), held_models, strict=True)
+        ]
+        return float((abs(pd.Series(pred) / held["value"].astype(float).to_numpy() - 1)).median())
+
+    assert median_error(hw) < 0.5 * median_error(load_hardware("a100-80g-sxm"))
+
+
+def test_calibrate_needs_something_to_fit(tmp_path):
+    r = runner.invoke(app, ["calibrate", "--hardware", "a100-80g-sxm", "-o", str(tmp_path / "x.yaml")])
+    assert r.exit_code == 2 and "give kernel measurements, --steps, or both" in r.stderr
+    assert not (tmp_path / "x.yaml").exists()
+
+
+def measurement(**fields) -> dict:
+    base = {c: "" for c in val.MEASUREMENT_COLUMNS}
+    return {**base, "pp": "1", "batch_size": "1", "unit": "ms", **fields}
+
+
+def synthetic(rows: pd.DataFrame, truth, engine: bool = False) -> tuple[pd.DataFrame, list]:
+    """`rows` with each value replaced by the cost model's prediction on `truth(row)`."""
+    models = [val.resolve_model(r.model, r.precision, DATA / "models") for r in rows.itertuples(index=False)]
+    values = [
+        str(val.predict_row(r, m, truth(r), engine).value)
+        for r, m in zip(rows.itertuples(index=False), models, strict=True)
+    ]
+    return rows.assign(value=values), models
+
+
+STATIC = pd.DataFrame(
+    [
+        measurement(
+            row_id="a",
+            model="Mixtral 8x7B",
+            gpu="H100",
+            tp="2",
+            num_gpus="2",
+            metric="ttft",
+            input_len="2048",
+        ),
+        measurement(
+            row_id="b",
+            model="Mixtral 8x7B",
+            gpu="H100",
+            tp="2",
+            num_gpus="2",
+            metric="output_throughput_per_gpu",
+            input_len="128",
+            output_len="128",
+            batch_size="64",
+            unit="output tokens/s/gpu",
+        ),
+        measurement(
+            row_id="c",
+            model="LLaMA 70B",
+            gpu="H100",
+            tp="4",
+            num_gpus="4",
+            metric="tpot",
+            input_len="512",
+            output_len="128",
+            batch_size="8",
+        ),
+        measurement(
+            row_id="d", model="LLaMA 70B", gpu="H100", tp="8", num_gpus="8", metric="ttft", input_len="128"
+        ),
+        measurement(
+            row_id="e", model="LLaMA 7B", gpu="H100", tp="1", num_gpus="1", metric="ttft", input_len="128"
+        ),
+        measurement(
+            row_id="f",
+            model="LLaMA 7B",
+            gpu="H100",
+            tp="1",
+            num_gpus="1",
+            metric="output_throughput_per_gpu",
+            input_len="2048",
+            output_len="128",
+            batch_size="16",
+            unit="output tokens/s/gpu",
+        ),
+    ],
+).assign(source_id="STACK-A", precision="FP16")
+
+
+def test_fit_recovers_all_three_knobs_from_throughput_and_latency_rows():
+    """Static-batch throughput, TTFT and TPOT rows, two of them Mixtral, generated with 1.5 ms per step,
+    8 us per hop and grouped expert GEMMs at 0.7 of dense speed, fit back to those three numbers."""
+    truth = with_overheads(load_hardware("h100-sxm"), Overheads(1.5e-3, 8e-6, 0.7))
+    rows, models = synthetic(STATIC, lambda r: truth)
+    knobs = fit_overheads(rows, models, load_hardware("h100-sxm"))
+    assert knobs.step_overhead_s == pytest.approx(1.5e-3, rel=1e-6)
+    assert knobs.hop_latency_s == pytest.approx(8e-6, rel=1e-6)
+    assert knobs.moe_gemm == pytest.approx(0.7, rel=1e-6)
+
+
+def test_offline_rows_fit_through_the_engine():
+    """Offline throughput is the engine's makespan: still linear in the knobs, so the fit is exact."""
+    offline = pd.DataFrame(
+        [
+            measurement(
+                row_id=str(i),
+                model=m,
+                gpu="H100",
+                tp=tp,
+                num_gpus=tp,
+                precision="FP8",
+                metric="output_token_throughput",
+                input_len="2048",
+                output_len="128",
+                unit="tokens/s",
+            )
+            for i, (m, tp) in enumerate(
+                (("LLaMA v3.1 8B", "1"), ("LLaMA v3.1 8B", "2"), ("Mixtral 8x7B", "2"))
+            )
+        ]
+    )
+    truth = with_overheads(load_hardware("h100-sxm"), Overheads(2e-3, 5e-6, 0.8))
+    rows, models = synthetic(offline, lambda r: truth, engine=True)
+    knobs = fit_overheads(rows, models, load_hardware("h100-sxm"), engine=True)
+    assert (knobs.step_overhead_s, knobs.hop_latency_s, knobs.moe_gemm) == pytest.approx(
+        (2e-3, 5e-6, 0.8), rel=1e-6
+    )
+
+
+def test_knobs_only_add_time():
+    """Rows faster than the kernel roofline can explain fit to no overhead at all, not negative ones."""
+    fast = STATIC.assign(value=lambda d: "1e-9")
+    models = [val.resolve_model(r.model, r.precision, DATA / "models") for r in fast.itertuples(index=False)]
+    fast.loc[fast["metric"] == "output_throughput_per_gpu", "value"] = "1e12"
+    assert fit_overheads(fast, models, load_hardware("h100-sxm")) == Overheads(0.0, 0.0, 1.0)
+
+
+def test_a_hop_latency_no_row_depends_on_keeps_the_link():
+    rows = STATIC[STATIC["tp"] == "1"]
+    truth = with_overheads(load_hardware("h100-sxm"), Overheads(1e-3))
+    rows, models = synthetic(rows, lambda r: truth)
+    knobs = fit_overheads(rows, models, load_hardware("h100-sxm"))
+    assert knobs.hop_latency_s is None
+    assert with_overheads(load_hardware("h100-sxm"), knobs).scale_up == load_hardware("h100-sxm").scale_up
+
+
+def test_each_stack_is_fitted_on_its_own_rows_and_scored_with_its_own_knobs():
+    truths = {"STACK-A": Overheads(1e-3, 4e-6, 0.9), "STACK-B": Overheads(3e-3, 20e-6, 0.6)}
+    both = pd.concat(
+        [STATIC, STATIC.assign(source_id="STACK-B", row_id=STATIC["row_id"] + "2")], ignore_index=True
+    )
+    rows, _ = synthetic(both, lambda r: with_overheads(load_hardware("h100-sxm"), truths[r.source_id]))
+    knobs = fit_stacks(rows, DATA / "models", engine=False)
+    assert set(knobs) == {("STACK-A", "h100-sxm"), ("STACK-B", "h100-sxm")}
+    for (source, _), (fitted, n) in knobs.items():
+        assert n == len(STATIC)
+        assert (fitted.step_overhead_s, fitted.hop_latency_s, fitted.moe_gemm) == pytest.approx(
+            (truths[source].step_overhead_s, truths[source].hop_latency_s, truths[source].moe_gemm), rel=1e-6
+        )
+    shuffled = rows.sample(frac=1.0, random_state=0)
+    scored = validate_stacks(shuffled, knobs, DATA / "models", engine=False)
+    assert list(scored["row_id"]) == list(shuffled["row_id"])
+    assert scored["error_pct"].abs().max() < 1e-6
+
+
+def _shape(rows: pd.DataFrame) -> pd.Series:
+    out_len = rows["output_len"].where(rows["metric"] != "ttft", "")
+    return (
+        rows["source_id"]
+        + "|"
+        + rows["gpu"]
+        + "|"
+        + rows["metric"]
+        + "|"
+        + rows["input_len"]
+        + "/"
+        + out_len
+        + "/"
+        + rows["batch_size"]
+    )
+
+
+def test_split_holds_out_whole_workload_shapes_and_leaves_every_group_both_sides():
+    grid = [
+        measurement(
+            row_id=f"{src}{gpu}{metric}{model}{isl}-{osl}-{b}",
+            source_id=src,
+            gpu=gpu,
+            metric=metric,
+            model=model,
+            input_len=str(isl),
+            output_len=str(osl),
+            batch_size=str(b),
+        )
+        for src in ("S1", "S2")
+        for gpu in ("H100", "A100")
+        for metric in ("ttft", "tpot", "output_token_throughput")
+        for model in ("LLaMA 7B", "Mixtral 8x7B")
+        for isl, osl, b in ((128, 128, 1), (128, 2048, 1), (512, 128, 8), (2048, 2048, 1), (5000, 500, 1))
+    ]
+    rows = pd.DataFrame(grid)
+    fit, held = split_by_workload(rows)
+    assert not set(fit["row_id"]) & set(held["row_id"])
+    assert set(fit["row_id"]) | set(held["row_id"]) == set(rows["row_id"])
+    assert not set(_shape(fit)) & set(_shape(held))  # no shape measured on both sides, on any model
+    for key in ("source_id", "gpu", "metric"):
+        for value in rows[key].unique():
+            assert (fit[key] == value).any() and (held[key] == value).any(), (key, value)
+    # a prefill is the same at every output length: TTFT 128/128 and 128/2048 stay together
+    ttft = rows[(rows["metric"] == "ttft") & (rows["input_len"] == "128")]["row_id"]
+    assert ttft.isin(fit["row_id"]).all() or ttft.isin(held["row_id"]).all()
+    again, _ = split_by_workload(rows.sample(frac=1.0, random_state=1))
+    assert set(again["row_id"]) == set(fit["row_id"])
