@@ -87,13 +87,22 @@ class Cluster:
         rep.enqueue(r)
         rep.record()
 
-    def arrivals(self, fits_blocks, capacity_blocks: int, cfg: Scheduler):
-        """Open loop: requests arrive at their `arrival_s`."""
+    def arrivals(self, fits_blocks, capacity_blocks: int, cfg: Scheduler) -> None:
+        """Open loop: requests arrive at their `arrival_s` (a chain of timeout callbacks)."""
         env = self.env
-        for r, t in enumerate(self.reqs.arrival_s.tolist()):
-            if t > env.now:
-                yield env.timeout(t - env.now)
-            self.admit(r, fits_blocks, capacity_blocks, cfg)
+        times = self.reqs.arrival_s.tolist()
+        pending = iter(range(len(times)))
+
+        def arrive(_event=None, r: int | None = None) -> None:
+            if r is not None:
+                self.admit(r, fits_blocks, capacity_blocks, cfg)
+            for r in pending:
+                if times[r] > env.now:
+                    env.timeout(times[r] - env.now).callbacks.append(lambda ev, r=r: arrive(ev, r))
+                    return
+                self.admit(r, fits_blocks, capacity_blocks, cfg)
+
+        env.timeout(0).callbacks.append(arrive)
 
     def users(
         self, loop: ClosedLoop, rng: np.random.Generator, fits_blocks, capacity_blocks: int, cfg: Scheduler

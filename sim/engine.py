@@ -4,13 +4,14 @@ Each replica keeps its running batch as parallel numpy arrays (request id, KV to
 tokens generated, output length, private blocks, shared prefix blocks) in admission order. One loop
 iteration schedules a step (admit waiting requests FCFS under the token budget and sequence cap,
 preempt the newest sequence when KV blocks run out), asks the cost model how long the step takes,
-waits that long on the simpy clock, and commits the step.
+schedules a simpy timeout for its end, and commits the step in that timeout's callback (callbacks, not
+generator processes: a replica event costs one heap entry and one call).
 
 Event skipping: when a step is decode-only and nothing could join it, every following step has the
 same members and each context grows by one, so the replica advances many steps in one numba call
 (`CostModel.decode_span`), up to the first sequence finishing or the KV pool running out. An arrival
-that could join the batch interrupts the span; the replica finishes the step in flight and
-re-plans, exactly where the step-by-step path would have admitted it.
+that could join the batch cuts the span short: the replica reschedules its end to the end of the step
+in flight and re-plans there, exactly where the step-by-step path would have admitted it.
 
 Token accounting: prefill of the prompt (possibly in chunks) ends with a step that samples the first
 output token; each later decode step feeds one token and samples the next. A request with O output
@@ -129,19 +130,21 @@ class Replica:
         self.stall_s = 0.0  # swap and reload transfers inside the current step
         self.busy_s = 0.0
         self.offload_bytes = 0.0
-        self.wake: simpy.Event | None = None
+        self.idle = True  # no step in flight: an arrival starts one
+        self.timer: simpy.Timeout | None = None  # the end of the step or span in flight
+        self.span: tuple | None = None  # (start time, k_max, steps, time split) of the span in flight
         self.interruptible = False
-        self.proc = env.process(self.loop())
 
     # ---- arrivals ------------------------------------------------------------------------------------
     def enqueue(self, r: int) -> None:
         self.waiting.append(r)
         self.outstanding_tokens += self.cluster.work[r]
-        if self.wake is not None and not self.wake.triggered:
-            self.wake.succeed()
+        if self.idle:
+            self.idle = False
+            self.env.timeout(0).callbacks.append(self.advance)
         elif self.interruptible:
             self.interruptible = False
-            self.proc.interrupt()
+            self.cut_span()
 
     def record(self) -> None:
         cached = self.cache.evictable_blocks if self.cache else 0
@@ -171,14 +174,19 @@ class Replica:
         self.free_blocks -= blocks
 
     # ---- the loop -----------------------------------------------------------------------------------
-    def loop(self):
-        env = self.env
+    # A replica is driven by callbacks on simpy timeouts: `advance` plans the next step and schedules
+    # its end; the end commits the step and calls `advance` again. With nothing to do the replica goes
+    # idle until `enqueue` wakes it.
+    def after(self, delay: float, callback) -> None:
+        self.timer = self.env.timeout(delay)
+        self.timer.callbacks.append(callback)
+
+    def advance(self, _event=None) -> None:
+        """Plan the next step (or decode span) and schedule its end."""
         while True:
             if self.n == 0 and not self.waiting:
-                self.wake = env.event()
-                yield self.wake
-                self.wake = None
-                continue
+                self.idle = True
+                return
             new, prefill, work = self.schedule()
             n = self.n
             self.stats.events += 1
@@ -187,37 +195,49 @@ class Replica:
             if not prefill and self.skip and not self.stall_s:  # a swap stall belongs to this one step
                 k_max = self.span_length()
                 if k_max > 1:
-                    yield from self.run_span(k_max)
-                    continue
+                    self.start_span(k_max)
+                    return
             step = self.cost.step_seconds(new[:n], self.kv[:n], K.sampled_count(self.S, n, new))
             self.acc += step
             dt = step[0] + self.stall_s
             self.busy_s += dt
             self.stall_s = 0.0
             self.stats.steps += 1
-            yield env.timeout(dt)
-            self.commit_step(new[:n])
+            self.step_new = new[:n]
+            self.after(dt, self.end_step)
+            return
 
-    def run_span(self, k_max: int):
-        """Decode k_max steps in one kernel call, unless an arrival that could join interrupts."""
-        env = self.env
-        t0 = env.now
-        ctx = self.kv[: self.n]  # nothing changes the batch until the span commits
+    def end_step(self, _event) -> None:
+        self.commit_step(self.step_new)
+        self.advance()
+
+    def start_span(self, k_max: int) -> None:
+        """Decode k_max steps in one kernel call; an arrival that could join cuts the span short."""
+        t0 = self.env.now
         acc = np.zeros(4)
-        k, t_end = self.cost.decode_span(ctx, t0, np.inf, k_max, acc)
+        # nothing changes the batch's contexts until the span commits
+        k, t_end = self.cost.decode_span(self.kv[: self.n], t0, np.inf, k_max, acc)
+        self.span = (t0, k_max, k, acc)
         self.interruptible = not self.waiting and self.n < self.cfg.max_num_seqs and self.available() > 0
         self.stats.spans += 1
-        try:
-            yield env.timeout(t_end - t0)
-        except simpy.Interrupt:
-            acc[:] = 0.0
-            k, t_end = self.cost.decode_span(ctx, t0, env.now, k_max, acc)
-            self.interruptible = False
-            yield env.timeout(t_end - env.now)
+        self.after(t_end - t0, self.end_span)
+
+    def cut_span(self) -> None:
+        """End the span with the step in flight now, so the waiting request joins the next step."""
+        t0, k_max, _, acc = self.span
+        acc[:] = 0.0
+        k, t_end = self.cost.decode_span(self.kv[: self.n], t0, self.env.now, k_max, acc)
+        self.timer.callbacks.remove(self.end_span)  # the old end fires with nobody listening
+        self.span = (t0, k_max, k, acc)
+        self.after(t_end - self.env.now, self.end_span)
+
+    def end_span(self, _event) -> None:
+        _, _, k, acc = self.span
         self.interruptible = False
         self.acc += acc
         self.busy_s += acc[0]
         self.commit_span(k)
+        self.advance()
 
     # ---- scheduling ------------------------------------------------------------------------------------
     def span_length(self) -> int:
@@ -511,7 +531,7 @@ def simulate(
     smallest = min(layouts, key=lambda lay: lay.capacity_blocks * lay.block_bytes)
     fits_blocks = np.asarray(smallest.blocks_for(reqs.prompt_tokens + reqs.output_tokens - 1)).tolist()
     if closed_loop is None:
-        env.process(cluster.arrivals(fits_blocks, smallest.capacity_blocks, cfg))
+        cluster.arrivals(fits_blocks, smallest.capacity_blocks, cfg)
     else:
         cluster.users(
             closed_loop, np.random.default_rng([seed, 1]), fits_blocks, smallest.capacity_blocks, cfg
