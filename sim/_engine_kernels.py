@@ -76,8 +76,9 @@ def span_length(S, n, L, available):
 
 @numba.njit(cache=True)
 def commit_span(S, n, k, L):
-    """Every slot decoded k tokens; returns the blocks newly taken."""
+    """Every slot decoded k tokens; returns (blocks newly taken, slots now finished)."""
     taken = 0
+    ended = 0
     for i in range(n):
         S[KV, i] += k
         S[GEN, i] += k
@@ -86,7 +87,9 @@ def commit_span(S, n, k, L):
         if extra > 0:
             S[BLOCKS, i] += extra
             taken += extra
-    return taken
+        if S[GEN, i] >= S[OUT, i]:
+            ended += 1
+    return taken, ended
 
 
 @numba.njit(cache=True)
@@ -130,9 +133,11 @@ def sampled_count(S, n, new):
 @numba.njit(cache=True)
 def commit_step(S, n, new, prefilled, first_token_s, now, mark_first):
     """Apply a step: KV grows by the new tokens, a slot reaching its target samples a token (the
-    first one stamps `first_token_s` when `mark_first`). Returns the slots whose prefill ended."""
+    first one stamps `first_token_s` when `mark_first`). Returns (the slots whose prefill ended,
+    slots now finished)."""
     completed = np.empty(n, np.int64)
     m = 0
+    ended = 0
     for i in range(n):
         t = new[i]
         if t > 0:
@@ -149,7 +154,9 @@ def commit_step(S, n, new, prefilled, first_token_s, now, mark_first):
                     m += 1
         if S[KV, i] > S[TARGET, i]:
             S[TARGET, i] = S[KV, i]
-    return completed[:m]
+        if S[GEN, i] >= S[OUT, i]:
+            ended += 1
+    return completed[:m], ended
 
 
 @numba.njit(cache=True)

@@ -45,7 +45,7 @@ def commit_span(S, n, k, layout):
         if extra > 0:
             S[BLOCKS][i] += extra
             taken += extra
-    return taken
+    return taken, len(finished(S, n))
 
 
 def finished(S, n):
@@ -77,7 +77,7 @@ def commit_step(S, n, new, prefilled, first_token_s, now, mark_first):
         if mark_first and sampled[i] and S[GEN][i] == 1:
             first_token_s[rid[i]] = now
         S[TARGET][i] = max(S[TARGET][i], S[KV][i])
-    return [i for i in range(n) if prefill[i] and sampled[i]]
+    return [i for i in range(n) if prefill[i] and sampled[i]], len(finished(S, n))
 
 
 def grant_decodes(S, n, need, new):

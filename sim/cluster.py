@@ -34,14 +34,14 @@ class Cluster:
         # per-request constants as Python ints: the hot paths read them one at a time
         self.prompt = reqs.prompt_tokens.tolist()
         self.output = reqs.output_tokens.tolist()
-        self.work_array = reqs.prompt_tokens + reqs.output_tokens  # tokens a request brings
-        self.work = self.work_array.tolist()
+        self.work = (reqs.prompt_tokens + reqs.output_tokens).tolist()  # tokens a request brings
 
     def done(self, count: int, rids=()) -> None:
-        for r in rids:
-            waiter = self.waiters.pop(int(r), None)
-            if waiter is not None:
-                waiter.succeed()
+        if self.waiters:  # closed loop: answer the users
+            for r in rids:
+                waiter = self.waiters.pop(int(r), None)
+                if waiter is not None:
+                    waiter.succeed()
         self.stats.done += count
         if self.progress is not None:
             self.progress(count)

@@ -428,7 +428,7 @@ class Replica:
         n = len(new)
         st = self.state
         prefill_role = self.role == "prefill"
-        completed = K.commit_step(
+        completed, ended = K.commit_step(
             self.S, n, new, st.prefilled, st.first_token_s, self.env.now, not prefill_role
         )
         if self.cache is not None:
@@ -443,7 +443,7 @@ class Replica:
             if len(handoff):
                 st.generated[self.rid[handoff]] = self.gen[handoff]
                 self.hand_off(handoff)
-        self.finish()
+        self.finish(ended)
 
     def register_prompt(self, i: int) -> None:
         """Slot i finished its prompt: its blocks become prefix-cache entries (or pin equal ones)."""
@@ -470,22 +470,26 @@ class Replica:
         self.remove(slots)
 
     def commit_span(self, k: int) -> None:
-        self.take(int(K.commit_span(self.S, self.n, k, self.L)))
-        self.finish()
+        taken, ended = K.commit_span(self.S, self.n, k, self.L)
+        self.take(taken)
+        self.finish(ended)
 
-    def finish(self) -> None:
-        n = self.n
-        done = K.finished(self.S, n)
-        if len(done):
+    def finish(self, ended: int) -> None:
+        """Retire the `ended` slots that have all their output tokens, then record the replica."""
+        if ended:
+            n = self.n
+            done = K.finished(self.S, n)
             rids = self.rid[:n][done]
             self.state.finish_s[rids] = self.env.now
             self.state.generated[rids] = self.gen[:n][done]
             for i in done:
                 self.release(i)
-            self.outstanding_tokens -= int(self.cluster.work_array[rids].sum())
+            rid_list = rids.tolist()
+            work = self.cluster.work
+            self.outstanding_tokens -= sum(work[r] for r in rid_list)
             self.remove(done)
-            self.stats.in_system -= len(done)
-            self.cluster.done(len(done), rids)
+            self.stats.in_system -= ended
+            self.cluster.done(ended, rid_list)
         self.record()
 
 

@@ -61,8 +61,8 @@ def test_span_length_and_commit(rows, name, available):
     k = K.span_length(S, n, layout.vector(), available)
     assert k == R.span_length(S.tolist(), n, layout, available)
     ref = S.tolist()
-    taken = K.commit_span(S, n, k, layout.vector())
-    assert taken == R.commit_span(ref, n, k, layout)
+    taken, ended = K.commit_span(S, n, k, layout.vector())
+    assert (taken, ended) == R.commit_span(ref, n, k, layout)
     assert S.tolist() == ref
     assert K.finished(S, n).tolist() == R.finished(ref, n)
 
@@ -77,8 +77,10 @@ def test_commit_step(rows, new_tokens, mark_first):
     prefilled, first = np.zeros(n, np.int64), np.full(n, np.nan)
     ref_S, ref_prefilled, ref_first = S.tolist(), [0] * n, [np.nan] * n
     assert K.sampled_count(S, n, new) == R.sampled_count(S.tolist(), n, new.tolist())
-    done = K.commit_step(S, n, new, prefilled, first, 2.5, mark_first)
-    assert done.tolist() == R.commit_step(ref_S, n, new.tolist(), ref_prefilled, ref_first, 2.5, mark_first)
+    done, ended = K.commit_step(S, n, new, prefilled, first, 2.5, mark_first)
+    ref_done, ref_ended = R.commit_step(ref_S, n, new.tolist(), ref_prefilled, ref_first, 2.5, mark_first)
+    assert (done.tolist(), ended) == (ref_done, ref_ended)
+    assert ended == len(R.finished(ref_S, n))
     assert S.tolist() == ref_S and prefilled.tolist() == ref_prefilled
     assert np.array_equal(first, np.array(ref_first), equal_nan=True)
 
