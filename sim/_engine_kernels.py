@@ -75,6 +75,18 @@ def span_length(S, n, L, available):
 
 
 @numba.njit(cache=True)
+def plan_decode(S, n, L, need, new, available):
+    """The plan of a step with no waiting request: if every slot is decoding and the blocks for one
+    more token each fit in `available`, grant them (blocks, new[i] = 1) and return (blocks taken,
+    decode steps until the batch must change); otherwise change nothing and return (-1, 0)."""
+    total, decoding = decode_needs(S, n, L, need)
+    if decoding < n or total > available:
+        return -1, 0
+    grant_decodes(S, n, need, new)
+    return total, span_length(S, n, L, available - total)
+
+
+@numba.njit(cache=True)
 def commit_span(S, n, k, L):
     """Every slot decoded k tokens; returns (blocks newly taken, slots now finished)."""
     taken = 0

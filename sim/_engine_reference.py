@@ -35,6 +35,14 @@ def span_length(S, n, layout, available):
     return best
 
 
+def plan_decode(S, n, layout, new, available):
+    total, decoding, need = decode_needs(S, n, layout)
+    if decoding < n or total > available:
+        return -1, 0
+    grant_decodes(S, n, need, new)
+    return total, span_length(S, n, layout, available - total)
+
+
 def commit_span(S, n, k, layout):
     taken = 0
     for i in range(n):

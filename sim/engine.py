@@ -187,16 +187,18 @@ class Replica:
             if self.n == 0 and not self.waiting:
                 self.idle = True
                 return
-            new, prefill, work = self.schedule()
-            n = self.n
             self.stats.events += 1
-            if not work:  # the step lost its members to preemption: plan again
-                continue
-            if not prefill and self.skip and not self.stall_s:  # a swap stall belongs to this one step
-                k_max = self.span_length()
-                if k_max > 1:
-                    self.start_span(k_max)
-                    return
+            new, k_max = self.plan_decodes()
+            if new is None:
+                new, prefill, work = self.schedule()
+                if not work:  # the step lost its members to preemption: plan again
+                    continue
+                # a swap stall belongs to this one step
+                k_max = self.span_length() if not prefill and self.skip and not self.stall_s else 0
+            if k_max > 1:
+                self.start_span(k_max)
+                return
+            n = self.n
             step = self.cost.step_seconds(new[:n], self.kv[:n], K.sampled_count(self.S, n, new))
             self.acc += step
             dt = step[0] + self.stall_s
@@ -206,6 +208,19 @@ class Replica:
             self.step_new = new[:n]
             self.after(dt, self.end_step)
             return
+
+    def plan_decodes(self) -> tuple[np.ndarray | None, int]:
+        """`schedule` in one kernel call for the common step nobody can join (no request waiting):
+        if every running sequence is decoding and their next blocks fit, grant them and return (new
+        tokens, decode steps until the batch must change); otherwise (None, 0)."""
+        if self.waiting or not self.skip or self.stall_s:
+            return None, 0
+        new = np.zeros(self.cfg.max_num_seqs, np.int64)
+        total, k_max = K.plan_decode(self.S, self.n, self.L, self.need, new, self.available())
+        if total < 0:
+            return None, 0
+        self.take(total)
+        return new, k_max
 
     def end_step(self, _event) -> None:
         self.commit_step(self.step_new)

@@ -115,3 +115,21 @@ def test_grant_decodes(rows, name):
     ref_S, ref_new = S.tolist(), [0] * S.shape[1]
     assert K.grant_decodes(S, n, need, new) == R.grant_decodes(ref_S, n, need.tolist(), ref_new)
     assert S.tolist() == ref_S and new.tolist() == ref_new
+
+
+@settings(deadline=None)
+@given(slots, st.sampled_from(sorted(LAYOUTS)), st.integers(0, 400), st.booleans())
+def test_plan_decode(rows, name, available, all_decoding):
+    layout = LAYOUTS[name]
+    S = state(rows, layout)
+    n = len(rows)
+    if all_decoding:
+        S[K.TARGET, :n] = np.minimum(S[K.TARGET, :n], S[K.KV, :n])
+    need, new = np.zeros(S.shape[1], np.int64), np.zeros(S.shape[1], np.int64)
+    ref_S, ref_new = S.tolist(), [0] * S.shape[1]
+    planned = K.plan_decode(S, n, layout.vector(), need, new, available)
+    assert planned == R.plan_decode(ref_S, n, layout, ref_new, available)
+    assert S.tolist() == ref_S and new.tolist() == ref_new
+    total, k = planned
+    if total >= 0:  # the same as planning it in steps: grant the decodes, then the span
+        assert new[:n].tolist() == [1] * n and k >= 1
