@@ -28,6 +28,7 @@ replica, and the first token reaches the user when the KV lands there.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -147,12 +148,14 @@ class Replica:
             self.cut_span()
 
     def record(self) -> None:
-        cached = self.cache.evictable_blocks if self.cache else 0
-        offload = self.cache.offload_blocks if self.cache else 0
+        now, stats = self.env.now, self.stats
+        if self.cache is None:
+            used = self.capacity_blocks - self.free_blocks
+            self.rec.row((now, self.index, self.n, len(self.waiting), used, 0, 0, stats.in_system))
+            return
+        cached, offload = self.cache.evictable_blocks, self.cache.offload_blocks
         used = self.capacity_blocks - self.free_blocks - cached
-        self.rec.row(
-            self.env.now, self.index, self.n, len(self.waiting), used, cached, offload, self.stats.in_system
-        )
+        self.rec.row((now, self.index, self.n, len(self.waiting), used, cached, offload, stats.in_system))
 
     def prefix_hits(self, r: int) -> int:
         """Leading prompt tokens of request r cached on this replica's device (for routing)."""
@@ -199,9 +202,8 @@ class Replica:
                 self.start_span(k_max)
                 return
             n = self.n
-            step = self.cost.step_seconds(new[:n], self.kv[:n], K.sampled_count(self.S, n, new))
-            self.acc += step
-            dt = step[0] + self.stall_s
+            dt = self.cost.step_into(new[:n], self.kv[:n], K.sampled_count(self.S, n, new), self.acc)
+            dt += self.stall_s
             self.busy_s += dt
             self.stall_s = 0.0
             self.stats.steps += 1
@@ -310,14 +312,18 @@ class Replica:
 
     def chunk(self, i: int, budget: int) -> int:
         """Prefill tokens slot i can take this step within the budget and the available blocks."""
-        remaining = int(self.target[i] - self.kv[i])
+        kv = int(self.kv[i])
+        remaining = int(self.target[i]) - kv
         if self.cfg.chunked_prefill:
             tokens = min(remaining, self.cfg.prefill_chunk, budget)
         else:
             tokens = remaining if (remaining <= budget or self.n == 1) else 0
-        kv, held, avail = int(self.kv[i]), int(self.blocks[i] + self.shared[i]), self.available()
-        fits = lambda t: int(self.layout.blocks_for(kv + t)) - held <= avail  # noqa: E731
-        if tokens > 0 and not fits(tokens):
+        if tokens <= 0:
+            return 0
+        held, avail = int(self.blocks[i] + self.shared[i]), self.available()
+        extra = int(self.layout.blocks_for(kv + tokens)) - held
+        if extra > avail:
+            fits = lambda t: int(self.layout.blocks_for(kv + t)) - held <= avail  # noqa: E731
             if not self.cfg.chunked_prefill or not fits(1):
                 return 0
             lo, hi = 1, tokens - 1  # the largest chunk whose blocks fit
@@ -325,8 +331,8 @@ class Replica:
                 mid = (lo + hi + 1) // 2
                 lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
             tokens = lo
-        if tokens > 0:
-            extra = max(int(self.layout.blocks_for(kv + tokens)) - held, 0)
+            extra = int(self.layout.blocks_for(kv + tokens)) - held
+        if extra > 0:  # admission reserved the whole prompt's blocks, so usually none
             self.take(extra)
             self.blocks[i] += extra
         return tokens
@@ -364,18 +370,19 @@ class Replica:
         self.rid[i], self.kv[i], self.target[i] = r, kv0, target
         self.gen[i], self.out[i] = st.generated[r], self.cluster.output[r]
         self.blocks[i], self.shared[i] = need - reload * per_entry, shared
-        self.pinned[i] = [int(h) for h in hashes[: hits + reload]]
+        self.pinned[i] = [int(h) for h in hashes[: hits + reload]] if shared else []
         if st.swapped_kv[r]:  # swap the parked KV back in
             self.swap_free_blocks += int(self.layout.blocks_for(int(st.swapped_kv[r])))
             self.stall_s += st.swapped_kv[r] * self.token_bytes / self.pool.swap_bytes_per_s
             st.swapped_kv[r] = 0
         st.transferred_kv[r] = 0
-        if np.isnan(st.scheduled_s[r]):
+        if math.isnan(st.scheduled_s[r]):
             st.scheduled_s[r] = self.env.now
             st.replica[r] = self.index
-            st.cached_tokens[r] = min(hits * self.block_tokens, cached) if hits else 0
-            st.reloaded_tokens[r] = cached - st.cached_tokens[r]
-            st.cached_blocks[r], st.reloaded_blocks[r] = hits, reload
+            if shared:
+                st.cached_tokens[r] = min(hits * self.block_tokens, cached) if hits else 0
+                st.reloaded_tokens[r] = cached - st.cached_tokens[r]
+                st.cached_blocks[r], st.reloaded_blocks[r] = hits, reload
         elif self.role == "decode":
             st.decode_replica[r] = self.index
         self.n += 1
