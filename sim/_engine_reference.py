@@ -67,6 +67,13 @@ def compact(S, n, drop):
     return len(kept[0])
 
 
+def retire(S, n):
+    done = finished(S, n)
+    rids, gens = [S[RID][i] for i in done], [S[GEN][i] for i in done]
+    freed = sum(S[BLOCKS][i] for i in done)
+    return done, rids, gens, freed, compact(S, n, done)
+
+
 def sampled_count(S, n, new):
     return sum(1 for i in range(n) if new[i] > 0 and S[KV][i] + new[i] >= S[TARGET][i])
 

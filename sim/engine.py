@@ -241,8 +241,8 @@ class Replica:
 
     def cut_span(self) -> None:
         """End the span with the step in flight now, so the waiting request joins the next step."""
-        t0, k_max, _, acc = self.span
-        acc[:] = 0.0
+        t0, k_max, _, _ = self.span
+        acc = np.zeros(4)
         k, t_end = self.cost.decode_span(self.kv[: self.n], t0, self.env.now, k_max, acc)
         self.timer.callbacks.remove(self.end_span)  # the old end fires with nobody listening
         self.span = (t0, k_max, k, acc)
@@ -431,19 +431,22 @@ class Replica:
             self.cache.unpin(self.pinned[i], 0, self.block_tokens)
 
     def remove(self, slots: np.ndarray) -> None:
+        """Drop the running slots `slots` (ascending), keeping the others in order."""
         n = self.n
         if len(slots) == 1 and slots[0] == n - 1:  # the newest: nothing to shift
             self.pinned[n - 1] = []
             self.n = n - 1
             return
-        m = int(K.compact(self.S, n, np.sort(np.asarray(slots, np.int64))))
+        self.n = int(K.compact(self.S, n, np.asarray(slots, np.int64)))
+        self.compact_pinned(slots, n)
+
+    def compact_pinned(self, slots: np.ndarray, n: int) -> None:
+        """Keep `pinned` in step with the state matrix after `slots` left a batch of n."""
         if self.cache is not None:
-            dropped = set(int(j) for j in slots)
-            kept = [self.pinned[j] for j in range(n) if j not in dropped]
-            self.pinned[:m] = kept
-            for j in range(m, n):
+            dropped = set(slots.tolist())
+            self.pinned[: self.n] = [self.pinned[j] for j in range(n) if j not in dropped]
+            for j in range(self.n, n):
                 self.pinned[j] = []
-        self.n = m
 
     # ---- committing --------------------------------------------------------------------------------
     def commit_step(self, new: np.ndarray) -> None:
@@ -500,16 +503,19 @@ class Replica:
         """Retire the `ended` slots that have all their output tokens, then record the replica."""
         if ended:
             n = self.n
-            done = K.finished(self.S, n)
-            rids = self.rid[:n][done]
-            self.state.finish_s[rids] = self.env.now
-            self.state.generated[rids] = self.gen[:n][done]
-            for i in done:
-                self.release(i)
+            slots, rids, gens, freed, self.n = K.retire(self.S, n)
+            self.free_blocks += int(freed)
+            if self.cache is not None:
+                for i in slots.tolist():
+                    if self.pinned[i]:
+                        self.cache.unpin(self.pinned[i], 0, self.block_tokens)
+                self.compact_pinned(slots, n)
+            st = self.state
+            st.finish_s[rids] = self.env.now
+            st.generated[rids] = gens
             rid_list = rids.tolist()
             work = self.cluster.work
             self.outstanding_tokens -= sum(work[r] for r in rid_list)
-            self.remove(done)
             self.stats.in_system -= ended
             self.cluster.done(ended, rid_list)
         self.record()

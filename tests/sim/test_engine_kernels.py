@@ -65,6 +65,9 @@ def test_span_length_and_commit(rows, name, available):
     assert (taken, ended) == R.commit_span(ref, n, k, layout)
     assert S.tolist() == ref
     assert K.finished(S, n).tolist() == R.finished(ref, n)
+    slots, rids, gens, freed, m = K.retire(S, n)
+    assert (slots.tolist(), rids.tolist(), gens.tolist(), freed, m) == R.retire(ref, n)
+    assert S[:, :m].tolist() == [row[:m] for row in ref]
 
 
 @settings(deadline=None)
