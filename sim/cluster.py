@@ -88,19 +88,23 @@ class Cluster:
         rep.record()
 
     def arrivals(self, fits_blocks, capacity_blocks: int, cfg: Scheduler) -> None:
-        """Open loop: requests arrive at their `arrival_s` (a chain of timeout callbacks)."""
+        """Open loop: requests arrive at their `arrival_s` (a chain of timeout callbacks, one
+        outstanding at a time)."""
         env = self.env
         times = self.reqs.arrival_s.tolist()
-        pending = iter(range(len(times)))
+        nxt = [0]  # the next request to arrive
 
-        def arrive(_event=None, r: int | None = None) -> None:
-            if r is not None:
-                self.admit(r, fits_blocks, capacity_blocks, cfg)
-            for r in pending:
+        def arrive(_event) -> None:
+            r = nxt[0]
+            if r:  # the timeout for request r - 1 fired
+                self.admit(r - 1, fits_blocks, capacity_blocks, cfg)
+            while r < len(times):
+                nxt[0] = r + 1
                 if times[r] > env.now:
-                    env.timeout(times[r] - env.now).callbacks.append(lambda ev, r=r: arrive(ev, r))
+                    env.timeout(times[r] - env.now).callbacks.append(arrive)
                     return
                 self.admit(r, fits_blocks, capacity_blocks, cfg)
+                r += 1
 
         env.timeout(0).callbacks.append(arrive)
 

@@ -106,6 +106,7 @@ class Replica:
         self.blocks = self.S[K.BLOCKS]  # private blocks
         self.shared = self.S[K.SHARED]  # blocks of pinned prefix-cache entries
         self.need = np.zeros(cap, np.int64)
+        self.decode_new = np.zeros(cap, np.int64)  # new tokens of an all-decode step
         self.L = self.layout.vector()
         self.pinned: list[list[int]] = [[] for _ in range(cap)]  # hashes each slot pins
         self.n = 0
@@ -217,7 +218,7 @@ class Replica:
         tokens, decode steps until the batch must change); otherwise (None, 0)."""
         if self.waiting or not self.skip or self.stall_s:
             return None, 0
-        new = np.zeros(self.cfg.max_num_seqs, np.int64)
+        new = self.decode_new  # plan_decode sets new[:n] = 1; nothing reads past n
         total, k_max = K.plan_decode(self.S, self.n, self.L, self.need, new, self.available())
         if total < 0:
             return None, 0
