@@ -75,9 +75,22 @@ def span_length(S, n, L, available):
 
 
 @numba.njit(cache=True)
+def plan_decode(S, n, L, need, new, available):
+    """The plan of a step with no waiting request: if every slot is decoding and the blocks for one
+    more token each fit in `available`, grant them (blocks, new[i] = 1) and return (blocks taken,
+    decode steps until the batch must change); otherwise change nothing and return (-1, 0)."""
+    total, decoding = decode_needs(S, n, L, need)
+    if decoding < n or total > available:
+        return -1, 0
+    grant_decodes(S, n, need, new)
+    return total, span_length(S, n, L, available - total)
+
+
+@numba.njit(cache=True)
 def commit_span(S, n, k, L):
-    """Every slot decoded k tokens; returns the blocks newly taken."""
+    """Every slot decoded k tokens; returns (blocks newly taken, slots now finished)."""
     taken = 0
+    ended = 0
     for i in range(n):
         S[KV, i] += k
         S[GEN, i] += k
@@ -86,7 +99,9 @@ def commit_span(S, n, k, L):
         if extra > 0:
             S[BLOCKS, i] += extra
             taken += extra
-    return taken
+        if S[GEN, i] >= S[OUT, i]:
+            ended += 1
+    return taken, ended
 
 
 @numba.njit(cache=True)
@@ -118,6 +133,31 @@ def compact(S, n, drop):
 
 
 @numba.njit(cache=True)
+def retire(S, n):
+    """Remove the finished slots (all output tokens generated), keeping the others in order.
+    Returns (their slots, request ids, tokens generated, private blocks they held, the new n)."""
+    slots = np.empty(n, np.int64)
+    rids = np.empty(n, np.int64)
+    gens = np.empty(n, np.int64)
+    m = 0
+    j = 0
+    freed = 0
+    for i in range(n):
+        if S[GEN, i] >= S[OUT, i]:
+            slots[m] = i
+            rids[m] = S[RID, i]
+            gens[m] = S[GEN, i]
+            freed += S[BLOCKS, i]
+            m += 1
+            continue
+        if j != i:
+            for r in range(N_ROWS):
+                S[r, j] = S[r, i]
+        j += 1
+    return slots[:m], rids[:m], gens[:m], freed, j
+
+
+@numba.njit(cache=True)
 def sampled_count(S, n, new):
     """Slots that sample a token this step: their new tokens reach the prefill target."""
     count = 0
@@ -130,9 +170,11 @@ def sampled_count(S, n, new):
 @numba.njit(cache=True)
 def commit_step(S, n, new, prefilled, first_token_s, now, mark_first):
     """Apply a step: KV grows by the new tokens, a slot reaching its target samples a token (the
-    first one stamps `first_token_s` when `mark_first`). Returns the slots whose prefill ended."""
+    first one stamps `first_token_s` when `mark_first`). Returns (the slots whose prefill ended,
+    slots now finished)."""
     completed = np.empty(n, np.int64)
     m = 0
+    ended = 0
     for i in range(n):
         t = new[i]
         if t > 0:
@@ -149,7 +191,9 @@ def commit_step(S, n, new, prefilled, first_token_s, now, mark_first):
                     m += 1
         if S[KV, i] > S[TARGET, i]:
             S[TARGET, i] = S[KV, i]
-    return completed[:m]
+        if S[GEN, i] >= S[OUT, i]:
+            ended += 1
+    return completed[:m], ended
 
 
 @numba.njit(cache=True)

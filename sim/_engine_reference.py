@@ -35,6 +35,14 @@ def span_length(S, n, layout, available):
     return best
 
 
+def plan_decode(S, n, layout, new, available):
+    total, decoding, need = decode_needs(S, n, layout)
+    if decoding < n or total > available:
+        return -1, 0
+    grant_decodes(S, n, need, new)
+    return total, span_length(S, n, layout, available - total)
+
+
 def commit_span(S, n, k, layout):
     taken = 0
     for i in range(n):
@@ -45,7 +53,7 @@ def commit_span(S, n, k, layout):
         if extra > 0:
             S[BLOCKS][i] += extra
             taken += extra
-    return taken
+    return taken, len(finished(S, n))
 
 
 def finished(S, n):
@@ -57,6 +65,13 @@ def compact(S, n, drop):
     for r in range(N_ROWS):
         S[r][: len(kept[r])] = kept[r]
     return len(kept[0])
+
+
+def retire(S, n):
+    done = finished(S, n)
+    rids, gens = [S[RID][i] for i in done], [S[GEN][i] for i in done]
+    freed = sum(S[BLOCKS][i] for i in done)
+    return done, rids, gens, freed, compact(S, n, done)
 
 
 def sampled_count(S, n, new):
@@ -77,7 +92,7 @@ def commit_step(S, n, new, prefilled, first_token_s, now, mark_first):
         if mark_first and sampled[i] and S[GEN][i] == 1:
             first_token_s[rid[i]] = now
         S[TARGET][i] = max(S[TARGET][i], S[KV][i])
-    return [i for i in range(n) if prefill[i] and sampled[i]]
+    return [i for i in range(n) if prefill[i] and sampled[i]], len(finished(S, n))
 
 
 def grant_decodes(S, n, need, new):

@@ -111,6 +111,12 @@ def step_time(new, ctx, sampled, window, moe_ratio, flops_coef, bytes_coef, ops)
 
 
 @numba.njit(cache=True)
+def step_time_into(new, ctx, sampled, window, moe_ratio, flops_coef, bytes_coef, ops, acc):
+    """`step_time` added into acc; returns the step's total."""
+    return ops_time(batch_features(new, ctx, sampled, window, moe_ratio), flops_coef, bytes_coef, ops, acc)
+
+
+@numba.njit(cache=True)
 def decode_span(ctx, window, moe_ratio, flops_coef, bytes_coef, ops, t0, t_stop, k_max, acc):
     """Advance up to k_max decode steps of a fixed batch (each sequence adds one token per step,
     starting from contexts `ctx`), stopping after the first step that ends at or past t_stop.

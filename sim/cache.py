@@ -233,13 +233,20 @@ class BlockStream:
         return int(self.keys.max()) + 1 if len(self.keys) else 0
 
 
-def block_stream(block_hashes: Sequence[np.ndarray], prompt_tokens: np.ndarray | None = None,
-                 block_tokens: int = 512, knee_tokens: float = KNEE_TOKENS) -> BlockStream:
+def block_stream(
+    block_hashes: Sequence[np.ndarray],
+    prompt_tokens: np.ndarray | None = None,
+    block_tokens: int = 512,
+    knee_tokens: float = KNEE_TOKENS,
+) -> BlockStream:
     """Flatten per-request block hash arrays (arrival order). Without `prompt_tokens` every block is
     full; with it a request's last block holds the remainder."""
     lengths = np.array([len(h) for h in block_hashes], np.int64)
-    flat = np.concatenate([np.asarray(h, np.int64) for h in block_hashes]) if len(lengths) else \
-        np.empty(0, np.int64)
+    flat = (
+        np.concatenate([np.asarray(h, np.int64) for h in block_hashes])
+        if len(lengths)
+        else np.empty(0, np.int64)
+    )
     keys = np.unique(flat, return_inverse=True)[1].astype(np.int64).ravel()
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     within = np.arange(len(flat), dtype=np.int64) - np.repeat(offsets[:-1], lengths)
@@ -280,21 +287,34 @@ def capacity_grid(distinct_blocks: int, points: int = 9) -> np.ndarray:
     return np.unique(np.maximum(1, np.round(distinct_blocks / halvings)).astype(np.int64))
 
 
-def cache_curve(block_hashes: Sequence[np.ndarray] | BlockStream, capacities_blocks: Sequence[int],
-                policies: Sequence[PolicyName] = ("lru", "lfu", "cost"),
-                prompt_tokens: np.ndarray | None = None, block_tokens: int = 512,
-                knee_tokens: float = KNEE_TOKENS) -> pd.DataFrame:
+def cache_curve(
+    block_hashes: Sequence[np.ndarray] | BlockStream,
+    capacities_blocks: Sequence[int],
+    policies: Sequence[PolicyName] = ("lru", "lfu", "cost"),
+    prompt_tokens: np.ndarray | None = None,
+    block_tokens: int = 512,
+    knee_tokens: float = KNEE_TOKENS,
+) -> pd.DataFrame:
     """Prefix hit rate per policy and capacity, by blocks and by tokens (a request's hits are its
     leading cached blocks). Columns: policy, capacity_blocks, hit_rate_blocks, hit_rate_tokens."""
-    stream = block_hashes if isinstance(block_hashes, BlockStream) else \
-        block_stream(block_hashes, prompt_tokens, block_tokens, knee_tokens)
+    stream = (
+        block_hashes
+        if isinstance(block_hashes, BlockStream)
+        else block_stream(block_hashes, prompt_tokens, block_tokens, knee_tokens)
+    )
     total_blocks, total_tokens = len(stream.keys), int(stream.tokens.sum())
     rows = []
     for policy in policies:
         for capacity in capacities_blocks:
             hit = prefix_hits(access_hits(stream, int(capacity), policy), stream)
-            rows.append((policy, int(capacity), hit.sum() / total_blocks if total_blocks else 0.0,
-                         stream.tokens[hit].sum() / total_tokens if total_tokens else 0.0))
+            rows.append(
+                (
+                    policy,
+                    int(capacity),
+                    hit.sum() / total_blocks if total_blocks else 0.0,
+                    stream.tokens[hit].sum() / total_tokens if total_tokens else 0.0,
+                )
+            )
     return pd.DataFrame(rows, columns=["policy", "capacity_blocks", "hit_rate_blocks", "hit_rate_tokens"])
 
 

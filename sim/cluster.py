@@ -34,14 +34,14 @@ class Cluster:
         # per-request constants as Python ints: the hot paths read them one at a time
         self.prompt = reqs.prompt_tokens.tolist()
         self.output = reqs.output_tokens.tolist()
-        self.work_array = reqs.prompt_tokens + reqs.output_tokens  # tokens a request brings
-        self.work = self.work_array.tolist()
+        self.work = (reqs.prompt_tokens + reqs.output_tokens).tolist()  # tokens a request brings
 
     def done(self, count: int, rids=()) -> None:
-        for r in rids:
-            waiter = self.waiters.pop(int(r), None)
-            if waiter is not None:
-                waiter.succeed()
+        if self.waiters:  # closed loop: answer the users
+            for r in rids:
+                waiter = self.waiters.pop(int(r), None)
+                if waiter is not None:
+                    waiter.succeed()
         self.stats.done += count
         if self.progress is not None:
             self.progress(count)
@@ -87,13 +87,26 @@ class Cluster:
         rep.enqueue(r)
         rep.record()
 
-    def arrivals(self, fits_blocks, capacity_blocks: int, cfg: Scheduler):
-        """Open loop: requests arrive at their `arrival_s`."""
+    def arrivals(self, fits_blocks, capacity_blocks: int, cfg: Scheduler) -> None:
+        """Open loop: requests arrive at their `arrival_s` (a chain of timeout callbacks, one
+        outstanding at a time)."""
         env = self.env
-        for r, t in enumerate(self.reqs.arrival_s.tolist()):
-            if t > env.now:
-                yield env.timeout(t - env.now)
-            self.admit(r, fits_blocks, capacity_blocks, cfg)
+        times = self.reqs.arrival_s.tolist()
+        nxt = [0]  # the next request to arrive
+
+        def arrive(_event) -> None:
+            r = nxt[0]
+            if r:  # the timeout for request r - 1 fired
+                self.admit(r - 1, fits_blocks, capacity_blocks, cfg)
+            while r < len(times):
+                nxt[0] = r + 1
+                if times[r] > env.now:
+                    env.timeout(times[r] - env.now).callbacks.append(arrive)
+                    return
+                self.admit(r, fits_blocks, capacity_blocks, cfg)
+                r += 1
+
+        env.timeout(0).callbacks.append(arrive)
 
     def users(
         self, loop: ClosedLoop, rng: np.random.Generator, fits_blocks, capacity_blocks: int, cfg: Scheduler

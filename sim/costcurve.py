@@ -30,9 +30,18 @@ from workloads.model import ModelArch
 
 STEPS_PER_DOUBLING = 4
 GROUP_POWERS = 3
-GROUP_COLUMNS = ("devices", "tp", "pp", "batch", "e2e_s", "device_s_per_request", "price_per_hour_usd",
-                 "cost_per_request_usd", "cost_per_1m_input_tokens_usd",
-                 "smallest_group_cost_per_1m_input_tokens_usd")
+GROUP_COLUMNS = (
+    "devices",
+    "tp",
+    "pp",
+    "batch",
+    "e2e_s",
+    "device_s_per_request",
+    "price_per_hour_usd",
+    "cost_per_request_usd",
+    "cost_per_1m_input_tokens_usd",
+    "smallest_group_cost_per_1m_input_tokens_usd",
+)
 
 
 @dataclass(frozen=True)
@@ -51,8 +60,9 @@ def _devices(model: ModelArch, hw: Accelerator, context: int) -> int | None:
     return par.devices if par else None
 
 
-def jumps(model: ModelArch, hw: Accelerator, output_tokens: int, min_context: int,
-          max_context: int) -> list[Jump]:
+def jumps(
+    model: ModelArch, hw: Accelerator, output_tokens: int, min_context: int, max_context: int
+) -> list[Jump]:
     """Every prompt length in [min_context, max_context] where the smallest group grows, found by
     bisection (the device count never falls as context grows)."""
     found: list[Jump] = []
@@ -97,8 +107,9 @@ def shapes(model: ModelArch, hw: Accelerator, smallest: Parallelism) -> list[Par
     return out
 
 
-def _device_s(model: ModelArch, hw: Accelerator, par: Parallelism, context: int, output_tokens: int,
-              max_batch: int) -> tuple[int, float, float] | None:
+def _device_s(
+    model: ModelArch, hw: Accelerator, par: Parallelism, context: int, output_tokens: int, max_batch: int
+) -> tuple[int, float, float] | None:
     """(batch, e2e_s, device-seconds per request) of `context`-token requests on group `par`; None
     when not even one fits."""
     plan = memory_plan(model, hw, par)
@@ -113,9 +124,15 @@ def _per_1m(device_hour_usd: float | None, device_s: float, context: int) -> flo
     return None if device_hour_usd is None else device_hour_usd / 3600.0 * device_s / context * 1e6
 
 
-def cost_curve(model: ModelArch, hardware: Sequence[Accelerator], output_tokens: int, min_context: int,
-               max_context: int, cost: CostAssumptions | None = None,
-               max_batch: int = 256) -> tuple[pd.DataFrame, list[Jump]]:
+def cost_curve(
+    model: ModelArch,
+    hardware: Sequence[Accelerator],
+    output_tokens: int,
+    min_context: int,
+    max_context: int,
+    cost: CostAssumptions | None = None,
+    max_batch: int = 256,
+) -> tuple[pd.DataFrame, list[Jump]]:
     """One row per (hardware, prompt length): `min_devices` (smallest group that holds one request)
     and USD per 1M prompt tokens on it; the cheapest group's devices, tp, pp and batch, e2e_s,
     device-seconds per request, the group's USD per hour, USD per request and per 1M prompt tokens
@@ -133,21 +150,44 @@ def cost_curve(model: ModelArch, hardware: Sequence[Accelerator], output_tokens:
         device_hour = device_hour_usd(hw, cost)
         for context in contexts(min_context, max_context, edges):
             smallest = smallest_fit(model, hw, context + output_tokens)
-            row = {"hardware": hw.name, "context_tokens": context, "fits": smallest is not None,
-                   "min_devices": smallest.devices if smallest else None, **dict.fromkeys(GROUP_COLUMNS)}
-            runs = [(par, run) for par in shapes(model, hw, smallest) if (run := _device_s(
-                model, hw, par, context, output_tokens, max_batch))] if smallest else []
+            row = {
+                "hardware": hw.name,
+                "context_tokens": context,
+                "fits": smallest is not None,
+                "min_devices": smallest.devices if smallest else None,
+                **dict.fromkeys(GROUP_COLUMNS),
+            }
+            runs = (
+                [
+                    (par, run)
+                    for par in shapes(model, hw, smallest)
+                    if (run := _device_s(model, hw, par, context, output_tokens, max_batch))
+                ]
+                if smallest
+                else []
+            )
             if runs:
                 par, (batch, e2e_s, device_s) = min(runs, key=lambda pr: pr[1][2])
-                row.update(devices=par.devices, tp=par.tp, pp=par.pp, batch=batch, e2e_s=e2e_s,
-                           device_s_per_request=device_s,
-                           cost_per_1m_input_tokens_usd=_per_1m(device_hour, device_s, context))
+                row.update(
+                    devices=par.devices,
+                    tp=par.tp,
+                    pp=par.pp,
+                    batch=batch,
+                    e2e_s=e2e_s,
+                    device_s_per_request=device_s,
+                    cost_per_1m_input_tokens_usd=_per_1m(device_hour, device_s, context),
+                )
                 if runs[0][0] == smallest:
-                    row.update(smallest_group_cost_per_1m_input_tokens_usd=_per_1m(device_hour, runs[0][1][2],
-                                                                                  context))
+                    row.update(
+                        smallest_group_cost_per_1m_input_tokens_usd=_per_1m(
+                            device_hour, runs[0][1][2], context
+                        )
+                    )
                 if device_hour is not None:
-                    row.update(price_per_hour_usd=device_hour * par.devices,
-                               cost_per_request_usd=device_hour / 3600.0 * device_s)
+                    row.update(
+                        price_per_hour_usd=device_hour * par.devices,
+                        cost_per_request_usd=device_hour / 3600.0 * device_s,
+                    )
             rows.append(row)
     return pd.DataFrame(rows), all_jumps
 
@@ -155,21 +195,59 @@ def cost_curve(model: ModelArch, hardware: Sequence[Accelerator], output_tokens:
 def figure(curve: pd.DataFrame, edges: Sequence[Jump], model_name: str, output_tokens: int) -> go.Figure:
     """USD per 1M prompt tokens (log) on the cheapest and on the smallest group, and the fewest
     devices per request, against prompt length per hardware, with a dotted line at each jump."""
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.65, 0.35], vertical_spacing=0.06,
-                        subplot_titles=("$ per 1M prompt tokens: cheapest group, fewest devices (dotted)",
-                                        "fewest devices that hold one request"))
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[0.65, 0.35],
+        vertical_spacing=0.06,
+        subplot_titles=(
+            "$ per 1M prompt tokens: cheapest group, fewest devices (dotted)",
+            "fewest devices that hold one request",
+        ),
+    )
     for i, (name, group) in enumerate(curve.groupby("hardware", sort=False)):
         line = {"shape": "hv", "color": qualitative.Plotly[i % len(qualitative.Plotly)]}
-        fig.add_trace(go.Scatter(x=group.context_tokens, y=group.cost_per_1m_input_tokens_usd, mode="lines",
-                                 name=name, legendgroup=name, line=line,
-                                 customdata=np.stack([group.devices, group.batch], axis=-1),
-                                 hovertemplate="%{x:,} tokens: $%{y:.4g} per 1M<br>%{customdata[0]} devices, "
-                                               "batch %{customdata[1]}"), row=1, col=1)
-        fig.add_trace(go.Scatter(x=group.context_tokens, y=group.smallest_group_cost_per_1m_input_tokens_usd,
-                                 mode="lines", name=f"{name} on the fewest devices", legendgroup=name,
-                                 line={**line, "dash": "dot"}), row=1, col=1)
-        fig.add_trace(go.Scatter(x=group.context_tokens, y=group.min_devices, mode="lines", name=name,
-                                 legendgroup=name, showlegend=False, line=line), row=2, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=group.context_tokens,
+                y=group.cost_per_1m_input_tokens_usd,
+                mode="lines",
+                name=name,
+                legendgroup=name,
+                line=line,
+                customdata=np.stack([group.devices, group.batch], axis=-1),
+                hovertemplate="%{x:,} tokens: $%{y:.4g} per 1M<br>%{customdata[0]} devices, "
+                "batch %{customdata[1]}",
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=group.context_tokens,
+                y=group.smallest_group_cost_per_1m_input_tokens_usd,
+                mode="lines",
+                name=f"{name} on the fewest devices",
+                legendgroup=name,
+                line={**line, "dash": "dot"},
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=group.context_tokens,
+                y=group.min_devices,
+                mode="lines",
+                name=name,
+                legendgroup=name,
+                showlegend=False,
+                line=line,
+            ),
+            row=2,
+            col=1,
+        )
     for jump in edges:
         fig.add_vline(x=jump.context_tokens, line={"dash": "dot", "width": 1, "color": "#888"})
     fig.update_xaxes(type="log", title_text="prompt tokens", row=2, col=1)
@@ -178,4 +256,3 @@ def figure(curve: pd.DataFrame, edges: Sequence[Jump], model_name: str, output_t
     title = f"{model_name}: cost per request against context ({output_tokens:,} output tokens)"
     fig.update_layout(title=title, height=620)
     return fig
-

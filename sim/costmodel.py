@@ -459,15 +459,17 @@ class CostModel:
         acc = K.step_time(np.asarray(new, np.int64), np.asarray(ctx, np.int64), float(sampled), *self._args)
         return StepTime(*acc)
 
-    def step_seconds(self, new: np.ndarray, ctx: np.ndarray, sampled: int) -> np.ndarray:
-        """`step()` as the array [total, compute-bound, memory-bound, link] (the engine's hot path)."""
-        return K.step_time(new, ctx, float(sampled), *self._args)
+    def step_into(self, new: np.ndarray, ctx: np.ndarray, sampled: int, acc: np.ndarray) -> float:
+        """`step()` for the engine's hot path: adds [total, compute-bound, memory-bound, link] into
+        acc and returns the total (new and ctx int64 arrays)."""
+        return K.step_time_into(new, ctx, float(sampled), *self._args, acc)
 
     def decode_span(
         self, ctx: np.ndarray, t0: float, t_stop: float, k_max: int, acc: np.ndarray
     ) -> tuple[int, float]:
-        """Advance decode steps (see sim/_kernels.py::decode_span); acc accumulates the time split."""
-        return K.decode_span(np.asarray(ctx, np.int64), *self._args, t0, t_stop, k_max, acc)
+        """Advance decode steps (see sim/_kernels.py::decode_span); acc accumulates the time split.
+        ctx is an int64 array."""
+        return K.decode_span(ctx, *self._args, t0, t_stop, k_max, acc)
 
     def breakdown(self, new, ctx, sampled: int) -> pd.DataFrame:
         """One row per operator: FLOPs, bytes, times, bound, for reports and the dashboard. With

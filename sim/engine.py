@@ -4,13 +4,14 @@ Each replica keeps its running batch as parallel numpy arrays (request id, KV to
 tokens generated, output length, private blocks, shared prefix blocks) in admission order. One loop
 iteration schedules a step (admit waiting requests FCFS under the token budget and sequence cap,
 preempt the newest sequence when KV blocks run out), asks the cost model how long the step takes,
-waits that long on the simpy clock, and commits the step.
+schedules a simpy timeout for its end, and commits the step in that timeout's callback (callbacks, not
+generator processes: a replica event costs one heap entry and one call).
 
 Event skipping: when a step is decode-only and nothing could join it, every following step has the
 same members and each context grows by one, so the replica advances many steps in one numba call
 (`CostModel.decode_span`), up to the first sequence finishing or the KV pool running out. An arrival
-that could join the batch interrupts the span; the replica finishes the step in flight and
-re-plans, exactly where the step-by-step path would have admitted it.
+that could join the batch cuts the span short: the replica reschedules its end to the end of the step
+in flight and re-plans there, exactly where the step-by-step path would have admitted it.
 
 Token accounting: prefill of the prompt (possibly in chunks) ends with a step that samples the first
 output token; each later decode step feeds one token and samples the next. A request with O output
@@ -27,6 +28,7 @@ replica, and the first token reaches the user when the KV lands there.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -104,6 +106,7 @@ class Replica:
         self.blocks = self.S[K.BLOCKS]  # private blocks
         self.shared = self.S[K.SHARED]  # blocks of pinned prefix-cache entries
         self.need = np.zeros(cap, np.int64)
+        self.decode_new = np.zeros(cap, np.int64)  # new tokens of an all-decode step
         self.L = self.layout.vector()
         self.pinned: list[list[int]] = [[] for _ in range(cap)]  # hashes each slot pins
         self.n = 0
@@ -129,27 +132,31 @@ class Replica:
         self.stall_s = 0.0  # swap and reload transfers inside the current step
         self.busy_s = 0.0
         self.offload_bytes = 0.0
-        self.wake: simpy.Event | None = None
+        self.idle = True  # no step in flight: an arrival starts one
+        self.timer: simpy.Timeout | None = None  # the end of the step or span in flight
+        self.span: tuple | None = None  # (start time, k_max, steps, time split) of the span in flight
         self.interruptible = False
-        self.proc = env.process(self.loop())
 
     # ---- arrivals ------------------------------------------------------------------------------------
     def enqueue(self, r: int) -> None:
         self.waiting.append(r)
         self.outstanding_tokens += self.cluster.work[r]
-        if self.wake is not None and not self.wake.triggered:
-            self.wake.succeed()
+        if self.idle:
+            self.idle = False
+            self.env.timeout(0).callbacks.append(self.advance)
         elif self.interruptible:
             self.interruptible = False
-            self.proc.interrupt()
+            self.cut_span()
 
     def record(self) -> None:
-        cached = self.cache.evictable_blocks if self.cache else 0
-        offload = self.cache.offload_blocks if self.cache else 0
+        now, stats = self.env.now, self.stats
+        if self.cache is None:
+            used = self.capacity_blocks - self.free_blocks
+            self.rec.row((now, self.index, self.n, len(self.waiting), used, 0, 0, stats.in_system))
+            return
+        cached, offload = self.cache.evictable_blocks, self.cache.offload_blocks
         used = self.capacity_blocks - self.free_blocks - cached
-        self.rec.row(
-            self.env.now, self.index, self.n, len(self.waiting), used, cached, offload, self.stats.in_system
-        )
+        self.rec.row((now, self.index, self.n, len(self.waiting), used, cached, offload, stats.in_system))
 
     def prefix_hits(self, r: int) -> int:
         """Leading prompt tokens of request r cached on this replica's device (for routing)."""
@@ -171,53 +178,84 @@ class Replica:
         self.free_blocks -= blocks
 
     # ---- the loop -----------------------------------------------------------------------------------
-    def loop(self):
-        env = self.env
+    # A replica is driven by callbacks on simpy timeouts: `advance` plans the next step and schedules
+    # its end; the end commits the step and calls `advance` again. With nothing to do the replica goes
+    # idle until `enqueue` wakes it.
+    def after(self, delay: float, callback) -> None:
+        self.timer = self.env.timeout(delay)
+        self.timer.callbacks.append(callback)
+
+    def advance(self, _event=None) -> None:
+        """Plan the next step (or decode span) and schedule its end."""
         while True:
             if self.n == 0 and not self.waiting:
-                self.wake = env.event()
-                yield self.wake
-                self.wake = None
-                continue
-            new, prefill, work = self.schedule()
-            n = self.n
+                self.idle = True
+                return
             self.stats.events += 1
-            if not work:  # the step lost its members to preemption: plan again
-                continue
-            if not prefill and self.skip and not self.stall_s:  # a swap stall belongs to this one step
-                k_max = self.span_length()
-                if k_max > 1:
-                    yield from self.run_span(k_max)
+            new, k_max = self.plan_decodes()
+            if new is None:
+                new, prefill, work = self.schedule()
+                if not work:  # the step lost its members to preemption: plan again
                     continue
-            step = self.cost.step_seconds(new[:n], self.kv[:n], K.sampled_count(self.S, n, new))
-            self.acc += step
-            dt = step[0] + self.stall_s
+                # a swap stall belongs to this one step
+                k_max = self.span_length() if not prefill and self.skip and not self.stall_s else 0
+            if k_max > 1:
+                self.start_span(k_max)
+                return
+            n = self.n
+            dt = self.cost.step_into(new[:n], self.kv[:n], K.sampled_count(self.S, n, new), self.acc)
+            dt += self.stall_s
             self.busy_s += dt
             self.stall_s = 0.0
             self.stats.steps += 1
-            yield env.timeout(dt)
-            self.commit_step(new[:n])
+            self.step_new = new[:n]
+            self.after(dt, self.end_step)
+            return
 
-    def run_span(self, k_max: int):
-        """Decode k_max steps in one kernel call, unless an arrival that could join interrupts."""
-        env = self.env
-        t0 = env.now
-        ctx = self.kv[: self.n]  # nothing changes the batch until the span commits
+    def plan_decodes(self) -> tuple[np.ndarray | None, int]:
+        """`schedule` in one kernel call for the common step nobody can join (no request waiting):
+        if every running sequence is decoding and their next blocks fit, grant them and return (new
+        tokens, decode steps until the batch must change); otherwise (None, 0)."""
+        if self.waiting or not self.skip or self.stall_s:
+            return None, 0
+        new = self.decode_new  # plan_decode sets new[:n] = 1; nothing reads past n
+        total, k_max = K.plan_decode(self.S, self.n, self.L, self.need, new, self.available())
+        if total < 0:
+            return None, 0
+        self.take(total)
+        return new, k_max
+
+    def end_step(self, _event) -> None:
+        self.commit_step(self.step_new)
+        self.advance()
+
+    def start_span(self, k_max: int) -> None:
+        """Decode k_max steps in one kernel call; an arrival that could join cuts the span short."""
+        t0 = self.env.now
         acc = np.zeros(4)
-        k, t_end = self.cost.decode_span(ctx, t0, np.inf, k_max, acc)
+        # nothing changes the batch's contexts until the span commits
+        k, t_end = self.cost.decode_span(self.kv[: self.n], t0, np.inf, k_max, acc)
+        self.span = (t0, k_max, k, acc)
         self.interruptible = not self.waiting and self.n < self.cfg.max_num_seqs and self.available() > 0
         self.stats.spans += 1
-        try:
-            yield env.timeout(t_end - t0)
-        except simpy.Interrupt:
-            acc[:] = 0.0
-            k, t_end = self.cost.decode_span(ctx, t0, env.now, k_max, acc)
-            self.interruptible = False
-            yield env.timeout(t_end - env.now)
+        self.after(t_end - t0, self.end_span)
+
+    def cut_span(self) -> None:
+        """End the span with the step in flight now, so the waiting request joins the next step."""
+        t0, k_max, _, _ = self.span
+        acc = np.zeros(4)
+        k, t_end = self.cost.decode_span(self.kv[: self.n], t0, self.env.now, k_max, acc)
+        self.timer.callbacks.remove(self.end_span)  # the old end fires with nobody listening
+        self.span = (t0, k_max, k, acc)
+        self.after(t_end - self.env.now, self.end_span)
+
+    def end_span(self, _event) -> None:
+        _, _, k, acc = self.span
         self.interruptible = False
         self.acc += acc
         self.busy_s += acc[0]
         self.commit_span(k)
+        self.advance()
 
     # ---- scheduling ------------------------------------------------------------------------------------
     def span_length(self) -> int:
@@ -275,14 +313,18 @@ class Replica:
 
     def chunk(self, i: int, budget: int) -> int:
         """Prefill tokens slot i can take this step within the budget and the available blocks."""
-        remaining = int(self.target[i] - self.kv[i])
+        kv = int(self.kv[i])
+        remaining = int(self.target[i]) - kv
         if self.cfg.chunked_prefill:
             tokens = min(remaining, self.cfg.prefill_chunk, budget)
         else:
             tokens = remaining if (remaining <= budget or self.n == 1) else 0
-        kv, held, avail = int(self.kv[i]), int(self.blocks[i] + self.shared[i]), self.available()
-        fits = lambda t: int(self.layout.blocks_for(kv + t)) - held <= avail  # noqa: E731
-        if tokens > 0 and not fits(tokens):
+        if tokens <= 0:
+            return 0
+        held, avail = int(self.blocks[i] + self.shared[i]), self.available()
+        extra = int(self.layout.blocks_for(kv + tokens)) - held
+        if extra > avail:
+            fits = lambda t: int(self.layout.blocks_for(kv + t)) - held <= avail  # noqa: E731
             if not self.cfg.chunked_prefill or not fits(1):
                 return 0
             lo, hi = 1, tokens - 1  # the largest chunk whose blocks fit
@@ -290,8 +332,8 @@ class Replica:
                 mid = (lo + hi + 1) // 2
                 lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
             tokens = lo
-        if tokens > 0:
-            extra = max(int(self.layout.blocks_for(kv + tokens)) - held, 0)
+            extra = int(self.layout.blocks_for(kv + tokens)) - held
+        if extra > 0:  # admission reserved the whole prompt's blocks, so usually none
             self.take(extra)
             self.blocks[i] += extra
         return tokens
@@ -329,18 +371,19 @@ class Replica:
         self.rid[i], self.kv[i], self.target[i] = r, kv0, target
         self.gen[i], self.out[i] = st.generated[r], self.cluster.output[r]
         self.blocks[i], self.shared[i] = need - reload * per_entry, shared
-        self.pinned[i] = [int(h) for h in hashes[: hits + reload]]
+        self.pinned[i] = [int(h) for h in hashes[: hits + reload]] if shared else []
         if st.swapped_kv[r]:  # swap the parked KV back in
             self.swap_free_blocks += int(self.layout.blocks_for(int(st.swapped_kv[r])))
             self.stall_s += st.swapped_kv[r] * self.token_bytes / self.pool.swap_bytes_per_s
             st.swapped_kv[r] = 0
         st.transferred_kv[r] = 0
-        if np.isnan(st.scheduled_s[r]):
+        if math.isnan(st.scheduled_s[r]):
             st.scheduled_s[r] = self.env.now
             st.replica[r] = self.index
-            st.cached_tokens[r] = min(hits * self.block_tokens, cached) if hits else 0
-            st.reloaded_tokens[r] = cached - st.cached_tokens[r]
-            st.cached_blocks[r], st.reloaded_blocks[r] = hits, reload
+            if shared:
+                st.cached_tokens[r] = min(hits * self.block_tokens, cached) if hits else 0
+                st.reloaded_tokens[r] = cached - st.cached_tokens[r]
+                st.cached_blocks[r], st.reloaded_blocks[r] = hits, reload
         elif self.role == "decode":
             st.decode_replica[r] = self.index
         self.n += 1
@@ -389,26 +432,29 @@ class Replica:
             self.cache.unpin(self.pinned[i], 0, self.block_tokens)
 
     def remove(self, slots: np.ndarray) -> None:
+        """Drop the running slots `slots` (ascending), keeping the others in order."""
         n = self.n
         if len(slots) == 1 and slots[0] == n - 1:  # the newest: nothing to shift
             self.pinned[n - 1] = []
             self.n = n - 1
             return
-        m = int(K.compact(self.S, n, np.sort(np.asarray(slots, np.int64))))
+        self.n = int(K.compact(self.S, n, np.asarray(slots, np.int64)))
+        self.compact_pinned(slots, n)
+
+    def compact_pinned(self, slots: np.ndarray, n: int) -> None:
+        """Keep `pinned` in step with the state matrix after `slots` left a batch of n."""
         if self.cache is not None:
-            dropped = set(int(j) for j in slots)
-            kept = [self.pinned[j] for j in range(n) if j not in dropped]
-            self.pinned[:m] = kept
-            for j in range(m, n):
+            dropped = set(slots.tolist())
+            self.pinned[: self.n] = [self.pinned[j] for j in range(n) if j not in dropped]
+            for j in range(self.n, n):
                 self.pinned[j] = []
-        self.n = m
 
     # ---- committing --------------------------------------------------------------------------------
     def commit_step(self, new: np.ndarray) -> None:
         n = len(new)
         st = self.state
         prefill_role = self.role == "prefill"
-        completed = K.commit_step(
+        completed, ended = K.commit_step(
             self.S, n, new, st.prefilled, st.first_token_s, self.env.now, not prefill_role
         )
         if self.cache is not None:
@@ -423,7 +469,7 @@ class Replica:
             if len(handoff):
                 st.generated[self.rid[handoff]] = self.gen[handoff]
                 self.hand_off(handoff)
-        self.finish()
+        self.finish(ended)
 
     def register_prompt(self, i: int) -> None:
         """Slot i finished its prompt: its blocks become prefix-cache entries (or pin equal ones)."""
@@ -450,22 +496,29 @@ class Replica:
         self.remove(slots)
 
     def commit_span(self, k: int) -> None:
-        self.take(int(K.commit_span(self.S, self.n, k, self.L)))
-        self.finish()
+        taken, ended = K.commit_span(self.S, self.n, k, self.L)
+        self.take(taken)
+        self.finish(ended)
 
-    def finish(self) -> None:
-        n = self.n
-        done = K.finished(self.S, n)
-        if len(done):
-            rids = self.rid[:n][done]
-            self.state.finish_s[rids] = self.env.now
-            self.state.generated[rids] = self.gen[:n][done]
-            for i in done:
-                self.release(i)
-            self.outstanding_tokens -= int(self.cluster.work_array[rids].sum())
-            self.remove(done)
-            self.stats.in_system -= len(done)
-            self.cluster.done(len(done), rids)
+    def finish(self, ended: int) -> None:
+        """Retire the `ended` slots that have all their output tokens, then record the replica."""
+        if ended:
+            n = self.n
+            slots, rids, gens, freed, self.n = K.retire(self.S, n)
+            self.free_blocks += int(freed)
+            if self.cache is not None:
+                for i in slots.tolist():
+                    if self.pinned[i]:
+                        self.cache.unpin(self.pinned[i], 0, self.block_tokens)
+                self.compact_pinned(slots, n)
+            st = self.state
+            st.finish_s[rids] = self.env.now
+            st.generated[rids] = gens
+            rid_list = rids.tolist()
+            work = self.cluster.work
+            self.outstanding_tokens -= sum(work[r] for r in rid_list)
+            self.stats.in_system -= ended
+            self.cluster.done(ended, rid_list)
         self.record()
 
 
@@ -511,7 +564,7 @@ def simulate(
     smallest = min(layouts, key=lambda lay: lay.capacity_blocks * lay.block_bytes)
     fits_blocks = np.asarray(smallest.blocks_for(reqs.prompt_tokens + reqs.output_tokens - 1)).tolist()
     if closed_loop is None:
-        env.process(cluster.arrivals(fits_blocks, smallest.capacity_blocks, cfg))
+        cluster.arrivals(fits_blocks, smallest.capacity_blocks, cfg)
     else:
         cluster.users(
             closed_loop, np.random.default_rng([seed, 1]), fits_blocks, smallest.capacity_blocks, cfg

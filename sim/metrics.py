@@ -206,12 +206,15 @@ def time_average_in_system(timeseries: pd.DataFrame, until_s: float) -> float:
 
 
 def block_seconds(timeseries: pd.DataFrame, column: str, until_s: float) -> float:
-    """Integral over time of a per-replica block count (a step function sampled at each row)."""
-    total = 0.0
-    for _, group in timeseries.groupby("replica"):
-        t = np.append(group["time_s"].to_numpy(), until_s)
-        total += float((group[column].to_numpy() * np.diff(t)).sum())
-    return total
+    """Integral over time of a per-replica block count (a step function sampled at each row): each
+    row's value holds until that replica's next row, the last one until `until_s`."""
+    replica = timeseries["replica"].to_numpy()
+    order = np.argsort(replica, kind="stable")  # each replica's rows, still in time order
+    t = timeseries["time_s"].to_numpy()[order]
+    held_until = np.append(t[1:], until_s)
+    last = np.append(replica[order][1:] != replica[order][:-1], True)
+    held_until[last] = until_s
+    return float((timeseries[column].to_numpy()[order] * (held_until - t)).sum())
 
 
 def cache_summary(

@@ -51,9 +51,9 @@ class Recorder:
 
     def __init__(self) -> None:
         self.rows = array("d")
-
-    def row(self, t, replica, batch, waiting, kv_blocks, cached_blocks, offload_blocks, in_system):
-        self.rows.extend((t, replica, batch, waiting, kv_blocks, cached_blocks, offload_blocks, in_system))
+        # row((t, replica, batch, waiting, kv_blocks, cached_blocks, offload_blocks, in_system)):
+        # the buffer's own extend, called once per engine event
+        self.row = self.rows.extend
 
     def column(self, name: str) -> np.ndarray:
         """One column; every column but time is a count (exact in a float64 below 2**53)."""

@@ -19,10 +19,24 @@ from plotly.subplots import make_subplots
 
 COST = "cost_per_1m_output_tokens_usd"
 LATENCIES = {"ttft_p99_s": "TTFT p99 (s)", "tpot_p99_s": "TPOT p99 (s)", "e2e_p99_s": "end to end p99 (s)"}
-METRICS = {"ttft_p99_s": "TTFT p99 (s)", "tpot_p99_s": "TPOT p99 (s)", "throughput_rps": "throughput (req/s)",
-           COST: "$ / 1M output tokens"}
-TABLE_METRICS = ["throughput_rps", "output_tokens_per_s", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s",
-                 "goodput_rps", "slo_attainment", "devices", "cost_per_hour_usd", COST]
+METRICS = {
+    "ttft_p99_s": "TTFT p99 (s)",
+    "tpot_p99_s": "TPOT p99 (s)",
+    "throughput_rps": "throughput (req/s)",
+    COST: "$ / 1M output tokens",
+}
+TABLE_METRICS = [
+    "throughput_rps",
+    "output_tokens_per_s",
+    "ttft_p99_s",
+    "tpot_p99_s",
+    "e2e_p99_s",
+    "goodput_rps",
+    "slo_attainment",
+    "devices",
+    "cost_per_hour_usd",
+    COST,
+]
 MAX_PAIRS = 3
 
 
@@ -43,12 +57,33 @@ def pareto(results: pd.DataFrame) -> go.Figure:
         if metric not in results or COST not in results:
             continue
         front = pareto_mask(results[COST], results[metric])
-        fig.add_trace(go.Scatter(x=results[COST], y=results[metric], mode="markers", text=results["label"],
-                                 marker={"color": "#bbb"}, name="point", showlegend=col == 1), row=1, col=col)
+        fig.add_trace(
+            go.Scatter(
+                x=results[COST],
+                y=results[metric],
+                mode="markers",
+                text=results["label"],
+                marker={"color": "#bbb"},
+                name="point",
+                showlegend=col == 1,
+            ),
+            row=1,
+            col=col,
+        )
         edge = results[front].sort_values(COST)
-        fig.add_trace(go.Scatter(x=edge[COST], y=edge[metric], mode="lines+markers", text=edge["label"],
-                                 line={"shape": "hv", "color": "#d62728"}, name="Pareto front",
-                                 showlegend=col == 1), row=1, col=col)
+        fig.add_trace(
+            go.Scatter(
+                x=edge[COST],
+                y=edge[metric],
+                mode="lines+markers",
+                text=edge["label"],
+                line={"shape": "hv", "color": "#d62728"},
+                name="Pareto front",
+                showlegend=col == 1,
+            ),
+            row=1,
+            col=col,
+        )
         fig.update_xaxes(title_text="$ / 1M output tokens", row=1, col=col)
         fig.update_yaxes(title_text=title, type="log", row=1, col=col)
     fig.update_layout(title="Cost against tail latency (lower left is better)", height=420)
@@ -66,15 +101,23 @@ def _others(params: list[str], used: tuple[str, ...]) -> str:
 
 def heatmap(results: pd.DataFrame, x: str, y: str, params: list[str]) -> go.Figure:
     metrics = [m for m in METRICS if m in results and results[m].notna().any()]
-    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[METRICS[m] for m in metrics],
-                        horizontal_spacing=0.08)
+    fig = make_subplots(
+        rows=1, cols=len(metrics), subplot_titles=[METRICS[m] for m in metrics], horizontal_spacing=0.08
+    )
     for col, metric in enumerate(metrics, start=1):
         grid = results.pivot_table(index=y, columns=x, values=metric, aggfunc="mean")
-        fig.add_trace(go.Heatmap(z=grid.to_numpy(), x=[_tick(v) for v in grid.columns],
-                                 y=[_tick(v) for v in grid.index], showscale=False,
-                                 texttemplate="%{z:.3g}",
-                                 hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>%{{z:.4g}}"),
-                      row=1, col=col)
+        fig.add_trace(
+            go.Heatmap(
+                z=grid.to_numpy(),
+                x=[_tick(v) for v in grid.columns],
+                y=[_tick(v) for v in grid.index],
+                showscale=False,
+                texttemplate="%{z:.3g}",
+                hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>%{{z:.4g}}",
+            ),
+            row=1,
+            col=col,
+        )
         fig.update_xaxes(title_text=x if col == 1 else None, type="category", row=1, col=col)
         fig.update_yaxes(title_text=y if col == 1 else None, type="category", row=1, col=col)
     fig.update_layout(title=f"{y} against {x}{_others(params, (x, y))}", height=380)
@@ -86,17 +129,27 @@ def lines(results: pd.DataFrame, x: str, params: list[str]) -> go.Figure:
     (a hardware name) keeps one sorted category order across lines."""
     metrics = [m for m in METRICS if m in results and results[m].notna().any()]
     colour = next((p for p in params if p != x and results[p].nunique() > 1), None)
-    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[METRICS[m] for m in metrics],
-                        horizontal_spacing=0.06)
+    fig = make_subplots(
+        rows=1, cols=len(metrics), subplot_titles=[METRICS[m] for m in metrics], horizontal_spacing=0.06
+    )
     groups = results.groupby(colour, sort=True) if colour else [(None, results)]
     for i, (value, group) in enumerate(groups):
         mean = group.groupby(x, sort=True)[metrics].mean()
         name = f"{colour}={_tick(value)}" if colour else x
         for col, metric in enumerate(metrics, start=1):
-            fig.add_trace(go.Scatter(x=mean.index, y=mean[metric], mode="lines+markers", name=name,
-                                     legendgroup=name, showlegend=col == 1,
-                                     line={"color": qualitative.Plotly[i % len(qualitative.Plotly)]}),
-                          row=1, col=col)
+            fig.add_trace(
+                go.Scatter(
+                    x=mean.index,
+                    y=mean[metric],
+                    mode="lines+markers",
+                    name=name,
+                    legendgroup=name,
+                    showlegend=col == 1,
+                    line={"color": qualitative.Plotly[i % len(qualitative.Plotly)]},
+                ),
+                row=1,
+                col=col,
+            )
     fig.update_xaxes(title_text=x, row=1, col=1)
     if not pd.api.types.is_numeric_dtype(results[x]):
         fig.update_xaxes(type="category", categoryorder="array", categoryarray=sorted(results[x].unique()))
@@ -114,8 +167,10 @@ def _fmt(value) -> str:
 def _table(results: pd.DataFrame, params: list[str]) -> str:
     cols = ["point", *params, *(m for m in TABLE_METRICS if m in results), "error"]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{_fmt(row.get(c))}</td>" for c in cols) + "</tr>"
-                   for row in results.to_dict("records"))
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_fmt(row.get(c))}</td>" for c in cols) + "</tr>"
+        for row in results.to_dict("records")
+    )
     return f"<h2>Points</h2><table><tr>{head}</tr>{body}</table>"
 
 

@@ -74,8 +74,11 @@ def write_point(out_dir: Path, row: dict[str, Any]) -> None:
 def collect(out_dir: Path, point_ids: Iterable[str] | None = None) -> pd.DataFrame:
     """Stored rows as one table in sweep order; only `point_ids` when given."""
     wanted = None if point_ids is None else set(point_ids)
-    rows = [pq.read_table(p).to_pylist()[0] for p in sorted((out_dir / POINTS).glob("*.parquet"))
-            if wanted is None or p.stem in wanted]
+    rows = [
+        pq.read_table(p).to_pylist()[0]
+        for p in sorted((out_dir / POINTS).glob("*.parquet"))
+        if wanted is None or p.stem in wanted
+    ]
     df = pd.DataFrame.from_records(rows)
     return df.sort_values("point", kind="stable").reset_index(drop=True) if len(df) else df
 

@@ -8,7 +8,7 @@ from sim.api import make_requests, run
 from sim.costmodel import FixedCost, memory_plan
 from sim.engine import Pool, simulate
 from sim.kvcache import KVLayout
-from sim.metrics import time_average_in_system
+from sim.metrics import block_seconds, time_average_in_system
 from sim.scenario import Scheduler
 from tests.conftest import TINY_HW, tiny_scenario
 from workloads.requests import Requests
@@ -205,3 +205,9 @@ def test_littles_law_on_long_steady_run():
     l_req = len(req) / end * req.e2e_s.mean()
     assert l_ts == pytest.approx(l_req, rel=0.02)
     assert r.summary["preemptions"] == 0 and 0.5 < r.summary["utilization"] < 0.9
+
+
+def test_block_seconds_by_hand():
+    # replica 0 holds 4 blocks over [0, 2) and 1 over [2, 5); replica 1 holds 3 over [1, 5)
+    ts = pd.DataFrame({"time_s": [0.0, 1.0, 2.0], "replica": [0, 1, 0], "kv_cached_blocks": [4, 3, 1]})
+    assert block_seconds(ts, "kv_cached_blocks", 5.0) == 4 * 2 + 1 * 3 + 3 * 4

@@ -61,10 +61,13 @@ def test_span_length_and_commit(rows, name, available):
     k = K.span_length(S, n, layout.vector(), available)
     assert k == R.span_length(S.tolist(), n, layout, available)
     ref = S.tolist()
-    taken = K.commit_span(S, n, k, layout.vector())
-    assert taken == R.commit_span(ref, n, k, layout)
+    taken, ended = K.commit_span(S, n, k, layout.vector())
+    assert (taken, ended) == R.commit_span(ref, n, k, layout)
     assert S.tolist() == ref
     assert K.finished(S, n).tolist() == R.finished(ref, n)
+    slots, rids, gens, freed, m = K.retire(S, n)
+    assert (slots.tolist(), rids.tolist(), gens.tolist(), freed, m) == R.retire(ref, n)
+    assert S[:, :m].tolist() == [row[:m] for row in ref]
 
 
 @settings(deadline=None)
@@ -77,8 +80,10 @@ def test_commit_step(rows, new_tokens, mark_first):
     prefilled, first = np.zeros(n, np.int64), np.full(n, np.nan)
     ref_S, ref_prefilled, ref_first = S.tolist(), [0] * n, [np.nan] * n
     assert K.sampled_count(S, n, new) == R.sampled_count(S.tolist(), n, new.tolist())
-    done = K.commit_step(S, n, new, prefilled, first, 2.5, mark_first)
-    assert done.tolist() == R.commit_step(ref_S, n, new.tolist(), ref_prefilled, ref_first, 2.5, mark_first)
+    done, ended = K.commit_step(S, n, new, prefilled, first, 2.5, mark_first)
+    ref_done, ref_ended = R.commit_step(ref_S, n, new.tolist(), ref_prefilled, ref_first, 2.5, mark_first)
+    assert (done.tolist(), ended) == (ref_done, ref_ended)
+    assert ended == len(R.finished(ref_S, n))
     assert S.tolist() == ref_S and prefilled.tolist() == ref_prefilled
     assert np.array_equal(first, np.array(ref_first), equal_nan=True)
 
@@ -113,3 +118,21 @@ def test_grant_decodes(rows, name):
     ref_S, ref_new = S.tolist(), [0] * S.shape[1]
     assert K.grant_decodes(S, n, need, new) == R.grant_decodes(ref_S, n, need.tolist(), ref_new)
     assert S.tolist() == ref_S and new.tolist() == ref_new
+
+
+@settings(deadline=None)
+@given(slots, st.sampled_from(sorted(LAYOUTS)), st.integers(0, 400), st.booleans())
+def test_plan_decode(rows, name, available, all_decoding):
+    layout = LAYOUTS[name]
+    S = state(rows, layout)
+    n = len(rows)
+    if all_decoding:
+        S[K.TARGET, :n] = np.minimum(S[K.TARGET, :n], S[K.KV, :n])
+    need, new = np.zeros(S.shape[1], np.int64), np.zeros(S.shape[1], np.int64)
+    ref_S, ref_new = S.tolist(), [0] * S.shape[1]
+    planned = K.plan_decode(S, n, layout.vector(), need, new, available)
+    assert planned == R.plan_decode(ref_S, n, layout, ref_new, available)
+    assert S.tolist() == ref_S and new.tolist() == ref_new
+    total, k = planned
+    if total >= 0:  # the same as planning it in steps: grant the decodes, then the span
+        assert new[:n].tolist() == [1] * n and k >= 1
