@@ -120,7 +120,12 @@ def step_time_into(new, ctx, sampled, window, moe_ratio, flops_coef, bytes_coef,
 def decode_span(ctx, window, moe_ratio, flops_coef, bytes_coef, ops, t0, t_stop, k_max, acc):
     """Advance up to k_max decode steps of a fixed batch (each sequence adds one token per step,
     starting from contexts `ctx`), stopping after the first step that ends at or past t_stop.
-    Adds the time split into acc and returns (steps done, end time)."""
+    Adds the time split into acc and returns (steps done, end time).
+
+    In such a batch only the attention features change from step to step, and the full-attention
+    ones grow by `seqs` each step, so every operator's FLOPs and bytes are affine in the step
+    index (plus the windowed features, recomputed per step): the per-step work is two
+    multiply-adds per operator instead of a dot product over all features."""
     seqs = ctx.shape[0]
     x = np.zeros(N_FEATURES)
     x[ONE] = 1.0
@@ -134,22 +139,60 @@ def decode_span(ctx, window, moe_ratio, flops_coef, bytes_coef, ops, t0, t_stop,
     for i in range(seqs):
         ctx_sum += ctx[i]
         ctx_min = min(ctx_min, float(ctx[i]))
+    x[PAIRS_FULL] = ctx_sum + seqs  # step 0; each later step adds seqs to both full features
+    x[KV_FULL] = x[PAIRS_FULL]
+    n_ops = flops_coef.shape[0]
+    f0 = np.zeros(n_ops)  # work at step 0 without the windowed features
+    b0 = np.zeros(n_ops)
+    df = np.zeros(n_ops)  # growth per step
+    db = np.zeros(n_ops)
+    wf = np.zeros(n_ops)  # per windowed pair / KV token (the two windowed features are equal here)
+    wb = np.zeros(n_ops)
+    for o in range(n_ops):
+        for j in range(N_FEATURES):
+            f0[o] += flops_coef[o, j] * x[j]
+            b0[o] += bytes_coef[o, j] * x[j]
+        df[o] = (flops_coef[o, PAIRS_FULL] + flops_coef[o, KV_FULL]) * seqs
+        db[o] = (bytes_coef[o, PAIRS_FULL] + bytes_coef[o, KV_FULL]) * seqs
+        wf[o] = flops_coef[o, PAIRS_WINDOW] + flops_coef[o, KV_WINDOW]
+        wb[o] = bytes_coef[o, PAIRS_WINDOW] + bytes_coef[o, KV_WINDOW]
+    total_s = 0.0
+    compute_s = 0.0
+    memory_s = 0.0
+    link_s = 0.0
     t = t0
     k = 0
     while k < k_max:
-        x[PAIRS_FULL] = ctx_sum + k * seqs + seqs
-        x[KV_FULL] = x[PAIRS_FULL]
+        xw = 0.0
         if window > 0:
             if ctx_min + k + 1 >= window:
-                x[PAIRS_WINDOW] = seqs * float(window)
+                xw = seqs * float(window)
             else:
-                s = 0.0
                 for i in range(seqs):
-                    s += min(float(ctx[i]) + k + 1, float(window))
-                x[PAIRS_WINDOW] = s
-            x[KV_WINDOW] = x[PAIRS_WINDOW]
-        t += ops_time(x, flops_coef, bytes_coef, ops, acc)
+                    xw += min(float(ctx[i]) + k + 1, float(window))
+        step = 0.0
+        for o in range(n_ops):
+            f = f0[o] + k * df[o] + xw * wf[o]
+            b = b0[o] + k * db[o] + xw * wb[o]
+            calls = ops[o, CALLS]
+            rate_f = ops[o, RATE_F] * curve_at(ops, o, CURVE_F, f / calls)
+            rate_b = ops[o, RATE_B] * curve_at(ops, o, CURVE_B, b / calls)
+            dt, c, m = op_time(f, b, rate_f, rate_b, ops[o, OVERHEAD])
+            dt *= ops[o, COUNT]
+            step += dt
+            if ops[o, IS_LINK] > 0:
+                link_s += dt
+            elif c >= m and c > 0:
+                compute_s += dt
+            elif m > 0:
+                memory_s += dt
+        total_s += step
+        t += step
         k += 1
         if t >= t_stop:
             break
+    acc[TOTAL] += total_s
+    acc[COMPUTE] += compute_s
+    acc[MEMORY] += memory_s
+    acc[LINK] += link_s
     return k, t

@@ -106,6 +106,7 @@ class Replica:
         self.blocks = self.S[K.BLOCKS]  # private blocks
         self.shared = self.S[K.SHARED]  # blocks of pinned prefix-cache entries
         self.need = np.zeros(cap, np.int64)
+        self.prefill_chunk = cfg.prefill_chunk  # a computed property: read it once
         self.decode_new = np.zeros(cap, np.int64)  # new tokens of an all-decode step
         self.L = self.layout.vector()
         self.pinned: list[list[int]] = [[] for _ in range(cap)]  # hashes each slot pins
@@ -316,7 +317,7 @@ class Replica:
         kv = int(self.kv[i])
         remaining = int(self.target[i]) - kv
         if self.cfg.chunked_prefill:
-            tokens = min(remaining, self.cfg.prefill_chunk, budget)
+            tokens = min(remaining, self.prefill_chunk, budget)
         else:
             tokens = remaining if (remaining <= budget or self.n == 1) else 0
         if tokens <= 0:
