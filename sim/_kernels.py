@@ -75,6 +75,25 @@ def curve_at(ops, o, start, size):
     return ops[o, ys + n - 1]
 
 
+@numba.njit(cache=True, inline="always")
+def op_seconds(ops, o, f, b):
+    """Operator o's time for f FLOPs and b bytes (all its instances), and the accumulator slot it
+    counts in: LINK, COMPUTE or MEMORY, or TOTAL for an operator with no work at all (a fixed
+    per-step overhead counts in the total only)."""
+    calls = ops[o, CALLS]
+    rate_f = ops[o, RATE_F] * curve_at(ops, o, CURVE_F, f / calls)
+    rate_b = ops[o, RATE_B] * curve_at(ops, o, CURVE_B, b / calls)
+    t, c, m = op_time(f, b, rate_f, rate_b, ops[o, OVERHEAD])
+    t *= ops[o, COUNT]
+    if ops[o, IS_LINK] > 0:
+        return t, LINK
+    if c >= m and c > 0:
+        return t, COMPUTE
+    if m > 0:
+        return t, MEMORY
+    return t, TOTAL
+
+
 @numba.njit(cache=True)
 def ops_time(x, flops_coef, bytes_coef, ops, acc):
     """Add each operator's roofline time for features x into acc[TOTAL, COMPUTE, MEMORY, LINK];
@@ -86,19 +105,10 @@ def ops_time(x, flops_coef, bytes_coef, ops, acc):
         for k in range(N_FEATURES):
             f += flops_coef[o, k] * x[k]
             b += bytes_coef[o, k] * x[k]
-        calls = ops[o, CALLS]
-        rate_f = ops[o, RATE_F] * curve_at(ops, o, CURVE_F, f / calls)
-        rate_b = ops[o, RATE_B] * curve_at(ops, o, CURVE_B, b / calls)
-        t, c, m = op_time(f, b, rate_f, rate_b, ops[o, OVERHEAD])
-        t *= ops[o, COUNT]
+        t, slot = op_seconds(ops, o, f, b)
         total += t
-        if ops[o, IS_LINK] > 0:
-            acc[LINK] += t
-        elif c >= m and c > 0:
-            acc[COMPUTE] += t
-        elif m > 0:
-            acc[MEMORY] += t
-        # an operator with no work at all (a fixed per-step overhead) counts in the total only
+        if slot != TOTAL:
+            acc[slot] += t
     acc[TOTAL] += total
     return total
 
@@ -156,10 +166,7 @@ def decode_span(ctx, window, moe_ratio, flops_coef, bytes_coef, ops, t0, t_stop,
         db[o] = (bytes_coef[o, PAIRS_FULL] + bytes_coef[o, KV_FULL]) * seqs
         wf[o] = flops_coef[o, PAIRS_WINDOW] + flops_coef[o, KV_WINDOW]
         wb[o] = bytes_coef[o, PAIRS_WINDOW] + bytes_coef[o, KV_WINDOW]
-    total_s = 0.0
-    compute_s = 0.0
-    memory_s = 0.0
-    link_s = 0.0
+    split = np.zeros(4)  # this span's [total, compute, memory, link], added to acc once
     t = t0
     k = 0
     while k < k_max:
@@ -172,27 +179,15 @@ def decode_span(ctx, window, moe_ratio, flops_coef, bytes_coef, ops, t0, t_stop,
                     xw += min(float(ctx[i]) + k + 1, float(window))
         step = 0.0
         for o in range(n_ops):
-            f = f0[o] + k * df[o] + xw * wf[o]
-            b = b0[o] + k * db[o] + xw * wb[o]
-            calls = ops[o, CALLS]
-            rate_f = ops[o, RATE_F] * curve_at(ops, o, CURVE_F, f / calls)
-            rate_b = ops[o, RATE_B] * curve_at(ops, o, CURVE_B, b / calls)
-            dt, c, m = op_time(f, b, rate_f, rate_b, ops[o, OVERHEAD])
-            dt *= ops[o, COUNT]
+            dt, slot = op_seconds(ops, o, f0[o] + k * df[o] + xw * wf[o], b0[o] + k * db[o] + xw * wb[o])
             step += dt
-            if ops[o, IS_LINK] > 0:
-                link_s += dt
-            elif c >= m and c > 0:
-                compute_s += dt
-            elif m > 0:
-                memory_s += dt
-        total_s += step
+            if slot != TOTAL:
+                split[slot] += dt
+        split[TOTAL] += step
         t += step
         k += 1
         if t >= t_stop:
             break
-    acc[TOTAL] += total_s
-    acc[COMPUTE] += compute_s
-    acc[MEMORY] += memory_s
-    acc[LINK] += link_s
+    for j in range(4):
+        acc[j] += split[j]
     return k, t
