@@ -67,7 +67,8 @@ def timeseries_table(rec, capacity_blocks: int) -> pd.DataFrame:
             else 0.0,
             "offload_blocks": rec.column("offload_blocks"),
             "in_system": rec.column("in_system"),
-        }
+        },
+        copy=False,  # the columns are fresh arrays: no second copy of a table with a row per event
     )
 
 
@@ -208,13 +209,16 @@ def time_average_in_system(timeseries: pd.DataFrame, until_s: float) -> float:
 def block_seconds(timeseries: pd.DataFrame, column: str, until_s: float) -> float:
     """Integral over time of a per-replica block count (a step function sampled at each row): each
     row's value holds until that replica's next row, the last one until `until_s`."""
+    values = timeseries[column].to_numpy()
+    if not values.any():  # no prefix cache or offload tier: skip the sort
+        return 0.0
     replica = timeseries["replica"].to_numpy()
     order = np.argsort(replica, kind="stable")  # each replica's rows, still in time order
     t = timeseries["time_s"].to_numpy()[order]
     held_until = np.append(t[1:], until_s)
     last = np.append(replica[order][1:] != replica[order][:-1], True)
     held_until[last] = until_s
-    return float((timeseries[column].to_numpy()[order] * (held_until - t)).sum())
+    return float((values[order] * (held_until - t)).sum())
 
 
 def cache_summary(
