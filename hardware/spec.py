@@ -149,7 +149,10 @@ class Efficiency(Frozen):
     `op_overhead_s` is paid per kernel call, `step_overhead_s` once per engine step (the serving
     framework's scheduling, sampling and launch gaps, which no kernel measurement sees). `moe_gemm` is
     the fraction of a dense GEMM's speed that a stack's grouped expert GEMMs reach on the same work
-    (few tokens per expert, routing and token permutation); it divides both legs of the expert GEMMs."""
+    (few tokens per expert, routing and token permutation); it divides both legs of the expert GEMMs.
+    `collective` is the fraction of the link's kernel-measured bandwidth (`link` or its curve) that a
+    stack's own collectives reach (its all-reduce implementation, buffer copies around it); it divides
+    the bandwidth leg of every link transfer."""
 
     compute: float = Field(default=1.0, gt=0, le=1)
     memory: float = Field(default=1.0, gt=0, le=1)
@@ -157,6 +160,7 @@ class Efficiency(Frozen):
     op_overhead_s: Seconds = Field(default=0.0, ge=0)
     step_overhead_s: Seconds = Field(default=0.0, ge=0)
     moe_gemm: float = Field(default=1.0, gt=0, le=1)
+    collective: float = Field(default=1.0, gt=0, le=1)
     curves: Curves = Curves()
     calibration: Calibration | None = None
     source: str = ""

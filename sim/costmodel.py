@@ -107,7 +107,8 @@ def kernel_legs(hw: Accelerator, kind: KernelKind, dtype: str = "bf16") -> Kerne
         link = hw.scale_up or hw.scale_out
         if link is None:
             raise ConfigError(f"{hw.name} has no scale_up or scale_out link")
-        return KernelLegs(np.inf, None, *_leg(link.bandwidth_bytes_per_s, eff.link, cv.link), 0.0)
+        bw_link = link.bandwidth_bytes_per_s * eff.collective
+        return KernelLegs(np.inf, None, *_leg(bw_link, eff.link, cv.link), 0.0)
     if kind == "gemm":
         peak = hw.peak_flops.for_dtype(dtype)
         curve = cv.gemm_fp8 if peak != hw.peak_flops.bf16 else cv.gemm
