@@ -4,10 +4,12 @@
 
 splitwise-sim measured Llama-2-70B per-token decode time (TPOT) and batch prefill time (TTFT) on
 A100 and H100 at TP 2, 4 and 8. Kernel-calibrated ctxsim is 25-65% too fast there, and the gap grows
-with TP. For each GPU this fits two numbers on the TP 2 and TP 4 TPOT rows only, by least squares on
-relative error: `efficiency.step_overhead_s` (paid once per step) and the scale-up link's per-hop
-latency with a tree all-reduce (2*ceil(log2 tp) hops, 2 all-reduces a layer). It then scores, with
-the real cost model, the rows the fit never read: TPOT at TP 8, and every TTFT row.
+with TP. For each GPU this fits `sim.overheads.fit_overheads` on the TP 2 and TP 4 TPOT rows only,
+by least squares on relative error: `efficiency.step_overhead_s` (paid once per step), the scale-up
+link's per-hop latency with a tree all-reduce (2*ceil(log2 tp) hops, 2 all-reduces a layer) and the
+fraction of the link's bandwidth its all-reduces reach (`efficiency.collective`; grouped expert GEMMs
+do not apply to a dense model). It then scores, with the real cost model, the rows the fit never
+read: TPOT at TP 8, and every TTFT row.
 """
 
 import argparse
@@ -52,7 +54,8 @@ def main() -> None:
         print(
             f"{gpu}: fitted on {len(train)} TPOT rows at TP 2/4: step overhead "
             f"{knobs.step_overhead_s * 1e3:.2f} ms, tree all-reduce hop latency "
-            f"{knobs.hop_latency_s * 1e6:.1f} us"
+            f"{knobs.hop_latency_s * 1e6:.1f} us, all-reduces at {knobs.collective:.2f} of the link's "
+            "bandwidth"
         )
         groups = {
             "TPOT, TP 2/4 (fitted on)": train,

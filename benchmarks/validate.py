@@ -13,8 +13,9 @@
    throughput through the engine, splitwise-sim prefill and per-token times) with the catalog presets,
    then with the calibrated files.
 4. Stack calibration, held out: per software stack (source_id) and GPU, fit the framework knobs
-   (sim.overheads: step overhead, tree all-reduce hop latency, grouped expert GEMM fraction) on half
-   of the workload shapes and score only the other half, against the datasheet roofline too.
+   (sim.overheads: step overhead, tree all-reduce hop latency, grouped expert GEMM fraction, achieved
+   all-reduce bandwidth fraction) on half of the workload shapes and score only the other half,
+   against the datasheet roofline too.
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hardware import load_hardware  # noqa: E402
-from hardware.spec import Accelerator, Efficiency  # noqa: E402
+from hardware.spec import Accelerator  # noqa: E402
 from sim import calibrate as cal  # noqa: E402
 from sim import overheads as ovh  # noqa: E402
 from sim import validate as val  # noqa: E402
+from sim.costmodel import Parallelism, RooflineCost  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data"
 MODELS = ROOT / "tests" / "data" / "validation" / "models"
@@ -171,15 +173,6 @@ def main() -> None:
     print(f"wrote {args.out} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
 
 
-def datasheet(hw: Accelerator) -> Accelerator:
-    """The physical roofline of `hw`: every efficiency 1, no overheads, links without latency."""
-    data = hw.model_copy(update={"efficiency": Efficiency()}).model_dump()
-    for name in ("scale_up", "scale_out"):
-        if data.get(name):
-            data[name]["latency_s"] = 0.0
-    return Accelerator.model_validate(data)
-
-
 def calibrate_stacks(rows: pd.DataFrame, calibrated: dict[str, Accelerator], engine: bool) -> dict:
     """Fit each stack's knobs on top of the kernel-calibrated GPUs on the fit half of the workload
     shapes; predict both halves with them, and the held-out half at the datasheet roofline."""
@@ -188,12 +181,69 @@ def calibrate_stacks(rows: pd.DataFrame, calibrated: dict[str, Accelerator], eng
     presets = sorted({p for p in rows["gpu"].map(val.gpu_preset) if isinstance(p, str)})
     return {
         "knobs": knobs,
+        "prefill_residuals": prefill_residuals(fit_rows, knobs, calibrated),
         "fit": ovh.validate_stacks(fit_rows, knobs, MODELS, calibrated, engine),
         "held": ovh.validate_stacks(held_rows, knobs, MODELS, calibrated, engine),
         "roofline": val.validate(
-            held_rows, MODELS, {p: datasheet(load_hardware(p)) for p in presets}, engine
+            held_rows, MODELS, {p: ovh.roofline_device(load_hardware(p)) for p in presets}, engine
         ),
     }
+
+
+def prefill_residuals(
+    fit_rows: pd.DataFrame, knobs: dict, calibrated: dict[str, Accelerator], min_tokens: int = 8192
+) -> pd.DataFrame:
+    """What a stack knob for large prefills has to explain, read off fit rows only: for splitwise-sim's
+    TTFT fit rows of at least `min_tokens` tokens (not left out of its fit), by GPU and TP, the
+    measured time per prompt token left over after the kernel-calibrated prediction, next to the
+    predicted compute-bound and all-reduce bandwidth time per token. A prefill compute efficiency
+    would leave a residual in proportion to the compute column, an all-reduce bandwidth fraction in
+    proportion to the bandwidth column."""
+    out = []
+    for r in fit_rows[(fit_rows["source_id"] == "SPLITWISE-SIM") & (fit_rows["metric"] == "ttft")].itertuples(
+        index=False
+    ):
+        preset = val.gpu_preset(r.gpu)
+        fit = knobs.get(("SPLITWISE-SIM", preset))
+        tokens = int(float(r.batch_size or 1)) * int(float(r.input_len))
+        if (
+            preset not in calibrated
+            or fit is None
+            or r.row_id in fit.faster_than_roofline
+            or tokens < min_tokens
+        ):
+            continue
+        model = val.resolve_model(r.model, r.precision or "bf16", MODELS)
+        if model is None:
+            continue
+        batch, isl, tp = int(float(r.batch_size or 1)), int(float(r.input_len)), int(float(r.tp))
+        device = ovh.with_overheads(calibrated[preset], ovh.Overheads(hop_latency_s=0.0))
+        step = RooflineCost(model, device, Parallelism(tp)).step(
+            np.full(batch, isl), np.zeros(batch, np.int64), batch
+        )
+        measured_s = float(r.value) * val.UNIT_SCALE[str(r.unit).strip().lower()]
+        out.append(
+            {
+                "GPU": preset,
+                "TP": tp,
+                "residual": (measured_s - step.total_s) / tokens * 1e6,
+                "compute": step.compute_bound_s / tokens * 1e6,
+                "bandwidth": step.link_s / tokens * 1e6,
+            }
+        )
+    table = pd.DataFrame(out).groupby(["GPU", "TP"])
+    return (
+        table.median()
+        .join(table.size().rename("fit rows"))
+        .reset_index()[["GPU", "TP", "fit rows", "residual", "compute", "bandwidth"]]
+        .rename(
+            columns={
+                "residual": "measured - predicted us/token",
+                "compute": "predicted compute us/token",
+                "bandwidth": "predicted all-reduce bandwidth us/token",
+            }
+        )
+    )
 
 
 def _cell(summary: pd.DataFrame, group: str, regime: str) -> str:
@@ -234,19 +284,33 @@ def _columns(parts: dict[str, pd.DataFrame], regime: pd.Series, targets: bool) -
 
 def _knobs(knobs: dict) -> pd.DataFrame:
     rows = []
-    for (source, preset), (k, n) in sorted(knobs.items()):
+    for (source, preset), fit in sorted(knobs.items()):
+        k = fit.knobs
         hop = "link's own (no TP > 1 row)" if k.hop_latency_s is None else f"{k.hop_latency_s * 1e6:.1f}"
         rows.append(
             {
                 "stack": source,
                 "GPU": preset,
-                "fit rows": n,
+                "fit rows": fit.rows,
                 "step overhead ms": f"{k.step_overhead_s * 1e3:.2f}",
                 "tree all-reduce hop us": hop,
                 "grouped expert GEMMs (x dense speed)": f"{k.moe_gemm:.2f}",
+                "all-reduce (x measured link bandwidth)": f"{k.collective:.2f}",
             }
         )
     return pd.DataFrame(rows)
+
+
+def _left_out(knobs: dict, results: pd.DataFrame) -> str:
+    """The fit rows each stack left out as faster than the physical roofline, in words."""
+    cases = results.set_index("row_id")
+    items = [
+        f"{row_id} ({source}: {cases.at[row_id, 'case']}, measured {cases.at[row_id, 'measured']:.3g} "
+        f"{cases.at[row_id, 'unit']})"
+        for (source, _), fit in sorted(knobs.items())
+        for row_id in fit.faster_than_roofline
+    ]
+    return "; ".join(items) if items else "none"
 
 
 def _faster_than_roofline(results: pd.DataFrame, roofline: pd.DataFrame) -> tuple[int, int]:
@@ -288,6 +352,7 @@ def _stack_findings(after: pd.DataFrame, stack: dict, rows: pd.DataFrame) -> dic
         "sw_ttft_worst": f"{(sw_ttft['measured'] / sw_ttft['predicted']).max():.1f}x",
         "v09_ttft": f"{v09_ttft['error_pct'].abs().median():.1f}%",
         "v09_ttft_n": len(v09_ttft),
+        "v09_ttft_worst": f"{(v09_ttft['predicted'] / v09_ttft['measured']).max():.1f}x",
         "moe_held": f"{held.loc[moe, 'error_pct'].median():+.1f}%",
         "moe_held_n": int(moe.sum()),
         "moe_kern": f"{kern.loc[moe_kern, 'error_pct'].median():+.1f}%",
@@ -392,6 +457,8 @@ def render(before, after, transfer, kernel_study, profile_rows, rows, stack) -> 
         headline=md_table(headline),
         fit_table=md_table(fit_table),
         knobs=md_table(_knobs(stack["knobs"])),
+        left_out=_left_out(stack["knobs"], after),
+        prefill_residuals=md_table(stack["prefill_residuals"]),
         by_source_held=md_table(by_source_held),
         faster=faster,
         checked=checked,
@@ -482,10 +549,13 @@ Two stages, kept apart:
 2. **Stack calibration** fits what kernels cannot see, per software stack (`source_id`: TensorRT-LLM
    v0.9 session benchmark, TensorRT-LLM v0.17 trtllm-bench, splitwise-sim's profiling) and GPU, on top
    of the kernel-calibrated device (`sim.overheads`): a per-step overhead (`efficiency.step_overhead_s`),
-   tree all-reduce latency per hop (`scale_up.latency_s`, `algorithm: tree`) and the speed of grouped
-   expert GEMMs as a fraction of a dense GEMM on the same work (`efficiency.moe_gemm`, Mixtral only).
-   All three can only add time. The fit is a non-negative least squares on relative error (throughput
-   rows as time per output token; offline rows through the engine), and reads only the **fit** rows.
+   tree all-reduce latency per hop (`scale_up.latency_s`, `algorithm: tree`), the speed of grouped
+   expert GEMMs as a fraction of a dense GEMM on the same work (`efficiency.moe_gemm`, Mixtral only),
+   and the fraction of the link's NCCL-benchmarked bandwidth that the stack's own all-reduces reach
+   (`efficiency.collective`). All four can only add time, and each row's time is linear in them
+   (through 1 / fraction - 1 for the two fractions). The fit is a non-negative least squares on
+   relative error (throughput rows as time per output token; offline rows through the engine), and
+   reads only the **fit** rows, less any measured faster than the physical roofline (below).
 
 The split is by workload shape: within each stack, GPU and metric, the distinct (input length, output
 length, batch size) shapes are sorted and every second one is held out whole, on every model (a TTFT's
@@ -508,7 +578,26 @@ Fitted knobs, per stack and GPU (on top of `benchmarks/data/*-calibrated.yaml`; 
 
 {knobs}
 
-Held-out rows by stack, kernel-calibrated vs kernel + stack (median / p90 absolute error %):
+Fit rows left out because they were measured faster than the GPU's physical roofline, which no knob
+that adds time (and no hardware) can explain: {left_out}. On relative error one such row outweighs all
+others and holds every knob of its stack at zero.
+
+**Why the fourth knob is an all-reduce bandwidth fraction, not a prefill compute efficiency.** Both
+would stretch a large prefill, and both are linear in the fit. They differ in how the time they add
+scales with TP at a fixed number of tokens: a compute efficiency adds time in proportion to compute
+per GPU, which halves with each doubling of TP; a bandwidth fraction adds it in proportion to the ring
+all-reduce's bytes per GPU, 2 (tp - 1) / tp of the activations, which grows slowly with TP.
+splitwise-sim's large prefills (fit rows only, at least 8192 prompt tokens in the batch; medians)
+leave a residual per token over the kernel-calibrated prediction that does not fall with TP:
+
+{prefill_residuals}
+
+From TP 2 to TP 8 predicted compute per token falls 4x while the residual holds or rises, so a compute
+efficiency cannot describe it; the all-reduce bandwidth time rises with TP as the residual does. The
+residual is 4 to 9 times that bandwidth time, more than one fraction fits across all prefill sizes:
+prefills up to 2048 tokens (32 MiB all-reduces for Llama-2-70B) lose much less than those of 4096 and
+more, so the fitted fraction sits between the two and the largest prefills stay optimistic. The TP 2
+rows also run slower than their compute at every size, which neither knob alone can describe.
 
 {by_source_held}
 
@@ -555,13 +644,15 @@ met; where one is not, that is a finding about the model, not a number to tune a
   With kernel calibration alone Mixtral throughput has a median signed error of {moe_kern}; with the
   stack's grouped-GEMM fraction (see the knobs table) the {moe_held_n} held-out Mixtral throughput rows
   have {moe_held}.
-- TTFT misses its target because of splitwise-sim: its {sw_ttft_n} held-out TTFT rows have a median
-  error of {sw_ttft}, against {v09_ttft} for the {v09_ttft_n} held-out TensorRT-LLM v0.9 batch-1 TTFT
-  rows. Its batched and long prefills (batches of 8 and more, 4096-token prompts, at TP 4 and 8) take
-  up to {sw_ttft_worst} the predicted time even with the stack's knobs, and scale worse with TP than
-  compute plus all-reduce bandwidth allow; neither a per-step nor a per-hop term grows with tokens like
-  that, and the stack fit has no knob for prefill compute or link bandwidth efficiency, so those rows
-  stay optimistic.
+- TTFT misses its target. splitwise-sim's {sw_ttft_n} held-out TTFT rows have a median error of
+  {sw_ttft}, and its largest prefills still take up to {sw_ttft_worst} the predicted time: its
+  all-reduces lose more bandwidth on messages of 64 MiB and more than on smaller ones, and one
+  fraction per stack averages the two (see the residual table above). The {v09_ttft_n} held-out
+  TensorRT-LLM v0.9 batch-1 TTFT rows have {v09_ttft}, with predictions up to {v09_ttft_worst} the
+  measured time: v0.9's fit rows at TP > 1 are batch-1 prefills of 128 tokens and static-batch
+  throughput (one such row on H200), which tell a per-hop latency from a bandwidth fraction poorly,
+  and where the fit picks a low fraction the held-out 2048-token prefills at TP 4 and 8 come out too
+  slow. The fraction is identified only by a stack whose fit rows include large prefills at TP > 1.
 - TensorRT-LLM v0.9 measured Mistral 7B (GQA, 8 KV heads) no faster than Llama-2-7B (32 KV heads) in
   large static batches, where the roofline expects GQA's 4x smaller KV reads to help; those rows are
   among the largest errors.

@@ -220,7 +220,8 @@ def _fit_step_overheads(hw, steps: Path, holdout_tp: int | None, models_dir: Pat
     err.print(
         f"framework overheads from {int(train.sum())} step rows: {knobs.step_overhead_s * 1e3:.3g} ms "
         f"per step, {knobs.hop_latency_s * 1e6:.3g} us per tree all-reduce hop, grouped expert GEMMs at "
-        f"{knobs.moe_gemm:.2f} of dense speed",
+        f"{knobs.moe_gemm:.2f} of dense speed, all-reduces at {knobs.collective:.2f} of the link's "
+        "measured bandwidth",
         highlight=False,
     )
     table = Table(title="step rows: |predicted - measured| / measured, median / p90 %")

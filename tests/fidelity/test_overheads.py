@@ -1,8 +1,12 @@
-"""Framework knobs of a serving stack (step overhead, tree hop latency, grouped expert GEMM speed),
-fitted from end-to-end rows, and the split that keeps scored rows out of the fit."""
+"""Framework knobs of a serving stack (step overhead, tree hop latency, grouped expert GEMM speed,
+achieved all-reduce bandwidth), fitted from end-to-end rows, and the split that keeps scored rows out
+of the fit."""
 
+import itertools
+from dataclasses import astuple
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -10,10 +14,12 @@ from typer.testing import CliRunner
 from hardware import load_hardware
 from sim import validate as val
 from sim.cli import app
+from sim.costmodel import Parallelism, RooflineCost
 from sim.overheads import (
     Overheads,
     fit_overheads,
     fit_stacks,
+    roofline_device,
     split_by_workload,
     validate_stacks,
     with_overheads,
@@ -44,6 +50,7 @@ def test_fit_recovers_overheads_it_generated():
     assert knobs.step_overhead_s == pytest.approx(2e-3, rel=1e-6)
     assert knobs.hop_latency_s == pytest.approx(12e-6, rel=1e-6)
     assert knobs.moe_gemm == 1.0  # no MoE row: the knob stays at its default
+    assert knobs.collective == pytest.approx(1.0, abs=1e-6)  # generated at the link's own bandwidth
 
 
 def test_fit_refuses_rows_it_cannot_use():
@@ -178,6 +185,61 @@ def test_fit_recovers_all_three_knobs_from_throughput_and_latency_rows():
     assert knobs.step_overhead_s == pytest.approx(1.5e-3, rel=1e-6)
     assert knobs.hop_latency_s == pytest.approx(8e-6, rel=1e-6)
     assert knobs.moe_gemm == pytest.approx(0.7, rel=1e-6)
+    assert knobs.collective == pytest.approx(1.0, abs=1e-6)
+
+
+def test_fit_recovers_the_achieved_all_reduce_bandwidth_jointly_with_the_other_knobs():
+    """Rows generated with the stack's all-reduces at 0.4 of the link's measured bandwidth (with
+    1 ms per step, 10 us per hop, grouped GEMMs at 0.8) fit back to all four numbers: large prefills
+    at TP 2, 4 and 8 separate bandwidth time, which grows with the tokens, from hop latency, which
+    does not."""
+    prefills = pd.DataFrame(
+        [
+            measurement(
+                row_id=f"p{tp}-{isl}-{b}",
+                model="LLaMA 70B",
+                gpu="H100",
+                tp=str(tp),
+                num_gpus=str(tp),
+                metric="ttft",
+                input_len=str(isl),
+                batch_size=str(b),
+            )
+            for tp in (2, 4, 8)
+            for isl, b in ((512, 1), (512, 16), (8192, 1))
+        ]
+    ).assign(source_id="STACK-A", precision="FP16")
+    truth = with_overheads(load_hardware("h100-sxm"), Overheads(1e-3, 10e-6, 0.8, 0.4))
+    rows, models = synthetic(pd.concat([STATIC, prefills], ignore_index=True), lambda r: truth)
+    knobs = fit_overheads(rows, models, load_hardware("h100-sxm"))
+    assert (knobs.step_overhead_s, knobs.hop_latency_s, knobs.moe_gemm, knobs.collective) == pytest.approx(
+        (1e-3, 10e-6, 0.8, 0.4), rel=1e-6
+    )
+
+
+def test_a_lower_all_reduce_fraction_never_makes_a_step_faster():
+    """Every step, prefill or decode, at every TP, takes at least as long with the stack's all-reduces
+    at a lower fraction of the link's bandwidth, and the TP 1 steps (no all-reduce) exactly as long."""
+    model = val.resolve_model("LLaMA 70B", "FP16", DATA / "models")
+    base = load_hardware("h100-sxm")
+    for tp in (1, 2, 4, 8):
+        times = []
+        for fraction in (1.0, 0.7, 0.3, 0.05):
+            cost = RooflineCost(model, with_overheads(base, Overheads(collective=fraction)), Parallelism(tp))
+            prefill = cost.step(np.full(8, 2048), np.zeros(8, np.int64), 8).total_s
+            decode = cost.step(np.ones(64, np.int64), np.full(64, 4096), 64).total_s
+            times.append((prefill, decode))
+        for (p0, d0), (p1, d1) in itertools.pairwise(times):
+            if tp == 1:
+                assert (p1, d1) == (p0, d0)
+            else:
+                assert p1 > p0 and d1 > d0
+        assert (
+            times[0][0]
+            >= RooflineCost(model, roofline_device(base), Parallelism(tp))
+            .step(np.full(8, 2048), np.zeros(8, np.int64), 8)
+            .total_s
+        )
 
 
 def test_offline_rows_fit_through_the_engine():
@@ -192,20 +254,25 @@ def test_offline_rows_fit_through_the_engine():
                 num_gpus=tp,
                 precision="FP8",
                 metric="output_token_throughput",
-                input_len="2048",
-                output_len="128",
+                input_len=isl,
+                output_len=osl,
                 unit="tokens/s",
             )
-            for i, (m, tp) in enumerate(
-                (("LLaMA v3.1 8B", "1"), ("LLaMA v3.1 8B", "2"), ("Mixtral 8x7B", "2"))
+            for i, (m, tp, isl, osl) in enumerate(
+                (
+                    ("LLaMA v3.1 8B", "1", "2048", "128"),
+                    ("LLaMA v3.1 8B", "2", "2048", "128"),
+                    ("LLaMA v3.1 8B", "4", "128", "2048"),
+                    ("Mixtral 8x7B", "2", "2048", "128"),
+                )
             )
         ]
     )
-    truth = with_overheads(load_hardware("h100-sxm"), Overheads(2e-3, 5e-6, 0.8))
+    truth = with_overheads(load_hardware("h100-sxm"), Overheads(2e-3, 5e-6, 0.8, 0.6))
     rows, models = synthetic(offline, lambda r: truth, engine=True)
     knobs = fit_overheads(rows, models, load_hardware("h100-sxm"), engine=True)
-    assert (knobs.step_overhead_s, knobs.hop_latency_s, knobs.moe_gemm) == pytest.approx(
-        (2e-3, 5e-6, 0.8), rel=1e-6
+    assert (knobs.step_overhead_s, knobs.hop_latency_s, knobs.moe_gemm, knobs.collective) == pytest.approx(
+        (2e-3, 5e-6, 0.8, 0.6), rel=1e-6
     )
 
 
@@ -214,7 +281,18 @@ def test_knobs_only_add_time():
     fast = STATIC.assign(value=lambda d: "1e-9")
     models = [val.resolve_model(r.model, r.precision, DATA / "models") for r in fast.itertuples(index=False)]
     fast.loc[fast["metric"] == "output_throughput_per_gpu", "value"] = "1e12"
-    assert fit_overheads(fast, models, load_hardware("h100-sxm")) == Overheads(0.0, 0.0, 1.0)
+    assert fit_overheads(fast, models, load_hardware("h100-sxm")) == Overheads(0.0, 0.0, 1.0, 1.0)
+
+
+def test_stacks_are_not_fitted_on_rows_faster_than_the_physical_roofline():
+    """A row measured faster than datasheet peaks allow (a broken measurement) is left out of its
+    stack's fit and named; the knobs come from the other rows alone."""
+    truth = with_overheads(load_hardware("h100-sxm"), Overheads(1e-3, 4e-6, 0.9, 0.5))
+    rows, _ = synthetic(STATIC, lambda r: truth)
+    rows.loc[rows["row_id"] == "d", "value"] = "1e-6"
+    fit = fit_stacks(rows, DATA / "models", engine=False)[("STACK-A", "h100-sxm")]
+    assert fit.faster_than_roofline == ("d",) and fit.rows == len(STATIC) - 1
+    assert (fit.knobs.step_overhead_s, fit.knobs.moe_gemm) == pytest.approx((1e-3, 0.9), rel=1e-6)
 
 
 def test_a_hop_latency_no_row_depends_on_keeps_the_link():
@@ -227,18 +305,16 @@ def test_a_hop_latency_no_row_depends_on_keeps_the_link():
 
 
 def test_each_stack_is_fitted_on_its_own_rows_and_scored_with_its_own_knobs():
-    truths = {"STACK-A": Overheads(1e-3, 4e-6, 0.9), "STACK-B": Overheads(3e-3, 20e-6, 0.6)}
+    truths = {"STACK-A": Overheads(1e-3, 4e-6, 0.9, 0.5), "STACK-B": Overheads(3e-3, 20e-6, 0.6, 1.0)}
     both = pd.concat(
         [STATIC, STATIC.assign(source_id="STACK-B", row_id=STATIC["row_id"] + "2")], ignore_index=True
     )
     rows, _ = synthetic(both, lambda r: with_overheads(load_hardware("h100-sxm"), truths[r.source_id]))
     knobs = fit_stacks(rows, DATA / "models", engine=False)
     assert set(knobs) == {("STACK-A", "h100-sxm"), ("STACK-B", "h100-sxm")}
-    for (source, _), (fitted, n) in knobs.items():
-        assert n == len(STATIC)
-        assert (fitted.step_overhead_s, fitted.hop_latency_s, fitted.moe_gemm) == pytest.approx(
-            (truths[source].step_overhead_s, truths[source].hop_latency_s, truths[source].moe_gemm), rel=1e-6
-        )
+    for (source, _), fit in knobs.items():
+        assert fit.rows == len(STATIC) and fit.faster_than_roofline == ()
+        assert astuple(fit.knobs) == pytest.approx(astuple(truths[source]), rel=1e-6)
     shuffled = rows.sample(frac=1.0, random_state=0)
     scored = validate_stacks(shuffled, knobs, DATA / "models", engine=False)
     assert list(scored["row_id"]) == list(shuffled["row_id"])
