@@ -124,8 +124,8 @@ def calibrate(
     steps: Annotated[
         Path | None,
         typer.Option(
-            help="measured tpot/ttft rows (validate's CSV format) to fit the per-step framework overhead "
-            "and tree all-reduce hop latency from"
+            help="measured tpot/ttft rows (validate's CSV format) to fit the per-step framework overhead, "
+            "tree all-reduce hop latency and achieved all-reduce bandwidth fraction from"
         ),
     ] = None,
     holdout_tp: Annotated[
@@ -188,7 +188,7 @@ def calibrate(
 
 
 def _fit_step_overheads(hw, steps: Path, holdout_tp: int | None, models_dir: Path | None):
-    """Fit the per-step overhead and hop latency on the step rows (less those at `holdout_tp`), print
+    """Fit the stack knobs (`sim.overheads`) on the step rows (less those at `holdout_tp`), print
     the error before and after on the fitted and held-out rows, and return the refitted hardware."""
     import numpy as np
 
