@@ -136,25 +136,16 @@ def compact(S, n, drop):
 def retire(S, n):
     """Remove the finished slots (all output tokens generated), keeping the others in order.
     Returns (their slots, request ids, tokens generated, private blocks they held, the new n)."""
-    slots = np.empty(n, np.int64)
-    rids = np.empty(n, np.int64)
-    gens = np.empty(n, np.int64)
-    m = 0
-    j = 0
+    slots = finished(S, n)
+    m = slots.shape[0]
+    rids = np.empty(m, np.int64)
+    gens = np.empty(m, np.int64)
     freed = 0
-    for i in range(n):
-        if S[GEN, i] >= S[OUT, i]:
-            slots[m] = i
-            rids[m] = S[RID, i]
-            gens[m] = S[GEN, i]
-            freed += S[BLOCKS, i]
-            m += 1
-            continue
-        if j != i:
-            for r in range(N_ROWS):
-                S[r, j] = S[r, i]
-        j += 1
-    return slots[:m], rids[:m], gens[:m], freed, j
+    for d in range(m):
+        rids[d] = S[RID, slots[d]]
+        gens[d] = S[GEN, slots[d]]
+        freed += S[BLOCKS, slots[d]]
+    return slots, rids, gens, freed, compact(S, n, slots)
 
 
 @numba.njit(cache=True)
