@@ -7,8 +7,9 @@
    attention, NCCL all-reduce), H200 from ctxsim's own profile (benchmarks/data/profile-h200-*.csv).
    Writes benchmarks/data/<preset>-calibrated.yaml.
 2. Kernel level, held out: fit on two thirds of the kernel shapes, score the other third; fit on the
-   Llama-3.1-8B profile, score the 70B profile (kernels and whole steps); fit on H100 kernels and
-   score the H200 profile (a what-if transfer to other peaks).
+   Llama-3.1-8B profile, score the 70B profile (kernels and whole steps), on the H200 and on an
+   H100; fit on H100 kernels and score the H200 profile (a what-if transfer to other peaks) and the
+   H100 profile (the same GPU under another framework).
 3. End to end: every published measurement (TensorRT-LLM v0.9 static batch and TTFT, v0.17 offline
    throughput through the engine, splitwise-sim prefill and per-token times) with the catalog presets,
    then with the calibrated files.
@@ -44,6 +45,7 @@ from sim.costmodel import Parallelism, RooflineCost  # noqa: E402
 DATA = ROOT / "benchmarks" / "data"
 MODELS = ROOT / "tests" / "data" / "validation" / "models"
 PROFILES = (DATA / "profile-h200-llama-3.1-8b.csv", DATA / "profile-h200-llama-3.1-70b.csv")
+H100_PROFILES = (DATA / "profile-h100-llama-3.1-8b.csv", DATA / "profile-h100-llama-3.1-70b.csv")
 
 
 def write_calibrated(hw: Accelerator, sources: str) -> Path:
@@ -104,6 +106,25 @@ def calibrate_all(validation: Path) -> tuple[dict[str, Accelerator], pd.DataFram
     )
     kernels = both[~both["op"].isin(cal.STEP_OPS)]
     calibrated["h200"] = cal.fit(kernels, h200, tuple(p.name for p in PROFILES))
+    h100_small, h100_large = (cal.read_kernels(p) for p in H100_PROFILES)
+    h100 = load_hardware("h100-sxm")
+    studies.append(
+        kernel_report(
+            "h100-sxm: Llama-3.1-8B profile -> 70B profile",
+            h100_small,
+            h100_large,
+            cal.fit(h100_small, h100, (H100_PROFILES[0].name,)),
+        )
+    )
+    h100_both = pd.concat([h100_small, h100_large], ignore_index=True)
+    studies.append(
+        kernel_report(
+            "h100-sxm: aiconfigurator kernels -> H100 PyTorch profile (same GPU, other framework)",
+            h100_both.iloc[:0],
+            h100_both,
+            calibrated["h100-sxm"],
+        )
+    )
     profile_rows = cal.kernel_errors(both, calibrated["h200"]).assign(
         predicted_uncalibrated_s=cal.kernel_errors(both, h200)["predicted_s"]
     )

@@ -447,8 +447,18 @@ met; where one is not, that is a finding about the model, not a number to tune a
 - Kernel-level curves have a limit too: one curve per leg against work per call cannot tell decode
   attention with 1 KV head per 96 query heads from 8 per 32 at the same bytes (30-45% median error on
   aiconfigurator's decode attention, held out or not).
+- The same GPU under two frameworks (the last kernel-level study): the H100 file calibrated from
+  TensorRT-LLM's kernels predicts PyTorch's whole decode steps on a real H100 closely, since they are
+  GEMM- and bandwidth-bound, while attention kernels and plain device copies, where the two
+  frameworks' kernels differ most, are far off. Curves describe a framework's kernels on a GPU, not
+  the GPU alone.
 
 ## Kernel level: fitted on one part, scored on another
+
+The H100 rows use a second profile, `ctxsim profile` run the same way on an NVIDIA H100 80GB HBM3
+(700 W, PyTorch 2.11, CUDA 13.0; `benchmarks/data/profile-h100-*.csv`, `profile-h100.env.txt`). Its
+last study scores the H100 file calibrated from aiconfigurator's TensorRT-LLM kernels against PyTorch
+on the same GPU: whole steps, which no stage fitted, against kernels from another framework.
 
 {kernels}
 
