@@ -152,18 +152,58 @@ def build(p):
     )
 
 
-@settings(max_examples=30, deadline=None)
-@given(scenarios)
-def test_invariants_and_event_skipping_equals_step_by_step(p):
-    sc = build(p)
-    fast, slow = run(sc), run(sc, skip=False)
-    check_invariants(sc, fast)
+def assert_same_request_times(fast, slow):
     for col in ("scheduled_s", "first_token_s", "finish_s"):
         a, b = fast.requests[col].to_numpy(), slow.requests[col].to_numpy()
         assert np.array_equal(np.isnan(a), np.isnan(b))
         ok = ~np.isnan(a)
         assert np.allclose(a[ok], b[ok], rtol=1e-9, atol=0), col
     assert (fast.requests.preemptions == slow.requests.preemptions).all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(scenarios)
+def test_invariants_and_event_skipping_equals_step_by_step(p):
+    sc = build(p)
+    fast, slow = run(sc), run(sc, skip=False)
+    check_invariants(sc, fast)
+    assert_same_request_times(fast, slow)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.sampled_from(["closed_loop", "disaggregated"]),
+    st.integers(1, 6),
+    st.integers(1, 400),
+    st.integers(1, 16),
+    st.integers(0, 10_000),
+)
+def test_event_skipping_equals_step_by_step_closed_loop_and_disaggregated(mode, users, out_hi, seqs, seed):
+    """The other two ways requests reach a replica: users waiting for answers, and KV handed over
+    from a prefill pool."""
+    if mode == "closed_loop":
+        workload = {"arrivals": {"kind": "closed_loop", "users": users, "think_time_s": 0.01}}
+        cluster = {"replicas": 2}
+    else:
+        workload = {"arrivals": {"kind": "poisson", "rate_per_s": 20.0 * users}}
+        cluster = {
+            "disaggregated": {
+                "prefill": {"replicas": 1},
+                "decode": {"replicas": 2},
+                "link_bandwidth_bytes_per_s": "1 GB/s",
+                "link_latency_s": "1ms",
+            }
+        }
+    sc = tiny_scenario(
+        seed=seed,
+        workload=workload | {"output_tokens": {"kind": "uniform", "low": 1, "high": out_hi}},
+        cluster=cluster,
+        scheduler={"max_num_seqs": seqs},
+        stop={"requests": 40},
+    )
+    fast, slow = run(sc), run(sc, skip=False)
+    check_invariants(sc, fast)
+    assert_same_request_times(fast, slow)
 
 
 @settings(max_examples=10, deadline=None)
