@@ -23,7 +23,7 @@ the peaks it was fitted against, so outputs can be flagged as transferred when t
 
 Kernel tables have the columns of `sim.profile.COLUMNS` (what `ctxsim profile` writes), one row per
 timed kernel; `aiconfigurator_kernels` turns that project's published H100/A100 measurements into the
-same table.
+same table, and `nccl_allreduce_kernels` a measured NCCL all-reduce table (apex_plus's format).
 """
 
 from __future__ import annotations
@@ -175,6 +175,72 @@ def aiconfigurator_kernels(system_dir: str | Path, framework: str = "trtllm") ->
     out["device"] = device
     out["source"] = f"aiconfigurator {device} {framework}"
     return out
+
+
+NCCL_TABLE_COLUMNS = ("num_nodes", "num_gpus_per_node", "size(kb)", "time(us)")
+SIXTEEN_BIT = ("half", "fp16", "float16", "bf16", "bfloat16")
+
+
+def nccl_allreduce_kernels(path: str | Path) -> pd.DataFrame:
+    """A measured NCCL all-reduce table in apex_plus's format (`gpu, num_nodes, num_gpus_per_node,
+    dtype, size(kb), time(us)`: one timed all-reduce of `size(kb)` KiB over the GPUs of one or more
+    nodes) as a kernel table: single-node rows of non-zero size in a 16-bit dtype (the activations
+    the cost model all-reduces), `bytes` the message, `gpus` the GPUs per node. Errors name the file
+    and the column or line."""
+    path = Path(path)
+    try:
+        df = pd.read_csv(path)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise KernelDataError(f"{path}: cannot read as CSV: {exc}") from exc
+    missing = [c for c in NCCL_TABLE_COLUMNS if c not in df.columns]
+    if missing:
+        raise KernelDataError(
+            f"{path}: missing column {missing[0]!r}; NCCL tables have {', '.join(NCCL_TABLE_COLUMNS)}"
+        )
+    for col in NCCL_TABLE_COLUMNS:
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = values.isna() | (values < 0)
+        if bad.any():
+            first = int(np.flatnonzero(bad.to_numpy())[0])
+            raise KernelDataError(
+                f"{path}: line {first + 2}: column {col!r} must be a non-negative number, "
+                f"got {df[col].iloc[first]!r}"
+            )
+        df[col] = values
+    keep = (df["num_nodes"] == 1) & (df["size(kb)"] > 0) & (df["time(us)"] > 0)
+    if "dtype" in df:
+        keep &= df["dtype"].astype(str).str.strip().str.lower().isin(SIXTEEN_BIT)
+    one_node = df[keep]
+    if one_node.empty:
+        raise KernelDataError(f"{path}: no single-node 16-bit all-reduce of non-zero size and time")
+    out = pd.DataFrame(
+        {
+            "op": "allreduce",
+            "dtype": "bf16",
+            "bytes": one_node["size(kb)"].to_numpy(float) * 1024.0,
+            "gpus": one_node["num_gpus_per_node"].to_numpy(float),
+            "time_s": one_node["time(us)"].to_numpy(float) / 1e6,
+        }
+    ).reindex(columns=list(COLUMNS))
+    out["device"] = str(one_node["gpu"].iloc[0]) if "gpu" in one_node else path.parent.name
+    out["source"] = f"NCCL all-reduce table {path.name}"
+    return out
+
+
+def load_kernels(path: str | Path) -> pd.DataFrame:
+    """The kernel table at `path`: an aiconfigurator system folder, an NCCL all-reduce table (its
+    `size(kb)` / `time(us)` header), or a `ctxsim profile` CSV."""
+    path = Path(path)
+    if path.is_dir():
+        return aiconfigurator_kernels(path)
+    try:
+        with path.open(encoding="utf-8") as f:
+            header = f.readline()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KernelDataError(f"{path}: cannot read: {exc}") from exc
+    if "size(kb)" in (h.strip() for h in header.split(",")):
+        return nccl_allreduce_kernels(path)
+    return read_kernels(path)
 
 
 # ---- work of each kernel (the cost model's formulas) ---------------------------------------------------

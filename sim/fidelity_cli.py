@@ -112,7 +112,8 @@ def calibrate(
     measurements: Annotated[
         list[Path] | None,
         typer.Argument(
-            help="kernel CSVs from `ctxsim profile`, or aiconfigurator system folders (.../data/h100_sxm)"
+            help="kernel CSVs from `ctxsim profile`, NCCL all-reduce tables (size(kb), time(us)), or "
+            "aiconfigurator system folders (.../data/h100_sxm)"
         ),
     ] = None,
     holdout: Annotated[
@@ -147,10 +148,7 @@ def calibrate(
         hw = fitted = load_hardware(hardware)
         sources = tuple(p.name if p.is_file() else str(p) for p in measurements or [])
         if measurements:
-            tables = [
-                cal.aiconfigurator_kernels(p) if p.is_dir() else cal.read_kernels(p) for p in measurements
-            ]
-            kernels = pd.concat(tables, ignore_index=True)
+            kernels = pd.concat([cal.load_kernels(p) for p in measurements], ignore_index=True)
             fit_rows, held = (
                 cal.split_by_shape(kernels)
                 if holdout

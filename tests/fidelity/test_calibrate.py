@@ -116,3 +116,74 @@ def test_aiconfigurator_kernels_become_a_kernel_table():
     assert set(table["op"]) == {"gemm", "attention_prefill", "attention_decode", "allreduce"}
     assert (table["time_s"] > 0).all() and (table["time_s"] < 1).all()  # ms were converted to s
     assert np.isfinite(cal.predict_kernels(table, load_hardware("a100-80g-sxm"))).all()
+
+
+def nccl_table(path, hw, efficiency):
+    """An NCCL all-reduce table in apex_plus's format, timed as a ring all-reduce on `hw`'s link at
+    `efficiency` of its bandwidth plus 2 (g - 1) hops of its latency, with rows the reader must drop."""
+    link = hw.scale_up
+    lines = ["gpu,num_nodes,num_gpus_per_node,dtype,size(kb),time(us)"]
+    for g in (2, 4, 8):
+        for kb in [0] + [2**e for e in range(10, 18)]:
+            sent = 2 * (g - 1) / g * kb * 1024
+            t = 2 * (g - 1) * link.latency_s + sent / (link.bandwidth_bytes_per_s * efficiency)
+            lines.append(f"H200,1,{g},half,{kb},{t * 1e6!r}")
+            lines.append(f"H200,1,{g},float,{kb},{2 * t * 1e6!r}")  # 32-bit: not what the model reduces
+            lines.append(f"H200,2,{g},half,{kb},{10 * t * 1e6!r}")  # two nodes: not the scale-up link
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_nccl_table_becomes_allreduce_kernels_and_a_link_curve(tmp_path):
+    hw = load_hardware("h200")
+    table = cal.load_kernels(nccl_table(tmp_path / "all_reduce.csv", hw, 0.6))
+    assert set(table["op"]) == {"allreduce"} and len(table) == 3 * 8  # half, one node, size > 0
+    assert table["bytes"].min() == 1024 * 1024 and table["bytes"].max() == 128 * 1024 * 1024  # KiB -> B
+    assert table["time_s"].max() < 1e-2  # us -> s
+    fitted = cal.fit(table, hw, ("all_reduce.csv",))
+    link = fitted.efficiency.curves.link
+    assert link is not None and np.allclose(link.efficiency, 0.6, rtol=1e-6)
+    errors = cal.kernel_errors(table, fitted)
+    assert errors["error_pct"].abs().max() < 1e-4  # the fitted device predicts every all-reduce
+
+
+def test_nccl_table_errors_name_the_column_and_line(tmp_path):
+    bad = tmp_path / "all_reduce.csv"
+    bad.write_text("gpu,num_nodes,num_gpus_per_node,dtype,size(kb)\nH200,1,8,half,4\n")
+    with pytest.raises(cal.KernelDataError, match=r"missing column 'time\(us\)'"):
+        cal.nccl_allreduce_kernels(bad)
+    bad.write_text(
+        "gpu,num_nodes,num_gpus_per_node,dtype,size(kb),time(us)\nH200,1,8,half,4,15\nH200,1,8,half,x,15\n"
+    )
+    with pytest.raises(
+        cal.KernelDataError, match=r"line 3: column 'size\(kb\)' must be a non-negative number"
+    ):
+        cal.load_kernels(bad)
+    bad.write_text("gpu,num_nodes,num_gpus_per_node,dtype,size(kb),time(us)\nH200,2,8,half,4,15\n")
+    with pytest.raises(cal.KernelDataError, match="no single-node 16-bit all-reduce"):
+        cal.nccl_allreduce_kernels(bad)
+
+
+@pytest.mark.skipif(not (SHARED / "validation" / "apex_plus-comm").exists(), reason="needs shared/validation")
+def test_published_h200_nccl_table_gives_a_rising_link_curve():
+    path = SHARED / "validation" / "apex_plus-comm" / "profile" / "comm" / "H200-SXM-141GB" / "all_reduce.csv"
+    table = cal.load_kernels(path)
+    assert set(table["gpus"]) == {2.0, 4.0, 8.0}
+    link = cal.fit(table, load_hardware("h200")).efficiency.curves.link
+    # 128 MiB over 8 GPUs in 710 us less 2 * 7 hops of 2 us: 2 * 7/8 * 128 MiB / 682 us = 344 GB/s,
+    # 0.76 of 450 GB/s; over 2 GPUs 0.65. The last knot is the median of that largest half decade.
+    assert 0.65 <= link.efficiency[-1] <= 0.77
+    assert link.efficiency[0] < 0.5 * link.efficiency[-1]  # small messages are latency-bound
+
+
+def test_calibrate_cli_reads_an_nccl_table(tmp_path):
+    from typer.testing import CliRunner
+
+    from sim.cli import app
+
+    out = tmp_path / "h200-nccl.yaml"
+    table = nccl_table(tmp_path / "all_reduce.csv", load_hardware("h200"), 0.5)
+    r = CliRunner().invoke(app, ["calibrate", str(table), "--hardware", "h200", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    link = yaml.safe_load(out.read_text())["efficiency"]["curves"]["link"]
+    assert np.allclose(link["efficiency"], 0.5, rtol=1e-6)
