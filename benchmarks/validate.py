@@ -4,7 +4,8 @@
 
 1. Calibrate three devices from measured kernels only (never from the end-to-end rows scored below):
    H100 SXM and A100 SXM from aiconfigurator's published kernel measurements (TensorRT-LLM GEMMs,
-   attention, NCCL all-reduce), H200 from ctxsim's own profile (benchmarks/data/profile-h200-*.csv).
+   attention, NCCL all-reduce), H200 from ctxsim's own profile (benchmarks/data/profile-h200-*.csv)
+   and apex_plus's NCCL all-reduce measurements on 2, 4 and 8 H200s.
    Writes benchmarks/data/<preset>-calibrated.yaml.
 2. Kernel level, held out: fit on two thirds of the kernel shapes, score the other third; fit on the
    Llama-3.1-8B profile, score the 70B profile (kernels and whole steps), on the H200 and on an
@@ -15,8 +16,8 @@
    then with the calibrated files.
 4. Stack calibration, held out: per software stack (source_id) and GPU, fit the framework knobs
    (sim.overheads: step overhead, tree all-reduce hop latency, grouped expert GEMM fraction, achieved
-   all-reduce bandwidth fraction) on half of the workload shapes and score only the other half,
-   against the datasheet roofline too.
+   all-reduce bandwidth fraction) on half of the workload shapes and score only the other half, then
+   swap the halves (two-fold cross-validation), against the datasheet roofline too.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ from sim.costmodel import Parallelism, RooflineCost  # noqa: E402
 DATA = ROOT / "benchmarks" / "data"
 MODELS = ROOT / "tests" / "data" / "validation" / "models"
 PROFILES = (DATA / "profile-h200-llama-3.1-8b.csv", DATA / "profile-h200-llama-3.1-70b.csv")
+H200_NCCL = Path("apex_plus-comm/profile/comm/H200-SXM-141GB/all_reduce.csv")
+H100_NCCL = Path("apex_plus-comm/profile/comm/H100-SXM-80GB/all_reduce.csv")
 H100_PROFILES = (DATA / "profile-h100-llama-3.1-8b.csv", DATA / "profile-h100-llama-3.1-70b.csv")
 
 
@@ -105,7 +108,29 @@ def calibrate_all(validation: Path) -> tuple[dict[str, Accelerator], pd.DataFram
         )
     )
     kernels = both[~both["op"].isin(cal.STEP_OPS)]
-    calibrated["h200"] = cal.fit(kernels, h200, tuple(p.name for p in PROFILES))
+    nccl = cal.nccl_allreduce_kernels(validation / H200_NCCL)
+    nccl_fit, nccl_held = cal.split_by_shape(nccl)
+    studies.append(
+        kernel_report(
+            "h200: apex_plus NCCL all-reduce, 2/3 of sizes -> 1/3",
+            nccl_fit,
+            nccl_held,
+            cal.fit(nccl_fit, h200, (H200_NCCL.name,)),
+        )
+    )
+    studies.append(
+        kernel_report(
+            "h100-sxm: aiconfigurator NCCL curve -> apex_plus H100 all-reduce (same GPU, other benchmark)",
+            nccl.iloc[:0],
+            cal.nccl_allreduce_kernels(validation / H100_NCCL),
+            calibrated["h100-sxm"],
+        )
+    )
+    calibrated["h200"] = cal.fit(
+        pd.concat([kernels, nccl], ignore_index=True),
+        h200,
+        (*(p.name for p in PROFILES), f"apex_plus {H200_NCCL.parent.name} NCCL all-reduce"),
+    )
     h100_small, h100_large = (cal.read_kernels(p) for p in H100_PROFILES)
     h100 = load_hardware("h100-sxm")
     studies.append(
@@ -176,19 +201,24 @@ def main() -> None:
 
 
 def calibrate_stacks(rows: pd.DataFrame, calibrated: dict[str, Accelerator], engine: bool) -> dict:
-    """Fit each stack's knobs on top of the kernel-calibrated GPUs on the fit half of the workload
-    shapes; predict both halves with them, and the held-out half at the datasheet roofline."""
-    fit_rows, held_rows = ovh.split_by_workload(rows)
-    knobs = ovh.fit_stacks(fit_rows, MODELS, calibrated, engine)
+    """Two-fold stack calibration on top of the kernel-calibrated GPUs. Fold 1 fits each stack's knobs
+    on the even-numbered workload shapes and scores the odd ones (`ovh.split_by_workload`); fold 2
+    swaps the halves. Every row is scored once, by the fold that did not read it, and the scored half
+    of each fold also at the datasheet roofline."""
+    even, odd = ovh.split_by_workload(rows)
     presets = sorted({p for p in rows["gpu"].map(val.gpu_preset) if isinstance(p, str)})
+    roofline = {p: ovh.roofline_device(load_hardware(p)) for p in presets}
+    knobs = ovh.fit_stacks(even, MODELS, calibrated, engine)
+    swapped = ovh.fit_stacks(odd, MODELS, calibrated, engine)
     return {
         "knobs": knobs,
-        "prefill_residuals": prefill_residuals(fit_rows, knobs, calibrated),
-        "fit": ovh.validate_stacks(fit_rows, knobs, MODELS, calibrated, engine),
-        "held": ovh.validate_stacks(held_rows, knobs, MODELS, calibrated, engine),
-        "roofline": val.validate(
-            held_rows, MODELS, {p: ovh.roofline_device(load_hardware(p)) for p in presets}, engine
-        ),
+        "prefill_residuals": prefill_residuals(even, knobs, calibrated),
+        "fit": ovh.validate_stacks(even, knobs, MODELS, calibrated, engine),
+        "held": ovh.validate_stacks(odd, knobs, MODELS, calibrated, engine),
+        "roofline": val.validate(odd, MODELS, roofline, engine),
+        "swapped_knobs": swapped,
+        "swapped_held": ovh.validate_stacks(even, swapped, MODELS, calibrated, engine),
+        "swapped_roofline": val.validate(even, MODELS, roofline, engine),
     }
 
 
