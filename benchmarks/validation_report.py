@@ -129,9 +129,19 @@ def _by(results: pd.DataFrame, rows: pd.DataFrame, key: str) -> pd.DataFrame:
     )
 
 
-def _stack_findings(after: pd.DataFrame, stack: dict, rows: pd.DataFrame) -> dict:
+def _pooled(stack: dict) -> pd.DataFrame:
+    """Both folds' held-out rows, each row once, labelled with the half of the shapes it belongs to."""
+    return pd.concat(
+        [
+            stack["held"].assign(split="odd (fold 1 scores)"),
+            stack["swapped_held"].assign(split="even (fold 2 scores)"),
+        ],
+        ignore_index=True,
+    )
+
+
+def _stack_findings(after: pd.DataFrame, stack: dict, pooled: pd.DataFrame, rows: pd.DataFrame) -> dict:
     """Numbers the Findings quote, computed here so the prose cannot drift from the tables."""
-    pooled = pd.concat([stack["held"], stack["swapped_held"]], ignore_index=True)
     held = pooled[pooled["skipped_reason"] == ""].merge(rows[["row_id", "source_id", "model"]], on="row_id")
     kern = after[after["skipped_reason"] == ""].merge(rows[["row_id", "source_id", "model"]], on="row_id")
     sw_ttft = held[(held["source_id"] == "SPLITWISE-SIM") & (held["metric"] == "ttft")]
@@ -171,7 +181,7 @@ FOLD1, FOLD2, BOTH = "kernel + stack, fold 1", "kernel + stack, fold 2", "kernel
 def render(before, after, transfer, kernel_study, profile_rows, rows, stack) -> str:
     assert rows["row_id"].is_unique
     regime = after.set_index("row_id")["regime"]
-    pooled = pd.concat([stack["held"], stack["swapped_held"]], ignore_index=True)
+    pooled = _pooled(stack)
     headline = _columns(
         {
             "presets": before,
@@ -228,13 +238,7 @@ def render(before, after, transfer, kernel_study, profile_rows, rows, stack) -> 
     faster1, checked1 = _faster_than_roofline(stack["held"], stack["roofline"])
     faster2, checked2 = _faster_than_roofline(stack["swapped_held"], stack["swapped_roofline"])
     faster, checked = faster1 + faster2, checked1 + checked2
-    stacked = pd.concat(
-        [
-            stack["held"].assign(split="odd (fold 1 scores)"),
-            stack["swapped_held"].assign(split="even (fold 2 scores)"),
-        ]
-    )
-    stacked = stacked.set_index("row_id")
+    stacked = pooled.set_index("row_id")
     per_row = before[
         ["row_id", "case", "metric", "regime", "unit", "measured", "predicted", "error_pct"]
     ].rename(columns={"predicted": "predicted before", "error_pct": "error % before"})
@@ -298,7 +302,7 @@ def render(before, after, transfer, kernel_study, profile_rows, rows, stack) -> 
         by_source_held=md_table(by_source_held),
         faster=faster,
         checked=checked,
-        **_stack_findings(after, stack, rows),
+        **_stack_findings(after, stack, pooled, rows),
         h200=md_table(h200_variants),
         by_source=md_table(source_after),
         by_gpu=md_table(gpu_after),
