@@ -5,29 +5,21 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from sim.cache import KNEE_TOKENS, POLICIES, block_reuse, block_stream, cache_curve, capacity_grid
-
-out = Console()
-err = Console(stderr=True)
+from sim.console import Overwrite, check_output_file, fail, out, write_output_file
 
 
 class Format(StrEnum):
     auto = "auto"
     mooncake = "mooncake"
-
-
-def _fail(message: str) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(2)
 
 
 def parse_capacities(text: str, distinct_blocks: int) -> np.ndarray:
@@ -102,10 +94,12 @@ def cache_curve_cmd(
     ] = KNEE_TOKENS,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     html: Annotated[Path | None, typer.Option("--html", help="write the curve as a plotly figure")] = None,
+    overwrite: Overwrite = False,
 ) -> None:
     """Prefix hit rate (by blocks and by tokens) against cache capacity, eviction policies side by side."""
     from workloads.traces import open_trace, read_rows
 
+    check_output_file(html, overwrite, "--html")
     try:
         layout = open_trace(trace, format.value)
         rows = read_rows(layout)
@@ -119,7 +113,7 @@ def cache_curve_cmd(
         caps = parse_capacities(capacities, stream.distinct_blocks)
         curve = cache_curve(stream, caps, parse_policies(policies))
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     unbounded = float(cache_curve(stream, [max(stream.distinct_blocks, 1)], ["lru"]).hit_rate_blocks.iloc[0])
     reuse = block_reuse(hashes)
     title = (
@@ -127,10 +121,8 @@ def cache_curve_cmd(
         f"{rows.block_tokens} tokens, {stream.distinct_blocks:,} distinct"
     )
     if html is not None:
-        try:
-            curve_figure(curve, title).write_html(html, include_plotlyjs=True)
-        except OSError as exc:
-            _fail(f"{html}: cannot write: {exc.strerror}")
+        figure = curve_figure(curve, title)
+        write_output_file(html, lambda p: figure.write_html(p, include_plotlyjs=True), overwrite, "--html")
     if as_json:
         typer.echo(
             json.dumps(

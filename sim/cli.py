@@ -107,33 +107,23 @@ def estimate(
     out.print(table)
 
 
-def _write_outputs(result, out_dir: Path, csv: bool) -> None:
-    """Write every file into a temporary sibling folder, then move it into place: a failed run
-    leaves nothing half-written."""
-    import shutil
-    import tempfile
+def _write_outputs(result, out_dir: Path, csv: bool, overwrite: bool) -> None:
+    """Write every file into a fresh sibling folder that becomes `out_dir` only when complete."""
+    import yaml
 
+    from sim.files import output_folder
     from sim.report import run_report
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with output_folder(out_dir, overwrite) as tmp:
         (tmp / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n")
         result.requests.to_parquet(tmp / "requests.parquet", index=False)
         result.timeseries.to_parquet(tmp / "timeseries.parquet", index=False)
         result.classes.to_csv(tmp / "classes.csv", index=False)
         if csv:
             result.requests.to_csv(tmp / "requests.csv", index=False)
-        (tmp / "scenario.yaml").write_text(
-            __import__("yaml").safe_dump(result.scenario.model_dump(mode="json"), sort_keys=False)
-        )
+        scenario = result.scenario.model_dump(mode="json")
+        (tmp / "scenario.yaml").write_text(yaml.safe_dump(scenario, sort_keys=False))
         (tmp / "report.html").write_text(run_report(result))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 @app.command()
@@ -147,6 +137,9 @@ def run(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
     csv: Annotated[bool, typer.Option("--csv", help="also write requests.csv")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="replace an earlier ctxsim output folder at --out")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Simulate a scenario and write its results."""
@@ -154,8 +147,14 @@ def run(
 
     from sim.api import make_requests
     from sim.api import run as run_scenario
+    from sim.files import OutputError, check_folder
     from sim.scenario import ScenarioError, load_scenario
 
+    if out_dir is not None:
+        try:
+            check_folder(out_dir, overwrite)
+        except OutputError as exc:
+            fail(str(exc))
     try:
         sc = load_scenario(scenario, overrides or [])
         reqs = make_requests(sc)
@@ -173,7 +172,10 @@ def run(
         task = bar.add_task("run", total=len(reqs))
         result = run_scenario(sc, progress=lambda k: bar.advance(task, k), requests=reqs)
     if out_dir is not None:
-        _write_outputs(result, out_dir, csv)
+        try:
+            _write_outputs(result, out_dir, csv, overwrite)
+        except (OutputError, OSError) as exc:
+            fail(f"--out {out_dir}: nothing written: {exc}")
     if as_json:
         typer.echo(json.dumps(result.summary))
         return

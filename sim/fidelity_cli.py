@@ -17,7 +17,7 @@ import typer
 import yaml
 from rich.table import Table
 
-from sim.console import err, fail, out
+from sim.console import Overwrite, check_output_file, err, fail, out, write_output_file
 
 
 class Device(StrEnum):
@@ -133,6 +133,7 @@ def calibrate(
         int | None, typer.Option(help="leave the --steps rows at this TP out of the fit and score them")
     ] = None,
     models: Annotated[Path | None, typer.Option(help="folder of extra model files <name>.yaml|.json")] = None,
+    overwrite: Overwrite = False,
 ) -> None:
     """Fit efficiency curves from measured kernels (and framework overheads from measured steps) and
     write a hardware YAML the cost model uses."""
@@ -143,6 +144,7 @@ def calibrate(
 
     if not measurements and steps is None:
         fail("give kernel measurements, --steps, or both")
+    check_output_file(output, overwrite, "--output")
     fit_rows = held = None
     try:
         hw = fitted = load_hardware(hardware)
@@ -176,12 +178,8 @@ def calibrate(
         "# Efficiencies are fractions of this file's peaks; curves are keyed by work per kernel call\n"
         "# and hold flat outside their measured range (queries there are flagged as extrapolated).\n"
     )
-    try:
-        output.write_text(
-            header + yaml.safe_dump(cal.to_yaml_dict(fitted), sort_keys=False, width=110, allow_unicode=True)
-        )
-    except OSError as exc:
-        fail(f"{output}: cannot write: {exc.strerror}")
+    text = header + yaml.safe_dump(cal.to_yaml_dict(fitted), sort_keys=False, width=110, allow_unicode=True)
+    write_output_file(output, lambda p: p.write_text(text), overwrite, "--output")
     err.print(f"wrote {output}", highlight=False)
 
 
@@ -252,12 +250,14 @@ def profile(
     tiny: Annotated[
         bool, typer.Option(help="shrunken shapes and counts: the whole path in seconds on a CPU")
     ] = False,
+    overwrite: Overwrite = False,
 ) -> None:
     """Time the model's GEMMs, attention, copies (and all-reduce on several GPUs) and whole decoder steps
     with PyTorch, random weights; writes the CSV `ctxsim calibrate` reads."""
     from sim import profile as prof
     from workloads import load_model
 
+    check_output_file(output, overwrite, "--output")
     try:
         arch = load_model(model)
     except ValueError as exc:
@@ -284,23 +284,21 @@ def profile(
         experts=moe.experts if moe else 0,
         active=moe.active if moe else 0,
     )
+    rows: list[dict] = []
     try:
-        with output.open("w", newline="") as fh:
+        prof.measure(
+            prof.tiny(shapes) if tiny else shapes, prof.TINY if tiny else prof.FULL, device.value, rows.append
+        )
+    except ValueError as exc:
+        fail(str(exc))
+
+    def write_csv(path: Path) -> None:
+        with path.open("w", newline="") as fh:
             writer = csv.DictWriter(fh, prof.COLUMNS)
             writer.writeheader()
+            writer.writerows(rows)
 
-            def write(row: dict) -> None:
-                writer.writerow(row)
-                fh.flush()
-
-            prof.measure(
-                prof.tiny(shapes) if tiny else shapes, prof.TINY if tiny else prof.FULL, device.value, write
-            )
-    except OSError as exc:
-        fail(f"{output}: cannot write: {exc.strerror}")
-    except ValueError as exc:
-        output.unlink(missing_ok=True)
-        fail(str(exc))
+    write_output_file(output, write_csv, overwrite, "--output")
     err.print(f"wrote {output}", highlight=False)
 
 

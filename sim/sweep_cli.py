@@ -24,7 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from sim.console import err, fail, out
+from sim.console import Overwrite, check_output_file, err, fail, out, write_output_file
 
 
 def _time(s: float | None) -> str:
@@ -68,8 +68,10 @@ def sweep(
         fail(str(exc))
     if ray is not None and importlib.util.find_spec("ray") is None:
         fail("--ray needs Ray installed: pip install 'ctxsim[ray]'")
-    if out_dir.exists() and not out_dir.is_dir():
-        fail(f"--out {out_dir}: exists and is not a folder")
+    try:
+        store.check_folder(out_dir)
+    except ValueError as exc:
+        fail(str(exc))
     ids = [p.point_id for p in sw.points]
     store.prepare(out_dir, sw.name, sw.params, ids)
     stored = store.saved(out_dir, failed_too=not retry_failed)
@@ -254,6 +256,7 @@ def cost_curve(
     output: Annotated[int, typer.Option("--output", min=1, help="output tokens per request")] = 1000,
     out_file: Annotated[Path | None, typer.Option("--out", help="write the figure to this HTML file")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="jumps and curve as one JSON object")] = False,
+    overwrite: Overwrite = False,
 ) -> None:
     """Cost per request against prompt length per hardware, and where a request outgrows a device."""
     from hardware import load_hardware
@@ -261,6 +264,7 @@ def cost_curve(
     from sim.costcurve import cost_curve as make_curve
     from workloads import load_model
 
+    check_output_file(out_file, overwrite)
     try:
         arch = load_model(model)
         hws = [load_hardware(h) for h in _csv(hardware, "--hardware")]
@@ -271,10 +275,8 @@ def cost_curve(
     if out_file is not None:
         import plotly.io as pio
 
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out_file.with_name(f".{out_file.name}.tmp")
-        tmp.write_text(pio.to_html(figure(curve, jumps, arch.name, output), include_plotlyjs=True))
-        tmp.replace(out_file)
+        html = pio.to_html(figure(curve, jumps, arch.name, output), include_plotlyjs=True)
+        write_output_file(out_file, lambda p: p.write_text(html), overwrite)
     if as_json:
         rows = json.loads(curve.to_json(orient="records"))
         typer.echo(

@@ -6,15 +6,13 @@
     DIR/report.html
 
 A point's file appears by rename only after it is fully written, so a sweep killed even by SIGKILL
-leaves whole point files and at most a stray `.tmp` file, which the next run removes. Point files
+leaves whole point files and at most a stray `.NAME.tmp-*` file, which the next run removes. Point files
 are named by point id, so running the same point twice replaces its row instead of adding one.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -23,30 +21,35 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sim.files import OutputError, atomic_write, check_writable
+
 POINTS = "points"
 MANIFEST = "sweep.json"
 RESULTS = "results.parquet"
 REPORT = "report.html"
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def check_folder(out_dir: Path) -> None:
+    """Refuse, before any work, a folder that is neither new, empty, nor a sweep folder of ours:
+    a sweep adds files to its folder and resumes from them, so it must never adopt a user's."""
+    if out_dir.exists() or out_dir.is_symlink():
+        if out_dir.is_symlink() or not out_dir.is_dir():
+            raise OutputError(f"--out {out_dir}: exists and is not a folder")
+        if any(out_dir.iterdir()) and not (out_dir / MANIFEST).is_file():
+            raise OutputError(
+                f"--out {out_dir}: folder exists, is not empty and is not a sweep's results folder "
+                f"(no {MANIFEST}); name a new folder"
+            )
+    check_writable(out_dir.parent, out_dir)
 
 
 def prepare(out_dir: Path, name: str, params: Iterable[str], point_ids: Iterable[str]) -> None:
     """Create the folder, drop leftovers of a killed run, and record what this sweep is."""
     (out_dir / POINTS).mkdir(parents=True, exist_ok=True)
-    for stray in [*(out_dir / POINTS).glob(".*.tmp"), *out_dir.glob(".*.tmp")]:
+    for stray in [*(out_dir / POINTS).glob(".*.tmp-*"), *out_dir.glob(".*.tmp-*")]:
         stray.unlink(missing_ok=True)
     manifest = {"name": name, "params": list(params), "points": list(point_ids)}
-    _atomic_write(out_dir / MANIFEST, lambda p: p.write_text(json.dumps(manifest, indent=1) + "\n"))
+    atomic_write(out_dir / MANIFEST, lambda p: p.write_text(json.dumps(manifest, indent=1) + "\n"))
 
 
 def read_manifest(out_dir: Path) -> dict[str, Any]:
@@ -68,7 +71,7 @@ def saved(out_dir: Path, failed_too: bool = True) -> set[str]:
 
 def write_point(out_dir: Path, row: dict[str, Any]) -> None:
     table = pa.Table.from_pylist([row])
-    _atomic_write(out_dir / POINTS / f"{row['point_id']}.parquet", lambda p: pq.write_table(table, p))
+    atomic_write(out_dir / POINTS / f"{row['point_id']}.parquet", lambda p: pq.write_table(table, p))
 
 
 def collect(out_dir: Path, point_ids: Iterable[str] | None = None) -> pd.DataFrame:
@@ -84,5 +87,5 @@ def collect(out_dir: Path, point_ids: Iterable[str] | None = None) -> pd.DataFra
 
 
 def write_results(out_dir: Path, results: pd.DataFrame, report_html: str) -> None:
-    _atomic_write(out_dir / RESULTS, lambda p: results.to_parquet(p, index=False))
-    _atomic_write(out_dir / REPORT, lambda p: p.write_text(report_html))
+    atomic_write(out_dir / RESULTS, lambda p: results.to_parquet(p, index=False))
+    atomic_write(out_dir / REPORT, lambda p: p.write_text(report_html))

@@ -40,6 +40,7 @@ def describe_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     html: Annotated[Path | None, typer.Option("--html", help="write length histograms and the arrival-rate "
                                               "curve to this HTML file")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing --html file")] = False,
     format: Annotated[Format, typer.Option("--format", help="trace format (default: detected)")] = "auto",
     skip_bad_rows: Annotated[bool, typer.Option("--skip-bad-rows", help="skip and count malformed trace "
                                                 "rows instead of stopping at the first")] = False,
@@ -48,15 +49,15 @@ def describe_cmd(
     is_scenario = source.suffix in (".yaml", ".yml")
     if is_scenario and (format != "auto" or skip_bad_rows):
         _fail("--format and --skip-bad-rows apply to trace files; a scenario names its traces itself")
+    from sim.console import check_output_file, write_output_file
+
+    check_output_file(html, overwrite, "--html")
     try:
         summary, fig = _scenario(source) if is_scenario else _trace(source, str(format), skip_bad_rows)
     except ValueError as exc:
         _fail(str(exc))
     if html is not None:
-        try:
-            fig.write_html(html, include_plotlyjs=True)
-        except OSError as exc:
-            _fail(f"{html}: cannot write: {exc.strerror}")
+        write_output_file(html, lambda p: fig.write_html(p, include_plotlyjs=True), overwrite, "--html")
     if as_json:
         typer.echo(json.dumps(summary))
         return
