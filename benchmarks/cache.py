@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sim import _cache_kernels as K
-from sim import _cache_reference as R
-from sim.cache import block_stream
+from sim.engine import _eviction_kernels as K
+from sim.engine import _eviction_reference as R
+from sim.studies.cachecurve import block_stream
 
 ORACLE_ACCESSES = 20_000
 SMALL_BLOCKS = 1_000

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from sim.planner import parse_slo, plan
+from sim.studies.planner import parse_slo, plan
 
 HARDWARE = ("h100-sxm", "h200", "a100-80g-sxm", "mi300x")
 TPS = (1, 2, 4, 8)

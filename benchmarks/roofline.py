@@ -14,9 +14,9 @@ import numpy as np
 from hardware import _kernels as hk
 from hardware import _reference as hr
 from hardware import load_hardware
-from sim import _kernels as K
-from sim import _reference as R
-from sim.costmodel import Parallelism, build_ops
+from sim.cost import _kernels as K
+from sim.cost import _reference as R
+from sim.cost.roofline import Parallelism, build_ops
 from workloads import load_model
 
 

@@ -4,7 +4,7 @@
 
 splitwise-sim measured Llama-2-70B per-token decode time (TPOT) and batch prefill time (TTFT) on
 A100 and H100 at TP 2, 4 and 8. Kernel-calibrated ctxsim is 25-65% too fast there, and the gap grows
-with TP. For each GPU this fits `sim.overheads.fit_overheads` on the TP 2 and TP 4 TPOT rows only,
+with TP. For each GPU this fits `sim.fidelity.overheads.fit_overheads` on the TP 2 and TP 4 TPOT rows only,
 by least squares on relative error: `efficiency.step_overhead_s` (paid once per step), the scale-up
 link's per-hop latency with a tree all-reduce (2*ceil(log2 tp) hops, 2 all-reduces a layer) and the
 fraction of the link's bandwidth its all-reduces reach (`efficiency.collective`; grouped expert GEMMs
@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from hardware import Accelerator, load_hardware
-from sim import validate as val
-from sim.overheads import fit_overheads, with_overheads
+from sim.fidelity import validate as val
+from sim.fidelity.overheads import fit_overheads, with_overheads
 
 ROOT = Path(__file__).resolve().parents[1]
 GPUS = {"a100-80gb": "a100-80g-sxm-calibrated.yaml", "h100-80gb": "h100-sxm-calibrated.yaml"}

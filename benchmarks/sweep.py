@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from sim import sweep_store
-from sim.sweep import SweepSpec, build, execute
+from sim.studies import store as sweep_store
+from sim.studies.sweep import SweepSpec, build, execute
 
 BASE = {"name": "bench-sweep", "seed": 3, "hardware": "h100-sxm", "model": "llama-3.1-8b",
         "workload": {"arrivals": {"kind": "poisson", "rate_per_s": 10},

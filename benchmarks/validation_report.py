@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sim import calibrate as cal
-from sim import validate as val
+from sim.fidelity import calibrate as cal
+from sim.fidelity import validate as val
 
 # Targets: median absolute error (%) after calibration, per metric group and regime.
 TARGETS = {
@@ -391,14 +391,15 @@ Two stages, kept apart:
    from it.
 2. **Stack calibration** fits what kernels cannot see, per software stack (`source_id`: TensorRT-LLM
    v0.9 session benchmark, TensorRT-LLM v0.17 trtllm-bench, splitwise-sim's profiling) and GPU, on top
-   of the kernel-calibrated device (`sim.overheads`): a per-step overhead (`efficiency.step_overhead_s`),
-   tree all-reduce latency per hop (`scale_up.latency_s`, `algorithm: tree`), the speed of grouped
-   expert GEMMs as a fraction of a dense GEMM on the same work (`efficiency.moe_gemm`, Mixtral only),
-   and the fraction of the link's NCCL-benchmarked bandwidth that the stack's own all-reduces reach
-   (`efficiency.collective`). All four can only add time, and each row's time is linear in them
-   (through 1 / fraction - 1 for the two fractions). The fit is a non-negative least squares on
-   relative error (throughput rows as time per output token; offline rows through the engine), and
-   reads only the **fit** rows, less any measured faster than the physical roofline (below).
+   of the kernel-calibrated device (`sim.fidelity.overheads`): a per-step overhead
+   (`efficiency.step_overhead_s`), tree all-reduce latency per hop (`scale_up.latency_s`, `algorithm:
+   tree`), the speed of grouped expert GEMMs as a fraction of a dense GEMM on the same work
+   (`efficiency.moe_gemm`, Mixtral only), and the fraction of the link's NCCL-benchmarked bandwidth
+   that the stack's own all-reduces reach (`efficiency.collective`). All four can only add time, and
+   each row's time is linear in them (through 1 / fraction - 1 for the two fractions). The fit is a
+   non-negative least squares on relative error (throughput rows as time per output token; offline rows
+   through the engine), and reads only the **fit** rows, less any measured faster than the physical
+   roofline (below).
 
 The split is by workload shape: within each stack, GPU and metric, the distinct (input length, output
 length, batch size) shapes are sorted and alternate between two halves (a TTFT's shape leaves out the
@@ -536,7 +537,7 @@ on the same GPU: whole steps, which no stage fitted, against kernels from anothe
 
 ## Measured on an H200 with `ctxsim profile`
 
-An NVIDIA H200 (141 GB HBM3e, 700 W, PyTorch 2.11, CUDA 13.0) ran `python sim/profile.py` for
+An NVIDIA H200 (141 GB HBM3e, 700 W, PyTorch 2.11, CUDA 13.0) ran `python sim/fidelity/profile.py` for
 Llama-3.1-8B and Llama-3.1-70B shapes (bf16 and fp8 GEMMs at 1..16384 tokens, SDPA prefill up to 65536
 tokens and decode up to 131072 cached tokens, device copies up to 4 GiB, and whole prefill/decode steps of
 an 8-layer decoder with random weights), kernels timed as CUDA-graph replays

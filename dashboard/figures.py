@@ -1,6 +1,6 @@
 """Figures only the dashboard draws: pure `DataFrame -> go.Figure`, plus `figure_csv` that turns any
 figure back into the table it plots (the data behind every "CSV" button). Figures shared with the
-HTML report live in `sim.figures`."""
+HTML report live in `sim.report.figures`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from sim import figures as shared
+from sim.report import figures as shared
 
 PHASE_COLORS = {"prefill": "#1f77b4", "decode": "#d62728"}
 BOUND_SYMBOLS = {"compute": "circle", "memory": "square", "link": "diamond"}

@@ -1,4 +1,4 @@
-"""Cluster sizing for the dashboard: `sim.planner.plan` (the same search `ctxsim plan` runs), then
+"""Cluster sizing for the dashboard: `sim.studies.planner.plan` (the same search `ctxsim plan` runs), then
 one more simulation of the winner so its latency CDFs can be drawn (the planner keeps summaries
 only), and the candidates as one table."""
 
@@ -10,7 +10,7 @@ import pandas as pd
 
 from dashboard.runs import compact
 from sim.api import run
-from sim.planner import SloTarget, candidate_scenario, plan
+from sim.studies.planner import SloTarget, candidate_scenario, plan
 
 
 def size_cluster(

@@ -2,11 +2,11 @@
 
 An architect starts from a datasheet (an H100, a TPU) and turns knobs: more HBM, faster HBM, more
 FLOP/s, a faster scale-up link, a smaller KV dtype. Each knob is a field of the `Accelerator`, so a
-turned preset is just another `Accelerator`, and every answer comes from `sim.estimate`, the same
+turned preset is just another `Accelerator`, and every answer comes from `sim.cost.estimate`, the same
 function `ctxsim estimate` calls. Nothing here draws or knows about Dash; the hardware designer page
 turns its sliders into `Knobs` and hands the tables below to `dashboard.figures`.
 
-Cost: a device-hour is priced as the planner prices it (`sim.planner.device_hour_usd`): the hourly
+Cost: a device-hour is priced as the planner prices it (`sim.studies.planner.device_hour_usd`): the hourly
 price, or the purchase price amortised over the default `CostAssumptions`, plus electricity at TDP.
 """
 
@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 
 from hardware.spec import Accelerator, MemoryTier
-from sim.costmodel import Parallelism, RooflineCost, memory_plan
-from sim.estimate import Estimate, estimate, smallest_fit
-from sim.planner import device_hour_usd as planner_device_hour_usd
+from sim.cost.estimate import Estimate, estimate, smallest_fit
+from sim.cost.roofline import Parallelism, RooflineCost, memory_plan
 from sim.scenario import CostAssumptions, deep_merge
+from sim.studies.planner import device_hour_usd as planner_device_hour_usd
 from workloads.model import ModelArch
 
 PEAK_DTYPES = ("bf16", "fp8", "int8", "fp4")
@@ -181,7 +181,7 @@ def cost_curve(
     model: ModelArch, hw: Accelerator, output_tokens: int, batch: int, prompts: np.ndarray
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cost per request against prompt length on the fewest devices that hold it (as
-    `sim.estimate.smallest_fit` chooses them), and the price cliffs: the longest prompt a device
+    `sim.cost.estimate.smallest_fit` chooses them), and the price cliffs: the longest prompt a device
     group holds, and the cost one token later on the next, larger group.
 
     Returns (curve, cliffs); curve rows where nothing searched fits have NaN cost. Between two

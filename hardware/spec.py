@@ -91,7 +91,7 @@ class Curve(Frozen):
     """Efficiency (fraction of the datasheet peak) against the work one kernel call does: FLOPs for a
     compute leg, bytes for a memory or link leg. Small kernels leave much of a GPU idle, large ones
     approach a plateau; the curve is piecewise linear in log10(size) and held flat outside
-    [size[0], size[-1]], the measured range (`sim.calibrate` flags queries that fall outside it).
+    [size[0], size[-1]], the measured range (`sim.fidelity.calibrate` flags queries that fall outside it).
 
     Because the values are fractions of peak and the sizes are work, not time, a curve measured on
     one device carries over to a what-if device with more FLOP/s or bandwidth: the same kernel is

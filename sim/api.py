@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sim import metrics
-from sim.costmodel import Parallelism, RooflineCost, memory_plan
-from sim.engine import CacheConfig, Pool, simulate
-from sim.kvcache import KVLayout
-from sim.recorder import REASONS
+from sim.cost.roofline import Parallelism, RooflineCost, memory_plan
+from sim.engine import metrics
+from sim.engine.kvcache import KVLayout
+from sim.engine.recorder import REASONS
+from sim.engine.replica import CacheConfig, Pool, simulate
 from sim.scenario import Scenario
 from workloads.arrivals import Burst, ClosedLoop
 from workloads.requests import Requests
@@ -93,7 +93,7 @@ def cache_config(scenario: Scenario, reqs: Requests) -> CacheConfig | None:
             "kv_cache.prefix_caching needs requests with block hashes "
             "(a trace with hash ids, or a multi-turn session workload)"
         )
-    from sim.cache import make_policy, recompute_cost
+    from sim.engine.eviction import make_policy, recompute_cost
 
     block_tokens = spec.block_tokens or reqs.block_tokens or scenario.scheduler.block_size
     return CacheConfig(

@@ -18,7 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from hardware.catalog import load_hardware, read_yaml
 from hardware.spec import Accelerator, BytesPerS, Seconds
-from sim.costmodel import ConfigError, Parallelism, check_parallelism, memory_plan
+from sim.cost.roofline import ConfigError, Parallelism, check_parallelism, memory_plan
 from workloads.catalog import load_model
 from workloads.model import ModelArch
 from workloads.spec import Slo, Workload

@@ -1,6 +1,6 @@
 """Hardware designer: start from a preset, turn its knobs, and compare with the untouched preset.
 
-Every number comes from `sim.estimate` through `dashboard.whatif`; the callbacks only read the
+Every number comes from `sim.cost.estimate` through `dashboard.whatif`; the callbacks only read the
 controls, call those functions and format what comes back.
 """
 
@@ -36,7 +36,7 @@ from dashboard.whatif import (
     roofline_points,
 )
 from hardware import hardware_names, load_hardware
-from sim.costmodel import Parallelism
+from sim.cost.roofline import Parallelism
 from workloads import load_model, model_names
 
 dash.register_page(__name__, path="/", name="Hardware designer", order=0)

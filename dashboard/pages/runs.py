@@ -27,8 +27,8 @@ from dashboard.runs import (
     read_example,
 )
 from hardware import hardware_names
-from sim import figures as shared
 from sim.api import make_requests, run
+from sim.report import figures as shared
 from sim.scenario import ScenarioError, scenario_from_dict
 from workloads import model_names
 

@@ -13,8 +13,8 @@ from dashboard.components import figure_card, figure_id, fmt_usd, labelled, page
 from dashboard.runs import example_names, latency_frame, parse_upload, read_example
 from dashboard.sizing import candidates_table, size_cluster
 from hardware import hardware_names
-from sim.planner import PlanError, SloTarget
 from sim.scenario import ScenarioError
+from sim.studies.planner import PlanError, SloTarget
 
 dash.register_page(__name__, path="/sizing", name="Cluster sizing", order=1)
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from dashboard.components import fmt_seconds, fmt_value
 from dashboard.runs import COMPARED
 from hardware import load_hardware
-from sim.estimate import estimate, smallest_fit
+from sim.cost.estimate import estimate, smallest_fit
 from sim.scenario import deep_merge
 from workloads import load_model
 

@@ -10,7 +10,7 @@ from dashboard.components import fmt_seconds, fmt_value
 from dashboard.runs import COMPARED, form_values, read_example
 from hardware import load_hardware
 from sim.api import run
-from sim.estimate import estimate, smallest_fit
+from sim.cost.estimate import estimate, smallest_fit
 from sim.scenario import scenario_from_dict
 from workloads import load_model
 

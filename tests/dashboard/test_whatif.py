@@ -12,8 +12,8 @@ from dashboard.whatif import (
     onchip_tier,
     roofline_points,
 )
-from sim.costmodel import Parallelism, memory_plan
-from sim.estimate import estimate, smallest_fit
+from sim.cost.estimate import estimate, smallest_fit
+from sim.cost.roofline import Parallelism, memory_plan
 
 
 def test_untouched_knobs_give_the_preset_back(h100):

@@ -1,5 +1,6 @@
-"""`sim.calibrate`: a fit recovers known curves from kernels it generated, held-out shapes are predicted
-from the rest, and the shipped GPU profile of one model predicts another model's kernels and steps."""
+"""`sim.fidelity.calibrate`: a fit recovers known curves from kernels it generated, held-out shapes are
+predicted from the rest, and the shipped GPU profile of one model predicts another model's kernels and
+steps."""
 
 from pathlib import Path
 
@@ -10,8 +11,8 @@ import yaml
 
 from hardware import load_hardware
 from hardware.spec import Curve, Curves
-from sim import calibrate as cal
-from sim.profile import COLUMNS
+from sim.fidelity import calibrate as cal
+from sim.fidelity.profile import COLUMNS
 from tests.conftest import SHARED
 
 PROFILES = Path(__file__).resolve().parents[2] / "benchmarks" / "data"

@@ -9,9 +9,9 @@ from pydantic import ValidationError
 
 from hardware import load_hardware
 from hardware.spec import Curve, Curves
-from sim import _kernels as K
-from sim import _reference as R
-from sim.costmodel import Parallelism, RooflineCost, build_ops, curve_columns
+from sim.cost import _kernels as K
+from sim.cost import _reference as R
+from sim.cost.roofline import Parallelism, RooflineCost, build_ops, curve_columns
 from tests.strategies import batches
 from workloads import load_model
 

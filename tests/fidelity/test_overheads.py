@@ -12,10 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from hardware import load_hardware
-from sim import validate as val
 from sim.cli import app
-from sim.costmodel import Parallelism, RooflineCost
-from sim.overheads import (
+from sim.cost.roofline import Parallelism, RooflineCost
+from sim.fidelity import validate as val
+from sim.fidelity.overheads import (
     Overheads,
     fit_overheads,
     fit_stacks,

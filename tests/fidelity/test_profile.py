@@ -5,8 +5,8 @@ import pytest
 from typer.testing import CliRunner
 
 from hardware import load_hardware
-from sim import calibrate as cal
 from sim.cli import app
+from sim.fidelity import calibrate as cal
 
 pytest.importorskip("torch")
 

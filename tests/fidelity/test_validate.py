@@ -1,4 +1,4 @@
-"""`sim.validate` on a shipped sample of published measurements: predictions checked against the cost
+"""`sim.fidelity.validate` on a shipped sample of published measurements: predictions checked against the cost
 model by hand, skipped rows explained, and nothing predicted faster than the datasheet roofline."""
 
 import json
@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from hardware import load_hardware
 from hardware.spec import Efficiency
 from sim.cli import app
-from sim.costmodel import Parallelism, RooflineCost
-from sim.validate import read_measurements, summarize, validate
+from sim.cost.roofline import Parallelism, RooflineCost
+from sim.fidelity.validate import read_measurements, summarize, validate
 from workloads import load_model
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "validation"

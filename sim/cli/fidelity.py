@@ -1,0 +1,308 @@
+"""`ctxsim validate`, `ctxsim calibrate` and `ctxsim profile`: how close ctxsim is to measured hardware.
+
+`register(app)` adds the three commands to the main typer app; like the rest of the CLI, these are the
+only functions here that print or write files.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from rich.table import Table
+
+from sim.cli.console import Overwrite, check_output_file, err, fail, out, write_output_file
+
+
+class Device(StrEnum):
+    cuda = "cuda"
+    cpu = "cpu"
+
+
+def _hardware_overrides(paths: list[Path]) -> dict:
+    """Calibrated hardware files keyed by the preset name they stand in for (their `name`)."""
+    from hardware.catalog import load_hardware
+
+    result = {}
+    for path in paths:
+        hw = load_hardware(path)
+        result[hw.name] = hw
+    return result
+
+
+def _fmt(x: float) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ""
+    return f"{x:,.4g}" if abs(x) < 1e5 else f"{x:,.0f}"
+
+
+def validate(
+    data: Annotated[Path, typer.Argument(help="measurements CSV (row_id, model, gpu, metric, value, ...)")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON lines: one object per row, then a summary")
+    ] = False,
+    models: Annotated[Path | None, typer.Option(help="folder of extra model files <name>.yaml|.json")] = None,
+    hardware: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--hardware", help="hardware YAML (e.g. calibrated) replacing the preset of the same name"
+        ),
+    ] = None,
+    splitwise: Annotated[
+        Path | None, typer.Option(help="also validate splitwise-sim's perf_model.csv")
+    ] = None,
+    engine: Annotated[bool, typer.Option(help="simulate offline-throughput rows with the engine")] = True,
+) -> None:
+    """Predict every measured row and print measured vs predicted, error %, and median / p90 error."""
+    import pandas as pd
+
+    from sim.fidelity.validate import MeasurementError, read_measurements, splitwise_measurements, summarize
+    from sim.fidelity.validate import validate as run_validate
+
+    try:
+        df = read_measurements(data)
+        if splitwise is not None:
+            df = pd.concat([df, splitwise_measurements(splitwise)], ignore_index=True)
+        results = run_validate(df, models, _hardware_overrides(hardware or []), engine)
+    except (MeasurementError, ValueError) as exc:
+        fail(str(exc))
+    summary = summarize(results)
+    if as_json:
+        for r in results.to_dict("records"):
+            typer.echo(
+                json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()})
+            )
+        typer.echo(json.dumps({"summary": summary.to_dict("records")}))
+        return
+    table = Table(title=f"ctxsim vs measured: {data.name}")
+    for col in ("row", "case", "metric", "regime", "measured", "predicted", "error %", "note"):
+        table.add_column(col, justify="right" if col in ("measured", "predicted", "error %") else "left")
+    for r in results.itertuples(index=False):
+        table.add_row(
+            str(r.row_id),
+            r.case,
+            r.metric,
+            r.regime,
+            _fmt(r.measured),
+            _fmt(r.predicted),
+            _fmt(r.error_pct),
+            r.skipped_reason or r.flags,
+        )
+    out.print(table)
+    stats = Table(title="absolute error by metric group (skipped rows not scored)")
+    for col in summary.columns:
+        stats.add_column(col)
+    for r in summary.itertuples(index=False):
+        stats.add_row(*(_fmt(v) if isinstance(v, float) else str(v) for v in r))
+    out.print(stats)
+    out.print(
+        f"{int((results['skipped_reason'] != '').sum())} of {len(results)} rows skipped", highlight=False
+    )
+
+
+def calibrate(
+    hardware: Annotated[str, typer.Option(help="preset name or YAML whose peaks the fractions are of")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="calibrated hardware YAML to write")],
+    measurements: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="kernel CSVs from `ctxsim profile`, NCCL all-reduce tables (size(kb), time(us)), or "
+            "aiconfigurator system folders (.../data/h100_sxm)"
+        ),
+    ] = None,
+    holdout: Annotated[
+        bool,
+        typer.Option(
+            help="fit on two thirds of the kernel shapes, report the held-out third, write the partial fit"
+        ),
+    ] = False,
+    steps: Annotated[
+        Path | None,
+        typer.Option(
+            help="measured tpot/ttft rows (validate's CSV format) to fit the per-step framework overhead, "
+            "tree all-reduce hop latency and achieved all-reduce bandwidth fraction from"
+        ),
+    ] = None,
+    holdout_tp: Annotated[
+        int | None, typer.Option(help="leave the --steps rows at this TP out of the fit and score them")
+    ] = None,
+    models: Annotated[Path | None, typer.Option(help="folder of extra model files <name>.yaml|.json")] = None,
+    overwrite: Overwrite = False,
+) -> None:
+    """Fit efficiency curves from measured kernels (and framework overheads from measured steps) and
+    write a hardware YAML the cost model uses."""
+    import pandas as pd
+
+    from hardware.catalog import load_hardware
+    from sim.fidelity import calibrate as cal
+
+    if not measurements and steps is None:
+        fail("give kernel measurements, --steps, or both")
+    check_output_file(output, overwrite, "--output")
+    fit_rows = held = None
+    try:
+        hw = fitted = load_hardware(hardware)
+        sources = tuple(p.name if p.is_file() else str(p) for p in measurements or [])
+        if measurements:
+            kernels = pd.concat([cal.load_kernels(p) for p in measurements], ignore_index=True)
+            fit_rows, held = (
+                cal.split_by_shape(kernels)
+                if holdout
+                else (kernels, kernels[kernels["op"].isin(cal.STEP_OPS)])
+            )
+            fitted = cal.fit(fit_rows, hw, sources)
+        if steps is not None:
+            fitted = _fit_step_overheads(fitted, steps, holdout_tp, models)
+            sources = (*sources, steps.name)
+    except (cal.KernelDataError, ValueError) as exc:
+        fail(str(exc))
+    reports = [("fitted rows (in-sample)", fit_rows)] if fit_rows is not None else []
+    if held is not None and len(held):
+        reports.append(("held out (never read by the fit)", held))
+    for title, part in reports:
+        summary = cal.error_summary(cal.kernel_errors(part, fitted))
+        table = Table(title=f"{title}: |predicted - measured| / measured, %")
+        for col in summary.columns:
+            table.add_column(col)
+        for r in summary.itertuples(index=False):
+            table.add_row(*(_fmt(v) if isinstance(v, float) else str(v) for v in r))
+        out.print(table)
+    header = (
+        f"# {fitted.name} calibrated by `ctxsim calibrate` from {', '.join(sources)}.\n"
+        "# Efficiencies are fractions of this file's peaks; curves are keyed by work per kernel call\n"
+        "# and hold flat outside their measured range (queries there are flagged as extrapolated).\n"
+    )
+    text = header + yaml.safe_dump(cal.to_yaml_dict(fitted), sort_keys=False, width=110, allow_unicode=True)
+    write_output_file(output, lambda p: p.write_text(text), overwrite, "--output")
+    err.print(f"wrote {output}", highlight=False)
+
+
+def _fit_step_overheads(hw, steps: Path, holdout_tp: int | None, models_dir: Path | None):
+    """Fit the stack knobs (`sim.fidelity.overheads`) on the step rows (less those at `holdout_tp`), print
+    the error before and after on the fitted and held-out rows, and return the refitted hardware."""
+    import numpy as np
+
+    from sim.fidelity import calibrate as cal
+    from sim.fidelity import overheads as ovh
+    from sim.fidelity import validate as val
+
+    rows = val.read_measurements(steps)
+    rows = rows[rows["metric"].isin(ovh.STEP_METRICS)].reset_index(drop=True)
+    if rows.empty:
+        raise cal.KernelDataError(f"{steps}: no {' or '.join(ovh.STEP_METRICS)} rows to fit overheads on")
+    models = []
+    for row in rows.itertuples(index=False):
+        model = val.resolve_model(row.model, row.precision, models_dir)
+        if model is None:
+            raise cal.KernelDataError(
+                f"{steps}: row {row.row_id}: unknown model {row.model!r} (see --models)"
+            )
+        models.append(model)
+    tp = rows["tp"].astype(float).astype(int)
+    train = (tp != holdout_tp).to_numpy() if holdout_tp else np.ones(len(rows), bool)
+    if not train.any():
+        raise cal.KernelDataError(
+            f"--holdout-tp {holdout_tp}: every --steps row has that TP; nothing to fit on"
+        )
+    picked = [m for m, keep in zip(models, train, strict=True) if keep]
+    knobs = ovh.fit_overheads(rows[train], picked, hw)
+    refit = ovh.with_overheads(hw, knobs)
+    err.print(
+        f"framework overheads from {int(train.sum())} step rows: {knobs.step_overhead_s * 1e3:.3g} ms "
+        f"per step, {knobs.hop_latency_s * 1e6:.3g} us per tree all-reduce hop, grouped expert GEMMs at "
+        f"{knobs.moe_gemm:.2f} of dense speed, all-reduces at {knobs.collective:.2f} of the link's "
+        "measured bandwidth",
+        highlight=False,
+    )
+    table = Table(title="step rows: |predicted - measured| / measured, median / p90 %")
+    for col in ("rows", "n", "before", "after"):
+        table.add_column(col)
+    for label, mask in (("fitted on", train), (f"held out (TP {holdout_tp})", ~train)):
+        if not mask.any():
+            continue
+        part, part_models = rows[mask], [m for m, keep in zip(models, mask, strict=True) if keep]
+        measured = part["value"].astype(float).to_numpy()
+        cells = []
+        for device in (hw, refit):
+            pred = np.array(
+                [
+                    val.predict_row(r, m, device, engine=False).value
+                    for r, m in zip(part.itertuples(index=False), part_models, strict=True)
+                ]
+            )
+            e = np.abs(pred / measured - 1) * 100
+            cells.append(f"{np.median(e):.1f} / {np.percentile(e, 90):.1f}")
+        table.add_row(label, str(int(mask.sum())), *cells)
+    out.print(table)
+    return refit
+
+
+def profile(
+    model: Annotated[str, typer.Option(help="preset name, YAML file or Hugging Face config.json")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="kernel CSV to write")],
+    device: Annotated[Device, typer.Option(help="where to measure")] = Device.cuda,
+    tiny: Annotated[
+        bool, typer.Option(help="shrunken shapes and counts: the whole path in seconds on a CPU")
+    ] = False,
+    overwrite: Overwrite = False,
+) -> None:
+    """Time the model's GEMMs, attention, copies (and all-reduce on several GPUs) and whole decoder steps
+    with PyTorch, random weights; writes the CSV `ctxsim calibrate` reads."""
+    from sim.fidelity import profile as prof
+    from workloads import load_model
+
+    check_output_file(output, overwrite, "--output")
+    try:
+        arch = load_model(model)
+    except ValueError as exc:
+        fail(str(exc))
+    if arch.mla is not None or arch.ssm is not None or arch.window is not None:
+        fail(
+            f"model {arch.name}: profiling builds GQA attention decoders; MLA, SSM and windowed models are "
+            "not supported"
+        )
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        fail("profile needs PyTorch: pip install 'ctxsim[profile]'")
+    moe = arch.moe
+    shapes = prof.Shapes(
+        name=arch.name,
+        layers=arch.num_layers,
+        hidden=arch.hidden_size,
+        heads=arch.num_heads,
+        kv_heads=arch.num_kv_heads,
+        head_dim=arch.head_dim,
+        ffn=moe.expert_ffn if moe else arch.intermediate_size,
+        vocab=arch.vocab_size,
+        experts=moe.experts if moe else 0,
+        active=moe.active if moe else 0,
+    )
+    rows: list[dict] = []
+    try:
+        prof.measure(
+            prof.tiny(shapes) if tiny else shapes, prof.TINY if tiny else prof.FULL, device.value, rows.append
+        )
+    except ValueError as exc:
+        fail(str(exc))
+
+    def write_csv(path: Path) -> None:
+        with path.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, prof.COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    write_output_file(output, write_csv, overwrite, "--output")
+    err.print(f"wrote {output}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(validate)
+    app.command()(calibrate)
+    app.command()(profile)

@@ -1,0 +1,314 @@
+"""`ctxsim` command line: the only place that prints and writes files."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from sim.cli.console import err, fail, out
+
+__all__ = ["app", "err", "fail", "main", "out"]
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Capacity planning for long-context LLM inference hardware.",
+)
+
+
+def _si(value: float, unit: str) -> str:
+    for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:,.3g} {prefix}{unit}"
+    return f"{value:,.3g} {unit}"
+
+
+def _time(s: float) -> str:
+    return f"{s * 1e3:,.3f} ms" if s < 1 else f"{s:,.3f} s"
+
+
+class Dtype(StrEnum):
+    bf16 = "bf16"
+    fp16 = "fp16"
+    fp8 = "fp8"
+    int8 = "int8"
+    fp4 = "fp4"
+    int4 = "int4"
+    int2 = "int2"
+
+
+@app.command()
+def estimate(
+    model: Annotated[str, typer.Option(help="preset name, YAML file or Hugging Face config.json")],
+    hardware: Annotated[str, typer.Option(help="preset name or YAML file")],
+    input: Annotated[int, typer.Option("--input", min=1, help="prompt tokens")],
+    output: Annotated[int, typer.Option("--output", min=1, help="output tokens")],
+    tp: Annotated[int, typer.Option(min=1, help="tensor-parallel degree")] = 1,
+    pp: Annotated[int, typer.Option(min=1, help="pipeline stages")] = 1,
+    batch: Annotated[int, typer.Option(min=1, help="sequences decoded together")] = 1,
+    kv_dtype: Annotated[Dtype | None, typer.Option(help="KV cache dtype (default: the model's)")] = None,
+    weight_dtype: Annotated[Dtype | None, typer.Option(help="weight dtype (default: the model's)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+) -> None:
+    """Analytic answer in a second: memory fit, KV bytes, prefill time, decode step time, max batch."""
+    from hardware import load_hardware
+    from sim.cost.estimate import estimate as run_estimate
+    from sim.cost.roofline import Parallelism
+    from workloads import load_model
+
+    try:
+        arch = load_model(model).with_dtypes(
+            weight_dtype.value if weight_dtype else None, kv_dtype.value if kv_dtype else None
+        )
+        hw = load_hardware(hardware)
+        result = run_estimate(arch, hw, Parallelism(tp, pp), input, output, batch)
+    except ValueError as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(result.to_dict()))
+        return
+    r = result
+    table = Table(
+        title=f"{r.model} on {r.tp * r.pp} x {r.hardware} (tp={r.tp}, pp={r.pp}), "
+        f"{r.batch} x {r.input_tokens:,} in / {r.output_tokens:,} out",
+        show_header=False,
+    )
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    fit = "[green]yes[/]" if r.fits else f"[red]no[/]: {r.reason}"
+    rows = [
+        ("fits", fit),
+        ("weights per device", _si(r.weights_bytes_per_device, "B")),
+        ("KV per token", _si(r.kv_bytes_per_token, "B")),
+        ("KV per sequence", _si(r.kv_bytes_per_sequence, "B")),
+        ("KV capacity", f"{r.kv_capacity_tokens:,} tokens"),
+        ("max batch at this context", f"{r.max_batch_at_context:,}"),
+        ("prefill (TTFT)", f"{_time(r.prefill_s)} ({r.prefill_bound}-bound)"),
+        ("first decode step", f"{_time(r.decode_step_s)} ({r.decode_bound}-bound)"),
+        ("TPOT (mean)", _time(r.tpot_s)),
+        ("end to end", _time(r.e2e_s)),
+        ("output tokens/s", f"{r.output_tokens_per_s:,.1f}"),
+    ]
+    if not r.fits and r.devices_needed:
+        rows.insert(1, ("devices needed", f"{r.devices_needed} (tp={r.suggested_tp}, pp={r.suggested_pp})"))
+    elif not r.fits:
+        rows.insert(1, ("devices needed", "more than searched"))
+    if r.reason and r.fits:
+        rows.insert(1, ("note", r.reason))
+    for k, v in rows:
+        table.add_row(k, v)
+    out.print(table)
+
+
+def _write_outputs(result, out_dir: Path, csv: bool, overwrite: bool) -> None:
+    """Write every file into a fresh sibling folder that becomes `out_dir` only when complete."""
+    import yaml
+
+    from sim.files import output_folder
+    from sim.report.run import run_report
+
+    with output_folder(out_dir, overwrite) as tmp:
+        (tmp / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n")
+        result.requests.to_parquet(tmp / "requests.parquet", index=False)
+        result.timeseries.to_parquet(tmp / "timeseries.parquet", index=False)
+        result.classes.to_csv(tmp / "classes.csv", index=False)
+        if csv:
+            result.requests.to_csv(tmp / "requests.csv", index=False)
+        scenario = result.scenario.model_dump(mode="json")
+        (tmp / "scenario.yaml").write_text(yaml.safe_dump(scenario, sort_keys=False))
+        (tmp / "report.html").write_text(run_report(result))
+
+
+@app.command()
+def run(
+    scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="folder for summary.json, parquet tables, report.html")
+    ] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="override a field: key.path=value")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+    csv: Annotated[bool, typer.Option("--csv", help="also write requests.csv")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="replace an earlier ctxsim output folder at --out")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Simulate a scenario and write its results."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from sim.api import make_requests
+    from sim.api import run as run_scenario
+    from sim.files import OutputError, check_folder
+    from sim.scenario import ScenarioError, load_scenario
+
+    if out_dir is not None:
+        try:
+            check_folder(out_dir, overwrite)
+        except OutputError as exc:
+            fail(str(exc))
+    try:
+        sc = load_scenario(scenario, overrides or [])
+        reqs = make_requests(sc)
+    except (ScenarioError, ValueError) as exc:
+        fail(f"{scenario}: {exc}")
+    if len(reqs) == 0:
+        fail(f"{scenario}: the workload produced no requests before the stop condition")
+    columns = (
+        TextColumn("[bold]simulating"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} requests"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, disable=quiet or as_json, transient=True) as bar:
+        task = bar.add_task("run", total=len(reqs))
+        result = run_scenario(sc, progress=lambda k: bar.advance(task, k), requests=reqs)
+    if out_dir is not None:
+        try:
+            _write_outputs(result, out_dir, csv, overwrite)
+        except (OutputError, OSError) as exc:
+            fail(f"--out {out_dir}: nothing written: {exc}")
+    if as_json:
+        typer.echo(json.dumps(result.summary))
+        return
+    s = result.summary
+    table = Table(
+        title=f"{sc.name}: {sc.model.name} on {sc.replicas} x {sc.par.devices} x {sc.hardware.name}",
+        show_header=False,
+    )
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for label, key, fmt in [
+        ("requests finished / rejected", None, None),
+        ("throughput", "throughput_rps", "{:,.2f} req/s"),
+        ("output tokens/s", "output_tokens_per_s", "{:,.0f}"),
+        ("TTFT p50 / p99", ("ttft_p50_s", "ttft_p99_s"), None),
+        ("TPOT p50 / p99", ("tpot_p50_s", "tpot_p99_s"), None),
+        ("e2e p50 / p99", ("e2e_p50_s", "e2e_p99_s"), None),
+        ("goodput", "goodput_rps", "{:,.2f} req/s"),
+        ("SLO attainment", "slo_attainment", "{:.1%}"),
+        ("KV peak", "kv_peak_fraction", "{:.0%}"),
+        ("preemptions", "preemptions", "{:,}"),
+        ("compute-bound share", "compute_bound_time_fraction", "{:.0%}"),
+        ("$ / 1M output tokens", "cost_per_1m_output_tokens_usd", "{:,.3f}"),
+        ("simulated in", "sim_wall_s", "{:.2f} s"),
+    ]:
+        if key is None:
+            value = f"{s['requests_finished']:,} / {s['requests_rejected']:,}"
+        elif isinstance(key, tuple):
+            a, b = (s[k] for k in key)
+            value = "—" if a is None else f"{_time(a)} / {_time(b)}"
+        else:
+            value = "—" if s.get(key) is None else fmt.format(s[key])
+        table.add_row(label, value)
+    out.print(table)
+    if out_dir is not None:
+        out.print(f"wrote {out_dir}/: summary.json, requests.parquet, timeseries.parquet, report.html")
+
+
+@app.command()
+def schema() -> None:
+    """Print the scenario file's JSON Schema."""
+    from sim.scenario import json_schema
+
+    typer.echo(json_schema(), nl=False)
+
+
+class CatalogKind(StrEnum):
+    hardware = "hardware"
+    models = "models"
+
+
+@app.command()
+def catalog(kind: CatalogKind, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the shipped presets with their key numbers and sources."""
+    if kind is CatalogKind.hardware:
+        from hardware import hardware_names, load_hardware
+
+        items = [load_hardware(n) for n in hardware_names()]
+        rows = [
+            {
+                "name": a.name,
+                "kind": a.kind,
+                "bf16_tflops": a.peak_flops.bf16 / 1e12,
+                "fp8_tflops": (a.peak_flops.fp8 or 0) / 1e12,
+                "memory_gb": a.main_tier.capacity_bytes / 1e9,
+                "bandwidth_tb_s": a.main_tier.bandwidth_bytes_per_s / 1e12,
+                "scale_up_gb_s": a.scale_up.bandwidth_bytes_per_s / 1e9 if a.scale_up else None,
+                "tdp_w": a.power.tdp_w if a.power else None,
+                "source": a.main_tier.source,
+            }
+            for a in items
+        ]
+    else:
+        from workloads import load_model, model_names
+
+        items = [load_model(n) for n in model_names()]
+        rows = [
+            {
+                "name": m.name,
+                "params_b": m.params() / 1e9,
+                "layers": m.num_layers,
+                "kv_bytes_per_token": m.kv_bytes_per_token,
+                "window_kv_bytes_per_token": m.window_kv_bytes_per_token,
+                "state_bytes_per_seq": m.state_bytes_per_sequence,
+                "max_context": m.max_context_tokens,
+                "source": m.source,
+            }
+            for m in items
+        ]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    table = Table(title=f"ctxsim {kind.value} presets")
+    keys = [k for k in rows[0] if k != "source"]
+    for key in keys:
+        table.add_column(key, no_wrap=key == "name")
+    for row in rows:
+        table.add_row(
+            *(
+                "" if row[k] is None else f"{row[k]:,.4g}" if isinstance(row[k], float) else str(row[k])
+                for k in keys
+            )
+        )
+    out.print(table)
+    out.print("\n[bold]Sources[/]")
+    for row in rows:
+        out.print(f"[bold]{row['name']}[/]: {row['source']}", highlight=False)
+
+
+from sim.cli.workload import workload_app  # noqa: E402
+
+app.add_typer(workload_app, name="workload")
+
+from sim.cli.studies import register as register_sweep  # noqa: E402
+
+register_sweep(app)
+
+from sim.cli.fidelity import register as register_fidelity  # noqa: E402
+
+register_fidelity(app)
+
+from dashboard.cli import register as register_dashboard  # noqa: E402
+
+register_dashboard(app)
+
+from sim.cli.cache import register as register_cache  # noqa: E402
+
+register_cache(app)
+
+
+def main() -> None:  # pragma: no cover
+    app(prog_name="ctxsim")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,338 @@
+"""`ctxsim sweep`, `report`, `plan` and `cost-curve`: the many-scenario commands.
+
+`register(app)` adds them to the `ctxsim` Typer app; like the rest of the CLI they are the only
+code here that prints or writes files, through the consoles and `fail` of `sim.cli.console`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from sim.cli.console import Overwrite, check_output_file, err, fail, out, write_output_file
+
+
+def _time(s: float | None) -> str:
+    if s is None:
+        return "—"
+    return f"{s * 1e3:,.1f} ms" if s < 1 else f"{s:,.2f} s"
+
+
+def _usd(v: float | None) -> str:
+    if v is None or v != v:
+        return "—"
+    return f"${v:,.3g}" if v < 1 else f"${v:,.2f}"
+
+
+def sweep(
+    sweep_file: Annotated[Path, typer.Argument(help="sweep YAML: a base scenario and a grid or list")],
+    out_dir: Annotated[Path, typer.Option("--out", help="results folder; run again to resume")],
+    workers: Annotated[int, typer.Option(min=1, help="local worker processes")] = os.cpu_count() or 1,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray", help="Ray: 'local' starts one here, 'auto' joins a running cluster, or an address"
+        ),
+    ] = None,
+    retry_failed: Annotated[bool, typer.Option(help="run again the points whose last run failed")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Run every point of a sweep, one row each in OUT/results.parquet, plus OUT/report.html.
+
+    Finished points are kept in OUT/points/ as they complete; running the same command again
+    (after a crash, Ctrl-C or kill) runs only the points still missing."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from sim.report.sweep import sweep_report
+    from sim.studies import store
+    from sim.studies.sweep import SweepError, execute, load_sweep
+
+    try:
+        sw = load_sweep(sweep_file)
+    except SweepError as exc:
+        fail(str(exc))
+    if ray is not None and importlib.util.find_spec("ray") is None:
+        fail("--ray needs Ray installed: pip install 'ctxsim[ray]'")
+    try:
+        store.check_folder(out_dir)
+    except ValueError as exc:
+        fail(str(exc))
+    ids = [p.point_id for p in sw.points]
+    store.prepare(out_dir, sw.name, sw.params, ids)
+    stored = store.saved(out_dir, failed_too=not retry_failed)
+    foreign = store.saved(out_dir) - set(ids)
+    if foreign:
+        err.print(
+            f"[yellow]note:[/] {len(foreign)} stored points in {out_dir} are not points of this sweep "
+            "(its base, presets or values changed); results leave them out",
+            highlight=False,
+        )
+    todo = [p for p in sw.points if p.point_id not in stored]
+    if len(todo) < len(sw.points):
+        err.print(
+            f"resuming: {len(sw.points) - len(todo)} of {len(sw.points)} points already stored",
+            highlight=False,
+        )
+    columns = (
+        TextColumn("[bold]sweep"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("points"),
+        TextColumn("[red]{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    failed = 0
+    with Progress(*columns, console=err, disable=quiet, transient=True) as bar:
+        task = bar.add_task("sweep", total=len(todo), failed=0)
+        try:
+            for row in execute(todo, workers, ray):
+                store.write_point(out_dir, row)
+                failed += row["error"] is not None
+                bar.update(task, advance=1, failed=failed)
+        except KeyboardInterrupt:
+            fail(f"interrupted; {_stored(store, out_dir, ids)}", 130)
+        except BrokenProcessPool:
+            fail(f"a worker process died; {_stored(store, out_dir, ids)}")
+        except ConnectionError as exc:
+            fail(f"--ray {ray}: {exc}")
+    results = store.collect(out_dir, ids)
+    store.write_results(out_dir, results, sweep_report(results, list(sw.params), sw.name))
+    errors = results[results["error"].notna()]
+    out.print(
+        f"{len(results)} points ({len(errors)} failed) -> {out_dir}/results.parquet, {out_dir}/report.html",
+        highlight=False,
+    )
+    if len(errors):
+        first = errors.iloc[0]
+        fail(
+            f"{len(errors)} of {len(results)} points failed; point {first['point'] + 1} ({first['label']}): "
+            f"{first['error']}",
+            1,
+        )
+
+
+def report(
+    out_dir: Annotated[Path, typer.Argument(help="a sweep's results folder")],
+) -> None:
+    """Rebuild a sweep's results.parquet and report.html from its stored points."""
+    from sim.report.sweep import sweep_report
+    from sim.studies import store
+
+    try:
+        manifest = store.read_manifest(out_dir)
+    except ValueError as exc:
+        fail(str(exc))
+    results = store.collect(out_dir, manifest["points"])
+    if not len(results):
+        fail(f"{out_dir}: no stored points yet")
+    store.write_results(out_dir, results, sweep_report(results, manifest["params"], manifest["name"]))
+    missing = len(manifest["points"]) - len(results)
+    note = f" ({missing} points not run yet)" if missing else ""
+    out.print(f"{len(results)} points{note} -> {out_dir}/report.html", highlight=False)
+
+
+def _stored(store, out_dir: Path, ids: list[str]) -> str:
+    done = len(store.saved(out_dir) & set(ids))
+    return f"{done} of {len(ids)} points stored, run the same command to resume"
+
+
+def _csv(text: str | None, option: str, cast=str) -> list:
+
+    if text is None:
+        return []
+    try:
+        items = [cast(x.strip()) for x in text.split(",") if x.strip()]
+    except ValueError:
+        fail(f"{option} {text!r}: expected a comma-separated list")
+    if not items:
+        fail(f"{option}: empty list")
+    return items
+
+
+def plan(
+    scenario: Annotated[Path, typer.Argument(help="scenario YAML: model, workload, scheduler")],
+    qps: Annotated[float, typer.Option(help="offered load, requests/s")],
+    slo: Annotated[list[str], typer.Option(help="target METRIC_pNN=DURATION, e.g. ttft_p99=2s; repeatable")],
+    hardware: Annotated[str | None, typer.Option(help="presets, comma-separated (default: its own)")] = None,
+    tp: Annotated[str, typer.Option(help="comma-separated tensor-parallel degrees")] = "1,2,4,8",
+    max_devices: Annotated[int, typer.Option(min=1, help="most devices a configuration may use")] = 64,
+    requests: Annotated[int, typer.Option(min=10, help="requests simulated per configuration")] = 2000,
+    top: Annotated[int, typer.Option(min=1, help="configurations to rank")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="the plan as one JSON object")] = False,
+    disaggregated: Annotated[bool, typer.Option(help="also try split prefill and decode pools")] = False,
+) -> None:
+    """Cheapest hardware x tp x replicas (optionally in prefill and decode pools) that meets the SLOs
+    at a load, with the runners-up."""
+    from hardware.catalog import read_yaml
+    from sim.scenario import rebase_paths
+    from sim.studies.planner import PlanError, parse_slo
+    from sim.studies.planner import plan as make_plan
+
+    try:
+        base = rebase_paths(read_yaml(scenario), scenario.parent)
+        targets = [parse_slo(s) for s in slo]
+        tps = _csv(tp, "--tp", int)
+        with err.status("planning", spinner="dots") as status:
+            result = make_plan(
+                base,
+                qps,
+                targets,
+                _csv(hardware, "--hardware") or None,
+                tps,
+                max_devices,
+                requests,
+                top,
+                progress=lambda text: status.update(f"simulating {text}"),
+                disaggregated=disaggregated,
+            )
+    except (PlanError, ValueError) as exc:
+        fail(f"{scenario}: {exc}")
+    if as_json:
+        typer.echo(json.dumps(result.to_dict()))
+        return
+    limits = ", ".join(f"{s.name} ≤ {_time(s.limit_s)}" for s in result.slos)
+    if result.best is None:
+        out.print(
+            f"[red]No configuration within {result.max_devices} devices meets {limits} at {qps:g} req/s.[/]"
+        )
+    table = Table(
+        title=f"Cheapest for {qps:g} req/s with {limits} ({result.simulations} simulations of "
+        f"{result.requests:,} requests, {result.wall_s:.1f} s)"
+    )
+    for col in (
+        "",
+        "replicas x hardware (tp x pp)",
+        "devices",
+        "$/hour",
+        "$/1M tokens in, out",
+        *(f"{s.name} (headroom)" for s in result.slos),
+    ):
+        table.add_column(col, justify="left" if col in ("", "replicas x hardware (tp x pp)") else "right")
+
+    def row(label, c):
+        cells = [
+            "—" if c.headroom[s.name] is None else f"{_time(c.summary[s.key])} ({c.headroom[s.name]:+.0%})"
+            for s in result.slos
+        ]
+        per_1m = f"{_usd(c.cost_per_1m_input_tokens_usd)}, {_usd(c.cost_per_1m_output_tokens_usd)}"
+        layout = f"{c.replicas} x {c.label} ({c.tp} x {c.pp})"
+        table.add_row(label, layout, str(c.devices), _usd(c.cost_per_hour_usd), per_1m, *cells)
+
+    for rank, (c, below) in enumerate(zip(result.ranked, result.below, strict=True), start=1):
+        row("best" if rank == 1 else f"#{rank}", c)
+        if below is not None:
+            row("  1 fewer", below)
+    for c in result.misses:
+        row("misses", c)
+    out.print(table)
+    if result.skipped:
+        out.print(f"[bold]Not ranked[/] ({len(result.skipped)}):")
+        for s in result.skipped:
+            out.print(f"  {s.hardware} tp={s.tp}: {s.reason}", highlight=False)
+
+
+def cost_curve(
+    model: Annotated[str, typer.Option(help="model preset, YAML file or Hugging Face config.json")],
+    hardware: Annotated[str, typer.Option(help="comma-separated hardware presets or YAML files")],
+    max_context: Annotated[int | None, typer.Option(min=2, help="longest prompt (default: model's)")] = None,
+    min_context: Annotated[int, typer.Option(min=1, help="shortest prompt")] = 1000,
+    output: Annotated[int, typer.Option("--output", min=1, help="output tokens per request")] = 1000,
+    out_file: Annotated[Path | None, typer.Option("--out", help="write the figure to this HTML file")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="jumps and curve as one JSON object")] = False,
+    overwrite: Overwrite = False,
+) -> None:
+    """Cost per request against prompt length per hardware, and where a request outgrows a device."""
+    from hardware import load_hardware
+    from sim.studies.costcurve import STEPS_PER_DOUBLING, figure
+    from sim.studies.costcurve import cost_curve as make_curve
+    from workloads import load_model
+
+    check_output_file(out_file, overwrite)
+    try:
+        arch = load_model(model)
+        hws = [load_hardware(h) for h in _csv(hardware, "--hardware")]
+        top = max_context or arch.max_context_tokens or 1_000_000
+        curve, jumps = make_curve(arch, hws, output, min_context, top)
+    except ValueError as exc:
+        fail(str(exc))
+    if out_file is not None:
+        import plotly.io as pio
+
+        html = pio.to_html(figure(curve, jumps, arch.name, output), include_plotlyjs=True)
+        write_output_file(out_file, lambda p: p.write_text(html), overwrite)
+    if as_json:
+        rows = json.loads(curve.to_json(orient="records"))
+        typer.echo(
+            json.dumps(
+                {
+                    "model": arch.name,
+                    "output_tokens": output,
+                    "jumps": [asdict(j) for j in jumps],
+                    "curve": rows,
+                }
+            )
+        )
+        return
+    table = Table(title=f"{arch.name}: cost per request by prompt length ({output:,} output tokens)")
+    for col in (
+        "hardware",
+        "prompt tokens",
+        "fewest devices",
+        "cheapest tp x pp",
+        "batch",
+        "$/1K requests",
+        "$/1M prompt tokens",
+    ):
+        table.add_column(col, justify="left" if col == "hardware" else "right")
+    edges = {j.context_tokens for j in jumps} | {j.context_tokens - 1 for j in jumps}
+    grid = curve.groupby("hardware", sort=False).cumcount()
+    shown = (grid % STEPS_PER_DOUBLING == 0) | curve["context_tokens"].isin(edges | {top})
+    for r in curve[shown].itertuples():
+        if not r.fits:
+            table.add_row(r.hardware, f"{r.context_tokens:,}", "does not fit", "", "", "", "")
+            continue
+        per_1k = None if r.cost_per_request_usd is None else r.cost_per_request_usd * 1e3
+        table.add_row(
+            r.hardware,
+            f"{r.context_tokens:,}",
+            f"{r.min_devices:.0f}",
+            f"{r.tp:.0f} x {r.pp:.0f}",
+            f"{r.batch:.0f}",
+            _usd(per_1k),
+            _usd(r.cost_per_1m_input_tokens_usd),
+        )
+    out.print(table)
+    for j in jumps:
+        after = f"{j.devices_after} devices" if j.devices_after else "more devices than any group searched"
+        out.print(
+            f"{j.hardware}: from {j.context_tokens:,} prompt tokens a request needs {after} "
+            f"(was {j.devices_before})",
+            highlight=False,
+        )
+    if out_file is not None:
+        out.print(f"wrote {out_file}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `sweep`, `report`, `plan` and `cost-curve` to `app`."""
+    app.command()(sweep)
+    app.command()(report)
+    app.command()(plan)
+    app.command("cost-curve")(cost_curve)

@@ -1,0 +1,193 @@
+"""Numba kernels for step costs over a batch and for event skipping. Mirrors sim/cost/_reference.py.
+
+A step's cost is linear in a few batch features (tokens, sampled rows, attention pairs, KV tokens
+read, touched-expert fraction, sequences), so each operator is a row of FLOP and byte coefficients
+over the feature vector, and its time is the roofline of those two dot products. An operator may
+carry efficiency curves (hardware.spec.Curve) for either leg, stored inline in its `ops` row as
+knots in log10(work per kernel call); the leg's rate is then peak x curve(work / calls).
+"""
+
+import numba
+import numpy as np
+
+from hardware._kernels import op_time
+
+N_FEATURES = 9
+ONE, TOKENS, SAMPLED, MOE_TOUCHED, PAIRS_FULL, KV_FULL, PAIRS_WINDOW, KV_WINDOW, SEQS = range(N_FEATURES)
+# per-operator row of the `ops` array: rate_f, rate_b, overhead_s, count, is_link, kernel calls the
+# operator stands for, then two curves (compute leg, memory leg), each [knots, log10 sizes..., values...]
+RATE_F, RATE_B, OVERHEAD, COUNT, IS_LINK, CALLS = range(6)
+MAX_KNOTS = 16
+CURVE_WIDTH = 1 + 2 * MAX_KNOTS
+CURVE_F = 6
+CURVE_B = CURVE_F + CURVE_WIDTH
+N_OP_COLS = CURVE_B + CURVE_WIDTH
+# accumulator slots
+TOTAL, COMPUTE, MEMORY, LINK = range(4)
+
+
+@numba.njit(cache=True, inline="always")
+def window_pairs(n, c, w):
+    """Sum over the n new tokens (positions c+1..c+n) of the keys each attends to, capped at w."""
+    if w <= 0 or c + n <= w:
+        return n * c + n * (n + 1) / 2.0
+    if c >= w:
+        return n * float(w)
+    m = w - c
+    return m * c + m * (m + 1) / 2.0 + (n - m) * float(w)
+
+
+@numba.njit(cache=True)
+def batch_features(new, ctx, sampled, window, moe_ratio):
+    x = np.zeros(N_FEATURES)
+    x[ONE] = 1.0
+    for i in range(new.shape[0]):
+        n = float(new[i])
+        c = float(ctx[i])
+        x[TOKENS] += n
+        x[PAIRS_FULL] += n * c + n * (n + 1) / 2.0
+        x[KV_FULL] += c + n
+        if window > 0:
+            x[PAIRS_WINDOW] += window_pairs(n, c, window)
+            x[KV_WINDOW] += min(c + n, float(window))
+    x[SAMPLED] = sampled
+    x[SEQS] = new.shape[0]
+    if moe_ratio > 0:
+        x[MOE_TOUCHED] = 1.0 - (1.0 - moe_ratio) ** x[TOKENS]
+    return x
+
+
+@numba.njit(cache=True, inline="always")
+def curve_at(ops, o, start, size):
+    """Efficiency of operator o's curve stored from column `start` at work `size` (1.0 if none)."""
+    n = int(ops[o, start])
+    if n == 0 or size <= 0:
+        return 1.0
+    lx = np.log10(size)
+    xs = start + 1
+    ys = start + 1 + MAX_KNOTS
+    if lx <= ops[o, xs]:
+        return ops[o, ys]
+    for i in range(1, n):
+        if lx < ops[o, xs + i]:
+            w = (lx - ops[o, xs + i - 1]) / (ops[o, xs + i] - ops[o, xs + i - 1])
+            return ops[o, ys + i - 1] + w * (ops[o, ys + i] - ops[o, ys + i - 1])
+    return ops[o, ys + n - 1]
+
+
+@numba.njit(cache=True, inline="always")
+def op_seconds(ops, o, f, b):
+    """Operator o's time for f FLOPs and b bytes (all its instances), and the accumulator slot it
+    counts in: LINK, COMPUTE or MEMORY, or TOTAL for an operator with no work at all (a fixed
+    per-step overhead counts in the total only)."""
+    calls = ops[o, CALLS]
+    rate_f = ops[o, RATE_F] * curve_at(ops, o, CURVE_F, f / calls)
+    rate_b = ops[o, RATE_B] * curve_at(ops, o, CURVE_B, b / calls)
+    t, c, m = op_time(f, b, rate_f, rate_b, ops[o, OVERHEAD])
+    t *= ops[o, COUNT]
+    if ops[o, IS_LINK] > 0:
+        return t, LINK
+    if c >= m and c > 0:
+        return t, COMPUTE
+    if m > 0:
+        return t, MEMORY
+    return t, TOTAL
+
+
+@numba.njit(cache=True)
+def ops_time(x, flops_coef, bytes_coef, ops, acc):
+    """Add each operator's roofline time for features x into acc[TOTAL, COMPUTE, MEMORY, LINK];
+    return the step's total."""
+    total = 0.0
+    for o in range(flops_coef.shape[0]):
+        f = 0.0
+        b = 0.0
+        for k in range(N_FEATURES):
+            f += flops_coef[o, k] * x[k]
+            b += bytes_coef[o, k] * x[k]
+        t, slot = op_seconds(ops, o, f, b)
+        total += t
+        if slot != TOTAL:
+            acc[slot] += t
+    acc[TOTAL] += total
+    return total
+
+
+@numba.njit(cache=True)
+def step_time(new, ctx, sampled, window, moe_ratio, flops_coef, bytes_coef, ops):
+    acc = np.zeros(4)
+    ops_time(batch_features(new, ctx, sampled, window, moe_ratio), flops_coef, bytes_coef, ops, acc)
+    return acc
+
+
+@numba.njit(cache=True)
+def step_time_into(new, ctx, sampled, window, moe_ratio, flops_coef, bytes_coef, ops, acc):
+    """`step_time` added into acc; returns the step's total."""
+    return ops_time(batch_features(new, ctx, sampled, window, moe_ratio), flops_coef, bytes_coef, ops, acc)
+
+
+@numba.njit(cache=True)
+def decode_span(ctx, window, moe_ratio, flops_coef, bytes_coef, ops, t0, t_stop, k_max, acc):
+    """Advance up to k_max decode steps of a fixed batch (each sequence adds one token per step,
+    starting from contexts `ctx`), stopping after the first step that ends at or past t_stop.
+    Adds the time split into acc and returns (steps done, end time).
+
+    In such a batch only the attention features change from step to step, and the full-attention
+    ones grow by `seqs` each step, so every operator's FLOPs and bytes are affine in the step
+    index (plus the windowed features, recomputed per step): the per-step work is two
+    multiply-adds per operator instead of a dot product over all features."""
+    seqs = ctx.shape[0]
+    x = np.zeros(N_FEATURES)
+    x[ONE] = 1.0
+    x[TOKENS] = seqs
+    x[SAMPLED] = seqs
+    x[SEQS] = seqs
+    if moe_ratio > 0:
+        x[MOE_TOUCHED] = 1.0 - (1.0 - moe_ratio) ** seqs
+    ctx_sum = 0.0
+    ctx_min = np.inf
+    for i in range(seqs):
+        ctx_sum += ctx[i]
+        ctx_min = min(ctx_min, float(ctx[i]))
+    x[PAIRS_FULL] = ctx_sum + seqs  # step 0; each later step adds seqs to both full features
+    x[KV_FULL] = x[PAIRS_FULL]
+    n_ops = flops_coef.shape[0]
+    f0 = np.zeros(n_ops)  # work at step 0 without the windowed features
+    b0 = np.zeros(n_ops)
+    df = np.zeros(n_ops)  # growth per step
+    db = np.zeros(n_ops)
+    wf = np.zeros(n_ops)  # per windowed pair / KV token (the two windowed features are equal here)
+    wb = np.zeros(n_ops)
+    for o in range(n_ops):
+        for j in range(N_FEATURES):
+            f0[o] += flops_coef[o, j] * x[j]
+            b0[o] += bytes_coef[o, j] * x[j]
+        df[o] = (flops_coef[o, PAIRS_FULL] + flops_coef[o, KV_FULL]) * seqs
+        db[o] = (bytes_coef[o, PAIRS_FULL] + bytes_coef[o, KV_FULL]) * seqs
+        wf[o] = flops_coef[o, PAIRS_WINDOW] + flops_coef[o, KV_WINDOW]
+        wb[o] = bytes_coef[o, PAIRS_WINDOW] + bytes_coef[o, KV_WINDOW]
+    split = np.zeros(4)  # this span's [total, compute, memory, link], added to acc once
+    t = t0
+    k = 0
+    while k < k_max:
+        xw = 0.0
+        if window > 0:
+            if ctx_min + k + 1 >= window:
+                xw = seqs * float(window)
+            else:
+                for i in range(seqs):
+                    xw += min(float(ctx[i]) + k + 1, float(window))
+        step = 0.0
+        for o in range(n_ops):
+            dt, slot = op_seconds(ops, o, f0[o] + k * df[o] + xw * wf[o], b0[o] + k * db[o] + xw * wb[o])
+            step += dt
+            if slot != TOTAL:
+                split[slot] += dt
+        split[TOTAL] += step
+        t += step
+        k += 1
+        if t >= t_stop:
+            break
+    for j in range(4):
+        acc[j] += split[j]
+    return k, t

@@ -1,0 +1,255 @@
+"""Framework overheads of a serving stack: the time end-to-end runs show and kernel benchmarks cannot.
+
+Kernel calibration (`sim.fidelity.calibrate`) fits how fast each kernel runs when called back to back. A
+serving stack (one framework version on one GPU) adds time around its kernels, described by four
+knobs, each of which can only make a prediction slower:
+
+- `efficiency.step_overhead_s`: paid once per engine step (scheduling, sampling, launch gaps);
+- the scale-up link's per-hop `latency_s` with a tree all-reduce (2 ceil(log2 tp) hops per
+  all-reduce, two all-reduces a layer): collective latency that grows with log2 tp;
+- `efficiency.moe_gemm` (<= 1): the fraction of a dense GEMM's speed that the stack's grouped expert
+  GEMMs reach on the same work;
+- `efficiency.collective` (<= 1): the fraction of the link's kernel-measured (NCCL benchmark)
+  bandwidth that the stack's own all-reduces reach: collective time that grows with the bytes moved,
+  so with the tokens of a large prefill, and not with the number of hops.
+
+`fit_overheads` fits them on measured rows in `sim.fidelity.validate`'s format. Every row's predicted time
+is linear in (step overhead, hop latency, 1 / moe_gemm - 1, 1 / collective - 1): a step's time is
+its operators' times plus the overheads, and an offline run (all requests at t=0, fixed lengths) is
+scheduled by token and KV budgets, never by step times, so its makespan is a sum of steps. The slope
+of each row in each knob is read off the model itself (one probe prediction per knob the row depends
+on), and the knobs solve a non-negative least squares on relative error. Latency rows are fitted as
+time, throughput rows as time per output token (1 / value).
+
+`fit_stacks` leaves out of a fit any row measured faster than the physical roofline
+(`roofline_device`): no model of the hardware can explain it, and on relative error one such row
+would hold every add-only knob at zero.
+
+`split_by_workload` chooses which rows a stack is fitted on and which it is scored on, so that no
+scored number is ever read by the fit.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hardware.catalog import load_hardware
+from hardware.spec import Accelerator, Efficiency
+from sim.cost.roofline import ConfigError, Parallelism, build_ops
+from sim.fidelity import validate as val
+from workloads.model import ModelArch
+
+STEP_METRICS = ("tpot", "ttft")  # one engine step per measured value: per-token decode, batch prefill
+THROUGHPUT_METRICS = ("output_throughput_per_gpu", "output_token_throughput")
+WORKLOAD = ("input_len", "output_len", "batch_size")
+
+
+@dataclass(frozen=True)
+class Overheads:
+    """One stack's framework knobs: seconds per engine step, seconds per tree all-reduce hop (None
+    keeps the link's own latency and algorithm), the grouped expert GEMMs' fraction of dense GEMM
+    speed, and the stack's collectives' fraction of the link's measured bandwidth."""
+
+    step_overhead_s: float = 0.0
+    hop_latency_s: float | None = None
+    moe_gemm: float = 1.0
+    collective: float = 1.0
+
+
+@dataclass(frozen=True)
+class StackFit:
+    """One stack's fitted knobs, how many rows they were fitted on, and the rows left out because they
+    were measured faster than the physical roofline."""
+
+    knobs: Overheads
+    rows: int
+    faster_than_roofline: tuple[str, ...] = ()
+
+
+PROBE = Overheads(step_overhead_s=1e-3, hop_latency_s=1e-5, moe_gemm=0.5, collective=0.5)
+
+
+def with_overheads(hw: Accelerator, knobs: Overheads) -> Accelerator:
+    """`hw` with `knobs`: the per-step overhead, the grouped-GEMM and collective fractions, and (unless
+    the hop latency is None) tree all-reduces of `knobs.hop_latency_s` per hop on its scale-up link."""
+    data = hw.model_dump()
+    data["efficiency"]["step_overhead_s"] = knobs.step_overhead_s
+    data["efficiency"]["moe_gemm"] = knobs.moe_gemm
+    data["efficiency"]["collective"] = knobs.collective
+    if data.get("scale_up") and knobs.hop_latency_s is not None:
+        data["scale_up"] = {**data["scale_up"], "latency_s": knobs.hop_latency_s, "algorithm": "tree"}
+    return Accelerator.model_validate(data)
+
+
+def roofline_device(hw: Accelerator) -> Accelerator:
+    """The physical roofline of `hw`: datasheet peaks, every efficiency 1, no overheads, links without
+    latency. No prediction with fitted knobs may be faster than this device's."""
+    data = hw.model_copy(update={"efficiency": Efficiency()}).model_dump()
+    for name in ("scale_up", "scale_out"):
+        if data.get(name):
+            data[name]["latency_s"] = 0.0
+    return Accelerator.model_validate(data)
+
+
+def _as_time(row, value: float) -> float:
+    """A row's number as a time: seconds per output token for throughput, seconds for latency."""
+    if row.metric in THROUGHPUT_METRICS:
+        return 1.0 / value
+    return value * val.UNIT_SCALE.get(str(row.unit).strip().lower(), 1.0)
+
+
+def _seconds(row, model: ModelArch, hw: Accelerator, engine: bool) -> float:
+    return _as_time(row, val.predict_row(row, model, hw, engine).value)
+
+
+def _nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """argmin |a x - b| over x >= 0, by least squares on every subset of the columns that vary (the
+    optimum is the unconstrained solution on its own non-zero columns; there are at most four)."""
+    best, best_res = np.zeros(a.shape[1]), float(np.sum(b**2))
+    live = [j for j in range(a.shape[1]) if np.any(a[:, j])]
+    for n in range(1, len(live) + 1):
+        for cols in itertools.combinations(live, n):
+            x = np.zeros(a.shape[1])
+            x[list(cols)] = np.linalg.lstsq(a[:, cols], b, rcond=None)[0]
+            res = float(np.sum((a @ x - b) ** 2))
+            if (x >= 0).all() and res < best_res:
+                best, best_res = x, res
+    return best
+
+
+def fit_overheads(
+    rows: pd.DataFrame, models: list[ModelArch], hw: Accelerator, engine: bool = False
+) -> Overheads:
+    """The knobs, all of which only add time, that minimise squared relative error over measured
+    `rows` (the published_measurements columns; `models[i]` is row i's model) on top of `hw`.
+
+    Rows may be per-token (`tpot`), prefill (`ttft`) or throughput; offline throughput rows run the
+    engine and need `engine=True`. A knob no row depends on (no TP > 1, no MoE model) stays at its
+    default, which for the hop latency is the link's own. The collective fraction is linear through
+    1 / collective - 1, the factor by which it stretches each all-reduce's bandwidth time."""
+    known = (*STEP_METRICS, *THROUGHPUT_METRICS)
+    zero = with_overheads(hw, Overheads(hop_latency_s=0.0))
+    probes = (
+        with_overheads(hw, Overheads(step_overhead_s=PROBE.step_overhead_s, hop_latency_s=0.0)),
+        with_overheads(hw, Overheads(hop_latency_s=PROBE.hop_latency_s)),
+        with_overheads(hw, Overheads(hop_latency_s=0.0, moe_gemm=PROBE.moe_gemm)),
+        with_overheads(hw, Overheads(hop_latency_s=0.0, collective=PROBE.collective)),
+    )
+    steps = (PROBE.step_overhead_s, PROBE.hop_latency_s, 1 / PROBE.moe_gemm - 1, 1 / PROBE.collective - 1)
+    y, base, slopes = [], [], []
+    for row, model in zip(rows.itertuples(index=False), models, strict=True):
+        if row.metric not in known:
+            raise ValueError(
+                f"row {row.row_id}: metric {row.metric!r}; overheads are fitted on {', '.join(known)}"
+            )
+        if row.metric == "output_token_throughput" and not engine:
+            raise ValueError(f"row {row.row_id}: offline throughput needs the engine (engine=True)")
+        b = _seconds(row, model, zero, engine)
+        tp = int(float(row.tp or 1)) > 1
+        uses = (True, tp, model.moe is not None, tp)
+        slopes.append(
+            [
+                (_seconds(row, model, probe, engine) - b) / step if use else 0.0
+                for probe, step, use in zip(probes, steps, uses, strict=True)
+            ]
+        )
+        y.append(_as_time(row, float(row.value)))
+        base.append(b)
+    y, base, slopes = np.array(y), np.array(base), np.array(slopes)
+    step_s, hop_s, moe_x, coll_x = _nnls(slopes / y[:, None], (y - base) / y)
+    hop = float(hop_s) if slopes[:, 1].any() else None
+    return Overheads(float(step_s), hop, float(1.0 / (1.0 + moe_x)), float(1.0 / (1.0 + coll_x)))
+
+
+def split_by_workload(rows: pd.DataFrame, every: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(fit, held out): within each stack (`source_id`), GPU and metric, the distinct workload shapes
+    (input length, output length, batch size) in numeric order, every `every`-th one held out whole.
+    Held-out rows ask about workloads the fit never saw, on deployments (model, TP) it did see; every
+    group with two or more shapes has rows on both sides. A prefill (`ttft`) does not depend on the
+    output length, so its shape leaves it out: rows that differ only there stay on one side."""
+    numbers = rows[list(WORKLOAD)].apply(pd.to_numeric, errors="coerce").fillna(0)
+    numbers.loc[rows["metric"] == "ttft", "output_len"] = 0
+    shape = numbers.apply(tuple, axis=1)
+    held = pd.Series(False, index=rows.index)
+    for _, idx in rows.groupby(["source_id", "gpu", "metric"], sort=False).groups.items():
+        order = {s: i for i, s in enumerate(sorted(set(shape[idx])))}
+        held[idx] = shape[idx].map(lambda s, order=order: order[s] % every == every - 1)
+    return rows[~held], rows[held]
+
+
+def _stacks(rows: pd.DataFrame):
+    """(source_id, GPU preset or None) and that stack's rows."""
+    keyed = rows.assign(preset=rows["gpu"].map(val.gpu_preset))
+    for (source, preset), part in keyed.groupby(["source_id", "preset"], sort=True, dropna=False):
+        yield (source, preset if isinstance(preset, str) else None), part.drop(columns="preset")
+
+
+def fit_stacks(
+    rows: pd.DataFrame,
+    models_dir: Path | None = None,
+    hardware: dict[str, Accelerator] | None = None,
+    engine: bool = True,
+) -> dict[tuple[str, str], StackFit]:
+    """Per stack (`source_id`) and GPU preset in `rows`: the knobs fitted on top of that GPU (from
+    `hardware`, else its preset). Rows `sim.fidelity.validate` would skip or could not run are left out,
+    and so are rows measured faster than the GPU's physical roofline (`roofline_device`); a stack with no
+    row left is left out."""
+    hardware = hardware or {}
+    out = {}
+    for (source, preset), part in _stacks(rows):
+        if preset is None:
+            continue
+        device = hardware.get(preset) or load_hardware(preset)
+        roofline = roofline_device(device)
+        use, models, impossible = [], [], []
+        for i, row in enumerate(part.itertuples(index=False)):
+            known = row.metric in val.NEEDS
+            model = val.resolve_model(row.model, row.precision or "bf16", models_dir) if known else None
+            hw = val.resolve_gpu(row.gpu, hardware) if known else None
+            if val.skip_reason(row, model, hw, engine):
+                continue
+            try:
+                build_ops(model, hw, Parallelism(int(float(row.tp or 1)), int(float(row.pp or 1))))
+            except ConfigError:
+                continue
+            if _as_time(row, float(row.value)) < _seconds(row, model, roofline, engine):
+                impossible.append(row.row_id)
+                continue
+            use.append(i)
+            models.append(model)
+        if use:
+            knobs = fit_overheads(part.iloc[use], models, device, engine)
+            out[(source, preset)] = StackFit(knobs, len(use), tuple(impossible))
+    return out
+
+
+def validate_stacks(
+    rows: pd.DataFrame,
+    knobs: dict[tuple[str, str], StackFit],
+    models_dir: Path | None = None,
+    hardware: dict[str, Accelerator] | None = None,
+    engine: bool = True,
+) -> pd.DataFrame:
+    """`sim.fidelity.validate.validate` of `rows`, each stack on its GPU with that stack's fitted knobs
+    (a stack without knobs on its GPU as given); the result in the order of `rows`."""
+    hardware = hardware or {}
+    parts = []
+    for stack, part in _stacks(rows):
+        devices = dict(hardware)
+        if stack in knobs:
+            preset = stack[1]
+            devices[preset] = with_overheads(
+                hardware.get(preset) or load_hardware(preset), knobs[stack].knobs
+            )
+        parts.append(val.validate(part, models_dir, devices, engine))
+    order = {r: i for i, r in enumerate(rows["row_id"])}
+    return (
+        pd.concat(parts, ignore_index=True)
+        .sort_values("row_id", key=lambda s: s.map(order))
+        .reset_index(drop=True)
+    )

@@ -1,0 +1,258 @@
+"""Cost per request against context length, per hardware: where a request stops fitting one device.
+
+For each prompt length, `smallest_fit` gives the fewest devices that hold the weights and one
+request's KV cache. The request is then costed on the cheapest of that group and groups of 2x and
+4x as many devices (tp up to 8, pipeline stages for the rest), each batched with as many like
+requests as its KV pool holds (up to `max_batch`): the group's price per second x the batch's end
+to end time (`estimate`) / the batch. Two effects raise the price per token as context grows: the
+batch shrinks as each sequence's KV grows, and at some length the request no longer fits the group
+and the device count steps up. That step is the effect behind providers' price tiers above about
+200K tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from hardware.spec import Accelerator
+from sim.cost.estimate import estimate, smallest_fit
+from sim.cost.roofline import Parallelism, memory_plan
+from sim.scenario import CostAssumptions
+from sim.studies.planner import device_hour_usd
+from workloads.model import ModelArch
+
+STEPS_PER_DOUBLING = 4
+GROUP_POWERS = 3
+GROUP_COLUMNS = (
+    "devices",
+    "tp",
+    "pp",
+    "batch",
+    "e2e_s",
+    "device_s_per_request",
+    "price_per_hour_usd",
+    "cost_per_request_usd",
+    "cost_per_1m_input_tokens_usd",
+    "smallest_group_cost_per_1m_input_tokens_usd",
+)
+
+
+@dataclass(frozen=True)
+class Jump:
+    """At `context_tokens` prompt tokens a request needs `devices_after` devices instead of
+    `devices_before` (None: no group searched holds it)."""
+
+    hardware: str
+    context_tokens: int
+    devices_before: int
+    devices_after: int | None
+
+
+def _devices(model: ModelArch, hw: Accelerator, context: int) -> int | None:
+    par = smallest_fit(model, hw, context)
+    return par.devices if par else None
+
+
+def jumps(
+    model: ModelArch, hw: Accelerator, output_tokens: int, min_context: int, max_context: int
+) -> list[Jump]:
+    """Every prompt length in [min_context, max_context] where the smallest group grows, found by
+    bisection (the device count never falls as context grows)."""
+    found: list[Jump] = []
+    lo = min_context
+    devices = _devices(model, hw, lo + output_tokens)
+    top = _devices(model, hw, max_context + output_tokens)
+    while devices is not None and devices != top:
+        a, b = lo, max_context  # devices at a is `devices`, at b it is more (or does not fit)
+        while b - a > 1:
+            mid = (a + b) // 2
+            if _devices(model, hw, mid + output_tokens) == devices:
+                a = mid
+            else:
+                b = mid
+        after = _devices(model, hw, b + output_tokens)
+        found.append(Jump(hw.name, b, devices, after))
+        lo, devices = b, after
+    return found
+
+
+def contexts(min_context: int, max_context: int, edges: Sequence[Jump] = ()) -> list[int]:
+    """Prompt lengths to evaluate: `STEPS_PER_DOUBLING` per doubling, plus both sides of each jump."""
+    n = int(np.ceil(np.log2(max_context / min_context) * STEPS_PER_DOUBLING)) + 1
+    grid = {round(float(v)) for v in np.geomspace(min_context, max_context, max(n, 2))}
+    grid |= {j.context_tokens for j in edges} | {j.context_tokens - 1 for j in edges}
+    return sorted(c for c in grid if min_context <= c <= max_context)
+
+
+def shapes(model: ModelArch, hw: Accelerator, smallest: Parallelism) -> list[Parallelism]:
+    """Groups to cost a request on: the smallest that holds it, and the next `GROUP_POWERS` powers of
+    two at or above its size, each with the widest tp up to 8 that divides the heads and the group
+    and pipeline stages for the rest; only groups the hardware can link."""
+    heads = model.num_heads or 1
+    first = 1 << (smallest.devices - 1).bit_length()
+    out = [smallest]
+    for devices in (first << k for k in range(GROUP_POWERS)):
+        tp = max(t for t in (1, 2, 4, 8) if heads % t == 0 and devices % t == 0)
+        linked = devices == 1 or hw.scale_up is not None or hw.scale_out is not None
+        par = Parallelism(tp, devices // tp)
+        if par.pp <= model.num_layers and linked and par not in out:
+            out.append(par)
+    return out
+
+
+def _device_s(
+    model: ModelArch, hw: Accelerator, par: Parallelism, context: int, output_tokens: int, max_batch: int
+) -> tuple[int, float, float] | None:
+    """(batch, e2e_s, device-seconds per request) of `context`-token requests on group `par`; None
+    when not even one fits."""
+    plan = memory_plan(model, hw, par)
+    batch = min(max_batch, plan.max_batch(context + output_tokens)) if plan.fits else 0
+    if batch < 1:
+        return None
+    e2e_s = estimate(model, hw, par, context, output_tokens, batch).e2e_s
+    return batch, e2e_s, par.devices * e2e_s / batch
+
+
+def _per_1m(device_hour_usd: float | None, device_s: float, context: int) -> float | None:
+    return None if device_hour_usd is None else device_hour_usd / 3600.0 * device_s / context * 1e6
+
+
+def cost_curve(
+    model: ModelArch,
+    hardware: Sequence[Accelerator],
+    output_tokens: int,
+    min_context: int,
+    max_context: int,
+    cost: CostAssumptions | None = None,
+    max_batch: int = 256,
+) -> tuple[pd.DataFrame, list[Jump]]:
+    """One row per (hardware, prompt length): `min_devices` (smallest group that holds one request)
+    and USD per 1M prompt tokens on it; the cheapest group's devices, tp, pp and batch, e2e_s,
+    device-seconds per request, the group's USD per hour, USD per request and per 1M prompt tokens
+    (None without a price; `fits` False past every group searched). Also the jumps of `min_devices`
+    for every hardware."""
+    if not 1 <= min_context < max_context:
+        raise ValueError(f"context range {min_context:,}..{max_context:,}: need 1 <= min < max")
+    if output_tokens < 1:
+        raise ValueError("output tokens must be at least 1")
+    cost = cost or CostAssumptions()
+    rows, all_jumps = [], []
+    for hw in hardware:
+        edges = jumps(model, hw, output_tokens, min_context, max_context)
+        all_jumps.extend(edges)
+        device_hour = device_hour_usd(hw, cost)
+        for context in contexts(min_context, max_context, edges):
+            smallest = smallest_fit(model, hw, context + output_tokens)
+            row = {
+                "hardware": hw.name,
+                "context_tokens": context,
+                "fits": smallest is not None,
+                "min_devices": smallest.devices if smallest else None,
+                **dict.fromkeys(GROUP_COLUMNS),
+            }
+            runs = (
+                [
+                    (par, run)
+                    for par in shapes(model, hw, smallest)
+                    if (run := _device_s(model, hw, par, context, output_tokens, max_batch))
+                ]
+                if smallest
+                else []
+            )
+            if runs:
+                par, (batch, e2e_s, device_s) = min(runs, key=lambda pr: pr[1][2])
+                row.update(
+                    devices=par.devices,
+                    tp=par.tp,
+                    pp=par.pp,
+                    batch=batch,
+                    e2e_s=e2e_s,
+                    device_s_per_request=device_s,
+                    cost_per_1m_input_tokens_usd=_per_1m(device_hour, device_s, context),
+                )
+                if runs[0][0] == smallest:
+                    row.update(
+                        smallest_group_cost_per_1m_input_tokens_usd=_per_1m(
+                            device_hour, runs[0][1][2], context
+                        )
+                    )
+                if device_hour is not None:
+                    row.update(
+                        price_per_hour_usd=device_hour * par.devices,
+                        cost_per_request_usd=device_hour / 3600.0 * device_s,
+                    )
+            rows.append(row)
+    return pd.DataFrame(rows), all_jumps
+
+
+def figure(curve: pd.DataFrame, edges: Sequence[Jump], model_name: str, output_tokens: int) -> go.Figure:
+    """USD per 1M prompt tokens (log) on the cheapest and on the smallest group, and the fewest
+    devices per request, against prompt length per hardware, with a dotted line at each jump."""
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[0.65, 0.35],
+        vertical_spacing=0.06,
+        subplot_titles=(
+            "$ per 1M prompt tokens: cheapest group, fewest devices (dotted)",
+            "fewest devices that hold one request",
+        ),
+    )
+    for i, (name, group) in enumerate(curve.groupby("hardware", sort=False)):
+        line = {"shape": "hv", "color": qualitative.Plotly[i % len(qualitative.Plotly)]}
+        fig.add_trace(
+            go.Scatter(
+                x=group.context_tokens,
+                y=group.cost_per_1m_input_tokens_usd,
+                mode="lines",
+                name=name,
+                legendgroup=name,
+                line=line,
+                customdata=np.stack([group.devices, group.batch], axis=-1),
+                hovertemplate="%{x:,} tokens: $%{y:.4g} per 1M<br>%{customdata[0]} devices, "
+                "batch %{customdata[1]}",
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=group.context_tokens,
+                y=group.smallest_group_cost_per_1m_input_tokens_usd,
+                mode="lines",
+                name=f"{name} on the fewest devices",
+                legendgroup=name,
+                line={**line, "dash": "dot"},
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=group.context_tokens,
+                y=group.min_devices,
+                mode="lines",
+                name=name,
+                legendgroup=name,
+                showlegend=False,
+                line=line,
+            ),
+            row=2,
+            col=1,
+        )
+    for jump in edges:
+        fig.add_vline(x=jump.context_tokens, line={"dash": "dot", "width": 1, "color": "#888"})
+    fig.update_xaxes(type="log", title_text="prompt tokens", row=2, col=1)
+    fig.update_xaxes(type="log", row=1, col=1)
+    fig.update_yaxes(type="log", row=1, col=1)
+    title = f"{model_name}: cost per request against context ({output_tokens:,} output tokens)"
+    fig.update_layout(title=title, height=620)
+    return fig

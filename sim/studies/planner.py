@@ -1,0 +1,478 @@
+"""The cheapest cluster that meets latency SLOs at a given load.
+
+A configuration is a hardware preset, a tensor-parallel degree and a replica count. For each
+(hardware, tp) pair the planner:
+1. drops it when the model's weights leave no KV space, tp does not divide the heads, or there is
+   no price to rank it by;
+2. bounds what one replica can carry with `estimate()`: the mean request, batched as large as the
+   KV pool and the scheduler allow, prefilled at once and decoded together. The engine can overlap
+   a prefill chunk with a decode step, and a roofline max of two terms is at least half their sum,
+   so a replica carries at most `ROOFLINE_SLACK` times that bound: fewer replicas than
+   ceil(load / (slack x bound)) cannot keep up, and pairs that would need more than `max_devices`
+   devices are dropped without simulating;
+3. simulates the workload at the start guess ceil(load / bound) replicas, doubles until the SLOs
+   hold, then binary-searches the fewest replicas that meet them (latency falls as replicas grow).
+Pairs are searched cheapest lower bound first; once `top` configurations are found, a pair is
+searched only up to the replica count that still costs less than the `top`-th, and dropped
+unsimulated when its lower bound costs more.
+
+Price per hour is devices x (hourly price, or purchase price amortised over the scenario's
+`cost.amortization_years`, + electricity at TDP), a figure that does not depend on the run. A
+configuration "meets" the SLOs when each percentile is within its limit and no request is rejected.
+Overload shows as TTFT growing with the run's length; more simulated requests make the check stricter.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hardware.spec import Accelerator
+from hardware.units import parse_seconds
+from sim.api import make_requests
+from sim.api import run as run_scenario
+from sim.cost.estimate import estimate
+from sim.cost.roofline import memory_plan
+from sim.engine.metrics import hourly_price
+from sim.scenario import CostAssumptions, Scenario, ScenarioError, scenario_from_dict, set_path
+
+ROOFLINE_SLACK = 2.0
+RATE_ARRIVALS = ("poisson", "gamma")
+_SLO = re.compile(r"^(ttft|tpot|e2e)_p(50|90|99)$")
+
+
+class PlanError(ValueError):
+    """A planning request that cannot be answered; the message names the input at fault."""
+
+
+class SloTarget(BaseModel):
+    """`metric` at `percentile` must not exceed `limit_s` seconds, e.g. ttft_p99=2s."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: Literal["ttft", "tpot", "e2e"]
+    percentile: Literal[50, 90, 99]
+    limit_s: float = Field(gt=0)
+
+    @property
+    def key(self) -> str:
+        """The summary field this target reads, e.g. `ttft_p99_s`."""
+        return f"{self.metric}_p{self.percentile}_s"
+
+    @property
+    def name(self) -> str:
+        return f"{self.metric}_p{self.percentile}"
+
+    def headroom(self, summary: dict[str, Any]) -> float | None:
+        """1 - observed / limit: positive when met (0.4 = 40% below the limit), None when unmeasured."""
+        observed = summary.get(self.key)
+        return None if observed is None else 1.0 - observed / self.limit_s
+
+
+def parse_slo(text: str) -> SloTarget:
+    """`ttft_p99=2s` -> SloTarget(ttft, 99, 2.0); metrics ttft, tpot, e2e at p50, p90 or p99."""
+    key, sep, value = text.partition("=")
+    match = _SLO.match(key.strip())
+    if not sep or not match:
+        raise PlanError(
+            f"--slo {text!r}: expected METRIC_pNN=DURATION with METRIC ttft, tpot or e2e and "
+            "NN 50, 90 or 99, e.g. ttft_p99=2s"
+        )
+    try:
+        limit = parse_seconds(_number(value.strip()))
+    except ValueError as exc:
+        raise PlanError(f"--slo {text!r}: {exc}") from None
+    if limit <= 0:
+        raise PlanError(f"--slo {text!r}: the limit must be positive")
+    return SloTarget(metric=match.group(1), percentile=int(match.group(2)), limit_s=limit)
+
+
+def _number(text: str) -> str | float:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def device_hour_usd(hw: Accelerator, cost: CostAssumptions) -> float | None:
+    """USD per device-hour: the hourly price (or the purchase price amortised) plus electricity at
+    TDP; None when the hardware has no price."""
+    price = hw.price
+    base = hourly_price(
+        price.purchase_usd if price else None, price.per_hour_usd if price else None, cost.amortization_years
+    )
+    if base is None:
+        return None
+    power_kw = hw.power.tdp_w / 1e3 if hw.power else 0.0
+    return base + power_kw * cost.electricity_usd_per_kwh
+
+
+def candidate_scenario(
+    base: dict,
+    hardware: str | None,
+    tp: int,
+    replicas: int,
+    qps: float,
+    slos: Sequence[SloTarget],
+    requests: int,
+    prefill_replicas: int = 0,
+) -> Scenario:
+    """The base scenario on `replicas` x `tp` x `hardware` (None keeps the base's), offered `qps`
+    requests/s for `requests` requests, with the SLO thresholds set for goodput. With
+    `prefill_replicas`, that many of the replicas form a prefill pool and the rest a decode pool."""
+    data = set_path(base, "hardware", hardware) if hardware is not None else base
+    data = set_path(data, "parallelism.tp", tp)
+    cluster = {
+        k: v
+        for k, v in (data.get("cluster") or {}).items()
+        if k not in ("devices", "replicas", "disaggregated")
+    }
+    if prefill_replicas:
+        pools = {
+            "prefill": {"replicas": prefill_replicas, "tp": tp},
+            "decode": {"replicas": replicas - prefill_replicas, "tp": tp},
+        }
+        data = set_path(data, "cluster", {**cluster, "disaggregated": pools})
+    else:
+        data = set_path(data, "cluster", {**cluster, "replicas": replicas})
+    data = set_path(data, "workload.arrivals.rate_per_s", qps)
+    data = set_path(data, "stop", {"requests": requests})
+    limits = {f"{s.metric}_s": s.limit_s for s in slos}
+    data = set_path(data, "slo", {**limits, "percentile": max(s.percentile for s in slos)})
+    return scenario_from_dict(data)
+
+
+def replica_bound_rps(scenario: Scenario, prompt_tokens: float, output_tokens: float) -> float:
+    """Requests/s one replica of `scenario` carries at best (see the module docstring, step 2)."""
+    sched = scenario.scheduler
+    plan = memory_plan(
+        scenario.model, scenario.hardware, scenario.par, sched.memory_fraction, sched.max_num_batched_tokens
+    )
+    prompt, output = max(1, math.ceil(prompt_tokens)), max(1, math.ceil(output_tokens))
+    batch = max(1, min(sched.max_num_seqs, plan.kv_capacity_tokens // prompt))
+    est = estimate(scenario.model, scenario.hardware, scenario.par, prompt, output, batch)
+    return batch / est.e2e_s
+
+
+def prefill_share(scenario: Scenario, prompt_tokens: float, output_tokens: float) -> float:
+    """Share of a request's replica time spent in prefill: its prompt's prefill alone against its
+    part of a full decode batch. Disaggregated candidates give the prefill pool this share."""
+    sched = scenario.scheduler
+    plan = memory_plan(
+        scenario.model, scenario.hardware, scenario.par, sched.memory_fraction, sched.max_num_batched_tokens
+    )
+    prompt, output = max(1, math.ceil(prompt_tokens)), max(1, math.ceil(output_tokens))
+    batch = max(1, min(sched.max_num_seqs, plan.kv_capacity_tokens // prompt))
+    prefill_s = estimate(scenario.model, scenario.hardware, scenario.par, prompt, 1, 1).prefill_s
+    decoded = estimate(scenario.model, scenario.hardware, scenario.par, prompt, output, batch)
+    decode_s = (decoded.e2e_s - decoded.prefill_s) / batch
+    return prefill_s / (prefill_s + decode_s)
+
+
+def split(replicas: int, share: float) -> int:
+    """Prefill replicas out of `replicas` for a prefill `share`: at least one of each pool."""
+    return min(replicas - 1, max(1, round(replicas * share)))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One simulated configuration; `headroom` maps each SLO name to 1 - observed / limit."""
+
+    hardware: str
+    tp: int
+    pp: int
+    replicas: int
+    devices: int
+    cost_per_hour_usd: float
+    cost_per_1m_input_tokens_usd: float | None
+    cost_per_1m_output_tokens_usd: float | None
+    meets: bool
+    headroom: dict[str, float | None]
+    summary: dict[str, Any] = field(repr=False)
+    prefill_replicas: int = 0  # > 0: disaggregated, that many replicas prefill and the rest decode
+
+    @property
+    def label(self) -> str:
+        if self.prefill_replicas:
+            decode = self.replicas - self.prefill_replicas
+            return f"{self.hardware} disaggregated {self.prefill_replicas}P+{decode}D"
+        return self.hardware
+
+
+@dataclass(frozen=True)
+class Skipped:
+    hardware: str
+    tp: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """`ranked`: the fewest replicas meeting the SLOs for each (hardware, tp) searched, cheapest
+    first; `below`: for each of those, the simulated run one replica short (None when the bound
+    proved it cannot keep up); `misses`: pairs that miss even at the most devices allowed."""
+
+    qps: float
+    slos: tuple[SloTarget, ...]
+    requests: int
+    max_devices: int
+    ranked: tuple[Candidate, ...]
+    below: tuple[Candidate | None, ...]
+    misses: tuple[Candidate, ...]
+    skipped: tuple[Skipped, ...]
+    simulations: int
+    wall_s: float
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.ranked[0] if self.ranked else None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["slos"] = [{**s.model_dump(), "name": s.name} for s in self.slos]
+        out["best"] = out["ranked"][0] if self.ranked else None
+        return out
+
+
+@dataclass(frozen=True)
+class _Pair:
+    hardware: str | None
+    name: str
+    tp: int
+    pp: int
+    devices_per_replica: int
+    replica_hour_usd: float
+    lo: int
+    guess: int
+    rmax: int
+    prefill_share: float | None = None  # set: disaggregated pools split by this share
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} disaggregated" if self.prefill_share is not None else self.name
+
+    def prefill_replicas(self, replicas: int) -> int:
+        return split(replicas, self.prefill_share) if self.prefill_share is not None else 0
+
+    @property
+    def floor_cost(self) -> float:
+        return self.lo * self.replica_hour_usd
+
+
+def _mean_lengths(scenario: Scenario) -> tuple[float, float, Any]:
+    reqs = make_requests(scenario)
+    if len(reqs) == 0:
+        raise PlanError("the workload produced no requests")
+    return float(reqs.prompt_tokens.mean()), float(reqs.output_tokens.mean()), reqs
+
+
+def plan(
+    base: dict,
+    qps: float,
+    slos: Sequence[SloTarget],
+    hardware: Sequence[str] | None = None,
+    tps: Sequence[int] = (1, 2, 4, 8),
+    max_devices: int = 64,
+    requests: int = 2000,
+    top: int = 3,
+    progress: Callable[[str], None] | None = None,
+    disaggregated: bool = False,
+) -> Plan:
+    """Search hardware x tp x replicas for the cheapest configuration of the `base` scenario mapping
+    that meets `slos` at `qps` requests/s over `requests` simulated requests; `top` configurations
+    are ranked. With `disaggregated`, each (hardware, tp) is also tried as prefill and decode pools
+    split by the analytic prefill share. `progress(text)` is called before each simulation."""
+    started = time.perf_counter()
+    if qps <= 0:
+        raise PlanError(f"--qps {qps}: must be positive")
+    if not slos:
+        raise PlanError("give at least one --slo, e.g. ttft_p99=2s")
+    kind = (base.get("workload") or {}).get("arrivals", {}).get("kind", "poisson")
+    if kind not in RATE_ARRIVALS:
+        raise PlanError(
+            f"workload.arrivals.kind: {kind} has no rate to set; plan needs "
+            f"{' or '.join(RATE_ARRIVALS)} arrivals"
+        )
+    hw_names: Sequence[str | None] = list(hardware) if hardware else [None]
+    skipped: list[Skipped] = []
+    pairs: list[_Pair] = []
+    workload = None
+    for hw in hw_names:
+        for tp in tps:
+            try:
+                one = candidate_scenario(base, hw, tp, 1, qps, slos, requests)
+            except ScenarioError as exc:
+                skipped.append(Skipped(hw or "base", tp, str(exc)))
+                continue
+            name = one.hardware.name
+            price = device_hour_usd(one.hardware, one.cost)
+            if price is None:
+                skipped.append(Skipped(name, tp, f"{name} has no price (hardware.price)"))
+                continue
+            per = one.par.devices
+            if per > max_devices:
+                skipped.append(
+                    Skipped(name, tp, f"one replica needs {per} devices, over --max-devices {max_devices}")
+                )
+                continue
+            if workload is None:
+                workload = _mean_lengths(one)
+            bound = replica_bound_rps(one, workload[0], workload[1])
+            lo = max(1, math.ceil(qps / (ROOFLINE_SLACK * bound)))
+            rmax = max_devices // per
+            if lo > rmax:
+                skipped.append(
+                    Skipped(
+                        name,
+                        tp,
+                        (
+                            f"roofline bound {bound:.3g} req/s per replica: {qps:g} req/s needs "
+                            f"at least {lo} "
+                            f"replica(s) ({lo * per} devices), over --max-devices {max_devices}"
+                        ),
+                    )
+                )
+                continue
+            guess = min(rmax, max(lo, math.ceil(qps / bound)))
+            pairs.append(_Pair(hw, name, tp, one.par.pp, per, price * per, lo, guess, rmax))
+            if disaggregated and one.par.pp == 1 and rmax >= 2:
+                share = prefill_share(one, workload[0], workload[1])
+                pairs.append(_Pair(hw, name, tp, 1, per, price * per, max(2, lo), max(2, guess), rmax, share))
+    pairs.sort(key=lambda p: (p.floor_cost, p.name, p.tp))
+    found: list[tuple[Candidate, Candidate | None]] = []
+    misses: list[Candidate] = []
+    simulations = 0
+
+    def simulate(pair: _Pair, replicas: int) -> Candidate:
+        nonlocal simulations
+        simulations += 1
+        if progress:
+            progress(f"{pair.label} tp={pair.tp} x {replicas} replicas")
+        sc = candidate_scenario(
+            base, pair.hardware, pair.tp, replicas, qps, slos, requests, pair.prefill_replicas(replicas)
+        )
+        summary = run_scenario(sc, requests=workload[2]).summary
+        return _candidate(pair, replicas, summary, slos)
+
+    for pair in pairs:
+        cap = pair.rmax
+        costs = sorted(c.cost_per_hour_usd for c, _ in found)
+        if len(costs) >= top:
+            cap = min(cap, int(costs[top - 1] / pair.replica_hour_usd + 1e-9))
+            if cap < pair.lo:
+                skipped.append(
+                    Skipped(
+                        pair.label,
+                        pair.tp,
+                        (
+                            f"at least ${pair.floor_cost:,.2f}/h "
+                            f"({pair.lo} replica(s) by the roofline bound), "
+                            f"dearer than the {top} cheapest found"
+                        ),
+                    )
+                )
+                continue
+        good, bad = _search(pair, cap, simulate)
+        if good is not None:
+            found.append((good, bad))
+        elif cap < pair.rmax:
+            skipped.append(
+                Skipped(
+                    pair.label,
+                    pair.tp,
+                    (f"misses the SLOs with {cap} replica(s); more cost more than the {top} cheapest found"),
+                )
+            )
+        else:
+            misses.append(bad)
+    found.sort(key=lambda cb: (cb[0].cost_per_hour_usd, cb[0].hardware, cb[0].tp, cb[0].prefill_replicas))
+    skipped += [
+        Skipped(
+            c.label,
+            c.tp,
+            (
+                f"meets the SLOs with {c.replicas} replica(s) at "
+                f"${c.cost_per_hour_usd:,.2f}/h, dearer than the {top} cheapest"
+            ),
+        )
+        for c, _ in found[top:]
+    ]
+    found = found[:top]
+    return Plan(
+        qps,
+        tuple(slos),
+        requests,
+        max_devices,
+        tuple(c for c, _ in found),
+        tuple(b for _, b in found),
+        tuple(misses),
+        tuple(skipped),
+        simulations,
+        time.perf_counter() - started,
+    )
+
+
+def _search(
+    pair: _Pair, cap: int, simulate: Callable[[_Pair, int], Candidate]
+) -> tuple[Candidate | None, Candidate | None]:
+    """(fewest replicas up to `cap` that meet the SLOs, the run one replica short of it); (None,
+    the run with `cap` replicas) when even that misses."""
+    runs: dict[int, Candidate] = {}
+
+    def meets(r: int) -> bool:
+        runs[r] = simulate(pair, r)
+        return runs[r].meets
+
+    r = min(pair.guess, cap)
+    if meets(r):
+        good, bad = r, pair.lo - 1
+    else:
+        while True:
+            bad = r
+            if r == cap:
+                return None, runs[r]
+            r = min(2 * r, cap)
+            if meets(r):
+                good = r
+                break
+    while good - bad > 1:
+        mid = (good + bad) // 2
+        if meets(mid):
+            good = mid
+        else:
+            bad = mid
+    return runs[good], runs.get(bad)
+
+
+def _candidate(pair: _Pair, replicas: int, summary: dict[str, Any], slos: Sequence[SloTarget]) -> Candidate:
+    per_hour = pair.replica_hour_usd * replicas
+    headroom = {s.name: s.headroom(summary) for s in slos}
+    meets = (
+        summary["requests_rejected"] == 0
+        and summary["requests_finished"] > 0
+        and all(h is not None and h >= 0 for h in headroom.values())
+    )
+
+    def per_1m(tokens_per_s: float) -> float | None:
+        return per_hour / 3600.0 / tokens_per_s * 1e6 if tokens_per_s else None
+
+    return Candidate(
+        pair.name,
+        pair.tp,
+        pair.pp,
+        replicas,
+        replicas * pair.devices_per_replica,
+        per_hour,
+        per_1m(summary["input_tokens_per_s"]),
+        per_1m(summary["output_tokens_per_s"]),
+        meets,
+        headroom,
+        summary,
+        pair.prefill_replicas(replicas),
+    )

@@ -1,0 +1,99 @@
+"""Cost per request against context: where a request outgrows a device and the price steps up."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from hardware import load_hardware
+from sim.cli import app
+from sim.cost.estimate import smallest_fit
+from sim.cost.roofline import Parallelism
+from sim.studies.costcurve import contexts, cost_curve, jumps, shapes
+from workloads import load_model
+
+runner = CliRunner()
+OUTPUT = 1000
+
+
+@pytest.fixture(scope="module")
+def llama8b():
+    return load_model("llama-3.1-8b")
+
+
+@pytest.fixture(scope="module")
+def curve(llama8b):
+    return cost_curve(llama8b, [load_hardware("h100-sxm"), load_hardware("l40s")], OUTPUT, 1000, 1_000_000)
+
+
+def test_jumps_sit_exactly_where_the_smallest_group_grows(llama8b, curve):
+    _, found = curve
+    h100 = [j for j in found if j.hardware == "h100-sxm"]
+    assert [(j.devices_before, j.devices_after) for j in h100] == [(1, 2), (2, 3)]
+    hw = load_hardware("h100-sxm")
+    for j in h100:
+        assert smallest_fit(llama8b, hw, j.context_tokens - 1 + OUTPUT).devices == j.devices_before
+        assert smallest_fit(llama8b, hw, j.context_tokens + OUTPUT).devices == j.devices_after
+    # no scale-up link on an L40S: past one device's memory a request fits nowhere
+    (l40s,) = [j for j in found if j.hardware == "l40s"]
+    assert l40s.devices_before == 1 and l40s.devices_after is None
+
+
+def test_curve_rows(curve):
+    df, found = curve
+    for name, group in df.groupby("hardware"):
+        fits = group[group["fits"]]
+        assert np.all(np.diff(fits["min_devices"]) >= 0)  # never fewer devices for a longer prompt
+        assert (fits["devices"] >= fits["min_devices"]).all() and (fits["batch"] >= 1).all()
+        assert (fits["cost_per_1m_input_tokens_usd"] <= fits["smallest_group_cost_per_1m_input_tokens_usd"]
+                * (1 + 1e-12)).all()
+        per_request = fits["cost_per_request_usd"].to_numpy()
+        assert per_request[-1] > 10 * per_request[0]  # a 1000x longer prompt costs far more
+        assert set(j.context_tokens for j in found if j.hardware == name) <= set(group["context_tokens"])
+    past = df[(df["hardware"] == "l40s") & ~df["fits"]]
+    assert len(past) and past["cost_per_request_usd"].isna().all()
+
+
+def test_the_price_steps_up_on_the_fewest_devices(curve):
+    df, found = curve
+    last = [j for j in found if j.hardware == "h100-sxm"][-1]  # 2 -> 3 devices (pp 3)
+    rows = df[(df["hardware"] == "h100-sxm") & df["context_tokens"].isin([last.context_tokens - 1,
+                                                                          last.context_tokens])]
+    before, after = rows["smallest_group_cost_per_1m_input_tokens_usd"]
+    assert after > 1.5 * before
+
+
+def test_shapes_and_grid(llama8b):
+    hw = load_hardware("h100-sxm")
+    assert shapes(llama8b, hw, Parallelism(1, 3)) == [Parallelism(1, 3), Parallelism(4, 1), Parallelism(8, 1),
+                                                     Parallelism(8, 2)]
+    grid = contexts(1000, 16000)
+    assert grid[0] == 1000 and grid[-1] == 16000 and len(grid) == 4 * 4 + 1
+
+
+def test_jumps_none_within_one_device(llama8b):
+    assert jumps(llama8b, load_hardware("mi300x"), OUTPUT, 1000, 100_000) == []
+
+
+def test_cli_cost_curve_json_and_html(tmp_path):
+    out = tmp_path / "curve.html"
+    r = runner.invoke(app, ["cost-curve", "--model", "llama-3.1-8b", "--hardware", "h100-sxm,mi300x",
+                            "--max-context", "1000000", "--out", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["model"] == "llama-3.1-8b" and data["jumps"][0]["context_tokens"] == 420157
+    assert {"hardware", "context_tokens", "min_devices", "devices", "batch", "cost_per_request_usd",
+            "cost_per_1m_input_tokens_usd"} <= set(data["curve"][0])
+    assert "fewest devices" in out.read_text()
+    r = runner.invoke(app, ["cost-curve", "--model", "llama-3.1-8b", "--hardware", "h100-sxm"],
+                      env={"COLUMNS": "160"})
+    assert r.exit_code == 0 and "h100-sxm" in r.stdout and "$/1M prompt tokens" in r.stdout
+
+
+def test_cli_cost_curve_bad_input():
+    r = runner.invoke(app, ["cost-curve", "--model", "llama-3.1-8b", "--hardware", "h100-sxx"])
+    assert r.exit_code == 2 and "unknown hardware 'h100-sxx'" in r.output
+    r = runner.invoke(app, ["cost-curve", "--model", "llama-3.1-8b", "--hardware", "h100-sxm",
+                            "--min-context", "5000", "--max-context", "4000"])
+    assert r.exit_code == 2 and "need 1 <= min < max" in " ".join(r.output.split())

@@ -1,0 +1,174 @@
+"""The planner's answer, checked by simulation: the cheapest configuration meets the SLOs and the
+next cheaper one does not."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from sim.api import run
+from sim.cli import app
+from sim.scenario import ScenarioError, scenario_from_dict
+from sim.studies.planner import (
+    ROOFLINE_SLACK,
+    PlanError,
+    candidate_scenario,
+    device_hour_usd,
+    parse_slo,
+    plan,
+)
+from sim.studies.planner import replica_bound_rps as bound
+
+ROOT = Path(__file__).resolve().parents[2]
+CHAT = ROOT / "examples" / "chat-h100.yaml"
+BASE = yaml.safe_load(CHAT.read_text())
+HARDWARE, TPS, MAX_DEVICES, REQUESTS, QPS = ("h100-sxm", "a100-80g-sxm"), (1, 2), 16, 600, 25.0
+SLOS = (parse_slo("ttft_p99=1s"), parse_slo("tpot_p99=30ms"))
+runner = CliRunner()
+
+
+def _meets(summary):
+    return summary["requests_rejected"] == 0 and all(summary[s.key] <= s.limit_s for s in SLOS)
+
+
+@pytest.fixture(scope="module")
+def answer():
+    return plan(BASE, QPS, SLOS, HARDWARE, TPS, MAX_DEVICES, REQUESTS)
+
+
+def test_cheapest_meets_the_slos_and_the_next_cheaper_does_not(answer):
+    best = answer.best
+    assert best is not None and best.meets
+    chosen = candidate_scenario(BASE, best.hardware, best.tp, best.replicas, QPS, SLOS, REQUESTS)
+    assert _meets(run(chosen).summary)
+    cheaper = []
+    for hw in HARDWARE:
+        for tp in TPS:
+            try:
+                one = candidate_scenario(BASE, hw, tp, 1, QPS, SLOS, REQUESTS)
+            except ScenarioError:
+                continue
+            replica_usd = device_hour_usd(one.hardware, one.cost) * one.par.devices
+            cheaper += [
+                (r * replica_usd, hw, tp, r)
+                for r in range(1, MAX_DEVICES // one.par.devices + 1)
+                if r * replica_usd < best.cost_per_hour_usd - 1e-9
+            ]
+    assert cheaper, "the answer is the cheapest configuration there is; raise QPS to make this test bite"
+    _, hw, tp, replicas = max(cheaper)
+    assert not _meets(run(candidate_scenario(BASE, hw, tp, replicas, QPS, SLOS, REQUESTS)).summary)
+
+
+def test_ranked_cheapest_first_with_margins(answer):
+    costs = [c.cost_per_hour_usd for c in answer.ranked]
+    assert costs == sorted(costs) and len(costs) == 3
+    for c, below in zip(answer.ranked, answer.below, strict=True):
+        assert c.meets and all(h >= 0 for h in c.headroom.values())
+        assert c.devices == c.replicas * c.tp * c.pp
+        assert c.cost_per_1m_output_tokens_usd == pytest.approx(
+            c.cost_per_hour_usd / 3600 / c.summary["output_tokens_per_s"] * 1e6
+        )
+        if below is not None:  # one replica fewer misses at least one SLO
+            assert below.replicas == c.replicas - 1 and not below.meets
+            assert min(below.headroom.values()) < 0
+    assert answer.simulations < 4 * len(HARDWARE) * len(TPS) * 5
+
+
+def test_roofline_bound_is_an_upper_bound_on_a_replica(answer):
+    sc = candidate_scenario(BASE, "h100-sxm", 1, 1, QPS, SLOS, REQUESTS)
+    data = sc.model_dump(mode="json")
+    data["workload"]["arrivals"] = {"kind": "burst"}  # everything at once: the replica's capacity
+    capacity = run(scenario_from_dict(data)).summary["throughput_rps"]
+    per = bound(sc, 1500 * 1.5, 250 * 1.3)  # about the workload's mean lengths
+    assert capacity <= ROOFLINE_SLACK * per
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ttft_p99=2s", ("ttft", 99, 2.0)),
+        ("tpot_p50=50ms", ("tpot", 50, 0.05)),
+        ("e2e_p90=1.5", ("e2e", 90, 1.5)),
+    ],
+)
+def test_parse_slo(text, expected):
+    s = parse_slo(text)
+    assert (s.metric, s.percentile, s.limit_s) == expected
+
+
+@pytest.mark.parametrize("text", ["ttft=2s", "ttft_p95=2s", "ttft_p99", "ttft_p99=soon", "ttft_p99=0s"])
+def test_parse_slo_rejects(text):
+    with pytest.raises(PlanError, match=r"--slo"):
+        parse_slo(text)
+
+
+def test_plan_needs_a_rate_to_set():
+    burst = {**BASE, "workload": {**BASE["workload"], "arrivals": {"kind": "burst"}}}
+    with pytest.raises(PlanError, match=r"workload\.arrivals\.kind: burst"):
+        plan(burst, QPS, SLOS)
+
+
+def test_configurations_that_cannot_fit_or_carry_the_load_are_not_simulated():
+    p = plan(
+        {**BASE, "model": "llama-3.1-70b"}, 50.0, SLOS, ["h100-sxm"], (1, 2, 3), max_devices=2, requests=50
+    )
+    reasons = {s.tp: s.reason for s in p.skipped}
+    assert "leave no KV space" in reasons[1] and "must divide num_heads" in reasons[3]
+    assert "roofline bound" in reasons[2] and "over --max-devices 2" in reasons[2]
+    assert p.best is None and p.simulations == 0
+
+
+def test_cli_plan_json_and_table():
+    args = [
+        "plan",
+        str(CHAT),
+        "--qps",
+        "10",
+        "--slo",
+        "ttft_p99=2s",
+        "--slo",
+        "tpot_p99=50ms",
+        "--tp",
+        "1",
+        "--requests",
+        "300",
+        "--top",
+        "1",
+    ]
+    r = runner.invoke(app, [*args, "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["best"]["hardware"] == "h100-sxm" and out["best"]["meets"]
+    costs = {"cost_per_hour_usd", "cost_per_1m_input_tokens_usd", "cost_per_1m_output_tokens_usd"}
+    assert costs | {"headroom", "replicas", "devices", "tp"} <= set(out["best"])
+    assert [s["name"] for s in out["slos"]] == ["ttft_p99", "tpot_p99"]
+    r = runner.invoke(app, args, env={"COLUMNS": "160"})
+    assert r.exit_code == 0 and "│ best " in r.stdout and "x h100-sxm (1 x 1)" in r.stdout
+
+
+def test_cli_plan_bad_slo():
+    r = runner.invoke(app, ["plan", str(CHAT), "--qps", "10", "--slo", "ttft_p42=2s"])
+    assert r.exit_code == 2 and "--slo 'ttft_p42=2s'" in " ".join(r.output.split())
+
+
+def test_disaggregated_candidates_are_checked_by_simulation():
+    """With --disaggregated each (hardware, tp) is also searched as prefill + decode pools; any such
+    answer meets the SLOs when simulated again, and one replica fewer (split the same way) does not."""
+    result = plan(BASE, QPS, SLOS, ("h100-sxm",), (1,), MAX_DEVICES, REQUESTS, top=4, disaggregated=True)
+    searched = [*result.ranked, *result.misses, *[b for b in result.below if b is not None]]
+    split_runs = [c for c in searched if c.prefill_replicas]
+    assert split_runs, "no disaggregated configuration was simulated"
+    for c, below in zip(result.ranked, result.below, strict=True):
+        if not c.prefill_replicas:
+            continue
+        assert 1 <= c.prefill_replicas < c.replicas and "disaggregated" in c.label
+        sc = candidate_scenario(BASE, "h100-sxm", c.tp, c.replicas, QPS, SLOS, REQUESTS, c.prefill_replicas)
+        assert sc.cluster.disaggregated.prefill.replicas == c.prefill_replicas
+        assert _meets(run(sc).summary)
+        if below is not None and below.replicas >= 2:
+            fewer = candidate_scenario(
+                BASE, "h100-sxm", c.tp, below.replicas, QPS, SLOS, REQUESTS, below.prefill_replicas
+            )
+            assert not _meets(run(fewer).summary)
