@@ -235,7 +235,7 @@ def run_point(point: Point) -> dict[str, Any]:
 
     started = time.perf_counter()
     try:
-        summary, error = run(point.scenario).summary, None
+        summary, error = run(point.scenario).summary.to_dict(), None
     except Exception as exc:  # a failing point is recorded and the sweep goes on
         summary, error = {}, "".join(traceback.format_exception_only(exc)).strip()
     return {
