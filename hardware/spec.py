@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
+from hardware.base import Frozen
 from hardware.units import parse_bandwidth, parse_bytes, parse_flops, parse_seconds, parse_watts
 
 Bytes = Annotated[float, BeforeValidator(parse_bytes)]
@@ -34,10 +35,6 @@ BYTES_PER_ELEMENT: dict[str, float] = {
     "int4": 0.5,
     "int2": 0.25,
 }
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class MemoryTier(Frozen):

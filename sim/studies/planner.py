@@ -31,8 +31,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from hardware.base import Frozen
 from hardware.spec import Accelerator
 from hardware.units import parse_seconds
 from sim.api import make_requests
@@ -52,10 +53,8 @@ class PlanError(ValueError):
     """A planning request that cannot be answered; the message names the input at fault."""
 
 
-class SloTarget(BaseModel):
+class SloTarget(Frozen):
     """`metric` at `percentile` must not exceed `limit_s` seconds, e.g. ttft_p99=2s."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     metric: Literal["ttft", "tpot", "e2e"]
     percentile: Literal[50, 90, 99]
