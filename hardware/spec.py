@@ -23,8 +23,8 @@ FlopsPerS = Annotated[float, BeforeValidator(parse_flops)]
 Seconds = Annotated[float, BeforeValidator(parse_seconds)]
 Watts = Annotated[float, BeforeValidator(parse_watts)]
 
-DType = Literal["fp32", "bf16", "fp16", "fp8", "int8", "fp4", "int4", "int2"]
-
+# The dtypes ctxsim knows, with their storage size: the one list that the schema's `DType` and the
+# CLI's choices are derived from.
 BYTES_PER_ELEMENT: dict[str, float] = {
     "fp32": 4.0,
     "bf16": 2.0,
@@ -35,6 +35,7 @@ BYTES_PER_ELEMENT: dict[str, float] = {
     "int4": 0.5,
     "int2": 0.25,
 }
+DType = Literal[tuple(BYTES_PER_ELEMENT)]
 
 
 class MemoryTier(Frozen):

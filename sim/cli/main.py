@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from hardware.spec import BYTES_PER_ELEMENT
 from sim.cli.console import err, fail, out
 from sim.report.format import count, number, percent, seconds, si
 
@@ -29,14 +30,8 @@ def _time(s: float) -> str:
     return seconds(s, ms_places=3, s_places=3)
 
 
-class Dtype(StrEnum):
-    bf16 = "bf16"
-    fp16 = "fp16"
-    fp8 = "fp8"
-    int8 = "int8"
-    fp4 = "fp4"
-    int4 = "int4"
-    int2 = "int2"
+# The dtypes weights and KV can be served in: every known dtype but fp32.
+Dtype = StrEnum("Dtype", {d: d for d in BYTES_PER_ELEMENT if d != "fp32"})
 
 
 @app.command()
