@@ -82,6 +82,8 @@ class PeakFlops(Frozen):
         return rate if rate is not None else self.bf16
 
 
+# The most knots a Curve may have: the cost kernels store each curve inline in a fixed-width row,
+# and calibration merges neighbouring knots until a fitted curve fits.
 MAX_CURVE_KNOTS = 16
 
 
