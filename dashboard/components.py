@@ -1,5 +1,5 @@
-"""Layout builders shared by the pages, number formats, and the one callback every figure shares:
-its "CSV" button, which downloads the data the figure plots (plotly's camera button gives the PNG).
+"""Layout builders shared by the pages, and the one callback every figure shares: its "CSV"
+button, which downloads the data the figure plots (plotly's camera button gives the PNG).
 
 A figure card's ids are pattern-matching dicts, `{"type": "figure", "name": NAME}`, so pages write
 to `figure_id(NAME)` and the CSV callback below serves every card without knowing the pages.
@@ -7,7 +7,6 @@ to `figure_id(NAME)` and the CSV callback below serves every card without knowin
 
 from __future__ import annotations
 
-import math
 from urllib.parse import urlencode
 
 import dash_bootstrap_components as dbc
@@ -94,29 +93,3 @@ def upload_box(id_: str, text: str = "Drop a scenario YAML here, or click to cho
         className="border border-2 rounded p-2 mb-2 text-center",
         style={"borderStyle": "dashed"},
     )
-
-
-# ---- number formats (the browser tests compare page text with these applied to API values) ----------------
-def fmt_seconds(s: float | None) -> str:
-    if s is None or (isinstance(s, float) and math.isnan(s)):
-        return "—"
-    if s < 1e-3:
-        return f"{s * 1e6:.4g} µs"
-    return f"{s * 1e3:.4g} ms" if s < 1 else f"{s:.4g} s"
-
-
-def fmt_count(n: float | None) -> str:
-    return "—" if n is None or (isinstance(n, float) and math.isnan(n)) else f"{n:,.0f}"
-
-
-def fmt_usd(x: float | None) -> str:
-    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"${x:,.4g}"
-
-
-def fmt_value(x) -> str:
-    """A summary value: floats to 4 significant figures, None as a dash."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "—"
-    if isinstance(x, float):
-        return f"{x:,.4g}"
-    return str(x)

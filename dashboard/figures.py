@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from sim.engine.summary import Summary
 from sim.report import figures as shared
 
 PHASE_COLORS = {"prefill": "#1f77b4", "decode": "#d62728"}
@@ -135,16 +136,17 @@ def latency_cdfs(requests: dict[str, pd.DataFrame]) -> go.Figure:
     return fig
 
 
-def bound_shares(summaries: dict[str, dict]) -> go.Figure:
+def bound_shares(summaries: dict[str, Summary]) -> go.Figure:
     """Compute-bound, memory-bound and communication share of step time, one bar per run."""
     labels = list(summaries)
     fig = go.Figure()
-    for part, key in (
-        ("compute-bound", "compute_bound_time_fraction"),
-        ("memory-bound", "memory_bound_time_fraction"),
-        ("communication", "link_time_fraction"),
+    runs = list(summaries.values())
+    for part, shares in (
+        ("compute-bound", [s.compute_bound_time_fraction for s in runs]),
+        ("memory-bound", [s.memory_bound_time_fraction for s in runs]),
+        ("communication", [s.link_time_fraction for s in runs]),
     ):
-        fig.add_trace(go.Bar(x=labels, y=[summaries[k].get(key, 0.0) for k in labels], name=part))
+        fig.add_trace(go.Bar(x=labels, y=shares, name=part))
     fig.update_layout(
         barmode="stack",
         title="Where step time goes",

@@ -22,6 +22,7 @@ import yaml
 from hardware import hardware_names
 from hardware.catalog import read_yaml
 from sim.api import Result
+from sim.engine.summary import Summary
 from sim.scenario import Scenario, ScenarioError, scenario_from_dict, set_path
 from workloads import model_names
 
@@ -181,7 +182,7 @@ def compact(result: Result, label: str, data: dict) -> dict:
     return {
         "label": label,
         "scenario": data,
-        "summary": result.summary,
+        "summary": result.summary.to_dict(),
         "classes": result.classes.to_dict("records"),
         "latency": {m: _order_stats(result.requests[m]) for m in ("ttft_s", "tpot_s", "e2e_s")},
         "timeseries": ts[["time_s", "replica", "batch_size", "kv_used_fraction", "in_system"]].to_dict(
@@ -198,6 +199,6 @@ def latency_frame(run: dict) -> pd.DataFrame:
 def compare_table(runs: list[dict]) -> pd.DataFrame:
     """One row per compared summary field, one column per run."""
     return pd.DataFrame(
-        {run["label"]: [run["summary"].get(k) for k, _ in COMPARED] for run in runs},
+        {run["label"]: [Summary(**run["summary"]).metric(k) for k, _ in COMPARED] for run in runs},
         index=[label for _, label in COMPARED],
     )

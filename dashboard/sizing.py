@@ -10,6 +10,7 @@ import pandas as pd
 
 from dashboard.runs import compact
 from sim.api import run
+from sim.engine.summary import Summary
 from sim.studies.planner import SloTarget, candidate_scenario, plan
 
 
@@ -50,7 +51,7 @@ def candidates_table(plan_dict: dict) -> pd.DataFrame:
     rows = []
     for status, key in (("meets SLOs", "ranked"), ("misses at the most devices", "misses")):
         for c in plan_dict[key]:
-            s = c["summary"]
+            s = Summary(**c["summary"])
             rows.append(
                 {
                     "status": status,
@@ -62,9 +63,9 @@ def candidates_table(plan_dict: dict) -> pd.DataFrame:
                     "$/hour": c["cost_per_hour_usd"],
                     "$/1M output tokens": c["cost_per_1m_output_tokens_usd"],
                     "$/1M input tokens": c["cost_per_1m_input_tokens_usd"],
-                    "TTFT p99 (s)": s.get("ttft_p99_s"),
-                    "TPOT p99 (s)": s.get("tpot_p99_s"),
-                    "rejected": s.get("requests_rejected"),
+                    "TTFT p99 (s)": s.ttft_p99_s,
+                    "TPOT p99 (s)": s.tpot_p99_s,
+                    "rejected": s.requests_rejected,
                     "note": "",
                 }
             )

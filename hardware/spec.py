@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
+from hardware.base import Frozen
 from hardware.units import parse_bandwidth, parse_bytes, parse_flops, parse_seconds, parse_watts
 
 Bytes = Annotated[float, BeforeValidator(parse_bytes)]
@@ -22,8 +23,8 @@ FlopsPerS = Annotated[float, BeforeValidator(parse_flops)]
 Seconds = Annotated[float, BeforeValidator(parse_seconds)]
 Watts = Annotated[float, BeforeValidator(parse_watts)]
 
-DType = Literal["fp32", "bf16", "fp16", "fp8", "int8", "fp4", "int4", "int2"]
-
+# The dtypes ctxsim knows, with their storage size: the one list that the schema's `DType` and the
+# CLI's choices are derived from.
 BYTES_PER_ELEMENT: dict[str, float] = {
     "fp32": 4.0,
     "bf16": 2.0,
@@ -34,10 +35,7 @@ BYTES_PER_ELEMENT: dict[str, float] = {
     "int4": 0.5,
     "int2": 0.25,
 }
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+DType = Literal[tuple(BYTES_PER_ELEMENT)]
 
 
 class MemoryTier(Frozen):
@@ -84,6 +82,8 @@ class PeakFlops(Frozen):
         return rate if rate is not None else self.bf16
 
 
+# The most knots a Curve may have: the cost kernels store each curve inline in a fixed-width row,
+# and calibration merges neighbouring knots until a fitted curve fits.
 MAX_CURVE_KNOTS = 16
 
 

@@ -19,7 +19,7 @@ VOLATILE = {"sim_wall_s"}
 
 
 def golden_summary(path: Path) -> pd.DataFrame:
-    summary = run(load_scenario(path)).summary
+    summary = run(load_scenario(path)).summary.to_dict()
     keys = [k for k, v in summary.items() if k not in VOLATILE and not isinstance(v, list)]
     return pd.DataFrame({"metric": keys, "value": [summary[k] for k in keys]})
 

@@ -14,6 +14,7 @@ from sim.engine import metrics
 from sim.engine.kvcache import KVLayout
 from sim.engine.recorder import REASONS
 from sim.engine.replica import CacheConfig, Pool, simulate
+from sim.engine.summary import Summary
 from sim.scenario import Scenario
 from workloads.arrivals import Burst, ClosedLoop
 from workloads.requests import Requests
@@ -23,7 +24,7 @@ from workloads.spec import generate
 @dataclass(frozen=True)
 class Result:
     scenario: Scenario
-    summary: dict
+    summary: Summary
     requests: pd.DataFrame
     timeseries: pd.DataFrame
     classes: pd.DataFrame
@@ -160,7 +161,7 @@ def run(
     summary.update(_cache_metrics(scenario, pools[0], result, requests_df, timeseries, per_device_hour))
     summary["sim_wall_s"] = time.perf_counter() - wall
     classes = metrics.per_class(requests_df, scenario.slo, class_slos)
-    return Result(scenario, summary, requests_df, timeseries, classes)
+    return Result(scenario, Summary(**summary), requests_df, timeseries, classes)
 
 
 def _devices(scenario: Scenario, role: str) -> int:

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
+from hardware.base import Frozen
 from hardware.catalog import load_hardware, read_yaml
 from hardware.spec import Accelerator, BytesPerS, Seconds
 from sim.cost.roofline import ConfigError, Parallelism, check_parallelism, memory_plan
@@ -24,10 +25,6 @@ from workloads.model import ModelArch
 from workloads.spec import Slo, Workload
 
 SCHEMA_PATH = Path(__file__).parent / "scenario.schema.json"
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def deep_merge(base: Any, patch: Any) -> Any:

@@ -19,8 +19,8 @@ from typing import Annotated, Literal, Self
 import numpy as np
 from pydantic import Field, model_validator
 
+from hardware.base import Frozen
 from hardware.spec import Seconds
-from workloads.lengths import Frozen
 
 FIRST_CHUNK = 1024
 

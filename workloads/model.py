@@ -12,13 +12,10 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from hardware.base import Frozen
 from hardware.spec import BYTES_PER_ELEMENT, DType
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class MLA(Frozen):

@@ -19,8 +19,9 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field
 
+from hardware.base import Frozen
 from hardware.spec import Seconds
-from workloads.lengths import Frozen, Length, sample_lengths
+from workloads.lengths import Length, sample_lengths
 
 
 class FullDocument(Frozen):

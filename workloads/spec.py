@@ -18,10 +18,11 @@ from typing import Any, Self
 import numpy as np
 from pydantic import Field, model_validator
 
+from hardware.base import Frozen
 from hardware.spec import Seconds
 from workloads import blocks, rag, sessions
 from workloads.arrivals import Arrivals, Poisson, arrival_times
-from workloads.lengths import Frozen, Length, sample_lengths
+from workloads.lengths import Length, sample_lengths
 from workloads.mixes import with_preset
 from workloads.rag import DocumentQA
 from workloads.requests import Requests

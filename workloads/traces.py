@@ -28,8 +28,8 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 from pydantic import Field, model_validator
 
+from hardware.base import Frozen
 from workloads.blocks import mix
-from workloads.lengths import Frozen
 
 BLOCK_BYTES = 8 << 20
 BOM = b"\xef\xbb\xbf"

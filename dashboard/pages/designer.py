@@ -18,9 +18,6 @@ from dashboard import figures
 from dashboard.components import (
     figure_card,
     figure_id,
-    fmt_count,
-    fmt_seconds,
-    fmt_usd,
     labelled,
     page_url,
     share_box,
@@ -37,6 +34,7 @@ from dashboard.whatif import (
 )
 from hardware import hardware_names, load_hardware
 from sim.cost.roofline import Parallelism
+from sim.report.format import count, seconds_significant, usd
 from workloads import load_model, model_names
 
 dash.register_page(__name__, path="/", name="Hardware designer", order=0)
@@ -335,12 +333,12 @@ def _cells(ans) -> dict:
     return {
         "devices": (f"{ans.par.devices} ({ans.par.tp} x {ans.par.pp})", ans.par.devices),
         "fits": ("yes" if e.fits else "no", None),
-        "ttft": (fmt_seconds(e.ttft_s), e.ttft_s),
-        "tpot": (fmt_seconds(e.tpot_s), e.tpot_s),
-        "max_context": (fmt_count(e.max_context_tokens), e.max_context_tokens),
-        "max_batch": (fmt_count(e.max_batch_at_context), e.max_batch_at_context),
-        "cost_1m": (fmt_usd(ans.cost_per_1m_output_tokens_usd), ans.cost_per_1m_output_tokens_usd),
-        "cost_request": (fmt_usd(ans.cost_per_request_usd), ans.cost_per_request_usd),
+        "ttft": (seconds_significant(e.ttft_s), e.ttft_s),
+        "tpot": (seconds_significant(e.tpot_s), e.tpot_s),
+        "max_context": (count(e.max_context_tokens), e.max_context_tokens),
+        "max_batch": (count(e.max_batch_at_context), e.max_batch_at_context),
+        "cost_1m": (usd(ans.cost_per_1m_output_tokens_usd), ans.cost_per_1m_output_tokens_usd),
+        "cost_request": (usd(ans.cost_per_request_usd), ans.cost_per_request_usd),
     }
 
 

@@ -14,7 +14,7 @@ from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import figures
 from dashboard.app import settings
-from dashboard.components import figure_card, figure_id, fmt_value, labelled, page_url, share_box, upload_box
+from dashboard.components import figure_card, figure_id, labelled, page_url, share_box, upload_box
 from dashboard.runs import (
     FORM_FIELDS,
     apply_form,
@@ -28,7 +28,9 @@ from dashboard.runs import (
 )
 from hardware import hardware_names
 from sim.api import make_requests, run
+from sim.engine.summary import Summary
 from sim.report import figures as shared
+from sim.report.format import number
 from sim.scenario import ScenarioError, scenario_from_dict
 from workloads import model_names
 
@@ -209,7 +211,7 @@ def run_scenario(set_progress, _clicks, source, kept, *values):
             set_progress((100 * done / max(total, 1), f"{done:,} / {total:,} requests"))
 
     result = run(sc, progress=progress, requests=reqs)
-    set_progress((100, f"{total:,} requests in {result.summary['sim_wall_s']:.2f} s"))
+    set_progress((100, f"{total:,} requests in {result.summary.sim_wall_s:.2f} s"))
     label = f"#{len(kept or []) + 1} {sc.name} ({sc.replicas}x{sc.par.devices} {sc.hardware.name})"
     kept = [*(kept or []), compact(result, label, data)][-settings().max_runs_kept :]
     return kept, None
@@ -238,7 +240,7 @@ def show_runs(kept):
     table = compare_table(kept)
     body = (
         dbc.Table.from_dataframe(
-            table.map(fmt_value).rename_axis("").reset_index(),
+            table.map(number).rename_axis("").reset_index(),
             size="sm",
             striped=True,
             id="runs-compare-table",
@@ -247,7 +249,7 @@ def show_runs(kept):
         else html.P("no runs yet", className="text-muted")
     )
     latency = figures.latency_cdfs({run["label"]: latency_frame(run) for run in kept})
-    bound = figures.bound_shares({run["label"]: run["summary"] for run in kept})
+    bound = figures.bound_shares({run["label"]: Summary(**run["summary"]) for run in kept})
     labels = [run["label"] for run in kept]
     return body, latency, bound, labels, labels[-1] if labels else None
 
@@ -266,7 +268,7 @@ def show_run(label, kept):
             pd.DataFrame(columns=["time_s", "replica", "batch_size", "kv_used_fraction", "in_system"])
         )
     classes = pd.DataFrame(run_["classes"])
-    table = dbc.Table.from_dataframe(classes.map(fmt_value), size="sm", striped=True, responsive=True)
+    table = dbc.Table.from_dataframe(classes.map(number), size="sm", striped=True, responsive=True)
     return [html.H6("per class"), table], shared.occupancy(pd.DataFrame(run_["timeseries"]))
 
 

@@ -9,10 +9,11 @@ from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import figures
 from dashboard.app import settings
-from dashboard.components import figure_card, figure_id, fmt_usd, labelled, page_url, share_box, upload_box
+from dashboard.components import figure_card, figure_id, labelled, page_url, share_box, upload_box
 from dashboard.runs import example_names, latency_frame, parse_upload, read_example
 from dashboard.sizing import candidates_table, size_cluster
 from hardware import hardware_names
+from sim.report.format import usd
 from sim.scenario import ScenarioError
 from sim.studies.planner import PlanError, SloTarget
 
@@ -273,9 +274,9 @@ def show_plan(result):
                 ),
                 html.P(
                     [
-                        f"{fmt_usd(best['cost_per_hour_usd'])} per hour · ",
-                        f"{fmt_usd(best['cost_per_1m_output_tokens_usd'])} per 1M output tokens · ",
-                        f"{fmt_usd(best['cost_per_1m_input_tokens_usd'])} per 1M input tokens",
+                        f"{usd(best['cost_per_hour_usd'])} per hour · ",
+                        f"{usd(best['cost_per_1m_output_tokens_usd'])} per 1M output tokens · ",
+                        f"{usd(best['cost_per_1m_input_tokens_usd'])} per 1M input tokens",
                     ],
                     id="sizing-cost",
                 ),

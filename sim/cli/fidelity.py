@@ -18,6 +18,7 @@ import yaml
 from rich.table import Table
 
 from sim.cli.console import Overwrite, check_output_file, err, fail, out, write_output_file
+from sim.report.format import number
 
 
 class Device(StrEnum):
@@ -37,9 +38,9 @@ def _hardware_overrides(paths: list[Path]) -> dict:
 
 
 def _fmt(x: float) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return ""
-    return f"{x:,.4g}" if abs(x) < 1e5 else f"{x:,.0f}"
+    """A measured or predicted value: blank when absent, whole from 1e5 up (token rates read better
+    as 123,456 than as 1.235e+05)."""
+    return number(x, missing="", whole_from=1e5)
 
 
 def validate(

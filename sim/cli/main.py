@@ -11,7 +11,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from hardware.spec import BYTES_PER_ELEMENT
 from sim.cli.console import err, fail, out
+from sim.report.format import count, number, percent, seconds, si
 
 __all__ = ["app", "err", "fail", "main", "out"]
 
@@ -23,25 +25,13 @@ app = typer.Typer(
 )
 
 
-def _si(value: float, unit: str) -> str:
-    for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= scale:
-            return f"{value / scale:,.3g} {prefix}{unit}"
-    return f"{value:,.3g} {unit}"
-
-
 def _time(s: float) -> str:
-    return f"{s * 1e3:,.3f} ms" if s < 1 else f"{s:,.3f} s"
+    """A duration to the microsecond, as the estimate and run tables show it."""
+    return seconds(s, ms_places=3, s_places=3)
 
 
-class Dtype(StrEnum):
-    bf16 = "bf16"
-    fp16 = "fp16"
-    fp8 = "fp8"
-    int8 = "int8"
-    fp4 = "fp4"
-    int4 = "int4"
-    int2 = "int2"
+# The dtypes weights and KV can be served in: every known dtype but fp32.
+Dtype = StrEnum("Dtype", {d: d for d in BYTES_PER_ELEMENT if d != "fp32"})
 
 
 @app.command()
@@ -85,9 +75,9 @@ def estimate(
     fit = "[green]yes[/]" if r.fits else f"[red]no[/]: {r.reason}"
     rows = [
         ("fits", fit),
-        ("weights per device", _si(r.weights_bytes_per_device, "B")),
-        ("KV per token", _si(r.kv_bytes_per_token, "B")),
-        ("KV per sequence", _si(r.kv_bytes_per_sequence, "B")),
+        ("weights per device", si(r.weights_bytes_per_device, "B")),
+        ("KV per token", si(r.kv_bytes_per_token, "B")),
+        ("KV per sequence", si(r.kv_bytes_per_sequence, "B")),
         ("KV capacity", f"{r.kv_capacity_tokens:,} tokens"),
         ("max batch at this context", f"{r.max_batch_at_context:,}"),
         ("prefill (TTFT)", f"{_time(r.prefill_s)} ({r.prefill_bound}-bound)"),
@@ -115,7 +105,7 @@ def _write_outputs(result, out_dir: Path, csv: bool, overwrite: bool) -> None:
     from sim.report.run import run_report
 
     with output_folder(out_dir, overwrite) as tmp:
-        (tmp / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n")
+        (tmp / "summary.json").write_text(json.dumps(result.summary.to_dict(), indent=2) + "\n")
         result.requests.to_parquet(tmp / "requests.parquet", index=False)
         result.timeseries.to_parquet(tmp / "timeseries.parquet", index=False)
         result.classes.to_csv(tmp / "classes.csv", index=False)
@@ -177,7 +167,7 @@ def run(
         except (OutputError, OSError) as exc:
             fail(f"--out {out_dir}: nothing written: {exc}")
     if as_json:
-        typer.echo(json.dumps(result.summary))
+        typer.echo(json.dumps(result.summary.to_dict()))
         return
     s = result.summary
     table = Table(
@@ -186,28 +176,26 @@ def run(
     )
     table.add_column(style="bold")
     table.add_column(justify="right")
-    for label, key, fmt in [
-        ("requests finished / rejected", None, None),
-        ("throughput", "throughput_rps", "{:,.2f} req/s"),
-        ("output tokens/s", "output_tokens_per_s", "{:,.0f}"),
-        ("TTFT p50 / p99", ("ttft_p50_s", "ttft_p99_s"), None),
-        ("TPOT p50 / p99", ("tpot_p50_s", "tpot_p99_s"), None),
-        ("e2e p50 / p99", ("e2e_p50_s", "e2e_p99_s"), None),
-        ("goodput", "goodput_rps", "{:,.2f} req/s"),
-        ("SLO attainment", "slo_attainment", "{:.1%}"),
-        ("KV peak", "kv_peak_fraction", "{:.0%}"),
-        ("preemptions", "preemptions", "{:,}"),
-        ("compute-bound share", "compute_bound_time_fraction", "{:.0%}"),
-        ("$ / 1M output tokens", "cost_per_1m_output_tokens_usd", "{:,.3f}"),
-        ("simulated in", "sim_wall_s", "{:.2f} s"),
-    ]:
-        if key is None:
-            value = f"{s['requests_finished']:,} / {s['requests_rejected']:,}"
-        elif isinstance(key, tuple):
-            a, b = (s[k] for k in key)
-            value = "—" if a is None else f"{_time(a)} / {_time(b)}"
-        else:
-            value = "—" if s.get(key) is None else fmt.format(s[key])
+    per_1m = s.cost_per_1m_output_tokens_usd
+    p50_p99 = [
+        ("TTFT p50 / p99", s.ttft_p50_s, s.ttft_p99_s),
+        ("TPOT p50 / p99", s.tpot_p50_s, s.tpot_p99_s),
+        ("e2e p50 / p99", s.e2e_p50_s, s.e2e_p99_s),
+    ]
+    rows = [
+        ("requests finished / rejected", f"{s.requests_finished:,} / {s.requests_rejected:,}"),
+        ("throughput", f"{s.throughput_rps:,.2f} req/s"),
+        ("output tokens/s", count(s.output_tokens_per_s)),
+        *((label, "—" if a is None else f"{_time(a)} / {_time(b)}") for label, a, b in p50_p99),
+        ("goodput", f"{s.goodput_rps:,.2f} req/s"),
+        ("SLO attainment", percent(s.slo_attainment)),
+        ("KV peak", percent(s.kv_peak_fraction, places=0)),
+        ("preemptions", number(s.preemptions, thousands=True)),
+        ("compute-bound share", percent(s.compute_bound_time_fraction, places=0)),
+        ("$ / 1M output tokens", "—" if per_1m is None else f"{per_1m:,.3f}"),
+        ("simulated in", f"{s.sim_wall_s:.2f} s"),
+    ]
+    for label, value in rows:
         table.add_row(label, value)
     out.print(table)
     if out_dir is not None:
@@ -273,12 +261,7 @@ def catalog(kind: CatalogKind, as_json: Annotated[bool, typer.Option("--json")] 
     for key in keys:
         table.add_column(key, no_wrap=key == "name")
     for row in rows:
-        table.add_row(
-            *(
-                "" if row[k] is None else f"{row[k]:,.4g}" if isinstance(row[k], float) else str(row[k])
-                for k in keys
-            )
-        )
+        table.add_row(*(number(row[k], missing="") for k in keys))
     out.print(table)
     out.print("\n[bold]Sources[/]")
     for row in rows:

@@ -25,18 +25,7 @@ from rich.progress import (
 from rich.table import Table
 
 from sim.cli.console import Overwrite, check_output_file, err, fail, out, write_output_file
-
-
-def _time(s: float | None) -> str:
-    if s is None:
-        return "—"
-    return f"{s * 1e3:,.1f} ms" if s < 1 else f"{s:,.2f} s"
-
-
-def _usd(v: float | None) -> str:
-    if v is None or v != v:
-        return "—"
-    return f"${v:,.3g}" if v < 1 else f"${v:,.2f}"
+from sim.report.format import seconds, usd
 
 
 def sweep(
@@ -207,7 +196,7 @@ def plan(
     if as_json:
         typer.echo(json.dumps(result.to_dict()))
         return
-    limits = ", ".join(f"{s.name} ≤ {_time(s.limit_s)}" for s in result.slos)
+    limits = ", ".join(f"{s.name} ≤ {seconds(s.limit_s)}" for s in result.slos)
     if result.best is None:
         out.print(
             f"[red]No configuration within {result.max_devices} devices meets {limits} at {qps:g} req/s.[/]"
@@ -228,12 +217,16 @@ def plan(
 
     def row(label, c):
         cells = [
-            "—" if c.headroom[s.name] is None else f"{_time(c.summary[s.key])} ({c.headroom[s.name]:+.0%})"
+            "—"
+            if c.headroom[s.name] is None
+            else f"{seconds(c.summary.metric(s.key))} ({c.headroom[s.name]:+.0%})"
             for s in result.slos
         ]
-        per_1m = f"{_usd(c.cost_per_1m_input_tokens_usd)}, {_usd(c.cost_per_1m_output_tokens_usd)}"
+        per_1m = ", ".join(
+            usd(v, cents=True) for v in (c.cost_per_1m_input_tokens_usd, c.cost_per_1m_output_tokens_usd)
+        )
         layout = f"{c.replicas} x {c.label} ({c.tp} x {c.pp})"
-        table.add_row(label, layout, str(c.devices), _usd(c.cost_per_hour_usd), per_1m, *cells)
+        table.add_row(label, layout, str(c.devices), usd(c.cost_per_hour_usd, cents=True), per_1m, *cells)
 
     for rank, (c, below) in enumerate(zip(result.ranked, result.below, strict=True), start=1):
         row("best" if rank == 1 else f"#{rank}", c)
@@ -315,8 +308,8 @@ def cost_curve(
             f"{r.min_devices:.0f}",
             f"{r.tp:.0f} x {r.pp:.0f}",
             f"{r.batch:.0f}",
-            _usd(per_1k),
-            _usd(r.cost_per_1m_input_tokens_usd),
+            usd(per_1k, cents=True),
+            usd(r.cost_per_1m_input_tokens_usd, cents=True),
         )
     out.print(table)
     for j in jumps:

@@ -7,11 +7,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from sim.report.format import number
 from workloads import describe as stats
 from workloads.mixes import PRESETS, preset_names
 from workloads.traces import open_trace, read_rows
@@ -90,13 +90,9 @@ def _trace(path: Path, format: str, skip_bad_rows: bool):
 
 
 def _show(value) -> str:
-    if value is None:
-        return "-"
     if isinstance(value, dict):
         return ", ".join(f"{k}: {v:,}" for k, v in value.items())
-    if isinstance(value, float | np.floating):
-        return f"{value:,.4g}"
-    return f"{value:,}" if isinstance(value, int) else str(value)
+    return number(value, missing="-", thousands=True)
 
 
 @workload_app.command("presets")

@@ -11,14 +11,14 @@ import numba
 import numpy as np
 
 from hardware._kernels import op_time
+from hardware.spec import MAX_CURVE_KNOTS
 
 N_FEATURES = 9
 ONE, TOKENS, SAMPLED, MOE_TOUCHED, PAIRS_FULL, KV_FULL, PAIRS_WINDOW, KV_WINDOW, SEQS = range(N_FEATURES)
 # per-operator row of the `ops` array: rate_f, rate_b, overhead_s, count, is_link, kernel calls the
 # operator stands for, then two curves (compute leg, memory leg), each [knots, log10 sizes..., values...]
 RATE_F, RATE_B, OVERHEAD, COUNT, IS_LINK, CALLS = range(6)
-MAX_KNOTS = 16
-CURVE_WIDTH = 1 + 2 * MAX_KNOTS
+CURVE_WIDTH = 1 + 2 * MAX_CURVE_KNOTS
 CURVE_F = 6
 CURVE_B = CURVE_F + CURVE_WIDTH
 N_OP_COLS = CURVE_B + CURVE_WIDTH
@@ -65,7 +65,7 @@ def curve_at(ops, o, start, size):
         return 1.0
     lx = np.log10(size)
     xs = start + 1
-    ys = start + 1 + MAX_KNOTS
+    ys = start + 1 + MAX_CURVE_KNOTS
     if lx <= ops[o, xs]:
         return ops[o, ys]
     for i in range(1, n):

@@ -7,10 +7,10 @@ step-by-step mode does; the tests hold the kernels to these within 1e-9.
 import math
 
 from hardware._reference import op_time
+from hardware.spec import MAX_CURVE_KNOTS
 
-MAX_KNOTS = 16
 CURVE_F = 6
-CURVE_B = CURVE_F + 1 + 2 * MAX_KNOTS
+CURVE_B = CURVE_F + 1 + 2 * MAX_CURVE_KNOTS
 
 
 def curve_at(row, start, size):
@@ -20,7 +20,7 @@ def curve_at(row, start, size):
     if n == 0 or size <= 0:
         return 1.0
     xs = list(row[start + 1 : start + 1 + n])
-    ys = list(row[start + 1 + MAX_KNOTS : start + 1 + MAX_KNOTS + n])
+    ys = list(row[start + 1 + MAX_CURVE_KNOTS : start + 1 + MAX_CURVE_KNOTS + n])
     lx = math.log10(size)
     if lx <= xs[0]:
         return ys[0]

@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from hardware.spec import BYTES_PER_ELEMENT, Accelerator, Curve
+from hardware.spec import BYTES_PER_ELEMENT, MAX_CURVE_KNOTS, Accelerator, Curve
 from sim.cost import _kernels as K
 from workloads.model import ModelArch
 
@@ -75,7 +75,7 @@ def curve_columns(curve: Curve | None) -> np.ndarray:
         n = len(curve.size)
         cols[0] = n
         cols[1 : 1 + n] = np.log10(curve.size)
-        cols[1 + K.MAX_KNOTS : 1 + K.MAX_KNOTS + n] = curve.efficiency
+        cols[1 + MAX_CURVE_KNOTS : 1 + MAX_CURVE_KNOTS + n] = curve.efficiency
     return cols
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hardware.spec import BYTES_PER_ELEMENT, Accelerator, Calibration, Curve, Curves
+from hardware.spec import BYTES_PER_ELEMENT, MAX_CURVE_KNOTS, Accelerator, Calibration, Curve, Curves
 from sim.cost.roofline import ACT_BYTES, kernel_legs
 from sim.fidelity.profile import COLUMNS
 from workloads.model import ModelArch
@@ -368,7 +368,7 @@ def _fit_curve(size: np.ndarray, eff: np.ndarray, source: str) -> Curve | None:
         sel = bins == b
         xs.append(float(np.median(lx[sel])))
         ys.append(float(np.median(eff[sel])))
-    while len(xs) > 16:  # merge the closest neighbours until the curve fits the knot budget
+    while len(xs) > MAX_CURVE_KNOTS:  # merge the closest neighbours until the curve fits the knot budget
         i = int(np.argmin(np.diff(xs)))
         xs[i : i + 2] = [(xs[i] + xs[i + 1]) / 2]
         ys[i : i + 2] = [(ys[i] + ys[i + 1]) / 2]

@@ -301,7 +301,7 @@ def _offline(model: ModelArch, hw: Accelerator, par: Parallelism, isl: int, osl:
         },
         stop={"requests": requests},
     )
-    return float(run(scenario).summary["output_tokens_per_s"])
+    return float(run(scenario).summary.output_tokens_per_s)
 
 
 def predict_row(row, model: ModelArch, hw: Accelerator, engine: bool) -> Prediction:

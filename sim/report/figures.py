@@ -8,6 +8,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from sim.engine.summary import Summary
+from sim.report.format import number
+
 
 def latency_cdfs(requests: pd.DataFrame, label: str = "") -> go.Figure:
     fig = make_subplots(rows=1, cols=3, subplot_titles=("TTFT", "TPOT", "end to end"))
@@ -76,29 +79,31 @@ def occupancy(timeseries: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def bound_share(summary: dict) -> go.Figure:
+def bound_share(summary: Summary) -> go.Figure:
     labels = ["compute-bound", "memory-bound", "communication"]
     values = [
-        summary["compute_bound_time_fraction"],
-        summary["memory_bound_time_fraction"],
-        summary.get("link_time_fraction", 0.0),
+        summary.compute_bound_time_fraction,
+        summary.memory_bound_time_fraction,
+        summary.link_time_fraction,
     ]
     fig = go.Figure(go.Pie(labels=labels, values=values, hole=0.5, sort=False))
     fig.update_layout(title="Where step time goes", height=320)
     return fig
 
 
-def cost_table(summary: dict) -> go.Figure:
+def cost_table(summary: Summary) -> go.Figure:
     rows = [
-        ("devices", summary["devices"]),
-        ("cost per hour", summary.get("cost_per_hour_usd")),
-        ("$ / 1M input tokens", summary.get("cost_per_1m_input_tokens_usd")),
-        ("$ / 1M output tokens", summary.get("cost_per_1m_output_tokens_usd")),
-        ("J / output token", summary.get("energy_j_per_output_token")),
+        ("devices", summary.devices),
+        ("cost per hour", summary.cost_per_hour_usd),
+        ("$ / 1M input tokens", summary.cost_per_1m_input_tokens_usd),
+        ("$ / 1M output tokens", summary.cost_per_1m_output_tokens_usd),
+        ("J / output token", summary.energy_j_per_output_token),
     ]
-    fmt = ["—" if v is None else f"{v:,.4g}" for _, v in rows]
     fig = go.Figure(
-        go.Table(header={"values": ["cost and energy", ""]}, cells={"values": [[k for k, _ in rows], fmt]})
+        go.Table(
+            header={"values": ["cost and energy", ""]},
+            cells={"values": [[k for k, _ in rows], [number(v) for _, v in rows]]},
+        )
     )
     fig.update_layout(height=260, margin={"t": 20, "b": 10})
     return fig

@@ -6,64 +6,56 @@ import html
 
 import plotly.io as pio
 
+from sim.engine.summary import Summary
 from sim.report import figures
-
-
-def _seconds(v: float) -> str:
-    return f"{v * 1e3:,.1f} ms" if v < 1 else f"{v:,.2f} s"
-
-
-def _percent(v: float) -> str:
-    return f"{v:.1%}"
+from sim.report.format import number, percent, seconds, usd
 
 
 def _number(v: float) -> str:
-    return f"{v:,.4g}" if isinstance(v, float) else f"{v:,}"
+    """Counts and rates in the report's table: integers grouped by thousands."""
+    return number(v, thousands=True)
 
 
-def _usd(v: float) -> str:
-    return f"${v:,.4g}"
-
-
-# (label, summary key, format); rows whose value is missing are left out
-ROWS = [
-    ("requests finished", "requests_finished", _number),
-    ("requests rejected", "requests_rejected", _number),
-    ("throughput (requests/s)", "throughput_rps", _number),
-    ("output tokens/s", "output_tokens_per_s", _number),
-    ("TTFT p50 / p99", ("ttft_p50_s", "ttft_p99_s"), _seconds),
-    ("TPOT p50 / p99", ("tpot_p50_s", "tpot_p99_s"), _seconds),
-    ("end to end p50 / p99", ("e2e_p50_s", "e2e_p99_s"), _seconds),
-    ("mean queueing", "mean_queue_s", _seconds),
-    ("goodput (requests/s)", "goodput_rps", _number),
-    ("SLO attainment", "slo_attainment", _percent),
-    ("KV peak occupancy", "kv_peak_fraction", _percent),
-    ("preemptions", "preemptions", _number),
-    ("busy share of device time", "utilization", _percent),
-    ("cost per 1M output tokens", "cost_per_1m_output_tokens_usd", _usd),
-]
-CACHE_ROWS = [
-    ("prefix hit rate (tokens / blocks)", ("prefix_hit_rate_tokens", "prefix_hit_rate_blocks"), _percent),
-    ("of which reloaded from offload", "offload_hit_rate_tokens", _percent),
-    ("cache evictions / offload writes", ("cache_evictions", "offload_writes"), _number),
-    ("prefill time saved by hits", "cache_prefill_saved_s", _seconds),
-    (
-        "storing cached KV cost / prefill it saved",
-        ("cache_storage_cost_usd", "cache_prefill_saved_usd"),
-        _usd,
-    ),
-]
-
-
-def summary_rows(summary: dict, caching: bool) -> list[tuple[str, str]]:
-    out = []
-    for label, key, fmt in ROWS + (CACHE_ROWS if caching else []):
-        keys = key if isinstance(key, tuple) else (key,)
-        values = [summary.get(k) for k in keys]
-        if any(v is None for v in values):
-            continue
-        out.append((label, " / ".join(fmt(v) for v in values)))
-    return out
+def summary_rows(s: Summary, caching: bool) -> list[tuple[str, str]]:
+    """The run's headline numbers as (label, text) rows, the cache's when it was on; a row with a
+    missing value (no price, nothing finished) is left out."""
+    rows = [
+        ("requests finished", (s.requests_finished,), _number),
+        ("requests rejected", (s.requests_rejected,), _number),
+        ("throughput (requests/s)", (s.throughput_rps,), _number),
+        ("output tokens/s", (s.output_tokens_per_s,), _number),
+        ("TTFT p50 / p99", (s.ttft_p50_s, s.ttft_p99_s), seconds),
+        ("TPOT p50 / p99", (s.tpot_p50_s, s.tpot_p99_s), seconds),
+        ("end to end p50 / p99", (s.e2e_p50_s, s.e2e_p99_s), seconds),
+        ("mean queueing", (s.mean_queue_s,), seconds),
+        ("goodput (requests/s)", (s.goodput_rps,), _number),
+        ("SLO attainment", (s.slo_attainment,), percent),
+        ("KV peak occupancy", (s.kv_peak_fraction,), percent),
+        ("preemptions", (s.preemptions,), _number),
+        ("busy share of device time", (s.utilization,), percent),
+        ("cost per 1M output tokens", (s.cost_per_1m_output_tokens_usd,), usd),
+    ]
+    if caching:
+        rows += [
+            (
+                "prefix hit rate (tokens / blocks)",
+                (s.prefix_hit_rate_tokens, s.prefix_hit_rate_blocks),
+                percent,
+            ),
+            ("of which reloaded from offload", (s.offload_hit_rate_tokens,), percent),
+            ("cache evictions / offload writes", (s.cache_evictions, s.offload_writes), _number),
+            ("prefill time saved by hits", (s.cache_prefill_saved_s,), seconds),
+            (
+                "storing cached KV cost / prefill it saved",
+                (s.cache_storage_cost_usd, s.cache_prefill_saved_usd),
+                usd,
+            ),
+        ]
+    return [
+        (label, " / ".join(fmt(v) for v in values))
+        for label, values, fmt in rows
+        if not any(v is None for v in values)
+    ]
 
 
 def describe(scenario) -> str:
@@ -79,7 +71,7 @@ def describe(scenario) -> str:
     target = ""
     if slo is not None:
         parts = [
-            f"{m} ≤ {_seconds(v)}"
+            f"{m} ≤ {seconds(v)}"
             for m, v in (("TTFT", slo.ttft_s), ("TPOT", slo.tpot_s), ("e2e", slo.e2e_s))
             if v
         ]

@@ -17,6 +17,8 @@ import plotly.io as pio
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from sim.report.format import number
+
 COST = "cost_per_1m_output_tokens_usd"
 LATENCIES = {"ttft_p99_s": "TTFT p99 (s)", "tpot_p99_s": "TPOT p99 (s)", "e2e_p99_s": "end to end p99 (s)"}
 METRICS = {
@@ -158,17 +160,11 @@ def lines(results: pd.DataFrame, x: str, params: list[str]) -> go.Figure:
     return fig
 
 
-def _fmt(value) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "—"
-    return f"{value:,.4g}" if isinstance(value, float) else html.escape(str(value))
-
-
 def _table(results: pd.DataFrame, params: list[str]) -> str:
     cols = ["point", *params, *(m for m in TABLE_METRICS if m in results), "error"]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     body = "".join(
-        "<tr>" + "".join(f"<td>{_fmt(row.get(c))}</td>" for c in cols) + "</tr>"
+        "<tr>" + "".join(f"<td>{html.escape(number(row.get(c)))}</td>" for c in cols) + "</tr>"
         for row in results.to_dict("records")
     )
     return f"<h2>Points</h2><table><tr>{head}</tr>{body}</table>"

@@ -31,8 +31,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from hardware.base import Frozen
 from hardware.spec import Accelerator
 from hardware.units import parse_seconds
 from sim.api import make_requests
@@ -40,6 +41,7 @@ from sim.api import run as run_scenario
 from sim.cost.estimate import estimate
 from sim.cost.roofline import memory_plan
 from sim.engine.metrics import hourly_price
+from sim.engine.summary import Summary
 from sim.scenario import CostAssumptions, Scenario, ScenarioError, scenario_from_dict, set_path
 
 ROOFLINE_SLACK = 2.0
@@ -51,10 +53,8 @@ class PlanError(ValueError):
     """A planning request that cannot be answered; the message names the input at fault."""
 
 
-class SloTarget(BaseModel):
+class SloTarget(Frozen):
     """`metric` at `percentile` must not exceed `limit_s` seconds, e.g. ttft_p99=2s."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     metric: Literal["ttft", "tpot", "e2e"]
     percentile: Literal[50, 90, 99]
@@ -69,9 +69,9 @@ class SloTarget(BaseModel):
     def name(self) -> str:
         return f"{self.metric}_p{self.percentile}"
 
-    def headroom(self, summary: dict[str, Any]) -> float | None:
+    def headroom(self, summary: Summary) -> float | None:
         """1 - observed / limit: positive when met (0.4 = 40% below the limit), None when unmeasured."""
-        observed = summary.get(self.key)
+        observed = summary.metric(self.key)
         return None if observed is None else 1.0 - observed / self.limit_s
 
 
@@ -194,7 +194,7 @@ class Candidate:
     cost_per_1m_output_tokens_usd: float | None
     meets: bool
     headroom: dict[str, float | None]
-    summary: dict[str, Any] = field(repr=False)
+    summary: Summary = field(repr=False)
     prefill_replicas: int = 0  # > 0: disaggregated, that many replicas prefill and the rest decode
 
     @property
@@ -450,12 +450,12 @@ def _search(
     return runs[good], runs.get(bad)
 
 
-def _candidate(pair: _Pair, replicas: int, summary: dict[str, Any], slos: Sequence[SloTarget]) -> Candidate:
+def _candidate(pair: _Pair, replicas: int, summary: Summary, slos: Sequence[SloTarget]) -> Candidate:
     per_hour = pair.replica_hour_usd * replicas
     headroom = {s.name: s.headroom(summary) for s in slos}
     meets = (
-        summary["requests_rejected"] == 0
-        and summary["requests_finished"] > 0
+        summary.requests_rejected == 0
+        and summary.requests_finished > 0
         and all(h is not None and h >= 0 for h in headroom.values())
     )
 
@@ -469,8 +469,8 @@ def _candidate(pair: _Pair, replicas: int, summary: dict[str, Any], slos: Sequen
         replicas,
         replicas * pair.devices_per_replica,
         per_hour,
-        per_1m(summary["input_tokens_per_s"]),
-        per_1m(summary["output_tokens_per_s"]),
+        per_1m(summary.input_tokens_per_s),
+        per_1m(summary.output_tokens_per_s),
         meets,
         headroom,
         summary,

@@ -37,8 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
+from hardware.base import Frozen
 from hardware.catalog import read_yaml
 from sim.scenario import Scenario, ScenarioError, format_error, rebase_paths, scenario_from_dict, set_path
 
@@ -50,11 +51,11 @@ class SweepError(ValueError):
     """A sweep file that cannot run; the message names the path and value at fault."""
 
 
-class SweepSpec(BaseModel):
+class SweepSpec(Frozen):
     """The sweep file. `grid` maps dotted paths to value lists; `list` is a list of points, each a
     mapping of dotted paths to values."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)
 
     name: str = "sweep"
     base: str | dict[str, Any]
@@ -235,7 +236,7 @@ def run_point(point: Point) -> dict[str, Any]:
 
     started = time.perf_counter()
     try:
-        summary, error = run(point.scenario).summary, None
+        summary, error = run(point.scenario).summary.to_dict(), None
     except Exception as exc:  # a failing point is recorded and the sweep goes on
         summary, error = {}, "".join(traceback.format_exception_only(exc)).strip()
     return {

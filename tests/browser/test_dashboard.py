@@ -7,10 +7,10 @@ import pytest
 from selenium.webdriver.common.keys import Keys
 from typer.testing import CliRunner
 
-from dashboard.components import fmt_seconds, fmt_value
 from dashboard.runs import COMPARED
 from hardware import load_hardware
 from sim.cost.estimate import estimate, smallest_fit
+from sim.report.format import number, seconds_significant
 from sim.scenario import deep_merge
 from workloads import load_model
 
@@ -111,8 +111,8 @@ def test_designer_slider_gives_the_api_numbers(dash_duo, dashboard_app, screensh
     )
     model = load_model("llama-3.1-8b")
     api = estimate(model, hw, smallest_fit(model, hw, 65536 + 256, 1), 65536, 256, 1)
-    dash_duo.wait_for_text_to_equal("#designer-tpot-modified", fmt_seconds(api.tpot_s), timeout=30)
-    dash_duo.wait_for_text_to_equal("#designer-ttft-modified", fmt_seconds(api.ttft_s), timeout=30)
+    dash_duo.wait_for_text_to_equal("#designer-tpot-modified", seconds_significant(api.tpot_s), timeout=30)
+    dash_duo.wait_for_text_to_equal("#designer-ttft-modified", seconds_significant(api.ttft_s), timeout=30)
     assert (_cell(dash_duo, "ttft"), _cell(dash_duo, "tpot")) != before
     assert dash_duo.find_element("#designer-tpot-preset").text == before[1]
     _graphs_drawn(dash_duo, 2)
@@ -140,7 +140,7 @@ def test_scenario_run_from_the_page_matches_ctxsim_run(dash_duo, dashboard_app, 
     out = CliRunner().invoke(cli, ["run", str(scenario), "--json"])
     assert out.exit_code == 0, out.output
     summary = json.loads(out.stdout)
-    assert rows == {label: fmt_value(summary[key]) for key, label in COMPARED}
+    assert rows == {label: number(summary[key]) for key, label in COMPARED}
     _graphs_drawn(dash_duo, 3)
     _screenshot(dash_duo, screenshot_dir, "runs-after-upload")
     assert dash_duo.get_logs() == []

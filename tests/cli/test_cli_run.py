@@ -84,7 +84,7 @@ def test_run_writes_every_output(scenario_file, tmp_path):
 def test_cli_matches_python_api(scenario_file):
     r = runner.invoke(app, ["run", str(scenario_file), "--json"])
     cli = json.loads(r.stdout)
-    api = run(load_scenario(scenario_file)).summary
+    api = run(load_scenario(scenario_file)).summary.to_dict()
     for key in SUMMARY_KEYS - {"sim_wall_s"}:
         assert cli[key] == pytest.approx(api[key], nan_ok=True), key
 

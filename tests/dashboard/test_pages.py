@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from dashboard.components import fmt_seconds, fmt_value
 from dashboard.runs import COMPARED, form_values, read_example
 from hardware import load_hardware
 from sim.api import run
 from sim.cost.estimate import estimate, smallest_fit
+from sim.report.format import number, seconds_significant
 from sim.scenario import scenario_from_dict
 from workloads import load_model
 
@@ -43,8 +43,8 @@ def test_designer_numbers_are_the_estimate(pages):
     model = load_model("llama-3.1-8b").with_dtypes(None, "fp8")
     api = estimate(model, hw, smallest_fit(model, hw, 65536 + 256, 4), 65536, 256, 4)
     assert error is None
-    assert cells["ttft", "modified"] == fmt_seconds(api.ttft_s)
-    assert cells["tpot", "modified"] == fmt_seconds(api.tpot_s)
+    assert cells["ttft", "modified"] == seconds_significant(api.ttft_s)
+    assert cells["tpot", "modified"] == seconds_significant(api.tpot_s)
     assert cells["max_context", "modified"] == f"{api.max_context_tokens:,}"
     assert cells["tpot", "change"].startswith("-")  # twice the bandwidth, faster decode
     assert "bw_tbs=6.7" in link and "kv=fp8" in link
@@ -106,9 +106,9 @@ def test_a_scenario_run_from_the_page_is_ctxsim_run(pages, settings, tmp_path):
     cli_summary = json.loads(out.stdout)
     page = runs.show_runs(kept)[0]
     cells = {row.children[0].children: row.children[1].children for row in page.children[1].children}
-    assert cells == {label: fmt_value(cli_summary[key]) for key, label in COMPARED}
+    assert cells == {label: number(cli_summary[key]) for key, label in COMPARED}
     assert kept[0]["summary"] == {
-        **run(scenario_from_dict({**data, "stop": {"requests": 300}})).summary,
+        **run(scenario_from_dict({**data, "stop": {"requests": 300}})).summary.to_dict(),
         "sim_wall_s": kept[0]["summary"]["sim_wall_s"],
     }
 

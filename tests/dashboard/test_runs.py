@@ -94,12 +94,12 @@ def test_a_kept_run_is_small_and_keeps_the_summary():
     data = parse_upload(upload(GOOD.replace("requests: 50", "requests: 1500")), "up.yaml", 10_000)
     result = run(scenario_from_dict(data))
     kept = compact(result, "a", data)
-    assert kept["summary"] == result.summary
+    assert kept["summary"] == result.summary.to_dict()
     assert all(len(v) <= CDF_POINTS for v in kept["latency"].values())
     frame = latency_frame(kept)
     assert frame["ttft_s"].max() == result.requests["ttft_s"].max()
     assert frame["ttft_s"].min() == result.requests["ttft_s"].min()
     table = compare_table([kept, {**kept, "label": "b"}])
     assert (
-        list(table.columns) == ["a", "b"] and table.loc["TTFT p99 (s)", "a"] == result.summary["ttft_p99_s"]
+        list(table.columns) == ["a", "b"] and table.loc["TTFT p99 (s)", "a"] == result.summary.ttft_p99_s
     )

@@ -44,7 +44,7 @@ def test_kv_transfer_shows_in_ttft_by_hand():
     assert split.requests.ttft_s[0] == pytest.approx(prefill + transfer)
     assert colocated.requests.ttft_s[0] == pytest.approx(prefill)
     assert split.requests.decode_replica[0] == 1 and split.requests.replica[0] == 0
-    assert split.summary["kv_transfers"] == 1 and split.summary["devices"] == 2
+    assert split.summary.kv_transfers == 1 and split.summary.devices == 2
 
 
 def test_disaggregated_run_keeps_invariants():
@@ -54,12 +54,12 @@ def test_disaggregated_run_keeps_invariants():
     assert (req.output_tokens == 30).all()
     assert (req.first_token_s <= req.finish_s).all()
     assert (req.kv_transfer_s > 0).all()
-    assert r.summary["kv_transfers"] == 300
+    assert r.summary.kv_transfers == 300
 
 
 def test_single_token_requests_finish_on_the_prefill_pool():
     r = run(scenario(DISAGG, requests=5, output=1))
-    assert r.summary["kv_transfers"] == 0
+    assert r.summary.kv_transfers == 0
     assert (r.requests.finish_s == r.requests.first_token_s).all()
 
 

@@ -66,7 +66,7 @@ def test_request_too_large_is_rejected_with_reason():
     sc = tiny_scenario(workload={"prompt_tokens": {"kind": "fixed", "tokens": 50_000}})
     r = run(sc)
     assert (r.requests.rejected_reason == "kv_capacity").all()
-    assert r.summary["requests_rejected"] == 50 and r.summary["requests_finished"] == 0
+    assert r.summary.requests_rejected == 50 and r.summary.requests_finished == 0
 
 
 @pytest.mark.parametrize("mode", ["recompute", "swap"])
@@ -85,9 +85,9 @@ def test_preemption_under_memory_pressure(mode):
     )
     r = run(sc)
     req = r.requests
-    assert r.summary["preemptions"] > 0
-    assert r.summary["requests_finished"] == 20 and (req.output_tokens == 300).all()
-    assert r.summary["kv_peak_fraction"] <= 1.0
+    assert r.summary.preemptions > 0
+    assert r.summary.requests_finished == 20 and (req.output_tokens == 300).all()
+    assert r.summary.kv_peak_fraction <= 1.0
     preempted = req.preemptions > 0
     if mode == "recompute":
         assert (req.prefilled_tokens[preempted] > 300).all()
@@ -219,7 +219,7 @@ def test_tokens_conserved_without_preemption():
     sc = tiny_scenario(workload={"arrivals": {"kind": "poisson", "rate_per_s": 5}}, stop={"requests": 100})
     r = run(sc)
     reqs = make_requests(sc)
-    assert r.summary["preemptions"] == 0
+    assert r.summary.preemptions == 0
     assert (r.requests.output_tokens.to_numpy() == reqs.output_tokens).all()
     assert (r.requests.prompt_tokens.to_numpy() == reqs.prompt_tokens).all()
 
@@ -244,7 +244,7 @@ def test_littles_law_on_long_steady_run():
     l_ts = time_average_in_system(r.timeseries, end)
     l_req = len(req) / end * req.e2e_s.mean()
     assert l_ts == pytest.approx(l_req, rel=0.02)
-    assert r.summary["preemptions"] == 0 and 0.5 < r.summary["utilization"] < 0.9
+    assert r.summary.preemptions == 0 and 0.5 < r.summary.utilization < 0.9
 
 
 def test_block_seconds_by_hand():

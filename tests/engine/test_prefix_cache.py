@@ -55,28 +55,28 @@ def sessions(
 
 def test_cache_aware_routing_beats_round_robin():
     rr, aff = run(sessions("round_robin")).summary, run(sessions("prefix_affinity")).summary
-    assert aff["prefix_hit_rate_tokens"] > rr["prefix_hit_rate_tokens"] + 0.15
-    assert aff["ttft_p50_s"] < 0.8 * rr["ttft_p50_s"]
-    assert len(aff["prefix_hit_rate_by_replica"]) == 4
+    assert aff.prefix_hit_rate_tokens > rr.prefix_hit_rate_tokens + 0.15
+    assert aff.ttft_p50_s < 0.8 * rr.ttft_p50_s
+    assert len(aff.prefix_hit_rate_by_replica) == 4
 
 
 def test_caching_skips_prefill_work():
     cached, plain = run(sessions()), run(sessions(caching=False))
-    assert plain.summary["prefix_hit_rate_tokens"] == 0
+    assert plain.summary.prefix_hit_rate_tokens == 0
     req = cached.requests
     assert req.cached_tokens.sum() > 0
     clean = req[req.preemptions == 0]
     assert (clean.prefilled_tokens == clean.prompt_tokens - clean.cached_tokens).all()
-    assert cached.summary["ttft_p50_s"] < plain.summary["ttft_p50_s"]
-    assert cached.summary["cache_prefill_saved_s"] > 0 and cached.summary["cache_storage_cost_usd"] > 0
+    assert cached.summary.ttft_p50_s < plain.summary.ttft_p50_s
+    assert cached.summary.cache_prefill_saved_s > 0 and cached.summary.cache_storage_cost_usd > 0
 
 
 def test_offload_tier_catches_evicted_entries():
     small = run(sessions(hbm="3 MB", offload="host")).summary
     none = run(sessions(hbm="3 MB")).summary
-    assert small["offload_hit_rate_tokens"] > 0.2 > none["prefix_hit_rate_tokens"]
-    assert small["offload_writes"] > 0 and small["offload_bytes_read"] > 0
-    assert small["ttft_p50_s"] < none["ttft_p50_s"]
+    assert small.offload_hit_rate_tokens > 0.2 > none.prefix_hit_rate_tokens
+    assert small.offload_writes > 0 and small.offload_bytes_read > 0
+    assert small.ttft_p50_s < none.ttft_p50_s
 
 
 @settings(max_examples=12, deadline=None)
@@ -102,7 +102,7 @@ def test_invariants_with_caching(router, eviction, hbm, offload, seed, rate):
     # raise inside the policy (it refuses to discard or pin an unknown block) and fail the run
     pool = build_pools(sc)[0][0]
     assert (ts.offload_blocks <= pool.offload_capacity_blocks).all()
-    assert 0 <= fast.summary["offload_hit_rate_blocks"] <= fast.summary["prefix_hit_rate_blocks"] <= 1
+    assert 0 <= fast.summary.offload_hit_rate_blocks <= fast.summary.prefix_hit_rate_blocks <= 1
     for col in ("first_token_s", "finish_s"):
         a, b = fast.requests[col].to_numpy(), slow.requests[col].to_numpy()
         ok = ~np.isnan(a)
@@ -125,9 +125,9 @@ def test_mooncake_replay_hit_rate_bounded_by_trace_reuse():
     reqs = make_requests(sc)
     r = run(sc, requests=reqs)
     reuse = block_reuse(reqs.block_hashes)
-    hit = r.summary["prefix_hit_rate_tokens"]
+    hit = r.summary.prefix_hit_rate_tokens
     # only full blocks are cached, a prompt's last token is always computed, and requests arriving
     # together cannot share what neither has finished: the engine can approach the trace's reuse
     # but never pass it
     assert 0 < hit <= reuse
-    assert 0 < r.summary["prefix_hit_rate_blocks"] <= reuse
+    assert 0 < r.summary.prefix_hit_rate_blocks <= reuse

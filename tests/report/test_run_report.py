@@ -1,19 +1,23 @@
+from sim.engine.summary import FIELDS, Summary
 from sim.report.run import describe, summary_rows
 from tests.conftest import tiny_scenario
 
 
 def test_summary_rows_have_units_and_skip_missing_values():
-    summary = {
-        "requests_finished": 1200,
-        "requests_rejected": 0,
-        "throughput_rps": 3.25,
-        "ttft_p50_s": 0.0415,
-        "ttft_p99_s": 1.5,
-        "slo_attainment": 0.932,
-        "cost_per_1m_output_tokens_usd": None,
-        "prefix_hit_rate_tokens": 0.46,
-        "prefix_hit_rate_blocks": 0.44,
-    }
+    summary = Summary(
+        **{
+            **dict.fromkeys(FIELDS),
+            "requests_finished": 1200,
+            "requests_rejected": 0,
+            "throughput_rps": 3.25,
+            "ttft_p50_s": 0.0415,
+            "ttft_p99_s": 1.5,
+            "slo_attainment": 0.932,
+            "cost_per_1m_output_tokens_usd": None,
+            "prefix_hit_rate_tokens": 0.46,
+            "prefix_hit_rate_blocks": 0.44,
+        }
+    )
     rows = dict(summary_rows(summary, caching=True))
     assert rows["requests finished"] == "1,200"
     assert rows["TTFT p50 / p99"] == "41.5 ms / 1.50 s"

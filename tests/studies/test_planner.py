@@ -30,7 +30,7 @@ runner = CliRunner()
 
 
 def _meets(summary):
-    return summary["requests_rejected"] == 0 and all(summary[s.key] <= s.limit_s for s in SLOS)
+    return summary.requests_rejected == 0 and all(summary.metric(s.key) <= s.limit_s for s in SLOS)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_ranked_cheapest_first_with_margins(answer):
         assert c.meets and all(h >= 0 for h in c.headroom.values())
         assert c.devices == c.replicas * c.tp * c.pp
         assert c.cost_per_1m_output_tokens_usd == pytest.approx(
-            c.cost_per_hour_usd / 3600 / c.summary["output_tokens_per_s"] * 1e6
+            c.cost_per_hour_usd / 3600 / c.summary.output_tokens_per_s * 1e6
         )
         if below is not None:  # one replica fewer misses at least one SLO
             assert below.replicas == c.replicas - 1 and not below.meets
@@ -80,7 +80,7 @@ def test_roofline_bound_is_an_upper_bound_on_a_replica(answer):
     sc = candidate_scenario(BASE, "h100-sxm", 1, 1, QPS, SLOS, REQUESTS)
     data = sc.model_dump(mode="json")
     data["workload"]["arrivals"] = {"kind": "burst"}  # everything at once: the replica's capacity
-    capacity = run(scenario_from_dict(data)).summary["throughput_rps"]
+    capacity = run(scenario_from_dict(data)).summary.throughput_rps
     per = bound(sc, 1500 * 1.5, 250 * 1.3)  # about the workload's mean lengths
     assert capacity <= ROOFLINE_SLACK * per
 
