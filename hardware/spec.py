@@ -208,6 +208,14 @@ class Accelerator(Frozen):
         """The tier that holds weights and KV (HBM on a GPU, SRAM on an LPU)."""
         return next(t for t in self.memory if not t.cache)
 
+    def link(self, across_nodes: bool = False) -> Link | None:
+        """The link a transfer leaves the device on: scale-up for a replica's collectives and pipeline
+        hops (its devices share a node), scale-out for KV sent between pools (`across_nodes`, as
+        disaggregated pools sit on different nodes); the other link when the device lacks the one
+        preferred, None when it has neither."""
+        first, second = (self.scale_out, self.scale_up) if across_nodes else (self.scale_up, self.scale_out)
+        return first or second
+
     @property
     def offload_tiers(self) -> tuple[MemoryTier, ...]:
         """Tiers below the main one, fastest first (host DRAM, SSD)."""
