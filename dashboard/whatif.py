@@ -19,7 +19,9 @@ import pandas as pd
 
 from hardware.spec import Accelerator, MemoryTier
 from sim.cost.estimate import Estimate, estimate, smallest_fit
-from sim.cost.roofline import Parallelism, RooflineCost, memory_plan
+from sim.cost.memory import memory_plan
+from sim.cost.parallelism import Parallelism
+from sim.cost.roofline import RooflineCost
 from sim.scenario import CostAssumptions, deep_merge
 from sim.studies.planner import device_hour_usd as planner_device_hour_usd
 from workloads.model import ModelArch

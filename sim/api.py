@@ -9,7 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sim.cost.roofline import Parallelism, RooflineCost, memory_plan
+from sim.cost.memory import memory_plan
+from sim.cost.parallelism import Parallelism
+from sim.cost.roofline import RooflineCost
 from sim.engine import metrics
 from sim.engine.kvcache import KVLayout
 from sim.engine.recorder import REASONS

@@ -18,7 +18,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from hardware.catalog import load_hardware, read_yaml
 from hardware.spec import Accelerator, BytesPerS, Seconds
-from sim.cost.roofline import ConfigError, Parallelism, check_parallelism, memory_plan
+from sim.cost.memory import memory_plan
+from sim.cost.parallelism import ConfigError, Parallelism, check_parallelism
 from workloads.catalog import load_model
 from workloads.model import ModelArch
 from workloads.spec import Slo, Workload

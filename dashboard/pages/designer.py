@@ -36,7 +36,7 @@ from dashboard.whatif import (
     roofline_points,
 )
 from hardware import hardware_names, load_hardware
-from sim.cost.roofline import Parallelism
+from sim.cost.parallelism import Parallelism
 from workloads import load_model, model_names
 
 dash.register_page(__name__, path="/", name="Hardware designer", order=0)

@@ -11,7 +11,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from hardware.spec import Accelerator
-from sim.cost.roofline import Parallelism, RooflineCost, check_parallelism, memory_plan
+from sim.cost.memory import memory_plan
+from sim.cost.parallelism import Parallelism, check_parallelism
+from sim.cost.roofline import RooflineCost
 from workloads.model import ModelArch
 
 MAX_DEVICES_SEARCHED = 8192

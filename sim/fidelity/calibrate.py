@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from hardware.spec import BYTES_PER_ELEMENT, Accelerator, Calibration, Curve, Curves
-from sim.cost.roofline import ACT_BYTES, kernel_legs
+from sim.cost.legs import ACT_BYTES, kernel_legs
 from sim.fidelity.profile import COLUMNS
 from workloads.model import ModelArch
 
@@ -299,7 +299,7 @@ def _curve_eff(curve: Curve | None, size: np.ndarray) -> np.ndarray:
 
 def predict_kernels(df: pd.DataFrame, hw: Accelerator) -> np.ndarray:
     """Seconds per call of each kernel row on `hw` by the cost model's per-operator roofline (the same
-    legs, curves and overhead `sim.cost.roofline.build_ops` gives a model's operators); NaN for step rows."""
+    legs, curves and overhead `sim.cost.ops.build_ops` gives a model's operators); NaN for step rows."""
     work = kernel_work(df)
     out = np.full(len(df), np.nan)
     link = hw.scale_up or hw.scale_out

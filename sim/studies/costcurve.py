@@ -23,7 +23,8 @@ from plotly.subplots import make_subplots
 
 from hardware.spec import Accelerator
 from sim.cost.estimate import estimate, smallest_fit
-from sim.cost.roofline import Parallelism, memory_plan
+from sim.cost.memory import memory_plan
+from sim.cost.parallelism import Parallelism
 from sim.scenario import CostAssumptions
 from sim.studies.planner import device_hour_usd
 from workloads.model import ModelArch

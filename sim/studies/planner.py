@@ -38,7 +38,7 @@ from hardware.units import parse_seconds
 from sim.api import make_requests
 from sim.api import run as run_scenario
 from sim.cost.estimate import estimate
-from sim.cost.roofline import memory_plan
+from sim.cost.memory import memory_plan
 from sim.engine.metrics import hourly_price
 from sim.scenario import CostAssumptions, Scenario, ScenarioError, scenario_from_dict, set_path
 
