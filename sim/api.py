@@ -77,7 +77,7 @@ def build_pools(scenario: Scenario) -> tuple[list[Pool], float, float]:
         return [build_pool(scenario, "mixed", scenario.replicas, scenario.par)], 0.0, 0.0
     pre = build_pool(scenario, "prefill", dis.prefill.replicas, Parallelism(dis.prefill.tp))
     dec = build_pool(scenario, "decode", dis.decode.replicas, Parallelism(dis.decode.tp))
-    link = scenario.hardware.scale_out or scenario.hardware.scale_up
+    link = scenario.hardware.link(across_nodes=True)
     bandwidth = dis.link_bandwidth_bytes_per_s or link.bandwidth_bytes_per_s
     latency = dis.link_latency_s if dis.link_latency_s is not None else link.latency_s
     # each device of the smaller group sends its shard over its own link

@@ -81,9 +81,7 @@ def smallest_fit(model: ModelArch, hw: Accelerator, context: int, batch: int = 1
         for tp in tps:
             if devices % tp == 0 and devices // tp <= model.num_layers:
                 par = Parallelism(tp, devices // tp)
-                if (hw.scale_up or hw.scale_out or par.devices == 1) and _fit(model, hw, par, context, batch)[
-                    0
-                ]:
+                if (hw.link() or par.devices == 1) and _fit(model, hw, par, context, batch)[0]:
                     return par
     return None
 

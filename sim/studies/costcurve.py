@@ -101,7 +101,7 @@ def shapes(model: ModelArch, hw: Accelerator, smallest: Parallelism) -> list[Par
     out = [smallest]
     for devices in (first << k for k in range(GROUP_POWERS)):
         tp = max(t for t in (1, 2, 4, 8) if heads % t == 0 and devices % t == 0)
-        linked = devices == 1 or hw.scale_up is not None or hw.scale_out is not None
+        linked = devices == 1 or hw.link() is not None
         par = Parallelism(tp, devices // tp)
         if par.pp <= model.num_layers and linked and par not in out:
             out.append(par)
