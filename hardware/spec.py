@@ -174,7 +174,7 @@ class Power(Frozen):
 
 class Price(Frozen):
     """Purchase price and/or an hourly rate. Without an hourly rate the cost model amortises the
-    purchase price (see `sim.costing`)."""
+    purchase price (see `sim.cost.pricing`)."""
 
     purchase_usd: float | None = Field(default=None, gt=0)
     per_hour_usd: float | None = Field(default=None, gt=0)
