@@ -16,7 +16,8 @@ from hardware import _reference as hr
 from hardware import load_hardware
 from sim.cost import _kernels as K
 from sim.cost import _reference as R
-from sim.cost.roofline import Parallelism, build_ops
+from sim.cost.ops import build_ops
+from sim.cost.parallelism import Parallelism
 from workloads import load_model
 
 

@@ -41,7 +41,8 @@ from hardware.spec import Accelerator  # noqa: E402
 from sim import calibrate as cal  # noqa: E402
 from sim import overheads as ovh  # noqa: E402
 from sim import validate as val  # noqa: E402
-from sim.cost.roofline import Parallelism, RooflineCost  # noqa: E402
+from sim.cost.parallelism import Parallelism  # noqa: E402
+from sim.cost.roofline import RooflineCost  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data"
 MODELS = ROOT / "tests" / "data" / "validation" / "models"

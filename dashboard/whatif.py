@@ -6,8 +6,8 @@ turned preset is just another `Accelerator`, and every answer comes from `sim.co
 function `ctxsim estimate` calls. Nothing here draws or knows about Dash; the hardware designer page
 turns its sliders into `Knobs` and hands the tables below to `dashboard.figures`.
 
-Cost: a device-hour is priced as the planner prices it (`sim.studies.planner.device_hour_usd`): the hourly
-price, or the purchase price amortised over the default `CostAssumptions`, plus electricity at TDP.
+Cost: a device-hour is priced as the planner prices it (`sim.cost.pricing.device_hour_at_tdp_usd`): the
+hourly price, or the purchase price amortised over the default `CostAssumptions`, plus electricity at TDP.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ import numpy as np
 import pandas as pd
 
 from hardware.spec import Accelerator, MemoryTier
+from sim.cost import pricing
 from sim.cost.estimate import Estimate, estimate, smallest_fit
-from sim.cost.roofline import Parallelism, RooflineCost, memory_plan
+from sim.cost.memory import memory_plan
+from sim.cost.parallelism import Parallelism
+from sim.cost.roofline import RooflineCost
 from sim.scenario import CostAssumptions, deep_merge
-from sim.studies.planner import device_hour_usd as planner_device_hour_usd
 from workloads.model import ModelArch
 
 PEAK_DTYPES = ("bf16", "fp8", "int8", "fp4")
@@ -82,7 +84,8 @@ def apply_knobs(hw: Accelerator, knobs: Knobs) -> Accelerator:
 
 def device_hour_usd(hw: Accelerator) -> float | None:
     """Dollars per device-hour under the default cost assumptions, as the planner prices them."""
-    return planner_device_hour_usd(hw, CostAssumptions())
+    cost = CostAssumptions()
+    return pricing.device_hour_at_tdp_usd(hw, cost.amortization_years, cost.electricity_usd_per_kwh)
 
 
 @dataclass(frozen=True)
@@ -101,14 +104,18 @@ class Answer:
     def cost_per_1m_output_tokens_usd(self) -> float | None:
         hourly = self.cost_per_hour_usd
         rate = self.estimate.output_tokens_per_s
-        return None if hourly is None or rate <= 0 else hourly / (rate * 3600.0) * 1e6
+        return (
+            None
+            if hourly is None or rate <= 0
+            else pricing.usd_per_1m_tokens(hourly, rate * pricing.S_PER_HOUR)
+        )
 
     @property
     def cost_per_request_usd(self) -> float | None:
         """Device time of one batch over its sequences: devices x $/h x end-to-end / batch."""
         hourly = self.cost_per_hour_usd
         e = self.estimate
-        return None if hourly is None else hourly * e.e2e_s / 3600.0 / e.batch
+        return None if hourly is None else pricing.usd_for_s(hourly, e.e2e_s) / e.batch
 
 
 def answer(

@@ -174,7 +174,7 @@ class Power(Frozen):
 
 class Price(Frozen):
     """Purchase price and/or an hourly rate. Without an hourly rate the cost model amortises the
-    purchase price (see `sim.costing`)."""
+    purchase price (see `sim.cost.pricing`)."""
 
     purchase_usd: float | None = Field(default=None, gt=0)
     per_hour_usd: float | None = Field(default=None, gt=0)
@@ -207,6 +207,14 @@ class Accelerator(Frozen):
     def main_tier(self) -> MemoryTier:
         """The tier that holds weights and KV (HBM on a GPU, SRAM on an LPU)."""
         return next(t for t in self.memory if not t.cache)
+
+    def link(self, across_nodes: bool = False) -> Link | None:
+        """The link a transfer leaves the device on: scale-up for a replica's collectives and pipeline
+        hops (its devices share a node), scale-out for KV sent between pools (`across_nodes`, as
+        disaggregated pools sit on different nodes); the other link when the device lacks the one
+        preferred, None when it has neither."""
+        first, second = (self.scale_out, self.scale_up) if across_nodes else (self.scale_up, self.scale_out)
+        return first or second
 
     @property
     def offload_tiers(self) -> tuple[MemoryTier, ...]:

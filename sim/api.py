@@ -9,7 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sim.cost.roofline import Parallelism, RooflineCost, memory_plan
+from sim.cost import pricing
+from sim.cost.memory import memory_plan
+from sim.cost.parallelism import Parallelism
+from sim.cost.roofline import RooflineCost
 from sim.engine import metrics
 from sim.engine.kvcache import KVLayout
 from sim.engine.recorder import REASONS
@@ -76,7 +79,7 @@ def build_pools(scenario: Scenario) -> tuple[list[Pool], float, float]:
         return [build_pool(scenario, "mixed", scenario.replicas, scenario.par)], 0.0, 0.0
     pre = build_pool(scenario, "prefill", dis.prefill.replicas, Parallelism(dis.prefill.tp))
     dec = build_pool(scenario, "decode", dis.decode.replicas, Parallelism(dis.decode.tp))
-    link = scenario.hardware.scale_out or scenario.hardware.scale_up
+    link = scenario.hardware.link(across_nodes=True)
     bandwidth = dis.link_bandwidth_bytes_per_s or link.bandwidth_bytes_per_s
     latency = dis.link_latency_s if dis.link_latency_s is not None else link.latency_s
     # each device of the smaller group sends its shard over its own link
@@ -137,12 +140,7 @@ def run(
     timeseries = metrics.timeseries_table(result.recorder, result.capacity_blocks)
     acc = sum(r.acc for r in result.replicas)
     devices_of = [_devices(scenario, r.pool.role) for r in result.replicas]
-    price = hw.price
-    per_device_hour = metrics.hourly_price(
-        price.purchase_usd if price else None,
-        price.per_hour_usd if price else None,
-        scenario.cost.amortization_years,
-    )
+    per_device_hour = pricing.device_hour_usd(hw.price, scenario.cost.amortization_years)
     consts = metrics.RunConstants(
         devices=int(sum(devices_of)),
         price_per_device_hour_usd=per_device_hour,
@@ -187,9 +185,11 @@ def _cache_metrics(scenario, front: Pool, result, requests_df, timeseries, per_d
     device_usd_per_byte_s = None
     usd_per_replica_s = None
     if per_device_hour is not None:
-        usd_per_replica_s = per_device_hour * devices / 3600.0
-        device_usd_per_byte_s = usd_per_replica_s / (layout.capacity_blocks * layout.block_bytes)
-    offload_usd_per_byte_s = scenario.cost.offload_usd_per_gb_hour / 1e9 / 3600.0
+        usd_per_replica_s = pricing.usd_per_s(per_device_hour * devices)
+        device_usd_per_byte_s = pricing.capacity_usd_per_byte_s(
+            usd_per_replica_s, layout.capacity_blocks * layout.block_bytes
+        )
+    offload_usd_per_byte_s = pricing.storage_usd_per_byte_s(scenario.cost.offload_usd_per_gb_hour)
     hashes = result.requests.block_hashes
     admitted = np.flatnonzero(~np.isnan(result.state.scheduled_s))
     hashed_blocks = float(sum(len(hashes[r]) for r in admitted)) if hashes is not None else 0.0

@@ -19,7 +19,8 @@ from pydantic import BeforeValidator, Field, ValidationError, model_validator
 from hardware.base import Frozen
 from hardware.catalog import load_hardware, read_yaml
 from hardware.spec import Accelerator, BytesPerS, Seconds
-from sim.cost.roofline import ConfigError, Parallelism, check_parallelism, memory_plan
+from sim.cost.memory import memory_plan
+from sim.cost.parallelism import ConfigError, Parallelism, check_parallelism
 from workloads.catalog import load_model
 from workloads.model import ModelArch
 from workloads.spec import Slo, Workload
@@ -167,7 +168,7 @@ class Scenario(Frozen):
             check_parallelism(self.model, par)
         except ConfigError as exc:
             raise ValueError(f"parallelism: {exc}") from exc
-        if par.devices > 1 and self.hardware.scale_up is None and self.hardware.scale_out is None:
+        if par.devices > 1 and self.hardware.link() is None:
             raise ValueError(
                 f"parallelism: tp x pp = {par.devices} needs hardware.scale_up; {self.hardware.name} has none"
             )
@@ -190,11 +191,7 @@ class Scenario(Frozen):
                     raise ValueError(
                         f"cluster.disaggregated.{role}: weights leave no KV space at tp={pool.tp}"
                     )
-            if (
-                dis.link_bandwidth_bytes_per_s is None
-                and self.hardware.scale_out is None
-                and self.hardware.scale_up is None
-            ):
+            if dis.link_bandwidth_bytes_per_s is None and self.hardware.link(across_nodes=True) is None:
                 raise ValueError(
                     "cluster.disaggregated.link_bandwidth_bytes_per_s: the hardware has no link to default to"
                 )

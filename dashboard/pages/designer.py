@@ -33,7 +33,7 @@ from dashboard.whatif import (
     roofline_points,
 )
 from hardware import hardware_names, load_hardware
-from sim.cost.roofline import Parallelism
+from sim.cost.parallelism import Parallelism
 from sim.report.format import count, seconds_significant, usd
 from workloads import load_model, model_names
 

@@ -50,7 +50,7 @@ def estimate(
     """Analytic answer in a second: memory fit, KV bytes, prefill time, decode step time, max batch."""
     from hardware import load_hardware
     from sim.cost.estimate import estimate as run_estimate
-    from sim.cost.roofline import Parallelism
+    from sim.cost.parallelism import Parallelism
     from workloads import load_model
 
     try:

@@ -11,7 +11,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from hardware.spec import Accelerator
-from sim.cost.roofline import Parallelism, RooflineCost, check_parallelism, memory_plan
+from sim.cost.memory import memory_plan
+from sim.cost.parallelism import Parallelism, check_parallelism
+from sim.cost.roofline import RooflineCost
 from workloads.model import ModelArch
 
 MAX_DEVICES_SEARCHED = 8192
@@ -79,9 +81,7 @@ def smallest_fit(model: ModelArch, hw: Accelerator, context: int, batch: int = 1
         for tp in tps:
             if devices % tp == 0 and devices // tp <= model.num_layers:
                 par = Parallelism(tp, devices // tp)
-                if (hw.scale_up or hw.scale_out or par.devices == 1) and _fit(model, hw, par, context, batch)[
-                    0
-                ]:
+                if (hw.link() or par.devices == 1) and _fit(model, hw, par, context, batch)[0]:
                     return par
     return None
 

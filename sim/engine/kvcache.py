@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.cost.roofline import MemoryPlan
+from sim.cost.memory import MemoryPlan
 
 
 @dataclass(frozen=True)

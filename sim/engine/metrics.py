@@ -12,10 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from sim.cost import pricing
 from workloads.requests import Requests
 from workloads.spec import Slo
-
-HOURS_PER_YEAR = 8766.0
 
 
 def requests_table(reqs: Requests, state, reasons: tuple[str, ...]) -> pd.DataFrame:
@@ -138,13 +137,12 @@ def summarize(
     out_tokens = float(done["output_tokens"].sum())
     meets = slo_mask(requests, slo, class_slos or {})
     devices = c.devices
-    device_hours = devices * duration / 3600.0
-    energy_j = 0.0
-    if c.tdp_w:
-        energy_j = c.tdp_w * (c.idle_fraction * duration * devices + (1 - c.idle_fraction) * c.busy_device_s)
+    energy_j = pricing.energy_j(c.tdp_w, c.idle_fraction, duration, devices, c.busy_device_s)
     cost_usd = None
     if c.price_per_device_hour_usd is not None:
-        cost_usd = device_hours * c.price_per_device_hour_usd + energy_j / 3.6e6 * c.electricity_usd_per_kwh
+        cost_usd = pricing.run_cost_usd(
+            devices, duration, c.price_per_device_hour_usd, energy_j, c.electricity_usd_per_kwh
+        )
     steps = c.compute_bound_s + c.memory_bound_s + c.link_s
     summary = {
         "requests_total": len(requests),
@@ -166,9 +164,13 @@ def summarize(
         "utilization": c.busy_device_s / (duration * devices) if duration else 0.0,
         "devices": devices,
         "cost_usd": cost_usd,
-        "cost_per_hour_usd": cost_usd / (duration / 3600.0) if cost_usd and duration else None,
-        "cost_per_1m_input_tokens_usd": cost_usd / in_tokens * 1e6 if cost_usd and in_tokens else None,
-        "cost_per_1m_output_tokens_usd": cost_usd / out_tokens * 1e6 if cost_usd and out_tokens else None,
+        "cost_per_hour_usd": pricing.usd_per_hour(cost_usd, duration) if cost_usd and duration else None,
+        "cost_per_1m_input_tokens_usd": pricing.usd_per_1m_tokens(cost_usd, in_tokens)
+        if cost_usd and in_tokens
+        else None,
+        "cost_per_1m_output_tokens_usd": pricing.usd_per_1m_tokens(cost_usd, out_tokens)
+        if cost_usd and out_tokens
+        else None,
         "energy_j": energy_j,
         "energy_j_per_output_token": energy_j / out_tokens if out_tokens else None,
         "sim_wall_s": c.sim_wall_s,
@@ -243,9 +245,9 @@ def cache_summary(
     end = float(requests["finish_s"].max()) if requests["finish_s"].notna().any() else 0.0
     device_bs = block_seconds(timeseries, "kv_cached_blocks", end) * block_bytes
     offload_bs = block_seconds(timeseries, "offload_blocks", end) * block_bytes
-    storage = (
-        device_bs * device_usd_per_byte_s if device_usd_per_byte_s is not None else 0.0
-    ) + offload_bs * offload_usd_per_byte_s
+    storage = pricing.storage_usd(device_bs, device_usd_per_byte_s) + pricing.storage_usd(
+        offload_bs, offload_usd_per_byte_s
+    )
     sums = admitted.groupby("replica")[["cached_tokens", "prompt_tokens"]].sum()
     by_replica = sums["cached_tokens"] / sums["prompt_tokens"]
     out = {
@@ -262,19 +264,9 @@ def cache_summary(
         "kv_transfer_mean_s": float(admitted["kv_transfer_s"].mean()) if len(admitted) else 0.0,
         "cache_storage_cost_usd": storage,
         "cache_prefill_saved_s": cached * prefill_s_per_token,
-        "cache_prefill_saved_usd": cached * prefill_s_per_token * usd_per_replica_s
+        "cache_prefill_saved_usd": pricing.usd_at(usd_per_replica_s, cached * prefill_s_per_token)
         if usd_per_replica_s
         else None,
         **counters,
     }
     return out
-
-
-def hourly_price(
-    purchase_usd: float | None, per_hour_usd: float | None, amortization_years: float
-) -> float | None:
-    if per_hour_usd is not None:
-        return per_hour_usd
-    if purchase_usd is not None:
-        return purchase_usd / (amortization_years * HOURS_PER_YEAR)
-    return None

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from hardware.spec import BYTES_PER_ELEMENT, MAX_CURVE_KNOTS, Accelerator, Calibration, Curve, Curves
-from sim.cost.roofline import ACT_BYTES, kernel_legs
+from sim.cost.legs import ACT_BYTES, kernel_legs
 from sim.fidelity.profile import COLUMNS
 from workloads.model import ModelArch
 
@@ -299,10 +299,10 @@ def _curve_eff(curve: Curve | None, size: np.ndarray) -> np.ndarray:
 
 def predict_kernels(df: pd.DataFrame, hw: Accelerator) -> np.ndarray:
     """Seconds per call of each kernel row on `hw` by the cost model's per-operator roofline (the same
-    legs, curves and overhead `sim.cost.roofline.build_ops` gives a model's operators); NaN for step rows."""
+    legs, curves and overhead `sim.cost.ops.build_ops` gives a model's operators); NaN for step rows."""
     work = kernel_work(df)
     out = np.full(len(df), np.nan)
-    link = hw.scale_up or hw.scale_out
+    link = hw.link()
     for (kind, dtype), idx in work.groupby(["kind", "dtype"]).indices.items():
         if kind == "step":
             continue
@@ -391,7 +391,7 @@ def fit(df: pd.DataFrame, hw: Accelerator, sources: tuple[str, ...] = ()) -> Acc
     informative = t >= 2 * overhead  # shorter kernels are mostly overhead: their efficiency is unidentifiable
     peak_bf16 = hw.peak_flops.bf16
     bw = hw.main_tier.bandwidth_bytes_per_s
-    link = hw.scale_up or hw.scale_out
+    link = hw.link()
     kind, f, b = work["kind"].to_numpy(), work["flops"].to_numpy(), work["bytes"].to_numpy()
     peak = np.where(
         work["dtype"].to_numpy() == "bf16", peak_bf16, [hw.peak_flops.for_dtype(d) for d in work["dtype"]]

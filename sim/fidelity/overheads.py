@@ -40,7 +40,8 @@ import pandas as pd
 
 from hardware.catalog import load_hardware
 from hardware.spec import Accelerator, Efficiency
-from sim.cost.roofline import ConfigError, Parallelism, build_ops
+from sim.cost.ops import build_ops
+from sim.cost.parallelism import ConfigError, Parallelism
 from sim.fidelity import validate as val
 from workloads.model import ModelArch
 

@@ -31,7 +31,8 @@ import pandas as pd
 
 from hardware.catalog import load_hardware
 from hardware.spec import Accelerator
-from sim.cost.roofline import ConfigError, CostModel, Parallelism, RooflineCost
+from sim.cost.parallelism import ConfigError, Parallelism
+from sim.cost.roofline import CostModel, RooflineCost
 from workloads.catalog import load_model
 from workloads.model import ModelArch
 
@@ -278,7 +279,7 @@ def _flags(cost: CostModel, hw: Accelerator, batch: int, isl: int) -> tuple[str,
 
 def _offline(model: ModelArch, hw: Accelerator, par: Parallelism, isl: int, osl: int, requests: int) -> float:
     from sim.api import run
-    from sim.cost.roofline import memory_plan
+    from sim.cost.memory import memory_plan
     from sim.scenario import Scenario
 
     weights = memory_plan(model, hw, par).weights_bytes_per_device

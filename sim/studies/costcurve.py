@@ -22,10 +22,11 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from hardware.spec import Accelerator
+from sim.cost import pricing
 from sim.cost.estimate import estimate, smallest_fit
-from sim.cost.roofline import Parallelism, memory_plan
+from sim.cost.memory import memory_plan
+from sim.cost.parallelism import Parallelism
 from sim.scenario import CostAssumptions
-from sim.studies.planner import device_hour_usd
 from workloads.model import ModelArch
 
 STEPS_PER_DOUBLING = 4
@@ -100,7 +101,7 @@ def shapes(model: ModelArch, hw: Accelerator, smallest: Parallelism) -> list[Par
     out = [smallest]
     for devices in (first << k for k in range(GROUP_POWERS)):
         tp = max(t for t in (1, 2, 4, 8) if heads % t == 0 and devices % t == 0)
-        linked = devices == 1 or hw.scale_up is not None or hw.scale_out is not None
+        linked = devices == 1 or hw.link() is not None
         par = Parallelism(tp, devices // tp)
         if par.pp <= model.num_layers and linked and par not in out:
             out.append(par)
@@ -121,7 +122,9 @@ def _device_s(
 
 
 def _per_1m(device_hour_usd: float | None, device_s: float, context: int) -> float | None:
-    return None if device_hour_usd is None else device_hour_usd / 3600.0 * device_s / context * 1e6
+    if device_hour_usd is None:
+        return None
+    return pricing.usd_per_1m_tokens(pricing.usd_at(pricing.usd_per_s(device_hour_usd), device_s), context)
 
 
 def cost_curve(
@@ -147,7 +150,9 @@ def cost_curve(
     for hw in hardware:
         edges = jumps(model, hw, output_tokens, min_context, max_context)
         all_jumps.extend(edges)
-        device_hour = device_hour_usd(hw, cost)
+        device_hour = pricing.device_hour_at_tdp_usd(
+            hw, cost.amortization_years, cost.electricity_usd_per_kwh
+        )
         for context in contexts(min_context, max_context, edges):
             smallest = smallest_fit(model, hw, context + output_tokens)
             row = {
@@ -186,7 +191,7 @@ def cost_curve(
                 if device_hour is not None:
                     row.update(
                         price_per_hour_usd=device_hour * par.devices,
-                        cost_per_request_usd=device_hour / 3600.0 * device_s,
+                        cost_per_request_usd=pricing.usd_at(pricing.usd_per_s(device_hour), device_s),
                     )
             rows.append(row)
     return pd.DataFrame(rows), all_jumps

@@ -38,9 +38,9 @@ from hardware.spec import Accelerator
 from hardware.units import parse_seconds
 from sim.api import make_requests
 from sim.api import run as run_scenario
+from sim.cost import pricing
 from sim.cost.estimate import estimate
-from sim.cost.roofline import memory_plan
-from sim.engine.metrics import hourly_price
+from sim.cost.memory import memory_plan
 from sim.engine.summary import Summary
 from sim.scenario import CostAssumptions, Scenario, ScenarioError, scenario_from_dict, set_path
 
@@ -101,16 +101,9 @@ def _number(text: str) -> str | float:
 
 
 def device_hour_usd(hw: Accelerator, cost: CostAssumptions) -> float | None:
-    """USD per device-hour: the hourly price (or the purchase price amortised) plus electricity at
-    TDP; None when the hardware has no price."""
-    price = hw.price
-    base = hourly_price(
-        price.purchase_usd if price else None, price.per_hour_usd if price else None, cost.amortization_years
-    )
-    if base is None:
-        return None
-    power_kw = hw.power.tdp_w / 1e3 if hw.power else 0.0
-    return base + power_kw * cost.electricity_usd_per_kwh
+    """USD per device-hour under the scenario's cost assumptions, electricity at TDP (see
+    `sim.cost.pricing`); None when the hardware has no price."""
+    return pricing.device_hour_at_tdp_usd(hw, cost.amortization_years, cost.electricity_usd_per_kwh)
 
 
 def candidate_scenario(
@@ -460,7 +453,7 @@ def _candidate(pair: _Pair, replicas: int, summary: Summary, slos: Sequence[SloT
     )
 
     def per_1m(tokens_per_s: float) -> float | None:
-        return per_hour / 3600.0 / tokens_per_s * 1e6 if tokens_per_s else None
+        return pricing.usd_per_1m_tokens(pricing.usd_per_s(per_hour), tokens_per_s) if tokens_per_s else None
 
     return Candidate(
         pair.name,

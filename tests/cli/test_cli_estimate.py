@@ -5,7 +5,8 @@ from typer.testing import CliRunner
 
 from sim.cli import app
 from sim.cost.estimate import estimate
-from sim.cost.roofline import Parallelism, RooflineCost
+from sim.cost.parallelism import Parallelism
+from sim.cost.roofline import RooflineCost
 
 runner = CliRunner()
 KEYS = {

@@ -4,7 +4,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hardware import Accelerator, load_hardware
-from sim.cost.roofline import ConfigError, Parallelism, RooflineCost, build_ops, memory_plan
+from sim.cost.memory import memory_plan
+from sim.cost.ops import build_ops
+from sim.cost.parallelism import ConfigError, Parallelism
+from sim.cost.roofline import RooflineCost
 from tests.strategies import batches
 from workloads import load_model
 

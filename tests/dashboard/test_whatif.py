@@ -13,7 +13,8 @@ from dashboard.whatif import (
     roofline_points,
 )
 from sim.cost.estimate import estimate, smallest_fit
-from sim.cost.roofline import Parallelism, memory_plan
+from sim.cost.memory import memory_plan
+from sim.cost.parallelism import Parallelism
 
 
 def test_untouched_knobs_give_the_preset_back(h100):

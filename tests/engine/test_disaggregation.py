@@ -1,7 +1,9 @@
 import pytest
 
 from sim.api import run
-from sim.cost.roofline import Parallelism, RooflineCost, memory_plan
+from sim.cost.memory import memory_plan
+from sim.cost.parallelism import Parallelism
+from sim.cost.roofline import RooflineCost
 from sim.scenario import scenario_from_dict
 from tests.conftest import TINY_HW, TINY_MODEL
 

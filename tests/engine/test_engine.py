@@ -5,7 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.api import make_requests, run
-from sim.cost.roofline import FixedCost, memory_plan
+from sim.cost.memory import memory_plan
+from sim.cost.roofline import FixedCost
 from sim.engine.kvcache import KVLayout
 from sim.engine.metrics import block_seconds, time_average_in_system
 from sim.engine.replica import Pool, simulate

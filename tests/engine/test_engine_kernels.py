@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hardware import load_hardware
-from sim.cost.roofline import Parallelism, memory_plan
+from sim.cost.memory import memory_plan
+from sim.cost.parallelism import Parallelism
 from sim.engine import _kernels as K
 from sim.engine import _reference as R
 from sim.engine.kvcache import KVLayout

@@ -11,7 +11,10 @@ from hardware import load_hardware
 from hardware.spec import Curve, Curves
 from sim.cost import _kernels as K
 from sim.cost import _reference as R
-from sim.cost.roofline import Parallelism, RooflineCost, build_ops, curve_columns
+from sim.cost.ops import build_ops
+from sim.cost.optable import curve_columns
+from sim.cost.parallelism import Parallelism
+from sim.cost.roofline import RooflineCost
 from tests.strategies import batches
 from workloads import load_model
 

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from hardware import load_hardware
 from sim.cli import app
-from sim.cost.roofline import Parallelism, RooflineCost
+from sim.cost.parallelism import Parallelism
+from sim.cost.roofline import RooflineCost
 from sim.fidelity import validate as val
 from sim.fidelity.overheads import (
     Overheads,

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from hardware import load_hardware
 from hardware.spec import Efficiency
 from sim.cli import app
-from sim.cost.roofline import Parallelism, RooflineCost
+from sim.cost.parallelism import Parallelism
+from sim.cost.roofline import RooflineCost
 from sim.fidelity.validate import read_measurements, summarize, validate
 from workloads import load_model
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from hardware import load_hardware
 from sim.cli import app
 from sim.cost.estimate import smallest_fit
-from sim.cost.roofline import Parallelism
+from sim.cost.parallelism import Parallelism
 from sim.studies.costcurve import contexts, cost_curve, jumps, shapes
 from workloads import load_model
 

@@ -1,0 +1,62 @@
+"""How fast each kind of kernel runs on a device: the rate of its compute and memory legs (datasheet
+peak x measured efficiency, or the bare peak when an efficiency curve gives the fraction), the curves,
+and the fixed overhead per call. Activations are bf16 and attention runs at the bf16 rate; GEMMs run
+at the weight dtype's rate when the device has that unit (fp8, int8, fp4), at bf16 otherwise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from hardware.spec import BYTES_PER_ELEMENT, Accelerator, Curve
+from sim.cost.parallelism import ConfigError
+
+ACT_BYTES = BYTES_PER_ELEMENT["bf16"]
+
+KernelKind = Literal["gemm", "attention", "memory", "link"]
+
+
+@dataclass(frozen=True)
+class KernelLegs:
+    """How one kind of kernel runs on a device: rate of each roofline leg (peak x scalar efficiency,
+    or the bare peak when a curve gives the fraction), the curves, and the fixed overhead per call."""
+
+    rate_f: float
+    curve_f: Curve | None
+    rate_b: float
+    curve_b: Curve | None
+    overhead_s: float
+
+
+def _leg(peak: float, scalar: float, curve: Curve | None) -> tuple[float, Curve | None]:
+    return (peak, curve) if curve is not None else (peak * scalar, None)
+
+
+def kernel_legs(hw: Accelerator, kind: KernelKind, dtype: str = "bf16") -> KernelLegs:
+    """Rates and curves for a `kind` kernel whose weights (GEMM) are `dtype`. `link` has no compute leg
+    and no op overhead (its latency is per hop, added by the caller)."""
+    eff, cv = hw.efficiency, hw.efficiency.curves
+    bw = hw.main_tier.bandwidth_bytes_per_s
+    if kind == "link":
+        link = hw.link()
+        if link is None:
+            raise ConfigError(f"{hw.name} has no scale_up or scale_out link")
+        bw_link = link.bandwidth_bytes_per_s * eff.collective
+        return KernelLegs(np.inf, None, *_leg(bw_link, eff.link, cv.link), 0.0)
+    if kind == "gemm":
+        peak = hw.peak_flops.for_dtype(dtype)
+        curve = cv.gemm_fp8 if peak != hw.peak_flops.bf16 else cv.gemm
+        return KernelLegs(
+            *_leg(peak, eff.compute, curve), *_leg(bw, eff.memory, cv.memory), eff.op_overhead_s
+        )
+    if kind == "attention":
+        return KernelLegs(
+            *_leg(hw.peak_flops.bf16, eff.compute, cv.attention),
+            *_leg(bw, eff.memory, cv.attention_memory),
+            eff.op_overhead_s,
+        )
+    return KernelLegs(
+        *_leg(hw.peak_flops.bf16, eff.compute, None), *_leg(bw, eff.memory, cv.memory), eff.op_overhead_s
+    )

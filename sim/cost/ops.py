@@ -1,0 +1,303 @@
+"""Which operators one forward pass of a model runs, per device of a tp x pp replica.
+
+Each layer kind has its own emitter that appends its operators to an `OpBuilder`: the token mixer
+(GQA/MHA attention, full or sliding-window; MLA attention; an SSM), the norms, the channel mixer (a
+dense FFN; a mixture of experts) and the tensor-parallel all-reduces; then the embedding, the LM head,
+the point-to-point hops between pipeline stages and the per-step framework overhead. `build_ops`
+composes them in that order, layer group by layer group.
+
+Each operator's FLOPs and bytes are linear in the batch features of sim/cost/_kernels.py (tokens,
+sampled rows, attention pairs, KV tokens read, touched-expert fraction, sequences). Modelling choices:
+- MLA attention is costed in its absorbed form (scores over the latent, 2·H·(2·r + rope) FLOPs per
+  query-key pair), the way serving engines run it in decode;
+- chunked attention (Llama 4) is costed as a sliding window of the chunk size: an upper bound;
+- pipeline stages run one batch back to back (no micro-batch overlap): step time is the sum of
+  stages plus a point-to-point hop between stages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from hardware.spec import Accelerator, Link
+from sim.cost import _kernels as K
+from sim.cost.legs import ACT_BYTES, KernelLegs, kernel_legs
+from sim.cost.optable import OpBuilder, OpTable
+from sim.cost.parallelism import ConfigError, Parallelism, check_parallelism
+from workloads.model import LayerGroup, ModelArch
+
+SSM_SCAN_FLOPS_PER_STATE = 6.0  # multiply-adds per state element per token in a selective scan (approx.)
+T, S, SEQ = K.TOKENS, K.SAMPLED, K.SEQS
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A model on a replica's devices: what every emitter reads (per-device quantities)."""
+
+    model: ModelArch
+    hw: Accelerator
+    par: Parallelism
+    gemm: KernelLegs
+    attn: KernelLegs
+    mem: KernelLegs
+
+    @classmethod
+    def of(cls, model: ModelArch, hw: Accelerator, par: Parallelism) -> Placement:
+        return cls(
+            model,
+            hw,
+            par,
+            kernel_legs(hw, "gemm", model.weight_dtype),
+            kernel_legs(hw, "attention"),
+            kernel_legs(hw, "memory"),
+        )
+
+    @property
+    def tp(self) -> int:
+        return self.par.tp
+
+    @property
+    def w(self) -> float:
+        """Bytes per weight."""
+        return self.model.weight_bytes_per_param
+
+    @property
+    def h(self) -> int:
+        return self.model.hidden_size
+
+
+def _attention(
+    bld: OpBuilder, c: Placement, g: LayerGroup, tag: str, q_width: int, pair_flops: float, proj_out: int
+) -> None:
+    """The projections (QKV + O, two kernels) and the attention kernel over the KV cache; a windowed
+    group reads the windowed pair and KV features."""
+    model, tp, a, h = c.model, c.tp, ACT_BYTES, c.h
+    pairs, kv = (K.PAIRS_WINDOW, K.KV_WINDOW) if g.window else (K.PAIRS_FULL, K.KV_FULL)
+    p = model.attention_params()
+    kvb = model.kv_bytes_per_token_layer(tp)
+    bld.add_kernel(
+        f"{tag}.attn_proj",
+        g.count,
+        c.gemm,
+        2,
+        flops={T: 2.0 * p / tp},
+        nbytes={K.ONE: p * c.w / tp, T: a * (2 * h + proj_out / tp)},
+    )
+    bld.add_kernel(
+        f"{tag}.attention",
+        g.count,
+        c.attn,
+        1,
+        flops={pairs: pair_flops / tp},
+        nbytes={kv: kvb, T: kvb + 2 * a * q_width / tp},
+    )
+
+
+def emit_gqa_attention(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
+    """Grouped-query (or multi-head) attention, full or sliding-window: 4·H·d FLOPs per query-key pair
+    (scores and values), projections out to Q, O and the K, V heads."""
+    m = c.model
+    q_width = m.num_heads * m.head_dim
+    pair_flops = 4.0 * m.num_heads * m.head_dim
+    proj_out = 2 * q_width + 2 * m.num_kv_heads * m.head_dim
+    _attention(bld, c, g, tag, q_width, pair_flops, proj_out)
+
+
+def emit_mla_attention(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
+    """Multi-head latent attention in its absorbed form: queries and scores over the latent of rank r
+    plus the rope dimensions, 2·H·(2·r + rope) FLOPs per query-key pair."""
+    m, mla = c.model, c.model.mla
+    q_width = m.num_heads * (mla.kv_lora_rank + mla.qk_rope_head_dim)
+    pair_flops = 2.0 * m.num_heads * (2 * mla.kv_lora_rank + mla.qk_rope_head_dim)
+    proj_out = m.num_heads * (mla.qk_nope_head_dim + mla.qk_rope_head_dim + mla.v_head_dim)
+    _attention(bld, c, g, tag, q_width, pair_flops, proj_out)
+
+
+def emit_ssm(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
+    """A selective-scan SSM layer: its projections, and the scan, which reads and writes each
+    sequence's constant-size state once per step."""
+    model, tp, a, h = c.model, c.tp, ACT_BYTES, c.h
+    s = model.ssm
+    d_inner = s.expand * h
+    p = model.ssm_params()
+    bld.add_kernel(
+        f"{tag}.ssm_proj",
+        g.count,
+        c.gemm,
+        2,
+        flops={T: 2.0 * p / tp},
+        nbytes={K.ONE: p * c.w / tp, T: a * (2 * h + 3 * d_inner / tp)},
+    )
+    bld.add_kernel(
+        f"{tag}.ssm_scan",
+        g.count,
+        c.attn,
+        1,
+        flops={T: SSM_SCAN_FLOPS_PER_STATE * d_inner * s.d_state / tp},
+        nbytes={SEQ: 2 * model.ssm_state_bytes_per_layer() / tp, T: 3 * a * d_inner / tp},
+    )
+
+
+def emit_norms(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
+    """The two norms of a layer (and the residual adds fused into them): memory-bound passes over
+    the activations."""
+    bld.add_kernel(f"{tag}.norms", g.count, c.mem, 2, nbytes={T: 4 * ACT_BYTES * c.h})
+
+
+def emit_dense_ffn(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
+    """A dense gated FFN (gate-up and down, two kernels)."""
+    tp, a, h = c.tp, ACT_BYTES, c.h
+    p = c.model.dense_ffn_params()
+    bld.add_kernel(
+        f"{tag}.ffn",
+        g.count,
+        c.gemm,
+        2,
+        flops={T: 2.0 * p / tp},
+        nbytes={K.ONE: p * c.w / tp, T: a * (2 * h + 3 * c.model.intermediate_size / tp)},
+    )
+
+
+def emit_moe(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
+    """A mixture of experts: the router, the routed experts as grouped GEMMs (derated by the device's
+    `moe_gemm` efficiency; weights read for the experts the batch touches) and any shared experts."""
+    tp, a, h, w = c.tp, ACT_BYTES, c.h, c.w
+    moe = c.model.moe
+    pe = c.model.expert_params()
+    m = c.hw.efficiency.moe_gemm
+    grouped = replace(c.gemm, rate_f=c.gemm.rate_f * m, rate_b=c.gemm.rate_b * m)
+    bld.add_kernel(
+        f"{tag}.router",
+        g.count,
+        c.gemm,
+        1,
+        flops={T: 2.0 * h * moe.experts},
+        nbytes={K.ONE: h * moe.experts * w, T: a * h},
+    )
+    bld.add_kernel(
+        f"{tag}.experts",
+        g.count,
+        grouped,
+        2,
+        flops={T: 2.0 * pe * moe.active / tp},
+        nbytes={
+            K.MOE_TOUCHED: pe * moe.experts * w / tp,
+            T: a * moe.active * (2 * h + 3 * moe.expert_ffn / tp),
+        },
+    )
+    if moe.shared_experts:
+        ps = pe * moe.shared_experts
+        bld.add_kernel(
+            f"{tag}.shared_experts",
+            g.count,
+            c.gemm,
+            2,
+            flops={T: 2.0 * ps / tp},
+            nbytes={K.ONE: ps * w / tp, T: a * (2 * h + 3 * moe.expert_ffn / tp)},
+        )
+
+
+def _required_link(c: Placement, need: str) -> Link:
+    link = c.hw.link()
+    if link is None:
+        raise ConfigError(f"{need} needs hardware.scale_up (or scale_out); {c.hw.name} has neither")
+    return link
+
+
+def emit_tp_allreduce(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
+    """Tensor parallelism's all-reduces of the hidden state, after the mixer and after the FFN (one per
+    layer without an FFN): a ring sends 2·(tp-1)/tp of the message per device, and each hop of the
+    collective pays the link's latency."""
+    tp = c.tp
+    link = _required_link(c, f"tp ({tp}) > 1")
+    ring = 2.0 * (tp - 1) / tp
+    per_layer = 2 if g.ffn != "none" else 1
+    legs = kernel_legs(c.hw, "link")
+    bld.add(
+        f"{tag}.allreduce",
+        g.count * per_layer,
+        np.inf,
+        legs.rate_b,
+        link.allreduce_hops(tp) * link.latency_s,
+        nbytes={T: ring * c.h * ACT_BYTES},
+        link=True,
+        curve_b=legs.curve_b,
+    )
+
+
+def emit_layer_group(bld: OpBuilder, c: Placement, g: LayerGroup) -> None:
+    """The operators of `g.count` like layers: token mixer, norms, channel mixer, all-reduces."""
+    tag = f"L{'w' if g.window else ''}{g.mixer}/{g.ffn}"
+    if g.mixer != "attention":
+        emit_ssm(bld, c, g, tag)
+    elif c.model.mla is not None:
+        emit_mla_attention(bld, c, g, tag)
+    else:
+        emit_gqa_attention(bld, c, g, tag)
+    emit_norms(bld, c, g, tag)
+    if g.ffn == "dense":
+        emit_dense_ffn(bld, c, g, tag)
+    elif g.ffn == "moe":
+        emit_moe(bld, c, g, tag)
+    if c.tp > 1:
+        emit_tp_allreduce(bld, c, g, tag)
+
+
+def emit_embedding(bld: OpBuilder, c: Placement) -> None:
+    """The token embedding lookup: one row of weights read and one activation written per token."""
+    bld.add_kernel("embed", 1, c.mem, 1, nbytes={T: c.h * (c.w + ACT_BYTES)})
+
+
+def emit_lm_head(bld: OpBuilder, c: Placement) -> None:
+    """The LM head, on the sampled rows only: hidden -> vocabulary logits (fp32), split over tp."""
+    tp, h, w, vocab = c.tp, c.h, c.w, c.model.vocab_size
+    bld.add_kernel(
+        "lm_head",
+        1,
+        c.gemm,
+        1,
+        flops={S: 2.0 * h * vocab / tp},
+        nbytes={K.ONE: h * vocab * w / tp, S: ACT_BYTES * h + 4.0 * vocab / tp},
+    )
+
+
+def emit_pp_send(bld: OpBuilder, c: Placement) -> None:
+    """The hidden state handed from each pipeline stage to the next: one hop each."""
+    pp = c.par.pp
+    link = _required_link(c, f"pp ({pp}) > 1")
+    legs = kernel_legs(c.hw, "link")
+    bld.add(
+        "pp_send",
+        pp - 1,
+        np.inf,
+        legs.rate_b,
+        link.latency_s,
+        nbytes={T: c.h * ACT_BYTES},
+        link=True,
+        curve_b=legs.curve_b,
+    )
+
+
+def emit_step_overhead(bld: OpBuilder, c: Placement) -> None:
+    """Framework time every step pays whatever its size: scheduling, sampling, launch gaps."""
+    bld.add("step_overhead", 1, np.inf, np.inf, c.hw.efficiency.step_overhead_s)
+
+
+def build_ops(model: ModelArch, hw: Accelerator, par: Parallelism) -> OpTable:
+    """The operator table for `model` on a replica of tp x pp `hw` devices (per-device quantities)."""
+    check_parallelism(model, par)
+    c = Placement.of(model, hw, par)
+    bld = OpBuilder()
+    for g in model.layer_groups():
+        emit_layer_group(bld, c, g)
+    emit_embedding(bld, c)
+    emit_lm_head(bld, c)
+    if par.pp > 1:
+        emit_pp_send(bld, c)
+    if hw.efficiency.step_overhead_s > 0:
+        emit_step_overhead(bld, c)
+    window = model.window.size if model.window else 0
+    moe_ratio = model.moe.active / model.moe.experts if model.moe else 0.0
+    return bld.build(window, moe_ratio)
