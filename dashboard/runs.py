@@ -22,7 +22,8 @@ import yaml
 from hardware import hardware_names
 from hardware.catalog import read_yaml
 from sim.api import Result
-from sim.scenario import Scenario, ScenarioError, scenario_from_dict, set_path
+from sim.runnable import scenario_from_dict
+from sim.scenario import Scenario, ScenarioError, set_path
 from workloads import model_names
 
 CDF_POINTS = 1000

@@ -1,5 +1,6 @@
 """`run(scenario) -> Result`: the one function the CLI, sweeps and the dashboard call. Here a
-scenario becomes the engine's configs (`sim.engine.config`), and the engine's tables a `Result`."""
+scenario (refused by `sim.runnable` when it cannot run) becomes the engine's configs
+(`sim.engine.config`), and the engine's tables become a `Result`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sim.engine.config import CacheConfig, ClusterConfig, Pool, SchedulerConfig
 from sim.engine.kvcache import KVLayout
 from sim.engine.recorder import REASONS
 from sim.engine.simulate import simulate
+from sim.runnable import check_runnable
 from sim.scenario import Scenario, Scheduler
 from workloads.arrivals import Burst, ClosedLoop
 from workloads.requests import Requests
@@ -43,6 +45,11 @@ def make_requests(scenario: Scenario) -> Requests:
             )
         workload = workload.model_copy(update={"arrivals": Burst()})
     return generate(workload, rng, scenario.stop.requests, scenario.stop.duration_s)
+
+
+def parallelism(scenario: Scenario) -> Parallelism:
+    """The cost model's view of the scenario's `parallelism`."""
+    return Parallelism(scenario.parallelism.tp, scenario.parallelism.pp)
 
 
 def scheduler_config(sched: Scheduler) -> SchedulerConfig:
@@ -101,7 +108,7 @@ def build_pools(scenario: Scenario) -> tuple[list[Pool], float, float]:
     """The replica pools, and the KV transfer seconds per token and latency between them."""
     dis = scenario.cluster.disaggregated
     if dis is None:
-        return [build_pool(scenario, "mixed", scenario.replicas, scenario.par)], 0.0, 0.0
+        return [build_pool(scenario, "mixed", scenario.replicas, parallelism(scenario))], 0.0, 0.0
     pre = build_pool(scenario, "prefill", dis.prefill.replicas, Parallelism(dis.prefill.tp))
     dec = build_pool(scenario, "decode", dis.decode.replicas, Parallelism(dis.decode.tp))
     link = scenario.hardware.scale_out or scenario.hardware.scale_up
@@ -143,6 +150,7 @@ def run(
     """Simulate `scenario`. `progress(k)` is called as k more requests finish or are rejected;
     `skip=False` takes every decode step one at a time (the reference path for event skipping)."""
     wall = time.perf_counter()
+    check_runnable(scenario)
     reqs = requests if requests is not None else make_requests(scenario)
     hw = scenario.hardware
     pools, transfer_s_per_token, transfer_latency_s = build_pools(scenario)
@@ -189,7 +197,7 @@ def run(
 def _devices(scenario: Scenario, role: str) -> int:
     dis = scenario.cluster.disaggregated
     if dis is None:
-        return scenario.par.devices
+        return scenario.parallelism.devices
     return (dis.prefill if role == "prefill" else dis.decode).tp
 
 

@@ -29,7 +29,8 @@ from dashboard.runs import (
 from hardware import hardware_names
 from sim.api import make_requests, run
 from sim.report import figures as shared
-from sim.scenario import ScenarioError, scenario_from_dict
+from sim.runnable import scenario_from_dict
+from sim.scenario import ScenarioError
 from workloads import model_names
 
 dash.register_page(__name__, path="/runs", name="Scenario runs", order=2)

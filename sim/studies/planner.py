@@ -40,7 +40,8 @@ from sim.api import run as run_scenario
 from sim.cost.estimate import estimate
 from sim.cost.roofline import memory_plan
 from sim.engine.metrics import hourly_price
-from sim.scenario import CostAssumptions, Scenario, ScenarioError, scenario_from_dict, set_path
+from sim.runnable import scenario_from_dict
+from sim.scenario import CostAssumptions, Scenario, ScenarioError, set_path
 
 ROOFLINE_SLACK = 2.0
 RATE_ARRIVALS = ("poisson", "gamma")
