@@ -23,7 +23,8 @@ from hardware import hardware_names
 from hardware.catalog import read_yaml
 from sim.api import Result
 from sim.engine.summary import Summary
-from sim.scenario import Scenario, ScenarioError, scenario_from_dict, set_path
+from sim.runnable import scenario_from_dict
+from sim.scenario import Scenario, ScenarioError, set_path
 from workloads import model_names
 
 CDF_POINTS = 1000

@@ -1,4 +1,6 @@
-"""`run(scenario) -> Result`: the one function the CLI, sweeps and the dashboard call."""
+"""`run(scenario) -> Result`: the one function the CLI, sweeps and the dashboard call. Here a
+scenario (refused by `sim.runnable` when it cannot run) becomes the engine's configs
+(`sim.engine.config`), and the engine's tables become a `Result`."""
 
 from __future__ import annotations
 
@@ -14,11 +16,13 @@ from sim.cost.memory import memory_plan
 from sim.cost.parallelism import Parallelism
 from sim.cost.roofline import RooflineCost
 from sim.engine import metrics
+from sim.engine.config import CacheConfig, ClusterConfig, Pool, SchedulerConfig
 from sim.engine.kvcache import KVLayout
 from sim.engine.recorder import REASONS
-from sim.engine.replica import CacheConfig, Pool, simulate
+from sim.engine.simulate import simulate
 from sim.engine.summary import Summary
-from sim.scenario import Scenario
+from sim.runnable import check_runnable
+from sim.scenario import Scenario, Scheduler
 from workloads.arrivals import Burst, ClosedLoop
 from workloads.requests import Requests
 from workloads.spec import generate
@@ -47,6 +51,38 @@ def make_requests(scenario: Scenario) -> Requests:
     return generate(workload, rng, scenario.stop.requests, scenario.stop.duration_s)
 
 
+def parallelism(scenario: Scenario) -> Parallelism:
+    """The cost model's view of the scenario's `parallelism`."""
+    return Parallelism(scenario.parallelism.tp, scenario.parallelism.pp)
+
+
+def scheduler_config(sched: Scheduler) -> SchedulerConfig:
+    """What the engine reads of the scenario's `scheduler` (memory_fraction went into the pools)."""
+    return SchedulerConfig(
+        max_num_seqs=sched.max_num_seqs,
+        max_num_batched_tokens=sched.max_num_batched_tokens,
+        chunked_prefill=sched.chunked_prefill,
+        prefill_chunk=sched.prefill_chunk,
+        priority=sched.priority,
+        block_size=sched.block_size,
+        preemption=sched.preemption,
+    )
+
+
+def cluster_config(
+    scenario: Scenario, transfer_s_per_token: float, transfer_latency_s: float
+) -> ClusterConfig:
+    """The router, the KV link between pools and closed-loop users, as the engine reads them."""
+    arrivals = scenario.workload.arrivals
+    return ClusterConfig(
+        router=scenario.cluster.router,
+        transfer_s_per_token=transfer_s_per_token,
+        transfer_latency_s=transfer_latency_s,
+        closed_loop=arrivals if isinstance(arrivals, ClosedLoop) else None,
+        seed=scenario.seed,
+    )
+
+
 def build_pool(scenario: Scenario, role: str, replicas: int, par: Parallelism) -> Pool:
     hw, sched = scenario.hardware, scenario.scheduler
     plan = memory_plan(scenario.model, hw, par, sched.memory_fraction, sched.max_num_batched_tokens)
@@ -65,10 +101,10 @@ def build_pool(scenario: Scenario, role: str, replicas: int, par: Parallelism) -
         replicas,
         RooflineCost(scenario.model, hw, par),
         layout,
-        swap_bw,
-        swap_blocks,
-        offload_bw,
-        offload_blocks,
+        swap_bytes_per_s=swap_bw,
+        swap_capacity_blocks=swap_blocks,
+        offload_bytes_per_s=offload_bw,
+        offload_capacity_blocks=offload_blocks,
     )
 
 
@@ -76,7 +112,7 @@ def build_pools(scenario: Scenario) -> tuple[list[Pool], float, float]:
     """The replica pools, and the KV transfer seconds per token and latency between them."""
     dis = scenario.cluster.disaggregated
     if dis is None:
-        return [build_pool(scenario, "mixed", scenario.replicas, scenario.par)], 0.0, 0.0
+        return [build_pool(scenario, "mixed", scenario.replicas, parallelism(scenario))], 0.0, 0.0
     pre = build_pool(scenario, "prefill", dis.prefill.replicas, Parallelism(dis.prefill.tp))
     dec = build_pool(scenario, "decode", dis.decode.replicas, Parallelism(dis.decode.tp))
     link = scenario.hardware.link(across_nodes=True)
@@ -118,23 +154,18 @@ def run(
     """Simulate `scenario`. `progress(k)` is called as k more requests finish or are rejected;
     `skip=False` takes every decode step one at a time (the reference path for event skipping)."""
     wall = time.perf_counter()
+    check_runnable(scenario)
     reqs = requests if requests is not None else make_requests(scenario)
-    hw, sched = scenario.hardware, scenario.scheduler
+    hw = scenario.hardware
     pools, transfer_s_per_token, transfer_latency_s = build_pools(scenario)
-    cache = cache_config(scenario, reqs)
-    loop = scenario.workload.arrivals if isinstance(scenario.workload.arrivals, ClosedLoop) else None
     result = simulate(
         reqs,
         pools,
-        sched,
-        scenario.cluster.router,
-        skip,
-        cache,
-        transfer_s_per_token,
-        transfer_latency_s,
-        progress,
-        loop,
-        scenario.seed,
+        scheduler_config(scenario.scheduler),
+        cluster_config(scenario, transfer_s_per_token, transfer_latency_s),
+        cache_config(scenario, reqs),
+        skip=skip,
+        progress=progress,
     )
     requests_df = metrics.requests_table(result.requests, result.state, REASONS)
     timeseries = metrics.timeseries_table(result.recorder, result.capacity_blocks)
@@ -165,7 +196,7 @@ def run(
 def _devices(scenario: Scenario, role: str) -> int:
     dis = scenario.cluster.disaggregated
     if dis is None:
-        return scenario.par.devices
+        return scenario.parallelism.devices
     return (dis.prefill if role == "prefill" else dis.decode).tp
 
 

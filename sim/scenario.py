@@ -1,6 +1,8 @@
 """A scenario file: what hardware, which model, how it is parallelised and scheduled, what traffic.
 
-YAML in, validated once at the edge into a frozen `Scenario`. `hardware` and `model` take a preset
+YAML in, validated once at the edge into a frozen `Scenario`: every field's type and range, and the
+fields that must agree with each other. Whether the model fits the hardware is asked of the cost
+model by `sim.runnable`; `sim.runnable.load_scenario` does both. `hardware` and `model` take a preset
 name, a file path, or a mapping: `{preset: h100-sxm, memory: {hbm: {bandwidth_bytes_per_s: 4 TB/s}}}`
 overrides fields of a preset (memory tiers are addressed by name). `--set a.b.c=value` edits the raw
 mapping before validation, so every field can be overridden from the command line or a sweep.
@@ -19,8 +21,6 @@ from pydantic import BeforeValidator, Field, ValidationError, model_validator
 from hardware.base import Frozen
 from hardware.catalog import load_hardware, read_yaml
 from hardware.spec import Accelerator, BytesPerS, Seconds
-from sim.cost.memory import memory_plan
-from sim.cost.parallelism import ConfigError, Parallelism, check_parallelism
 from workloads.catalog import load_model
 from workloads.model import ModelArch
 from workloads.spec import Slo, Workload
@@ -67,6 +67,11 @@ ModelField = Annotated[
 class ParallelismSpec(Frozen):
     tp: int = Field(default=1, ge=1)
     pp: int = Field(default=1, ge=1)
+
+    @property
+    def devices(self) -> int:
+        """Devices one replica spans."""
+        return self.tp * self.pp
 
 
 class PoolSpec(Frozen):
@@ -162,35 +167,18 @@ class Scenario(Frozen):
     cost: CostAssumptions = CostAssumptions()
 
     @model_validator(mode="after")
-    def _runnable(self) -> Self:
-        par = self.par
-        try:
-            check_parallelism(self.model, par)
-        except ConfigError as exc:
-            raise ValueError(f"parallelism: {exc}") from exc
-        if par.devices > 1 and self.hardware.link() is None:
+    def _consistent(self) -> Self:
+        """Fields that must agree with each other or with the hardware's own description; whether
+        the model fits the hardware is `sim.runnable`'s question."""
+        devices = self.parallelism.devices
+        if devices > 1 and self.hardware.link() is None:
             raise ValueError(
-                f"parallelism: tp x pp = {par.devices} needs hardware.scale_up; {self.hardware.name} has none"
+                f"parallelism: tp x pp = {devices} needs hardware.scale_up; {self.hardware.name} has none"
             )
         dis = self.cluster.disaggregated
         if dis is not None:
             if self.cluster.replicas is not None or self.cluster.devices is not None:
                 raise ValueError("cluster: give replicas, devices or disaggregated, not several")
-            for role, pool in (("prefill", dis.prefill), ("decode", dis.decode)):
-                try:
-                    check_parallelism(self.model, Parallelism(pool.tp, 1))
-                except ConfigError as exc:
-                    raise ValueError(f"cluster.disaggregated.{role}: {exc}") from exc
-                if not memory_plan(
-                    self.model,
-                    self.hardware,
-                    Parallelism(pool.tp, 1),
-                    self.scheduler.memory_fraction,
-                    self.scheduler.max_num_batched_tokens,
-                ).fits:
-                    raise ValueError(
-                        f"cluster.disaggregated.{role}: weights leave no KV space at tp={pool.tp}"
-                    )
             if dis.link_bandwidth_bytes_per_s is None and self.hardware.link(across_nodes=True) is None:
                 raise ValueError(
                     "cluster.disaggregated.link_bandwidth_bytes_per_s: the hardware has no link to default to"
@@ -217,26 +205,11 @@ class Scenario(Frozen):
         if self.cluster.devices is not None:
             if self.cluster.replicas is not None:
                 raise ValueError("cluster: give replicas or devices, not both")
-            if par.devices > self.cluster.devices:
+            if devices > self.cluster.devices:
                 raise ValueError(
-                    f"parallelism: tp x pp ({par.tp} x {par.pp} = {par.devices}) exceeds cluster.devices "
-                    f"({self.cluster.devices})"
+                    f"parallelism: tp x pp ({self.parallelism.tp} x {self.parallelism.pp} = {devices}) "
+                    f"exceeds cluster.devices ({self.cluster.devices})"
                 )
-        plan = memory_plan(
-            self.model,
-            self.hardware,
-            par,
-            self.scheduler.memory_fraction,
-            self.scheduler.max_num_batched_tokens,
-        )
-        if not plan.fits:
-            raise ValueError(
-                f"hardware: {self.model.name} weights "
-                f"({plan.weights_bytes_per_device / 1e9:.1f} GB per device) "
-                f"leave no KV space on {par.devices} x {self.hardware.name} "
-                f"({self.scheduler.memory_fraction:.0%} of {plan.capacity_bytes_per_device / 1e9:.0f} GB); "
-                "raise parallelism.tp/pp"
-            )
         if self.scheduler.preemption == "swap" and not self.hardware.offload_tiers:
             raise ValueError(
                 f"scheduler.preemption: swap needs a memory tier below {self.hardware.main_tier.name} "
@@ -245,8 +218,10 @@ class Scenario(Frozen):
         return self
 
     @property
-    def par(self) -> Parallelism:
-        return Parallelism(self.parallelism.tp, self.parallelism.pp)
+    def par(self) -> ParallelismSpec:
+        """The parallelism: `tp`, `pp` and `devices` per replica, read the way the cost model reads
+        its `Parallelism`."""
+        return self.parallelism
 
     @property
     def replicas(self) -> int:
@@ -254,7 +229,7 @@ class Scenario(Frozen):
         if self.cluster.disaggregated is not None:
             return self.cluster.disaggregated.prefill.replicas
         if self.cluster.devices is not None:
-            return self.cluster.devices // self.par.devices
+            return self.cluster.devices // self.parallelism.devices
         return self.cluster.replicas or 1
 
 
@@ -312,6 +287,8 @@ def format_error(exc: ValidationError) -> str:
 
 
 def scenario_from_dict(data: dict, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
+    """A well-formed scenario from a mapping and `--set` overrides; `sim.runnable.scenario_from_dict`
+    also refuses one that cannot run on its hardware."""
     data = apply_overrides(data, overrides)
     try:
         return Scenario.model_validate(data)
@@ -348,8 +325,9 @@ def rebase_paths(data: Any, folder: Path) -> Any:
 
 
 def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
-    """Read and validate a scenario YAML; relative file paths inside it resolve from its folder
-    (falling back to the working directory when no such file sits beside it)."""
+    """Read and validate a scenario YAML's shape (`sim.runnable.load_scenario` also checks it can run);
+    relative file paths inside it resolve from its folder (falling back to the working directory
+    when no such file sits beside it)."""
     path = Path(path)
     try:
         data = read_yaml(path)

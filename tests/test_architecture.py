@@ -15,6 +15,7 @@ LAYERS = [
     ("sim.files", "sim.cost"),
     ("sim.engine",),
     ("sim.scenario",),
+    ("sim.runnable",),
     ("sim.api",),
     ("sim.studies", "sim.fidelity"),
     ("sim.report",),

@@ -3,7 +3,8 @@ import json
 import pytest
 import yaml
 
-from sim.scenario import SCHEMA_PATH, Scenario, ScenarioError, json_schema, load_scenario, scenario_from_dict
+from sim.runnable import load_scenario, scenario_from_dict
+from sim.scenario import SCHEMA_PATH, Scenario, ScenarioError, json_schema
 from tests.conftest import TINY_HW, TINY_MODEL
 
 

@@ -31,7 +31,8 @@ from sim.api import make_requests, run
 from sim.engine.summary import Summary
 from sim.report import figures as shared
 from sim.report.format import number
-from sim.scenario import ScenarioError, scenario_from_dict
+from sim.runnable import scenario_from_dict
+from sim.scenario import ScenarioError
 from workloads import model_names
 
 dash.register_page(__name__, path="/runs", name="Scenario runs", order=2)

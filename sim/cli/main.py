@@ -138,7 +138,8 @@ def run(
     from sim.api import make_requests
     from sim.api import run as run_scenario
     from sim.files import OutputError, check_folder
-    from sim.scenario import ScenarioError, load_scenario
+    from sim.runnable import load_scenario
+    from sim.scenario import ScenarioError
 
     if out_dir is not None:
         try:

@@ -71,7 +71,7 @@ def describe_cmd(
 
 def _scenario(path: Path):
     from sim.api import make_requests
-    from sim.scenario import load_scenario
+    from sim.runnable import load_scenario
 
     reqs = make_requests(load_scenario(path))
     fig = stats.figure(reqs.arrival_s, reqs.prompt_tokens, reqs.output_tokens, reqs.cls, reqs.class_names,

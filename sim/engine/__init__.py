@@ -1,4 +1,5 @@
-"""The serving engine on simpy: replicas with continuous batching, paged KV and prefix cache
-(`kvcache`, `eviction`), the cluster's arrivals and `router`, what the `recorder` writes down and the
-`metrics` tables built from it; numba kernels beside their oracles. It receives engine objects built
-from a scenario by `sim.api`, and imports `sim.cost`, `hardware` and `workloads` only."""
+"""The serving engine on simpy: `simulate` runs replicas (the event loop in `replica`, the step
+`scheduler` over each replica's `batch`) with paged KV and prefix cache (`kvcache`, `eviction`) behind
+the `cluster`'s arrivals and `router`; the `recorder` writes down what happens and `metrics` builds
+tables from it; numba kernels sit beside their oracles. It receives the frozen values of `config`,
+built from a scenario by `sim.api`, and imports `sim.cost`, `hardware` and `workloads` only."""

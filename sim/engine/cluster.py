@@ -4,37 +4,52 @@ transfer that moves a sequence from a prefill replica to a decode replica."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import numpy as np
 import simpy
 
+from sim.engine.config import ClusterConfig, SchedulerConfig
+from sim.engine.context import RunContext
 from sim.engine.recorder import KV_CAPACITY, PROMPT_TOO_LONG
+from sim.engine.replica import Replica
 from sim.engine.router import ROUTERS, round_robin
-from sim.scenario import Scheduler
 from workloads.arrivals import ClosedLoop
-
-if TYPE_CHECKING:
-    from sim.engine.replica import Replica
 
 
 class Cluster:
-    """Routes arrivals to the front pool and moves KV from prefill to decode replicas."""
+    """Routes arrivals to the front pool and moves KV from prefill to decode replicas. Replicas
+    join `front` (mixed or prefill) or `back` (decode) before the cluster `open`s."""
 
-    def __init__(self, env, reqs, state, stats, router, transfer_s_per_token, transfer_latency_s, progress):
-        self.env, self.reqs, self.state, self.stats = env, reqs, state, stats
-        self.route = ROUTERS[router]
-        self.transfer_s_per_token = transfer_s_per_token
-        self.transfer_latency_s = transfer_latency_s
+    def __init__(
+        self,
+        ctx: RunContext,
+        config: ClusterConfig,
+        sched: SchedulerConfig,
+        progress: Callable[[int], None] | None,
+    ):
+        self.env, self.reqs, self.state, self.stats = ctx.env, ctx.reqs, ctx.state, ctx.stats
+        self.config, self.sched = config, sched
+        self.route = ROUTERS[config.router]
+        self.transfer_s_per_token = config.transfer_s_per_token
+        self.transfer_latency_s = config.transfer_latency_s
         self.progress = progress
         self.front: list[Replica] = []
         self.back: list[Replica] = []
-        self.all_done = env.event()
+        self.all_done = ctx.env.event()
         self.waiters: dict[int, simpy.Event] = {}  # closed-loop users waiting for their answer
-        # per-request constants as Python ints: the hot paths read them one at a time
-        self.prompt = reqs.prompt_tokens.tolist()
-        self.output = reqs.output_tokens.tolist()
-        self.work = (reqs.prompt_tokens + reqs.output_tokens).tolist()  # tokens a request brings
+        self.prompt = ctx.prompt
+        self.fits_blocks: list[int] = []  # KV blocks each request needs, alone, at its end
+        self.capacity_blocks = 0  # of the smallest KV pool a request passes through
+
+    def open(self, fits_blocks: list[int], capacity_blocks: int) -> None:
+        """Start the arrivals: a request needing more than `capacity_blocks` is rejected."""
+        self.fits_blocks, self.capacity_blocks = fits_blocks, capacity_blocks
+        loop = self.config.closed_loop
+        if loop is None:
+            self.arrivals()
+        else:
+            self.users(loop, np.random.default_rng([self.config.seed, 1]))
 
     def done(self, count: int, rids=()) -> None:
         if self.waiters:  # closed loop: answer the users
@@ -63,15 +78,15 @@ class Cluster:
         rep.enqueue(r)
         rep.record()
 
-    def admit(self, r: int, fits_blocks, capacity_blocks: int, cfg: Scheduler) -> None:
+    def admit(self, r: int) -> None:
         """Route request r, arriving now, or reject it with a reason."""
-        state, stats = self.state, self.stats
+        state, stats, sched = self.state, self.stats, self.sched
         stats.events += 1
-        if fits_blocks[r] > capacity_blocks:
+        if self.fits_blocks[r] > self.capacity_blocks:
             state.rejected[r] = KV_CAPACITY
             self.done(1, (r,))
             return
-        if not cfg.chunked_prefill and self.prompt[r] > cfg.max_num_batched_tokens:
+        if not sched.chunked_prefill and self.prompt[r] > sched.max_num_batched_tokens:
             state.rejected[r] = PROMPT_TOO_LONG
             self.done(1, (r,))
             return
@@ -87,7 +102,7 @@ class Cluster:
         rep.enqueue(r)
         rep.record()
 
-    def arrivals(self, fits_blocks, capacity_blocks: int, cfg: Scheduler) -> None:
+    def arrivals(self) -> None:
         """Open loop: requests arrive at their `arrival_s` (a chain of timeout callbacks, one
         outstanding at a time)."""
         env = self.env
@@ -97,20 +112,18 @@ class Cluster:
         def arrive(_event) -> None:
             r = nxt[0]
             if r:  # the timeout for request r - 1 fired
-                self.admit(r - 1, fits_blocks, capacity_blocks, cfg)
+                self.admit(r - 1)
             while r < len(times):
                 nxt[0] = r + 1
                 if times[r] > env.now:
                     env.timeout(times[r] - env.now).callbacks.append(arrive)
                     return
-                self.admit(r, fits_blocks, capacity_blocks, cfg)
+                self.admit(r)
                 r += 1
 
         env.timeout(0).callbacks.append(arrive)
 
-    def users(
-        self, loop: ClosedLoop, rng: np.random.Generator, fits_blocks, capacity_blocks: int, cfg: Scheduler
-    ):
+    def users(self, loop: ClosedLoop, rng: np.random.Generator) -> None:
         """Closed loop: each user sends the next request, waits for its answer, thinks, repeats.
         Requests are taken in table order, so arrival times come out sorted."""
         next_request = iter(range(len(self.reqs)))
@@ -120,7 +133,7 @@ class Cluster:
             for r in next_request:
                 self.reqs.arrival_s[r] = self.env.now
                 answered = self.waiters[r] = self.env.event()
-                self.admit(r, fits_blocks, capacity_blocks, cfg)
+                self.admit(r)
                 yield answered
                 if think is not None:
                     yield self.env.timeout(think[r])

@@ -42,7 +42,8 @@ from sim.cost import pricing
 from sim.cost.estimate import estimate
 from sim.cost.memory import memory_plan
 from sim.engine.summary import Summary
-from sim.scenario import CostAssumptions, Scenario, ScenarioError, scenario_from_dict, set_path
+from sim.runnable import scenario_from_dict
+from sim.scenario import CostAssumptions, Scenario, ScenarioError, set_path
 
 ROOFLINE_SLACK = 2.0
 RATE_ARRIVALS = ("poisson", "gamma")

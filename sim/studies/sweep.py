@@ -41,7 +41,8 @@ from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from hardware.base import Frozen
 from hardware.catalog import read_yaml
-from sim.scenario import Scenario, ScenarioError, format_error, rebase_paths, scenario_from_dict, set_path
+from sim.runnable import scenario_from_dict
+from sim.scenario import Scenario, ScenarioError, format_error, rebase_paths, set_path
 
 PARENT_POLL_S = 0.5
 Scalar = str | int | float | bool

@@ -12,7 +12,8 @@ from dashboard.runs import (
     parse_upload,
 )
 from sim.api import run
-from sim.scenario import ScenarioError, scenario_from_dict
+from sim.runnable import scenario_from_dict
+from sim.scenario import ScenarioError
 
 GOOD = """\
 name: up

@@ -7,9 +7,10 @@ from hypothesis import strategies as st
 from sim.api import make_requests, run
 from sim.cost.memory import memory_plan
 from sim.cost.roofline import FixedCost
+from sim.engine.config import Pool
 from sim.engine.kvcache import KVLayout
 from sim.engine.metrics import block_seconds, time_average_in_system
-from sim.engine.replica import Pool, simulate
+from sim.engine.simulate import simulate
 from sim.scenario import Scheduler
 from tests.conftest import TINY_HW, tiny_scenario
 from workloads.requests import Requests

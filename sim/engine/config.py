@@ -1,0 +1,67 @@
+"""What the engine is given, built from a scenario by `sim.api`: the scheduler's knobs, the replica
+pools, the prefix cache and the cluster around the replicas. Plain frozen values, so the engine
+depends on what it reads and not on the scenario file's schema."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sim.cost.roofline import CostModel
+from sim.engine.kvcache import KVLayout
+from workloads.arrivals import ClosedLoop
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """Iteration-level batching as in vLLM: at most `max_num_seqs` running sequences and
+    `max_num_batched_tokens` new tokens a step; prompts prefill in chunks of `prefill_chunk` when
+    `chunked_prefill`; `priority` (`decode` or `prefill`) says which runs first; KV is paged in
+    blocks of `block_size` tokens; `preemption` is `recompute` or `swap`."""
+
+    max_num_seqs: int = 256
+    max_num_batched_tokens: int = 8192
+    chunked_prefill: bool = True
+    prefill_chunk: int = 8192
+    priority: str = "decode"
+    block_size: int = 16
+    preemption: str = "recompute"
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Identical replicas with one role: `mixed` (prefill and decode), `prefill` or `decode`."""
+
+    role: str
+    replicas: int
+    cost: CostModel
+    layout: KVLayout
+    swap_bytes_per_s: float = 0.0
+    swap_capacity_blocks: int = 0
+    offload_bytes_per_s: float = 0.0
+    offload_capacity_blocks: int = 0
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    """Prefix caching: `block_tokens` per hashed block, the eviction policy's name, whether evicted
+    entries move to the offload tier, and a factory for policies."""
+
+    block_tokens: int
+    policy: str
+    offload: bool
+    make_policy: Callable
+    recompute_cost: Callable[[int], float]
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """The replicas' surroundings: the `router`'s name, the KV link from prefill to decode replicas
+    (seconds per token and latency), and closed-loop users (think times drawn from `seed`) in place
+    of the requests' own arrival times."""
+
+    router: str = "round_robin"
+    transfer_s_per_token: float = 0.0
+    transfer_latency_s: float = 0.0
+    closed_loop: ClosedLoop | None = None
+    seed: int = 0

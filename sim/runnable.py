@@ -1,0 +1,69 @@
+"""Scenarios that can run: well-formed (`sim.scenario`) and fitting their hardware, the model split
+across the devices it asks for and its weights leaving KV space on every pool. The fit checks ask
+the cost model, so they sit above `sim.scenario`; the loaders here run them before a caller
+simulates or writes anything, and `sim.api.run` runs them again for scenarios built in code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sim import scenario as schema
+from sim.cost.memory import MemoryPlan, memory_plan
+from sim.cost.parallelism import ConfigError, Parallelism, check_parallelism
+from sim.scenario import Scenario, ScenarioError
+
+
+def scenario_from_dict(data: dict, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
+    """A scenario from a mapping (with `--set` style overrides), refused with a `ScenarioError`
+    naming the field when it is malformed or cannot run on its hardware."""
+    scenario = schema.scenario_from_dict(data, overrides)
+    check_runnable(scenario)
+    return scenario
+
+
+def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
+    """A scenario file, read as `sim.scenario.load_scenario` reads it and refused like
+    `scenario_from_dict`."""
+    scenario = schema.load_scenario(path, overrides)
+    check_runnable(scenario)
+    return scenario
+
+
+def check_runnable(scenario: Scenario) -> None:
+    """Raise a `ScenarioError` naming the field when the scenario cannot run on its hardware."""
+    spec = scenario.parallelism
+    _splits(scenario, Parallelism(spec.tp, spec.pp), "parallelism")
+    dis = scenario.cluster.disaggregated
+    if dis is not None:
+        for role, pool in (("prefill", dis.prefill), ("decode", dis.decode)):
+            where = f"cluster.disaggregated.{role}"
+            _splits(scenario, Parallelism(pool.tp, 1), where)
+            if not _plan(scenario, Parallelism(pool.tp, 1)).fits:
+                raise ScenarioError(f"{where}: weights leave no KV space at tp={pool.tp}")
+    _weights_fit(scenario, Parallelism(spec.tp, spec.pp))
+
+
+def _splits(scenario: Scenario, par: Parallelism, where: str) -> None:
+    try:
+        check_parallelism(scenario.model, par)
+    except ConfigError as exc:
+        raise ScenarioError(f"{where}: {exc}") from None
+
+
+def _plan(scenario: Scenario, par: Parallelism) -> MemoryPlan:
+    sched = scenario.scheduler
+    hw = scenario.hardware
+    return memory_plan(scenario.model, hw, par, sched.memory_fraction, sched.max_num_batched_tokens)
+
+
+def _weights_fit(scenario: Scenario, par: Parallelism) -> None:
+    plan = _plan(scenario, par)
+    if not plan.fits:
+        hw, sched = scenario.hardware, scenario.scheduler
+        raise ScenarioError(
+            f"hardware: {scenario.model.name} weights "
+            f"({plan.weights_bytes_per_device / 1e9:.1f} GB per device) "
+            f"leave no KV space on {par.devices} x {hw.name} "
+            f"({sched.memory_fraction:.0%} of {plan.capacity_bytes_per_device / 1e9:.0f} GB); "
+            "raise parallelism.tp/pp"
+        )
