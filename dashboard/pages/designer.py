@@ -1,16 +1,17 @@
 """Hardware designer: start from a preset, turn its knobs, and compare with the untouched preset.
 
-Every number comes from `sim.cost.estimate` through `dashboard.whatif`; the callbacks only read the
-controls, call those functions and format what comes back.
+Every number comes from `sim.cost.estimate` through `dashboard.whatif`, and the cost curve from
+`sim.studies.costcurve` (as `ctxsim cost-curve` draws it); the callbacks only read the controls, call
+those functions and format what comes back.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 
 import dash
 import dash_bootstrap_components as dbc
-import numpy as np
 import pandas as pd
 from dash import Input, Output, State, callback, dcc, html
 
@@ -29,7 +30,6 @@ from dashboard.whatif import (
     Knobs,
     answer,
     apply_knobs,
-    cost_curve,
     knobs_of,
     onchip_tier,
     roof,
@@ -37,6 +37,7 @@ from dashboard.whatif import (
 )
 from hardware import hardware_names, load_hardware
 from sim.cost.roofline import Parallelism
+from sim.studies.costcurve import Jump, cost_curve
 from workloads import load_model, model_names
 
 dash.register_page(__name__, path="/", name="Hardware designer", order=0)
@@ -52,7 +53,7 @@ DEFAULTS = {
 }
 KV_DTYPES = ["model", "bf16", "fp8", "int8", "fp4", "int4"]
 DEVICE_CHOICES = ["auto", "1", "2", "4", "8"]
-CURVE_PROMPTS = np.geomspace(1e3, 1e7, 17)  # four per decade, 1K to 10M tokens
+CURVE_CONTEXT = (1_000, 10_000_000)  # the prompt slider's range
 # knob -> (query key, unit label, scale from SI)
 KNOBS = {
     "memory_capacity_bytes": ("mem_gb", "GB", 1e9),
@@ -411,9 +412,11 @@ def update_answer(hw_name, model_name, kv, devices, prompt, output, batch, *knob
     return [*cells, note, figures.roofline(ops, roofs), link, None]
 
 
-def _curve_frames(model, hw, output: int, batch: int) -> dict:
-    curve, cliffs = cost_curve(model, hw, output, batch, CURVE_PROMPTS)
-    return {"curve": curve.to_dict("list"), "cliffs": cliffs.to_dict("list")}
+def _curve_data(model, hw, output: int, batch: int) -> dict:
+    """`hw`'s cost curve over the prompt slider's range, batching up to `batch` requests, as JSON data
+    for the page's store."""
+    curve, jumps = cost_curve(model, [hw], output, *CURVE_CONTEXT, max_batch=batch)
+    return {"curve": curve.to_dict("list"), "jumps": [asdict(j) for j in jumps]}
 
 
 @callback(
@@ -430,7 +433,7 @@ def preset_curve(hw_name, model_name, kv, output, batch):
         return dash.no_update
     return {
         "hardware": hw_name,
-        **_curve_frames(_model(model_name, kv), load_hardware(hw_name), int(output), int(batch)),
+        **_curve_data(_model(model_name, kv), load_hardware(hw_name), int(output), int(batch)),
     }
 
 
@@ -451,10 +454,10 @@ def update_cost_curve(preset, hw_name, model_name, kv, output, batch, *knob_valu
     base = load_hardware(hw_name)
     hw = apply_knobs(base, knobs_from(base, knob_values))
     model = _model(model_name, kv)
-    curves = {base.name: pd.DataFrame(preset["curve"])}
-    cliffs = {base.name: pd.DataFrame(preset["cliffs"])}
+    curves = [pd.DataFrame(preset["curve"])]
+    jumps = [Jump(**j) for j in preset["jumps"]]
     if hw is not base:
-        mine = _curve_frames(model, hw, int(output), int(batch))
-        curves = {hw.name: pd.DataFrame(mine["curve"]), **curves}
-        cliffs = {hw.name: pd.DataFrame(mine["cliffs"]), **cliffs}
-    return figures.cost_curve(curves, cliffs, model.max_context_tokens)
+        mine = _curve_data(model, hw, int(output), int(batch))
+        curves.insert(0, pd.DataFrame(mine["curve"]))
+        jumps = [Jump(**j) for j in mine["jumps"]] + jumps
+    return figures.cost_curve(pd.concat(curves, ignore_index=True), jumps, model.max_context_tokens)
