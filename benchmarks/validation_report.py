@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from sim.fidelity import calibrate as cal
+from sim.fidelity import kernels as kernel_tables
 from sim.fidelity import validate as val
 
 # Targets: median absolute error (%) after calibration, per metric group and regime.
@@ -323,7 +324,7 @@ def _shape(r) -> str:
         return f"{r['bytes']:.3g} B"
     model = (
         cal.step_model(r["model"]).name
-        if r["op"] in cal.STEP_OPS
+        if r["op"] in kernel_tables.STEP_OPS
         else f"h={r['heads']:.0f}/{r['kv_heads']:.0f}"
     )
     length = f"s={r['seq_len']:.0f}" if pd.notna(r["seq_len"]) else f"kv={r['kv_len']:.0f}"
