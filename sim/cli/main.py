@@ -126,6 +126,40 @@ def _write_outputs(result, out_dir: Path, csv: bool, overwrite: bool) -> None:
         (tmp / "report.html").write_text(run_report(result))
 
 
+def _summary_table(sc, s: dict) -> Table:
+    """The run's headline numbers, one row each, as `ctxsim run` prints them."""
+    table = Table(
+        title=f"{sc.name}: {sc.model.name} on {sc.replicas} x {sc.par.devices} x {sc.hardware.name}",
+        show_header=False,
+    )
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for label, key, fmt in [
+        ("requests finished / rejected", None, None),
+        ("throughput", "throughput_rps", "{:,.2f} req/s"),
+        ("output tokens/s", "output_tokens_per_s", "{:,.0f}"),
+        ("TTFT p50 / p99", ("ttft_p50_s", "ttft_p99_s"), None),
+        ("TPOT p50 / p99", ("tpot_p50_s", "tpot_p99_s"), None),
+        ("e2e p50 / p99", ("e2e_p50_s", "e2e_p99_s"), None),
+        ("goodput", "goodput_rps", "{:,.2f} req/s"),
+        ("SLO attainment", "slo_attainment", "{:.1%}"),
+        ("KV peak", "kv_peak_fraction", "{:.0%}"),
+        ("preemptions", "preemptions", "{:,}"),
+        ("compute-bound share", "compute_bound_time_fraction", "{:.0%}"),
+        ("$ / 1M output tokens", "cost_per_1m_output_tokens_usd", "{:,.3f}"),
+        ("simulated in", "sim_wall_s", "{:.2f} s"),
+    ]:
+        if key is None:
+            value = f"{s['requests_finished']:,} / {s['requests_rejected']:,}"
+        elif isinstance(key, tuple):
+            a, b = (s[k] for k in key)
+            value = "—" if a is None else f"{_time(a)} / {_time(b)}"
+        else:
+            value = "—" if s.get(key) is None else fmt.format(s[key])
+        table.add_row(label, value)
+    return table
+
+
 @app.command()
 def run(
     scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
@@ -179,37 +213,7 @@ def run(
     if as_json:
         typer.echo(json.dumps(result.summary))
         return
-    s = result.summary
-    table = Table(
-        title=f"{sc.name}: {sc.model.name} on {sc.replicas} x {sc.par.devices} x {sc.hardware.name}",
-        show_header=False,
-    )
-    table.add_column(style="bold")
-    table.add_column(justify="right")
-    for label, key, fmt in [
-        ("requests finished / rejected", None, None),
-        ("throughput", "throughput_rps", "{:,.2f} req/s"),
-        ("output tokens/s", "output_tokens_per_s", "{:,.0f}"),
-        ("TTFT p50 / p99", ("ttft_p50_s", "ttft_p99_s"), None),
-        ("TPOT p50 / p99", ("tpot_p50_s", "tpot_p99_s"), None),
-        ("e2e p50 / p99", ("e2e_p50_s", "e2e_p99_s"), None),
-        ("goodput", "goodput_rps", "{:,.2f} req/s"),
-        ("SLO attainment", "slo_attainment", "{:.1%}"),
-        ("KV peak", "kv_peak_fraction", "{:.0%}"),
-        ("preemptions", "preemptions", "{:,}"),
-        ("compute-bound share", "compute_bound_time_fraction", "{:.0%}"),
-        ("$ / 1M output tokens", "cost_per_1m_output_tokens_usd", "{:,.3f}"),
-        ("simulated in", "sim_wall_s", "{:.2f} s"),
-    ]:
-        if key is None:
-            value = f"{s['requests_finished']:,} / {s['requests_rejected']:,}"
-        elif isinstance(key, tuple):
-            a, b = (s[k] for k in key)
-            value = "—" if a is None else f"{_time(a)} / {_time(b)}"
-        else:
-            value = "—" if s.get(key) is None else fmt.format(s[key])
-        table.add_row(label, value)
-    out.print(table)
+    out.print(_summary_table(sc, result.summary))
     if out_dir is not None:
         out.print(f"wrote {out_dir}/: summary.json, requests.parquet, timeseries.parquet, report.html")
 
