@@ -108,15 +108,8 @@ def _query_int(query: dict, key: str, default: int) -> int:
         return default
 
 
-def layout(**query):
-    hw_name = query.get("hardware") if query.get("hardware") in hardware_names() else DEFAULTS["hardware"]
-    model = query.get("model") if query.get("model") in model_names() else DEFAULTS["model"]
-    kv = query.get("kv") if query.get("kv") in KV_DTYPES else DEFAULTS["kv"]
-    devices = query.get("devices") if query.get("devices") in DEVICE_CHOICES else DEFAULTS["devices"]
-    prompt = _query_int(query, "prompt", DEFAULTS["prompt"])
-    output = _query_int(query, "output", DEFAULTS["output"])
-    batch = _query_int(query, "batch", DEFAULTS["batch"])
-    hw = load_hardware(hw_name)
+def _sliders(hw, query: dict) -> list:
+    """One slider per knob around the preset's value, set to the shared link's value when it has one."""
     preset = knobs_of(hw)
     sliders = []
     for knob, (key, unit, _scale) in KNOBS.items():
@@ -140,28 +133,35 @@ def layout(**query):
                 help_text=unit,
             )
         )
-    controls = [
-        labelled("preset", dcc.Dropdown(hardware_names(), hw_name, id="designer-hardware", clearable=False)),
-        labelled("model", dcc.Dropdown(model_names(), model, id="designer-model", clearable=False)),
-        dbc.Row(
-            [
-                dbc.Col(labelled("KV dtype", dcc.Dropdown(KV_DTYPES, kv, id="designer-kv", clearable=False))),
-                dbc.Col(
-                    labelled(
-                        "tensor parallel",
-                        dcc.Dropdown(
-                            [
-                                {"label": "fewest devices that fit" if d == "auto" else f"tp={d}", "value": d}
-                                for d in DEVICE_CHOICES
-                            ],
-                            devices,
-                            id="designer-devices",
-                            clearable=False,
-                        ),
-                    )
-                ),
-            ]
-        ),
+    return sliders
+
+
+def _device_row(kv: str, devices: str) -> dbc.Row:
+    """KV cache dtype and tensor parallelism (or the fewest devices that fit)."""
+    return dbc.Row(
+        [
+            dbc.Col(labelled("KV dtype", dcc.Dropdown(KV_DTYPES, kv, id="designer-kv", clearable=False))),
+            dbc.Col(
+                labelled(
+                    "tensor parallel",
+                    dcc.Dropdown(
+                        [
+                            {"label": "fewest devices that fit" if d == "auto" else f"tp={d}", "value": d}
+                            for d in DEVICE_CHOICES
+                        ],
+                        devices,
+                        id="designer-devices",
+                        clearable=False,
+                    ),
+                )
+            ),
+        ]
+    )
+
+
+def _workload_controls(prompt: int, output: int, batch: int) -> list:
+    """Prompt length on a log slider with its exact box, output tokens and batch."""
+    return [
         labelled(
             "prompt tokens (context)",
             dcc.Slider(
@@ -202,10 +202,12 @@ def layout(**query):
                 ),
             ]
         ),
-        html.H6("knobs", className="mt-3"),
-        *sliders,
     ]
-    table = dbc.Table(
+
+
+def _answer_table() -> dbc.Table:
+    """Preset, modified and change columns for each metric, filled by `update_answer`."""
+    return dbc.Table(
         [
             html.Thead(html.Tr([html.Th(""), html.Th("preset"), html.Th("modified"), html.Th("change")])),
             html.Tbody(
@@ -227,6 +229,27 @@ def layout(**query):
         hover=True,
         className="mb-2",
     )
+
+
+def layout(**query):
+    """The page, with controls set from a shared link's query (unknown values fall back to defaults)."""
+    hw_name = query.get("hardware") if query.get("hardware") in hardware_names() else DEFAULTS["hardware"]
+    model = query.get("model") if query.get("model") in model_names() else DEFAULTS["model"]
+    kv = query.get("kv") if query.get("kv") in KV_DTYPES else DEFAULTS["kv"]
+    devices = query.get("devices") if query.get("devices") in DEVICE_CHOICES else DEFAULTS["devices"]
+    prompt = _query_int(query, "prompt", DEFAULTS["prompt"])
+    output = _query_int(query, "output", DEFAULTS["output"])
+    batch = _query_int(query, "batch", DEFAULTS["batch"])
+    hw = load_hardware(hw_name)
+    controls = [
+        labelled("preset", dcc.Dropdown(hardware_names(), hw_name, id="designer-hardware", clearable=False)),
+        labelled("model", dcc.Dropdown(model_names(), model, id="designer-model", clearable=False)),
+        _device_row(kv, devices),
+        *_workload_controls(prompt, output, batch),
+        html.H6("knobs", className="mt-3"),
+        *_sliders(hw, query),
+    ]
+    table = _answer_table()
     return dbc.Row(
         [
             dbc.Col(dbc.Card(dbc.CardBody(controls)), md=4),
