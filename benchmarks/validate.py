@@ -38,11 +38,12 @@ from validation_report import render  # noqa: E402
 
 from hardware import load_hardware  # noqa: E402
 from hardware.spec import Accelerator  # noqa: E402
-from sim import calibrate as cal  # noqa: E402
-from sim import overheads as ovh  # noqa: E402
-from sim import validate as val  # noqa: E402
 from sim.cost.parallelism import Parallelism  # noqa: E402
 from sim.cost.roofline import RooflineCost  # noqa: E402
+from sim.fidelity import calibrate as cal  # noqa: E402
+from sim.fidelity import kernels as kernel_tables  # noqa: E402
+from sim.fidelity import overheads as ovh  # noqa: E402
+from sim.fidelity import validate as val  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data"
 MODELS = ROOT / "tests" / "data" / "validation" / "models"
@@ -74,12 +75,12 @@ def kernel_report(
     ]
 
 
-def calibrate_all(validation: Path) -> tuple[dict[str, Accelerator], pd.DataFrame, pd.DataFrame]:
-    """(calibrated accelerators by preset name, kernel-level held-out report, H200 profile rows)."""
-    aic = validation / "aiconfigurator" / "data"
+def aiconfigurator_studies(aic: Path) -> tuple[list[pd.DataFrame], dict[str, Accelerator]]:
+    """H100 and A100 fitted on aiconfigurator's kernels: the held-out-shape study of each, and each
+    preset calibrated on all of them."""
     studies, calibrated = [], {}
     for preset, system in (("h100-sxm", "h100_sxm"), ("a100-80g-sxm", "a100_sxm")):
-        table = cal.aiconfigurator_kernels(aic / system)
+        table = kernel_tables.aiconfigurator_kernels(aic / system)
         hw = load_hardware(preset)
         fit_rows, held = cal.split_by_shape(table)
         studies.append(
@@ -91,25 +92,34 @@ def calibrate_all(validation: Path) -> tuple[dict[str, Accelerator], pd.DataFram
             )
         )
         calibrated[preset] = cal.fit(table, hw, (f"aiconfigurator {system} (TensorRT-LLM kernels, NCCL)",))
-    small, large = (cal.read_kernels(p) for p in PROFILES)
+    return studies, calibrated
+
+
+def h200_studies(
+    validation: Path, h100: Accelerator
+) -> tuple[list[pd.DataFrame], Accelerator, pd.DataFrame]:
+    """The H200 studies (8B profile -> 70B, `h100`'s curves transferred, NCCL sizes held out, and the
+    aiconfigurator H100 link curve against apex_plus's H100 all-reduces), the H200 calibrated on its
+    profiles and NCCL table, and its profile rows."""
+    small, large = (kernel_tables.read_kernels(p) for p in PROFILES)
     h200 = load_hardware("h200")
-    studies.append(
+    studies = [
         kernel_report(
             "h200: Llama-3.1-8B profile -> 70B profile",
             small,
             large,
             cal.fit(small, h200, (PROFILES[0].name,)),
         )
-    )
-    transferred = h200.model_copy(update={"efficiency": calibrated["h100-sxm"].efficiency})
+    ]
+    transferred = h200.model_copy(update={"efficiency": h100.efficiency})
     both = pd.concat([small, large], ignore_index=True)
     studies.append(
         kernel_report(
             "h100 curves on h200 peaks (transfer) -> h200 profile", both.iloc[:0], both, transferred
         )
     )
-    kernels = both[~both["op"].isin(cal.STEP_OPS)]
-    nccl = cal.nccl_allreduce_kernels(validation / H200_NCCL)
+    kernels = both[~both["op"].isin(kernel_tables.STEP_OPS)]
+    nccl = kernel_tables.nccl_allreduce_kernels(validation / H200_NCCL)
     nccl_fit, nccl_held = cal.split_by_shape(nccl)
     studies.append(
         kernel_report(
@@ -123,36 +133,45 @@ def calibrate_all(validation: Path) -> tuple[dict[str, Accelerator], pd.DataFram
         kernel_report(
             "h100-sxm: aiconfigurator NCCL curve -> apex_plus H100 all-reduce (same GPU, other benchmark)",
             nccl.iloc[:0],
-            cal.nccl_allreduce_kernels(validation / H100_NCCL),
-            calibrated["h100-sxm"],
+            kernel_tables.nccl_allreduce_kernels(validation / H100_NCCL),
+            h100,
         )
     )
-    calibrated["h200"] = cal.fit(
+    calibrated = cal.fit(
         pd.concat([kernels, nccl], ignore_index=True),
         h200,
         (*(p.name for p in PROFILES), f"apex_plus {H200_NCCL.parent.name} NCCL all-reduce"),
     )
-    h100_small, h100_large = (cal.read_kernels(p) for p in H100_PROFILES)
-    h100 = load_hardware("h100-sxm")
-    studies.append(
+    return studies, calibrated, both
+
+
+def h100_profile_studies(h100: Accelerator) -> list[pd.DataFrame]:
+    """The H100 PyTorch profiles: 8B -> 70B, and `h100`'s aiconfigurator curves scored on them."""
+    h100_small, h100_large = (kernel_tables.read_kernels(p) for p in H100_PROFILES)
+    h100_both = pd.concat([h100_small, h100_large], ignore_index=True)
+    return [
         kernel_report(
             "h100-sxm: Llama-3.1-8B profile -> 70B profile",
             h100_small,
             h100_large,
-            cal.fit(h100_small, h100, (H100_PROFILES[0].name,)),
-        )
-    )
-    h100_both = pd.concat([h100_small, h100_large], ignore_index=True)
-    studies.append(
+            cal.fit(h100_small, load_hardware("h100-sxm"), (H100_PROFILES[0].name,)),
+        ),
         kernel_report(
             "h100-sxm: aiconfigurator kernels -> H100 PyTorch profile (same GPU, other framework)",
             h100_both.iloc[:0],
             h100_both,
-            calibrated["h100-sxm"],
-        )
-    )
+            h100,
+        ),
+    ]
+
+
+def calibrate_all(validation: Path) -> tuple[dict[str, Accelerator], pd.DataFrame, pd.DataFrame]:
+    """(calibrated accelerators by preset name, kernel-level held-out report, H200 profile rows)."""
+    studies, calibrated = aiconfigurator_studies(validation / "aiconfigurator" / "data")
+    h200, calibrated["h200"], both = h200_studies(validation, calibrated["h100-sxm"])
+    studies += h200 + h100_profile_studies(calibrated["h100-sxm"])
     profile_rows = cal.kernel_errors(both, calibrated["h200"]).assign(
-        predicted_uncalibrated_s=cal.kernel_errors(both, h200)["predicted_s"]
+        predicted_uncalibrated_s=cal.kernel_errors(both, load_hardware("h200"))["predicted_s"]
     )
     return calibrated, pd.concat(studies, ignore_index=True), profile_rows
 

@@ -5,12 +5,17 @@ Everything here formats numbers the pipeline computed; nothing is fitted or pred
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from sim.fidelity import calibrate as cal
+from sim.fidelity import kernels as kernel_tables
 from sim.fidelity import validate as val
 
+# docs/validation.md with `{name}` fields for the tables and findings `render` computes.
+TEMPLATE = Path(__file__).with_name("validation_template.md").read_text(encoding="utf-8")
 # Targets: median absolute error (%) after calibration, per metric group and regime.
 TARGETS = {
     ("throughput", "decode"): 10.0,
@@ -178,11 +183,9 @@ def _stack_findings(after: pd.DataFrame, stack: dict, pooled: pd.DataFrame, rows
 FOLD1, FOLD2, BOTH = "kernel + stack, fold 1", "kernel + stack, fold 2", "kernel + stack, both folds"
 
 
-def render(before, after, transfer, kernel_study, profile_rows, rows, stack) -> str:
-    assert rows["row_id"].is_unique
-    regime = after.set_index("row_id")["regime"]
-    pooled = _pooled(stack)
-    headline = _columns(
+def _headline(before, after, stack: dict, pooled: pd.DataFrame, regime: pd.Series) -> pd.DataFrame:
+    """Median error per group and regime: presets, kernel-calibrated, each stack fold and both."""
+    return _columns(
         {
             "presets": before,
             "kernel-calibrated": after,
@@ -193,15 +196,25 @@ def render(before, after, transfer, kernel_study, profile_rows, rows, stack) -> 
         regime,
         met={FOLD1: "met (fold 1)", FOLD2: "met (fold 2)", BOTH: "met (both folds)"},
     )
+
+
+def _fit_table(after: pd.DataFrame, stack: dict, regime: pd.Series) -> pd.DataFrame:
+    """Fold 1's fit rows, kernel-calibrated and with the stack knobs fitted on them (in-sample)."""
     fit_ids = set(stack["fit"]["row_id"])
-    fit_table = _columns(
+    return _columns(
         {
             "kernel-calibrated, fold 1 fit rows": after[after["row_id"].isin(fit_ids)],
             "kernel + stack, fold 1 fit rows (in-sample)": stack["fit"],
         },
         regime,
     )
-    by_source_held = (
+
+
+def _by_source_held(
+    after: pd.DataFrame, pooled: pd.DataFrame, stack: dict, rows: pd.DataFrame
+) -> pd.DataFrame:
+    """Per source and group: kernel-calibrated, each fold's held-out and both folds' median error."""
+    return (
         _by(after, rows, "source_id")
         .merge(_by(pooled, rows, "source_id"), on=["source_id", "group"], suffixes=(" kernel", " stack"))
         .merge(
@@ -235,9 +248,11 @@ def render(before, after, transfer, kernel_study, profile_rows, rows, stack) -> 
             }
         )
     )
-    faster1, checked1 = _faster_than_roofline(stack["held"], stack["roofline"])
-    faster2, checked2 = _faster_than_roofline(stack["swapped_held"], stack["swapped_roofline"])
-    faster, checked = faster1 + faster2, checked1 + checked2
+
+
+def _per_row(before: pd.DataFrame, after: pd.DataFrame, pooled: pd.DataFrame) -> pd.DataFrame:
+    """Every row: measured, predicted before and after kernel calibration and by the held-out stack
+    fold, with why a row was skipped."""
     stacked = pooled.set_index("row_id")
     per_row = before[
         ["row_id", "case", "metric", "regime", "unit", "measured", "predicted", "error_pct"]
@@ -253,17 +268,16 @@ def render(before, after, transfer, kernel_study, profile_rows, rows, stack) -> 
             "skipped": after["skipped_reason"],
         }
     )
-    scored_rows = per_row[per_row["skipped"] == ""].drop(columns="skipped")
-    skipped = after[after["skipped_reason"] != ""].groupby("skipped_reason").size().reset_index(name="rows")
-    source_after = _by(after, rows, "source_id")
-    gpu_after = _by(after, rows, "gpu")
-    model_after = _by(after, rows, "model")
-    model_after = model_after[model_after["group"] == "throughput"]
+    return per_row
+
+
+def _profile_table(profile_rows: pd.DataFrame) -> pd.DataFrame:
+    """H200 profile rows: measured and predicted by the preset and the calibrated device."""
     prof = profile_rows.assign(
         model=profile_rows["model"].where(profile_rows["model"] == "", "(see shapes)"),
         shape=profile_rows.apply(_shape, axis=1),
     )
-    prof = prof[
+    return prof[
         ["op", "dtype", "shape", "time_s", "predicted_uncalibrated_s", "predicted_s", "error_pct"]
     ].rename(
         columns={
@@ -273,8 +287,12 @@ def render(before, after, transfer, kernel_study, profile_rows, rows, stack) -> 
             "error_pct": "error % (calibrated)",
         }
     )
+
+
+def _h200_variants(before: pd.DataFrame, after: pd.DataFrame, transfer: pd.DataFrame) -> pd.DataFrame:
+    """H200 rows' error with no calibration, its own profile, and the H100's curves transferred."""
     h200_ids = set(transfer["row_id"])
-    h200_variants = pd.concat(
+    return pd.concat(
         [
             val.summarize(before[before["row_id"].isin(h200_ids)]).assign(calibration="none (preset)"),
             val.summarize(after[after["row_id"].isin(h200_ids)]).assign(
@@ -293,22 +311,36 @@ def render(before, after, transfer, kernel_study, profile_rows, rows, stack) -> 
             "median_signed_error_pct",
         ]
     ]
+
+
+def render(before, after, transfer, kernel_study, profile_rows, rows, stack) -> str:
+    assert rows["row_id"].is_unique
+    regime = after.set_index("row_id")["regime"]
+    pooled = _pooled(stack)
+    faster1, checked1 = _faster_than_roofline(stack["held"], stack["roofline"])
+    faster2, checked2 = _faster_than_roofline(stack["swapped_held"], stack["swapped_roofline"])
+    faster, checked = faster1 + faster2, checked1 + checked2
+    per_row = _per_row(before, after, pooled)
+    scored_rows = per_row[per_row["skipped"] == ""].drop(columns="skipped")
+    skipped = after[after["skipped_reason"] != ""].groupby("skipped_reason").size().reset_index(name="rows")
+    model_after = _by(after, rows, "model")
+    model_after = model_after[model_after["group"] == "throughput"]
     return TEMPLATE.format(
-        headline=md_table(headline),
-        fit_table=md_table(fit_table),
+        headline=md_table(_headline(before, after, stack, pooled, regime)),
+        fit_table=md_table(_fit_table(after, stack, regime)),
         knobs=md_table(_knobs({"1": stack["knobs"], "2": stack["swapped_knobs"]})),
         left_out=_left_out((stack["knobs"], stack["swapped_knobs"]), after),
         prefill_residuals=md_table(stack["prefill_residuals"]),
-        by_source_held=md_table(by_source_held),
+        by_source_held=md_table(_by_source_held(after, pooled, stack, rows)),
         faster=faster,
         checked=checked,
         **_stack_findings(after, stack, pooled, rows),
-        h200=md_table(h200_variants),
-        by_source=md_table(source_after),
-        by_gpu=md_table(gpu_after),
+        h200=md_table(_h200_variants(before, after, transfer)),
+        by_source=md_table(_by(after, rows, "source_id")),
+        by_gpu=md_table(_by(after, rows, "gpu")),
         by_model=md_table(model_after),
         kernels=md_table(kernel_study),
-        profile=md_table(prof),
+        profile=md_table(_profile_table(profile_rows)),
         skipped=md_table(skipped),
         rows=md_table(scored_rows),
         scored=len(scored_rows),
@@ -323,237 +355,8 @@ def _shape(r) -> str:
         return f"{r['bytes']:.3g} B"
     model = (
         cal.step_model(r["model"]).name
-        if r["op"] in cal.STEP_OPS
+        if r["op"] in kernel_tables.STEP_OPS
         else f"h={r['heads']:.0f}/{r['kv_heads']:.0f}"
     )
     length = f"s={r['seq_len']:.0f}" if pd.notna(r["seq_len"]) else f"kv={r['kv_len']:.0f}"
     return f"{model} b={r['batch']:.0f} {length}"
-
-
-TEMPLATE = """# How accurate is ctxsim?
-
-Every number below is regenerated by `python benchmarks/validate.py --validation <shared>/validation`
-(it also writes the calibrated hardware files `benchmarks/data/*-calibrated.yaml`). Errors are
-(predicted - measured) / measured; "abs" is its absolute value. A positive throughput error or a
-negative latency error means ctxsim is optimistic.
-
-## What is compared
-
-- TensorRT-LLM v0.9 static batching (`output_throughput_per_gpu`, explicit batch) and batch-1 TTFT:
-  one prefill step plus a decode span from the cost model.
-- TensorRT-LLM v0.17 offline throughput (`output_token_throughput`): the engine (`sim.api.run`) serves the
-  benchmark's request count (30000 for 128/128 ... 1000 for 20000/2000), all at t=0, with fixed lengths,
-  max 4096 sequences and 8192 tokens per step, KV pool = 95% of the memory left after the weights.
-- splitwise-sim's measured prefill time of a batch (`ttft`) and per-token decode time (`tpot`) for
-  Llama-2-70B on A100 and H100 at TP 2/4/8.
-- Rows of unknown models (BLOOM-176B), unknown GPUs (GH200, a power-capped H100), TP on L40S (its
-  preset has no scale-up link) and non-performance facts are listed as skipped, not scored.
-- FP8 rows use FP8 weights and FP8 KV cache, at the device's FP8 peak.
-
-A row is **prefill-bound** when its predicted prefill time exceeds its decode time (for offline rows:
-in a static batch of 64 as a yardstick), otherwise **decode-bound**.
-
-## Calibrate your own GPU
-
-```
-pip install 'ctxsim[profile]'                                     # PyTorch, on the GPU machine
-ctxsim profile --model llama-3.1-8b -o profile.csv                # ~20 s on an H200
-ctxsim calibrate profile.csv --hardware h200 -o h200-calibrated.yaml --holdout
-ctxsim validate measurements.csv --hardware h200-calibrated.yaml
-```
-
-A scenario uses the file as `hardware: h200-calibrated.yaml`.
-
-`--holdout` fits on two thirds of the kernel shapes and prints the error on the third it never read;
-without it the file is fitted on everything and only the in-sample error is printed. Whole-step rows
-in the profile are never fitted: they are always scored. `ctxsim calibrate` also reads aiconfigurator's
-kernel folders (`.../aiconfigurator/data/h100_sxm`) and NCCL all-reduce tables in apex_plus's format
-(`gpu, num_nodes, num_gpus_per_node, dtype, size(kb), time(us)`) directly; give several inputs to fit
-one file, e.g. a single-GPU profile plus an all-reduce table for the link curve.
-
-## Calibration, and why it is honest
-
-Kernel calibration (`ctxsim calibrate`) only reads measured kernels: aiconfigurator's published
-TensorRT-LLM GEMM, attention and NCCL measurements for H100 SXM and A100 SXM, and ctxsim's own PyTorch
-profile of an H200 (below) with apex_plus's NCCL all-reduce measurements on 2, 4 and 8 H200s. It
-never reads an end-to-end row. Each fold of the stack calibration in the headline reads the
-end-to-end rows of its fit half only, and is scored on the other half. Efficiencies are
-fractions of peak against the work per kernel call (`hardware.spec.Curve`), so they transfer to a
-what-if device with other peaks; queries outside a curve's measured range are flagged `extrapolated`,
-and a curve used on a device with other peaks is flagged `transferred`. L40S has no kernel data: its
-"after" (kernel-calibrated) numbers are the preset's.
-
-## Headline: two calibration stages, and what is held out
-
-Two stages, kept apart:
-
-1. **Kernel calibration** (above) reads only kernel measurements, so every end-to-end row is held out
-   from it.
-2. **Stack calibration** fits what kernels cannot see, per software stack (`source_id`: TensorRT-LLM
-   v0.9 session benchmark, TensorRT-LLM v0.17 trtllm-bench, splitwise-sim's profiling) and GPU, on top
-   of the kernel-calibrated device (`sim.fidelity.overheads`): a per-step overhead
-   (`efficiency.step_overhead_s`), tree all-reduce latency per hop (`scale_up.latency_s`, `algorithm:
-   tree`), the speed of grouped expert GEMMs as a fraction of a dense GEMM on the same work
-   (`efficiency.moe_gemm`, Mixtral only), and the fraction of the link's NCCL-benchmarked bandwidth
-   that the stack's own all-reduces reach (`efficiency.collective`). All four can only add time, and
-   each row's time is linear in them (through 1 / fraction - 1 for the two fractions). The fit is a
-   non-negative least squares on relative error (throughput rows as time per output token; offline rows
-   through the engine), and reads only the **fit** rows, less any measured faster than the physical
-   roofline (below).
-
-The split is by workload shape: within each stack, GPU and metric, the distinct (input length, output
-length, batch size) shapes are sorted and alternate between two halves (a TTFT's shape leaves out the
-output length, which a prefill does not see). Fold 1 fits on the first half (1st, 3rd, ... shape) and
-scores the second; fold 2 fits on the second and scores the first. So every row is scored exactly once,
-by a fit that never read it, and a scored row is a workload its stack was never fitted at, on
-deployments (model, TP) it was. The knobs describe a stack, not a workload, which is what this asks of
-them; a split by TP degree or by model would leave stacks with only TP 1 rows (L40S), or with one MoE
-model, nothing to fit or nothing to score. Holding out a TP degree is the harder test, done for
-splitwise-sim in [framework-overhead.md](framework-overhead.md).
-
-Median / p90 absolute error % (rows). Each row keeps the regime its kernel-calibrated prediction
-gives it in every column. The presets, kernel-calibrated and both-folds columns count the same rows;
-each fold scores about half of them. Both folds together are the headline: the largest held-out
-sample, with no row scored by a fit that read it.
-
-{headline}
-
-Until fold 2 was added, this report scored fold 1 only, where TTFT missed its target; fold 2 was added
-afterwards with the fitting method unchanged. Neither fold is blind: the knobs were chosen while fold
-1's scores and the residuals of its fit rows (fold 2's scored rows) were in view. The two folds differ
-by {fold_gap} points on TTFT, which is how far one half-sample's median can move: read any single
-number here with that spread in mind.
-
-Fold 1's fit rows, for comparison; an in-sample number is not a prediction:
-
-{fit_table}
-
-Fitted knobs, per stack, GPU and fold (on top of `benchmarks/data/*-calibrated.yaml`; L40S on its
-preset). A knob that moves a lot between folds is poorly identified by that stack's rows:
-
-{knobs}
-
-Fit rows left out because they were measured faster than the GPU's physical roofline, which no knob
-that adds time (and no hardware) can explain: {left_out}. On relative error one such row outweighs all
-others and holds every knob of its stack at zero.
-
-**Why the fourth knob is an all-reduce bandwidth fraction, not a prefill compute efficiency.** Both
-would stretch a large prefill, and both are linear in the fit. They differ in how the time they add
-scales with TP at a fixed number of tokens: a compute efficiency adds time in proportion to compute
-per GPU, which halves with each doubling of TP; a bandwidth fraction adds it in proportion to the ring
-all-reduce's bytes per GPU, 2 (tp - 1) / tp of the activations, which grows slowly with TP.
-splitwise-sim's large prefills (fold 1 fit rows only, at least 8192 prompt tokens in the batch; medians)
-leave a residual per token over the kernel-calibrated prediction that does not fall with TP:
-
-{prefill_residuals}
-
-From TP 2 to TP 8 predicted compute per token falls 4x while the residual holds or rises, so a compute
-efficiency cannot describe it; the all-reduce bandwidth time rises with TP as the residual does. The
-residual is 4 to 9 times that bandwidth time, more than one fraction fits across all prefill sizes:
-prefills up to 2048 tokens (32 MiB all-reduces for Llama-2-70B) lose much less than those of 4096 and
-more, so the fitted fraction sits between the two and the largest prefills stay optimistic. The TP 2
-rows also run slower than their compute at every size, which neither knob alone can describe.
-
-By source: kernel calibration alone on every row, and the stack-calibrated held-out rows of each fold
-and of both:
-
-{by_source_held}
-
-Held-out stack-calibrated predictions (both folds) faster than the physical roofline (datasheet peaks,
-every efficiency 1, no overheads, zero link latency): {faster} of {checked}.
-
-## Kernel calibration only, every row
-
-Every scored row with the kernel-calibrated devices and no stack knobs; its regime labels are the
-ones the headline uses.
-
-H200 rows under each calibration (the "after" above uses the H200 profile):
-
-{h200}
-
-By source, after calibration:
-
-{by_source}
-
-By GPU, after calibration:
-
-{by_gpu}
-
-Throughput by model, after calibration:
-
-{by_model}
-
-### Findings
-
-Targets were a median of 10% on decode-bound throughput and per-token latency and 15% on prefill-bound
-cases after calibration, scored on rows the calibration never read. The headline table says which are
-met; where one is not, that is a finding about the model, not a number to tune away.
-
-- Kernel calibration alone roughly halves the preset error everywhere it has data, and the H100
-  TensorRT-LLM kernel curves carried over to H200 peaks predict the H200 rows better than curves
-  fitted on the H200's own PyTorch kernels: efficiencies belong to the kernels a framework runs.
-- Kernel benchmarks run calls back to back and cannot see per-step framework time (scheduling,
-  sampling, launch gaps) or collective latency that grows with TP, so kernel-calibrated latency is
-  optimistic; the stack's step overhead and tree hop latency close most of that on held-out workloads.
-- A knob absorbs whatever the kernel stage leaves, so read the fitted values as per-stack corrections
-  rather than measured framework time: the H200 stacks sit on curves from PyTorch kernels, L40S on
-  preset scalars, and their step overheads are the largest.
-- Mixture of experts: the cost model runs expert GEMMs at the curve of an equally large dense GEMM.
-  With kernel calibration alone Mixtral throughput has a median signed error of {moe_kern}; with the
-  stack's grouped-GEMM fraction (see the knobs table) the {moe_held_n} Mixtral throughput rows have
-  {moe_held} held out (both folds).
-- TTFT, {ttft_verdict}
-  splitwise-sim's {sw_ttft_n} TTFT rows have a median error of {sw_ttft} (both folds), and its
-  largest prefills still take up to {sw_ttft_worst} the predicted time: its all-reduces lose more
-  bandwidth on messages of 64 MiB and more than on smaller ones, and one fraction per stack averages
-  the two (see the residual table above); on A100 at TP 4 and 8 a batch
-  of 512-token prompts also takes longer than one prompt of as many tokens, which no stack knob
-  describes. The {v09_ttft_n} TensorRT-LLM v0.9 batch-1 TTFT rows have {v09_ttft}, with predictions
-  up to {v09_ttft_worst} the measured time: v0.9's fit rows at TP > 1 are batch-1 prefills of 128
-  tokens and static-batch throughput (a large-batch Falcon-180B decode among them), which tell a
-  per-hop latency from a bandwidth fraction poorly, and where a fold picks a low fraction its
-  held-out 2048-token prefills at TP 4 and 8 come out too slow (the knobs table shows how far the
-  fraction moves between folds).
-- TensorRT-LLM v0.9 measured Mistral 7B (GQA, 8 KV heads) no faster than Llama-2-7B (32 KV heads) in
-  large static batches, where the roofline expects GQA's 4x smaller KV reads to help; those rows are
-  among the largest errors.
-- Kernel-level curves have a limit too: one curve per leg against work per call cannot tell decode
-  attention with 1 KV head per 96 query heads from 8 per 32 at the same bytes (30-45% median error on
-  aiconfigurator's decode attention, held out or not).
-- The same GPU under two frameworks (the last kernel-level study): the H100 file calibrated from
-  TensorRT-LLM's kernels predicts PyTorch's whole decode steps on a real H100 closely, since they are
-  GEMM- and bandwidth-bound, while attention kernels and plain device copies, where the two
-  frameworks' kernels differ most, are far off. Curves describe a framework's kernels on a GPU, not
-  the GPU alone.
-
-## Kernel level: fitted on one part, scored on another
-
-The H100 rows use a second profile, `ctxsim profile` run the same way on an NVIDIA H100 80GB HBM3
-(700 W, PyTorch 2.11, CUDA 13.0; `benchmarks/data/profile-h100-*.csv`, `profile-h100.env.txt`). Its
-last study scores the H100 file calibrated from aiconfigurator's TensorRT-LLM kernels against PyTorch
-on the same GPU: whole steps, which no stage fitted, against kernels from another framework.
-
-{kernels}
-
-## Measured on an H200 with `ctxsim profile`
-
-An NVIDIA H200 (141 GB HBM3e, 700 W, PyTorch 2.11, CUDA 13.0) ran `python sim/fidelity/profile.py` for
-Llama-3.1-8B and Llama-3.1-70B shapes (bf16 and fp8 GEMMs at 1..16384 tokens, SDPA prefill up to 65536
-tokens and decode up to 131072 cached tokens, device copies up to 4 GiB, and whole prefill/decode steps of
-an 8-layer decoder with random weights), kernels timed as CUDA-graph replays
-(`benchmarks/data/profile-h200-*.csv`). Large copies captured in a graph ran as copy-engine transfers at
-about 2.7 TB/s; the eager run of the same copies (`profile-h200-llama-3.1-8b-eager.csv`) reached 4.3 TB/s.
-The steps are PyTorch eager-style decoders (unfused RMSNorm, SwiGLU, KV writes), not a serving engine.
-The calibrated column uses `benchmarks/data/h200-calibrated.yaml`, fitted on these kernels (so kernel
-rows are in-sample); whole steps are never fitted. The held-out view is the 8B -> 70B study above.
-
-{profile}
-
-## Skipped rows
-
-{skipped}
-
-## Every scored row ({scored} of {total})
-
-{rows}
-"""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ import plotly.graph_objects as go
 
 from sim.engine.summary import Summary
 from sim.report import figures as shared
+from sim.studies.costcurve import Jump
 
 PHASE_COLORS = {"prefill": "#1f77b4", "decode": "#d62728"}
 BOUND_SYMBOLS = {"compute": "circle", "memory": "square", "link": "diamond"}
@@ -66,36 +68,34 @@ def roofline(ops: pd.DataFrame, roofs: dict[str, tuple[float, float]]) -> go.Fig
     return fig
 
 
-def cost_curve(
-    curves: dict[str, pd.DataFrame], cliffs: dict[str, pd.DataFrame], model_context_tokens: int | None
-) -> go.Figure:
-    """Cost per request against prompt length, one line per device (the first solid), with the price
-    cliffs marked: the last prompt a device group holds and the cost one token later."""
+def cost_curve(curve: pd.DataFrame, jumps: Sequence[Jump], model_context_tokens: int | None) -> go.Figure:
+    """Cost per request against prompt length on the cheapest device group, one line per hardware of
+    a `sim.studies.costcurve` curve (the first solid), with the price cliffs marked: the cost on the
+    last prompt before and the first at each jump of the fewest devices that hold a request."""
     fig = go.Figure()
-    for i, (label, curve) in enumerate(curves.items()):
-        dash = "solid" if i == 0 else "dash"
+    for i, (label, group) in enumerate(curve.groupby("hardware", sort=False)):
         fig.add_trace(
             go.Scatter(
-                x=curve["prompt_tokens"],
-                y=curve["cost_per_request_usd"],
-                mode="lines+markers",
+                x=group["context_tokens"],
+                y=group["cost_per_request_usd"],
+                mode="lines",
                 name=label,
-                line={"dash": dash, "shape": "linear"},
-                customdata=curve[["devices", "tp", "pp"]].to_numpy(),
+                line={"dash": "solid" if i == 0 else "dash", "shape": "linear"},
+                customdata=group[["devices", "tp", "pp", "batch"]].to_numpy(),
                 hovertemplate="%{x:,} tokens: $%{y:.4g}<br>%{customdata[0]} devices (tp %{customdata[1]}, "
-                "pp %{customdata[2]})<extra></extra>",
+                "pp %{customdata[2]}), batch %{customdata[3]}<extra></extra>",
             )
         )
-        cl = cliffs[label]
-        if len(cl):
-            x = np.repeat(cl["prompt_tokens"].to_numpy(), 3).astype(float)
+        at = [j.context_tokens for j in jumps if j.hardware == label]
+        if at:
+            cost = group.set_index("context_tokens")["cost_per_request_usd"]
             y = np.column_stack(
-                [cl["cost_before_usd"], cl["cost_after_usd"], np.full(len(cl), np.nan)]
+                [cost.reindex([c - 1 for c in at]), cost.reindex(at), np.full(len(at), np.nan)]
             ).ravel()
             fig.add_trace(
                 go.Scatter(
-                    x=x,
-                    y=y,
+                    x=np.repeat(np.array(at) - 1, 3).astype(float),
+                    y=y.astype(float),
                     mode="lines+markers",
                     name=f"price cliffs: {label}",
                     line={"dash": "dot", "color": "firebrick" if i == 0 else "salmon"},
@@ -113,7 +113,7 @@ def cost_curve(
     fig.update_xaxes(type="log", title_text="prompt tokens")
     fig.update_yaxes(type="log", title_text="$ per request")
     fig.update_layout(
-        title="Cost per request vs context (fewest devices that hold it)",
+        title="Cost per request vs context (cheapest device group)",
         height=420,
         margin={"t": 60, "b": 40},
         legend={"orientation": "h", "y": -0.2},

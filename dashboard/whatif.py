@@ -3,7 +3,8 @@
 An architect starts from a datasheet (an H100, a TPU) and turns knobs: more HBM, faster HBM, more
 FLOP/s, a faster scale-up link, a smaller KV dtype. Each knob is a field of the `Accelerator`, so a
 turned preset is just another `Accelerator`, and every answer comes from `sim.cost.estimate`, the same
-function `ctxsim estimate` calls. Nothing here draws or knows about Dash; the hardware designer page
+function `ctxsim estimate` calls; the cost curve against context is `sim.studies.costcurve`'s, the
+same as `ctxsim cost-curve`. Nothing here draws or knows about Dash; the hardware designer page
 turns its sliders into `Knobs` and hands the tables below to `dashboard.figures`.
 
 Cost: a device-hour is priced as the planner prices it (`sim.cost.pricing.device_hour_at_tdp_usd`): the
@@ -20,7 +21,6 @@ import pandas as pd
 from hardware.spec import Accelerator, MemoryTier
 from sim.cost import pricing
 from sim.cost.estimate import Estimate, estimate, smallest_fit
-from sim.cost.memory import memory_plan
 from sim.cost.parallelism import Parallelism
 from sim.cost.roofline import RooflineCost
 from sim.scenario import CostAssumptions, deep_merge
@@ -165,88 +165,3 @@ def roofline_points(
 def roof(hw: Accelerator, dtype: str) -> tuple[float, float]:
     """(peak FLOP/s for `dtype` weights, main-tier bytes/s): the datasheet roofline of one device."""
     return hw.peak_flops.for_dtype(dtype), hw.main_tier.bandwidth_bytes_per_s
-
-
-def _fits(model: ModelArch, hw: Accelerator, par: Parallelism, context: int, batch: int) -> bool:
-    plan = memory_plan(model, hw, par)
-    return plan.fits and float(plan.seq_bytes(context)) * batch <= plan.kv_pool_bytes
-
-
-def _largest_fitting_prompt(
-    model: ModelArch, hw: Accelerator, par: Parallelism, output_tokens: int, batch: int, low: int, high: int
-) -> int:
-    """The longest prompt in [low, high) whose batch still fits the KV pool of `par` (bisection)."""
-    plan = memory_plan(model, hw, par)
-    while high - low > 1:
-        mid = (low + high) // 2
-        fits = float(plan.seq_bytes(mid + output_tokens)) * batch <= plan.kv_pool_bytes
-        low, high = (mid, high) if fits else (low, mid)
-    return low
-
-
-def cost_curve(
-    model: ModelArch, hw: Accelerator, output_tokens: int, batch: int, prompts: np.ndarray
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Cost per request against prompt length on the fewest devices that hold it (as
-    `sim.cost.estimate.smallest_fit` chooses them), and the price cliffs: the longest prompt a device
-    group holds, and the cost one token later on the next, larger group.
-
-    Returns (curve, cliffs); curve rows where nothing searched fits have NaN cost. Between two
-    prompts only the first cliff is located (the curve's device counts show any later ones), which
-    keeps the search to about two `smallest_fit` calls per interval. `prompts` must be increasing:
-    a group that holds a prompt's KV holds every shorter one, and the fewest-device search returns
-    it again, so the search runs only when the group stops fitting."""
-    hourly = device_hour_usd(hw)
-    rows, cliffs = [], []
-    par: Parallelism | None = None
-    for prompt in (int(p) for p in prompts):
-        low = rows[-1]["prompt_tokens"] if rows else prompt
-        while par is not None and not _fits(model, hw, par, prompt + output_tokens, batch):
-            last = _largest_fitting_prompt(model, hw, par, output_tokens, batch, low, prompt)
-            nxt = smallest_fit(model, hw, last + 1 + output_tokens, batch)
-            if nxt is None or nxt.devices > par.devices:  # else: the same count, another tp x pp
-                before = Answer(estimate(model, hw, par, last, output_tokens, batch), par, hourly)
-                after = (
-                    Answer(estimate(model, hw, nxt, last + 1, output_tokens, batch), nxt, hourly)
-                    if nxt
-                    else None
-                )
-                cliffs.append(
-                    {
-                        "prompt_tokens": last,
-                        "devices_before": par.devices,
-                        "devices_after": nxt.devices if nxt else np.nan,
-                        "cost_before_usd": before.cost_per_request_usd,
-                        "cost_after_usd": after.cost_per_request_usd if after else np.nan,
-                    }
-                )
-                par = None  # located the first cliff of this interval; search the prompt itself below
-            else:
-                par, low = nxt, last + 1
-        if par is None:
-            par = smallest_fit(model, hw, prompt + output_tokens, batch)
-        if par is None:
-            rows.append(
-                {
-                    "prompt_tokens": prompt,
-                    "devices": np.nan,
-                    "tp": np.nan,
-                    "pp": np.nan,
-                    "e2e_s": np.nan,
-                    "cost_per_request_usd": np.nan,
-                }
-            )
-            continue
-        ans = Answer(estimate(model, hw, par, prompt, output_tokens, batch), par, hourly)
-        rows.append(
-            {
-                "prompt_tokens": prompt,
-                "devices": par.devices,
-                "tp": par.tp,
-                "pp": par.pp,
-                "e2e_s": ans.estimate.e2e_s,
-                "cost_per_request_usd": ans.cost_per_request_usd,
-            }
-        )
-    columns = ["prompt_tokens", "devices_before", "devices_after", "cost_before_usd", "cost_after_usd"]
-    return pd.DataFrame(rows), pd.DataFrame(cliffs, columns=columns)

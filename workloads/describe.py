@@ -2,10 +2,13 @@
 how much of their prompts a prefix cache could reuse.
 
 Pure functions over columns (so a trace can be described without building a `Requests` table) and a
-plotly figure; the CLI prints and writes them.
+plotly figure, and both for a request table (`describe_requests`) or a trace file (`describe_trace`);
+the CLI prints and writes them.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
@@ -13,6 +16,7 @@ from plotly.subplots import make_subplots
 
 from workloads.blocks import reuse_fraction
 from workloads.requests import Requests
+from workloads.traces import open_trace, read_rows
 
 PERCENTILES = (50, 90, 99)
 
@@ -80,3 +84,23 @@ def figure(arrival_s: np.ndarray | None, prompt_tokens: np.ndarray, output_token
     fig.update_xaxes(title_text="tokens", row=1)
     fig.update_xaxes(title_text="time (s)", row=2, col=1)
     return fig
+
+
+def describe_requests(reqs: Requests, title: str) -> tuple[dict, go.Figure]:
+    """`summarize_requests` and the `figure` of a request table."""
+    fig = figure(reqs.arrival_s, reqs.prompt_tokens, reqs.output_tokens, reqs.cls, reqs.class_names,
+                 title=title)
+    return summarize_requests(reqs), fig
+
+
+def describe_trace(path: Path, format: str = "auto", skip_bad_rows: bool = False) -> tuple[dict, go.Figure]:
+    """The summary of a trace file (its detected `format` first; one class named after the file) and
+    its figure, read without building a `Requests` table."""
+    layout = open_trace(path, format)
+    rows = read_rows(layout, skip_bad_rows)
+    summary = summarize(rows.arrival_s, rows.prompt_tokens, rows.output_tokens, rows.hash_values,
+                        rows.block_tokens, {path.stem: len(rows)}, rows.skipped)
+    fig = figure(rows.arrival_s, rows.prompt_tokens, rows.output_tokens, class_names=(path.stem,),
+                 title=f"{layout.format} trace {path.name}")
+    return {"format": layout.format, **summary}, fig
+

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal, Self
 
 from pydantic import Field, model_validator
@@ -152,8 +153,7 @@ class ModelArch(Frozen):
         return "none"
 
     def layer_groups(self) -> tuple[LayerGroup, ...]:
-        counts = Counter((*self._mixer(i), self._ffn(i)) for i in range(self.num_layers))
-        return tuple(LayerGroup(m, w, f, n) for (m, w, f), n in sorted(counts.items()))
+        return _layer_groups(self)
 
     # ---- bytes -------------------------------------------------------------------------------------
     @property
@@ -269,3 +269,11 @@ class ModelArch(Frozen):
 
     def weight_bytes(self) -> float:
         return self.params() * self.weight_bytes_per_param
+
+
+@lru_cache(maxsize=64)
+def _layer_groups(model: ModelArch) -> tuple[LayerGroup, ...]:
+    """Layers grouped by (mixer, window, FFN). Memoised per (frozen) model: every memory plan and
+    cost table asks for them, and counting a deep model's layers is most of a memory plan's cost."""
+    counts = Counter((*model._mixer(i), model._ffn(i)) for i in range(model.num_layers))
+    return tuple(LayerGroup(m, w, f, n) for (m, w, f), n in sorted(counts.items()))

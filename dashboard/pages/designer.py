@@ -1,16 +1,17 @@
 """Hardware designer: start from a preset, turn its knobs, and compare with the untouched preset.
 
-Every number comes from `sim.cost.estimate` through `dashboard.whatif`; the callbacks only read the
-controls, call those functions and format what comes back.
+Every number comes from `sim.cost.estimate` through `dashboard.whatif`, and the cost curve from
+`sim.studies.costcurve` (as `ctxsim cost-curve` draws it); the callbacks only read the controls, call
+those functions and format what comes back.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 
 import dash
 import dash_bootstrap_components as dbc
-import numpy as np
 import pandas as pd
 from dash import Input, Output, State, callback, dcc, html
 
@@ -26,7 +27,6 @@ from dashboard.whatif import (
     Knobs,
     answer,
     apply_knobs,
-    cost_curve,
     knobs_of,
     onchip_tier,
     roof,
@@ -35,6 +35,7 @@ from dashboard.whatif import (
 from hardware import hardware_names, load_hardware
 from sim.cost.parallelism import Parallelism
 from sim.report.format import count, seconds_significant, usd
+from sim.studies.costcurve import Jump, cost_curve
 from workloads import load_model, model_names
 
 dash.register_page(__name__, path="/", name="Hardware designer", order=0)
@@ -50,7 +51,7 @@ DEFAULTS = {
 }
 KV_DTYPES = ["model", "bf16", "fp8", "int8", "fp4", "int4"]
 DEVICE_CHOICES = ["auto", "1", "2", "4", "8"]
-CURVE_PROMPTS = np.geomspace(1e3, 1e7, 17)  # four per decade, 1K to 10M tokens
+CURVE_CONTEXT = (1_000, 10_000_000)  # the prompt slider's range
 # knob -> (query key, unit label, scale from SI)
 KNOBS = {
     "memory_capacity_bytes": ("mem_gb", "GB", 1e9),
@@ -105,15 +106,8 @@ def _query_int(query: dict, key: str, default: int) -> int:
         return default
 
 
-def layout(**query):
-    hw_name = query.get("hardware") if query.get("hardware") in hardware_names() else DEFAULTS["hardware"]
-    model = query.get("model") if query.get("model") in model_names() else DEFAULTS["model"]
-    kv = query.get("kv") if query.get("kv") in KV_DTYPES else DEFAULTS["kv"]
-    devices = query.get("devices") if query.get("devices") in DEVICE_CHOICES else DEFAULTS["devices"]
-    prompt = _query_int(query, "prompt", DEFAULTS["prompt"])
-    output = _query_int(query, "output", DEFAULTS["output"])
-    batch = _query_int(query, "batch", DEFAULTS["batch"])
-    hw = load_hardware(hw_name)
+def _sliders(hw, query: dict) -> list:
+    """One slider per knob around the preset's value, set to the shared link's value when it has one."""
     preset = knobs_of(hw)
     sliders = []
     for knob, (key, unit, _scale) in KNOBS.items():
@@ -137,28 +131,35 @@ def layout(**query):
                 help_text=unit,
             )
         )
-    controls = [
-        labelled("preset", dcc.Dropdown(hardware_names(), hw_name, id="designer-hardware", clearable=False)),
-        labelled("model", dcc.Dropdown(model_names(), model, id="designer-model", clearable=False)),
-        dbc.Row(
-            [
-                dbc.Col(labelled("KV dtype", dcc.Dropdown(KV_DTYPES, kv, id="designer-kv", clearable=False))),
-                dbc.Col(
-                    labelled(
-                        "tensor parallel",
-                        dcc.Dropdown(
-                            [
-                                {"label": "fewest devices that fit" if d == "auto" else f"tp={d}", "value": d}
-                                for d in DEVICE_CHOICES
-                            ],
-                            devices,
-                            id="designer-devices",
-                            clearable=False,
-                        ),
-                    )
-                ),
-            ]
-        ),
+    return sliders
+
+
+def _device_row(kv: str, devices: str) -> dbc.Row:
+    """KV cache dtype and tensor parallelism (or the fewest devices that fit)."""
+    return dbc.Row(
+        [
+            dbc.Col(labelled("KV dtype", dcc.Dropdown(KV_DTYPES, kv, id="designer-kv", clearable=False))),
+            dbc.Col(
+                labelled(
+                    "tensor parallel",
+                    dcc.Dropdown(
+                        [
+                            {"label": "fewest devices that fit" if d == "auto" else f"tp={d}", "value": d}
+                            for d in DEVICE_CHOICES
+                        ],
+                        devices,
+                        id="designer-devices",
+                        clearable=False,
+                    ),
+                )
+            ),
+        ]
+    )
+
+
+def _workload_controls(prompt: int, output: int, batch: int) -> list:
+    """Prompt length on a log slider with its exact box, output tokens and batch."""
+    return [
         labelled(
             "prompt tokens (context)",
             dcc.Slider(
@@ -199,10 +200,12 @@ def layout(**query):
                 ),
             ]
         ),
-        html.H6("knobs", className="mt-3"),
-        *sliders,
     ]
-    table = dbc.Table(
+
+
+def _answer_table() -> dbc.Table:
+    """Preset, modified and change columns for each metric, filled by `update_answer`."""
+    return dbc.Table(
         [
             html.Thead(html.Tr([html.Th(""), html.Th("preset"), html.Th("modified"), html.Th("change")])),
             html.Tbody(
@@ -224,6 +227,27 @@ def layout(**query):
         hover=True,
         className="mb-2",
     )
+
+
+def layout(**query):
+    """The page, with controls set from a shared link's query (unknown values fall back to defaults)."""
+    hw_name = query.get("hardware") if query.get("hardware") in hardware_names() else DEFAULTS["hardware"]
+    model = query.get("model") if query.get("model") in model_names() else DEFAULTS["model"]
+    kv = query.get("kv") if query.get("kv") in KV_DTYPES else DEFAULTS["kv"]
+    devices = query.get("devices") if query.get("devices") in DEVICE_CHOICES else DEFAULTS["devices"]
+    prompt = _query_int(query, "prompt", DEFAULTS["prompt"])
+    output = _query_int(query, "output", DEFAULTS["output"])
+    batch = _query_int(query, "batch", DEFAULTS["batch"])
+    hw = load_hardware(hw_name)
+    controls = [
+        labelled("preset", dcc.Dropdown(hardware_names(), hw_name, id="designer-hardware", clearable=False)),
+        labelled("model", dcc.Dropdown(model_names(), model, id="designer-model", clearable=False)),
+        _device_row(kv, devices),
+        *_workload_controls(prompt, output, batch),
+        html.H6("knobs", className="mt-3"),
+        *_sliders(hw, query),
+    ]
+    table = _answer_table()
     return dbc.Row(
         [
             dbc.Col(dbc.Card(dbc.CardBody(controls)), md=4),
@@ -409,9 +433,11 @@ def update_answer(hw_name, model_name, kv, devices, prompt, output, batch, *knob
     return [*cells, note, figures.roofline(ops, roofs), link, None]
 
 
-def _curve_frames(model, hw, output: int, batch: int) -> dict:
-    curve, cliffs = cost_curve(model, hw, output, batch, CURVE_PROMPTS)
-    return {"curve": curve.to_dict("list"), "cliffs": cliffs.to_dict("list")}
+def _curve_data(model, hw, output: int, batch: int) -> dict:
+    """`hw`'s cost curve over the prompt slider's range, batching up to `batch` requests, as JSON data
+    for the page's store."""
+    curve, jumps = cost_curve(model, [hw], output, *CURVE_CONTEXT, max_batch=batch)
+    return {"curve": curve.to_dict("list"), "jumps": [asdict(j) for j in jumps]}
 
 
 @callback(
@@ -428,7 +454,7 @@ def preset_curve(hw_name, model_name, kv, output, batch):
         return dash.no_update
     return {
         "hardware": hw_name,
-        **_curve_frames(_model(model_name, kv), load_hardware(hw_name), int(output), int(batch)),
+        **_curve_data(_model(model_name, kv), load_hardware(hw_name), int(output), int(batch)),
     }
 
 
@@ -449,10 +475,10 @@ def update_cost_curve(preset, hw_name, model_name, kv, output, batch, *knob_valu
     base = load_hardware(hw_name)
     hw = apply_knobs(base, knobs_from(base, knob_values))
     model = _model(model_name, kv)
-    curves = {base.name: pd.DataFrame(preset["curve"])}
-    cliffs = {base.name: pd.DataFrame(preset["cliffs"])}
+    curves = [pd.DataFrame(preset["curve"])]
+    jumps = [Jump(**j) for j in preset["jumps"]]
     if hw is not base:
-        mine = _curve_frames(model, hw, int(output), int(batch))
-        curves = {hw.name: pd.DataFrame(mine["curve"]), **curves}
-        cliffs = {hw.name: pd.DataFrame(mine["cliffs"]), **cliffs}
-    return figures.cost_curve(curves, cliffs, model.max_context_tokens)
+        mine = _curve_data(model, hw, int(output), int(batch))
+        curves.insert(0, pd.DataFrame(mine["curve"]))
+        jumps = [Jump(**j) for j in mine["jumps"]] + jumps
+    return figures.cost_curve(pd.concat(curves, ignore_index=True), jumps, model.max_context_tokens)

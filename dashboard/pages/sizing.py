@@ -33,19 +33,52 @@ def _number(id_: str, value, step) -> dbc.Input:
     return dbc.Input(id=id_, type="number", value=value, min=0, step=step, size="sm")
 
 
-def layout(**query):
-    examples = example_names(settings().examples_dir)
-    example = (
-        query.get("example") if query.get("example") in examples else (examples[0] if examples else None)
+def _load_row(query: dict) -> dbc.Row:
+    """Target load and how many requests each configuration simulates."""
+    return dbc.Row(
+        [
+            dbc.Col(
+                labelled(
+                    "target load (req/s)",
+                    _number("sizing-qps", _float(query, "qps", 10.0), "any"),
+                )
+            ),
+            dbc.Col(
+                labelled(
+                    "simulated requests",
+                    _number("sizing-requests", int(_float(query, "requests", 1000)), 100),
+                )
+            ),
+        ]
     )
-    hw = query.get("hardware", "")
-    chosen = [h for h in (hw if isinstance(hw, list) else [hw]) if h in hardware_names()]
-    tps = [
-        int(t)
-        for t in (query.get("tp") if isinstance(query.get("tp"), list) else [query.get("tp")])
-        if t in {str(x) for x in TPS}
-    ] or TPS
-    controls = dbc.Card(
+
+
+def _slo_row(query: dict) -> dbc.Row:
+    """The p99 targets: TTFT, TPOT and end to end (empty: no target)."""
+    return dbc.Row(
+        [
+            dbc.Col(
+                labelled(
+                    "TTFT p99 ≤ (s)",
+                    _number("sizing-ttft", _float(query, "ttft_p99", 2.0), "any"),
+                )
+            ),
+            dbc.Col(
+                labelled(
+                    "TPOT p99 ≤ (s)",
+                    _number("sizing-tpot", _float(query, "tpot_p99", 0.05), "any"),
+                )
+            ),
+            dbc.Col(labelled("e2e p99 ≤ (s)", _number("sizing-e2e", _float(query, "e2e_p99", None), "any"))),
+        ]
+    )
+
+
+def _controls(
+    query: dict, examples: list[str], example: str | None, chosen: list[str], tps: list[int]
+) -> dbc.Card:
+    """The form: workload, load, SLOs, hardware and tp to compare, device limit, and the buttons."""
+    return dbc.Card(
         dbc.CardBody(
             [
                 labelled(
@@ -54,43 +87,8 @@ def layout(**query):
                 ),
                 upload_box("sizing-upload"),
                 html.Div(id="sizing-source-error"),
-                dbc.Row(
-                    [
-                        dbc.Col(
-                            labelled(
-                                "target load (req/s)",
-                                _number("sizing-qps", _float(query, "qps", 10.0), "any"),
-                            )
-                        ),
-                        dbc.Col(
-                            labelled(
-                                "simulated requests",
-                                _number("sizing-requests", int(_float(query, "requests", 1000)), 100),
-                            )
-                        ),
-                    ]
-                ),
-                dbc.Row(
-                    [
-                        dbc.Col(
-                            labelled(
-                                "TTFT p99 ≤ (s)",
-                                _number("sizing-ttft", _float(query, "ttft_p99", 2.0), "any"),
-                            )
-                        ),
-                        dbc.Col(
-                            labelled(
-                                "TPOT p99 ≤ (s)",
-                                _number("sizing-tpot", _float(query, "tpot_p99", 0.05), "any"),
-                            )
-                        ),
-                        dbc.Col(
-                            labelled(
-                                "e2e p99 ≤ (s)", _number("sizing-e2e", _float(query, "e2e_p99", None), "any")
-                            )
-                        ),
-                    ]
-                ),
+                _load_row(query),
+                _slo_row(query),
                 labelled(
                     "hardware to compare (empty: the scenario's)",
                     dcc.Dropdown(hardware_names(), chosen, id="sizing-hardware", multi=True),
@@ -114,6 +112,22 @@ def layout(**query):
             ]
         )
     )
+
+
+def layout(**query):
+    """The page, with the form filled from a shared link's query (unknown values fall back)."""
+    examples = example_names(settings().examples_dir)
+    example = (
+        query.get("example") if query.get("example") in examples else (examples[0] if examples else None)
+    )
+    hw = query.get("hardware", "")
+    chosen = [h for h in (hw if isinstance(hw, list) else [hw]) if h in hardware_names()]
+    tps = [
+        int(t)
+        for t in (query.get("tp") if isinstance(query.get("tp"), list) else [query.get("tp")])
+        if t in {str(x) for x in TPS}
+    ] or TPS
+    controls = _controls(query, examples, example, chosen, tps)
     return dbc.Row(
         [
             dbc.Col(

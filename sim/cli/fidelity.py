@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 from rich.table import Table
 
 from sim.cli.console import Overwrite, check_output_file, err, fail, out, write_output_file
@@ -24,17 +23,6 @@ from sim.report.format import number
 class Device(StrEnum):
     cuda = "cuda"
     cpu = "cpu"
-
-
-def _hardware_overrides(paths: list[Path]) -> dict:
-    """Calibrated hardware files keyed by the preset name they stand in for (their `name`)."""
-    from hardware.catalog import load_hardware
-
-    result = {}
-    for path in paths:
-        hw = load_hardware(path)
-        result[hw.name] = hw
-    return result
 
 
 def _fmt(x: float) -> str:
@@ -63,14 +51,20 @@ def validate(
     """Predict every measured row and print measured vs predicted, error %, and median / p90 error."""
     import pandas as pd
 
-    from sim.fidelity.validate import MeasurementError, read_measurements, splitwise_measurements, summarize
+    from sim.fidelity.validate import (
+        MeasurementError,
+        hardware_overrides,
+        read_measurements,
+        splitwise_measurements,
+        summarize,
+    )
     from sim.fidelity.validate import validate as run_validate
 
     try:
         df = read_measurements(data)
         if splitwise is not None:
             df = pd.concat([df, splitwise_measurements(splitwise)], ignore_index=True)
-        results = run_validate(df, models, _hardware_overrides(hardware or []), engine)
+        results = run_validate(df, models, hardware_overrides(hardware or []), engine)
     except (MeasurementError, ValueError) as exc:
         fail(str(exc))
     summary = summarize(results)
@@ -138,31 +132,26 @@ def calibrate(
 ) -> None:
     """Fit efficiency curves from measured kernels (and framework overheads from measured steps) and
     write a hardware YAML the cost model uses."""
-    import pandas as pd
-
     from hardware.catalog import load_hardware
     from sim.fidelity import calibrate as cal
+    from sim.fidelity.overheads import fit_step_file
 
     if not measurements and steps is None:
         fail("give kernel measurements, --steps, or both")
     check_output_file(output, overwrite, "--output")
-    fit_rows = held = None
+    fit_rows = held = step_fit = None
     try:
         hw = fitted = load_hardware(hardware)
-        sources = tuple(p.name if p.is_file() else str(p) for p in measurements or [])
+        sources = cal.data_sources(measurements or [])
         if measurements:
-            kernels = pd.concat([cal.load_kernels(p) for p in measurements], ignore_index=True)
-            fit_rows, held = (
-                cal.split_by_shape(kernels)
-                if holdout
-                else (kernels, kernels[kernels["op"].isin(cal.STEP_OPS)])
-            )
-            fitted = cal.fit(fit_rows, hw, sources)
+            fitted, fit_rows, held = cal.fit_kernel_files(measurements, hw, holdout)
         if steps is not None:
-            fitted = _fit_step_overheads(fitted, steps, holdout_tp, models)
-            sources = (*sources, steps.name)
-    except (cal.KernelDataError, ValueError) as exc:
+            step_fit = fit_step_file(fitted, steps, holdout_tp, models)
+            fitted, sources = step_fit.hw, (*sources, steps.name)
+    except ValueError as exc:
         fail(str(exc))
+    if step_fit is not None:
+        _print_step_fit(step_fit)
     reports = [("fitted rows (in-sample)", fit_rows)] if fit_rows is not None else []
     if held is not None and len(held):
         reports.append(("held out (never read by the fit)", held))
@@ -174,48 +163,16 @@ def calibrate(
         for r in summary.itertuples(index=False):
             table.add_row(*(_fmt(v) if isinstance(v, float) else str(v) for v in r))
         out.print(table)
-    header = (
-        f"# {fitted.name} calibrated by `ctxsim calibrate` from {', '.join(sources)}.\n"
-        "# Efficiencies are fractions of this file's peaks; curves are keyed by work per kernel call\n"
-        "# and hold flat outside their measured range (queries there are flagged as extrapolated).\n"
-    )
-    text = header + yaml.safe_dump(cal.to_yaml_dict(fitted), sort_keys=False, width=110, allow_unicode=True)
+    text = cal.calibrated_yaml(fitted, sources)
     write_output_file(output, lambda p: p.write_text(text), overwrite, "--output")
     err.print(f"wrote {output}", highlight=False)
 
 
-def _fit_step_overheads(hw, steps: Path, holdout_tp: int | None, models_dir: Path | None):
-    """Fit the stack knobs (`sim.fidelity.overheads`) on the step rows (less those at `holdout_tp`), print
-    the error before and after on the fitted and held-out rows, and return the refitted hardware."""
-    import numpy as np
-
-    from sim.fidelity import calibrate as cal
-    from sim.fidelity import overheads as ovh
-    from sim.fidelity import validate as val
-
-    rows = val.read_measurements(steps)
-    rows = rows[rows["metric"].isin(ovh.STEP_METRICS)].reset_index(drop=True)
-    if rows.empty:
-        raise cal.KernelDataError(f"{steps}: no {' or '.join(ovh.STEP_METRICS)} rows to fit overheads on")
-    models = []
-    for row in rows.itertuples(index=False):
-        model = val.resolve_model(row.model, row.precision, models_dir)
-        if model is None:
-            raise cal.KernelDataError(
-                f"{steps}: row {row.row_id}: unknown model {row.model!r} (see --models)"
-            )
-        models.append(model)
-    tp = rows["tp"].astype(float).astype(int)
-    train = (tp != holdout_tp).to_numpy() if holdout_tp else np.ones(len(rows), bool)
-    if not train.any():
-        raise cal.KernelDataError(
-            f"--holdout-tp {holdout_tp}: every --steps row has that TP; nothing to fit on"
-        )
-    picked = [m for m, keep in zip(models, train, strict=True) if keep]
-    knobs = ovh.fit_overheads(rows[train], picked, hw)
-    refit = ovh.with_overheads(hw, knobs)
+def _print_step_fit(step_fit) -> None:
+    """The fitted framework overheads, and the step rows' error before and after them."""
+    knobs = step_fit.knobs
     err.print(
-        f"framework overheads from {int(train.sum())} step rows: {knobs.step_overhead_s * 1e3:.3g} ms "
+        f"framework overheads from {step_fit.fitted_rows} step rows: {knobs.step_overhead_s * 1e3:.3g} ms "
         f"per step, {knobs.hop_latency_s * 1e6:.3g} us per tree all-reduce hop, grouped expert GEMMs at "
         f"{knobs.moe_gemm:.2f} of dense speed, all-reduces at {knobs.collective:.2f} of the link's "
         "measured bandwidth",
@@ -224,24 +181,10 @@ def _fit_step_overheads(hw, steps: Path, holdout_tp: int | None, models_dir: Pat
     table = Table(title="step rows: |predicted - measured| / measured, median / p90 %")
     for col in ("rows", "n", "before", "after"):
         table.add_column(col)
-    for label, mask in (("fitted on", train), (f"held out (TP {holdout_tp})", ~train)):
-        if not mask.any():
-            continue
-        part, part_models = rows[mask], [m for m, keep in zip(models, mask, strict=True) if keep]
-        measured = part["value"].astype(float).to_numpy()
-        cells = []
-        for device in (hw, refit):
-            pred = np.array(
-                [
-                    val.predict_row(r, m, device, engine=False).value
-                    for r, m in zip(part.itertuples(index=False), part_models, strict=True)
-                ]
-            )
-            e = np.abs(pred / measured - 1) * 100
-            cells.append(f"{np.median(e):.1f} / {np.percentile(e, 90):.1f}")
-        table.add_row(label, str(int(mask.sum())), *cells)
+    for score in step_fit.scores:
+        cells = [f"{median:.1f} / {p90:.1f}" for median, p90 in (score.before, score.after)]
+        table.add_row(score.label, str(score.rows), *cells)
     out.print(table)
-    return refit
 
 
 def profile(
@@ -260,31 +203,13 @@ def profile(
 
     check_output_file(output, overwrite, "--output")
     try:
-        arch = load_model(model)
+        shapes = prof.model_shapes(load_model(model))
     except ValueError as exc:
         fail(str(exc))
-    if arch.mla is not None or arch.ssm is not None or arch.window is not None:
-        fail(
-            f"model {arch.name}: profiling builds GQA attention decoders; MLA, SSM and windowed models are "
-            "not supported"
-        )
     try:
         import torch  # noqa: F401
     except ImportError:
         fail("profile needs PyTorch: pip install 'ctxsim[profile]'")
-    moe = arch.moe
-    shapes = prof.Shapes(
-        name=arch.name,
-        layers=arch.num_layers,
-        hidden=arch.hidden_size,
-        heads=arch.num_heads,
-        kv_heads=arch.num_kv_heads,
-        head_dim=arch.head_dim,
-        ffn=moe.expert_ffn if moe else arch.intermediate_size,
-        vocab=arch.vocab_size,
-        experts=moe.experts if moe else 0,
-        active=moe.active if moe else 0,
-    )
     rows: list[dict] = []
     try:
         prof.measure(

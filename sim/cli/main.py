@@ -6,7 +6,7 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -14,6 +14,9 @@ from rich.table import Table
 from hardware.spec import BYTES_PER_ELEMENT
 from sim.cli.console import err, fail, out
 from sim.report.format import count, number, percent, seconds, si
+
+if TYPE_CHECKING:
+    from sim.engine.summary import Summary
 
 __all__ = ["app", "err", "fail", "main", "out"]
 
@@ -116,6 +119,38 @@ def _write_outputs(result, out_dir: Path, csv: bool, overwrite: bool) -> None:
         (tmp / "report.html").write_text(run_report(result))
 
 
+def _summary_table(sc, s: Summary) -> Table:
+    """The run's headline numbers, one row each, as `ctxsim run` prints them."""
+    table = Table(
+        title=f"{sc.name}: {sc.model.name} on {sc.replicas} x {sc.par.devices} x {sc.hardware.name}",
+        show_header=False,
+    )
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    per_1m = s.cost_per_1m_output_tokens_usd
+    p50_p99 = [
+        ("TTFT p50 / p99", s.ttft_p50_s, s.ttft_p99_s),
+        ("TPOT p50 / p99", s.tpot_p50_s, s.tpot_p99_s),
+        ("e2e p50 / p99", s.e2e_p50_s, s.e2e_p99_s),
+    ]
+    rows = [
+        ("requests finished / rejected", f"{s.requests_finished:,} / {s.requests_rejected:,}"),
+        ("throughput", f"{s.throughput_rps:,.2f} req/s"),
+        ("output tokens/s", count(s.output_tokens_per_s)),
+        *((label, "—" if a is None else f"{_time(a)} / {_time(b)}") for label, a, b in p50_p99),
+        ("goodput", f"{s.goodput_rps:,.2f} req/s"),
+        ("SLO attainment", percent(s.slo_attainment)),
+        ("KV peak", percent(s.kv_peak_fraction, places=0)),
+        ("preemptions", number(s.preemptions, thousands=True)),
+        ("compute-bound share", percent(s.compute_bound_time_fraction, places=0)),
+        ("$ / 1M output tokens", "—" if per_1m is None else f"{per_1m:,.3f}"),
+        ("simulated in", f"{s.sim_wall_s:.2f} s"),
+    ]
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
 @app.command()
 def run(
     scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
@@ -170,35 +205,7 @@ def run(
     if as_json:
         typer.echo(json.dumps(result.summary.to_dict()))
         return
-    s = result.summary
-    table = Table(
-        title=f"{sc.name}: {sc.model.name} on {sc.replicas} x {sc.par.devices} x {sc.hardware.name}",
-        show_header=False,
-    )
-    table.add_column(style="bold")
-    table.add_column(justify="right")
-    per_1m = s.cost_per_1m_output_tokens_usd
-    p50_p99 = [
-        ("TTFT p50 / p99", s.ttft_p50_s, s.ttft_p99_s),
-        ("TPOT p50 / p99", s.tpot_p50_s, s.tpot_p99_s),
-        ("e2e p50 / p99", s.e2e_p50_s, s.e2e_p99_s),
-    ]
-    rows = [
-        ("requests finished / rejected", f"{s.requests_finished:,} / {s.requests_rejected:,}"),
-        ("throughput", f"{s.throughput_rps:,.2f} req/s"),
-        ("output tokens/s", count(s.output_tokens_per_s)),
-        *((label, "—" if a is None else f"{_time(a)} / {_time(b)}") for label, a, b in p50_p99),
-        ("goodput", f"{s.goodput_rps:,.2f} req/s"),
-        ("SLO attainment", percent(s.slo_attainment)),
-        ("KV peak", percent(s.kv_peak_fraction, places=0)),
-        ("preemptions", number(s.preemptions, thousands=True)),
-        ("compute-bound share", percent(s.compute_bound_time_fraction, places=0)),
-        ("$ / 1M output tokens", "—" if per_1m is None else f"{per_1m:,.3f}"),
-        ("simulated in", f"{s.sim_wall_s:.2f} s"),
-    ]
-    for label, value in rows:
-        table.add_row(label, value)
-    out.print(table)
+    out.print(_summary_table(sc, result.summary))
     if out_dir is not None:
         out.print(f"wrote {out_dir}/: summary.json, requests.parquet, timeseries.parquet, report.html")
 

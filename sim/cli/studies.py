@@ -45,11 +45,9 @@ def sweep(
 
     Finished points are kept in OUT/points/ as they complete; running the same command again
     (after a crash, Ctrl-C or kill) runs only the points still missing."""
-    from concurrent.futures.process import BrokenProcessPool
-
     from sim.report.sweep import sweep_report
     from sim.studies import store
-    from sim.studies.sweep import SweepError, execute, load_sweep
+    from sim.studies.sweep import SweepError, load_sweep
 
     try:
         sw = load_sweep(sweep_file)
@@ -77,6 +75,33 @@ def sweep(
             f"resuming: {len(sw.points) - len(todo)} of {len(sw.points)} points already stored",
             highlight=False,
         )
+    _run_points(todo, workers, ray, out_dir, ids, quiet)
+    results = store.collect(out_dir, ids)
+    store.write_results(out_dir, results, sweep_report(results, list(sw.params), sw.name))
+    errors = results[results["error"].notna()]
+    out.print(
+        f"{len(results)} points ({len(errors)} failed) -> {out_dir}/results.parquet, {out_dir}/report.html",
+        highlight=False,
+    )
+    if len(errors):
+        first = errors.iloc[0]
+        fail(
+            f"{len(errors)} of {len(results)} points failed; point {first['point'] + 1} ({first['label']}): "
+            f"{first['error']}",
+            1,
+        )
+
+
+def _run_points(
+    todo: list, workers: int, ray: str | None, out_dir: Path, ids: list[str], quiet: bool
+) -> None:
+    """Run the points still missing, storing each as it finishes, under a progress bar; an
+    interruption or a dead worker fails with how many points are stored."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from sim.studies import store
+    from sim.studies.sweep import execute
+
     columns = (
         TextColumn("[bold]sweep"),
         BarColumn(),
@@ -101,20 +126,6 @@ def sweep(
             fail(f"a worker process died; {_stored(store, out_dir, ids)}")
         except ConnectionError as exc:
             fail(f"--ray {ray}: {exc}")
-    results = store.collect(out_dir, ids)
-    store.write_results(out_dir, results, sweep_report(results, list(sw.params), sw.name))
-    errors = results[results["error"].notna()]
-    out.print(
-        f"{len(results)} points ({len(errors)} failed) -> {out_dir}/results.parquet, {out_dir}/report.html",
-        highlight=False,
-    )
-    if len(errors):
-        first = errors.iloc[0]
-        fail(
-            f"{len(errors)} of {len(results)} points failed; point {first['point'] + 1} ({first['label']}): "
-            f"{first['error']}",
-            1,
-        )
 
 
 def report(

@@ -14,7 +14,6 @@ from rich.table import Table
 from sim.report.format import number
 from workloads import describe as stats
 from workloads.mixes import PRESETS, preset_names
-from workloads.traces import open_trace, read_rows
 
 workload_app = typer.Typer(no_args_is_help=True, help="Request streams: describe a scenario's workload or a "
                            "trace file, list the task-mix presets.")
@@ -53,7 +52,10 @@ def describe_cmd(
 
     check_output_file(html, overwrite, "--html")
     try:
-        summary, fig = _scenario(source) if is_scenario else _trace(source, str(format), skip_bad_rows)
+        if is_scenario:
+            summary, fig = _scenario(source)
+        else:
+            summary, fig = stats.describe_trace(source, str(format), skip_bad_rows)
     except ValueError as exc:
         _fail(str(exc))
     if html is not None:
@@ -73,20 +75,7 @@ def _scenario(path: Path):
     from sim.api import make_requests
     from sim.runnable import load_scenario
 
-    reqs = make_requests(load_scenario(path))
-    fig = stats.figure(reqs.arrival_s, reqs.prompt_tokens, reqs.output_tokens, reqs.cls, reqs.class_names,
-                       title=f"workload of {path.name}")
-    return stats.summarize_requests(reqs), fig
-
-
-def _trace(path: Path, format: str, skip_bad_rows: bool):
-    layout = open_trace(path, format)
-    rows = read_rows(layout, skip_bad_rows)
-    summary = stats.summarize(rows.arrival_s, rows.prompt_tokens, rows.output_tokens, rows.hash_values,
-                              rows.block_tokens, {path.stem: len(rows)}, rows.skipped)
-    fig = stats.figure(rows.arrival_s, rows.prompt_tokens, rows.output_tokens, class_names=(path.stem,),
-                       title=f"{layout.format} trace {path.name}")
-    return {"format": layout.format, **summary}, fig
+    return stats.describe_requests(make_requests(load_scenario(path)), f"workload of {path.name}")
 
 
 def _show(value) -> str:

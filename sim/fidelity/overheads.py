@@ -43,6 +43,7 @@ from hardware.spec import Accelerator, Efficiency
 from sim.cost.ops import build_ops
 from sim.cost.parallelism import ConfigError, Parallelism
 from sim.fidelity import validate as val
+from sim.fidelity.kernels import KernelDataError
 from workloads.model import ModelArch
 
 STEP_METRICS = ("tpot", "ttft")  # one engine step per measured value: per-token decode, batch prefill
@@ -254,3 +255,72 @@ def validate_stacks(
         .sort_values("row_id", key=lambda s: s.map(order))
         .reset_index(drop=True)
     )
+
+
+@dataclass(frozen=True)
+class StepScore:
+    """Median and p90 absolute error (%) of `rows` measured step rows, before and after a fit."""
+
+    label: str
+    rows: int
+    before: tuple[float, float]
+    after: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class StepFit:
+    """Knobs fitted on a file of measured steps, the device with them, how many rows the fit read,
+    and the error on those rows and on any held out."""
+
+    knobs: Overheads
+    hw: Accelerator
+    fitted_rows: int
+    scores: tuple[StepScore, ...]
+
+
+def read_step_rows(path: Path, models_dir: Path | None) -> tuple[pd.DataFrame, list[ModelArch]]:
+    """The `STEP_METRICS` rows of a measurements file (`sim.fidelity.validate`'s format) and each row's
+    model; errors name the file and the row."""
+    rows = val.read_measurements(path)
+    rows = rows[rows["metric"].isin(STEP_METRICS)].reset_index(drop=True)
+    if rows.empty:
+        raise KernelDataError(f"{path}: no {' or '.join(STEP_METRICS)} rows to fit overheads on")
+    models = []
+    for row in rows.itertuples(index=False):
+        model = val.resolve_model(row.model, row.precision, models_dir)
+        if model is None:
+            raise KernelDataError(f"{path}: row {row.row_id}: unknown model {row.model!r} (see --models)")
+        models.append(model)
+    return rows, models
+
+
+def _step_errors(rows: pd.DataFrame, models: list[ModelArch], hw: Accelerator) -> tuple[float, float]:
+    """Median and p90 of |predicted / measured - 1| x 100 over step rows (no engine)."""
+    measured = rows["value"].astype(float).to_numpy()
+    pred = np.array(
+        [
+            val.predict_row(r, m, hw, engine=False).value
+            for r, m in zip(rows.itertuples(index=False), models, strict=True)
+        ]
+    )
+    e = np.abs(pred / measured - 1) * 100
+    return float(np.median(e)), float(np.percentile(e, 90))
+
+
+def fit_step_file(hw: Accelerator, path: Path, holdout_tp: int | None, models_dir: Path | None) -> StepFit:
+    """Fit the knobs on the measured steps at `path` less those at `holdout_tp`, and score the device
+    before and after on the rows fitted on and on the rows held out."""
+    rows, models = read_step_rows(path, models_dir)
+    tp = rows["tp"].astype(float).astype(int)
+    train = (tp != holdout_tp).to_numpy() if holdout_tp else np.ones(len(rows), bool)
+    if not train.any():
+        raise KernelDataError(f"--holdout-tp {holdout_tp}: every --steps row has that TP; nothing to fit on")
+    knobs = fit_overheads(rows[train], [m for m, keep in zip(models, train, strict=True) if keep], hw)
+    refit = with_overheads(hw, knobs)
+    scores = []
+    for label, mask in (("fitted on", train), (f"held out (TP {holdout_tp})", ~train)):
+        if mask.any():
+            part, part_models = rows[mask], [m for m, keep in zip(models, mask, strict=True) if keep]
+            before, after = (_step_errors(part, part_models, device) for device in (hw, refit))
+            scores.append(StepScore(label, int(mask.sum()), before, after))
+    return StepFit(knobs, refit, int(train.sum()), tuple(scores))

@@ -27,6 +27,10 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from workloads.model import ModelArch
 
 COLUMNS = (
     "device",
@@ -136,6 +140,29 @@ def tiny(shapes: Shapes) -> Shapes:
         layers=min(shapes.layers, 2),
         experts=min(shapes.experts, 4),
         active=min(shapes.active, 2),
+    )
+
+
+def model_shapes(arch: ModelArch) -> Shapes:
+    """The decoder shapes of a ctxsim model (an MoE's FFN is one expert's); ValueError for models the
+    profiler cannot build (MLA, SSM or windowed attention)."""
+    if arch.mla is not None or arch.ssm is not None or arch.window is not None:
+        raise ValueError(
+            f"model {arch.name}: profiling builds GQA attention decoders; MLA, SSM and windowed models are "
+            "not supported"
+        )
+    moe = arch.moe
+    return Shapes(
+        name=arch.name,
+        layers=arch.num_layers,
+        hidden=arch.hidden_size,
+        heads=arch.num_heads,
+        kv_heads=arch.num_kv_heads,
+        head_dim=arch.head_dim,
+        ffn=moe.expert_ffn if moe else arch.intermediate_size,
+        vocab=arch.vocab_size,
+        experts=moe.experts if moe else 0,
+        active=moe.active if moe else 0,
     )
 
 

@@ -239,6 +239,12 @@ def resolve_gpu(name: str, overrides: dict[str, Accelerator]) -> Accelerator | N
     return overrides.get(preset) or load_hardware(preset)
 
 
+def hardware_overrides(paths: list[Path]) -> dict[str, Accelerator]:
+    """Hardware files (e.g. calibrated) keyed by the preset name they stand in for (their `name`),
+    as `resolve_gpu` and `validate` take them."""
+    return {hw.name: hw for hw in (load_hardware(path) for path in paths)}
+
+
 # ---- predicting -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Prediction:

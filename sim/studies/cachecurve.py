@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 
 from sim.engine import _eviction_kernels as K
 from sim.engine.eviction import KNEE_TOKENS, POLICIES, PolicyName, recompute_cost
+from workloads.traces import open_trace, read_rows
 
 
 @dataclass(frozen=True)
@@ -131,3 +134,78 @@ def block_reuse(block_hashes: Sequence[np.ndarray]) -> float:
             seen.add(h)
             total += 1
     return reused / total if total else 0.0
+
+
+@dataclass(frozen=True)
+class TraceBlocks:
+    """A trace's prefix-block hashes per request (arrival order) and the stream a cache replays."""
+
+    path: Path
+    format: str
+    requests: int
+    block_tokens: int
+    hashes: list[np.ndarray]
+    stream: BlockStream
+
+    @property
+    def title(self) -> str:
+        return (
+            f"prefix cache on {self.path.name}: {self.requests:,} requests, {len(self.stream.keys):,} "
+            f"blocks of {self.block_tokens} tokens, {self.stream.distinct_blocks:,} distinct"
+        )
+
+
+def trace_blocks(path: Path, format: str = "auto", knee_tokens: float = KNEE_TOKENS) -> TraceBlocks:
+    """The block hashes of the trace at `path`; ValueError when its format has none."""
+    layout = open_trace(path, format)
+    rows = read_rows(layout)
+    if rows.hash_values is None:
+        raise ValueError(
+            f"{path}: format {layout.format} has no prefix-block hashes; "
+            "cache-curve needs a trace that has them (Mooncake's hash_ids)"
+        )
+    hashes = np.split(rows.hash_values, rows.hash_offsets[1:-1])
+    stream = block_stream(hashes, rows.prompt_tokens, rows.block_tokens, knee_tokens)
+    return TraceBlocks(path, layout.format, len(rows), rows.block_tokens, hashes, stream)
+
+
+def trace_summary(blocks: TraceBlocks) -> dict:
+    """The trace's counts, its block reuse and the hit rate of an unbounded LRU cache (the ceiling
+    every policy approaches), as one JSON-ready mapping."""
+    unbounded = cache_curve(blocks.stream, [max(blocks.stream.distinct_blocks, 1)], ["lru"])
+    return {
+        "trace": str(blocks.path),
+        "format": blocks.format,
+        "requests": blocks.requests,
+        "blocks": len(blocks.stream.keys),
+        "distinct_blocks": blocks.stream.distinct_blocks,
+        "block_tokens": blocks.block_tokens,
+        "block_reuse": block_reuse(blocks.hashes),
+        "unbounded_hit_rate_blocks": float(unbounded.hit_rate_blocks.iloc[0]),
+    }
+
+
+def figure(curve: pd.DataFrame, title: str) -> go.Figure:
+    """Hit rate against capacity, one colour per policy; solid by blocks, dotted by tokens."""
+    fig = go.Figure()
+    colors = dict(zip(POLICIES, ("#1f77b4", "#ff7f0e", "#2ca02c"), strict=True))
+    for policy, rows in curve.groupby("policy", sort=False):
+        for column, dash in (("hit_rate_blocks", "solid"), ("hit_rate_tokens", "dot")):
+            fig.add_trace(
+                go.Scatter(
+                    x=rows["capacity_blocks"],
+                    y=rows[column],
+                    mode="lines+markers",
+                    name=f"{policy} ({column.removeprefix('hit_rate_')})",
+                    line={"color": colors[policy], "dash": dash},
+                )
+            )
+    fig.update_layout(
+        title=title,
+        xaxis_title="cache capacity (blocks)",
+        yaxis_title="prefix hit rate",
+        xaxis_type="log",
+        yaxis_rangemode="tozero",
+    )
+    return fig
+

@@ -12,8 +12,10 @@ and the device count steps up. That step is the effect behind providers' price t
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -24,7 +26,7 @@ from plotly.subplots import make_subplots
 from hardware.spec import Accelerator
 from sim.cost import pricing
 from sim.cost.estimate import estimate, smallest_fit
-from sim.cost.memory import memory_plan
+from sim.cost.memory import MemoryPlan, memory_plan
 from sim.cost.parallelism import Parallelism
 from sim.scenario import CostAssumptions
 from workloads.model import ModelArch
@@ -56,32 +58,53 @@ class Jump:
     devices_after: int | None
 
 
-def _devices(model: ModelArch, hw: Accelerator, context: int) -> int | None:
-    par = smallest_fit(model, hw, context)
-    return par.devices if par else None
+def _longest_held(plan: MemoryPlan, output_tokens: int, low: int, high: int) -> int:
+    """The longest prompt in [low, high] whose one request fits the KV pool of `plan` (bisection;
+    `low` must fit)."""
+    while low < high:
+        mid = (low + high + 1) // 2
+        if float(plan.seq_bytes(mid + output_tokens)) <= plan.kv_pool_bytes:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def smallest_groups(
+    model: ModelArch, hw: Accelerator, output_tokens: int, min_context: int, max_context: int
+) -> list[tuple[int, Parallelism | None]]:
+    """The group `smallest_fit` picks for every prompt length in [min_context, max_context], as
+    (first prompt length, group) runs in order; None from where no group searched holds a request.
+
+    A group holds every prompt up to its longest, and a group `smallest_fit` tries earlier holds none
+    of them (else it would have been picked at the run's start), so one `smallest_fit` call per run
+    and a bisection over one memory plan find the run's end."""
+    start, par = min_context, smallest_fit(model, hw, min_context + output_tokens)
+    runs = [(start, par)]
+    while par is not None:
+        last = _longest_held(memory_plan(model, hw, par), output_tokens, start, max_context)
+        if last >= max_context:
+            break
+        start, par = last + 1, smallest_fit(model, hw, last + 1 + output_tokens)
+        runs.append((start, par))
+    return runs
+
+
+def _jumps(hardware: str, runs: Sequence[tuple[int, Parallelism | None]]) -> list[Jump]:
+    """Where the device count of consecutive runs steps up (a run may change only tp x pp)."""
+    return [
+        Jump(hardware, start, par.devices, nxt.devices if nxt else None)
+        for (_, par), (start, nxt) in pairwise(runs)
+        if par is not None and (nxt is None or nxt.devices != par.devices)
+    ]
 
 
 def jumps(
     model: ModelArch, hw: Accelerator, output_tokens: int, min_context: int, max_context: int
 ) -> list[Jump]:
-    """Every prompt length in [min_context, max_context] where the smallest group grows, found by
-    bisection (the device count never falls as context grows)."""
-    found: list[Jump] = []
-    lo = min_context
-    devices = _devices(model, hw, lo + output_tokens)
-    top = _devices(model, hw, max_context + output_tokens)
-    while devices is not None and devices != top:
-        a, b = lo, max_context  # devices at a is `devices`, at b it is more (or does not fit)
-        while b - a > 1:
-            mid = (a + b) // 2
-            if _devices(model, hw, mid + output_tokens) == devices:
-                a = mid
-            else:
-                b = mid
-        after = _devices(model, hw, b + output_tokens)
-        found.append(Jump(hw.name, b, devices, after))
-        lo, devices = b, after
-    return found
+    """Every prompt length in [min_context, max_context] where the smallest group grows (the device
+    count never falls as context grows)."""
+    return _jumps(hw.name, smallest_groups(model, hw, output_tokens, min_context, max_context))
 
 
 def contexts(min_context: int, max_context: int, edges: Sequence[Jump] = ()) -> list[int]:
@@ -127,6 +150,55 @@ def _per_1m(device_hour_usd: float | None, device_s: float, context: int) -> flo
     return pricing.usd_per_1m_tokens(pricing.usd_at(pricing.usd_per_s(device_hour_usd), device_s), context)
 
 
+def _row(
+    model: ModelArch,
+    hw: Accelerator,
+    smallest: Parallelism | None,
+    context: int,
+    output_tokens: int,
+    max_batch: int,
+    device_hour: float | None,
+) -> dict:
+    """One row of the curve: `context`-token requests on the cheapest of the groups `shapes` offers
+    above `smallest`, and on `smallest` itself."""
+    row = {
+        "hardware": hw.name,
+        "context_tokens": context,
+        "fits": smallest is not None,
+        "min_devices": smallest.devices if smallest else None,
+        **dict.fromkeys(GROUP_COLUMNS),
+    }
+    runs = (
+        [
+            (par, run)
+            for par in shapes(model, hw, smallest)
+            if (run := _device_s(model, hw, par, context, output_tokens, max_batch))
+        ]
+        if smallest
+        else []
+    )
+    if not runs:
+        return row
+    par, (batch, e2e_s, device_s) = min(runs, key=lambda pr: pr[1][2])
+    row.update(
+        devices=par.devices,
+        tp=par.tp,
+        pp=par.pp,
+        batch=batch,
+        e2e_s=e2e_s,
+        device_s_per_request=device_s,
+        cost_per_1m_input_tokens_usd=_per_1m(device_hour, device_s, context),
+    )
+    if runs[0][0] == smallest:
+        row.update(smallest_group_cost_per_1m_input_tokens_usd=_per_1m(device_hour, runs[0][1][2], context))
+    if device_hour is not None:
+        row.update(
+            price_per_hour_usd=device_hour * par.devices,
+            cost_per_request_usd=pricing.usd_at(pricing.usd_per_s(device_hour), device_s),
+        )
+    return row
+
+
 def cost_curve(
     model: ModelArch,
     hardware: Sequence[Accelerator],
@@ -148,52 +220,16 @@ def cost_curve(
     cost = cost or CostAssumptions()
     rows, all_jumps = [], []
     for hw in hardware:
-        edges = jumps(model, hw, output_tokens, min_context, max_context)
+        runs = smallest_groups(model, hw, output_tokens, min_context, max_context)
+        starts = [start for start, _ in runs]
+        edges = _jumps(hw.name, runs)
         all_jumps.extend(edges)
         device_hour = pricing.device_hour_at_tdp_usd(
             hw, cost.amortization_years, cost.electricity_usd_per_kwh
         )
         for context in contexts(min_context, max_context, edges):
-            smallest = smallest_fit(model, hw, context + output_tokens)
-            row = {
-                "hardware": hw.name,
-                "context_tokens": context,
-                "fits": smallest is not None,
-                "min_devices": smallest.devices if smallest else None,
-                **dict.fromkeys(GROUP_COLUMNS),
-            }
-            runs = (
-                [
-                    (par, run)
-                    for par in shapes(model, hw, smallest)
-                    if (run := _device_s(model, hw, par, context, output_tokens, max_batch))
-                ]
-                if smallest
-                else []
-            )
-            if runs:
-                par, (batch, e2e_s, device_s) = min(runs, key=lambda pr: pr[1][2])
-                row.update(
-                    devices=par.devices,
-                    tp=par.tp,
-                    pp=par.pp,
-                    batch=batch,
-                    e2e_s=e2e_s,
-                    device_s_per_request=device_s,
-                    cost_per_1m_input_tokens_usd=_per_1m(device_hour, device_s, context),
-                )
-                if runs[0][0] == smallest:
-                    row.update(
-                        smallest_group_cost_per_1m_input_tokens_usd=_per_1m(
-                            device_hour, runs[0][1][2], context
-                        )
-                    )
-                if device_hour is not None:
-                    row.update(
-                        price_per_hour_usd=device_hour * par.devices,
-                        cost_per_request_usd=pricing.usd_at(pricing.usd_per_s(device_hour), device_s),
-                    )
-            rows.append(row)
+            smallest = runs[bisect_right(starts, context) - 1][1]
+            rows.append(_row(model, hw, smallest, context, output_tokens, max_batch, device_hour))
     return pd.DataFrame(rows), all_jumps
 
 

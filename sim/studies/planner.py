@@ -266,23 +266,8 @@ def _mean_lengths(scenario: Scenario) -> tuple[float, float, Any]:
     return float(reqs.prompt_tokens.mean()), float(reqs.output_tokens.mean()), reqs
 
 
-def plan(
-    base: dict,
-    qps: float,
-    slos: Sequence[SloTarget],
-    hardware: Sequence[str] | None = None,
-    tps: Sequence[int] = (1, 2, 4, 8),
-    max_devices: int = 64,
-    requests: int = 2000,
-    top: int = 3,
-    progress: Callable[[str], None] | None = None,
-    disaggregated: bool = False,
-) -> Plan:
-    """Search hardware x tp x replicas for the cheapest configuration of the `base` scenario mapping
-    that meets `slos` at `qps` requests/s over `requests` simulated requests; `top` configurations
-    are ranked. With `disaggregated`, each (hardware, tp) is also tried as prefill and decode pools
-    split by the analytic prefill share. `progress(text)` is called before each simulation."""
-    started = time.perf_counter()
+def _check_request(base: dict, qps: float, slos: Sequence[SloTarget]) -> None:
+    """PlanError for a load, SLO list or arrival process a plan cannot search."""
     if qps <= 0:
         raise PlanError(f"--qps {qps}: must be positive")
     if not slos:
@@ -293,11 +278,24 @@ def plan(
             f"workload.arrivals.kind: {kind} has no rate to set; plan needs "
             f"{' or '.join(RATE_ARRIVALS)} arrivals"
         )
-    hw_names: Sequence[str | None] = list(hardware) if hardware else [None]
+
+
+def _pairs(
+    base: dict,
+    hardware: Sequence[str | None],
+    tps: Sequence[int],
+    qps: float,
+    slos: Sequence[SloTarget],
+    requests: int,
+    max_devices: int,
+    disaggregated: bool,
+) -> tuple[list[_Pair], list[Skipped], Any]:
+    """Every (hardware, tp) worth searching, with replica bounds from the roofline (and as pools with
+    `disaggregated`); those skipped and why; the workload's (mean prompt, mean output, requests)."""
     skipped: list[Skipped] = []
     pairs: list[_Pair] = []
     workload = None
-    for hw in hw_names:
+    for hw in hardware:
         for tp in tps:
             try:
                 one = candidate_scenario(base, hw, tp, 1, qps, slos, requests)
@@ -321,17 +319,11 @@ def plan(
             lo = max(1, math.ceil(qps / (ROOFLINE_SLACK * bound)))
             rmax = max_devices // per
             if lo > rmax:
-                skipped.append(
-                    Skipped(
-                        name,
-                        tp,
-                        (
-                            f"roofline bound {bound:.3g} req/s per replica: {qps:g} req/s needs "
-                            f"at least {lo} "
-                            f"replica(s) ({lo * per} devices), over --max-devices {max_devices}"
-                        ),
-                    )
+                why = (
+                    f"roofline bound {bound:.3g} req/s per replica: {qps:g} req/s needs at least {lo} "
+                    f"replica(s) ({lo * per} devices), over --max-devices {max_devices}"
                 )
+                skipped.append(Skipped(name, tp, why))
                 continue
             guess = min(rmax, max(lo, math.ceil(qps / bound)))
             pairs.append(_Pair(hw, name, tp, one.par.pp, per, price * per, lo, guess, rmax))
@@ -339,8 +331,80 @@ def plan(
                 share = prefill_share(one, workload[0], workload[1])
                 pairs.append(_Pair(hw, name, tp, 1, per, price * per, max(2, lo), max(2, guess), rmax, share))
     pairs.sort(key=lambda p: (p.floor_cost, p.name, p.tp))
+    return pairs, skipped, workload
+
+
+def _search_pairs(
+    pairs: Sequence[_Pair], top: int, simulate: Callable[[_Pair, int], Candidate]
+) -> tuple[list[tuple[Candidate, Candidate | None]], list[Candidate], list[Skipped]]:
+    """Search each pair, cheapest floor first, for its fewest replicas meeting the SLOs; once `top`
+    are found, a pair is searched only up to the replicas that could still beat the `top`-th.
+    Returns (found with the failing count just below, misses, skipped)."""
     found: list[tuple[Candidate, Candidate | None]] = []
     misses: list[Candidate] = []
+    skipped: list[Skipped] = []
+    for pair in pairs:
+        cap = pair.rmax
+        costs = sorted(c.cost_per_hour_usd for c, _ in found)
+        if len(costs) >= top:
+            cap = min(cap, int(costs[top - 1] / pair.replica_hour_usd + 1e-9))
+            if cap < pair.lo:
+                why = (
+                    f"at least ${pair.floor_cost:,.2f}/h ({pair.lo} replica(s) by the roofline bound), "
+                    f"dearer than the {top} cheapest found"
+                )
+                skipped.append(Skipped(pair.label, pair.tp, why))
+                continue
+        good, bad = _search(pair, cap, simulate)
+        if good is not None:
+            found.append((good, bad))
+        elif cap < pair.rmax:
+            why = f"misses the SLOs with {cap} replica(s); more cost more than the {top} cheapest found"
+            skipped.append(Skipped(pair.label, pair.tp, why))
+        else:
+            misses.append(bad)
+    return found, misses, skipped
+
+
+def _rank(
+    found: list[tuple[Candidate, Candidate | None]], top: int
+) -> tuple[list[tuple[Candidate, Candidate | None]], list[Skipped]]:
+    """The `top` cheapest of `found`, and the rest as skipped (dearer than those)."""
+    found = sorted(
+        found, key=lambda cb: (cb[0].cost_per_hour_usd, cb[0].hardware, cb[0].tp, cb[0].prefill_replicas)
+    )
+    dearer = [
+        Skipped(
+            c.label,
+            c.tp,
+            f"meets the SLOs with {c.replicas} replica(s) at ${c.cost_per_hour_usd:,.2f}/h, dearer than "
+            f"the {top} cheapest",
+        )
+        for c, _ in found[top:]
+    ]
+    return found[:top], dearer
+
+
+def plan(
+    base: dict,
+    qps: float,
+    slos: Sequence[SloTarget],
+    hardware: Sequence[str] | None = None,
+    tps: Sequence[int] = (1, 2, 4, 8),
+    max_devices: int = 64,
+    requests: int = 2000,
+    top: int = 3,
+    progress: Callable[[str], None] | None = None,
+    disaggregated: bool = False,
+) -> Plan:
+    """Search hardware x tp x replicas for the cheapest configuration of the `base` scenario mapping
+    that meets `slos` at `qps` requests/s over `requests` simulated requests; `top` configurations
+    are ranked. With `disaggregated`, each (hardware, tp) is also tried as prefill and decode pools
+    split by the analytic prefill share. `progress(text)` is called before each simulation."""
+    started = time.perf_counter()
+    _check_request(base, qps, slos)
+    hw_names: Sequence[str | None] = list(hardware) if hardware else [None]
+    pairs, skipped, workload = _pairs(base, hw_names, tps, qps, slos, requests, max_devices, disaggregated)
     simulations = 0
 
     def simulate(pair: _Pair, replicas: int) -> Candidate:
@@ -354,50 +418,8 @@ def plan(
         summary = run_scenario(sc, requests=workload[2]).summary
         return _candidate(pair, replicas, summary, slos)
 
-    for pair in pairs:
-        cap = pair.rmax
-        costs = sorted(c.cost_per_hour_usd for c, _ in found)
-        if len(costs) >= top:
-            cap = min(cap, int(costs[top - 1] / pair.replica_hour_usd + 1e-9))
-            if cap < pair.lo:
-                skipped.append(
-                    Skipped(
-                        pair.label,
-                        pair.tp,
-                        (
-                            f"at least ${pair.floor_cost:,.2f}/h "
-                            f"({pair.lo} replica(s) by the roofline bound), "
-                            f"dearer than the {top} cheapest found"
-                        ),
-                    )
-                )
-                continue
-        good, bad = _search(pair, cap, simulate)
-        if good is not None:
-            found.append((good, bad))
-        elif cap < pair.rmax:
-            skipped.append(
-                Skipped(
-                    pair.label,
-                    pair.tp,
-                    (f"misses the SLOs with {cap} replica(s); more cost more than the {top} cheapest found"),
-                )
-            )
-        else:
-            misses.append(bad)
-    found.sort(key=lambda cb: (cb[0].cost_per_hour_usd, cb[0].hardware, cb[0].tp, cb[0].prefill_replicas))
-    skipped += [
-        Skipped(
-            c.label,
-            c.tp,
-            (
-                f"meets the SLOs with {c.replicas} replica(s) at "
-                f"${c.cost_per_hour_usd:,.2f}/h, dearer than the {top} cheapest"
-            ),
-        )
-        for c, _ in found[top:]
-    ]
-    found = found[:top]
+    found, misses, search_skipped = _search_pairs(pairs, top, simulate)
+    found, dearer = _rank(found, top)
     return Plan(
         qps,
         tuple(slos),
@@ -406,7 +428,7 @@ def plan(
         tuple(c for c, _ in found),
         tuple(b for _, b in found),
         tuple(misses),
-        tuple(skipped),
+        tuple(skipped + search_skipped + dearer),
         simulations,
         time.perf_counter() - started,
     )

@@ -12,6 +12,7 @@ from sim.api import run
 from sim.cost.estimate import estimate, smallest_fit
 from sim.report.format import number, seconds_significant
 from sim.scenario import scenario_from_dict
+from sim.studies.costcurve import cost_curve
 from workloads import load_model
 
 H100_KNOBS = [80, 3.35, 989, 50, 450]  # GB, TB/s, TFLOP/s, MB, GB/s
@@ -80,6 +81,11 @@ def test_cost_curve_has_both_devices_and_their_cliffs(pages):
     doubled_hbm_first_cliff = min(x for x in fig.data[1].x if x == x)
     preset_first_cliff = min(x for x in fig.data[3].x if x == x)
     assert doubled_hbm_first_cliff > 2 * preset_first_cliff
+    hw, model = load_hardware("h100-sxm"), load_model("llama-3.1-8b")
+    shared, found = cost_curve(model, [hw], 256, 1000, 10_000_000, max_batch=1)
+    assert list(fig.data[2].x) == list(shared["context_tokens"])  # the curve `ctxsim cost-curve` computes
+    assert list(fig.data[2].y) == list(shared["cost_per_request_usd"])
+    assert preset_first_cliff == found[0].context_tokens - 1
 
 
 def test_a_new_preset_resets_every_knob(pages):

@@ -1,19 +1,16 @@
 import dataclasses
 
-import numpy as np
 import pytest
 
 from dashboard.whatif import (
     answer,
     apply_knobs,
-    cost_curve,
     device_hour_usd,
     knobs_of,
     onchip_tier,
     roofline_points,
 )
 from sim.cost.estimate import estimate, smallest_fit
-from sim.cost.memory import memory_plan
 from sim.cost.parallelism import Parallelism
 
 
@@ -64,33 +61,6 @@ def test_answer_is_the_estimate_on_the_fewest_devices(h100):
 
 def test_device_hour_is_amortised_price_plus_power(h100):
     assert device_hour_usd(h100) == pytest.approx(30_000 / (4 * 8766) + 0.7 * 0.10)
-
-
-def test_price_cliffs_sit_where_the_request_stops_fitting(h100, llama8b):
-    prompts = np.geomspace(1e3, 1e7, 9)
-    curve, cliffs = cost_curve(llama8b, h100, 256, 1, prompts)
-    assert list(curve["prompt_tokens"]) == [int(p) for p in prompts]
-    assert (curve["devices"].diff().dropna() >= 0).all()
-    assert len(cliffs) >= 2
-    for cliff in cliffs.itertuples():
-        before = smallest_fit(llama8b, h100, cliff.prompt_tokens + 256, 1)
-        after = smallest_fit(llama8b, h100, cliff.prompt_tokens + 1 + 256, 1)
-        assert before.devices == cliff.devices_before < cliff.devices_after == after.devices
-    for row in curve.itertuples():
-        par = Parallelism(int(row.tp), int(row.pp))
-        assert row.e2e_s == estimate(llama8b, h100, par, row.prompt_tokens, 256, 1).e2e_s
-
-
-def test_a_cliff_is_the_longest_prompt_the_smaller_group_holds(h100, llama8b):
-    _, cliffs = cost_curve(llama8b, h100, 100, 1, np.array([1_000, 2_000_000]))
-    first = cliffs.iloc[0]
-    plan = memory_plan(llama8b, h100, Parallelism(1, 1))
-    assert first.devices_before == 1
-    assert (
-        plan.seq_bytes(first.prompt_tokens + 100)
-        <= plan.kv_pool_bytes
-        < plan.seq_bytes(first.prompt_tokens + 101)
-    )
 
 
 def test_roofline_places_operators_by_intensity(h100, llama8b):

@@ -12,6 +12,7 @@ import yaml
 from hardware import load_hardware
 from hardware.spec import Curve, Curves
 from sim.fidelity import calibrate as cal
+from sim.fidelity import kernels as kernel_tables
 from sim.fidelity.profile import COLUMNS
 from tests.conftest import SHARED
 
@@ -89,8 +90,8 @@ def test_calibrated_file_round_trips(tmp_path, truth):
 
 
 def test_one_model_profile_predicts_another_model():
-    small = cal.read_kernels(PROFILES / "profile-h200-llama-3.1-8b.csv")
-    large = cal.read_kernels(PROFILES / "profile-h200-llama-3.1-70b.csv")
+    small = kernel_tables.read_kernels(PROFILES / "profile-h200-llama-3.1-8b.csv")
+    large = kernel_tables.read_kernels(PROFILES / "profile-h200-llama-3.1-70b.csv")
     fitted = cal.fit(small, load_hardware("h200"), ("8b",))
     errors = cal.error_summary(cal.kernel_errors(large, fitted)).set_index("op")
     assert errors.loc["gemm", "median_abs_error_pct"] < 10
@@ -101,19 +102,20 @@ def test_one_model_profile_predicts_another_model():
 def test_read_kernels_names_the_bad_line(tmp_path):
     bad = tmp_path / "k.csv"
     bad.write_text("op,m,n,k,time_s\ngemm,1,2,3,1e-5\nconv,1,2,3,1e-5\n")
-    with pytest.raises(cal.KernelDataError, match=r"line 3: unknown op 'conv'"):
-        cal.read_kernels(bad)
+    with pytest.raises(kernel_tables.KernelDataError, match=r"line 3: unknown op 'conv'"):
+        kernel_tables.read_kernels(bad)
     bad.write_text("op,m,n,k,time_s\ngemm,1,x,3,1e-5\n")
-    with pytest.raises(cal.KernelDataError, match=r"line 2: column 'n' must be a number"):
-        cal.read_kernels(bad)
+    with pytest.raises(kernel_tables.KernelDataError, match=r"line 2: column 'n' must be a number"):
+        kernel_tables.read_kernels(bad)
     bad.write_text("op,m,n,k,latency_ms\ngemm,1,2,3,1\n")
-    with pytest.raises(cal.KernelDataError, match=r"unknown column 'latency_ms'"):
-        cal.read_kernels(bad)
+    with pytest.raises(kernel_tables.KernelDataError, match=r"unknown column 'latency_ms'"):
+        kernel_tables.read_kernels(bad)
 
 
 @pytest.mark.skipif(not (SHARED / "validation" / "aiconfigurator").exists(), reason="needs shared/validation")
 def test_aiconfigurator_kernels_become_a_kernel_table():
-    table = cal.aiconfigurator_kernels(SHARED / "validation" / "aiconfigurator" / "data" / "a100_sxm")
+    system = SHARED / "validation" / "aiconfigurator" / "data" / "a100_sxm"
+    table = kernel_tables.aiconfigurator_kernels(system)
     assert set(table["op"]) == {"gemm", "attention_prefill", "attention_decode", "allreduce"}
     assert (table["time_s"] > 0).all() and (table["time_s"] < 1).all()  # ms were converted to s
     assert np.isfinite(cal.predict_kernels(table, load_hardware("a100-80g-sxm"))).all()
@@ -137,7 +139,7 @@ def nccl_table(path, hw, efficiency):
 
 def test_nccl_table_becomes_allreduce_kernels_and_a_link_curve(tmp_path):
     hw = load_hardware("h200")
-    table = cal.load_kernels(nccl_table(tmp_path / "all_reduce.csv", hw, 0.6))
+    table = kernel_tables.load_kernels(nccl_table(tmp_path / "all_reduce.csv", hw, 0.6))
     assert set(table["op"]) == {"allreduce"} and len(table) == 3 * 8  # half, one node, size > 0
     assert table["bytes"].min() == 1024 * 1024 and table["bytes"].max() == 128 * 1024 * 1024  # KiB -> B
     assert table["time_s"].max() < 1e-2  # us -> s
@@ -151,24 +153,24 @@ def test_nccl_table_becomes_allreduce_kernels_and_a_link_curve(tmp_path):
 def test_nccl_table_errors_name_the_column_and_line(tmp_path):
     bad = tmp_path / "all_reduce.csv"
     bad.write_text("gpu,num_nodes,num_gpus_per_node,dtype,size(kb)\nH200,1,8,half,4\n")
-    with pytest.raises(cal.KernelDataError, match=r"missing column 'time\(us\)'"):
-        cal.nccl_allreduce_kernels(bad)
+    with pytest.raises(kernel_tables.KernelDataError, match=r"missing column 'time\(us\)'"):
+        kernel_tables.nccl_allreduce_kernels(bad)
     bad.write_text(
         "gpu,num_nodes,num_gpus_per_node,dtype,size(kb),time(us)\nH200,1,8,half,4,15\nH200,1,8,half,x,15\n"
     )
     with pytest.raises(
-        cal.KernelDataError, match=r"line 3: column 'size\(kb\)' must be a non-negative number"
+        kernel_tables.KernelDataError, match=r"line 3: column 'size\(kb\)' must be a non-negative number"
     ):
-        cal.load_kernels(bad)
+        kernel_tables.load_kernels(bad)
     bad.write_text("gpu,num_nodes,num_gpus_per_node,dtype,size(kb),time(us)\nH200,2,8,half,4,15\n")
-    with pytest.raises(cal.KernelDataError, match="no single-node 16-bit all-reduce"):
-        cal.nccl_allreduce_kernels(bad)
+    with pytest.raises(kernel_tables.KernelDataError, match="no single-node 16-bit all-reduce"):
+        kernel_tables.nccl_allreduce_kernels(bad)
 
 
 @pytest.mark.skipif(not (SHARED / "validation" / "apex_plus-comm").exists(), reason="needs shared/validation")
 def test_published_h200_nccl_table_gives_a_rising_link_curve():
     path = SHARED / "validation" / "apex_plus-comm" / "profile" / "comm" / "H200-SXM-141GB" / "all_reduce.csv"
-    table = cal.load_kernels(path)
+    table = kernel_tables.load_kernels(path)
     assert set(table["gpus"]) == {2.0, 4.0, 8.0}
     link = cal.fit(table, load_hardware("h200")).efficiency.curves.link
     # 128 MiB over 8 GPUs in 710 us less 2 * 7 hops of 2 us: 2 * 7/8 * 128 MiB / 682 us = 344 GB/s,

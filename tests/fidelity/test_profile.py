@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 from hardware import load_hardware
 from sim.cli import app
 from sim.fidelity import calibrate as cal
+from sim.fidelity import kernels as kernel_tables
 
 pytest.importorskip("torch")
 
@@ -23,7 +24,7 @@ def test_profile_tiny_on_cpu_feeds_calibrate(tmp_path):
         app, ["profile", "--model", "llama-3.1-8b", "-o", str(table), "--device", "cpu", "--tiny"]
     )
     assert r.exit_code == 0, r.output
-    kernels = cal.read_kernels(table)
+    kernels = kernel_tables.read_kernels(table)
     assert set(kernels["op"]) == {
         "gemm",
         "attention_prefill",

@@ -9,8 +9,9 @@ from typer.testing import CliRunner
 from hardware import load_hardware
 from sim.cli import app
 from sim.cost.estimate import smallest_fit
+from sim.cost.memory import memory_plan
 from sim.cost.parallelism import Parallelism
-from sim.studies.costcurve import contexts, cost_curve, jumps, shapes
+from sim.studies.costcurve import contexts, cost_curve, jumps, shapes, smallest_groups
 from workloads import load_model
 
 runner = CliRunner()
@@ -62,6 +63,26 @@ def test_the_price_steps_up_on_the_fewest_devices(curve):
                                                                           last.context_tokens])]
     before, after = rows["smallest_group_cost_per_1m_input_tokens_usd"]
     assert after > 1.5 * before
+
+
+def test_smallest_groups_are_what_smallest_fit_picks(llama8b):
+    hw = load_hardware("h100-sxm")
+    runs = smallest_groups(llama8b, hw, OUTPUT, 1000, 10_000_000)
+    assert runs[0][0] == 1000 and len(runs) > 10
+    ends = [start - 1 for start, _ in runs[1:]] + [10_000_000]
+    for (start, par), end in zip(runs, ends, strict=True):
+        assert smallest_fit(llama8b, hw, start + OUTPUT) == par == smallest_fit(llama8b, hw, end + OUTPUT)
+        assert end == 10_000_000 or smallest_fit(llama8b, hw, end + 1 + OUTPUT) != par
+
+
+def test_a_jump_is_one_past_the_longest_prompt_the_smaller_group_holds(llama8b):
+    hw = load_hardware("h100-sxm")
+    first = jumps(llama8b, hw, 100, 1000, 2_000_000)[0]
+    plan = memory_plan(llama8b, hw, Parallelism(1, 1))
+    assert first.devices_before == 1
+    assert plan.seq_bytes(first.context_tokens - 1 + 100) <= plan.kv_pool_bytes < plan.seq_bytes(
+        first.context_tokens + 100
+    )
 
 
 def test_shapes_and_grid(llama8b):
