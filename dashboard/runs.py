@@ -21,6 +21,7 @@ import yaml
 
 from hardware import hardware_names
 from hardware.catalog import read_yaml
+from hardware.yamltext import load_yaml
 from sim.api import Result
 from sim.scenario import Scenario, ScenarioError, scenario_from_dict, set_path
 from workloads import model_names
@@ -98,7 +99,7 @@ def parse_upload(contents: str, filename: str, max_bytes: int) -> dict:
     if len(raw) > max_bytes:
         raise ScenarioError(f"{filename}: {len(raw):,} bytes, over the {max_bytes:,}-byte limit for uploads")
     try:
-        data = yaml.safe_load(raw.decode("utf-8"))
+        data = load_yaml(raw.decode("utf-8"))
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ScenarioError(f"{filename}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):

@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from hardware.catalog import load_hardware, read_yaml
 from hardware.spec import Accelerator, BytesPerS, Seconds
+from hardware.yamltext import load_yaml
 from sim.cost.roofline import ConfigError, Parallelism, check_parallelism, memory_plan
 from workloads.catalog import load_model
 from workloads.model import ModelArch
@@ -27,7 +28,7 @@ SCHEMA_PATH = Path(__file__).parent / "scenario.schema.json"
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def deep_merge(base: Any, patch: Any) -> Any:
@@ -271,7 +272,7 @@ class ScenarioError(ValueError):
 
 def _parse_value(text: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError:
         return text
 

@@ -27,6 +27,7 @@ from dashboard.runs import (
     read_example,
 )
 from hardware import hardware_names
+from hardware.yamltext import load_yaml
 from sim.api import make_requests, run
 from sim.report import figures as shared
 from sim.scenario import ScenarioError, scenario_from_dict
@@ -50,7 +51,7 @@ def _field(path: str, label: str, id_: str, value):
 def _query_value(text: str):
     """A form value from the URL, read the way `--set key=value` reads it."""
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError:
         return text
 
