@@ -37,7 +37,7 @@ BYTES_PER_ELEMENT: dict[str, float] = {
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class MemoryTier(Frozen):

@@ -62,6 +62,8 @@ def parse_seconds(value: str | float | int) -> float:
     if isinstance(value, int | float):
         return float(value)
     number, unit = _split(value)
+    if unit == "":
+        return number
     if unit not in _TIME:
         raise ValueError(f"cannot read {value!r} as a duration such as '50ms' or '2s'")
     return number * _TIME[unit]

@@ -10,18 +10,24 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+MAX_TOKENS = 1_000_000_000
+"""The longest length any field or trace row may give: a thousand times the longest context a
+model offers, and small enough that sums of many such lengths stay inside int64."""
+Tokens = Annotated[int, Field(ge=1, le=MAX_TOKENS)]
 
 
 class Fixed(Frozen):
     kind: Literal["fixed"] = "fixed"
-    tokens: int = Field(ge=1)
+    tokens: Tokens
 
 
 class Uniform(Frozen):
     kind: Literal["uniform"] = "uniform"
-    low: int = Field(ge=1)
-    high: int = Field(ge=1)
+    low: Tokens
+    high: Tokens
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -34,17 +40,17 @@ class LogNormal(Frozen):
     """Lengths whose logarithm is normal: `median` tokens, `sigma` the log-space spread; clipped."""
 
     kind: Literal["lognormal"] = "lognormal"
-    median: float = Field(gt=0)
+    median: float = Field(gt=0, le=MAX_TOKENS)
     sigma: float = Field(ge=0)
-    min: int = Field(default=1, ge=1)
-    max: int | None = Field(default=None, ge=1)
+    min: Tokens = 1
+    max: Tokens | None = None
 
 
 class Empirical(Frozen):
     """Draw (with replacement) from observed lengths: inline `values`, or a CSV `path` + `column`."""
 
     kind: Literal["empirical"] = "empirical"
-    values: tuple[int, ...] | None = None
+    values: tuple[Tokens, ...] | None = None
     path: Path | None = None
     column: str | None = None
 

@@ -18,7 +18,7 @@ from hardware.spec import BYTES_PER_ELEMENT, DType
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class MLA(Frozen):

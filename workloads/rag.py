@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import Field
 
 from hardware.spec import Seconds
-from workloads.lengths import Frozen, Length, sample_lengths
+from workloads.lengths import Frozen, Length, Tokens, sample_lengths
 
 
 class FullDocument(Frozen):
@@ -35,7 +35,7 @@ class Retrieval(Frozen):
 
     kind: Literal["rag"] = "rag"
     chunks: int = Field(ge=1)
-    chunk_tokens: int = Field(ge=1)
+    chunk_tokens: Tokens
     retrieval_s: Seconds = Field(default=0.0, ge=0)
 
 

@@ -54,7 +54,7 @@ class PlanError(ValueError):
 class SloTarget(BaseModel):
     """`metric` at `percentile` must not exceed `limit_s` seconds, e.g. ttft_p99=2s."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     metric: Literal["ttft", "tpot", "e2e"]
     percentile: Literal[50, 90, 99]

@@ -54,7 +54,7 @@ class SweepSpec(BaseModel):
     """The sweep file. `grid` maps dotted paths to value lists; `list` is a list of points, each a
     mapping of dotted paths to values."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
     name: str = "sweep"
     base: str | dict[str, Any]
