@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from sim.cli.console import err, fail, out
+from sim.cli.console import err, fail, guard_commands, out
 
 __all__ = ["app", "err", "fail", "main", "out"]
 
@@ -304,6 +304,8 @@ register_dashboard(app)
 from sim.cli.cache import register as register_cache  # noqa: E402
 
 register_cache(app)
+
+guard_commands(app)
 
 
 def main() -> None:  # pragma: no cover
