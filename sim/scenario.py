@@ -319,13 +319,20 @@ def format_error(exc: ValidationError) -> str:
 
 
 def scenario_from_dict(data: dict, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
+    """Validate a raw scenario mapping (after `overrides`), and refuse one this machine cannot
+    hold (`sim.limits`); every error is a `ScenarioError` naming the field."""
+    from sim.limits import LimitError, check_memory, check_numbers
+
     data = apply_overrides(data, overrides)
     try:
-        return Scenario.model_validate(data)
+        check_numbers(data)
+        scenario = Scenario.model_validate(data)
+        check_memory(scenario)
     except ValidationError as exc:
         raise ScenarioError(format_error(exc)) from None
-    except ValueError as exc:
+    except (LimitError, ValueError) as exc:
         raise ScenarioError(str(exc)) from None
+    return scenario
 
 
 def rebase_paths(data: Any, folder: Path) -> Any:
