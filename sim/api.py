@@ -131,6 +131,7 @@ def run(
         progress,
         loop,
         scenario.seed,
+        scenario.model.max_context_tokens,
     )
     requests_df = metrics.requests_table(result.requests, result.state, REASONS)
     timeseries = metrics.timeseries_table(result.recorder, result.capacity_blocks)

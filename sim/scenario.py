@@ -21,6 +21,7 @@ from hardware.spec import Accelerator, BytesPerS, Seconds
 from hardware.yamltext import load_yaml
 from sim.cost.roofline import ConfigError, Parallelism, check_parallelism, memory_plan
 from workloads.catalog import load_model
+from workloads.lengths import shortest
 from workloads.model import ModelArch
 from workloads.spec import Slo, Workload
 
@@ -249,6 +250,24 @@ class Scenario(Frozen):
                 f"scheduler.preemption: swap needs a memory tier below {self.hardware.main_tier.name} "
                 f"in hardware.memory; {self.hardware.name} has none"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _within_context(self) -> Self:
+        """A class whose shortest request is longer than the model's context would have every
+        request rejected (`context_limit`); refuse it here instead."""
+        limit = self.model.max_context_tokens
+        if limit is None:
+            return self
+        for i, c in enumerate(self.workload.classes):
+            if c.trace is not None:
+                continue
+            total = c.system_prompt_tokens + shortest(c.prompt_tokens) + shortest(c.output_tokens)
+            if total > limit:
+                raise ValueError(
+                    f"workload.classes.{i} ({c.name}): every request is at least {total:,} tokens (system "
+                    f"prompt + prompt + output), more than {self.model.name}'s max context of {limit:,}"
+                )
         return self
 
     @property

@@ -66,6 +66,17 @@ class Empirical(Frozen):
 Length = Annotated[Fixed | Uniform | LogNormal | Empirical, Field(discriminator="kind")]
 
 
+def shortest(length: Length) -> int:
+    """The fewest tokens `length` can draw (1 where only a file knows)."""
+    if isinstance(length, Fixed):
+        return length.tokens
+    if isinstance(length, Uniform):
+        return length.low
+    if isinstance(length, LogNormal):
+        return length.min
+    return min(length.values) if length.values else 1
+
+
 def sample_lengths(dist: Fixed | Uniform | LogNormal | Empirical, rng: np.random.Generator,
                    n: int) -> np.ndarray:
     if isinstance(dist, Fixed):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import simpy
 
-from sim.engine.recorder import KV_CAPACITY, PROMPT_TOO_LONG
+from sim.engine.recorder import CONTEXT_LIMIT, KV_CAPACITY, PROMPT_TOO_LONG
 from sim.engine.router import ROUTERS, round_robin
 from sim.scenario import Scheduler
 from workloads.arrivals import ClosedLoop
@@ -23,6 +23,7 @@ class Cluster:
 
     def __init__(self, env, reqs, state, stats, router, transfer_s_per_token, transfer_latency_s, progress):
         self.env, self.reqs, self.state, self.stats = env, reqs, state, stats
+        self.max_context_tokens: int | None = None  # longest prompt + output admitted; None: no limit
         self.route = ROUTERS[router]
         self.transfer_s_per_token = transfer_s_per_token
         self.transfer_latency_s = transfer_latency_s
@@ -67,6 +68,10 @@ class Cluster:
         """Route request r, arriving now, or reject it with a reason."""
         state, stats = self.state, self.stats
         stats.events += 1
+        if self.max_context_tokens is not None and self.work[r] > self.max_context_tokens:
+            state.rejected[r] = CONTEXT_LIMIT
+            self.done(1, (r,))
+            return
         if fits_blocks[r] > capacity_blocks:
             state.rejected[r] = KV_CAPACITY
             self.done(1, (r,))

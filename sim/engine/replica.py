@@ -545,15 +545,18 @@ def simulate(
     progress: Callable[[int], None] | None = None,
     closed_loop: ClosedLoop | None = None,
     seed: int = 0,
+    max_context_tokens: int | None = None,
 ) -> EngineResult:
     """Serve `reqs` on the replicas of `pools` (one `mixed` pool, or a `prefill` and a `decode`
     pool); a pure function of its arguments. With `closed_loop`, users send the requests in table
-    order and their arrival times are set as the run goes (think times drawn from `seed`)."""
+    order and their arrival times are set as the run goes (think times drawn from `seed`). A
+    request whose prompt plus output exceeds `max_context_tokens` is rejected as `context_limit`."""
     env = simpy.Environment()
     if closed_loop is not None:
         reqs = replace(reqs, arrival_s=np.zeros(len(reqs)))
     state, rec, stats = RequestState(len(reqs)), Recorder(), EngineStats()
     cluster = Cluster(env, reqs, state, stats, router, transfer_s_per_token, transfer_latency_s, progress)
+    cluster.max_context_tokens = max_context_tokens
     replicas: list[Replica] = []
     for pool in pools:
         for _ in range(pool.replicas):
