@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from sim.cli.console import err, fail, guard_commands, out
+from workloads.lengths import MAX_TOKENS
 
 __all__ = ["app", "err", "fail", "main", "out"]
 
@@ -21,6 +22,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Capacity planning for long-context LLM inference hardware.",
 )
+
+
+MAX_BATCH = 1_000_000  # sequences in one estimated batch: each costs a few array slots
+MAX_DEVICES = 65_536  # tensor-parallel or pipeline degree
 
 
 def _si(value: float, unit: str) -> str:
@@ -48,11 +53,11 @@ class Dtype(StrEnum):
 def estimate(
     model: Annotated[str, typer.Option(help="preset name, YAML file or Hugging Face config.json")],
     hardware: Annotated[str, typer.Option(help="preset name or YAML file")],
-    input: Annotated[int, typer.Option("--input", min=1, help="prompt tokens")],
-    output: Annotated[int, typer.Option("--output", min=1, help="output tokens")],
-    tp: Annotated[int, typer.Option(min=1, help="tensor-parallel degree")] = 1,
-    pp: Annotated[int, typer.Option(min=1, help="pipeline stages")] = 1,
-    batch: Annotated[int, typer.Option(min=1, help="sequences decoded together")] = 1,
+    input: Annotated[int, typer.Option("--input", min=1, max=MAX_TOKENS, help="prompt tokens")],
+    output: Annotated[int, typer.Option("--output", min=1, max=MAX_TOKENS, help="output tokens")],
+    tp: Annotated[int, typer.Option(min=1, max=MAX_DEVICES, help="tensor-parallel degree")] = 1,
+    pp: Annotated[int, typer.Option(min=1, max=MAX_DEVICES, help="pipeline stages")] = 1,
+    batch: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="sequences decoded together")] = 1,
     kv_dtype: Annotated[Dtype | None, typer.Option(help="KV cache dtype (default: the model's)")] = None,
     weight_dtype: Annotated[Dtype | None, typer.Option(help="weight dtype (default: the model's)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
