@@ -18,6 +18,8 @@ _TIME = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9, "min": 60.0,
 
 
 def _split(text: str) -> tuple[float, str]:
+    if not isinstance(text, str):
+        raise ValueError(f"{text!r} is not a number or a quantity such as '80 GB'")
     match = _NUMBER.match(text)
     if not match:
         raise ValueError(f"cannot read {text!r} as a number with a unit")
