@@ -25,9 +25,10 @@ if TYPE_CHECKING:
 
 MAX_INT = 2**53
 """Largest integer magnitude a field may hold: beyond it floats lose whole numbers."""
-REQUEST_BYTES = 1024
-"""Memory per request over a whole run (requests, engine state, timeseries and result tables);
-about 760 bytes measured on examples/chat-h100.yaml at 200,000 requests, rounded up."""
+REQUEST_BYTES = 1536
+"""Memory per request over a whole run (requests, engine state, timeseries and result tables):
+about 760 bytes measured on examples/chat-h100.yaml at 200,000 requests and 1.32 KB at a million
+(`benchmarks/engine.py --million`, peak RSS), rounded up."""
 REPLICA_BYTES = 64 * 1024
 """Memory per replica (its KV block tables, queues and process); about 47 KB measured."""
 TRACE_ROW_BYTES = 8
