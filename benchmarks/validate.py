@@ -38,10 +38,10 @@ from validation_report import render  # noqa: E402
 
 from hardware import load_hardware  # noqa: E402
 from hardware.spec import Accelerator  # noqa: E402
-from sim import calibrate as cal  # noqa: E402
-from sim import overheads as ovh  # noqa: E402
-from sim import validate as val  # noqa: E402
 from sim.cost.roofline import Parallelism, RooflineCost  # noqa: E402
+from sim.fidelity import calibrate as cal  # noqa: E402
+from sim.fidelity import overheads as ovh  # noqa: E402
+from sim.fidelity import validate as val  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data"
 MODELS = ROOT / "tests" / "data" / "validation" / "models"
