@@ -22,6 +22,8 @@ import dash_bootstrap_components as dbc
 import diskcache
 from dash import Dash, DiskcacheManager, html
 
+from dashboard.errors import error_banner, on_callback_error
+
 PACKAGE = Path(__file__).parent
 EXAMPLES = PACKAGE.parent / "examples"
 
@@ -50,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Dash:
         assets_folder=str(PACKAGE / "assets"),
         background_callback_manager=manager,
         title="ctxsim",
+        on_error=on_callback_error,
     )
     app.server.config["CTXSIM_SETTINGS"] = settings
     app.server.config["MAX_CONTENT_LENGTH"] = 4 * settings.max_upload_bytes + 1024 * 1024
@@ -65,7 +68,7 @@ def create_app(settings: Settings | None = None) -> Dash:
                 dark=True,
                 className="mb-3",
             ),
-            dbc.Container(dash.page_container, fluid=True),
+            dbc.Container([error_banner(), dash.page_container], fluid=True),
         ]
     )
     return app

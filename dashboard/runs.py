@@ -21,6 +21,7 @@ import yaml
 
 from hardware import hardware_names
 from hardware.catalog import read_yaml
+from hardware.yamltext import load_yaml
 from sim.api import Result
 from sim.engine.summary import Summary
 from sim.runnable import scenario_from_dict
@@ -100,7 +101,7 @@ def parse_upload(contents: str, filename: str, max_bytes: int) -> dict:
     if len(raw) > max_bytes:
         raise ScenarioError(f"{filename}: {len(raw):,} bytes, over the {max_bytes:,}-byte limit for uploads")
     try:
-        data = yaml.safe_load(raw.decode("utf-8"))
+        data = load_yaml(raw.decode("utf-8"))
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ScenarioError(f"{filename}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):

@@ -10,6 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from hardware.spec import Accelerator
+from hardware.yamltext import load_yaml
 
 CATALOG_DIR = Path(__file__).parent / "catalog"
 
@@ -30,7 +31,7 @@ def hardware_names() -> list[str]:
 
 def read_yaml(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: not valid YAML: {exc}") from exc
     except OSError as exc:

@@ -18,6 +18,8 @@ _TIME = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9, "min": 60.0,
 
 
 def _split(text: str) -> tuple[float, str]:
+    if not isinstance(text, str):
+        raise ValueError(f"{text!r} is not a number or a quantity such as '80 GB'")
     match = _NUMBER.match(text)
     if not match:
         raise ValueError(f"cannot read {text!r} as a number with a unit")
@@ -62,6 +64,8 @@ def parse_seconds(value: str | float | int) -> float:
     if isinstance(value, int | float):
         return float(value)
     number, unit = _split(value)
+    if unit == "":
+        return number
     if unit not in _TIME:
         raise ValueError(f"cannot read {value!r} as a duration such as '50ms' or '2s'")
     return number * _TIME[unit]

@@ -80,6 +80,7 @@ def cluster_config(
         transfer_latency_s=transfer_latency_s,
         closed_loop=arrivals if isinstance(arrivals, ClosedLoop) else None,
         seed=scenario.seed,
+        max_context_tokens=scenario.model.max_context_tokens,
     )
 
 

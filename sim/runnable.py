@@ -1,7 +1,9 @@
-"""Scenarios that can run: well-formed (`sim.scenario`) and fitting their hardware, the model split
-across the devices it asks for and its weights leaving KV space on every pool. The fit checks ask
-the cost model, so they sit above `sim.scenario`; the loaders here run them before a caller
-simulates or writes anything, and `sim.api.run` runs them again for scenarios built in code."""
+"""Scenarios that can run: well-formed (`sim.scenario`), fitting their hardware (the model split
+across the devices it asks for, its weights leaving KV space on every pool) and fitting this
+machine (`sim.limits.check_memory`: the tables a run will hold against the memory left). The fit
+checks ask the cost model, so they sit above `sim.scenario`; the loaders here run them before a
+caller simulates or writes anything, and `sim.api.run` runs the hardware checks again for
+scenarios built in code."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pathlib import Path
 from sim import scenario as schema
 from sim.cost.memory import MemoryPlan, memory_plan
 from sim.cost.parallelism import ConfigError, Parallelism, check_parallelism
+from sim.limits import LimitError, check_memory
 from sim.scenario import Scenario, ScenarioError
 
 
@@ -17,7 +20,7 @@ def scenario_from_dict(data: dict, overrides: list[str] | tuple[str, ...] = ()) 
     """A scenario from a mapping (with `--set` style overrides), refused with a `ScenarioError`
     naming the field when it is malformed or cannot run on its hardware."""
     scenario = schema.scenario_from_dict(data, overrides)
-    check_runnable(scenario)
+    _check_here(scenario)
     return scenario
 
 
@@ -25,8 +28,17 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
     """A scenario file, read as `sim.scenario.load_scenario` reads it and refused like
     `scenario_from_dict`."""
     scenario = schema.load_scenario(path, overrides)
-    check_runnable(scenario)
+    _check_here(scenario)
     return scenario
+
+
+def _check_here(scenario: Scenario) -> None:
+    """`check_runnable`, then refuse a run this machine's memory cannot hold."""
+    check_runnable(scenario)
+    try:
+        check_memory(scenario)
+    except LimitError as exc:
+        raise ScenarioError(str(exc)) from None
 
 
 def check_runnable(scenario: Scenario) -> None:

@@ -21,7 +21,10 @@ from pydantic import BeforeValidator, Field, ValidationError, model_validator
 from hardware.base import Frozen
 from hardware.catalog import load_hardware, read_yaml
 from hardware.spec import Accelerator, BytesPerS, Seconds
+from hardware.yamltext import load_yaml
+from sim.limits import LimitError, check_numbers
 from workloads.catalog import load_model
+from workloads.lengths import shortest
 from workloads.model import ModelArch
 from workloads.spec import Slo, Workload
 
@@ -217,6 +220,24 @@ class Scenario(Frozen):
             )
         return self
 
+    @model_validator(mode="after")
+    def _within_context(self) -> Self:
+        """A class whose shortest request is longer than the model's context would have every
+        request rejected (`context_limit`); refuse it here instead."""
+        limit = self.model.max_context_tokens
+        if limit is None:
+            return self
+        for i, c in enumerate(self.workload.classes):
+            if c.trace is not None:
+                continue
+            total = c.system_prompt_tokens + shortest(c.prompt_tokens) + shortest(c.output_tokens)
+            if total > limit:
+                raise ValueError(
+                    f"workload.classes.{i} ({c.name}): every request is at least {total:,} tokens (system "
+                    f"prompt + prompt + output), more than {self.model.name}'s max context of {limit:,}"
+                )
+        return self
+
     @property
     def par(self) -> ParallelismSpec:
         """The parallelism: `tp`, `pp` and `devices` per replica, read the way the cost model reads
@@ -240,7 +261,7 @@ class ScenarioError(ValueError):
 
 def _parse_value(text: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError:
         return text
 
@@ -287,15 +308,18 @@ def format_error(exc: ValidationError) -> str:
 
 
 def scenario_from_dict(data: dict, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
-    """A well-formed scenario from a mapping and `--set` overrides; `sim.runnable.scenario_from_dict`
-    also refuses one that cannot run on its hardware."""
+    """A well-formed scenario from a mapping and `--set` overrides (no integer beyond what float and
+    int64 arithmetic hold, `sim.limits.check_numbers`); every error is a `ScenarioError` naming the
+    field. `sim.runnable.scenario_from_dict` also refuses one that cannot run here."""
     data = apply_overrides(data, overrides)
     try:
-        return Scenario.model_validate(data)
+        check_numbers(data)
+        scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(format_error(exc)) from None
-    except ValueError as exc:
+    except (LimitError, ValueError) as exc:
         raise ScenarioError(str(exc)) from None
+    return scenario
 
 
 def rebase_paths(data: Any, folder: Path) -> Any:

@@ -10,16 +10,21 @@ from pydantic import Field, model_validator
 
 from hardware.base import Frozen
 
+MAX_TOKENS = 1_000_000_000
+"""The longest length any field or trace row may give: a thousand times the longest context a
+model offers, and small enough that sums of many such lengths stay inside int64."""
+Tokens = Annotated[int, Field(ge=1, le=MAX_TOKENS)]
+
 
 class Fixed(Frozen):
     kind: Literal["fixed"] = "fixed"
-    tokens: int = Field(ge=1)
+    tokens: Tokens
 
 
 class Uniform(Frozen):
     kind: Literal["uniform"] = "uniform"
-    low: int = Field(ge=1)
-    high: int = Field(ge=1)
+    low: Tokens
+    high: Tokens
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -32,17 +37,17 @@ class LogNormal(Frozen):
     """Lengths whose logarithm is normal: `median` tokens, `sigma` the log-space spread; clipped."""
 
     kind: Literal["lognormal"] = "lognormal"
-    median: float = Field(gt=0)
+    median: float = Field(gt=0, le=MAX_TOKENS)
     sigma: float = Field(ge=0)
-    min: int = Field(default=1, ge=1)
-    max: int | None = Field(default=None, ge=1)
+    min: Tokens = 1
+    max: Tokens | None = None
 
 
 class Empirical(Frozen):
     """Draw (with replacement) from observed lengths: inline `values`, or a CSV `path` + `column`."""
 
     kind: Literal["empirical"] = "empirical"
-    values: tuple[int, ...] | None = None
+    values: tuple[Tokens, ...] | None = None
     path: Path | None = None
     column: str | None = None
 
@@ -56,6 +61,17 @@ class Empirical(Frozen):
 
 
 Length = Annotated[Fixed | Uniform | LogNormal | Empirical, Field(discriminator="kind")]
+
+
+def shortest(length: Length) -> int:
+    """The fewest tokens `length` can draw (1 where only a file knows)."""
+    if isinstance(length, Fixed):
+        return length.tokens
+    if isinstance(length, Uniform):
+        return length.low
+    if isinstance(length, LogNormal):
+        return length.min
+    return min(length.values) if length.values else 1
 
 
 def sample_lengths(dist: Fixed | Uniform | LogNormal | Empirical, rng: np.random.Generator,

@@ -21,7 +21,7 @@ from pydantic import Field
 
 from hardware.base import Frozen
 from hardware.spec import Seconds
-from workloads.lengths import Length, sample_lengths
+from workloads.lengths import Length, Tokens, sample_lengths
 
 
 class FullDocument(Frozen):
@@ -36,7 +36,7 @@ class Retrieval(Frozen):
 
     kind: Literal["rag"] = "rag"
     chunks: int = Field(ge=1)
-    chunk_tokens: int = Field(ge=1)
+    chunk_tokens: Tokens
     retrieval_s: Seconds = Field(default=0.0, ge=0)
 
 

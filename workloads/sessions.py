@@ -19,7 +19,7 @@ from pydantic import Field
 
 from hardware.base import Frozen
 from hardware.spec import Seconds
-from workloads.lengths import Length, sample_lengths
+from workloads.lengths import Length, Tokens, sample_lengths
 
 
 class Session(Frozen):
@@ -33,7 +33,7 @@ class Session(Frozen):
     turns: Length
     turn_gap_s: Seconds = Field(gt=0)
     history_tokens: Length | None = None
-    max_context_tokens: int | None = Field(default=None, ge=1)
+    max_context_tokens: Tokens | None = None
 
 
 @dataclass(frozen=True)

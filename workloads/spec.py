@@ -22,7 +22,7 @@ from hardware.base import Frozen
 from hardware.spec import Seconds
 from workloads import blocks, rag, sessions
 from workloads.arrivals import Arrivals, Poisson, arrival_times
-from workloads.lengths import Length, sample_lengths
+from workloads.lengths import MAX_TOKENS, Length, sample_lengths
 from workloads.mixes import with_preset
 from workloads.rag import DocumentQA
 from workloads.requests import Requests
@@ -63,7 +63,7 @@ class RequestClass(Frozen):
     weight: float = Field(default=1.0, gt=0)
     prompt_tokens: Length | None = None
     output_tokens: Length | None = None
-    system_prompt_tokens: int = Field(default=0, ge=0)
+    system_prompt_tokens: int = Field(default=0, ge=0, le=MAX_TOKENS)
     session: Session | None = None
     document: DocumentQA | None = None
     trace: TraceReplay | None = None

@@ -8,7 +8,9 @@ each), so a 10M-row trace never sits in memory as text or Python objects. A fast
 (pandas for CSV, pyarrow for JSONL) reads each block; a block it rejects is read again line by line,
 which names the first bad line or, with `skip_bad_rows`, skips and counts the bad lines.
 
-Arrival times come back in seconds from the file's first row. Rows are expected in time order.
+Arrival times come back in seconds from the file's first row. Rows must be in time order: a row
+earlier than the one before it is refused (naming both times), never silently sorted, since a
+misordered file usually means a wrong column or a concatenation the user should know about.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pydantic import Field, model_validator
 
 from hardware.base import Frozen
 from workloads.blocks import mix
+from workloads.lengths import MAX_TOKENS
 
 BLOCK_BYTES = 8 << 20
 BOM = b"\xef\xbb\xbf"
@@ -230,18 +233,36 @@ def _wanted(columns: Columns) -> list[str]:
 def iter_rows(layout: Layout, skip_bad_rows: bool = False,
               block_bytes: int = BLOCK_BYTES) -> Iterator[TraceRows]:
     """The file's rows, one block of lines at a time, with arrival times from the first row."""
-    origin = None
+    origin, last, seen = None, None, 0
     for first_line, block, lines in _blocks(layout, block_bytes):
         rows, times = _parse_fast(layout, block, lines)
         if rows is None:
             rows, times = _parse_slow(layout, block, first_line, skip_bad_rows)
         if times is not None and len(times):
+            _check_order(layout, times, last, seen)
             origin = times[0] if origin is None else origin
+            last = times[-1]
             arrival = (times - origin) / 1e9 if layout.columns.arrival_datetime else \
                 (times - origin) * layout.columns.arrival_unit_s
             rows = replace(rows, arrival_s=arrival.astype(np.float64))
+        seen += len(rows)
         if len(rows) or rows.skipped:
             yield rows
+
+
+def _check_order(layout: Layout, times: np.ndarray, last, seen: int) -> None:
+    """Refuse a block whose arrival times go backwards (within it, or from the block before,
+    whose last time is `last`); `seen` rows came before it."""
+    series = times if last is None else np.concatenate([[last], times])
+    back = np.flatnonzero(np.diff(series) < 0)
+    if not len(back):
+        return
+    i = int(back[0])
+    row = seen + i + (1 if last is None else 0) + 1
+    show = (lambda t: str(pd.Timestamp(int(t)))) if layout.columns.arrival_datetime else (lambda t: f"{t:g}")
+    raise TraceError(f"{layout.path}: arrival column {layout.columns.arrival}: row {row:,} is earlier than "
+                     f"the row before it ({show(series[i + 1])} < {show(series[i])}); timestamps must not "
+                     "decrease: sort the file by arrival time")
 
 
 def read_rows(layout: Layout, skip_bad_rows: bool = False, max_rows: int | None = None) -> TraceRows:
@@ -309,7 +330,7 @@ def _parse_fast(layout: Layout, block: bytes, lines: int) -> tuple[TraceRows | N
     if len(table[cols.prompt_tokens]) != lines:
         return None, None
     prompt, output = (_whole(table[c]) for c in (cols.prompt_tokens, cols.output_tokens))
-    if prompt is None or output is None or prompt.min(initial=1) < 1 or output.min(initial=1) < 1:
+    if prompt is None or output is None or not (_in_range(prompt) and _in_range(output)):
         return None, None
     times = None
     if cols.arrival is not None:
@@ -341,6 +362,10 @@ def _arrow_block(block: bytes, cols: Columns) -> dict:
         column = table.column(name).combine_chunks()
         out[name] = column if name == cols.block_hashes else column.to_pandas()
     return out
+
+
+def _in_range(tokens: np.ndarray) -> bool:
+    return tokens.min(initial=1) >= 1 and tokens.max(initial=1) <= MAX_TOKENS
 
 
 def _whole(series: pd.Series) -> np.ndarray | None:
@@ -434,6 +459,8 @@ def _tokens(fields: dict, name: str) -> int:
     value = _number(fields, name)
     if value != int(value) or value < 1:
         raise BadRow(f"{name} {fields[name]!r} is not a whole number of tokens >= 1")
+    if value > MAX_TOKENS:
+        raise BadRow(f"{name} {fields[name]!r} is over the limit of {MAX_TOKENS:,} tokens")
     return int(value)
 
 
@@ -451,8 +478,10 @@ def _time(fields: dict, cols: Columns) -> float | int:
 
 def _hash_list(fields: dict, name: str) -> list[int]:
     ids = fields.get(name)
-    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
-        raise BadRow(f"{name} is not a list of integer block ids")
+    if not isinstance(ids, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) and -(2**63) <= i < 2**63 for i in ids
+    ):
+        raise BadRow(f"{name} is not a list of 64-bit integer block ids")
     return ids
 
 

@@ -34,7 +34,7 @@ from dashboard.whatif import (
 )
 from hardware import hardware_names, load_hardware
 from sim.cost.parallelism import Parallelism
-from sim.report.format import count, seconds_significant, usd
+from sim.format import count, seconds_significant, usd
 from sim.studies.costcurve import Jump, cost_curve
 from workloads import load_model, model_names
 

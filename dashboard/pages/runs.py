@@ -27,10 +27,11 @@ from dashboard.runs import (
     read_example,
 )
 from hardware import hardware_names
+from hardware.yamltext import load_yaml
 from sim.api import make_requests, run
 from sim.engine.summary import Summary
+from sim.format import number
 from sim.report import figures as shared
-from sim.report.format import number
 from sim.runnable import scenario_from_dict
 from sim.scenario import ScenarioError
 from workloads import model_names
@@ -53,7 +54,7 @@ def _field(path: str, label: str, id_: str, value):
 def _query_value(text: str):
     """A form value from the URL, read the way `--set key=value` reads it."""
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError:
         return text
 

@@ -13,7 +13,7 @@ from dashboard.components import figure_card, figure_id, labelled, page_url, sha
 from dashboard.runs import example_names, latency_frame, parse_upload, read_example
 from dashboard.sizing import candidates_table, size_cluster
 from hardware import hardware_names
-from sim.report.format import usd
+from sim.format import usd
 from sim.scenario import ScenarioError
 from sim.studies.planner import PlanError, SloTarget
 

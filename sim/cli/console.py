@@ -1,15 +1,19 @@
 """The terminal the CLI writes to: `out` for results, `err` for progress and errors, `fail`,
-which prints one red line and exits non-zero, and the checked writers for single output files.
-Command modules import these from here, so none of them needs `sim.cli` (which imports them) while
-it is being built."""
+which prints one red line and exits non-zero, the checked writers for single output files, and
+`guard_commands`, the error boundary every command runs inside. Command modules import these from
+here, so none of them needs `sim.cli` (which imports them) while it is being built."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Annotated, NoReturn
 
+import click
 import typer
 from rich.console import Console
+
+from sim.errors import explain
 
 out = Console()
 err = Console(stderr=True)
@@ -44,3 +48,30 @@ def write_output_file(path: Path, write, overwrite: bool, flag: str = "--out") -
         write_file(path, write, overwrite, flag)
     except (OutputError, OSError) as exc:
         fail(f"{flag} {path}: nothing written: {exc}")
+
+
+def guarded(command):
+    """`command` inside the error boundary (`sim.errors.explain`): an input error is one red line
+    and exit 2, anything unexpected one line with the path of its saved traceback and exit 1. No
+    traceback reaches the terminal, and since every output is written whole or not at all,
+    nothing half-written is left behind."""
+
+    @functools.wraps(command)
+    def boundary(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            code, message = explain(exc)
+            fail(message, code)
+
+    return boundary
+
+
+def guard_commands(app: typer.Typer) -> None:
+    """Put every command of `app` and of its sub-apps inside `guarded`."""
+    for info in app.registered_commands:
+        info.callback = guarded(info.callback)
+    for group in app.registered_groups:
+        guard_commands(group.typer_instance)

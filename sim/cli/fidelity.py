@@ -17,7 +17,7 @@ import typer
 from rich.table import Table
 
 from sim.cli.console import Overwrite, check_output_file, err, fail, out, write_output_file
-from sim.report.format import number
+from sim.format import number
 
 
 class Device(StrEnum):

@@ -12,8 +12,9 @@ import typer
 from rich.table import Table
 
 from hardware.spec import BYTES_PER_ELEMENT
-from sim.cli.console import err, fail, out
-from sim.report.format import count, number, percent, seconds, si
+from sim.cli.console import err, fail, guard_commands, out
+from sim.format import count, number, percent, seconds, si
+from workloads.lengths import MAX_TOKENS
 
 if TYPE_CHECKING:
     from sim.engine.summary import Summary
@@ -28,6 +29,9 @@ app = typer.Typer(
 )
 
 
+MAX_BATCH = 1_000_000  # sequences in one estimated batch: each costs a few array slots
+MAX_DEVICES = 65_536  # tensor-parallel or pipeline degree
+
 def _time(s: float) -> str:
     """A duration to the microsecond, as the estimate and run tables show it."""
     return seconds(s, ms_places=3, s_places=3)
@@ -41,11 +45,11 @@ Dtype = StrEnum("Dtype", {d: d for d in BYTES_PER_ELEMENT if d != "fp32"})
 def estimate(
     model: Annotated[str, typer.Option(help="preset name, YAML file or Hugging Face config.json")],
     hardware: Annotated[str, typer.Option(help="preset name or YAML file")],
-    input: Annotated[int, typer.Option("--input", min=1, help="prompt tokens")],
-    output: Annotated[int, typer.Option("--output", min=1, help="output tokens")],
-    tp: Annotated[int, typer.Option(min=1, help="tensor-parallel degree")] = 1,
-    pp: Annotated[int, typer.Option(min=1, help="pipeline stages")] = 1,
-    batch: Annotated[int, typer.Option(min=1, help="sequences decoded together")] = 1,
+    input: Annotated[int, typer.Option("--input", min=1, max=MAX_TOKENS, help="prompt tokens")],
+    output: Annotated[int, typer.Option("--output", min=1, max=MAX_TOKENS, help="output tokens")],
+    tp: Annotated[int, typer.Option(min=1, max=MAX_DEVICES, help="tensor-parallel degree")] = 1,
+    pp: Annotated[int, typer.Option(min=1, max=MAX_DEVICES, help="pipeline stages")] = 1,
+    batch: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="sequences decoded together")] = 1,
     kv_dtype: Annotated[Dtype | None, typer.Option(help="KV cache dtype (default: the model's)")] = None,
     weight_dtype: Annotated[Dtype | None, typer.Option(help="weight dtype (default: the model's)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
@@ -295,6 +299,8 @@ register_dashboard(app)
 from sim.cli.cache import register as register_cache  # noqa: E402
 
 register_cache(app)
+
+guard_commands(app)
 
 
 def main() -> None:  # pragma: no cover

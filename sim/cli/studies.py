@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -25,7 +26,7 @@ from rich.progress import (
 from rich.table import Table
 
 from sim.cli.console import Overwrite, check_output_file, err, fail, out, write_output_file
-from sim.report.format import seconds, usd
+from sim.format import seconds, usd
 
 
 def sweep(
@@ -180,11 +181,19 @@ def plan(
 ) -> None:
     """Cheapest hardware x tp x replicas (optionally in prefill and decode pools) that meets the SLOs
     at a load, with the runners-up."""
-    from hardware.catalog import read_yaml
+    from hardware.catalog import load_hardware, read_yaml
     from sim.scenario import rebase_paths
     from sim.studies.planner import PlanError, parse_slo
     from sim.studies.planner import plan as make_plan
 
+    if not math.isfinite(qps) or qps <= 0:
+        fail(f"--qps {qps}: give a finite load above 0 requests/s")
+    candidates = _csv(hardware, "--hardware") or None
+    try:
+        for name in candidates or []:
+            load_hardware(name)
+    except ValueError as exc:
+        fail(f"--hardware: {exc}")
     try:
         base = rebase_paths(read_yaml(scenario), scenario.parent)
         targets = [parse_slo(s) for s in slo]
@@ -194,7 +203,7 @@ def plan(
                 base,
                 qps,
                 targets,
-                _csv(hardware, "--hardware") or None,
+                candidates,
                 tps,
                 max_devices,
                 requests,

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sim.report.format import number
+from sim.format import number
 from workloads import describe as stats
 from workloads.mixes import PRESETS, preset_names
 

@@ -11,7 +11,7 @@ import simpy
 
 from sim.engine.config import ClusterConfig, SchedulerConfig
 from sim.engine.context import RunContext
-from sim.engine.recorder import KV_CAPACITY, PROMPT_TOO_LONG
+from sim.engine.recorder import CONTEXT_LIMIT, KV_CAPACITY, PROMPT_TOO_LONG
 from sim.engine.replica import Replica
 from sim.engine.router import ROUTERS, round_robin
 from workloads.arrivals import ClosedLoop
@@ -30,6 +30,7 @@ class Cluster:
     ):
         self.env, self.reqs, self.state, self.stats = ctx.env, ctx.reqs, ctx.state, ctx.stats
         self.config, self.sched = config, sched
+        self.max_context_tokens = config.max_context_tokens
         self.route = ROUTERS[config.router]
         self.transfer_s_per_token = config.transfer_s_per_token
         self.transfer_latency_s = config.transfer_latency_s
@@ -39,6 +40,7 @@ class Cluster:
         self.all_done = ctx.env.event()
         self.waiters: dict[int, simpy.Event] = {}  # closed-loop users waiting for their answer
         self.prompt = ctx.prompt
+        self.work = (ctx.reqs.prompt_tokens + ctx.reqs.output_tokens).tolist()  # tokens a request brings
         self.fits_blocks: list[int] = []  # KV blocks each request needs, alone, at its end
         self.capacity_blocks = 0  # of the smallest KV pool a request passes through
 
@@ -82,6 +84,10 @@ class Cluster:
         """Route request r, arriving now, or reject it with a reason."""
         state, stats, sched = self.state, self.stats, self.sched
         stats.events += 1
+        if self.max_context_tokens is not None and self.work[r] > self.max_context_tokens:
+            state.rejected[r] = CONTEXT_LIMIT
+            self.done(1, (r,))
+            return
         if self.fits_blocks[r] > self.capacity_blocks:
             state.rejected[r] = KV_CAPACITY
             self.done(1, (r,))

@@ -57,11 +57,13 @@ class CacheConfig:
 @dataclass(frozen=True)
 class ClusterConfig:
     """The replicas' surroundings: the `router`'s name, the KV link from prefill to decode replicas
-    (seconds per token and latency), and closed-loop users (think times drawn from `seed`) in place
-    of the requests' own arrival times."""
+    (seconds per token and latency), closed-loop users (think times drawn from `seed`) in place
+    of the requests' own arrival times, and the model's context limit: a request whose prompt plus
+    output exceeds `max_context_tokens` is rejected as `context_limit` (None: no limit)."""
 
     router: str = "round_robin"
     transfer_s_per_token: float = 0.0
     transfer_latency_s: float = 0.0
     closed_loop: ClosedLoop | None = None
     seed: int = 0
+    max_context_tokens: int | None = None

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-REASONS = ("", "kv_capacity", "prompt_exceeds_batch_tokens")  # rejection reasons, by code
-KV_CAPACITY, PROMPT_TOO_LONG = 1, 2
+REASONS = ("", "kv_capacity", "prompt_exceeds_batch_tokens", "context_limit")  # rejection reasons, by code
+KV_CAPACITY, PROMPT_TOO_LONG, CONTEXT_LIMIT = 1, 2, 3
 
 
 class RequestState:

@@ -340,13 +340,18 @@ def predict_row(row, model: ModelArch, hw: Accelerator, engine: bool) -> Predict
 
 def skip_reason(row, model, hw, engine: bool) -> str:
     """Why a measurement row cannot be predicted (empty if it can, short of a configuration the cost
-    model rejects): unsupported metric, unknown model or GPU, an offline row without the engine."""
+    model rejects): unsupported metric, unknown model or GPU, prompt + output past the model's context,
+    an offline row without the engine."""
     if row.metric not in NEEDS:
         return f"unsupported metric {row.metric!r}"
     if model is None:
         return f"unknown model {row.model!r}"
     if hw is None:
         return f"unknown GPU {row.gpu!r}"
+    tokens = pd.to_numeric(pd.Series([row.input_len, row.output_len]), errors="coerce").sum()
+    limit = model.max_context_tokens
+    if limit is not None and tokens > limit:
+        return f"context_limit: {tokens:,.0f} tokens exceed {model.name}'s max context of {limit:,}"
     if row.metric == "output_token_throughput":
         if not engine:
             return "needs engine"

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from sim.engine.summary import Summary
-from sim.report.format import number
+from sim.format import number
 
 
 def latency_cdfs(requests: pd.DataFrame, label: str = "") -> go.Figure:

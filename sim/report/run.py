@@ -7,8 +7,8 @@ import html
 import plotly.io as pio
 
 from sim.engine.summary import Summary
+from sim.format import number, percent, seconds, usd
 from sim.report import figures
-from sim.report.format import number, percent, seconds, usd
 
 
 def _number(v: float) -> str:

@@ -17,7 +17,7 @@ import plotly.io as pio
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from sim.report.format import number
+from sim.format import number
 
 COST = "cost_per_1m_output_tokens_usd"
 LATENCIES = {"ttft_p99_s": "TTFT p99 (s)", "tpot_p99_s": "TPOT p99 (s)", "e2e_p99_s": "end to end p99 (s)"}

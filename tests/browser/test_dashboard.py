@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from dashboard.runs import COMPARED
 from hardware import load_hardware
 from sim.cost.estimate import estimate, smallest_fit
-from sim.report.format import number, seconds_significant
+from sim.format import number, seconds_significant
 from sim.scenario import deep_merge
 from workloads import load_model
 

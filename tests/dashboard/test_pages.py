@@ -10,7 +10,7 @@ from dashboard.runs import COMPARED, form_values, read_example
 from hardware import load_hardware
 from sim.api import run
 from sim.cost.estimate import estimate, smallest_fit
-from sim.report.format import number, seconds_significant
+from sim.format import number, seconds_significant
 from sim.scenario import scenario_from_dict
 from sim.studies.costcurve import cost_curve
 from workloads import load_model

@@ -1,6 +1,6 @@
 import math
 
-from sim.report.format import count, number, percent, seconds, seconds_significant, si, usd
+from sim.format import count, number, percent, seconds, seconds_significant, si, usd
 
 
 def test_missing_values_read_as_a_dash_or_the_given_marker():
