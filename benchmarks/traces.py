@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from workloads.spec import Workload, generate
-from workloads.traces import open_trace, read_rows
+from workloads.trace_format import open_trace
+from workloads.traces import read_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "traces"

@@ -8,7 +8,8 @@ from workloads.rag import DocumentQA, FullDocument, Retrieval
 from workloads.requests import Requests
 from workloads.sessions import Session
 from workloads.spec import RequestClass, Slo, Workload, generate
-from workloads.traces import Columns, TraceError, TraceReplay, open_trace, read_rows
+from workloads.trace_format import Columns, TraceError, open_trace
+from workloads.traces import TraceReplay, read_rows
 
 __all__ = [
     "MLA",

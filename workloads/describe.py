@@ -16,7 +16,8 @@ from plotly.subplots import make_subplots
 
 from workloads.blocks import reuse_fraction
 from workloads.requests import Requests
-from workloads.traces import open_trace, read_rows
+from workloads.trace_format import open_trace
+from workloads.traces import read_rows
 
 PERCENTILES = (50, 90, 99)
 

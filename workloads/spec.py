@@ -27,16 +27,9 @@ from workloads.mixes import with_preset
 from workloads.rag import DocumentQA
 from workloads.requests import Requests
 from workloads.sessions import Session
-from workloads.traces import (
-    Layout,
-    TraceError,
-    TraceReplay,
-    TraceRows,
-    open_trace,
-    read_rows,
-    replay,
-    take_ragged,
-)
+from workloads.trace_format import Layout, TraceError, open_trace
+from workloads.trace_rows import TraceRows, take_ragged
+from workloads.traces import TraceReplay, read_rows, replay
 
 
 class Slo(Frozen):

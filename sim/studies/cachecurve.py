@@ -19,7 +19,8 @@ import plotly.graph_objects as go
 
 from sim.engine import _eviction_kernels as K
 from sim.engine.eviction import KNEE_TOKENS, POLICIES, PolicyName, recompute_cost
-from workloads.traces import open_trace, read_rows
+from workloads.trace_format import open_trace
+from workloads.traces import read_rows
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from pydantic import ValidationError
 
 import workloads
 from workloads.spec import Workload, generate
-from workloads.traces import TraceError, open_trace, read_rows
+from workloads.trace_format import TraceError, open_trace
+from workloads.traces import read_rows
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 MOONCAKE = DATA / "mooncake_conversation_sample.jsonl"

@@ -9,18 +9,9 @@ from pydantic import ValidationError
 from tests.conftest import SHARED
 from workloads.blocks import reuse_fraction
 from workloads.describe import summarize
-from workloads.traces import (
-    Columns,
-    TraceError,
-    TraceReplay,
-    _blocks,
-    _parse_fast,
-    _parse_slow,
-    iter_rows,
-    open_trace,
-    read_rows,
-    replay,
-)
+from workloads.trace_format import Columns, TraceError, open_trace
+from workloads.trace_rows import parse_fast, parse_slow
+from workloads.traces import TraceReplay, _blocks, iter_rows, read_rows, replay
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TRACES = SHARED / "traces"
@@ -88,8 +79,8 @@ def test_small_blocks_stream_to_the_same_rows():
 def test_fast_and_line_by_line_parsers_agree(name):
     layout = open_trace(DATA / name)
     (line, block, lines), = list(_blocks(layout, 1 << 20))
-    fast, fast_times = _parse_fast(layout, block, lines)
-    slow, slow_times = _parse_slow(layout, block, line, skip_bad_rows=False)
+    fast, fast_times = parse_fast(layout, block, lines)
+    slow, slow_times = parse_slow(layout, block, line, skip_bad_rows=False)
     assert fast is not None
     for field in ("prompt_tokens", "output_tokens", "hash_values", "hash_offsets"):
         a, b = getattr(fast, field), getattr(slow, field)
