@@ -121,7 +121,20 @@ def _run(*args: str) -> tuple[str, ...]:
 
 
 def cli_cases() -> list[Case]:
-    cases = [
+    """Every CLI case, grouped by the kind of input that is malformed."""
+    return (
+        bad_value_cases()
+        + scenario_file_cases()
+        + override_cases()
+        + trace_cases()
+        + estimate_cases()
+        + command_flag_cases()
+    )
+
+
+def bad_value_cases() -> list[Case]:
+    """Each bad value for each numeric field, given as a `--set` override."""
+    return [
         Case(
             f"--set {path}={value}",
             field,
@@ -130,6 +143,10 @@ def cli_cases() -> list[Case]:
         for path, field in SET_FIELDS.items()
         for value in BAD_VALUES
     ]
+
+
+def scenario_file_cases() -> list[Case]:
+    """The malformed scenario files of `SCENARIO_FILES`, and one that does not exist."""
     files = {
         "bomb.yaml": "aliases expand",
         "deep.yaml": "nested deeper",
@@ -150,7 +167,11 @@ def cli_cases() -> list[Case]:
         "huge-int.yaml": "rate_per_s",
         "missing.yaml": "missing.yaml",
     }
-    cases += [Case(f"scenario file {name}", field, _run(f"{{d}}/{name}")) for name, field in files.items()]
+    return [Case(f"scenario file {name}", field, _run(f"{{d}}/{name}")) for name, field in files.items()]
+
+
+def override_cases() -> list[Case]:
+    """`--set` overrides that are malformed, out of range or too large to run."""
     sets = {
         "kv_cache.prefix_caching=true": "kv_cache.prefix_caching",
         "stop.requests=1000000000000": "stop.requests",
@@ -171,10 +192,14 @@ def cli_cases() -> list[Case]:
         "workload.arrivals={kind: diurnal, rates_per_s: [1, .nan], bucket_s: 1}": "rates_per_s",
         "cost.electricity_usd_per_kwh=.inf": "electricity_usd_per_kwh",
     }
-    cases += [
+    return [
         Case(f"--set {item}", field, _run(CHAT, "--set", "stop.requests=20", "--set", item))
         for item, field in sets.items()
     ]
+
+
+def trace_cases() -> list[Case]:
+    """Each malformed trace of `TRACES`, described and replayed by a run."""
     trace_fields = {
         "unsorted.csv": "earlier than",
         "huge-tokens.csv": "ContextTokens",
@@ -192,6 +217,7 @@ def cli_cases() -> list[Case]:
         "not-json.jsonl": "line 2",
         "inf-time.jsonl": "timestamp",
     }
+    cases = []
     for name, field in trace_fields.items():
         cases.append(Case(f"describe trace {name}", field, ("workload", "describe", f"{{d}}/{name}")))
         cases.append(
@@ -207,6 +233,11 @@ def cli_cases() -> list[Case]:
                 ),
             )
         )
+    return cases
+
+
+def estimate_cases() -> list[Case]:
+    """`estimate` with flags out of range, not numbers, or naming no preset."""
     estimate = ("estimate", "--model", "llama-3.1-8b", "--hardware", "h100-sxm")
     flags = [
         (("--input", "99999999999999999999", "--output", "10"), "--input"),
@@ -218,7 +249,7 @@ def cli_cases() -> list[Case]:
         (("--input", "100", "--output", "-3"), "--output"),
         (("--input", "100", "--output", "10", "--kv-dtype", "fp3"), "--kv-dtype"),
     ]
-    cases += [Case(f"estimate {' '.join(f)}", field, (*estimate, *f)) for f, field in flags]
+    cases = [Case(f"estimate {' '.join(f)}", field, (*estimate, *f)) for f, field in flags]
     cases.append(
         Case(
             "estimate --model nosuch",
@@ -226,9 +257,16 @@ def cli_cases() -> list[Case]:
             ("estimate", "--model", "nosuch", "--hardware", "h100-sxm", "--input", "1", "--output", "1"),
         )
     )
+    return cases
+
+
+def command_flag_cases() -> list[Case]:
+    """Bad flags of `plan`, `cache-curve`, `cost-curve`, `sweep` and `--out`."""
     plan = ("plan", CHAT, "--slo", "ttft_p99=2s")
-    for qps in ("inf", "-inf", "nan", "0", "-5", "abc"):
-        cases.append(Case(f"plan --qps {qps}", "--qps", (*plan, "--qps", qps)))
+    cases = [
+        Case(f"plan --qps {qps}", "--qps", (*plan, "--qps", qps))
+        for qps in ("inf", "-inf", "nan", "0", "-5", "abc")
+    ]
     cases += [
         Case("plan --hardware nosuch", "nosuch", (*plan, "--qps", "10", "--hardware", "nosuch")),
         Case("plan --tp abc", "--tp", (*plan, "--qps", "10", "--tp", "abc")),
