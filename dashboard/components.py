@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+import dash
 import dash_bootstrap_components as dbc
 from dash import MATCH, Input, Output, State, callback, dcc, html
 
+from dashboard.app import settings
 from dashboard.figures import figure_csv
+from dashboard.runs import parse_upload, read_example
+from sim.scenario import ScenarioError
 
 
 def figure_id(name: str) -> dict:
@@ -93,3 +97,27 @@ def upload_box(id_: str, text: str = "Drop a scenario YAML here, or click to cho
         className="border border-2 rounded p-2 mb-2 text-center",
         style={"borderStyle": "dashed"},
     )
+
+
+def register_source_choice(page: str) -> None:
+    """Register the callback that fills a page's `{page}-source` store from its example dropdown or its
+    upload box, so the pages that start from a scenario load and check it the same way. An upload
+    passes the same checks as the CLI's scenario files and is marked, since it cannot travel in a
+    link; a refused one leaves the store alone and shows its message in `{page}-source-error`."""
+
+    @callback(
+        Output(f"{page}-source", "data"),
+        Output(f"{page}-source-error", "children"),
+        Input(f"{page}-example", "value"),
+        Input(f"{page}-upload", "contents"),
+        State(f"{page}-upload", "filename"),
+        prevent_initial_call=True,
+    )
+    def choose_source(example, contents, filename):
+        try:
+            if dash.ctx.triggered_id == f"{page}-upload" and contents:
+                data = parse_upload(contents, filename, settings().max_upload_bytes)
+                return {"label": filename, "data": data, "uploaded": True}, None
+            return {"label": example, "data": read_example(settings().examples_dir, example)}, None
+        except ScenarioError as exc:
+            return dash.no_update, dbc.Alert(str(exc), color="danger", className="small")

@@ -14,7 +14,15 @@ from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import figures
 from dashboard.app import settings
-from dashboard.components import figure_card, figure_id, labelled, page_url, share_box, upload_box
+from dashboard.components import (
+    figure_card,
+    figure_id,
+    labelled,
+    page_url,
+    register_source_choice,
+    share_box,
+    upload_box,
+)
 from dashboard.runs import (
     FORM_FIELDS,
     apply_form,
@@ -23,7 +31,6 @@ from dashboard.runs import (
     example_names,
     form_values,
     latency_frame,
-    parse_upload,
     read_example,
 )
 from hardware import hardware_names
@@ -133,23 +140,7 @@ def layout(**query):
     )
 
 
-@callback(
-    Output("runs-source", "data"),
-    Output("runs-source-error", "children"),
-    Input("runs-example", "value"),
-    Input("runs-upload", "contents"),
-    State("runs-upload", "filename"),
-    prevent_initial_call=True,
-)
-def choose_source(example, contents, filename):
-    """An example by name, or an upload that passed the same checks as the CLI's scenario files."""
-    try:
-        if dash.ctx.triggered_id == "runs-upload" and contents:
-            data = parse_upload(contents, filename, settings().max_upload_bytes)
-            return {"label": filename, "data": data, "uploaded": True}, None
-        return {"label": example, "data": read_example(settings().examples_dir, example)}, None
-    except ScenarioError as exc:
-        return dash.no_update, dbc.Alert(str(exc), color="danger", className="small")
+register_source_choice("runs")
 
 
 @callback([Output(i, "value") for i in FORM_IDS], Input("runs-source", "data"), prevent_initial_call=True)

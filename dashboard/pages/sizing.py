@@ -9,8 +9,16 @@ from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import figures
 from dashboard.app import settings
-from dashboard.components import figure_card, figure_id, labelled, page_url, share_box, upload_box
-from dashboard.runs import example_names, latency_frame, parse_upload, read_example
+from dashboard.components import (
+    figure_card,
+    figure_id,
+    labelled,
+    page_url,
+    register_source_choice,
+    share_box,
+    upload_box,
+)
+from dashboard.runs import example_names, latency_frame, read_example
 from dashboard.sizing import candidates_table, size_cluster
 from hardware import hardware_names
 from sim.format import usd
@@ -157,24 +165,7 @@ def layout(**query):
     )
 
 
-@callback(
-    Output("sizing-source", "data"),
-    Output("sizing-source-error", "children"),
-    Input("sizing-example", "value"),
-    Input("sizing-upload", "contents"),
-    State("sizing-upload", "filename"),
-    prevent_initial_call=True,
-)
-def choose_workload(example, contents, filename):
-    try:
-        if dash.ctx.triggered_id == "sizing-upload" and contents:
-            return {
-                "label": filename,
-                "data": parse_upload(contents, filename, settings().max_upload_bytes),
-            }, None
-        return {"label": example, "data": read_example(settings().examples_dir, example)}, None
-    except ScenarioError as exc:
-        return dash.no_update, dbc.Alert(str(exc), color="danger", className="small")
+register_source_choice("sizing")
 
 
 INPUTS = [
