@@ -41,22 +41,17 @@ def _number(id_: str, value, step) -> dbc.Input:
     return dbc.Input(id=id_, type="number", value=value, min=0, step=step, size="sm")
 
 
+def _number_col(label: str, id_: str, value, step="any") -> dbc.Col:
+    """One labelled number input in a column of its own, as the form's rows lay them out."""
+    return dbc.Col(labelled(label, _number(id_, value, step)))
+
+
 def _load_row(query: dict) -> dbc.Row:
     """Target load and how many requests each configuration simulates."""
     return dbc.Row(
         [
-            dbc.Col(
-                labelled(
-                    "target load (req/s)",
-                    _number("sizing-qps", _float(query, "qps", 10.0), "any"),
-                )
-            ),
-            dbc.Col(
-                labelled(
-                    "simulated requests",
-                    _number("sizing-requests", int(_float(query, "requests", 1000)), 100),
-                )
-            ),
+            _number_col("target load (req/s)", "sizing-qps", _float(query, "qps", 10.0)),
+            _number_col("simulated requests", "sizing-requests", int(_float(query, "requests", 1000)), 100),
         ]
     )
 
@@ -65,19 +60,9 @@ def _slo_row(query: dict) -> dbc.Row:
     """The p99 targets: TTFT, TPOT and end to end (empty: no target)."""
     return dbc.Row(
         [
-            dbc.Col(
-                labelled(
-                    "TTFT p99 ≤ (s)",
-                    _number("sizing-ttft", _float(query, "ttft_p99", 2.0), "any"),
-                )
-            ),
-            dbc.Col(
-                labelled(
-                    "TPOT p99 ≤ (s)",
-                    _number("sizing-tpot", _float(query, "tpot_p99", 0.05), "any"),
-                )
-            ),
-            dbc.Col(labelled("e2e p99 ≤ (s)", _number("sizing-e2e", _float(query, "e2e_p99", None), "any"))),
+            _number_col("TTFT p99 ≤ (s)", "sizing-ttft", _float(query, "ttft_p99", 2.0)),
+            _number_col("TPOT p99 ≤ (s)", "sizing-tpot", _float(query, "tpot_p99", 0.05)),
+            _number_col("e2e p99 ≤ (s)", "sizing-e2e", _float(query, "e2e_p99", None)),
         ]
     )
 
