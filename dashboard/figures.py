@@ -57,15 +57,12 @@ def roofline(ops: pd.DataFrame, roofs: dict[str, tuple[float, float]]) -> go.Fig
                 hovertemplate="%{text}<br>%{x:.3g} FLOP/B, %{y:.3g} FLOP/s<extra></extra>",
             )
         )
-    fig.update_xaxes(type="log", title_text="arithmetic intensity (FLOPs per byte)")
-    fig.update_yaxes(type="log", title_text="achieved FLOP/s per device")
-    fig.update_layout(
-        title="Roofline: prefill and decode operators (circle compute-, square memory-bound)",
-        height=420,
-        margin={"t": 60, "b": 40},
-        legend={"orientation": "h", "y": -0.2},
+    return _log_log(
+        fig,
+        "arithmetic intensity (FLOPs per byte)",
+        "achieved FLOP/s per device",
+        "Roofline: prefill and decode operators (circle compute-, square memory-bound)",
     )
-    return fig
 
 
 def cost_curve(curve: pd.DataFrame, jumps: Sequence[Jump], model_context_tokens: int | None) -> go.Figure:
@@ -110,13 +107,17 @@ def cost_curve(curve: pd.DataFrame, jumps: Sequence[Jump], model_context_tokens:
             annotation_text="model's positions",
             annotation_position="top left",
         )
-    fig.update_xaxes(type="log", title_text="prompt tokens")
-    fig.update_yaxes(type="log", title_text="$ per request")
+    return _log_log(
+        fig, "prompt tokens", "$ per request", "Cost per request vs context (cheapest device group)"
+    )
+
+
+def _log_log(fig: go.Figure, x_title: str, y_title: str, title: str) -> go.Figure:
+    """`fig` with both axes logarithmic and the layout the log-log figures share (legend below)."""
+    fig.update_xaxes(type="log", title_text=x_title)
+    fig.update_yaxes(type="log", title_text=y_title)
     fig.update_layout(
-        title="Cost per request vs context (cheapest device group)",
-        height=420,
-        margin={"t": 60, "b": 40},
-        legend={"orientation": "h", "y": -0.2},
+        title=title, height=420, margin={"t": 60, "b": 40}, legend={"orientation": "h", "y": -0.2}
     )
     return fig
 
