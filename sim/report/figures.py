@@ -43,31 +43,20 @@ def occupancy(timeseries: pd.DataFrame) -> go.Figure:
         ts = ts.iloc[:: len(ts) // 20_000 + 1]
     for replica, group in ts.groupby("replica"):
         name = f"replica {replica}"
-        fig.add_trace(
-            go.Scattergl(
-                x=group.time_s,
-                y=group.batch_size,
-                mode="lines",
-                name=name,
-                line={"shape": "hv"},
-                legendgroup=name,
-            ),
-            row=1,
-            col=1,
-        )
-        fig.add_trace(
-            go.Scattergl(
-                x=group.time_s,
-                y=group.kv_used_fraction,
-                mode="lines",
-                name=name,
-                line={"shape": "hv"},
-                legendgroup=name,
-                showlegend=False,
-            ),
-            row=2,
-            col=1,
-        )
+        for row, column in ((1, "batch_size"), (2, "kv_used_fraction")):
+            fig.add_trace(
+                go.Scattergl(
+                    x=group.time_s,
+                    y=group[column],
+                    mode="lines",
+                    name=name,
+                    line={"shape": "hv"},
+                    legendgroup=name,
+                    showlegend=None if row == 1 else False,  # one legend entry per replica, from row 1
+                ),
+                row=row,
+                col=1,
+            )
     fig.add_trace(
         go.Scattergl(x=ts.time_s, y=ts.in_system, mode="lines", name="in system", line={"shape": "hv"}),
         row=3,
