@@ -38,33 +38,6 @@ def drive(policy, keys, costs, capacity):
     return hits
 
 
-@settings(deadline=None)  # the first example includes JIT compile time
-@given(accesses, capacities)
-def test_lru_kernel_matches_oracle_and_class(stream, capacity):
-    keys, costs = columns(stream)
-    expected = R.simulate_lru(keys.tolist(), capacity)
-    assert K.simulate_lru(keys, capacity).tolist() == expected
-    assert drive(make_policy("lru"), keys, costs, capacity) == expected
-
-
-@settings(deadline=None)
-@given(accesses, capacities)
-def test_lfu_kernel_matches_oracle_and_class(stream, capacity):
-    keys, costs = columns(stream)
-    expected = R.simulate_lfu(keys.tolist(), capacity)
-    assert K.simulate_lfu(keys, capacity).tolist() == expected
-    assert drive(make_policy("lfu"), keys, costs, capacity) == expected
-
-
-@settings(deadline=None)
-@given(accesses, capacities)
-def test_cost_kernel_matches_oracle_and_class(stream, capacity):
-    keys, costs = columns(stream)
-    expected = R.simulate_cost(keys.tolist(), costs.tolist(), capacity)
-    assert K.simulate_cost(keys, costs, capacity).tolist() == expected
-    assert drive(make_policy("cost"), keys, costs, capacity) == expected
-
-
 def kernel(name, keys, costs, capacity):
     if name == "cost":
         return K.simulate_cost(keys, costs, capacity).tolist()
@@ -75,6 +48,16 @@ def oracle(name, keys, costs, capacity):
     if name == "cost":
         return R.simulate_cost(keys.tolist(), costs.tolist(), capacity)
     return {"lru": R.simulate_lru, "lfu": R.simulate_lfu}[name](keys.tolist(), capacity)
+
+
+@pytest.mark.parametrize("name", ["lru", "lfu", "cost"])
+@settings(deadline=None)  # the first example includes JIT compile time
+@given(accesses, capacities)
+def test_kernel_matches_oracle_and_class(name, stream, capacity):
+    keys, costs = columns(stream)
+    expected = oracle(name, keys, costs, capacity)
+    assert kernel(name, keys, costs, capacity) == expected
+    assert drive(make_policy(name), keys, costs, capacity) == expected
 
 
 @pytest.mark.parametrize("name", ["lru", "lfu", "cost"])
