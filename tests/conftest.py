@@ -50,36 +50,44 @@ TINY_HW = {
 }
 
 
+def _tiny_mapping(rate_per_s: float, prompt_high: int, output_high: int, requests: int) -> dict:
+    """The tiny model on the tiny device under Poisson arrivals with uniform prompt and output
+    lengths: the one shape both tiny scenarios below share, with their own load and size."""
+    return {
+        "hardware": TINY_HW,
+        "model": TINY_MODEL,
+        "scheduler": {"max_num_batched_tokens": 256, "max_num_seqs": 16},
+        "workload": {
+            "arrivals": {"kind": "poisson", "rate_per_s": rate_per_s},
+            "prompt_tokens": {"kind": "uniform", "low": 10, "high": prompt_high},
+            "output_tokens": {"kind": "uniform", "low": 1, "high": output_high},
+        },
+        "stop": {"requests": requests},
+    }
+
+
 # The tiny scenario as a plain mapping, for tests that write scenario or sweep files.
-TINY_BASE = {
-    "name": "tiny",
-    "hardware": TINY_HW,
-    "model": TINY_MODEL,
-    "scheduler": {"max_num_batched_tokens": 256, "max_num_seqs": 16},
-    "workload": {
-        "arrivals": {"kind": "poisson", "rate_per_s": 30},
-        "prompt_tokens": {"kind": "uniform", "low": 10, "high": 200},
-        "output_tokens": {"kind": "uniform", "low": 1, "high": 50},
-    },
-    "stop": {"requests": 100},
-}
+TINY_BASE = {"name": "tiny", **_tiny_mapping(rate_per_s=30, prompt_high=200, output_high=50, requests=100)}
+
+
+def disaggregated_cluster(decode_replicas: int) -> dict:
+    """A cluster section with one prefill replica handing its KV to `decode_replicas` decode
+    replicas over a 1 GB/s link with 1 ms latency."""
+    return {
+        "disaggregated": {
+            "prefill": {"replicas": 1},
+            "decode": {"replicas": decode_replicas},
+            "link_bandwidth_bytes_per_s": "1 GB/s",
+            "link_latency_s": "1ms",
+        }
+    }
 
 
 def tiny_scenario(**fields):
     """A scenario small enough to reason about: a 2-layer model on a 2 MB device."""
     from sim.scenario import scenario_from_dict
 
-    data = {
-        "hardware": TINY_HW,
-        "model": TINY_MODEL,
-        "scheduler": {"max_num_batched_tokens": 256, "max_num_seqs": 16},
-        "workload": {
-            "arrivals": {"kind": "poisson", "rate_per_s": 50},
-            "prompt_tokens": {"kind": "uniform", "low": 10, "high": 300},
-            "output_tokens": {"kind": "uniform", "low": 1, "high": 100},
-        },
-        "stop": {"requests": 50},
-    }
+    data = _tiny_mapping(rate_per_s=50, prompt_high=300, output_high=100, requests=50)
     for key, value in fields.items():
         data[key] = (
             {**data[key], **value} if isinstance(data.get(key), dict) and isinstance(value, dict) else value
