@@ -5,7 +5,7 @@ from sim.cost.memory import memory_plan
 from sim.cost.parallelism import Parallelism
 from sim.cost.roofline import RooflineCost
 from sim.scenario import scenario_from_dict
-from tests.conftest import TINY_HW, TINY_MODEL
+from tests.conftest import TINY_HW, TINY_MODEL, disaggregated_cluster
 
 
 def scenario(cluster, requests=1, rate=1.0, prompt=200, output=20):
@@ -25,14 +25,7 @@ def scenario(cluster, requests=1, rate=1.0, prompt=200, output=20):
     )
 
 
-DISAGG = {
-    "disaggregated": {
-        "prefill": {"replicas": 1},
-        "decode": {"replicas": 1},
-        "link_bandwidth_bytes_per_s": "1 GB/s",
-        "link_latency_s": "1ms",
-    }
-}
+DISAGG = disaggregated_cluster(decode_replicas=1)
 
 
 def test_kv_transfer_shows_in_ttft_by_hand():

@@ -12,7 +12,7 @@ from sim.engine.kvcache import KVLayout
 from sim.engine.metrics import block_seconds, time_average_in_system
 from sim.engine.simulate import simulate
 from sim.scenario import Scheduler
-from tests.conftest import TINY_HW, tiny_scenario
+from tests.conftest import TINY_HW, disaggregated_cluster, tiny_scenario
 from workloads.requests import Requests
 
 
@@ -188,14 +188,7 @@ def test_event_skipping_equals_step_by_step_closed_loop_and_disaggregated(mode, 
         cluster = {"replicas": 2}
     else:
         workload = {"arrivals": {"kind": "poisson", "rate_per_s": 20.0 * users}}
-        cluster = {
-            "disaggregated": {
-                "prefill": {"replicas": 1},
-                "decode": {"replicas": 2},
-                "link_bandwidth_bytes_per_s": "1 GB/s",
-                "link_latency_s": "1ms",
-            }
-        }
+        cluster = disaggregated_cluster(decode_replicas=2)
     sc = tiny_scenario(
         seed=seed,
         workload=workload | {"output_tokens": {"kind": "uniform", "low": 1, "high": out_hi}},
