@@ -8,6 +8,7 @@ bytes per second, FLOP per second and seconds. Decimal prefixes are powers of 10
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 _NUMBER = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z/µ]*)\s*$")
 _DECIMAL = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
@@ -59,16 +60,7 @@ def parse_flops(value: str | float | int) -> float:
 
 def parse_seconds(value: str | float | int) -> float:
     """'50ms' -> 0.05, '2s' -> 2.0, '5us' -> 5e-6."""
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration")
-    if isinstance(value, int | float):
-        return float(value)
-    number, unit = _split(value)
-    if unit == "":
-        return number
-    if unit not in _TIME:
-        raise ValueError(f"cannot read {value!r} as a duration such as '50ms' or '2s'")
-    return number * _TIME[unit]
+    return _read(value, _TIME.get, "a duration such as '50ms' or '2s'", kind="a duration")
 
 
 def parse_watts(value: str | float | int) -> float:
@@ -77,15 +69,24 @@ def parse_watts(value: str | float | int) -> float:
 
 
 def _parse(value: str | float | int, bases: dict[str, float], example: str) -> float:
+    """`value` in units of `bases`, each of which may carry an SI or binary prefix."""
+    return _read(value, lambda unit: _prefixed(unit, bases), example, kind=example)
+
+
+def _read(
+    value: str | float | int, scale_of: Callable[[str], float | None], example: str, kind: str
+) -> float:
+    """`value` in SI: a number as it is, a string as its number times `scale_of(unit)` (None for a unit
+    this quantity does not have; the message then shows `example`). A bool is refused as not `kind`
+    rather than read as 0 or 1."""
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not {example}")
+        raise ValueError(f"{value!r} is not {kind}")
     if isinstance(value, int | float):
         return float(value)
     number, unit = _split(value)
     if unit == "":
         return number
-    scale = _prefixed(unit, bases)
+    scale = scale_of(unit)
     if scale is None:
         raise ValueError(f"cannot read {value!r} as {example}")
     return number * scale
-
