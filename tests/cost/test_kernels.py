@@ -10,6 +10,7 @@ from sim.cost import _kernels as K
 from sim.cost import _reference as R
 from sim.cost.ops import build_ops
 from sim.cost.parallelism import Parallelism
+from tests.kernel_checks import decode_spans, step_times
 from tests.strategies import batches
 from workloads import load_model
 
@@ -25,10 +26,6 @@ TABLES = {
 }
 
 
-def args(table):
-    return table.window, table.moe_ratio, table.flops_coef, table.bytes_coef, table.ops
-
-
 @given(st.integers(1, 5000), st.integers(0, 20000), st.integers(0, 9000))
 def test_window_pairs(n, c, w):
     assert K.window_pairs(n, c, w) == R.window_pairs(n, c, w)
@@ -37,10 +34,7 @@ def test_window_pairs(n, c, w):
 @settings(deadline=None)
 @given(batches, st.sampled_from(sorted(TABLES)))
 def test_step_time_matches_reference(batch, name):
-    new, ctx = (np.array(v, np.int64) for v in zip(*batch, strict=True))
-    table = TABLES[name]
-    got = K.step_time(new, ctx, float(len(new)), *args(table))
-    want = R.step_time(list(new), list(ctx), len(new), *args(table))
+    got, want = step_times(batch, TABLES[name])
     assert got == pytest.approx(want, rel=1e-12)
 
 
@@ -52,10 +46,7 @@ def test_step_time_matches_reference(batch, name):
     st.floats(0.0, 5.0),
 )
 def test_decode_span_matches_step_by_step(ctx, k_max, name, t_stop):
-    table = TABLES[name]
-    acc = np.zeros(4)
-    k, t = K.decode_span(np.array(ctx, np.int64), *args(table), 0.0, t_stop, k_max, acc)
-    k_ref, t_ref, acc_ref = R.decode_span(ctx, *args(table), 0.0, t_stop, k_max)
+    (k, t, acc), (k_ref, t_ref, acc_ref) = decode_spans(ctx, TABLES[name], t_stop, k_max)
     assert k == k_ref
     assert t == pytest.approx(t_ref, rel=1e-9)
     assert acc == pytest.approx(acc_ref, rel=1e-9)

@@ -15,6 +15,7 @@ from sim.cost.ops import build_ops
 from sim.cost.optable import curve_columns
 from sim.cost.parallelism import Parallelism
 from sim.cost.roofline import RooflineCost
+from tests.kernel_checks import decode_spans, step_times
 from tests.strategies import batches
 from workloads import load_model
 
@@ -44,19 +45,10 @@ TABLES = {
 }
 
 
-def args(table):
-    return table.window, table.moe_ratio, table.flops_coef, table.bytes_coef, table.ops
-
-
 @settings(deadline=None)
 @given(batches, st.sampled_from(sorted(TABLES)))
 def test_step_time_with_curves_matches_reference(batch, key):
-    new, ctx = (np.array(v, np.int64) for v in zip(*batch, strict=True))
-    table = TABLES[key]
-    got = K.step_time(new, ctx, float(len(new)), *args(table))
-    want = R.step_time(
-        list(new), list(ctx), len(new), *(a.tolist() if isinstance(a, np.ndarray) else a for a in args(table))
-    )
+    got, want = step_times(batch, TABLES[key])
     assert got == pytest.approx(want, rel=1e-12)
 
 
@@ -67,10 +59,7 @@ def test_step_time_with_curves_matches_reference(batch, key):
     st.sampled_from(sorted(TABLES)),
 )
 def test_decode_span_with_curves_matches_step_by_step(ctx, k_max, key):
-    table = TABLES[key]
-    acc = np.zeros(4)
-    k, t = K.decode_span(np.array(ctx, np.int64), *args(table), 0.0, np.inf, k_max, acc)
-    k_ref, t_ref, acc_ref = R.decode_span(ctx, *args(table), 0.0, np.inf, k_max)
+    (k, t, acc), (k_ref, t_ref, acc_ref) = decode_spans(ctx, TABLES[key], np.inf, k_max)
     assert k == k_ref
     assert t == pytest.approx(t_ref, rel=1e-9)
     assert acc == pytest.approx(acc_ref, rel=1e-9)
