@@ -300,17 +300,7 @@ def _h200_variants(before: pd.DataFrame, after: pd.DataFrame, transfer: pd.DataF
             ),
             val.summarize(transfer).assign(calibration="H100 TensorRT-LLM kernels, transferred"),
         ]
-    )[
-        [
-            "calibration",
-            "group",
-            "regime",
-            "count",
-            "median_abs_error_pct",
-            "p90_abs_error_pct",
-            "median_signed_error_pct",
-        ]
-    ]
+    )[["calibration", *val.SUMMARY_COLUMNS]]
 
 
 def render(before, after, transfer, kernel_study, profile_rows, rows, stack) -> str:

@@ -409,6 +409,17 @@ def validate(
     return pd.DataFrame(out)
 
 
+# The columns of a `summarize` table, in order.
+SUMMARY_COLUMNS = (
+    "group",
+    "regime",
+    "count",
+    "median_abs_error_pct",
+    "p90_abs_error_pct",
+    "median_signed_error_pct",
+)
+
+
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
     """Median and p90 absolute error (%) per metric group and regime, with counts; skipped rows are
     counted, not scored."""
@@ -436,12 +447,5 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
                 "median_signed_error_pct": float(part["error_pct"].median()),
             }
         )
-    cols = [
-        "group",
-        "regime",
-        "count",
-        "median_abs_error_pct",
-        "p90_abs_error_pct",
-        "median_signed_error_pct",
-    ]
-    return pd.DataFrame(rows, columns=cols).sort_values(["group", "regime"]).reset_index(drop=True)
+    table = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    return table.sort_values(["group", "regime"]).reset_index(drop=True)
