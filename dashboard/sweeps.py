@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+
+from sim.report.sweep import pareto_mask
 
 RESULTS = "results.parquet"
 POINTS = "points"
@@ -89,14 +90,7 @@ def metric_columns(df: pd.DataFrame, params: list[str]) -> list[str]:
 def pareto_front(df: pd.DataFrame, x: str, y: str, maximize_y: bool = False) -> pd.Series:
     """True for points no other point beats: lower x and lower y (or higher, with `maximize_y`),
     at least as good on both and better on one. Points missing either value are never on it."""
-    a = df[x].to_numpy(float)
-    b = -df[y].to_numpy(float) if maximize_y else df[y].to_numpy(float)
-    ok = ~(np.isnan(a) | np.isnan(b))
-    front = np.zeros(len(df), bool)
-    for i in np.flatnonzero(ok):
-        beaten = ok & (a <= a[i]) & (b <= b[i]) & ((a < a[i]) | (b < b[i]))
-        front[i] = not beaten.any()
-    return pd.Series(front, index=df.index)
+    return pareto_mask(df[x], -df[y].astype(float) if maximize_y else df[y])
 
 
 def pivot(df: pd.DataFrame, rows: str, columns: str, metric: str) -> pd.DataFrame:
