@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import json
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from hardware.catalog import read_yaml, unknown_name
+from hardware.catalog import load_preset, preset_names
 from workloads.model import ModelArch
 
 CATALOG_DIR = Path(__file__).parent / "catalog"
 
 
 def model_names() -> list[str]:
-    return sorted(p.stem for p in CATALOG_DIR.glob("*.yaml"))
-
-
-@cache
-def _preset(name: str) -> ModelArch:
-    return ModelArch.model_validate(read_yaml(CATALOG_DIR / f"{name}.yaml"))
+    return preset_names(CATALOG_DIR)
 
 
 def load_model(name_or_path: str | Path) -> ModelArch:
@@ -34,15 +28,7 @@ def load_model(name_or_path: str | Path) -> ModelArch:
         except (OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"{path}: cannot read as JSON: {exc}") from exc
         return from_hf_config(config, name=path.stem.removesuffix(".config"))
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        try:
-            return ModelArch.model_validate(read_yaml(path))
-        except ValidationError as exc:
-            raise ValueError(f"{path}: {exc}") from exc
-    name = str(name_or_path).lower()
-    if name not in model_names():
-        raise unknown_name("model", str(name_or_path), model_names())
-    return _preset(name)
+    return load_preset(name_or_path, ModelArch, "model", CATALOG_DIR)
 
 
 def _first(config: dict[str, Any], *keys: str, default: Any = None) -> Any:
