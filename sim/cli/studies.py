@@ -290,7 +290,8 @@ def cost_curve(
 ) -> None:
     """Cost per request against prompt length per hardware, and where a request outgrows a device."""
     from hardware import load_hardware
-    from sim.studies.costcurve import STEPS_PER_DOUBLING, figure
+    from sim.report.figures import cost_curve as curve_figure
+    from sim.studies.costcurve import STEPS_PER_DOUBLING
     from sim.studies.costcurve import cost_curve as make_curve
     from workloads import load_model
 
@@ -305,7 +306,7 @@ def cost_curve(
     if out_file is not None:
         import plotly.io as pio
 
-        html = pio.to_html(figure(curve, jumps, arch.name, output), include_plotlyjs=True)
+        html = pio.to_html(curve_figure(curve, jumps, arch.name, output), include_plotlyjs=True)
         write_output_file(out_file, lambda p: p.write_text(html), overwrite)
     if as_json:
         rows = json.loads(curve.to_json(orient="records"))
