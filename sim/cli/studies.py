@@ -29,6 +29,9 @@ from sim.cli.console import Overwrite, check_output_file, err, fail, out, write_
 from sim.format import seconds, usd
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from sim.studies.costcurve import Jump
     from sim.studies.planner import Candidate, Demand, Plan, SearchSpace, SloTarget
 
 
@@ -291,7 +294,6 @@ def cost_curve(
     """Cost per request against prompt length per hardware, and where a request outgrows a device."""
     from hardware import load_hardware
     from sim.report.figures import cost_curve as curve_figure
-    from sim.studies.costcurve import STEPS_PER_DOUBLING
     from sim.studies.costcurve import cost_curve as make_curve
     from workloads import load_model
 
@@ -321,7 +323,25 @@ def cost_curve(
             )
         )
         return
-    table = Table(title=f"{arch.name}: cost per request by prompt length ({output:,} output tokens)")
+    title = f"{arch.name}: cost per request by prompt length ({output:,} output tokens)"
+    out.print(_curve_table(curve, jumps, top, title))
+    for j in jumps:
+        after = f"{j.devices_after} devices" if j.devices_after else "more devices than any group searched"
+        out.print(
+            f"{j.hardware}: from {j.context_tokens:,} prompt tokens a request needs {after} "
+            f"(was {j.devices_before})",
+            highlight=False,
+        )
+    if out_file is not None:
+        out.print(f"wrote {out_file}")
+
+
+def _curve_table(curve: pd.DataFrame, jumps: list[Jump], longest: int, title: str) -> Table:
+    """The curve's rows worth reading: one per doubling of the prompt, both sides of each jump and
+    the longest prompt."""
+    from sim.studies.costcurve import STEPS_PER_DOUBLING
+
+    table = Table(title=title)
     for col in (
         "hardware",
         "prompt tokens",
@@ -334,7 +354,7 @@ def cost_curve(
         table.add_column(col, justify="left" if col == "hardware" else "right")
     edges = {j.context_tokens for j in jumps} | {j.context_tokens - 1 for j in jumps}
     grid = curve.groupby("hardware", sort=False).cumcount()
-    shown = (grid % STEPS_PER_DOUBLING == 0) | curve["context_tokens"].isin(edges | {top})
+    shown = (grid % STEPS_PER_DOUBLING == 0) | curve["context_tokens"].isin(edges | {longest})
     for r in curve[shown].itertuples():
         if not r.fits:
             table.add_row(r.hardware, f"{r.context_tokens:,}", "does not fit", "", "", "", "")
@@ -349,16 +369,7 @@ def cost_curve(
             usd(per_1k, cents=True),
             usd(r.cost_per_1m_input_tokens_usd, cents=True),
         )
-    out.print(table)
-    for j in jumps:
-        after = f"{j.devices_after} devices" if j.devices_after else "more devices than any group searched"
-        out.print(
-            f"{j.hardware}: from {j.context_tokens:,} prompt tokens a request needs {after} "
-            f"(was {j.devices_before})",
-            highlight=False,
-        )
-    if out_file is not None:
-        out.print(f"wrote {out_file}")
+    return table
 
 
 def register(app: typer.Typer) -> None:
