@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from sim.studies.planner import parse_slo, plan
+from sim.studies.planner import Demand, SearchSpace, parse_slo, plan
 
 HARDWARE = ("h100-sxm", "h200", "a100-80g-sxm", "mi300x")
 TPS = (1, 2, 4, 8)
@@ -30,7 +30,7 @@ def main() -> None:
     slos = [parse_slo("ttft_p99=2s"), parse_slo("tpot_p99=50ms")]
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     started = time.perf_counter()
-    answer = plan(base, 20.0, slos, HARDWARE, TPS, max_devices=64, requests=args.requests)
+    answer = plan(base, Demand(20.0, slos, args.requests), SearchSpace(HARDWARE, TPS, max_devices=64))
     wall = time.perf_counter() - started
     print(f"{len(HARDWARE)} hardware x {len(TPS)} tp: {wall:.1f} s wall, {answer.simulations} simulations "
           f"of {args.requests:,} requests")

@@ -4,43 +4,30 @@ only), and the candidates as one table."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import pandas as pd
 
 from dashboard.runs import compact
 from sim.api import run
 from sim.engine.summary import Summary
-from sim.studies.planner import SloTarget, candidate_scenario, plan
+from sim.studies.planner import Demand, SearchSpace, candidate_scenario, plan
 
 
 def size_cluster(
-    base: dict,
-    qps: float,
-    slos: Sequence[SloTarget],
-    hardware: Sequence[str] | None,
-    tps: Sequence[int],
-    max_devices: int,
-    requests: int,
-    progress: Callable[[str], None] | None = None,
+    base: dict, demand: Demand, space: SearchSpace, *, progress: Callable[[str], None] | None = None
 ) -> tuple[dict, dict | None]:
     """(the plan as a mapping, the chosen configuration's run kept by `dashboard.runs.compact`, or
-    None when nothing met the SLOs). `hardware` None searches the scenario's own hardware."""
-    answer = plan(base, qps, slos, hardware or None, tps, max_devices, requests, progress=progress)
+    None when nothing met the SLOs). A space without hardware searches the scenario's own."""
+    answer = plan(base, demand, space, progress=progress)
     best = answer.best
     if best is None:
         return answer.to_dict(), None
     if progress:
         progress(f"latency of the chosen {best.hardware} tp={best.tp} x {best.replicas} replicas")
+    hardware = best.hardware if space.hardware else None
     scenario = candidate_scenario(
-        base,
-        best.hardware if hardware else None,
-        best.tp,
-        best.replicas,
-        qps,
-        slos,
-        requests,
-        best.prefill_replicas,
+        base, demand, hardware, best.tp, best.replicas, prefill_replicas=best.prefill_replicas
     )
     label = f"{best.replicas} x {best.devices // best.replicas} x {best.label}"
     return answer.to_dict(), compact(run(scenario), label, scenario.model_dump(mode="json"))

@@ -210,29 +210,29 @@ def _cache_metrics(scenario, front: Pool, result, requests_df, timeseries, per_d
         "offload_bytes_read": float(sum(r.offload_bytes for r in result.replicas)),
         "kv_transfers": result.stats.transfers,
     }
-    devices = _devices(scenario, front.role)
-    layout = front.layout
-    chunk = scenario.scheduler.max_num_batched_tokens
-    prefill_s_per_token = front.cost.step([chunk], [0], 1).total_s / chunk
-    device_usd_per_byte_s = None
-    usd_per_replica_s = None
-    if per_device_hour is not None:
-        usd_per_replica_s = pricing.usd_per_s(per_device_hour * devices)
-        device_usd_per_byte_s = pricing.capacity_usd_per_byte_s(
-            usd_per_replica_s, layout.capacity_blocks * layout.block_bytes
-        )
-    offload_usd_per_byte_s = pricing.storage_usd_per_byte_s(scenario.cost.offload_usd_per_gb_hour)
     hashes = result.requests.block_hashes
     admitted = np.flatnonzero(~np.isnan(result.state.scheduled_s))
     hashed_blocks = float(sum(len(hashes[r]) for r in admitted)) if hashes is not None else 0.0
-    return metrics.cache_summary(
-        requests_df,
-        timeseries,
-        counters,
-        hashed_blocks,
-        layout.block_bytes,
-        device_usd_per_byte_s,
-        offload_usd_per_byte_s,
-        prefill_s_per_token,
-        usd_per_replica_s,
+    prices = _cache_prices(scenario, front, per_device_hour)
+    return metrics.cache_summary(requests_df, timeseries, counters, hashed_blocks, prices)
+
+
+def _cache_prices(scenario: Scenario, front: Pool, per_device_hour: float | None) -> metrics.CachePrices:
+    """The prices of the front pool's cache: its KV memory at the replica's share of the device price,
+    the offload tier at the scenario's rate, and a full prefill chunk's time per token saved."""
+    layout = front.layout
+    chunk = scenario.scheduler.max_num_batched_tokens
+    device_usd_per_byte_s = None
+    usd_per_replica_s = None
+    if per_device_hour is not None:
+        usd_per_replica_s = pricing.usd_per_s(per_device_hour * _devices(scenario, front.role))
+        device_usd_per_byte_s = pricing.capacity_usd_per_byte_s(
+            usd_per_replica_s, layout.capacity_blocks * layout.block_bytes
+        )
+    return metrics.CachePrices(
+        block_bytes=layout.block_bytes,
+        device_usd_per_byte_s=device_usd_per_byte_s,
+        offload_usd_per_byte_s=pricing.storage_usd_per_byte_s(scenario.cost.offload_usd_per_gb_hour),
+        prefill_s_per_token=front.cost.step([chunk], [0], 1).total_s / chunk,
+        usd_per_replica_s=usd_per_replica_s,
     )

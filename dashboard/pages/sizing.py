@@ -23,7 +23,7 @@ from dashboard.sizing import candidates_table, size_cluster
 from hardware import hardware_names
 from sim.format import usd
 from sim.scenario import ScenarioError
-from sim.studies.planner import PlanError, SloTarget
+from sim.studies.planner import Demand, PlanError, SearchSpace, SloTarget
 
 dash.register_page(__name__, path="/sizing", name="Cluster sizing", order=1)
 
@@ -215,12 +215,8 @@ def run_plan(set_progress, _clicks, source, qps, requests, ttft, tpot, e2e, hard
     try:
         plan_dict, chosen = size_cluster(
             source["data"],
-            float(qps or 0),
-            slo_targets(ttft, tpot, e2e),
-            hardware,
-            sorted(tps or TPS),
-            int(max_devices or 64),
-            int(requests or 1000),
+            Demand(float(qps or 0), slo_targets(ttft, tpot, e2e), int(requests or 1000)),
+            SearchSpace(hardware, sorted(tps or TPS), int(max_devices or 64)),
             progress=lambda text: set_progress((f"simulating {text}",)),
         )
     except (PlanError, ScenarioError, ValueError) as exc:

@@ -12,7 +12,7 @@ import math
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -27,6 +27,12 @@ from rich.table import Table
 
 from sim.cli.console import Overwrite, check_output_file, err, fail, out, write_output_file
 from sim.format import seconds, usd
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sim.studies.costcurve import Jump
+    from sim.studies.planner import Candidate, Demand, Plan, SearchSpace, SloTarget
 
 
 def sweep(
@@ -181,48 +187,60 @@ def plan(
 ) -> None:
     """Cheapest hardware x tp x replicas (optionally in prefill and decode pools) that meets the SLOs
     at a load, with the runners-up."""
-    from hardware.catalog import load_hardware, read_yaml
+    from hardware.catalog import read_yaml
     from sim.scenario import rebase_paths
-    from sim.studies.planner import PlanError, parse_slo
-    from sim.studies.planner import plan as make_plan
+    from sim.studies.planner import Demand, PlanError, SearchSpace, parse_slo
 
     if not math.isfinite(qps) or qps <= 0:
         fail(f"--qps {qps}: give a finite load above 0 requests/s")
-    candidates = _csv(hardware, "--hardware") or None
-    try:
-        for name in candidates or []:
-            load_hardware(name)
-    except ValueError as exc:
-        fail(f"--hardware: {exc}")
+    presets = _known_hardware(hardware)
     try:
         base = rebase_paths(read_yaml(scenario), scenario.parent)
-        targets = [parse_slo(s) for s in slo]
-        tps = _csv(tp, "--tp", int)
-        with err.status("planning", spinner="dots") as status:
-            result = make_plan(
-                base,
-                qps,
-                targets,
-                candidates,
-                tps,
-                max_devices,
-                requests,
-                top,
-                progress=lambda text: status.update(f"simulating {text}"),
-                disaggregated=disaggregated,
-            )
+        demand = Demand(qps, tuple(parse_slo(s) for s in slo), requests)
+        space = SearchSpace(presets, tuple(_csv(tp, "--tp", int)), max_devices, disaggregated)
+        result = _plan_with_spinner(base, demand, space, top)
     except (PlanError, ValueError) as exc:
         fail(f"{scenario}: {exc}")
     if as_json:
         typer.echo(json.dumps(result.to_dict()))
         return
+    _print_plan(result)
+
+
+def _known_hardware(hardware: str | None) -> tuple[str, ...]:
+    """The --hardware presets, each loaded once so that a wrong name fails before any simulation."""
+    from hardware.catalog import load_hardware
+
+    presets = tuple(_csv(hardware, "--hardware"))
+    try:
+        for name in presets:
+            load_hardware(name)
+    except ValueError as exc:
+        fail(f"--hardware: {exc}")
+    return presets
+
+
+def _plan_with_spinner(base: dict, demand: Demand, space: SearchSpace, top: int) -> Plan:
+    """The planner's answer, with a spinner on stderr naming each configuration as it is simulated."""
+    from sim.studies.planner import plan as make_plan
+
+    with err.status("planning", spinner="dots") as status:
+        return make_plan(
+            base, demand, space, top=top, progress=lambda text: status.update(f"simulating {text}")
+        )
+
+
+def _print_plan(result: Plan) -> None:
+    """The plan as a table (ranked, each with the run one replica short, then misses) and the
+    configurations left unranked with why."""
     limits = ", ".join(f"{s.name} ≤ {seconds(s.limit_s)}" for s in result.slos)
     if result.best is None:
         out.print(
-            f"[red]No configuration within {result.max_devices} devices meets {limits} at {qps:g} req/s.[/]"
+            f"[red]No configuration within {result.max_devices} devices meets {limits} at "
+            f"{result.qps:g} req/s.[/]"
         )
     table = Table(
-        title=f"Cheapest for {qps:g} req/s with {limits} ({result.simulations} simulations of "
+        title=f"Cheapest for {result.qps:g} req/s with {limits} ({result.simulations} simulations of "
         f"{result.requests:,} requests, {result.wall_s:.1f} s)"
     )
     for col in (
@@ -234,31 +252,33 @@ def plan(
         *(f"{s.name} (headroom)" for s in result.slos),
     ):
         table.add_column(col, justify="left" if col in ("", "replicas x hardware (tp x pp)") else "right")
-
-    def row(label, c):
-        cells = [
-            "—"
-            if c.headroom[s.name] is None
-            else f"{seconds(c.summary.metric(s.key))} ({c.headroom[s.name]:+.0%})"
-            for s in result.slos
-        ]
-        per_1m = ", ".join(
-            usd(v, cents=True) for v in (c.cost_per_1m_input_tokens_usd, c.cost_per_1m_output_tokens_usd)
-        )
-        layout = f"{c.replicas} x {c.label} ({c.tp} x {c.pp})"
-        table.add_row(label, layout, str(c.devices), usd(c.cost_per_hour_usd, cents=True), per_1m, *cells)
-
     for rank, (c, below) in enumerate(zip(result.ranked, result.below, strict=True), start=1):
-        row("best" if rank == 1 else f"#{rank}", c)
+        table.add_row("best" if rank == 1 else f"#{rank}", *_candidate_cells(c, result.slos))
         if below is not None:
-            row("  1 fewer", below)
+            table.add_row("  1 fewer", *_candidate_cells(below, result.slos))
     for c in result.misses:
-        row("misses", c)
+        table.add_row("misses", *_candidate_cells(c, result.slos))
     out.print(table)
     if result.skipped:
         out.print(f"[bold]Not ranked[/] ({len(result.skipped)}):")
         for s in result.skipped:
             out.print(f"  {s.hardware} tp={s.tp}: {s.reason}", highlight=False)
+
+
+def _candidate_cells(c: Candidate, slos: tuple[SloTarget, ...]) -> list[str]:
+    """One configuration's cells after its label: layout, devices, prices, each SLO's value and
+    headroom."""
+    per_1m = ", ".join(
+        usd(v, cents=True) for v in (c.cost_per_1m_input_tokens_usd, c.cost_per_1m_output_tokens_usd)
+    )
+    measured = [
+        "—"
+        if c.headroom[s.name] is None
+        else f"{seconds(c.summary.metric(s.key))} ({c.headroom[s.name]:+.0%})"
+        for s in slos
+    ]
+    layout = f"{c.replicas} x {c.label} ({c.tp} x {c.pp})"
+    return [layout, str(c.devices), usd(c.cost_per_hour_usd, cents=True), per_1m, *measured]
 
 
 def cost_curve(
@@ -273,7 +293,7 @@ def cost_curve(
 ) -> None:
     """Cost per request against prompt length per hardware, and where a request outgrows a device."""
     from hardware import load_hardware
-    from sim.studies.costcurve import STEPS_PER_DOUBLING, figure
+    from sim.report.figures import cost_curve as curve_figure
     from sim.studies.costcurve import cost_curve as make_curve
     from workloads import load_model
 
@@ -288,7 +308,7 @@ def cost_curve(
     if out_file is not None:
         import plotly.io as pio
 
-        html = pio.to_html(figure(curve, jumps, arch.name, output), include_plotlyjs=True)
+        html = pio.to_html(curve_figure(curve, jumps, arch.name, output), include_plotlyjs=True)
         write_output_file(out_file, lambda p: p.write_text(html), overwrite)
     if as_json:
         rows = json.loads(curve.to_json(orient="records"))
@@ -303,7 +323,25 @@ def cost_curve(
             )
         )
         return
-    table = Table(title=f"{arch.name}: cost per request by prompt length ({output:,} output tokens)")
+    title = f"{arch.name}: cost per request by prompt length ({output:,} output tokens)"
+    out.print(_curve_table(curve, jumps, top, title))
+    for j in jumps:
+        after = f"{j.devices_after} devices" if j.devices_after else "more devices than any group searched"
+        out.print(
+            f"{j.hardware}: from {j.context_tokens:,} prompt tokens a request needs {after} "
+            f"(was {j.devices_before})",
+            highlight=False,
+        )
+    if out_file is not None:
+        out.print(f"wrote {out_file}")
+
+
+def _curve_table(curve: pd.DataFrame, jumps: list[Jump], longest: int, title: str) -> Table:
+    """The curve's rows worth reading: one per doubling of the prompt, both sides of each jump and
+    the longest prompt."""
+    from sim.studies.costcurve import STEPS_PER_DOUBLING
+
+    table = Table(title=title)
     for col in (
         "hardware",
         "prompt tokens",
@@ -316,7 +354,7 @@ def cost_curve(
         table.add_column(col, justify="left" if col == "hardware" else "right")
     edges = {j.context_tokens for j in jumps} | {j.context_tokens - 1 for j in jumps}
     grid = curve.groupby("hardware", sort=False).cumcount()
-    shown = (grid % STEPS_PER_DOUBLING == 0) | curve["context_tokens"].isin(edges | {top})
+    shown = (grid % STEPS_PER_DOUBLING == 0) | curve["context_tokens"].isin(edges | {longest})
     for r in curve[shown].itertuples():
         if not r.fits:
             table.add_row(r.hardware, f"{r.context_tokens:,}", "does not fit", "", "", "", "")
@@ -331,16 +369,7 @@ def cost_curve(
             usd(per_1k, cents=True),
             usd(r.cost_per_1m_input_tokens_usd, cents=True),
         )
-    out.print(table)
-    for j in jumps:
-        after = f"{j.devices_after} devices" if j.devices_after else "more devices than any group searched"
-        out.print(
-            f"{j.hardware}: from {j.context_tokens:,} prompt tokens a request needs {after} "
-            f"(was {j.devices_before})",
-            highlight=False,
-        )
-    if out_file is not None:
-        out.print(f"wrote {out_file}")
+    return table
 
 
 def register(app: typer.Typer) -> None:

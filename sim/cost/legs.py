@@ -30,6 +30,11 @@ class KernelLegs:
     overhead_s: float
 
 
+def overhead_only(overhead_s: float) -> KernelLegs:
+    """Legs of an operator that moves no data and does no arithmetic: it takes `overhead_s`."""
+    return KernelLegs(np.inf, None, np.inf, None, overhead_s)
+
+
 def _leg(peak: float, scalar: float, curve: Curve | None) -> tuple[float, Curve | None]:
     return (peak, curve) if curve is not None else (peak * scalar, None)
 

@@ -19,11 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import numpy as np
-
 from hardware.spec import Accelerator, Link
 from sim.cost import _kernels as K
-from sim.cost.legs import ACT_BYTES, KernelLegs, kernel_legs
+from sim.cost.legs import ACT_BYTES, KernelLegs, kernel_legs, overhead_only
 from sim.cost.optable import OpBuilder, OpTable
 from sim.cost.parallelism import ConfigError, Parallelism, check_parallelism
 from workloads.model import LayerGroup, ModelArch
@@ -214,17 +212,8 @@ def emit_tp_allreduce(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> 
     link = _required_link(c, f"tp ({tp}) > 1")
     ring = 2.0 * (tp - 1) / tp
     per_layer = 2 if g.ffn != "none" else 1
-    legs = kernel_legs(c.hw, "link")
-    bld.add(
-        f"{tag}.allreduce",
-        g.count * per_layer,
-        np.inf,
-        legs.rate_b,
-        link.allreduce_hops(tp) * link.latency_s,
-        nbytes={T: ring * c.h * ACT_BYTES},
-        link=True,
-        curve_b=legs.curve_b,
-    )
+    legs = replace(kernel_legs(c.hw, "link"), overhead_s=link.allreduce_hops(tp) * link.latency_s)
+    bld.add(f"{tag}.allreduce", g.count * per_layer, legs, nbytes={T: ring * c.h * ACT_BYTES}, link=True)
 
 
 def emit_layer_group(bld: OpBuilder, c: Placement, g: LayerGroup) -> None:
@@ -267,22 +256,13 @@ def emit_pp_send(bld: OpBuilder, c: Placement) -> None:
     """The hidden state handed from each pipeline stage to the next: one hop each."""
     pp = c.par.pp
     link = _required_link(c, f"pp ({pp}) > 1")
-    legs = kernel_legs(c.hw, "link")
-    bld.add(
-        "pp_send",
-        pp - 1,
-        np.inf,
-        legs.rate_b,
-        link.latency_s,
-        nbytes={T: c.h * ACT_BYTES},
-        link=True,
-        curve_b=legs.curve_b,
-    )
+    legs = replace(kernel_legs(c.hw, "link"), overhead_s=link.latency_s)
+    bld.add("pp_send", pp - 1, legs, nbytes={T: c.h * ACT_BYTES}, link=True)
 
 
 def emit_step_overhead(bld: OpBuilder, c: Placement) -> None:
     """Framework time every step pays whatever its size: scheduling, sampling, launch gaps."""
-    bld.add("step_overhead", 1, np.inf, np.inf, c.hw.efficiency.step_overhead_s)
+    bld.add("step_overhead", 1, overhead_only(c.hw.efficiency.step_overhead_s))
 
 
 def build_ops(model: ModelArch, hw: Accelerator, par: Parallelism) -> OpTable:

@@ -5,7 +5,7 @@ sim/cost/ops.py fills it for a model, `FixedCost` with a single constant row."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -49,18 +49,18 @@ class OpBuilder:
 
     def add(
         self,
-        name,
-        count,
-        rate_f,
-        rate_b,
-        overhead,
-        flops=None,
-        nbytes=None,
-        link=False,
-        calls=1.0,
-        curve_f=None,
-        curve_b=None,
-    ):
+        name: str,
+        count: float,
+        legs: KernelLegs,
+        *,
+        flops: dict | None = None,
+        nbytes: dict | None = None,
+        link: bool = False,
+        calls: float = 1.0,
+    ) -> None:
+        """An operator run `count` times per step at the rates and curves of `legs`, paying
+        `legs.overhead_s` each time; `flops` and `nbytes` map batch features to coefficients, `link`
+        marks communication and `calls` is how many kernels the operator's work is split over."""
         f, b = np.zeros(K.N_FEATURES), np.zeros(K.N_FEATURES)
         for idx, v in (flops or {}).items():
             f[idx] += v
@@ -69,24 +69,23 @@ class OpBuilder:
         self.names.append(name)
         self.f.append(f)
         self.b.append(b)
-        head = [rate_f, rate_b, overhead, float(count), 1.0 if link else 0.0, float(calls)]
-        self.ops.append(np.concatenate([head, curve_columns(curve_f), curve_columns(curve_b)]))
+        head = [legs.rate_f, legs.rate_b, legs.overhead_s, float(count), 1.0 if link else 0.0, float(calls)]
+        self.ops.append(np.concatenate([head, curve_columns(legs.curve_f), curve_columns(legs.curve_b)]))
 
-    def add_kernel(self, name, count, legs: KernelLegs, calls, flops=None, nbytes=None):
+    def add_kernel(
+        self,
+        name: str,
+        count: float,
+        legs: KernelLegs,
+        calls: float,
+        *,
+        flops: dict | None = None,
+        nbytes: dict | None = None,
+    ) -> None:
         """An operator that runs as `calls` kernels (fused QKV + O, gate-up + down): the overhead is paid
         per call and curves are read at the work of one call."""
-        self.add(
-            name,
-            count,
-            legs.rate_f,
-            legs.rate_b,
-            legs.overhead_s * calls,
-            flops,
-            nbytes,
-            calls=calls,
-            curve_f=legs.curve_f,
-            curve_b=legs.curve_b,
-        )
+        paid_per_call = replace(legs, overhead_s=legs.overhead_s * calls)
+        self.add(name, count, paid_per_call, flops=flops, nbytes=nbytes, calls=calls)
 
     def build(self, window: int, moe_ratio: float) -> OpTable:
         return OpTable(

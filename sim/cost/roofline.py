@@ -18,6 +18,7 @@ import pandas as pd
 
 from hardware.spec import Accelerator
 from sim.cost import _kernels as K
+from sim.cost.legs import overhead_only
 from sim.cost.ops import build_ops
 from sim.cost.optable import OpBuilder, OpTable
 from sim.cost.parallelism import Parallelism
@@ -126,7 +127,7 @@ def RooflineCost(model: ModelArch, hw: Accelerator, par: Parallelism = ONE_DEVIC
 def FixedCost(step_s: float) -> CostModel:
     """Every step takes `step_s`, whatever the batch: for engine tests with hand-checkable times."""
     bld = OpBuilder()
-    bld.add("fixed", 1, 1.0, 1.0, step_s)
+    bld.add("fixed", 1, overhead_only(step_s))
     cost = CostModel(bld.build(0, 0.0))
     cost.source = "fixed"
     return cost

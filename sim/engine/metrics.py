@@ -223,16 +223,25 @@ def block_seconds(timeseries: pd.DataFrame, column: str, until_s: float) -> floa
     return float((values[order] * (held_until - t)).sum())
 
 
+@dataclass(frozen=True)
+class CachePrices:
+    """What turns cached blocks and cache hits into seconds and money: bytes per KV block, USD per
+    byte-second of device memory (None without a price) and of the offload tier, prefill seconds per
+    prompt token, and USD per replica-second (None without a price)."""
+
+    block_bytes: float
+    device_usd_per_byte_s: float | None
+    offload_usd_per_byte_s: float
+    prefill_s_per_token: float
+    usd_per_replica_s: float | None
+
+
 def cache_summary(
     requests: pd.DataFrame,
     timeseries: pd.DataFrame,
     counters: dict,
     hashed_blocks: float,
-    block_bytes: float,
-    device_usd_per_byte_s: float | None,
-    offload_usd_per_byte_s: float,
-    prefill_s_per_token: float,
-    usd_per_replica_s: float | None,
+    prices: CachePrices,
 ) -> dict:
     """Prefix-cache hits, traffic and the economics of keeping context cached: what storing the
     cached blocks cost (device and offload tier) against the prefill time the hits saved."""
@@ -243,13 +252,14 @@ def cache_summary(
     reloaded_blocks = float(admitted["reloaded_blocks"].sum())
     hit_blocks = float(admitted["cached_blocks"].sum()) + reloaded_blocks
     end = float(requests["finish_s"].max()) if requests["finish_s"].notna().any() else 0.0
-    device_bs = block_seconds(timeseries, "kv_cached_blocks", end) * block_bytes
-    offload_bs = block_seconds(timeseries, "offload_blocks", end) * block_bytes
-    storage = pricing.storage_usd(device_bs, device_usd_per_byte_s) + pricing.storage_usd(
-        offload_bs, offload_usd_per_byte_s
+    device_bs = block_seconds(timeseries, "kv_cached_blocks", end) * prices.block_bytes
+    offload_bs = block_seconds(timeseries, "offload_blocks", end) * prices.block_bytes
+    storage = pricing.storage_usd(device_bs, prices.device_usd_per_byte_s) + pricing.storage_usd(
+        offload_bs, prices.offload_usd_per_byte_s
     )
     sums = admitted.groupby("replica")[["cached_tokens", "prompt_tokens"]].sum()
     by_replica = sums["cached_tokens"] / sums["prompt_tokens"]
+    saved_s = cached * prices.prefill_s_per_token
     out = {
         "prefix_hit_rate_tokens": cached / prompt if prompt else 0.0,
         "offload_hit_rate_tokens": reloaded / prompt if prompt else 0.0,
@@ -263,9 +273,9 @@ def cache_summary(
         ),
         "kv_transfer_mean_s": float(admitted["kv_transfer_s"].mean()) if len(admitted) else 0.0,
         "cache_storage_cost_usd": storage,
-        "cache_prefill_saved_s": cached * prefill_s_per_token,
-        "cache_prefill_saved_usd": pricing.usd_at(usd_per_replica_s, cached * prefill_s_per_token)
-        if usd_per_replica_s
+        "cache_prefill_saved_s": saved_s,
+        "cache_prefill_saved_usd": pricing.usd_at(prices.usd_per_replica_s, saved_s)
+        if prices.usd_per_replica_s
         else None,
         **counters,
     }

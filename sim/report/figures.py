@@ -3,13 +3,26 @@ and the dashboard."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from sim.engine.summary import Summary
 from sim.format import number
+from sim.studies.costcurve import Jump
+
+_STEP = {"shape": "hv"}
+
+
+def _add_line(fig: go.Figure, row: int, x, y, name: str, *, trace=go.Scatter, **style) -> None:
+    """Add `y` against `x` as a line named `name` to subplot `row` of a one-column figure, in the
+    legend group `name` unless `style` names another; `trace` is the trace type (WebGL for long
+    series)."""
+    fig.add_trace(trace(x=x, y=y, mode="lines", name=name, **{"legendgroup": name, **style}), row=row, col=1)
 
 
 def latency_cdfs(requests: pd.DataFrame, label: str = "") -> go.Figure:
@@ -43,24 +56,11 @@ def occupancy(timeseries: pd.DataFrame) -> go.Figure:
         ts = ts.iloc[:: len(ts) // 20_000 + 1]
     for replica, group in ts.groupby("replica"):
         name = f"replica {replica}"
-        for row, column in ((1, "batch_size"), (2, "kv_used_fraction")):
-            fig.add_trace(
-                go.Scattergl(
-                    x=group.time_s,
-                    y=group[column],
-                    mode="lines",
-                    name=name,
-                    line={"shape": "hv"},
-                    legendgroup=name,
-                    showlegend=None if row == 1 else False,  # one legend entry per replica, from row 1
-                ),
-                row=row,
-                col=1,
-            )
+        t = group.time_s
+        _add_line(fig, 1, t, group.batch_size, name, trace=go.Scattergl, line=_STEP)
+        _add_line(fig, 2, t, group.kv_used_fraction, name, trace=go.Scattergl, line=_STEP, showlegend=False)
     fig.add_trace(
-        go.Scattergl(x=ts.time_s, y=ts.in_system, mode="lines", name="in system", line={"shape": "hv"}),
-        row=3,
-        col=1,
+        go.Scattergl(x=ts.time_s, y=ts.in_system, mode="lines", name="in system", line=_STEP), row=3, col=1
     )
     fig.update_xaxes(title_text="simulated seconds", row=3, col=1)
     fig.update_yaxes(tickformat=".0%", row=2, col=1)
@@ -95,4 +95,47 @@ def cost_table(summary: Summary) -> go.Figure:
         )
     )
     fig.update_layout(height=260, margin={"t": 20, "b": 10})
+    return fig
+
+
+def cost_curve(curve: pd.DataFrame, edges: Sequence[Jump], model_name: str, output_tokens: int) -> go.Figure:
+    """A `sim.studies.costcurve` curve: USD per 1M prompt tokens (log) on the cheapest and on the
+    smallest group, and the fewest devices per request, against prompt length per hardware, with a
+    dotted line at each jump."""
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[0.65, 0.35],
+        vertical_spacing=0.06,
+        subplot_titles=(
+            "$ per 1M prompt tokens: cheapest group, fewest devices (dotted)",
+            "fewest devices that hold one request",
+        ),
+    )
+    for i, (name, group) in enumerate(curve.groupby("hardware", sort=False)):
+        line = {**_STEP, "color": qualitative.Plotly[i % len(qualitative.Plotly)]}
+        x = group.context_tokens
+        _add_line(
+            fig,
+            1,
+            x,
+            group.cost_per_1m_input_tokens_usd,
+            name,
+            line=line,
+            customdata=np.stack([group.devices, group.batch], axis=-1),
+            hovertemplate="%{x:,} tokens: $%{y:.4g} per 1M<br>%{customdata[0]} devices, "
+            "batch %{customdata[1]}",
+        )
+        fewest = f"{name} on the fewest devices"
+        y = group.smallest_group_cost_per_1m_input_tokens_usd
+        _add_line(fig, 1, x, y, fewest, legendgroup=name, line={**line, "dash": "dot"})
+        _add_line(fig, 2, x, group.min_devices, name, showlegend=False, line=line)
+    for jump in edges:
+        fig.add_vline(x=jump.context_tokens, line={"dash": "dot", "width": 1, "color": "#888"})
+    fig.update_xaxes(type="log", title_text="prompt tokens", row=2, col=1)
+    fig.update_xaxes(type="log", row=1, col=1)
+    fig.update_yaxes(type="log", row=1, col=1)
+    title = f"{model_name}: cost per request against context ({output_tokens:,} output tokens)"
+    fig.update_layout(title=title, height=620)
     return fig

@@ -19,9 +19,6 @@ from itertools import pairwise
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.colors import qualitative
-from plotly.subplots import make_subplots
 
 from hardware.spec import Accelerator
 from sim.cost import pricing
@@ -205,6 +202,7 @@ def cost_curve(
     output_tokens: int,
     min_context: int,
     max_context: int,
+    *,
     cost: CostAssumptions | None = None,
     max_batch: int = 256,
 ) -> tuple[pd.DataFrame, list[Jump]]:
@@ -231,69 +229,3 @@ def cost_curve(
             smallest = runs[bisect_right(starts, context) - 1][1]
             rows.append(_row(model, hw, smallest, context, output_tokens, max_batch, device_hour))
     return pd.DataFrame(rows), all_jumps
-
-
-def figure(curve: pd.DataFrame, edges: Sequence[Jump], model_name: str, output_tokens: int) -> go.Figure:
-    """USD per 1M prompt tokens (log) on the cheapest and on the smallest group, and the fewest
-    devices per request, against prompt length per hardware, with a dotted line at each jump."""
-    fig = make_subplots(
-        rows=2,
-        cols=1,
-        shared_xaxes=True,
-        row_heights=[0.65, 0.35],
-        vertical_spacing=0.06,
-        subplot_titles=(
-            "$ per 1M prompt tokens: cheapest group, fewest devices (dotted)",
-            "fewest devices that hold one request",
-        ),
-    )
-    for i, (name, group) in enumerate(curve.groupby("hardware", sort=False)):
-        line = {"shape": "hv", "color": qualitative.Plotly[i % len(qualitative.Plotly)]}
-        fig.add_trace(
-            go.Scatter(
-                x=group.context_tokens,
-                y=group.cost_per_1m_input_tokens_usd,
-                mode="lines",
-                name=name,
-                legendgroup=name,
-                line=line,
-                customdata=np.stack([group.devices, group.batch], axis=-1),
-                hovertemplate="%{x:,} tokens: $%{y:.4g} per 1M<br>%{customdata[0]} devices, "
-                "batch %{customdata[1]}",
-            ),
-            row=1,
-            col=1,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=group.context_tokens,
-                y=group.smallest_group_cost_per_1m_input_tokens_usd,
-                mode="lines",
-                name=f"{name} on the fewest devices",
-                legendgroup=name,
-                line={**line, "dash": "dot"},
-            ),
-            row=1,
-            col=1,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=group.context_tokens,
-                y=group.min_devices,
-                mode="lines",
-                name=name,
-                legendgroup=name,
-                showlegend=False,
-                line=line,
-            ),
-            row=2,
-            col=1,
-        )
-    for jump in edges:
-        fig.add_vline(x=jump.context_tokens, line={"dash": "dot", "width": 1, "color": "#888"})
-    fig.update_xaxes(type="log", title_text="prompt tokens", row=2, col=1)
-    fig.update_xaxes(type="log", row=1, col=1)
-    fig.update_yaxes(type="log", row=1, col=1)
-    title = f"{model_name}: cost per request against context ({output_tokens:,} output tokens)"
-    fig.update_layout(title=title, height=620)
-    return fig

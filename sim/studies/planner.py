@@ -107,18 +107,40 @@ def device_hour_usd(hw: Accelerator, cost: CostAssumptions) -> float | None:
     return pricing.device_hour_at_tdp_usd(hw, cost.amortization_years, cost.electricity_usd_per_kwh)
 
 
+@dataclass(frozen=True)
+class Demand:
+    """What a configuration must serve: `qps` requests/s within every one of `slos`, checked over
+    `requests` simulated requests (more make the check stricter)."""
+
+    qps: float
+    slos: tuple[SloTarget, ...]
+    requests: int = 2000
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "slos", tuple(self.slos))
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Which configurations a plan may try: `hardware` presets (empty: the base scenario's own), the
+    tensor-parallel degrees `tps`, at most `max_devices` devices, and with `disaggregated` each
+    (hardware, tp) also as prefill and decode pools."""
+
+    hardware: tuple[str, ...] = ()
+    tps: tuple[int, ...] = (1, 2, 4, 8)
+    max_devices: int = 64
+    disaggregated: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hardware", tuple(self.hardware or ()))
+        object.__setattr__(self, "tps", tuple(self.tps))
+
+
 def candidate_scenario(
-    base: dict,
-    hardware: str | None,
-    tp: int,
-    replicas: int,
-    qps: float,
-    slos: Sequence[SloTarget],
-    requests: int,
-    prefill_replicas: int = 0,
+    base: dict, demand: Demand, hardware: str | None, tp: int, replicas: int, *, prefill_replicas: int = 0
 ) -> Scenario:
-    """The base scenario on `replicas` x `tp` x `hardware` (None keeps the base's), offered `qps`
-    requests/s for `requests` requests, with the SLO thresholds set for goodput. With
+    """The base scenario on `replicas` x `tp` x `hardware` (None keeps the base's), offered the
+    demand's load for its number of requests, with its SLO thresholds set for goodput. With
     `prefill_replicas`, that many of the replicas form a prefill pool and the rest a decode pool."""
     data = set_path(base, "hardware", hardware) if hardware is not None else base
     data = set_path(data, "parallelism.tp", tp)
@@ -135,10 +157,10 @@ def candidate_scenario(
         data = set_path(data, "cluster", {**cluster, "disaggregated": pools})
     else:
         data = set_path(data, "cluster", {**cluster, "replicas": replicas})
-    data = set_path(data, "workload.arrivals.rate_per_s", qps)
-    data = set_path(data, "stop", {"requests": requests})
-    limits = {f"{s.metric}_s": s.limit_s for s in slos}
-    data = set_path(data, "slo", {**limits, "percentile": max(s.percentile for s in slos)})
+    data = set_path(data, "workload.arrivals.rate_per_s", demand.qps)
+    data = set_path(data, "stop", {"requests": demand.requests})
+    limits = {f"{s.metric}_s": s.limit_s for s in demand.slos}
+    data = set_path(data, "slo", {**limits, "percentile": max(s.percentile for s in demand.slos)})
     return scenario_from_dict(data)
 
 
@@ -266,11 +288,11 @@ def _mean_lengths(scenario: Scenario) -> tuple[float, float, Any]:
     return float(reqs.prompt_tokens.mean()), float(reqs.output_tokens.mean()), reqs
 
 
-def _check_request(base: dict, qps: float, slos: Sequence[SloTarget]) -> None:
+def _check_request(base: dict, demand: Demand) -> None:
     """PlanError for a load, SLO list or arrival process a plan cannot search."""
-    if qps <= 0:
-        raise PlanError(f"--qps {qps}: must be positive")
-    if not slos:
+    if demand.qps <= 0:
+        raise PlanError(f"--qps {demand.qps}: must be positive")
+    if not demand.slos:
         raise PlanError("give at least one --slo, e.g. ttft_p99=2s")
     kind = (base.get("workload") or {}).get("arrivals", {}).get("kind", "poisson")
     if kind not in RATE_ARRIVALS:
@@ -280,25 +302,19 @@ def _check_request(base: dict, qps: float, slos: Sequence[SloTarget]) -> None:
         )
 
 
-def _pairs(
-    base: dict,
-    hardware: Sequence[str | None],
-    tps: Sequence[int],
-    qps: float,
-    slos: Sequence[SloTarget],
-    requests: int,
-    max_devices: int,
-    disaggregated: bool,
-) -> tuple[list[_Pair], list[Skipped], Any]:
-    """Every (hardware, tp) worth searching, with replica bounds from the roofline (and as pools with
-    `disaggregated`); those skipped and why; the workload's (mean prompt, mean output, requests)."""
+def _pairs(base: dict, demand: Demand, space: SearchSpace) -> tuple[list[_Pair], list[Skipped], Any]:
+    """Every (hardware, tp) of `space` worth searching, with replica bounds from the roofline (and as
+    pools when disaggregated); those skipped and why; the workload's (mean prompt, mean output,
+    requests)."""
     skipped: list[Skipped] = []
     pairs: list[_Pair] = []
     workload = None
+    qps, max_devices = demand.qps, space.max_devices
+    hardware: Sequence[str | None] = space.hardware or (None,)
     for hw in hardware:
-        for tp in tps:
+        for tp in space.tps:
             try:
-                one = candidate_scenario(base, hw, tp, 1, qps, slos, requests)
+                one = candidate_scenario(base, demand, hw, tp, 1)
             except ScenarioError as exc:
                 skipped.append(Skipped(hw or "base", tp, str(exc)))
                 continue
@@ -327,7 +343,7 @@ def _pairs(
                 continue
             guess = min(rmax, max(lo, math.ceil(qps / bound)))
             pairs.append(_Pair(hw, name, tp, one.par.pp, per, price * per, lo, guess, rmax))
-            if disaggregated and one.par.pp == 1 and rmax >= 2:
+            if space.disaggregated and one.par.pp == 1 and rmax >= 2:
                 share = prefill_share(one, workload[0], workload[1])
                 pairs.append(_Pair(hw, name, tp, 1, per, price * per, max(2, lo), max(2, guess), rmax, share))
     pairs.sort(key=lambda p: (p.floor_cost, p.name, p.tp))
@@ -387,24 +403,18 @@ def _rank(
 
 def plan(
     base: dict,
-    qps: float,
-    slos: Sequence[SloTarget],
-    hardware: Sequence[str] | None = None,
-    tps: Sequence[int] = (1, 2, 4, 8),
-    max_devices: int = 64,
-    requests: int = 2000,
+    demand: Demand,
+    space: SearchSpace = SearchSpace(),
+    *,
     top: int = 3,
     progress: Callable[[str], None] | None = None,
-    disaggregated: bool = False,
 ) -> Plan:
-    """Search hardware x tp x replicas for the cheapest configuration of the `base` scenario mapping
-    that meets `slos` at `qps` requests/s over `requests` simulated requests; `top` configurations
-    are ranked. With `disaggregated`, each (hardware, tp) is also tried as prefill and decode pools
+    """Search the hardware x tp x replicas of `space` for the cheapest configuration of the `base`
+    scenario mapping that meets `demand`; `top` configurations are ranked. Disaggregated pools are
     split by the analytic prefill share. `progress(text)` is called before each simulation."""
     started = time.perf_counter()
-    _check_request(base, qps, slos)
-    hw_names: Sequence[str | None] = list(hardware) if hardware else [None]
-    pairs, skipped, workload = _pairs(base, hw_names, tps, qps, slos, requests, max_devices, disaggregated)
+    _check_request(base, demand)
+    pairs, skipped, workload = _pairs(base, demand, space)
     simulations = 0
 
     def simulate(pair: _Pair, replicas: int) -> Candidate:
@@ -413,24 +423,24 @@ def plan(
         if progress:
             progress(f"{pair.label} tp={pair.tp} x {replicas} replicas")
         sc = candidate_scenario(
-            base, pair.hardware, pair.tp, replicas, qps, slos, requests, pair.prefill_replicas(replicas)
+            base, demand, pair.hardware, pair.tp, replicas, prefill_replicas=pair.prefill_replicas(replicas)
         )
         summary = run_scenario(sc, requests=workload[2]).summary
-        return _candidate(pair, replicas, summary, slos)
+        return _candidate(pair, replicas, summary, demand.slos)
 
     found, misses, search_skipped = _search_pairs(pairs, top, simulate)
     found, dearer = _rank(found, top)
     return Plan(
-        qps,
-        tuple(slos),
-        requests,
-        max_devices,
-        tuple(c for c, _ in found),
-        tuple(b for _, b in found),
-        tuple(misses),
-        tuple(skipped + search_skipped + dearer),
-        simulations,
-        time.perf_counter() - started,
+        qps=demand.qps,
+        slos=demand.slos,
+        requests=demand.requests,
+        max_devices=space.max_devices,
+        ranked=tuple(c for c, _ in found),
+        below=tuple(b for _, b in found),
+        misses=tuple(misses),
+        skipped=tuple(skipped + search_skipped + dearer),
+        simulations=simulations,
+        wall_s=time.perf_counter() - started,
     )
 
 

@@ -13,7 +13,9 @@ from sim.cli import app
 from sim.scenario import ScenarioError, scenario_from_dict
 from sim.studies.planner import (
     ROOFLINE_SLACK,
+    Demand,
     PlanError,
+    SearchSpace,
     candidate_scenario,
     device_hour_usd,
     parse_slo,
@@ -26,6 +28,7 @@ CHAT = ROOT / "examples" / "chat-h100.yaml"
 BASE = yaml.safe_load(CHAT.read_text())
 HARDWARE, TPS, MAX_DEVICES, REQUESTS, QPS = ("h100-sxm", "a100-80g-sxm"), (1, 2), 16, 600, 25.0
 SLOS = (parse_slo("ttft_p99=1s"), parse_slo("tpot_p99=30ms"))
+DEMAND = Demand(QPS, SLOS, REQUESTS)
 runner = CliRunner()
 
 
@@ -35,19 +38,19 @@ def _meets(summary):
 
 @pytest.fixture(scope="module")
 def answer():
-    return plan(BASE, QPS, SLOS, HARDWARE, TPS, MAX_DEVICES, REQUESTS)
+    return plan(BASE, DEMAND, SearchSpace(HARDWARE, TPS, MAX_DEVICES))
 
 
 def test_cheapest_meets_the_slos_and_the_next_cheaper_does_not(answer):
     best = answer.best
     assert best is not None and best.meets
-    chosen = candidate_scenario(BASE, best.hardware, best.tp, best.replicas, QPS, SLOS, REQUESTS)
+    chosen = candidate_scenario(BASE, DEMAND, best.hardware, best.tp, best.replicas)
     assert _meets(run(chosen).summary)
     cheaper = []
     for hw in HARDWARE:
         for tp in TPS:
             try:
-                one = candidate_scenario(BASE, hw, tp, 1, QPS, SLOS, REQUESTS)
+                one = candidate_scenario(BASE, DEMAND, hw, tp, 1)
             except ScenarioError:
                 continue
             replica_usd = device_hour_usd(one.hardware, one.cost) * one.par.devices
@@ -58,7 +61,7 @@ def test_cheapest_meets_the_slos_and_the_next_cheaper_does_not(answer):
             ]
     assert cheaper, "the answer is the cheapest configuration there is; raise QPS to make this test bite"
     _, hw, tp, replicas = max(cheaper)
-    assert not _meets(run(candidate_scenario(BASE, hw, tp, replicas, QPS, SLOS, REQUESTS)).summary)
+    assert not _meets(run(candidate_scenario(BASE, DEMAND, hw, tp, replicas)).summary)
 
 
 def test_ranked_cheapest_first_with_margins(answer):
@@ -77,7 +80,7 @@ def test_ranked_cheapest_first_with_margins(answer):
 
 
 def test_roofline_bound_is_an_upper_bound_on_a_replica(answer):
-    sc = candidate_scenario(BASE, "h100-sxm", 1, 1, QPS, SLOS, REQUESTS)
+    sc = candidate_scenario(BASE, DEMAND, "h100-sxm", 1, 1)
     data = sc.model_dump(mode="json")
     data["workload"]["arrivals"] = {"kind": "burst"}  # everything at once: the replica's capacity
     capacity = run(scenario_from_dict(data)).summary.throughput_rps
@@ -107,12 +110,14 @@ def test_parse_slo_rejects(text):
 def test_plan_needs_a_rate_to_set():
     burst = {**BASE, "workload": {**BASE["workload"], "arrivals": {"kind": "burst"}}}
     with pytest.raises(PlanError, match=r"workload\.arrivals\.kind: burst"):
-        plan(burst, QPS, SLOS)
+        plan(burst, Demand(QPS, SLOS))
 
 
 def test_configurations_that_cannot_fit_or_carry_the_load_are_not_simulated():
     p = plan(
-        {**BASE, "model": "llama-3.1-70b"}, 50.0, SLOS, ["h100-sxm"], (1, 2, 3), max_devices=2, requests=50
+        {**BASE, "model": "llama-3.1-70b"},
+        Demand(50.0, SLOS, requests=50),
+        SearchSpace(["h100-sxm"], (1, 2, 3), max_devices=2),
     )
     reasons = {s.tp: s.reason for s in p.skipped}
     assert "leave no KV space" in reasons[1] and "must divide num_heads" in reasons[3]
@@ -156,7 +161,8 @@ def test_cli_plan_bad_slo():
 def test_disaggregated_candidates_are_checked_by_simulation():
     """With --disaggregated each (hardware, tp) is also searched as prefill + decode pools; any such
     answer meets the SLOs when simulated again, and one replica fewer (split the same way) does not."""
-    result = plan(BASE, QPS, SLOS, ("h100-sxm",), (1,), MAX_DEVICES, REQUESTS, top=4, disaggregated=True)
+    space = SearchSpace(("h100-sxm",), (1,), MAX_DEVICES, disaggregated=True)
+    result = plan(BASE, DEMAND, space, top=4)
     searched = [*result.ranked, *result.misses, *[b for b in result.below if b is not None]]
     split_runs = [c for c in searched if c.prefill_replicas]
     assert split_runs, "no disaggregated configuration was simulated"
@@ -164,11 +170,13 @@ def test_disaggregated_candidates_are_checked_by_simulation():
         if not c.prefill_replicas:
             continue
         assert 1 <= c.prefill_replicas < c.replicas and "disaggregated" in c.label
-        sc = candidate_scenario(BASE, "h100-sxm", c.tp, c.replicas, QPS, SLOS, REQUESTS, c.prefill_replicas)
+        sc = candidate_scenario(
+            BASE, DEMAND, "h100-sxm", c.tp, c.replicas, prefill_replicas=c.prefill_replicas
+        )
         assert sc.cluster.disaggregated.prefill.replicas == c.prefill_replicas
         assert _meets(run(sc).summary)
         if below is not None and below.replicas >= 2:
             fewer = candidate_scenario(
-                BASE, "h100-sxm", c.tp, below.replicas, QPS, SLOS, REQUESTS, below.prefill_replicas
+                BASE, DEMAND, "h100-sxm", c.tp, below.replicas, prefill_replicas=below.prefill_replicas
             )
             assert not _meets(run(fewer).summary)
