@@ -44,8 +44,8 @@ def bench(label: str, data: dict) -> float:
     s = result.summary
     print(
         f"{label:34s} {len(reqs):>9,} requests  {wall:7.2f} s  {len(reqs) / wall:>9,.0f} req/s  "
-        f"events {s['sim_events']:>9,}  output tokens {int(result.requests.output_tokens.sum()):>12,}  "
-        f"util {s['utilization']:.2f}"
+        f"events {s.sim_events:>9,}  output tokens {int(result.requests.output_tokens.sum()):>12,}  "
+        f"util {s.utilization:.2f}"
     )
     return wall
 
