@@ -15,7 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from sim.studies.planner import Demand, SearchSpace, parse_slo, plan
+from sim.studies.planner import Demand, SearchSpace, plan
+from sim.studies.verdict import parse_slo
 
 HARDWARE = ("h100-sxm", "h200", "a100-80g-sxm", "mi300x")
 TPS = (1, 2, 4, 8)

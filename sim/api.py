@@ -23,7 +23,7 @@ from sim.engine.simulate import simulate
 from sim.engine.summary import Summary
 from sim.runnable import check_runnable
 from sim.scenario import Scenario, Scheduler
-from workloads.arrivals import Burst, ClosedLoop
+from workloads.arrivals import Burst, ClosedLoop, Gamma, Poisson
 from workloads.requests import Requests
 from workloads.spec import generate
 
@@ -185,6 +185,7 @@ def run(
         electricity_usd_per_kwh=scenario.cost.electricity_usd_per_kwh,
         sim_wall_s=0.0,
         sim_events=result.stats.events,
+        **arrival_regime(scenario),
     )
     class_slos = {c.name: c.slo for c in scenario.workload.classes}
     summary = metrics.summarize(requests_df, timeseries, consts, scenario.slo, class_slos)
@@ -192,6 +193,16 @@ def run(
     summary["sim_wall_s"] = time.perf_counter() - wall
     classes = metrics.per_class(requests_df, scenario.slo, class_slos)
     return Result(scenario, Summary(**summary), requests_df, timeseries, classes)
+
+
+def arrival_regime(scenario: Scenario) -> dict[str, bool]:
+    """Whether the arrivals have a steady state to measure (`stationary`: Poisson, gamma or
+    closed-loop users, no trace replayed) and whether they keep coming regardless of the system
+    (`open_loop`: Poisson or gamma), as `metrics.RunConstants` takes them."""
+    workload = scenario.workload
+    replays = any(c.trace is not None for c in workload.classes)
+    open_loop = isinstance(workload.arrivals, Poisson | Gamma) and not replays
+    return {"stationary": open_loop or isinstance(workload.arrivals, ClosedLoop), "open_loop": open_loop}
 
 
 def _devices(scenario: Scenario, role: str) -> int:

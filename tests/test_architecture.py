@@ -13,7 +13,7 @@ PACKAGES = ("hardware", "workloads", "sim", "dashboard")
 LAYERS = [
     ("hardware",),
     ("workloads",),
-    ("sim.files", "sim.format", "sim.errors", "sim.cost"),
+    ("sim.files", "sim.format", "sim.errors", "sim.stats", "sim.cost"),
     ("sim.engine",),
     ("sim.limits",),
     ("sim.scenario",),

@@ -23,7 +23,8 @@ from dashboard.sizing import candidates_table, size_cluster
 from hardware import hardware_names
 from sim.format import usd
 from sim.scenario import ScenarioError
-from sim.studies.planner import Demand, PlanError, SearchSpace, SloTarget
+from sim.studies.planner import Demand, SearchSpace
+from sim.studies.verdict import DEFAULT_REQUESTS, PlanError, SloTarget
 
 dash.register_page(__name__, path="/sizing", name="Cluster sizing", order=1)
 
@@ -51,7 +52,9 @@ def _load_row(query: dict) -> dbc.Row:
     return dbc.Row(
         [
             _number_col("target load (req/s)", "sizing-qps", _float(query, "qps", 10.0)),
-            _number_col("simulated requests", "sizing-requests", int(_float(query, "requests", 1000)), 100),
+            _number_col(
+                "simulated requests", "sizing-requests", int(_float(query, "requests", DEFAULT_REQUESTS)), 100
+            ),
         ]
     )
 
@@ -215,7 +218,7 @@ def run_plan(set_progress, _clicks, source, qps, requests, ttft, tpot, e2e, hard
     try:
         plan_dict, chosen = size_cluster(
             source["data"],
-            Demand(float(qps or 0), slo_targets(ttft, tpot, e2e), int(requests or 1000)),
+            Demand(float(qps or 0), slo_targets(ttft, tpot, e2e), int(requests or DEFAULT_REQUESTS)),
             SearchSpace(hardware, sorted(tps or TPS), int(max_devices or 64)),
             progress=lambda text: set_progress((f"simulating {text}",)),
         )

@@ -27,12 +27,14 @@ from rich.table import Table
 
 from sim.cli.console import Overwrite, check_output_file, err, fail, out, write_output_file
 from sim.format import seconds, usd
+from sim.studies.verdict import DEFAULT_REQUESTS
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from sim.studies.costcurve import Jump
-    from sim.studies.planner import Candidate, Demand, Plan, SearchSpace, SloTarget
+    from sim.studies.planner import Candidate, Demand, Plan, SearchSpace
+    from sim.studies.verdict import SloTarget
 
 
 def sweep(
@@ -180,22 +182,30 @@ def plan(
     hardware: Annotated[str | None, typer.Option(help="presets, comma-separated (default: its own)")] = None,
     tp: Annotated[str, typer.Option(help="comma-separated tensor-parallel degrees")] = "1,2,4,8",
     max_devices: Annotated[int, typer.Option(min=1, help="most devices a configuration may use")] = 64,
-    requests: Annotated[int, typer.Option(min=10, help="requests simulated per configuration")] = 2000,
+    requests: Annotated[
+        int, typer.Option(min=10, help="requests simulated per configuration at first (more when borderline)")
+    ] = DEFAULT_REQUESTS,
     top: Annotated[int, typer.Option(min=1, help="configurations to rank")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="the plan as one JSON object")] = False,
     disaggregated: Annotated[bool, typer.Option(help="also try split prefill and decode pools")] = False,
+    seed: Annotated[
+        int | None, typer.Option(help="random seed of the workload (default: the scenario's)")
+    ] = None,
 ) -> None:
     """Cheapest hardware x tp x replicas (optionally in prefill and decode pools) that meets the SLOs
     at a load, with the runners-up."""
     from hardware.catalog import read_yaml
     from sim.scenario import rebase_paths
-    from sim.studies.planner import Demand, PlanError, SearchSpace, parse_slo
+    from sim.studies.planner import Demand, SearchSpace
+    from sim.studies.verdict import PlanError, parse_slo
 
     if not math.isfinite(qps) or qps <= 0:
         fail(f"--qps {qps}: give a finite load above 0 requests/s")
     presets = _known_hardware(hardware)
     try:
         base = rebase_paths(read_yaml(scenario), scenario.parent)
+        if seed is not None:
+            base = {**base, "seed": seed}
         demand = Demand(qps, tuple(parse_slo(s) for s in slo), requests)
         space = SearchSpace(presets, tuple(_csv(tp, "--tp", int)), max_devices, disaggregated)
         result = _plan_with_spinner(base, demand, space, top)

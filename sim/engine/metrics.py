@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from sim.cost import pricing
+from sim.engine import steady
 from workloads.requests import Requests
 from workloads.spec import Slo
 
@@ -86,6 +87,9 @@ class RunConstants:
     electricity_usd_per_kwh: float
     sim_wall_s: float
     sim_events: int
+    stationary: bool = False  # arrivals with a steady state to measure (Poisson, gamma, closed loop)
+    open_loop: bool = False  # arrivals that keep coming whatever the system does (may overload it)
+    ci_level: float = 0.95
 
 
 def _meets(df: pd.DataFrame, slo: Slo | None) -> pd.Series:
@@ -129,13 +133,20 @@ def summarize(
     done = requests[requests["finish_s"].notna()]
     rejected = requests["rejected_reason"].notna()
     duration = float(requests["finish_s"].max() - requests["arrival_s"].min()) if len(done) else 0.0
+    meets = slo_mask(requests, slo, class_slos or {})
+    win = steady.window(requests, timeseries, c.stationary)
+    span = win.end_s - win.start_s
+    counted = done[(done["finish_s"] >= win.start_s) & (done["finish_s"] <= win.end_s)]
 
     def rate(x: float) -> float:
-        return x / duration if duration > 0 else 0.0
+        return x / span if span > 0 else 0.0
 
     in_tokens = float(done["prompt_tokens"].sum())
     out_tokens = float(done["output_tokens"].sum())
-    meets = slo_mask(requests, slo, class_slos or {})
+    measured = steady.intervals(requests, win, meets, c.ci_level)
+    load = steady.load(requests, c.open_loop)
+    if load.overloaded:  # percentiles of a queue that grows without bound describe only its length
+        measured = {k: None for k in measured} | {"throughput_rps": float(load.sustainable_rps)}
     devices = c.devices
     energy_j = pricing.energy_j(c.tdp_w, c.idle_fraction, duration, devices, c.busy_device_s)
     cost_usd = None
@@ -149,13 +160,13 @@ def summarize(
         "requests_finished": len(done),
         "requests_rejected": int(rejected.sum()),
         "duration_s": duration,
-        "throughput_rps": rate(len(done)),
-        "input_tokens_per_s": rate(in_tokens),
-        "output_tokens_per_s": rate(out_tokens),
-        **latency_summary(done),
-        "mean_queue_s": float((done["scheduled_s"] - done["arrival_s"]).mean()) if len(done) else None,
-        "goodput_rps": rate(float(meets.sum())),
-        "slo_attainment": float(meets.mean()) if len(requests) else None,
+        "throughput_rps": measured["throughput_rps"] or 0.0,
+        "input_tokens_per_s": rate(float(counted["prompt_tokens"].sum())),
+        "output_tokens_per_s": rate(float(counted["output_tokens"].sum())),
+        **{k: measured[k] for k in steady.LATENCY_FIELDS},
+        "mean_queue_s": measured["mean_queue_s"],
+        "goodput_rps": measured["goodput_rps"] or 0.0,
+        "slo_attainment": measured["slo_attainment"],
         "kv_peak_fraction": float(timeseries["kv_used_fraction"].max()) if len(timeseries) else 0.0,
         "preemptions": int(requests["preemptions"].sum()),
         "compute_bound_time_fraction": c.compute_bound_s / steps if steps else 0.0,
@@ -175,6 +186,16 @@ def summarize(
         "energy_j_per_output_token": energy_j / out_tokens if out_tokens else None,
         "sim_wall_s": c.sim_wall_s,
         "sim_events": c.sim_events,
+        "steady_start_s": win.start_s,
+        "steady_end_s": win.end_s,
+        "warmup_requests_dropped": win.warmup_dropped,
+        "drain_requests_dropped": win.drain_dropped,
+        "steady_state": win.steady,
+        "overloaded": load.overloaded,
+        "offered_rps": steady.finite_or_none(load.offered_rps),
+        "sustainable_rps": steady.finite_or_none(load.sustainable_rps),
+        "ci_level": c.ci_level,
+        **{name: measured[name] for f in steady.INTERVAL_FIELDS for name in steady.ci_names(f)},
     }
     return summary
 

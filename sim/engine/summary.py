@@ -2,8 +2,10 @@
 report, one field per number, so readers name fields the type checker knows instead of retyping
 dictionary keys.
 
-The field order is the order summary.json, `ctxsim run --json` and sweep rows have always used;
-`to_dict()` gives that mapping back, None values included.
+The field order is the order summary.json, `ctxsim run --json` and sweep rows use; `to_dict()`
+gives that mapping back, None values included. The latency, throughput and SLO numbers measure the
+steady window of the run (`sim.engine.steady`); each has a confidence interval, `*_ci_lo*` and
+`*_ci_hi*` at `ci_level`, with the unit suffix kept last (`ttft_p99_ci_lo_s`).
 """
 
 from __future__ import annotations
@@ -65,6 +67,41 @@ class Summary:
     offload_evictions: int
     offload_bytes_read: float
     kv_transfers: int
+    steady_start_s: float
+    steady_end_s: float
+    warmup_requests_dropped: int
+    drain_requests_dropped: int
+    steady_state: bool
+    overloaded: bool
+    offered_rps: float | None
+    sustainable_rps: float | None
+    ci_level: float
+    ttft_p50_ci_lo_s: float | None
+    ttft_p50_ci_hi_s: float | None
+    ttft_p90_ci_lo_s: float | None
+    ttft_p90_ci_hi_s: float | None
+    ttft_p99_ci_lo_s: float | None
+    ttft_p99_ci_hi_s: float | None
+    tpot_p50_ci_lo_s: float | None
+    tpot_p50_ci_hi_s: float | None
+    tpot_p90_ci_lo_s: float | None
+    tpot_p90_ci_hi_s: float | None
+    tpot_p99_ci_lo_s: float | None
+    tpot_p99_ci_hi_s: float | None
+    e2e_p50_ci_lo_s: float | None
+    e2e_p50_ci_hi_s: float | None
+    e2e_p90_ci_lo_s: float | None
+    e2e_p90_ci_hi_s: float | None
+    e2e_p99_ci_lo_s: float | None
+    e2e_p99_ci_hi_s: float | None
+    mean_queue_ci_lo_s: float | None
+    mean_queue_ci_hi_s: float | None
+    throughput_ci_lo_rps: float | None
+    throughput_ci_hi_rps: float | None
+    goodput_ci_lo_rps: float | None
+    goodput_ci_hi_rps: float | None
+    slo_attainment_ci_lo: float | None
+    slo_attainment_ci_hi: float | None
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as the JSON-ready mapping of field name to value, in field order."""

@@ -18,24 +18,22 @@ unsimulated when its lower bound costs more.
 
 Price per hour is devices x (hourly price, or purchase price amortised over the scenario's
 `cost.amortization_years`, + electricity at TDP), a figure that does not depend on the run. A
-configuration "meets" the SLOs when each percentile is within its limit and no request is rejected.
-Overload shows as TTFT growing with the run's length; more simulated requests make the check stricter.
+configuration "meets" the SLOs when each percentile's confidence interval lies within its limit
+and nothing is rejected or overloaded (`sim.studies.verdict`); a configuration whose interval
+straddles a limit is simulated again with twice the requests until it is decided or reaches the
+cap, where its point estimates decide and it stays marked borderline. So the answer does not hang
+on the seed or on how many requests the first simulation used.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
-from pydantic import Field
-
-from hardware.base import Frozen
 from hardware.spec import Accelerator
-from hardware.units import parse_seconds
 from sim.api import make_requests
 from sim.api import run as run_scenario
 from sim.cost import pricing
@@ -44,61 +42,18 @@ from sim.cost.memory import memory_plan
 from sim.engine.summary import Summary
 from sim.runnable import scenario_from_dict
 from sim.scenario import CostAssumptions, Scenario, ScenarioError, set_path
+from sim.studies.verdict import (
+    DEFAULT_REQUESTS,
+    PlanError,
+    SloTarget,
+    Verdict,
+    meets_at_cap,
+    next_requests,
+    verdict,
+)
 
 ROOFLINE_SLACK = 2.0
 RATE_ARRIVALS = ("poisson", "gamma")
-_SLO = re.compile(r"^(ttft|tpot|e2e)_p(50|90|99)$")
-
-
-class PlanError(ValueError):
-    """A planning request that cannot be answered; the message names the input at fault."""
-
-
-class SloTarget(Frozen):
-    """`metric` at `percentile` must not exceed `limit_s` seconds, e.g. ttft_p99=2s."""
-
-    metric: Literal["ttft", "tpot", "e2e"]
-    percentile: Literal[50, 90, 99]
-    limit_s: float = Field(gt=0)
-
-    @property
-    def key(self) -> str:
-        """The summary field this target reads, e.g. `ttft_p99_s`."""
-        return f"{self.metric}_p{self.percentile}_s"
-
-    @property
-    def name(self) -> str:
-        return f"{self.metric}_p{self.percentile}"
-
-    def headroom(self, summary: Summary) -> float | None:
-        """1 - observed / limit: positive when met (0.4 = 40% below the limit), None when unmeasured."""
-        observed = summary.metric(self.key)
-        return None if observed is None else 1.0 - observed / self.limit_s
-
-
-def parse_slo(text: str) -> SloTarget:
-    """`ttft_p99=2s` -> SloTarget(ttft, 99, 2.0); metrics ttft, tpot, e2e at p50, p90 or p99."""
-    key, sep, value = text.partition("=")
-    match = _SLO.match(key.strip())
-    if not sep or not match:
-        raise PlanError(
-            f"--slo {text!r}: expected METRIC_pNN=DURATION with METRIC ttft, tpot or e2e and "
-            "NN 50, 90 or 99, e.g. ttft_p99=2s"
-        )
-    try:
-        limit = parse_seconds(_number(value.strip()))
-    except ValueError as exc:
-        raise PlanError(f"--slo {text!r}: {exc}") from None
-    if limit <= 0:
-        raise PlanError(f"--slo {text!r}: the limit must be positive")
-    return SloTarget(metric=match.group(1), percentile=int(match.group(2)), limit_s=limit)
-
-
-def _number(text: str) -> str | float:
-    try:
-        return float(text)
-    except ValueError:
-        return text
 
 
 def device_hour_usd(hw: Accelerator, cost: CostAssumptions) -> float | None:
@@ -114,7 +69,7 @@ class Demand:
 
     qps: float
     slos: tuple[SloTarget, ...]
-    requests: int = 2000
+    requests: int = DEFAULT_REQUESTS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "slos", tuple(self.slos))
@@ -198,7 +153,9 @@ def split(replicas: int, share: float) -> int:
 
 @dataclass(frozen=True)
 class Candidate:
-    """One simulated configuration; `headroom` maps each SLO name to 1 - observed / limit."""
+    """One simulated configuration; `headroom` maps each SLO name to 1 - observed / limit;
+    `verdict` is meets, borderline or misses (`sim.studies.verdict`), judged on `requests`
+    simulated requests (more than the demand's when the first run was borderline)."""
 
     hardware: str
     tp: int
@@ -212,6 +169,8 @@ class Candidate:
     headroom: dict[str, float | None]
     summary: Summary = field(repr=False)
     prefill_replicas: int = 0  # > 0: disaggregated, that many replicas prefill and the rest decode
+    verdict: str = Verdict.misses.value
+    requests: int = 0
 
     @property
     def label(self) -> str:
@@ -417,16 +376,24 @@ def plan(
     pairs, skipped, workload = _pairs(base, demand, space)
     simulations = 0
 
+    streams = {demand.requests: workload[2]}  # the same requests for every configuration
+
     def simulate(pair: _Pair, replicas: int) -> Candidate:
         nonlocal simulations
-        simulations += 1
-        if progress:
-            progress(f"{pair.label} tp={pair.tp} x {replicas} replicas")
-        sc = candidate_scenario(
-            base, demand, pair.hardware, pair.tp, replicas, prefill_replicas=pair.prefill_replicas(replicas)
-        )
-        summary = run_scenario(sc, requests=workload[2]).summary
-        return _candidate(pair, replicas, summary, demand.slos)
+        count: int | None = demand.requests
+        while count is not None:
+            simulations += 1
+            if progress:
+                progress(f"{pair.label} tp={pair.tp} x {replicas} replicas, {count:,} requests")
+            sized = replace(demand, requests=count)
+            split = pair.prefill_replicas(replicas)
+            sc = candidate_scenario(base, sized, pair.hardware, pair.tp, replicas, prefill_replicas=split)
+            if count not in streams:
+                streams[count] = make_requests(sc)
+            summary = run_scenario(sc, requests=streams[count]).summary
+            candidate = _candidate(pair, replicas, summary, demand.slos, count)
+            count = next_requests(count) if candidate.verdict == Verdict.borderline else None
+        return candidate
 
     found, misses, search_skipped = _search_pairs(pairs, top, simulate)
     found, dearer = _rank(found, top)
@@ -476,14 +443,16 @@ def _search(
     return runs[good], runs.get(bad)
 
 
-def _candidate(pair: _Pair, replicas: int, summary: Summary, slos: Sequence[SloTarget]) -> Candidate:
+def _candidate(
+    pair: _Pair, replicas: int, summary: Summary, slos: Sequence[SloTarget], requests: int
+) -> Candidate:
     per_hour = pair.replica_hour_usd * replicas
     headroom = {s.name: s.headroom(summary) for s in slos}
-    meets = (
-        summary.requests_rejected == 0
-        and summary.requests_finished > 0
-        and all(h is not None and h >= 0 for h in headroom.values())
-    )
+    slos = tuple(slos)
+    judged = verdict(summary, slos)
+    at_cap = next_requests(requests) is None
+    decided_at_cap = judged == Verdict.borderline and at_cap and meets_at_cap(summary, slos)
+    meets = judged == Verdict.meets or decided_at_cap
 
     def per_1m(tokens_per_s: float) -> float | None:
         return pricing.usd_per_1m_tokens(pricing.usd_per_s(per_hour), tokens_per_s) if tokens_per_s else None
@@ -501,4 +470,6 @@ def _candidate(pair: _Pair, replicas: int, summary: Summary, slos: Sequence[SloT
         headroom,
         summary,
         pair.prefill_replicas(replicas),
+        judged.value,
+        requests,
     )
