@@ -57,6 +57,20 @@ def span_need(S, n, L, k):
 
 
 @numba.njit(cache=True)
+def reserve_span(S, n, L, k):
+    """Give every slot the blocks for k more tokens of KV (its contexts still as at the start of a
+    span); returns the blocks newly taken. Repeating it, or a later `commit_span` up to k steps,
+    takes nothing more for those tokens."""
+    taken = 0
+    for i in range(n):
+        extra = blocks_for(S[KV, i] + k, L) - S[BLOCKS, i] - S[SHARED, i]
+        if extra > 0:
+            S[BLOCKS, i] += extra
+            taken += extra
+    return taken
+
+
+@numba.njit(cache=True)
 def span_length(S, n, L, available):
     """Decode steps until a sequence finishes or the next one would lack a block."""
     k = S[OUT, 0] - S[GEN, 0]

@@ -23,6 +23,16 @@ def span_need(S, n, layout, k):
     return sum(max(blocks_for(S[KV][i] + k, layout) - S[BLOCKS][i] - S[SHARED][i], 0) for i in range(n))
 
 
+def reserve_span(S, n, layout, k):
+    taken = 0
+    for i in range(n):
+        extra = blocks_for(S[KV][i] + k, layout) - S[BLOCKS][i] - S[SHARED][i]
+        if extra > 0:
+            S[BLOCKS][i] += extra
+            taken += extra
+    return taken
+
+
 def span_length(S, n, layout, available):
     """The largest k up to the first finish whose blocks fit, by trying every k."""
     k_finish = min(S[OUT][i] - S[GEN][i] for i in range(n))

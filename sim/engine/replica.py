@@ -8,7 +8,10 @@ Event skipping: when a step is decode-only and nothing could join it, every foll
 same members and each context grows by one, so the replica advances many steps in one numba call
 (`CostModel.decode_span`), up to the first sequence finishing or the KV pool running out. An arrival
 that could join the batch cuts the span short: the replica reschedules its end to the end of the step
-in flight and re-plans there, exactly where the step-by-step path would have admitted it.
+in flight and re-plans there, exactly where the step-by-step path would have admitted it. A span takes
+its steps' KV blocks (evicting cached prefixes for them) when it commits; routing that reads the prefix
+cache mid-span first takes those of the steps started so far (`reserve_span`), so it sees the cache
+the step-by-step path has at that time.
 
 Token accounting: prefill of the prompt (possibly in chunks) ends with a step that samples the first
 output token; each later decode step feeds one token and samples the next. A request with O output
@@ -57,7 +60,8 @@ class Replica(StepScheduler):
         self.offload_bytes = 0.0
         self.idle = True  # no step in flight: an arrival starts one
         self.timer: simpy.Timeout | None = None  # the end of the step or span in flight
-        self.span: tuple | None = None  # (start time, k_max, steps, time split) of the span in flight
+        self.span: tuple | None = None  # (start time, k_max, steps, time split) of the span in flight;
+        # its steps' blocks are taken when it commits, or earlier by `reserve_span`
         self.interruptible = False
 
     # ---- arrivals ------------------------------------------------------------------------------------
@@ -85,6 +89,8 @@ class Replica(StepScheduler):
         """Leading prompt tokens of request r cached on this replica's device (for routing)."""
         if self.cache is None:
             return 0
+        if self.span is not None:
+            self.reserve_span()
         hashes = self.reqs.block_hashes[r]
         return self.cache.device_hits(hashes, len(hashes)) * self.block_tokens
 
@@ -147,8 +153,18 @@ class Replica(StepScheduler):
         self.span = (t0, k_max, k, acc)
         self.after(t_end - self.env.now, self.end_span)
 
+    def reserve_span(self) -> None:
+        """Take the blocks of the span's steps started by now, evicting cached entries for them, as
+        the step-by-step path has at this time (each of its steps takes its blocks when it starts).
+        A span otherwise takes them when it commits, so whoever reads the prefix cache mid-span
+        (routing by cached prefix) would see entries those steps have already evicted."""
+        t0, k_max, _, _ = self.span
+        k, _ = self.cost.decode_span(self.kv[: self.n], t0, self.env.now, k_max, np.zeros(4))
+        self.take(int(K.reserve_span(self.S, self.n, self.L, k)))
+
     def end_span(self, _event) -> None:
         _, _, k, acc = self.span
+        self.span = None
         self.interruptible = False
         self.acc += acc
         self.busy_s += acc[0]

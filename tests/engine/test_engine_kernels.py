@@ -72,6 +72,26 @@ def test_span_length_and_commit(rows, name, available):
 
 
 @settings(deadline=None)
+@given(slots, st.sampled_from(sorted(LAYOUTS)), st.integers(1, 400), st.integers(0, 400))
+def test_reserve_span_then_commit(rows, name, k, j):
+    """Blocks reserved part-way through a span (its first j steps) plus those its commit takes are
+    the blocks a commit of the whole span takes."""
+    layout = LAYOUTS[name]
+    S = state(rows, layout)
+    n = len(rows)
+    k = min(k, int((S[K.OUT, :n] - S[K.GEN, :n]).min()))
+    j = min(j, k)
+    whole = S.copy()
+    ref = S.tolist()
+    early = K.reserve_span(S, n, layout.vector(), j)
+    assert early == R.reserve_span(ref, n, layout, j) and S.tolist() == ref
+    assert K.reserve_span(S, n, layout.vector(), j) == 0  # repeating it takes nothing more
+    taken, ended = K.commit_span(S, n, k, layout.vector())
+    assert (early + taken, ended) == K.commit_span(whole, n, k, layout.vector())
+    assert S.tolist() == whole.tolist()
+
+
+@settings(deadline=None)
 @given(slots, st.lists(st.integers(0, 600), min_size=28, max_size=28), st.booleans())
 def test_commit_step(rows, new_tokens, mark_first):
     layout = LAYOUTS["llama-3.1-8b"]

@@ -79,6 +79,21 @@ def test_offload_tier_catches_evicted_entries():
     assert small.ttft_p50_s < none.ttft_p50_s
 
 
+def test_routing_mid_span_sees_the_span_evictions():
+    """Found by test_invariants_with_caching: request 108 arrives while replica 0 is in a decode
+    span whose steps have crossed block boundaries. Step by step, those steps had already evicted
+    the cached prefix of 108's conversation; a span used to take (and evict for) its blocks only
+    when it committed, so prefix-affinity routing saw the stale entries, sent 108 to replica 0
+    instead of 1, and three requests' times moved by up to 19 ms."""
+    sc = sessions("prefix_affinity", True, "4 MB", None, 5.0078125, 150, 527, "cost", replicas=2)
+    fast, slow = run(sc), run(sc, skip=False)
+    assert (fast.requests.replica.to_numpy() == slow.requests.replica.to_numpy()).all()
+    assert fast.requests.loc[108, "replica"] == 1
+    for col in ("scheduled_s", "first_token_s", "finish_s"):
+        a, b = fast.requests[col].to_numpy(), slow.requests[col].to_numpy()
+        assert np.allclose(a, b, rtol=1e-9, atol=0, equal_nan=True), col
+
+
 @settings(max_examples=12, deadline=None)
 @given(
     st.sampled_from(["round_robin", "least_tokens", "prefix_affinity"]),
