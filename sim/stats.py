@@ -177,7 +177,7 @@ def quantile_ci(x: np.ndarray, q: float, level: float = 0.95) -> Interval:
     if len(x) == 0:
         return Interval(NAN, NAN, NAN)
     point = float(np.percentile(x, q))
-    if len(x) < MIN_SAMPLES or len(x) // BATCHES * (1.0 - q / 100.0) < TAIL_SAMPLES:
+    if len(x) < MIN_SAMPLES or len(x) // BATCHES * (100.0 - q) / 100.0 < TAIL_SAMPLES:
         return Interval(point, NAN, NAN)
     return _interval(point, np.array([np.percentile(s, q) for s in _sections(x)]), level)
 
