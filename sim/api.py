@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from sim.converge import until_converged
 from sim.cost import pricing
 from sim.cost.memory import memory_plan
 from sim.cost.parallelism import Parallelism
@@ -37,18 +38,20 @@ class Result:
     classes: pd.DataFrame
 
 
-def make_requests(scenario: Scenario) -> Requests:
-    """The scenario's requests. Under closed-loop arrivals their lengths are drawn here and their
+def make_requests(scenario: Scenario, count: int | None = None) -> Requests:
+    """The scenario's requests, `count` of them instead of `stop.requests` when given (a converging
+    run's later attempts). Under closed-loop arrivals their lengths are drawn here and their
     arrival times are left at zero: the engine sets them as users send."""
     rng = np.random.default_rng(scenario.seed)
     workload = scenario.workload
+    count = count if count is not None else scenario.stop.requests
     if isinstance(workload.arrivals, ClosedLoop):
-        if scenario.stop.requests is None:
+        if count is None:
             raise ValueError(
                 "stop: closed-loop arrivals need stop.requests (how many requests the users send)"
             )
         workload = workload.model_copy(update={"arrivals": Burst()})
-    return generate(workload, rng, scenario.stop.requests, scenario.stop.duration_s)
+    return generate(workload, rng, count, scenario.stop.duration_s)
 
 
 def parallelism(scenario: Scenario) -> Parallelism:
@@ -151,12 +154,37 @@ def run(
     progress: Callable[[int], None] | None = None,
     skip: bool = True,
     requests: Requests | None = None,
+    attempt: Callable[[int], None] | None = None,
 ) -> Result:
-    """Simulate `scenario`. `progress(k)` is called as k more requests finish or are rejected;
-    `skip=False` takes every decode step one at a time (the reference path for event skipping)."""
-    wall = time.perf_counter()
+    """Simulate `scenario`, on `requests` when given (else its own). `progress(k)` is called as k
+    more requests finish or are rejected; `skip=False` takes every decode step one at a time (the
+    reference path for event skipping). A scenario that stops `until: converged` is simulated again
+    with more requests until its intervals are narrow enough (`sim.converge`); `attempt(n)` is
+    called as each run of n requests starts, and `requests` serve only the first."""
     check_runnable(scenario)
-    reqs = requests if requests is not None else make_requests(scenario)
+    if scenario.stop.until is None:
+        return _simulate(scenario, requests, progress, skip)
+
+    def one_attempt(n: int) -> Result:
+        if attempt is not None:
+            attempt(n)
+        first = n == scenario.stop.requests
+        return _simulate(scenario, requests if first else None, progress, skip, count=n)
+
+    return until_converged(scenario.stop, one_attempt)
+
+
+def _simulate(
+    scenario: Scenario,
+    requests: Requests | None,
+    progress: Callable[[int], None] | None,
+    skip: bool,
+    count: int | None = None,
+) -> Result:
+    """One run of `scenario` on `requests`, or on `count` of its own (`make_requests`): the
+    engine's tables and the summary of them."""
+    wall = time.perf_counter()
+    reqs = requests if requests is not None else make_requests(scenario, count)
     hw = scenario.hardware
     pools, transfer_s_per_token, transfer_latency_s = build_pools(scenario)
     result = simulate(

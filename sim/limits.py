@@ -21,7 +21,7 @@ from workloads.arrivals import Burst, ClosedLoop, Diurnal
 from workloads.lengths import Empirical, Fixed, LogNormal, Uniform
 
 if TYPE_CHECKING:
-    from sim.scenario import Scenario
+    from sim.scenario import Scenario, Stop
 
 MAX_INT = 2**53
 """Largest integer magnitude a field may hold: beyond it floats lose whole numbers."""
@@ -79,8 +79,8 @@ def expected_requests(scenario: Scenario) -> float:
     timed = [c for c in workload.classes if c not in drawn]
     weight = sum(c.weight for c in drawn) or 1.0
     turns = sum(c.weight * (length_bound(c.session.turns) if c.session else 1) for c in drawn) / weight
-    if stop.requests is not None:
-        return stop.requests * max(turns, 1.0)
+    if stop.most_requests is not None:
+        return stop.most_requests * max(turns, 1.0)
     arrivals = workload.arrivals
     rows = sum(_trace_rows(c.trace) for c in timed)
     if not drawn or isinstance(arrivals, Burst | ClosedLoop):
@@ -157,9 +157,16 @@ def check_memory(scenario: Scenario, available: float | None = None) -> None:
         field = "cluster.disaggregated" if scenario.cluster.disaggregated else "cluster.replicas"
         cause = f"{replicas:,} replicas"
     else:
-        field = "stop.requests" if scenario.stop.requests is not None else "stop.duration_s"
+        field = _request_field(scenario.stop)
         cause = f"about {requests:,.0f} requests"
     raise LimitError(
         f"{field}: {cause} need about {si(need, 'B')} of memory to simulate, and "
         f"{si(free, 'B')} is available; simulate fewer"
     )
+
+
+def _request_field(stop: Stop) -> str:
+    """The stop field that sets how many requests a run holds at most."""
+    if stop.until == "converged":
+        return "stop.max_requests"
+    return "stop.requests" if stop.requests is not None else "stop.duration_s"

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 import yaml
-from pydantic import BeforeValidator, Field, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 
 from hardware.base import Frozen
 from hardware.catalog import load_hardware, read_yaml
 from hardware.spec import Accelerator, BytesPerS, Seconds
 from hardware.yamltext import load_yaml
+from sim.engine.steady import INTERVAL_FIELDS
 from sim.limits import LimitError, check_numbers
 from workloads.catalog import load_model
 from workloads.lengths import shortest
@@ -130,17 +131,79 @@ class Scheduler(Frozen):
         return self.chunk_size or self.max_num_batched_tokens
 
 
+CONVERGE_REQUESTS = 2000
+"""Requests a converging run simulates first when the scenario does not say."""
+CONVERGE_DEFAULTS = {
+    "relative_ci": 0.05,
+    "max_requests": 200_000,
+    "metrics": ("ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "throughput_rps"),
+}
+"""What `until: converged` asks for when the scenario does not say: every p99 latency and the
+throughput known to 5%, at most 200,000 requests (about 300 MB of run tables)."""
+
+
 class Stop(Frozen):
-    """Stop after `requests` requests, or after arrivals reach `duration_s` (all admitted finish)."""
+    """Stop after `requests` requests, or after arrivals reach `duration_s` (all admitted finish).
+
+    `until: converged` runs `requests` (default 2,000), then twice as many, and so on up to
+    `max_requests` (default 200,000), until the confidence interval of every summary field in
+    `metrics` (default: ttft_p99_s, tpot_p99_s, e2e_p99_s, throughput_rps) has a half-width within
+    `relative_ci` (default 0.05) of its value. `relative_ci`, `max_requests` and `metrics` mean
+    nothing without it and are refused."""
 
     requests: int | None = Field(default=None, ge=1)
     duration_s: Seconds | None = Field(default=None, gt=0)
+    until: Literal["converged"] | None = None
+    relative_ci: float | None = Field(default=None, gt=0, lt=1)
+    max_requests: int | None = Field(default=None, ge=1)
+    metrics: tuple[str, ...] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _converge_defaults(cls, data: Any) -> Any:
+        """Fill in what `until: converged` leaves unsaid, so a converging stop always holds its
+        whole target (and a written-out scenario reads back the same)."""
+        if not isinstance(data, dict) or data.get("until") != "converged":
+            return data
+        filled = {k: v for k, v in data.items() if v is not None}
+        if "duration_s" not in filled:
+            filled.setdefault("requests", CONVERGE_REQUESTS)
+        return {**CONVERGE_DEFAULTS, **filled}
+
+    @field_validator("metrics")
+    @classmethod
+    def _has_interval(cls, names: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        """Only a field with a confidence interval can converge."""
+        for name in names or ():
+            if name not in INTERVAL_FIELDS:
+                raise ValueError(
+                    f"{name!r} is not a summary field with a confidence interval; "
+                    f"choose from {', '.join(INTERVAL_FIELDS)}"
+                )
+        return names
 
     @model_validator(mode="after")
     def _one(self) -> Self:
         if (self.requests is None) == (self.duration_s is None):
             raise ValueError("give exactly one of requests or duration_s")
+        if self.until is None:
+            given = [k for k in CONVERGE_DEFAULTS if getattr(self, k) is not None]
+            if given:
+                raise ValueError(f"{' and '.join(given)}: only with until: converged")
+            return self
+        if self.duration_s is not None:
+            raise ValueError("until: converged grows the request count; give requests, not duration_s")
+        if self.max_requests < self.requests:
+            raise ValueError(
+                f"max_requests ({self.max_requests:,}) is below requests ({self.requests:,}), "
+                "the count a converging run starts from"
+            )
         return self
+
+    @property
+    def most_requests(self) -> int | None:
+        """The most requests a run may simulate (None when it stops on a duration)."""
+        return self.max_requests if self.until == "converged" else self.requests
 
 
 class CostAssumptions(Frozen):

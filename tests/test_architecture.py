@@ -18,6 +18,7 @@ LAYERS = [
     ("sim.limits",),
     ("sim.scenario",),
     ("sim.runnable",),
+    ("sim.converge",),
     ("sim.api",),
     ("sim.studies", "sim.fidelity"),
     ("sim.report",),

@@ -155,6 +155,29 @@ def _summary_table(sc, s: Summary) -> Table:
     return table
 
 
+def _warn_unconverged(sc, s: Summary) -> None:
+    """One yellow line on stderr when a run asked to converge did not: overloaded, or at the cap
+    with the metrics still too wide (their relative half-widths) or the load still drifting."""
+    from sim.converge import unconverged
+
+    if s.converged is not False:
+        return
+    stop = sc.stop
+    if s.overloaded:
+        why = f"overloaded at {s.converged_requests:,} requests: its percentiles grow with any run length"
+    else:
+        wide = [
+            f"{field} ±{w:.1%}" if w < float("inf") else f"{field} has no interval"
+            for field, w in unconverged(s, stop).items()
+        ]
+        drift = [] if s.steady_state else ["the load still drifts"]
+        why = (
+            f"{', '.join(wide + drift)} at the cap of {stop.max_requests:,} requests "
+            f"(target ±{stop.relative_ci:.1%})"
+        )
+    err.print(f"[bold yellow]warning: not converged:[/] {why}", highlight=False, soft_wrap=True)
+
+
 @app.command()
 def run(
     scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
@@ -200,7 +223,13 @@ def run(
     )
     with Progress(*columns, console=err, disable=quiet or as_json, transient=True) as bar:
         task = bar.add_task("run", total=len(reqs))
-        result = run_scenario(sc, progress=lambda k: bar.advance(task, k), requests=reqs)
+        result = run_scenario(
+            sc,
+            progress=lambda k: bar.advance(task, k),
+            requests=reqs,
+            attempt=lambda n: bar.reset(task, total=n),
+        )
+    _warn_unconverged(sc, result.summary)
     if out_dir is not None:
         try:
             _write_outputs(result, out_dir, csv, overwrite)

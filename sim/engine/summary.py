@@ -5,7 +5,9 @@ dictionary keys.
 The field order is the order summary.json, `ctxsim run --json` and sweep rows use; `to_dict()`
 gives that mapping back, None values included. The latency, throughput and SLO numbers measure the
 steady window of the run (`sim.engine.steady`); each has a confidence interval, `*_ci_lo*` and
-`*_ci_hi*` at `ci_level`, with the unit suffix kept last (`ttft_p99_ci_lo_s`).
+`*_ci_hi*` at `ci_level`, with the unit suffix kept last (`ttft_p99_ci_lo_s`). A run asked to
+converge (`stop: {until: converged}`) says whether it did and the `stop.requests` of its final
+run (`sim.converge`); for other runs both are None.
 """
 
 from __future__ import annotations
@@ -102,6 +104,8 @@ class Summary:
     goodput_ci_hi_rps: float | None
     slo_attainment_ci_lo: float | None
     slo_attainment_ci_hi: float | None
+    converged: bool | None = None
+    converged_requests: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as the JSON-ready mapping of field name to value, in field order."""
