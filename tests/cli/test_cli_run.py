@@ -80,6 +80,7 @@ def test_run_writes_every_output(scenario_file, tmp_path):
     assert len(pd.read_parquet(out / "timeseries.parquet")) > 0
     html = (out / "report.html").read_text()
     assert "plotly" in html.lower() and "Latency CDFs" in html
+    assert "<td>measured</td>" in html and "confidence intervals</li>" in html
     assert (out / "requests.csv").exists()
 
 
