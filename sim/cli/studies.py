@@ -241,8 +241,10 @@ def _plan_with_spinner(base: dict, demand: Demand, space: SearchSpace, top: int)
 
 
 def _print_plan(result: Plan) -> None:
-    """The plan as a table (ranked, each with the run one replica short, then misses) and the
-    configurations left unranked with why."""
+    """The plan as a table (ranked, each with the run one replica short, then misses), what a
+    borderline verdict means when there is one, and the configurations left unranked with why."""
+    from sim.report.readout import BORDERLINE
+
     limits = ", ".join(f"{s.name} ≤ {seconds(s.limit_s)}" for s in result.slos)
     if result.best is None:
         out.print(
@@ -273,11 +275,7 @@ def _print_plan(result: Plan) -> None:
         table.add_row("misses", *_candidate_cells(c, result.slos))
     out.print(table)
     if any(c.verdict == Verdict.borderline for c in (*result.ranked, *result.misses)):
-        out.print(
-            "[yellow]borderline[/]: within the confidence interval of an SLO's limit even at the most "
-            "requests simulated, or its load never settled; its point estimates decided it",
-            highlight=False,
-        )
+        out.print(f"[yellow]{BORDERLINE}[/]", highlight=False)
     if result.skipped:
         out.print(f"[bold]Not ranked[/] ({len(result.skipped)}):")
         for s in result.skipped:

@@ -18,6 +18,13 @@ P99_MIN_REQUESTS = quantile_min_samples(99)
 P99_FIELDS = tuple(f for f in LATENCY_FIELDS if f.endswith("_p99_s"))
 
 
+BORDERLINE = (
+    "borderline: within the confidence interval of an SLO's limit even at the most requests simulated, "
+    "or its load never settled; its point estimates decided it"
+)
+"""What a plan's borderline verdict means, for `ctxsim plan` and the sizing page alike."""
+
+
 @dataclass(frozen=True)
 class Note:
     """One caveat on a run's numbers: `warning` changes how far they can be trusted, `info` explains."""
