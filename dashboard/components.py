@@ -16,6 +16,9 @@ from dash import MATCH, Input, Output, State, callback, dcc, html
 from dashboard.app import settings
 from dashboard.figures import figure_csv
 from dashboard.runs import parse_upload, read_example
+from sim.engine.summary import Summary
+from sim.format import count
+from sim.report.readout import BORDERLINE, notes, overload
 from sim.scenario import ScenarioError
 
 
@@ -121,3 +124,40 @@ def register_source_choice(page: str) -> None:
             return {"label": example, "data": read_example(settings().examples_dir, example)}, None
         except ScenarioError as exc:
             return dash.no_update, dbc.Alert(str(exc), color="danger", className="small")
+
+
+def run_notes(label: str, summary: Summary) -> list[dbc.Alert]:
+    """A run's overload and caveats as alerts naming the run: overload red, warnings amber, the rest
+    as small print."""
+    alerts = []
+    if (load := overload(summary)) is not None:
+        alerts.append(dbc.Alert(f"{label}: OVERLOADED, {load}", color="danger", className="small py-1"))
+    colour = {"warning": "warning", "info": "light"}
+    alerts += [
+        dbc.Alert(f"{label}: {n.text}", color=colour[n.level], className="small py-1 mb-1")
+        for n in notes(summary)
+    ]
+    return alerts
+
+
+def verdict_colour(verdict: str) -> str:
+    """A plan verdict's Bootstrap colour: meets green, borderline amber, misses red."""
+    return {"meets": "success", "borderline": "warning"}.get(verdict, "danger")
+
+
+def verdict_badge(verdict: str) -> dbc.Badge:
+    """A plan verdict as a badge in its colour."""
+    return dbc.Badge(verdict, color=verdict_colour(verdict), className="me-2")
+
+
+def verdict_card_body(best: dict) -> list:
+    """The chosen configuration's verdict, how many simulated requests judged it, and what
+    borderline means when it is."""
+    line = html.P(
+        [verdict_badge(best["verdict"]), f"judged on {count(best['requests'])} simulated requests"],
+        id="sizing-verdict",
+        className="small mb-1",
+    )
+    if best["verdict"] != "borderline":
+        return [line]
+    return [line, dbc.Alert(BORDERLINE, color="warning", className="small py-1 mb-1")]

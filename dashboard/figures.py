@@ -292,8 +292,16 @@ def empty(message: str) -> go.Figure:
     return fig
 
 
-def table(frame: pd.DataFrame, title: str) -> go.Figure:
-    """A table as a figure, so it downloads like the others; floats to 4 significant figures."""
+def _row_fill(frame: pd.DataFrame, flagged: pd.Series | None) -> list[str]:
+    """Each row's background: amber where flagged, else white."""
+    if flagged is None:
+        return ["white"] * len(frame)
+    return ["#fff3cd" if f else "white" for f in flagged]
+
+
+def table(frame: pd.DataFrame, title: str, flagged: pd.Series | None = None) -> go.Figure:
+    """A table as a figure, so it downloads like the others; floats to 4 significant figures, the
+    `flagged` rows (a boolean per row) shaded amber."""
     cells = [
         [
             f"{v:,.4g}" if isinstance(v, float) and not np.isnan(v) else ("" if v is None or v != v else v)
@@ -303,7 +311,8 @@ def table(frame: pd.DataFrame, title: str) -> go.Figure:
     ]
     fig = go.Figure(
         go.Table(
-            header={"values": list(frame.columns), "align": "left"}, cells={"values": cells, "align": "left"}
+            header={"values": list(frame.columns), "align": "left"},
+            cells={"values": cells, "align": "left", "fill_color": [_row_fill(frame, flagged)]},
         )
     )
     fig.update_layout(

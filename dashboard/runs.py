@@ -23,7 +23,10 @@ from hardware import hardware_names
 from hardware.catalog import read_yaml
 from hardware.yamltext import load_yaml
 from sim.api import Result
+from sim.engine.steady import ci_names
 from sim.engine.summary import Summary
+from sim.format import interval
+from sim.report.readout import measured, overload
 from sim.runnable import scenario_from_dict
 from sim.scenario import Scenario, ScenarioError, set_path
 from workloads import model_names
@@ -198,9 +201,28 @@ def latency_frame(run: dict) -> pd.DataFrame:
     return pd.DataFrame({m: pd.Series(v, dtype=float) for m, v in run["latency"].items()})
 
 
+INTERVALS = {
+    "throughput_rps": "throughput interval (req/s)",
+    "ttft_p99_s": "TTFT p99 interval (s)",
+    "tpot_p99_s": "TPOT p99 interval (s)",
+    "e2e_p99_s": "e2e p99 interval (s)",
+    "goodput_rps": "goodput interval (req/s)",
+    "slo_attainment": "SLO attainment interval",
+}
+"""The compared fields shown with their confidence interval, in a row of its own under the field."""
+
+
+def _compared_cells(s: Summary) -> dict[str, Any]:
+    """One run's column: what was measured and any overload, then each compared field, followed by
+    its interval (text, a dash when too few samples) where it has one."""
+    cells: dict[str, Any] = {"measured requests": measured(s), "overloaded": overload(s) or "no"}
+    for key, label in COMPARED:
+        cells[label] = s.metric(key)
+        if key in INTERVALS:
+            cells[INTERVALS[key]] = interval(*(s.metric(name) for name in ci_names(key)))
+    return cells
+
+
 def compare_table(runs: list[dict]) -> pd.DataFrame:
-    """One row per compared summary field, one column per run."""
-    return pd.DataFrame(
-        {run["label"]: [Summary(**run["summary"]).metric(k) for k, _ in COMPARED] for run in runs},
-        index=[label for _, label in COMPARED],
-    )
+    """One row per compared summary field (and interval), one column per run."""
+    return pd.DataFrame({run["label"]: _compared_cells(Summary(**run["summary"])) for run in runs})

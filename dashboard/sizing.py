@@ -42,6 +42,8 @@ def candidates_table(plan_dict: dict) -> pd.DataFrame:
             rows.append(
                 {
                     "status": status,
+                    "verdict": c["verdict"],
+                    "judged on (requests)": c["requests"],
                     "hardware": c["hardware"],
                     "tp": c["tp"],
                     "pp": c["pp"],
@@ -59,3 +61,10 @@ def candidates_table(plan_dict: dict) -> pd.DataFrame:
     for sk in plan_dict["skipped"]:
         rows.append({"status": "skipped", "hardware": sk["hardware"], "tp": sk["tp"], "note": sk["reason"]})
     return pd.DataFrame(rows)
+
+
+def borderline_rows(frame: pd.DataFrame) -> pd.Series:
+    """Which rows of `candidates_table` are borderline, for the table to flag."""
+    if "verdict" not in frame:
+        return pd.Series(False, index=frame.index)
+    return frame["verdict"].eq("borderline")

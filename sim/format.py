@@ -9,6 +9,7 @@ function here, so every view picks its style from this one set.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -68,6 +69,60 @@ def usd(x: float | None, cents: bool = False) -> str:
     if cents:
         return f"${x:,.3g}" if x < 1 else f"${x:,.2f}"
     return f"${x:,.4g}"
+
+
+def interval(lo: float | None, hi: float | None, fmt: Callable[[float], str] = number) -> str:
+    """A confidence interval as '[lo–hi]', each bound through `fmt`; a dash when either bound is
+    missing (too few samples for an interval)."""
+    if is_missing(lo) or is_missing(hi):
+        return MISSING
+    return f"[{fmt(lo)}–{fmt(hi)}]"
+
+
+def _with_interval(text: str, lo: float | None, hi: float | None, fmt: Callable[[float], str]) -> str:
+    """`text` followed by its interval when there is one, the bounds written without the unit."""
+    return text if is_missing(lo) or is_missing(hi) else f"{text} {interval(lo, hi, fmt)}"
+
+
+def _places(x: float, figures: int) -> int:
+    """Decimal places that show `x` to `figures` significant figures (none past the point for big x)."""
+    return figures - 1 if x == 0 else max(0, figures - 1 - math.floor(math.log10(abs(x))))
+
+
+def seconds_ci(s: float | None, lo: float | None = None, hi: float | None = None, figures: int = 3) -> str:
+    """A duration to `figures` significant figures in µs, ms or s, and its confidence interval in the
+    same unit and decimals, so the bounds read against the estimate: '301 ms [290–313]'."""
+    if is_missing(s):
+        return MISSING
+    unit, scale = ("µs", 1e6) if abs(s) < 1e-3 else ("ms", 1e3) if abs(s) < 1 else ("s", 1.0)
+    places = _places(s * scale, figures)
+
+    def digits(x: float) -> str:
+        return f"{x * scale:,.{places}f}"
+
+    return _with_interval(f"{digits(s)} {unit}", lo, hi, digits)
+
+
+def rate_ci(x: float | None, lo: float | None = None, hi: float | None = None, unit: str = "req/s") -> str:
+    """A rate to two decimals with its confidence interval: '12.03 req/s [11.65–12.41]'."""
+    if is_missing(x):
+        return MISSING
+
+    def digits(v: float) -> str:
+        return f"{v:,.2f}"
+
+    return _with_interval(f"{digits(x)} {unit}", lo, hi, digits)
+
+
+def percent_ci(x: float | None, lo: float | None = None, hi: float | None = None, places: int = 1) -> str:
+    """A fraction as a percentage with its confidence interval: '93.2% [91.0–95.1]'."""
+    if is_missing(x):
+        return MISSING
+
+    def digits(v: float) -> str:
+        return f"{v * 100:.{places}f}"
+
+    return _with_interval(percent(x, places), lo, hi, digits)
 
 
 def si(value: float, unit: str) -> str:

@@ -182,6 +182,13 @@ def quantile_ci(x: np.ndarray, q: float, level: float = 0.95) -> Interval:
     return _interval(point, np.array([np.percentile(s, q) for s in _sections(x)]), level)
 
 
+def quantile_min_samples(q: float) -> int:
+    """The fewest values `quantile_ci` gives the `q`th percentile an interval for (20,000 for a p99),
+    so a reader can be told how many requests to simulate."""
+    per_batch = math.ceil(TAIL_SAMPLES * 100.0 / (100.0 - q) - 1e-9)
+    return max(MIN_SAMPLES, per_batch * BATCHES)
+
+
 def rate_ci(times_s: np.ndarray, start_s: float, end_s: float, level: float = 0.95) -> Interval:
     """Events per second in [start_s, end_s) with the batch-means interval over equal windows."""
     span = end_s - start_s

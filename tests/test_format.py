@@ -1,6 +1,18 @@
 import math
 
-from sim.format import count, number, percent, seconds, seconds_significant, si, usd
+from sim.format import (
+    count,
+    interval,
+    number,
+    percent,
+    percent_ci,
+    rate_ci,
+    seconds,
+    seconds_ci,
+    seconds_significant,
+    si,
+    usd,
+)
 
 
 def test_missing_values_read_as_a_dash_or_the_given_marker():
@@ -20,3 +32,13 @@ def test_numbers_keep_each_view_s_style():
     assert usd(1234.5, cents=True) == "$1,234.50"
     assert percent(0.257) == "25.7%" and percent(0.257, places=0) == "26%"
     assert si(8.1e10, "B") == "81 GB" and si(512, "B") == "512 B"
+
+
+def test_intervals_read_in_the_estimate_s_unit_and_decimals():
+    assert seconds_ci(0.3014, 0.2901, 0.3129) == "301 ms [290–313]"
+    assert seconds_ci(0.0415) == "41.5 ms" and seconds_ci(1.5, None, 1.6) == "1.50 s"
+    assert seconds_ci(0.99, 0.95, 1.02) == "990 ms [950–1,020]" and seconds_ci(None) == "—"
+    assert seconds_ci(5e-6) == "5.00 µs"
+    assert rate_ci(12.027, 11.649, 12.406) == "12.03 req/s [11.65–12.41]" and rate_ci(3.0) == "3.00 req/s"
+    assert percent_ci(0.932, 0.91, 0.951) == "93.2% [91.0–95.1]" and percent_ci(math.nan) == "—"
+    assert interval(1.0, 2.5) == "[1–2.5]" and interval(None, 2.0) == "—"

@@ -141,3 +141,5 @@ def test_a_tail_percentile_needs_enough_samples_for_an_interval():
     assert np.isnan(stats.quantile_ci(rng.exponential(1.0, 19_999), 99).lo)
     assert np.isfinite(stats.quantile_ci(rng.exponential(1.0, 20_000), 99).lo)
     assert np.isfinite(stats.quantile_ci(rng.exponential(1.0, 2_000), 90).lo)
+    assert stats.quantile_min_samples(99) == 20_000 and stats.quantile_min_samples(90) == 2_000
+    assert stats.quantile_min_samples(50) == 400

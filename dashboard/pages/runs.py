@@ -20,6 +20,7 @@ from dashboard.components import (
     labelled,
     page_url,
     register_source_choice,
+    run_notes,
     share_box,
     upload_box,
 )
@@ -228,16 +229,20 @@ def clear_runs(_clicks):
     Input("runs-kept", "data"),
 )
 def show_runs(kept):
-    """The kept runs side by side: summary table, latency CDFs and where step time goes."""
+    """The kept runs side by side: summary table with intervals and each run's caveats, latency CDFs
+    and where step time goes."""
     kept = kept or []
     table = compare_table(kept)
     body = (
-        dbc.Table.from_dataframe(
-            table.map(number).rename_axis("").reset_index(),
-            size="sm",
-            striped=True,
-            id="runs-compare-table",
-        )
+        [
+            dbc.Table.from_dataframe(
+                table.map(number).rename_axis("").reset_index(),
+                size="sm",
+                striped=True,
+                id="runs-compare-table",
+            ),
+            *(alert for run in kept for alert in run_notes(run["label"], Summary(**run["summary"]))),
+        ]
         if kept
         else html.P("no runs yet", className="text-muted")
     )

@@ -17,9 +17,11 @@ from dashboard.components import (
     register_source_choice,
     share_box,
     upload_box,
+    verdict_card_body,
+    verdict_colour,
 )
 from dashboard.runs import example_names, latency_frame, read_example
-from dashboard.sizing import candidates_table, size_cluster
+from dashboard.sizing import borderline_rows, candidates_table, size_cluster
 from hardware import hardware_names
 from sim.format import usd
 from sim.scenario import ScenarioError
@@ -235,7 +237,8 @@ def run_plan(set_progress, _clicks, source, qps, requests, ttft, tpot, e2e, hard
     Input("sizing-result", "data"),
 )
 def show_plan(result):
-    """The chosen cluster, the candidates table and the chosen configuration's latency CDFs."""
+    """The chosen cluster with its verdict, the candidates table (borderline rows flagged) and the
+    chosen configuration's latency CDFs."""
     if not result:
         return (
             html.P("set a load and SLOs, then Plan", className="text-muted"),
@@ -243,7 +246,8 @@ def show_plan(result):
             figures.empty("latency of the chosen cluster"),
         )
     plan_dict, chosen = result["plan"], result["chosen"]
-    table = figures.table(candidates_table(plan_dict), "candidates (cheapest first)")
+    frame = candidates_table(plan_dict)
+    table = figures.table(frame, "candidates (cheapest first; borderline shaded)", borderline_rows(frame))
     best = plan_dict["best"]
     if best is None:
         return (
@@ -269,13 +273,14 @@ def show_plan(result):
                     ],
                     id="sizing-cost",
                 ),
+                *verdict_card_body(best),
                 html.P(
                     ", ".join(f"{k} headroom {v:.0%}" for k, v in best["headroom"].items() if v is not None),
                     className="small text-muted mb-0",
                 ),
             ]
         ),
-        color="success",
+        color=verdict_colour(best["verdict"]),
         outline=True,
     )
     return answer, table, figures.latency_cdfs({chosen["label"]: latency_frame(chosen)})

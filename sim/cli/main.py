@@ -124,26 +124,35 @@ def _write_outputs(result, out_dir: Path, csv: bool, overwrite: bool) -> None:
 
 
 def _summary_table(sc, s: Summary) -> Table:
-    """The run's headline numbers, one row each, as `ctxsim run` prints them."""
+    """The run's headline numbers, one row each, as `ctxsim run` prints them: estimates with their
+    confidence intervals, how many requests they measure, a red row when the run is overloaded,
+    and the caveats on them as a caption."""
+    from rich.markup import escape
+
+    from sim.report.readout import estimate, latency, measured, notes, overload
+
+    style = {"warning": "yellow", "info": "dim"}
     table = Table(
         title=f"{sc.name}: {sc.model.name} on {sc.replicas} x {sc.par.devices} x {sc.hardware.name}",
         show_header=False,
+        caption="\n".join(f"[{style[n.level]}]{escape(n.text)}[/]" for n in notes(s)),
+        caption_justify="left",
     )
     table.add_column(style="bold")
     table.add_column(justify="right")
     per_1m = s.cost_per_1m_output_tokens_usd
-    p50_p99 = [
-        ("TTFT p50 / p99", s.ttft_p50_s, s.ttft_p99_s),
-        ("TPOT p50 / p99", s.tpot_p50_s, s.tpot_p99_s),
-        ("e2e p50 / p99", s.e2e_p50_s, s.e2e_p99_s),
-    ]
+    if (load := overload(s)) is not None:
+        table.add_row("[red]OVERLOADED[/]", f"[red]{load}[/]")
     rows = [
         ("requests finished / rejected", f"{s.requests_finished:,} / {s.requests_rejected:,}"),
-        ("throughput", f"{s.throughput_rps:,.2f} req/s"),
+        ("measured", measured(s)),
+        ("throughput", estimate(s, "throughput_rps")),
         ("output tokens/s", count(s.output_tokens_per_s)),
-        *((label, "—" if a is None else f"{_time(a)} / {_time(b)}") for label, a, b in p50_p99),
-        ("goodput", f"{s.goodput_rps:,.2f} req/s"),
-        ("SLO attainment", percent(s.slo_attainment)),
+        ("TTFT p50 / p99", latency(s, "ttft")),
+        ("TPOT p50 / p99", latency(s, "tpot")),
+        ("e2e p50 / p99", latency(s, "e2e")),
+        ("goodput", estimate(s, "goodput_rps")),
+        ("SLO attainment", estimate(s, "slo_attainment")),
         ("KV peak", percent(s.kv_peak_fraction, places=0)),
         ("preemptions", number(s.preemptions, thousands=True)),
         ("compute-bound share", percent(s.compute_bound_time_fraction, places=0)),

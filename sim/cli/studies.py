@@ -27,7 +27,7 @@ from rich.table import Table
 
 from sim.cli.console import Overwrite, check_output_file, err, fail, out, write_output_file
 from sim.format import seconds, usd
-from sim.studies.verdict import DEFAULT_REQUESTS
+from sim.studies.verdict import DEFAULT_REQUESTS, Verdict
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -241,8 +241,10 @@ def _plan_with_spinner(base: dict, demand: Demand, space: SearchSpace, top: int)
 
 
 def _print_plan(result: Plan) -> None:
-    """The plan as a table (ranked, each with the run one replica short, then misses) and the
-    configurations left unranked with why."""
+    """The plan as a table (ranked, each with the run one replica short, then misses), what a
+    borderline verdict means when there is one, and the configurations left unranked with why."""
+    from sim.report.readout import BORDERLINE
+
     limits = ", ".join(f"{s.name} ≤ {seconds(s.limit_s)}" for s in result.slos)
     if result.best is None:
         out.print(
@@ -251,17 +253,20 @@ def _print_plan(result: Plan) -> None:
         )
     table = Table(
         title=f"Cheapest for {result.qps:g} req/s with {limits} ({result.simulations} simulations of "
-        f"{result.requests:,} requests, {result.wall_s:.1f} s)"
+        f"{result.requests:,} requests or more, {result.wall_s:.1f} s)"
     )
     for col in (
         "",
         "replicas x hardware (tp x pp)",
+        "verdict",
         "devices",
         "$/hour",
         "$/1M tokens in, out",
         *(f"{s.name} (headroom)" for s in result.slos),
+        "judged on",
     ):
-        table.add_column(col, justify="left" if col in ("", "replicas x hardware (tp x pp)") else "right")
+        left = col in ("", "replicas x hardware (tp x pp)", "verdict")
+        table.add_column(col, justify="left" if left else "right")
     for rank, (c, below) in enumerate(zip(result.ranked, result.below, strict=True), start=1):
         table.add_row("best" if rank == 1 else f"#{rank}", *_candidate_cells(c, result.slos))
         if below is not None:
@@ -269,6 +274,8 @@ def _print_plan(result: Plan) -> None:
     for c in result.misses:
         table.add_row("misses", *_candidate_cells(c, result.slos))
     out.print(table)
+    if any(c.verdict == Verdict.borderline for c in (*result.ranked, *result.misses)):
+        out.print(f"[yellow]{BORDERLINE}[/]", highlight=False)
     if result.skipped:
         out.print(f"[bold]Not ranked[/] ({len(result.skipped)}):")
         for s in result.skipped:
@@ -276,8 +283,8 @@ def _print_plan(result: Plan) -> None:
 
 
 def _candidate_cells(c: Candidate, slos: tuple[SloTarget, ...]) -> list[str]:
-    """One configuration's cells after its label: layout, devices, prices, each SLO's value and
-    headroom."""
+    """One configuration's cells after its label: layout, verdict, devices, prices, each SLO's value
+    and headroom, and how many simulated requests it was judged on."""
     per_1m = ", ".join(
         usd(v, cents=True) for v in (c.cost_per_1m_input_tokens_usd, c.cost_per_1m_output_tokens_usd)
     )
@@ -288,7 +295,14 @@ def _candidate_cells(c: Candidate, slos: tuple[SloTarget, ...]) -> list[str]:
         for s in slos
     ]
     layout = f"{c.replicas} x {c.label} ({c.tp} x {c.pp})"
-    return [layout, str(c.devices), usd(c.cost_per_hour_usd, cents=True), per_1m, *measured]
+    prices = [usd(c.cost_per_hour_usd, cents=True), per_1m]
+    return [layout, _verdict_cell(c.verdict), str(c.devices), *prices, *measured, f"{c.requests:,} req"]
+
+
+def _verdict_cell(verdict: str) -> str:
+    """A verdict coloured as it reads: meets green, borderline yellow, misses red."""
+    colour = {Verdict.meets: "green", Verdict.borderline: "yellow"}.get(verdict, "red")
+    return f"[{colour}]{verdict}[/]"
 
 
 def cost_curve(

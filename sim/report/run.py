@@ -9,6 +9,7 @@ import plotly.io as pio
 from sim.engine.summary import Summary
 from sim.format import number, percent, seconds, usd
 from sim.report import figures
+from sim.report.readout import estimate, latency, measured, notes, overload
 
 
 def _number(v: float) -> str:
@@ -17,45 +18,63 @@ def _number(v: float) -> str:
 
 
 def summary_rows(s: Summary, caching: bool) -> list[tuple[str, str]]:
-    """The run's headline numbers as (label, text) rows, the cache's when it was on; a row with a
-    missing value (no price, nothing finished) is left out."""
+    """The run's headline numbers as (label, text) rows, estimates with their confidence intervals,
+    the cache's when it was on; a row with a missing value (no price, nothing finished) is left out,
+    and an overloaded run leads with the load it was offered against the load it sustained."""
     rows = [
-        ("requests finished", (s.requests_finished,), _number),
-        ("requests rejected", (s.requests_rejected,), _number),
-        ("throughput (requests/s)", (s.throughput_rps,), _number),
-        ("output tokens/s", (s.output_tokens_per_s,), _number),
-        ("TTFT p50 / p99", (s.ttft_p50_s, s.ttft_p99_s), seconds),
-        ("TPOT p50 / p99", (s.tpot_p50_s, s.tpot_p99_s), seconds),
-        ("end to end p50 / p99", (s.e2e_p50_s, s.e2e_p99_s), seconds),
-        ("mean queueing", (s.mean_queue_s,), seconds),
-        ("goodput (requests/s)", (s.goodput_rps,), _number),
-        ("SLO attainment", (s.slo_attainment,), percent),
-        ("KV peak occupancy", (s.kv_peak_fraction,), percent),
-        ("preemptions", (s.preemptions,), _number),
-        ("busy share of device time", (s.utilization,), percent),
-        ("cost per 1M output tokens", (s.cost_per_1m_output_tokens_usd,), usd),
+        ("overloaded", (overload(s),), overload(s)),
+        ("requests finished", (s.requests_finished,), _number(s.requests_finished)),
+        ("requests rejected", (s.requests_rejected,), _number(s.requests_rejected)),
+        ("measured", (measured(s),), measured(s)),
+        ("throughput", (s.throughput_rps,), estimate(s, "throughput_rps")),
+        ("output tokens/s", (s.output_tokens_per_s,), _number(s.output_tokens_per_s)),
+        ("TTFT p50 / p99", (s.ttft_p50_s, s.ttft_p99_s), latency(s, "ttft")),
+        ("TPOT p50 / p99", (s.tpot_p50_s, s.tpot_p99_s), latency(s, "tpot")),
+        ("end to end p50 / p99", (s.e2e_p50_s, s.e2e_p99_s), latency(s, "e2e")),
+        ("mean queueing", (s.mean_queue_s,), estimate(s, "mean_queue_s")),
+        ("goodput", (s.goodput_rps,), estimate(s, "goodput_rps")),
+        ("SLO attainment", (s.slo_attainment,), estimate(s, "slo_attainment")),
+        ("KV peak occupancy", (s.kv_peak_fraction,), percent(s.kv_peak_fraction)),
+        ("preemptions", (s.preemptions,), _number(s.preemptions)),
+        ("busy share of device time", (s.utilization,), percent(s.utilization)),
+        (
+            "cost per 1M output tokens",
+            (s.cost_per_1m_output_tokens_usd,),
+            usd(s.cost_per_1m_output_tokens_usd),
+        ),
     ]
     if caching:
-        rows += [
-            (
-                "prefix hit rate (tokens / blocks)",
-                (s.prefix_hit_rate_tokens, s.prefix_hit_rate_blocks),
-                percent,
-            ),
-            ("of which reloaded from offload", (s.offload_hit_rate_tokens,), percent),
-            ("cache evictions / offload writes", (s.cache_evictions, s.offload_writes), _number),
-            ("prefill time saved by hits", (s.cache_prefill_saved_s,), seconds),
-            (
-                "storing cached KV cost / prefill it saved",
-                (s.cache_storage_cost_usd, s.cache_prefill_saved_usd),
-                usd,
-            ),
-        ]
+        rows += _cache_rows(s)
+    return [(label, text) for label, values, text in rows if not any(v is None for v in values)]
+
+
+def _cache_rows(s: Summary) -> list[tuple[str, tuple, str]]:
+    """The prefix cache's rows: hit rates, evictions, and what storing KV cost against what it saved."""
+    stored_saved = (s.cache_storage_cost_usd, s.cache_prefill_saved_usd)
+    evicted_written = (s.cache_evictions, s.offload_writes)
     return [
-        (label, " / ".join(fmt(v) for v in values))
-        for label, values, fmt in rows
-        if not any(v is None for v in values)
+        (
+            "prefix hit rate (tokens / blocks)",
+            (s.prefix_hit_rate_tokens, s.prefix_hit_rate_blocks),
+            f"{percent(s.prefix_hit_rate_tokens)} / {percent(s.prefix_hit_rate_blocks)}",
+        ),
+        ("of which reloaded from offload", (s.offload_hit_rate_tokens,), percent(s.offload_hit_rate_tokens)),
+        ("cache evictions / offload writes", evicted_written, " / ".join(map(_number, evicted_written))),
+        ("prefill time saved by hits", (s.cache_prefill_saved_s,), seconds(s.cache_prefill_saved_s)),
+        ("storing cached KV cost / prefill it saved", stored_saved, " / ".join(map(usd, stored_saved))),
     ]
+
+
+def _row_html(label: str, text: str) -> str:
+    """One summary row as HTML; the overloaded row in red, as the terminal prints it."""
+    style = " class='overloaded'" if label == "overloaded" else ""
+    return f"<tr{style}><td>{html.escape(label)}</td><td>{html.escape(text)}</td></tr>"
+
+
+def notes_html(s: Summary) -> str:
+    """The caveats on the run's numbers as a list under its table, warnings in amber."""
+    items = "".join(f"<li class='{n.level}'>{html.escape(n.text)}</li>" for n in notes(s))
+    return f"<ul class='notes'>{items}</ul>" if items else ""
 
 
 def describe(scenario) -> str:
@@ -89,10 +108,7 @@ def run_report(result) -> str:
         figures.cost_table(s),
     ]
     parts = [pio.to_html(f, full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs)]
-    rows = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"
-        for k, v in summary_rows(s, sc.kv_cache.prefix_caching)
-    )
+    rows = "".join(_row_html(k, v) for k, v in summary_rows(s, sc.kv_cache.prefix_caching))
     classes = (
         "<h2>By class</h2>" + result.classes.to_html(index=False, float_format=lambda v: f"{v:.4g}")
         if len(result.classes) > 1
@@ -105,7 +121,9 @@ def run_report(result) -> str:
         f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
         "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}"
         "table{border-collapse:collapse}td,th{padding:2px 10px;border-bottom:1px solid #ddd}"
-        "td:last-child{text-align:right}</style>"
-        f"</head><body><h1>{title}</h1><p>{html.escape(describe(sc))}</p><table>{rows}</table>{classes}"
+        "td:last-child{text-align:right}tr.overloaded{color:#c00;font-weight:bold}"
+        ".notes{color:#555}.notes .warning{color:#b36b00;font-weight:bold}</style>"
+        f"</head><body><h1>{title}</h1><p>{html.escape(describe(sc))}</p><table>{rows}</table>"
+        f"{notes_html(s)}{classes}"
         f"{''.join(parts)}</body></html>"
     )

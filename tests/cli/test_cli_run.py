@@ -1,4 +1,6 @@
 import json
+import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -78,6 +80,7 @@ def test_run_writes_every_output(scenario_file, tmp_path):
     assert len(pd.read_parquet(out / "timeseries.parquet")) > 0
     html = (out / "report.html").read_text()
     assert "plotly" in html.lower() and "Latency CDFs" in html
+    assert "<td>measured</td>" in html and "confidence intervals</li>" in html
     assert (out / "requests.csv").exists()
 
 
@@ -124,3 +127,30 @@ def test_missing_file():
 def test_empty_workload_is_an_error(scenario_file):
     r = runner.invoke(app, ["run", str(scenario_file), "--set", "stop={duration_s: 0.001}"])
     assert r.exit_code == 2 and "no requests" in r.stderr
+
+
+def _table(*args: str) -> str:
+    """`ctxsim run ARGS` as a wide terminal prints it, with the run's summary alongside."""
+    r = runner.invoke(app, ["run", *args], env={"COLUMNS": "160"})
+    assert r.exit_code == 0, r.output
+    return r.stdout
+
+
+def test_table_shows_intervals_what_was_measured_and_the_p99_caveat(scenario_file):
+    text = _table(str(scenario_file))
+    s = json.loads(runner.invoke(app, ["run", str(scenario_file), "--json"]).stdout)
+    dropped = s["warmup_requests_dropped"], s["drain_requests_dropped"]
+    assert "│ measured " in text and f"(dropped {dropped[0]} warm-up, {dropped[1]} drain)" in text
+    assert f"{s['throughput_rps']:.2f} req/s [{s['throughput_ci_lo_rps']:.2f}–" in text
+    assert "TTFT p50 / p99" in text and "SLO attainment" in text
+    assert "p99 intervals need ≥ 20,000 measured requests" in text
+    assert "[lo–hi]: 95% confidence intervals" in text and "OVERLOADED" not in text
+
+
+def test_an_overloaded_run_says_so_in_red_instead_of_latency():
+    chat = str(Path(__file__).resolve().parents[2] / "examples" / "chat-h100.yaml")
+    text = _table(chat, "--set", "workload.arrivals.rate_per_s=40", "--set", "stop.requests=1500")
+    row = next(line for line in text.splitlines() if "OVERLOADED" in line)
+    assert re.search(r"offered \d+\.\d\d req/s, sustainable \d+\.\d\d req/s", row)
+    assert "TTFT p50 / p99" in text and "— / —" in text
+    assert "the load was still drifting: simulate more requests" in text

@@ -111,8 +111,18 @@ def test_a_scenario_run_from_the_page_is_ctxsim_run(pages, settings, tmp_path):
     out = CliRunner().invoke(cli, ["run", str(path), "--set", "stop.requests=300", "--json"])
     cli_summary = json.loads(out.stdout)
     page = runs.show_runs(kept)[0]
-    cells = {row.children[0].children: row.children[1].children for row in page.children[1].children}
-    assert cells == {label: number(cli_summary[key]) for key, label in COMPARED}
+    rows = page[0].children[1].children
+    cells = {row.children[0].children: row.children[1].children for row in rows}
+    assert {label: cells[label] for _, label in COMPARED} == {
+        label: number(cli_summary[key]) for key, label in COMPARED
+    }
+    lo, hi = cli_summary["throughput_ci_lo_rps"], cli_summary["throughput_ci_hi_rps"]
+    assert cells["throughput interval (req/s)"] == f"[{number(lo)}–{number(hi)}]"
+    assert cells["TTFT p99 interval (s)"] == "—" and cells["overloaded"] == "no"
+    dropped = cli_summary["warmup_requests_dropped"], cli_summary["drain_requests_dropped"]
+    assert f"(dropped {dropped[0]} warm-up, {dropped[1]} drain)" in cells["measured requests"]
+    notes = [alert.children for alert in page[1:]]
+    assert f"{kept[0]['label']}: p99 intervals need ≥ 20,000 measured requests" in notes
     assert kept[0]["summary"] == {
         **run(scenario_from_dict({**data, "stop": {"requests": 300}})).summary.to_dict(),
         "sim_wall_s": kept[0]["summary"]["sim_wall_s"],
@@ -140,7 +150,13 @@ def test_sizing_plans_and_draws_the_chosen_cluster(pages, settings):
     assert best["hardware"] == "h100-sxm" and best["tp"] == 1
     answer, table, latency = sizing.show_plan(result)
     assert f"{best['devices']} devices" in answer.children.children[0].children
-    assert table.data[0].cells.values[1][0] == "h100-sxm"
+    columns = list(table.data[0].header.values)
+    cells = dict(zip(columns, table.data[0].cells.values, strict=True))
+    assert cells["hardware"][0] == "h100-sxm" and cells["verdict"][0] == best["verdict"]
+    assert cells["judged on (requests)"][0] == best["requests"]
+    verdict = answer.children.children[2]
+    assert verdict.id == "sizing-verdict" and verdict.children[0].children == best["verdict"]
+    assert answer.color == {"meets": "success", "borderline": "warning"}[best["verdict"]]
     assert sum(1 for t in latency.data if t.name) == 3
 
 
@@ -194,3 +210,34 @@ def test_cli_serves_on_localhost_by_default():
 
     out = CliRunner().invoke(cli, ["dashboard", "--help"], env={"COLUMNS": "200"})
     assert out.exit_code == 0 and "127.0.0.1" in out.output
+
+
+def test_an_overloaded_run_and_a_borderline_plan_are_flagged(pages):
+    """Imported inside: the components register callbacks, which needs the app the fixture builds."""
+    from dashboard.components import run_notes, verdict_card_body
+    from dashboard.figures import table
+    from dashboard.sizing import borderline_rows
+    from sim.engine.summary import FIELDS, Summary
+
+    summary = Summary(
+        **{
+            **dict.fromkeys(FIELDS),
+            "overloaded": True,
+            "offered_rps": 40.0,
+            "sustainable_rps": 23.0,
+            "steady_state": False,
+            "ci_level": 0.95,
+        }
+    )
+    alerts = run_notes("#1", summary)
+    assert (alerts[0].color, alerts[0].children) == (
+        "danger",
+        "#1: OVERLOADED, offered 40.00 req/s, sustainable 23.00 req/s",
+    )
+    assert alerts[1].color == "warning" and "still drifting" in alerts[1].children
+    badge, alert = verdict_card_body({"verdict": "borderline", "requests": 64_000})
+    assert "64,000 simulated requests" in badge.children[1] and alert.color == "warning"
+    frame = pd.DataFrame({"verdict": ["meets", "borderline", None]})
+    fill = table(frame, "t", borderline_rows(frame)).data[0].cells.fill.color[0]
+    assert list(fill) == ["white", "#fff3cd", "white"]
+    assert not borderline_rows(pd.DataFrame({"status": ["skipped"]})).any()

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from sim.api import run
 from sim.cli import app
+from sim.cli.studies import _verdict_cell
 from sim.scenario import ScenarioError, scenario_from_dict
 from sim.studies.planner import ROOFLINE_SLACK, Demand, SearchSpace, candidate_scenario, device_hour_usd, plan
 from sim.studies.planner import replica_bound_rps as bound
@@ -143,8 +144,18 @@ def test_cli_plan_json_and_table():
     costs = {"cost_per_hour_usd", "cost_per_1m_input_tokens_usd", "cost_per_1m_output_tokens_usd"}
     assert costs | {"headroom", "replicas", "devices", "tp"} <= set(out["best"])
     assert [s["name"] for s in out["slos"]] == ["ttft_p99", "tpot_p99"]
+    assert out["best"]["verdict"] in ("meets", "borderline") and out["best"]["requests"] >= 300
     r = runner.invoke(app, args, env={"COLUMNS": "160"})
     assert r.exit_code == 0 and "│ best " in r.stdout and "x h100-sxm (1 x 1)" in r.stdout
+    header = next(line for line in r.stdout.splitlines() if "replicas x hardware" in line)
+    assert "verdict" in header and "judged on" in header
+    best = next(line for line in r.stdout.splitlines() if "│ best " in line)
+    assert f"│ {out['best']['verdict']} " in best and f"{out['best']['requests']:,} req" in best
+
+
+def test_plan_verdicts_read_in_colour():
+    assert _verdict_cell("meets") == "[green]meets[/]" and _verdict_cell("misses") == "[red]misses[/]"
+    assert _verdict_cell("borderline") == "[yellow]borderline[/]"
 
 
 def test_cli_plan_bad_slo():
