@@ -32,8 +32,9 @@ app = typer.Typer(
 MAX_BATCH = 1_000_000  # sequences in one estimated batch: each costs a few array slots
 MAX_DEVICES = 65_536  # tensor-parallel or pipeline degree
 
+
 def _time(s: float) -> str:
-    """A duration to the microsecond, as the estimate and run tables show it."""
+    """A duration to the microsecond, as the estimate table shows it."""
     return seconds(s, ms_places=3, s_places=3)
 
 

@@ -85,6 +85,8 @@ def describe(scenario) -> str:
     )
     stop = scenario.stop
     until = f"{stop.requests:,} requests" if stop.requests else f"{stop.duration_s:g} s of arrivals"
+    if stop.until == "converged":
+        until = f"requests until converged (within ±{stop.relative_ci:.0%}, at most {stop.max_requests:,})"
     classes = ", ".join(c.name for c in wl.classes)
     slo = scenario.slo
     target = ""
