@@ -7,7 +7,7 @@ import pytest
 from selenium.webdriver.common.keys import Keys
 from typer.testing import CliRunner
 
-from dashboard.runs import COMPARED
+from dashboard.runs import COMPARED, compare_table
 from hardware import load_hardware
 from sim.cost.estimate import estimate, smallest_fit
 from sim.format import number, seconds_significant
@@ -140,7 +140,9 @@ def test_scenario_run_from_the_page_matches_ctxsim_run(dash_duo, dashboard_app, 
     out = CliRunner().invoke(cli, ["run", str(scenario), "--json"])
     assert out.exit_code == 0, out.output
     summary = json.loads(out.stdout)
-    assert rows == {label: number(summary[key]) for key, label in COMPARED}
+    cells = compare_table([{"label": "cli", "summary": summary}])["cli"]
+    assert rows == {label: v if isinstance(v, str) else number(v) for label, v in cells.items()}
+    assert {label for _, label in COMPARED} < set(rows) and "measured requests" in rows
     _graphs_drawn(dash_duo, 3)
     _screenshot(dash_duo, screenshot_dir, "runs-after-upload")
     assert dash_duo.get_logs() == []
