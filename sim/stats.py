@@ -140,6 +140,10 @@ class Interval:
             return math.inf
         return (self.hi - self.lo) / 2.0 / abs(self.value)
 
+    def within(self, low: float, high: float = math.inf) -> Interval:
+        """The interval cut to the values the quantity can take (a share in [0, 1], a rate >= 0)."""
+        return Interval(self.value, min(max(self.lo, low), high), min(max(self.hi, low), high))
+
 
 NAN = float("nan")
 

@@ -143,3 +143,10 @@ def test_a_tail_percentile_needs_enough_samples_for_an_interval():
     assert np.isfinite(stats.quantile_ci(rng.exponential(1.0, 2_000), 90).lo)
     assert stats.quantile_min_samples(99) == 20_000 and stats.quantile_min_samples(90) == 2_000
     assert stats.quantile_min_samples(50) == 400
+
+
+def test_intervals_stay_within_what_the_quantity_can_be():
+    share = stats.Interval(0.97, 0.90, 1.04).within(0.0, 1.0)
+    assert (share.lo, share.hi) == (0.90, 1.0)
+    rate = stats.Interval(0.5, -0.2, 1.2).within(0.0)
+    assert (rate.lo, rate.hi) == (0.0, 1.2)

@@ -115,9 +115,10 @@ def intervals(requests: pd.DataFrame, win: Window, meets: pd.Series, level: floa
             out[f"{m}_p{q}_s"] = stats.quantile_ci(values, q, level)
     out["mean_queue_s"] = stats.mean_ci((done["scheduled_s"] - done["arrival_s"]).to_numpy(), level)
     finish = requests["finish_s"].to_numpy()
-    out["throughput_rps"] = stats.rate_ci(finish, win.start_s, win.end_s, level)
-    out["goodput_rps"] = stats.rate_ci(finish[meets.to_numpy()], win.start_s, win.end_s, level)
-    out["slo_attainment"] = stats.mean_ci(meets[measured.index].to_numpy(dtype=np.float64), level)
+    out["throughput_rps"] = stats.rate_ci(finish, win.start_s, win.end_s, level).within(0.0)
+    out["goodput_rps"] = stats.rate_ci(finish[meets.to_numpy()], win.start_s, win.end_s, level).within(0.0)
+    attained = meets[measured.index].to_numpy(dtype=np.float64)
+    out["slo_attainment"] = stats.mean_ci(attained, level).within(0.0, 1.0)
     fields: dict[str, float] = {}
     for name, ci in out.items():
         lo, hi = ci_names(name)
