@@ -106,19 +106,26 @@ def load(requests: pd.DataFrame, open_loop: bool) -> stats.Load:
 def intervals(requests: pd.DataFrame, win: Window, meets: pd.Series, level: float) -> dict[str, float]:
     """Point estimates and confidence bounds of the measured requests, keyed by summary field and
     its `ci_names`; None for what cannot be estimated."""
-    measured = requests[win.measured].sort_values("arrival_s", kind="stable")
-    done = measured[measured["finish_s"].notna()]
+    # row positions of the measured requests in arrival order; columns are read one at a time, so
+    # a million-request table is never copied whole
+    rows = np.flatnonzero(win.measured)
+    rows = rows[np.argsort(requests["arrival_s"].to_numpy()[rows], kind="stable")]
+    finish = requests["finish_s"].to_numpy()
+    done = rows[~np.isnan(finish[rows])]
+
+    def column(name: str) -> np.ndarray:
+        return requests[name].to_numpy(dtype=np.float64)[done]
+
     out: dict[str, stats.Interval] = {}
     for m in LATENCIES:
-        values = done[f"{m}_s"].to_numpy(dtype=np.float64)
+        values = column(f"{m}_s")
         for q in PERCENTILES:
             out[f"{m}_p{q}_s"] = stats.quantile_ci(values, q, level)
-    out["mean_queue_s"] = stats.mean_ci((done["scheduled_s"] - done["arrival_s"]).to_numpy(), level)
-    finish = requests["finish_s"].to_numpy()
+    out["mean_queue_s"] = stats.mean_ci(column("scheduled_s") - column("arrival_s"), level)
+    met = meets.to_numpy(dtype=bool)
     out["throughput_rps"] = stats.rate_ci(finish, win.start_s, win.end_s, level).within(0.0)
-    out["goodput_rps"] = stats.rate_ci(finish[meets.to_numpy()], win.start_s, win.end_s, level).within(0.0)
-    attained = meets[measured.index].to_numpy(dtype=np.float64)
-    out["slo_attainment"] = stats.mean_ci(attained, level).within(0.0, 1.0)
+    out["goodput_rps"] = stats.rate_ci(finish[met], win.start_s, win.end_s, level).within(0.0)
+    out["slo_attainment"] = stats.mean_ci(met[rows].astype(np.float64), level).within(0.0, 1.0)
     fields: dict[str, float] = {}
     for name, ci in out.items():
         lo, hi = ci_names(name)
