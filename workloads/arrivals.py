@@ -100,8 +100,11 @@ class ArrivalError(ValueError):
 
 
 def arrival_times(spec: Process, rng: np.random.Generator, n: int | None = None,
-                  duration_s: float | None = None) -> np.ndarray:
-    """The first `n` arrival times, or all arrivals in [0, `duration_s`] (seconds), non-decreasing."""
+                  duration_s: float | None = None, start_s: float = 0.0) -> np.ndarray:
+    """The first `n` arrival times after `start_s`, or all arrivals in (`start_s`, `duration_s`]
+    (seconds), non-decreasing. Drawing a long run piece by piece, each piece from where the last
+    one's final arrival left off, gives the same process: the gaps are independent of the past
+    (renewal processes) and a diurnal rate reads the clock, not the piece."""
     if (n is None) == (duration_s is None):
         raise ArrivalError("give n or duration_s")
     if isinstance(spec, ClosedLoop):
@@ -110,14 +113,14 @@ def arrival_times(spec: Process, rng: np.random.Generator, n: int | None = None,
     if isinstance(spec, Burst):
         if n is None:
             raise ArrivalError("stop.duration_s needs an arrival process that advances in time (not burst)")
-        return np.zeros(n)
+        return np.full(n, start_s)
     if isinstance(spec, Diurnal):
-        return _thinned(spec, rng, n, duration_s)
+        return _thinned(spec, rng, n, duration_s, start_s)
     if isinstance(spec, Gamma):
         shape = 1.0 / spec.cv**2
         scale = 1.0 / (spec.rate_per_s * shape)
-        return _renewal(lambda k: rng.gamma(shape, scale, k), n, duration_s)
-    return _renewal(lambda k: rng.exponential(1.0 / spec.rate_per_s, k), n, duration_s)
+        return _renewal(lambda k: rng.gamma(shape, scale, k), n, duration_s, start_s)
+    return _renewal(lambda k: rng.exponential(1.0 / spec.rate_per_s, k), n, duration_s, start_s)
 
 
 def mean_rate_per_s(spec: Poisson | Gamma | Diurnal) -> float:
@@ -137,11 +140,13 @@ def rate_at(spec: Diurnal, t_s: np.ndarray) -> np.ndarray:
     return rates[(t_s // spec.bucket_s).astype(np.int64) % len(rates)]
 
 
-def _renewal(gaps: Callable[[int], np.ndarray], n: int | None, duration_s: float | None) -> np.ndarray:
-    """Cumulative sums of independent gaps: `n` of them, or as many as fit in `duration_s`."""
+def _renewal(gaps: Callable[[int], np.ndarray], n: int | None, duration_s: float | None,
+             start_s: float) -> np.ndarray:
+    """Cumulative sums of independent gaps from `start_s`: `n` of them, or as many as fit before
+    `duration_s`."""
     if n is not None:
-        return np.cumsum(gaps(n))
-    chunks, t_last, k = [], 0.0, FIRST_CHUNK
+        return np.cumsum(gaps(n)) + start_s
+    chunks, t_last, k = [], start_s, FIRST_CHUNK
     while t_last <= duration_s:
         chunk = np.cumsum(gaps(k)) + t_last
         chunks.append(chunk)
@@ -151,10 +156,11 @@ def _renewal(gaps: Callable[[int], np.ndarray], n: int | None, duration_s: float
     return times[times <= duration_s]
 
 
-def _thinned(spec: Diurnal, rng: np.random.Generator, n: int | None, duration_s: float | None) -> np.ndarray:
+def _thinned(spec: Diurnal, rng: np.random.Generator, n: int | None, duration_s: float | None,
+             start_s: float) -> np.ndarray:
     """Lewis-Shedler thinning: candidates at the peak rate, each kept with probability rate(t)/peak."""
     peak = spec.mean_rate_per_s * (1 + spec.amplitude) if spec.rates_per_s is None else max(spec.rates_per_s)
-    kept, count, t_last = [], 0, 0.0
+    kept, count, t_last = [], 0, start_s
     k = FIRST_CHUNK if n is None else max(FIRST_CHUNK, math.ceil(2 * n * peak / mean_rate_per_s(spec)))
     while (n is not None and count < n) or (duration_s is not None and t_last <= duration_s):
         candidates = np.cumsum(rng.exponential(1.0 / peak, k)) + t_last

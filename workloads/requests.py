@@ -39,6 +39,13 @@ class Requests:
     def __len__(self) -> int:
         return len(self.arrival_s)
 
+    def rows(self, start: int, stop: int) -> Requests:
+        """Rows [start, stop) as views of these columns (meta is shared, not sliced)."""
+        hashes = None if self.block_hashes is None else self.block_hashes[start:stop]
+        return Requests(self.arrival_s[start:stop], self.prompt_tokens[start:stop],
+                        self.output_tokens[start:stop], self.cls[start:stop], self.class_names, hashes,
+                        self.block_tokens, self.meta)
+
     @classmethod
     def from_arrays(cls, arrival_s, prompt_tokens, output_tokens, klass=None, class_names=("default",),
                     block_hashes=None, block_tokens=None) -> Requests:

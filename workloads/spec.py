@@ -12,7 +12,8 @@ it is given (the scenario's seed), so the same seed gives the same requests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from typing import Any, Self
 
 import numpy as np
@@ -136,9 +137,10 @@ class _Part:
 
 
 def generate(workload: Workload, rng: np.random.Generator, requests: int | None = None,
-             duration_s: float | None = None) -> Requests:
+             duration_s: float | None = None, start_s: float = 0.0) -> Requests:
     """The first `requests` requests, or (when `requests` is None) every request arriving within
-    `duration_s` seconds, sorted by arrival. A trace shorter than that gives all its rows."""
+    `duration_s` seconds, sorted by arrival; drawn arrivals start after `start_s`. A trace shorter
+    than that gives all its rows."""
     if requests is None and duration_s is None:
         raise ValueError("stop: give requests or duration_s")
     if requests is not None:
@@ -149,16 +151,48 @@ def generate(workload: Workload, rng: np.random.Generator, requests: int | None 
     timed = [i for i, layout in layouts.items()
              if layout.columns.arrival is not None and classes[i].trace.replay_timestamps]
     drawn = [i for i in range(len(classes)) if i not in timed]
-    parts = _drawn(workload, drawn, layouts, rng, requests, duration_s) if drawn else []
+    parts = _drawn(workload, drawn, layouts, rng, requests, duration_s, start_s) if drawn else []
     for i in timed:
         parts.append(_trace_part(i, replay(classes[i].trace, rng, requests, duration_s)))
     return _assemble(workload, parts, requests, duration_s)
 
 
+def streamable(workload: Workload) -> str | None:
+    """Why `workload` cannot be drawn piece by piece (`generate_chunks`), or None when it can:
+    sessions, documents and traces are laid out over the whole run at once."""
+    for c in workload.classes:
+        for name in ("session", "document", "trace"):
+            if getattr(c, name) is not None:
+                return f"class {c.name} has a {name}"
+    return None
+
+
+def generate_chunks(workload: Workload, seed: int, requests: int | None, duration_s: float | None,
+                    chunk: int) -> Iterator[Requests]:
+    """The requests of a run too long to hold at once, `chunk` at a time (the last may be shorter):
+    piece i is drawn by its own generator, seeded (`seed`, i), from where piece i - 1's last arrival
+    left off, so the same seed gives the same run (not the same requests as `generate`, which draws
+    with one generator). Prefix-block ids are left out: a streamed run has no prefix cache."""
+    if (reason := streamable(workload)) is not None:
+        raise ValueError(f"workload: {reason}; only classes drawn from length distributions can be streamed")
+    start, left, piece = 0.0, requests, 0
+    while left is None or left > 0:
+        size = chunk if left is None else min(chunk, left)
+        reqs = generate(workload, np.random.default_rng([seed, piece]), size, start_s=start)
+        if duration_s is not None:
+            reqs = reqs.rows(0, int(np.searchsorted(reqs.arrival_s, duration_s, side="right")))
+        if len(reqs):
+            yield replace(reqs, block_hashes=None, block_tokens=None)
+        if len(reqs) < size:
+            return
+        start, piece = float(reqs.arrival_s[-1]), piece + 1
+        left = None if left is None else left - size
+
+
 def _drawn(workload: Workload, drawn: list[int], layouts: dict[int, Layout], rng: np.random.Generator,
-           requests: int | None, duration_s: float | None) -> list[_Part]:
+           requests: int | None, duration_s: float | None, start_s: float) -> list[_Part]:
     """Parts of the classes that share the workload's arrivals: each arrival picks a class by weight."""
-    times = arrival_times(workload.arrivals, rng, requests, duration_s)
+    times = arrival_times(workload.arrivals, rng, requests, duration_s, start_s)
     weights = np.array([workload.classes[i].weight for i in drawn])
     pick = rng.choice(len(drawn), size=len(times), p=weights / weights.sum())
     parts = []
