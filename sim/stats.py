@@ -148,7 +148,8 @@ class Interval:
 NAN = float("nan")
 
 
-def _interval(point: float, batch_values: np.ndarray, level: float) -> Interval:
+def interval(point: float, batch_values: np.ndarray, level: float) -> Interval:
+    """`point` with the Student-t interval of the spread of its batch values."""
     if len(batch_values) < 2:
         return Interval(point, NAN, NAN)
     half = t_quantile(level) * batch_values.std(ddof=1) / math.sqrt(len(batch_values))
@@ -168,7 +169,7 @@ def mean_ci(x: np.ndarray, level: float = 0.95) -> Interval:
         return Interval(NAN, NAN, NAN)
     if len(x) < MIN_SAMPLES:
         return Interval(float(x.mean()), NAN, NAN)
-    return _interval(float(x.mean()), np.array([s.mean() for s in _sections(x)]), level)
+    return interval(float(x.mean()), np.array([s.mean() for s in _sections(x)]), level)
 
 
 def quantile_ci(x: np.ndarray, q: float, level: float = 0.95) -> Interval:
@@ -183,7 +184,7 @@ def quantile_ci(x: np.ndarray, q: float, level: float = 0.95) -> Interval:
     point = float(np.percentile(x, q))
     if len(x) < MIN_SAMPLES or len(x) // BATCHES * (100.0 - q) / 100.0 < TAIL_SAMPLES:
         return Interval(point, NAN, NAN)
-    return _interval(point, np.array([np.percentile(s, q) for s in _sections(x)]), level)
+    return interval(point, np.array([np.percentile(s, q) for s in _sections(x)]), level)
 
 
 def quantile_min_samples(q: float) -> int:
@@ -204,7 +205,7 @@ def rate_ci(times_s: np.ndarray, start_s: float, end_s: float, level: float = 0.
     point = float(counts.sum() / span)
     if counts.sum() < MIN_SAMPLES:
         return Interval(point, NAN, NAN)
-    return _interval(point, rates, level)
+    return interval(point, rates, level)
 
 
 @dataclass(frozen=True)
@@ -226,9 +227,14 @@ def overload(arrival_s: np.ndarray, finish_s: np.ndarray) -> Load:
     span = end - start
     if not span > 0:
         return Load(False, NAN, NAN)
-    arrived = float(n - n // 2)
     finish = np.asarray(finish_s, dtype=np.float64)
     served = float(np.count_nonzero((finish >= start) & (finish <= end)))
+    return load_verdict(float(n - n // 2), served, span)
+
+
+def load_verdict(arrived: float, served: float, span: float) -> Load:
+    """`overload`'s verdict from its counts: requests arrived and served over the `span` seconds
+    from the median to the last arrival."""
     behind = arrived - served
     overloaded = behind > max(OVERLOAD_SIGMAS * math.sqrt(arrived), OVERLOAD_SHARE * arrived)
     return Load(bool(overloaded), arrived / span, served / span)

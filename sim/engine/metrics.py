@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from sim import stats
 from sim.cost import pricing
 from sim.engine import steady
 from workloads.requests import Requests
@@ -52,6 +53,7 @@ def requests_table(reqs: Requests, state, reasons: tuple[str, ...]) -> pd.DataFr
 
 
 def timeseries_table(rec, capacity_blocks: int) -> pd.DataFrame:
+    """The timeseries of a `Recorder`, or of anything with its `column(name)`."""
     kv = rec.column("kv_blocks")
     return pd.DataFrame(
         {
@@ -123,6 +125,23 @@ def latency_summary(df: pd.DataFrame) -> dict:
     return out
 
 
+@dataclass(frozen=True)
+class Totals:
+    """The counts and sums a summary is built from, whether read off the tables (`summarize`) or
+    kept as a streamed run goes (`sim.engine.online`)."""
+
+    requests: int
+    finished: int
+    rejected: int
+    duration_s: float  # first arrival to last finish
+    input_tokens: float  # of finished requests
+    output_tokens: float
+    counted_input_tokens: float  # of requests finishing inside the measured window
+    counted_output_tokens: float
+    kv_peak_fraction: float
+    preemptions: int
+
+
 def summarize(
     requests: pd.DataFrame,
     timeseries: pd.DataFrame,
@@ -131,44 +150,58 @@ def summarize(
     class_slos: dict[str, Slo | None] | None = None,
 ) -> dict:
     done = requests[requests["finish_s"].notna()]
-    rejected = requests["rejected_reason"].notna()
     duration = float(requests["finish_s"].max() - requests["arrival_s"].min()) if len(done) else 0.0
     meets = slo_mask(requests, slo, class_slos or {})
     win = steady.window(requests, timeseries, c.stationary)
-    span = win.end_s - win.start_s
     counted = done[(done["finish_s"] >= win.start_s) & (done["finish_s"] <= win.end_s)]
+    totals = Totals(
+        requests=len(requests),
+        finished=len(done),
+        rejected=int(requests["rejected_reason"].notna().sum()),
+        duration_s=duration,
+        input_tokens=float(done["prompt_tokens"].sum()),
+        output_tokens=float(done["output_tokens"].sum()),
+        counted_input_tokens=float(counted["prompt_tokens"].sum()),
+        counted_output_tokens=float(counted["output_tokens"].sum()),
+        kv_peak_fraction=float(timeseries["kv_used_fraction"].max()) if len(timeseries) else 0.0,
+        preemptions=int(requests["preemptions"].sum()),
+    )
+    measured = steady.intervals(requests, win, meets, c.ci_level)
+    return assemble(totals, win, measured, steady.load(requests, c.open_loop), c)
+
+
+def assemble(t: Totals, win: steady.Window, measured: dict, load: stats.Load, c: RunConstants) -> dict:
+    """The summary's fields, in order, from the totals, the measured window and its intervals."""
+    span = win.end_s - win.start_s
 
     def rate(x: float) -> float:
         return x / span if span > 0 else 0.0
 
-    in_tokens = float(done["prompt_tokens"].sum())
-    out_tokens = float(done["output_tokens"].sum())
-    measured = steady.intervals(requests, win, meets, c.ci_level)
-    load = steady.load(requests, c.open_loop)
     if load.overloaded:  # percentiles of a queue that grows without bound describe only its length
         measured = {k: None for k in measured} | {"throughput_rps": float(load.sustainable_rps)}
-    devices = c.devices
+    devices, duration = c.devices, t.duration_s
     energy_j = pricing.energy_j(c.tdp_w, c.idle_fraction, duration, devices, c.busy_device_s)
     cost_usd = None
     if c.price_per_device_hour_usd is not None:
         cost_usd = pricing.run_cost_usd(
             devices, duration, c.price_per_device_hour_usd, energy_j, c.electricity_usd_per_kwh
         )
+    in_tokens, out_tokens = t.input_tokens, t.output_tokens
     steps = c.compute_bound_s + c.memory_bound_s + c.link_s
-    summary = {
-        "requests_total": len(requests),
-        "requests_finished": len(done),
-        "requests_rejected": int(rejected.sum()),
+    return {
+        "requests_total": t.requests,
+        "requests_finished": t.finished,
+        "requests_rejected": t.rejected,
         "duration_s": duration,
         "throughput_rps": measured["throughput_rps"] or 0.0,
-        "input_tokens_per_s": rate(float(counted["prompt_tokens"].sum())),
-        "output_tokens_per_s": rate(float(counted["output_tokens"].sum())),
+        "input_tokens_per_s": rate(t.counted_input_tokens),
+        "output_tokens_per_s": rate(t.counted_output_tokens),
         **{k: measured[k] for k in steady.LATENCY_FIELDS},
         "mean_queue_s": measured["mean_queue_s"],
         "goodput_rps": measured["goodput_rps"] or 0.0,
         "slo_attainment": measured["slo_attainment"],
-        "kv_peak_fraction": float(timeseries["kv_used_fraction"].max()) if len(timeseries) else 0.0,
-        "preemptions": int(requests["preemptions"].sum()),
+        "kv_peak_fraction": t.kv_peak_fraction,
+        "preemptions": t.preemptions,
         "compute_bound_time_fraction": c.compute_bound_s / steps if steps else 0.0,
         "memory_bound_time_fraction": c.memory_bound_s / steps if steps else 0.0,
         "link_time_fraction": c.link_s / steps if steps else 0.0,
@@ -197,7 +230,6 @@ def summarize(
         "ci_level": c.ci_level,
         **{name: measured[name] for f in steady.INTERVAL_FIELDS for name in steady.ci_names(f)},
     }
-    return summary
 
 
 def per_class(requests: pd.DataFrame, slo: Slo | None, class_slos: dict[str, Slo | None]) -> pd.DataFrame:

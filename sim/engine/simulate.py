@@ -11,6 +11,7 @@ import simpy
 from sim.engine.cluster import Cluster
 from sim.engine.config import CacheConfig, ClusterConfig, Pool, SchedulerConfig
 from sim.engine.context import RunContext
+from sim.engine.kvcache import KVLayout
 from sim.engine.recorder import EngineStats, Recorder, RequestState
 from sim.engine.replica import Replica
 from workloads.requests import Requests
@@ -26,6 +27,25 @@ class EngineResult:
     stats: EngineStats
     replicas: list[Replica]
     capacity_blocks: int
+
+
+def build_replicas(
+    pools: list[Pool], cfg: SchedulerConfig, cache: CacheConfig | None, ctx: RunContext, hub: Cluster
+) -> list[Replica]:
+    """The replicas of `pools`, numbered in order, each joined to the cluster's front (mixed or
+    prefill) or back (decode) pool."""
+    replicas: list[Replica] = []
+    for pool in pools:
+        for _ in range(pool.replicas):
+            rep = Replica(len(replicas), pool, cfg, cache, ctx, hub)
+            replicas.append(rep)
+            (hub.back if pool.role == "decode" else hub.front).append(rep)
+    return replicas
+
+
+def smallest_layout(pools: list[Pool]) -> KVLayout:
+    """The smallest KV pool a request passes through: it must fit there, even alone."""
+    return min((p.layout for p in pools), key=lambda lay: lay.capacity_blocks * lay.block_bytes)
 
 
 def simulate(
@@ -47,15 +67,8 @@ def simulate(
         reqs = replace(reqs, arrival_s=np.zeros(len(reqs)))
     ctx = RunContext(simpy.Environment(), reqs, skip)
     hub = Cluster(ctx, cluster, cfg, progress)
-    replicas: list[Replica] = []
-    for pool in pools:
-        for _ in range(pool.replicas):
-            rep = Replica(len(replicas), pool, cfg, cache, ctx, hub)
-            replicas.append(rep)
-            (hub.back if pool.role == "decode" else hub.front).append(rep)
-    # a request must fit the smallest KV pool it passes through, even alone
-    layouts = [p.layout for p in pools]
-    smallest = min(layouts, key=lambda lay: lay.capacity_blocks * lay.block_bytes)
+    replicas = build_replicas(pools, cfg, cache, ctx, hub)
+    smallest = smallest_layout(pools)
     fits_blocks = np.asarray(smallest.blocks_for(reqs.prompt_tokens + reqs.output_tokens - 1)).tolist()
     hub.open(fits_blocks, smallest.capacity_blocks)
     if len(reqs):
