@@ -185,7 +185,6 @@ def _simulate(
     engine's tables and the summary of them."""
     wall = time.perf_counter()
     reqs = requests if requests is not None else make_requests(scenario, count)
-    hw = scenario.hardware
     pools, transfer_s_per_token, transfer_latency_s = build_pools(scenario)
     result = simulate(
         reqs,
@@ -198,29 +197,36 @@ def _simulate(
     )
     requests_df = metrics.requests_table(result.requests, result.state, REASONS)
     timeseries = metrics.timeseries_table(result.recorder, result.capacity_blocks)
-    acc = sum(r.acc for r in result.replicas)
-    devices_of = [_devices(scenario, r.pool.role) for r in result.replicas]
-    per_device_hour = pricing.device_hour_usd(hw.price, scenario.cost.amortization_years)
-    consts = metrics.RunConstants(
-        devices=int(sum(devices_of)),
-        price_per_device_hour_usd=per_device_hour,
-        tdp_w=hw.power.tdp_w if hw.power else None,
-        idle_fraction=hw.power.idle_fraction if hw.power else 0.0,
-        busy_device_s=float(sum(r.busy_s * d for r, d in zip(result.replicas, devices_of, strict=True))),
-        compute_bound_s=float(acc[1]),
-        memory_bound_s=float(acc[2]),
-        link_s=float(acc[3]),
-        electricity_usd_per_kwh=scenario.cost.electricity_usd_per_kwh,
-        sim_wall_s=0.0,
-        sim_events=result.stats.events,
-        **arrival_regime(scenario),
-    )
+    consts = run_constants(scenario, result.replicas, result.stats.events)
+    per_device_hour = consts.price_per_device_hour_usd
     class_slos = {c.name: c.slo for c in scenario.workload.classes}
     summary = metrics.summarize(requests_df, timeseries, consts, scenario.slo, class_slos)
     summary.update(_cache_metrics(scenario, pools[0], result, requests_df, timeseries, per_device_hour))
     summary["sim_wall_s"] = time.perf_counter() - wall
     classes = metrics.per_class(requests_df, scenario.slo, class_slos)
     return Result(scenario, Summary(**summary), requests_df, timeseries, classes)
+
+
+def run_constants(scenario: Scenario, replicas: list, events: int) -> metrics.RunConstants:
+    """What the summary needs beyond the tables: the devices, their price and power, and how the
+    replicas spent their time."""
+    hw = scenario.hardware
+    acc = sum(r.acc for r in replicas)
+    devices_of = [devices(scenario, r.pool.role) for r in replicas]
+    return metrics.RunConstants(
+        devices=int(sum(devices_of)),
+        price_per_device_hour_usd=pricing.device_hour_usd(hw.price, scenario.cost.amortization_years),
+        tdp_w=hw.power.tdp_w if hw.power else None,
+        idle_fraction=hw.power.idle_fraction if hw.power else 0.0,
+        busy_device_s=float(sum(r.busy_s * d for r, d in zip(replicas, devices_of, strict=True))),
+        compute_bound_s=float(acc[1]),
+        memory_bound_s=float(acc[2]),
+        link_s=float(acc[3]),
+        electricity_usd_per_kwh=scenario.cost.electricity_usd_per_kwh,
+        sim_wall_s=0.0,
+        sim_events=events,
+        **arrival_regime(scenario),
+    )
 
 
 def arrival_regime(scenario: Scenario) -> dict[str, bool]:
@@ -233,7 +239,8 @@ def arrival_regime(scenario: Scenario) -> dict[str, bool]:
     return {"stationary": open_loop or isinstance(workload.arrivals, ClosedLoop), "open_loop": open_loop}
 
 
-def _devices(scenario: Scenario, role: str) -> int:
+def devices(scenario: Scenario, role: str) -> int:
+    """Devices in one replica of the pool playing `role`."""
     dis = scenario.cluster.disaggregated
     if dis is None:
         return scenario.parallelism.devices
@@ -264,7 +271,7 @@ def _cache_prices(scenario: Scenario, front: Pool, per_device_hour: float | None
     device_usd_per_byte_s = None
     usd_per_replica_s = None
     if per_device_hour is not None:
-        usd_per_replica_s = pricing.usd_per_s(per_device_hour * _devices(scenario, front.role))
+        usd_per_replica_s = pricing.usd_per_s(per_device_hour * devices(scenario, front.role))
         device_usd_per_byte_s = pricing.capacity_usd_per_byte_s(
             usd_per_replica_s, layout.capacity_blocks * layout.block_bytes
         )

@@ -153,15 +153,17 @@ def check_memory(scenario: Scenario, available: float | None = None) -> None:
     free = available_bytes() if available is None else available
     if need <= free:
         return
+    advice = "simulate fewer"
     if replica_bytes > request_bytes:
         field = "cluster.disaggregated" if scenario.cluster.disaggregated else "cluster.replicas"
         cause = f"{replicas:,} replicas"
     else:
         field = _request_field(scenario.stop)
         cause = f"about {requests:,.0f} requests"
+        advice += ", or stream the run (run --stream)"
     raise LimitError(
         f"{field}: {cause} need about {si(need, 'B')} of memory to simulate, and "
-        f"{si(free, 'B')} is available; simulate fewer"
+        f"{si(free, 'B')} is available; {advice}"
     )
 
 

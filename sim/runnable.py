@@ -14,6 +14,8 @@ from sim.cost.memory import MemoryPlan, memory_plan
 from sim.cost.parallelism import ConfigError, Parallelism, check_parallelism
 from sim.limits import LimitError, check_memory
 from sim.scenario import Scenario, ScenarioError
+from workloads.arrivals import ClosedLoop
+from workloads.spec import streamable
 
 
 def scenario_from_dict(data: dict, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
@@ -24,11 +26,18 @@ def scenario_from_dict(data: dict, overrides: list[str] | tuple[str, ...] = ()) 
     return scenario
 
 
-def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
+def load_scenario(
+    path: str | Path, overrides: list[str] | tuple[str, ...] = (), streamed: bool = False
+) -> Scenario:
     """A scenario file, read as `sim.scenario.load_scenario` reads it and refused like
-    `scenario_from_dict`."""
+    `scenario_from_dict`; `streamed` checks it for a streamed run (`sim.stream`) instead, whose
+    memory does not grow with its length."""
     scenario = schema.load_scenario(path, overrides)
-    _check_here(scenario)
+    if streamed:
+        check_runnable(scenario)
+        check_streamable(scenario)
+    else:
+        _check_here(scenario)
     return scenario
 
 
@@ -39,6 +48,22 @@ def _check_here(scenario: Scenario) -> None:
         check_memory(scenario)
     except LimitError as exc:
         raise ScenarioError(str(exc)) from None
+
+
+def check_streamable(scenario: Scenario) -> None:
+    """Raise a `ScenarioError` naming the field a streamed run cannot honour: closed-loop users and
+    the prefix cache need every request at once, sessions, documents and traces are laid out over
+    the whole run, and a run that stops `until: converged` is rerun from the start."""
+    if isinstance(scenario.workload.arrivals, ClosedLoop):
+        raise ScenarioError("workload.arrivals: closed-loop users cannot be streamed; use open-loop arrivals")
+    if scenario.kv_cache.prefix_caching:
+        raise ScenarioError("kv_cache.prefix_caching: a streamed run has no prefix cache; turn it off")
+    if scenario.stop.until is not None:
+        raise ScenarioError("stop.until: a streamed run is one pass; give stop.requests or stop.duration_s")
+    if (reason := streamable(scenario.workload)) is not None:
+        raise ScenarioError(
+            f"workload: {reason}; only classes drawn from length distributions can be streamed"
+        )
 
 
 def check_runnable(scenario: Scenario) -> None:

@@ -20,6 +20,7 @@ LAYERS = [
     ("sim.runnable",),
     ("sim.converge",),
     ("sim.api",),
+    ("sim.stream",),
     ("sim.studies", "sim.fidelity"),
     ("sim.report",),
     ("sim.cli", "dashboard"),

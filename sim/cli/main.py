@@ -203,6 +203,14 @@ def run(
         bool, typer.Option("--overwrite", help="replace an earlier ctxsim output folder at --out")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    stream: Annotated[
+        bool,
+        typer.Option(
+            "--stream",
+            help="draw, simulate and write the run a chunk at a time, in memory that does not grow "
+            "with its length (a day of traffic); needs --out",
+        ),
+    ] = False,
 ) -> None:
     """Simulate a scenario and write its results."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -213,11 +221,18 @@ def run(
     from sim.runnable import load_scenario
     from sim.scenario import ScenarioError
 
+    if stream and out_dir is None:
+        fail("--stream needs --out: a streamed run writes its request table to disk as it goes")
+    if stream and csv:
+        fail("--csv: a streamed run writes requests.parquet only (a CSV of every request would be huge)")
     if out_dir is not None:
         try:
             check_folder(out_dir, overwrite)
         except OutputError as exc:
             fail(str(exc))
+    if stream:
+        _run_streamed(scenario, overrides or [], out_dir, overwrite, as_json, quiet)
+        return
     try:
         sc = load_scenario(scenario, overrides or [])
         reqs = make_requests(sc)
@@ -245,12 +260,62 @@ def run(
             _write_outputs(result, out_dir, csv, overwrite)
         except (OutputError, OSError) as exc:
             fail(f"--out {out_dir}: nothing written: {exc}")
+    wrote = "summary.json, requests.parquet, timeseries.parquet, report.html"
+    _print_run(sc, result.summary, as_json, out_dir, wrote)
+
+
+def _print_run(sc, summary: Summary, as_json: bool, out_dir: Path | None, wrote: str) -> None:
+    """The summary as JSON, or as the run table followed by the files written."""
     if as_json:
-        typer.echo(json.dumps(result.summary.to_dict()))
+        typer.echo(json.dumps(summary.to_dict()))
         return
-    out.print(_summary_table(sc, result.summary))
+    out.print(_summary_table(sc, summary))
     if out_dir is not None:
-        out.print(f"wrote {out_dir}/: summary.json, requests.parquet, timeseries.parquet, report.html")
+        out.print(f"wrote {out_dir}/: {wrote}")
+
+
+def _run_streamed(
+    path: Path, overrides: list[str], out_dir: Path, overwrite: bool, as_json: bool, quiet: bool
+) -> None:
+    """`run --stream`: simulate into a fresh folder that becomes `out_dir` only when complete."""
+    import yaml
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from sim.files import OutputError, output_folder
+    from sim.runnable import load_scenario
+    from sim.scenario import ScenarioError
+    from sim.stream import run_streamed
+
+    try:
+        sc = load_scenario(path, overrides, streamed=True)
+    except (ScenarioError, ValueError) as exc:
+        fail(f"{path}: {exc}")
+    columns = (
+        TextColumn("[bold]simulating (streamed)"),
+        BarColumn(),
+        TextColumn("{task.completed:,} requests"),
+        TimeElapsedColumn(),
+    )
+    try:
+        with (
+            output_folder(out_dir, overwrite) as tmp,
+            Progress(*columns, console=err, disable=quiet or as_json, transient=True) as bar,
+        ):
+            task = bar.add_task("run", total=sc.stop.requests)
+            result = run_streamed(sc, tmp, progress=lambda k: bar.advance(task, k))
+            (tmp / "summary.json").write_text(json.dumps(result.summary.to_dict(), indent=2) + "\n")
+            result.classes.to_csv(tmp / "classes.csv", index=False)
+            scenario = sc.model_dump(mode="json")
+            (tmp / "scenario.yaml").write_text(yaml.safe_dump(scenario, sort_keys=False))
+    except ScenarioError as exc:
+        fail(f"{path}: {exc}")
+    except (OutputError, OSError) as exc:
+        fail(f"--out {out_dir}: nothing written: {exc}")
+    wrote = (
+        "summary.json, requests.parquet, timeseries.parquet, classes.csv, scenario.yaml "
+        "(no report.html: a streamed run's tables are too long for one page)"
+    )
+    _print_run(sc, result.summary, as_json, out_dir, wrote)
 
 
 @app.command()
