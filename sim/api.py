@@ -41,7 +41,8 @@ class Result:
 def make_requests(scenario: Scenario, count: int | None = None) -> Requests:
     """The scenario's requests, `count` of them instead of `stop.requests` when given (a converging
     run's later attempts). Under closed-loop arrivals their lengths are drawn here and their
-    arrival times are left at zero: the engine sets them as users send."""
+    arrival times are left at zero: the engine sets them as users send. With
+    `scheduler.context_overflow: truncate`, prompts past the model's context limit are cut to fit."""
     rng = np.random.default_rng(scenario.seed)
     workload = scenario.workload
     count = count if count is not None else scenario.stop.requests
@@ -51,7 +52,11 @@ def make_requests(scenario: Scenario, count: int | None = None) -> Requests:
                 "stop: closed-loop arrivals need stop.requests (how many requests the users send)"
             )
         workload = workload.model_copy(update={"arrivals": Burst()})
-    return generate(workload, rng, count, scenario.stop.duration_s)
+    reqs = generate(workload, rng, count, scenario.stop.duration_s)
+    limit = scenario.model.context_limit_tokens
+    if limit is not None and scenario.scheduler.context_overflow == "truncate":
+        return reqs.truncated_to(limit)
+    return reqs
 
 
 def parallelism(scenario: Scenario) -> Parallelism:
@@ -83,7 +88,7 @@ def cluster_config(
         transfer_latency_s=transfer_latency_s,
         closed_loop=arrivals if isinstance(arrivals, ClosedLoop) else None,
         seed=scenario.seed,
-        max_context_tokens=scenario.model.max_context_tokens,
+        max_context_tokens=scenario.model.context_limit_tokens,
     )
 
 

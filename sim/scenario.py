@@ -125,6 +125,7 @@ class Scheduler(Frozen):
     block_size: int = Field(default=16, ge=1)
     preemption: Literal["recompute", "swap"] = "recompute"
     memory_fraction: float = Field(default=0.9, gt=0, le=1)
+    context_overflow: Literal["reject", "truncate"] = "reject"
 
     @property
     def prefill_chunk(self) -> int:
@@ -286,9 +287,10 @@ class Scenario(Frozen):
     @model_validator(mode="after")
     def _within_context(self) -> Self:
         """A class whose shortest request is longer than the model's context would have every
-        request rejected (`context_limit`); refuse it here instead."""
-        limit = self.model.max_context_tokens
-        if limit is None:
+        request rejected (`context_limit`); refuse it here instead, unless such requests are
+        truncated (`scheduler.context_overflow: truncate`)."""
+        limit = self.model.context_limit_tokens
+        if limit is None or self.scheduler.context_overflow == "truncate":
             return self
         for i, c in enumerate(self.workload.classes):
             if c.trace is not None:
@@ -297,7 +299,8 @@ class Scenario(Frozen):
             if total > limit:
                 raise ValueError(
                     f"workload.classes.{i} ({c.name}): every request is at least {total:,} tokens (system "
-                    f"prompt + prompt + output), more than {self.model.name}'s max context of {limit:,}"
+                    f"prompt + prompt + output), more than {self.model.name}'s context limit of {limit:,} "
+                    "(max_context_tokens, extended by model.rope_scaling)"
                 )
         return self
 

@@ -3,7 +3,7 @@
 from workloads.arrivals import Burst, ClosedLoop, Diurnal, Gamma, Poisson, arrival_times
 from workloads.catalog import from_hf_config, load_model, model_names
 from workloads.mixes import UnknownPreset, preset_names
-from workloads.model import MLA, SSM, LayerGroup, ModelArch, MoE, Window
+from workloads.model import MLA, SSM, LayerGroup, ModelArch, MoE, RopeScaling, Window
 from workloads.rag import DocumentQA, FullDocument, Retrieval
 from workloads.requests import Requests
 from workloads.sessions import Session
@@ -28,6 +28,7 @@ __all__ = [
     "RequestClass",
     "Requests",
     "Retrieval",
+    "RopeScaling",
     "Session",
     "Slo",
     "TraceError",

@@ -84,6 +84,19 @@ class SSM(Frozen):
     state_dtype: DType = "bf16"
 
 
+class RopeScaling(Frozen):
+    """A context extension applied when serving (YaRN, linear position interpolation, NTK-aware
+    dynamic scaling, Llama 3's frequency-dependent scaling): rotary positions stretched by `factor`
+    over `original_context_tokens` (default: the model's `max_context_tokens`, the context it ships
+    with). The extended limit is `original_context_tokens x factor`; the model's own limit, where
+    larger, still holds. Costs nothing per token (only the rotation frequencies change), so it moves
+    the context limit and nothing else."""
+
+    kind: Literal["yarn", "linear", "dynamic", "llama3", "longrope"] = "yarn"
+    factor: float = Field(gt=1)
+    original_context_tokens: int | None = Field(default=None, gt=0)
+
+
 @dataclass(frozen=True)
 class LayerGroup:
     """Layers that cost the same: `mixer` in {attention, ssm}, `window` 0 for full attention."""
@@ -105,6 +118,7 @@ class ModelArch(Frozen):
     vocab_size: int = Field(gt=0)
     tie_embeddings: bool = False
     max_context_tokens: int | None = Field(default=None, gt=0)
+    rope_scaling: RopeScaling | None = None
     mla: MLA | None = None
     window: Window | None = None
     moe: MoE | None = None
@@ -129,6 +143,20 @@ class ModelArch(Frozen):
         if needs_dense and self.intermediate_size <= 0:
             raise ValueError("intermediate_size must be positive: some layers have a dense FFN")
         return self
+
+    @property
+    def context_limit_tokens(self) -> int | None:
+        """The most tokens (prompt + output) one request may hold: the trained context
+        (`max_context_tokens`), extended by `rope_scaling` when set; None when neither is known."""
+        limit = self.max_context_tokens
+        rope = self.rope_scaling
+        if rope is None:
+            return limit
+        base = rope.original_context_tokens or limit
+        if base is None:
+            return None
+        extended = int(base * rope.factor)
+        return max(extended, limit or 0)
 
     def with_dtypes(self, weight_dtype: str | None = None, kv_dtype: str | None = None) -> ModelArch:
         update = {k: v for k, v in (("weight_dtype", weight_dtype), ("kv_dtype", kv_dtype)) if v}

@@ -349,9 +349,9 @@ def skip_reason(row, model, hw, engine: bool) -> str:
     if hw is None:
         return f"unknown GPU {row.gpu!r}"
     tokens = pd.to_numeric(pd.Series([row.input_len, row.output_len]), errors="coerce").sum()
-    limit = model.max_context_tokens
+    limit = model.context_limit_tokens
     if limit is not None and tokens > limit:
-        return f"context_limit: {tokens:,.0f} tokens exceed {model.name}'s max context of {limit:,}"
+        return f"context_limit: {tokens:,.0f} tokens exceed {model.name}'s context limit of {limit:,}"
     if row.metric == "output_token_throughput":
         if not engine:
             return "needs engine"
