@@ -32,6 +32,9 @@ BYTES_PER_ELEMENT: dict[str, float] = {
     "fp8": 1.0,
     "int8": 1.0,
     "fp4": 0.5,
+    # OCP Microscaling MXFP4: blocks of 32 fp4 (E2M1) elements sharing one 8-bit (E8M0) scale, 4.25
+    # bits an element (OCP Microscaling Formats (MX) v1.0 spec, table "Concrete MX-compliant formats")
+    "mxfp4": 4.25 / 8,
     "int4": 0.5,
     "int2": 0.25,
 }
@@ -76,9 +79,10 @@ class PeakFlops(Frozen):
     source: str = ""
 
     def for_dtype(self, dtype: str) -> float:
-        """The rate a GEMM with weights of `dtype` runs at: its own unit if the device has one, else
-        bf16 (weight-only quantisation dequantises into bf16 math)."""
-        rate = getattr(self, dtype, None) if dtype in ("fp8", "int8", "fp4") else None
+        """The rate a GEMM with weights of `dtype` runs at: its own unit if the device has one (MXFP4
+        on the fp4 unit), else bf16 (weight-only quantisation dequantises into bf16 math)."""
+        unit = "fp4" if dtype == "mxfp4" else dtype
+        rate = getattr(self, unit, None) if unit in ("fp8", "int8", "fp4") else None
         return rate if rate is not None else self.bf16
 
 

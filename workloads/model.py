@@ -124,6 +124,9 @@ class ModelArch(Frozen):
     moe: MoE | None = None
     ssm: SSM | None = None
     weight_dtype: DType = "bf16"
+    expert_dtype: DType | None = Field(
+        default=None, description="routed experts' weight dtype where the checkpoint quantises them apart "
+        "(gpt-oss ships MXFP4 experts, bf16 elsewhere); None: weight_dtype")
     kv_dtype: DType = "bf16"
     params_total: float | None = Field(default=None, gt=0, description="published count, for comparison")
     source: str = ""
@@ -187,6 +190,10 @@ class ModelArch(Frozen):
     @property
     def weight_bytes_per_param(self) -> float:
         return BYTES_PER_ELEMENT[self.weight_dtype]
+
+    @property
+    def expert_bytes_per_param(self) -> float:
+        return BYTES_PER_ELEMENT[self.expert_dtype or self.weight_dtype]
 
     @property
     def kv_bytes_per_element(self) -> float:
@@ -280,6 +287,13 @@ class ModelArch(Frozen):
     def expert_params(self) -> float:
         return 3.0 * self.hidden_size * self.moe.expert_ffn if self.moe else 0.0
 
+    def routed_expert_params(self) -> float:
+        """Parameters of the routed experts over all MoE layers (the part `expert_dtype` covers)."""
+        if self.moe is None:
+            return 0.0
+        layers = sum(g.count for g in self.layer_groups() if g.ffn == "moe")
+        return layers * self.expert_params() * self.moe.experts
+
     def params(self) -> float:
         """Total parameter count from the architecture (embeddings + layers + LM head)."""
         total = self.vocab_size * self.hidden_size * (1 if self.tie_embeddings else 2)
@@ -296,7 +310,8 @@ class ModelArch(Frozen):
         return float(total)
 
     def weight_bytes(self) -> float:
-        return self.params() * self.weight_bytes_per_param
+        experts = self.routed_expert_params()
+        return (self.params() - experts) * self.weight_bytes_per_param + experts * self.expert_bytes_per_param
 
 
 @lru_cache(maxsize=64)

@@ -13,8 +13,11 @@ import numpy as np
 from hardware._kernels import op_time
 from hardware.spec import MAX_CURVE_KNOTS
 
-N_FEATURES = 9
-ONE, TOKENS, SAMPLED, MOE_TOUCHED, PAIRS_FULL, KV_FULL, PAIRS_WINDOW, KV_WINDOW, SEQS = range(N_FEATURES)
+N_FEATURES = 11
+(ONE, TOKENS, SAMPLED, MOE_TOUCHED, PAIRS_FULL, KV_FULL, PAIRS_WINDOW, KV_WINDOW, SEQS, PAIRS_PREFILL,
+ CTX_PREFILL) = range(N_FEATURES)
+# PAIRS_PREFILL and CTX_PREFILL count only the sequences prefilling this step (more than one new token):
+# their query-key pairs and their prior context. A decode span has none, so they stay 0 there.
 # per-operator row of the `ops` array: rate_f, rate_b, overhead_s, count, is_link, kernel calls the
 # operator stands for, then two curves (compute leg, memory leg), each [knots, log10 sizes..., values...]
 RATE_F, RATE_B, OVERHEAD, COUNT, IS_LINK, CALLS = range(6)
@@ -47,6 +50,9 @@ def batch_features(new, ctx, sampled, window, moe_ratio):
         x[TOKENS] += n
         x[PAIRS_FULL] += n * c + n * (n + 1) / 2.0
         x[KV_FULL] += c + n
+        if n > 1:
+            x[PAIRS_PREFILL] += n * c + n * (n + 1) / 2.0
+            x[CTX_PREFILL] += c
         if window > 0:
             x[PAIRS_WINDOW] += window_pairs(n, c, window)
             x[KV_WINDOW] += min(c + n, float(window))

@@ -47,6 +47,8 @@ def batch_features(new, ctx, sampled, window, moe_ratio):
         sum(window_pairs(n, c, window) for n, c in zip(new, ctx, strict=True)) if window > 0 else 0.0,
         float(sum(min(c + n, window) for n, c in zip(new, ctx, strict=True))) if window > 0 else 0.0,
         float(len(new)),
+        sum(window_pairs(n, c, 0) for n, c in zip(new, ctx, strict=True) if n > 1),
+        float(sum(c for n, c in zip(new, ctx, strict=True) if n > 1)),
     ]
 
 

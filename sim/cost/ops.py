@@ -8,8 +8,12 @@ composes them in that order, layer group by layer group.
 
 Each operator's FLOPs and bytes are linear in the batch features of sim/cost/_kernels.py (tokens,
 sampled rows, attention pairs, KV tokens read, touched-expert fraction, sequences). Modelling choices:
-- MLA attention is costed in its absorbed form (scores over the latent, 2·H·(2·r + rope) FLOPs per
-  query-key pair), the way serving engines run it in decode;
+- MLA attention is costed as serving engines run it: sequences that prefill (more than one new token)
+  in the non-absorbed, compute-friendly form (the latent of their prior context up-projected to
+  per-head K and V, then 2·H·(nope + rope) + 2·H·v FLOPs per query-key pair), decoding sequences in
+  the absorbed, data-movement-friendly form (scores over the latent, 2·H·(2·r + rope) FLOPs per pair),
+  as vLLM's MLA backends choose by the scheduler's prefill/decode label
+  (vllm-project/vllm vllm/v1/attention/backends/mla/common.py, module docstring);
 - chunked attention (Llama 4) is costed as a sliding window of the chunk size: an upper bound;
 - pipeline stages run one batch back to back (no micro-batch overlap): step time is the sum of
   stages plus a point-to-point hop between stages.
@@ -66,15 +70,10 @@ class Placement:
         return self.model.hidden_size
 
 
-def _attention(
-    bld: OpBuilder, c: Placement, g: LayerGroup, tag: str, q_width: int, pair_flops: float, proj_out: int
-) -> None:
-    """The projections (QKV + O, two kernels) and the attention kernel over the KV cache; a windowed
-    group reads the windowed pair and KV features."""
-    model, tp, a, h = c.model, c.tp, ACT_BYTES, c.h
-    pairs, kv = (K.PAIRS_WINDOW, K.KV_WINDOW) if g.window else (K.PAIRS_FULL, K.KV_FULL)
-    p = model.attention_params()
-    kvb = model.kv_bytes_per_token_layer(tp)
+def _projections(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str, proj_out: int) -> None:
+    """The attention projections (QKV + O, two kernels), their weights read once a step."""
+    tp, a, h = c.tp, ACT_BYTES, c.h
+    p = c.model.attention_params()
     bld.add_kernel(
         f"{tag}.attn_proj",
         g.count,
@@ -83,6 +82,17 @@ def _attention(
         flops={T: 2.0 * p / tp},
         nbytes={K.ONE: p * c.w / tp, T: a * (2 * h + proj_out / tp)},
     )
+
+
+def _attention(
+    bld: OpBuilder, c: Placement, g: LayerGroup, tag: str, q_width: int, pair_flops: float, proj_out: int
+) -> None:
+    """The projections and the attention kernel over the KV cache; a windowed group reads the
+    windowed pair and KV features."""
+    model, tp, a = c.model, c.tp, ACT_BYTES
+    pairs, kv = (K.PAIRS_WINDOW, K.KV_WINDOW) if g.window else (K.PAIRS_FULL, K.KV_FULL)
+    kvb = model.kv_bytes_per_token_layer(tp)
+    _projections(bld, c, g, tag, proj_out)
     bld.add_kernel(
         f"{tag}.attention",
         g.count,
@@ -103,14 +113,41 @@ def emit_gqa_attention(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) ->
     _attention(bld, c, g, tag, q_width, pair_flops, proj_out)
 
 
+def mla_pair_flops(model: ModelArch) -> tuple[float, float]:
+    """FLOPs per query-key pair of MLA attention, (absorbed, non-absorbed), over all heads.
+
+    Absorbed (decode): scores and values over the latent of rank r plus the rope key,
+    2·H·(r + rope) + 2·H·r. Non-absorbed (prefill): per-head scores over nope + rope dimensions
+    and values over v, 2·H·(nope + rope) + 2·H·v. DeepSeek-V3 (H 128, r 512, rope 64, nope 128,
+    v 128): 278,528 against 81,920, 3.4x."""
+    mla, heads = model.mla, model.num_heads
+    absorbed = 2.0 * heads * (2 * mla.kv_lora_rank + mla.qk_rope_head_dim)
+    expanded = 2.0 * heads * (mla.qk_nope_head_dim + mla.qk_rope_head_dim) + 2.0 * heads * mla.v_head_dim
+    return absorbed, expanded
+
+
 def emit_mla_attention(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
-    """Multi-head latent attention in its absorbed form: queries and scores over the latent of rank r
-    plus the rope dimensions, 2·H·(2·r + rope) FLOPs per query-key pair."""
-    m, mla = c.model, c.model.mla
-    q_width = m.num_heads * (mla.kv_lora_rank + mla.qk_rope_head_dim)
-    pair_flops = 2.0 * m.num_heads * (2 * mla.kv_lora_rank + mla.qk_rope_head_dim)
-    proj_out = m.num_heads * (mla.qk_nope_head_dim + mla.qk_rope_head_dim + mla.v_head_dim)
-    _attention(bld, c, g, tag, q_width, pair_flops, proj_out)
+    """Multi-head latent attention: decoding sequences in the absorbed form, prefilling ones in the
+    non-absorbed form (`mla_pair_flops`). A prefilling sequence's prior context is read as latent
+    and up-projected (2·r·H·(nope + v) FLOPs a token), and the per-head K and V it becomes are
+    written and read once (2·H·(nope + rope + v) activations a token)."""
+    model, tp, a = c.model, c.tp, ACT_BYTES
+    mla, heads = model.mla, model.num_heads
+    absorbed, expanded = mla_pair_flops(model)
+    q_width = heads * (mla.kv_lora_rank + mla.qk_rope_head_dim)
+    proj_out = heads * (mla.qk_nope_head_dim + mla.qk_rope_head_dim + mla.v_head_dim)
+    kvb = model.kv_bytes_per_token_layer(tp)
+    up_flops = 2.0 * mla.kv_lora_rank * heads * (mla.qk_nope_head_dim + mla.v_head_dim)
+    _projections(bld, c, g, tag, proj_out)
+    bld.add_kernel(
+        f"{tag}.attention",
+        g.count,
+        c.attn,
+        1,
+        flops={K.PAIRS_FULL: absorbed / tp, K.PAIRS_PREFILL: (expanded - absorbed) / tp,
+               K.CTX_PREFILL: up_flops / tp},
+        nbytes={K.KV_FULL: kvb, T: kvb + 2 * a * q_width / tp, K.CTX_PREFILL: 2 * a * proj_out / tp},
+    )
 
 
 def emit_ssm(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
@@ -159,13 +196,15 @@ def emit_dense_ffn(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> Non
 
 
 def emit_moe(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
-    """A mixture of experts: the router, the routed experts as grouped GEMMs (derated by the device's
-    `moe_gemm` efficiency; weights read for the experts the batch touches) and any shared experts."""
+    """A mixture of experts: the router, the routed experts as grouped GEMMs (at the rate of their
+    own dtype, derated by the device's `moe_gemm` efficiency; weights read for the experts the batch
+    touches) and any shared experts."""
     tp, a, h, w = c.tp, ACT_BYTES, c.h, c.w
     moe = c.model.moe
     pe = c.model.expert_params()
     m = c.hw.efficiency.moe_gemm
-    grouped = replace(c.gemm, rate_f=c.gemm.rate_f * m, rate_b=c.gemm.rate_b * m)
+    expert = kernel_legs(c.hw, "gemm", c.model.expert_dtype or c.model.weight_dtype)
+    grouped = replace(expert, rate_f=expert.rate_f * m, rate_b=expert.rate_b * m)
     bld.add_kernel(
         f"{tag}.router",
         g.count,
@@ -181,7 +220,7 @@ def emit_moe(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
         2,
         flops={T: 2.0 * pe * moe.active / tp},
         nbytes={
-            K.MOE_TOUCHED: pe * moe.experts * w / tp,
+            K.MOE_TOUCHED: pe * moe.experts * c.model.expert_bytes_per_param / tp,
             T: a * moe.active * (2 * h + 3 * moe.expert_ffn / tp),
         },
     )

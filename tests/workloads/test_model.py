@@ -146,3 +146,15 @@ def test_hf_config_names_the_missing_key(tmp_path):
     path.write_text(json.dumps({"hidden_size": 64, "vocab_size": 10}))
     with pytest.raises(ValueError, match="config has no num_hidden_layers"):
         load_model(path)
+
+
+def test_expert_dtype_weighs_routed_experts_apart():
+    """gpt-oss style: routed experts in MXFP4 (4.25 bits), everything else bf16."""
+    m = workloads.ModelArch(
+        name="moe", num_layers=2, hidden_size=64, num_heads=4, num_kv_heads=4, head_dim=16,
+        vocab_size=10, moe={"experts": 4, "active": 2, "expert_ffn": 32}, expert_dtype="mxfp4",
+    )
+    experts = 2 * 4 * 3 * 64 * 32  # layers x experts x 3 matrices x hidden x expert FFN
+    assert m.routed_expert_params() == experts
+    assert m.weight_bytes() == (m.params() - experts) * 2 + experts * 4.25 / 8
+    assert m.with_dtypes(weight_dtype="fp8").weight_bytes() == (m.params() - experts) * 1 + experts * 4.25 / 8
