@@ -15,7 +15,7 @@ from sim.converge import until_converged
 from sim.cost import pricing
 from sim.cost.memory import memory_plan
 from sim.cost.parallelism import Parallelism
-from sim.cost.roofline import RooflineCost
+from sim.cost.roofline import ACC_ACTIVE, RooflineCost
 from sim.engine import metrics
 from sim.engine.config import CacheConfig, ClusterConfig, Pool, SchedulerConfig
 from sim.engine.kvcache import KVLayout
@@ -212,6 +212,9 @@ def _simulate(
         tdp_w=hw.power.tdp_w if hw.power else None,
         idle_fraction=hw.power.idle_fraction if hw.power else 0.0,
         busy_device_s=float(sum(r.busy_s * d for r, d in zip(result.replicas, devices_of, strict=True))),
+        active_device_s=float(
+            sum(r.acc[ACC_ACTIVE] * d for r, d in zip(result.replicas, devices_of, strict=True))
+        ),
         compute_bound_s=float(acc[1]),
         memory_bound_s=float(acc[2]),
         link_s=float(acc[3]),

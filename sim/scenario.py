@@ -209,7 +209,8 @@ class Stop(Frozen):
 
 class CostAssumptions(Frozen):
     """How device-hours become dollars when the hardware has no hourly price: purchase price
-    amortised over `amortization_years`, plus electricity at TDP x busy share. Cached KV on the
+    amortised over `amortization_years`, plus electricity (idle power and the dynamic power each
+    step's compute and memory activity draws, `sim.cost.pricing`). Cached KV on the
     device is charged at the device's price per byte-hour; in an offload tier at
     `offload_usd_per_gb_hour` (an assumption, about the price of server DRAM rented by the hour)."""
 

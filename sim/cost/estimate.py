@@ -13,7 +13,7 @@ import numpy as np
 from hardware.spec import Accelerator
 from sim.cost.memory import memory_plan
 from sim.cost.parallelism import Parallelism, check_parallelism
-from sim.cost.roofline import RooflineCost
+from sim.cost.roofline import RooflineCost, new_acc
 from workloads.model import ModelArch
 
 MAX_DEVICES_SEARCHED = 8192
@@ -110,7 +110,7 @@ def estimate(
     first = cost.step(np.ones(batch, np.int64), ctx, batch)
     decode_s = 0.0
     if output_tokens > 1:
-        acc = np.zeros(4)
+        acc = new_acc()
         _, decode_s = cost.decode_span(ctx, 0.0, np.inf, output_tokens - 1, acc)
     tpot = decode_s / (output_tokens - 1) if output_tokens > 1 else first.total_s
     e2e = prefill.total_s + decode_s

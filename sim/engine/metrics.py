@@ -81,6 +81,7 @@ class RunConstants:
     tdp_w: float | None
     idle_fraction: float
     busy_device_s: float  # busy seconds of each replica x its devices, summed
+    active_device_s: float  # active seconds (sim.cost.pricing) of each replica x its devices, summed
     compute_bound_s: float
     memory_bound_s: float
     link_s: float
@@ -148,7 +149,7 @@ def summarize(
     if load.overloaded:  # percentiles of a queue that grows without bound describe only its length
         measured = {k: None for k in measured} | {"throughput_rps": float(load.sustainable_rps)}
     devices = c.devices
-    energy_j = pricing.energy_j(c.tdp_w, c.idle_fraction, duration, devices, c.busy_device_s)
+    energy_j = pricing.energy_j(c.tdp_w, c.idle_fraction, duration, devices, c.active_device_s)
     cost_usd = None
     if c.price_per_device_hour_usd is not None:
         cost_usd = pricing.run_cost_usd(
