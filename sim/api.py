@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ from sim.converge import until_converged
 from sim.cost import pricing
 from sim.cost.memory import memory_plan
 from sim.cost.parallelism import Parallelism
+from sim.cost.prefill import prefill_s
 from sim.cost.roofline import ACC_ACTIVE, RooflineCost
 from sim.engine import metrics
 from sim.engine.config import CacheConfig, ClusterConfig, Pool, SchedulerConfig
@@ -266,9 +268,10 @@ def _cache_metrics(scenario, front: Pool, result, requests_df, timeseries, per_d
 
 def _cache_prices(scenario: Scenario, front: Pool, per_device_hour: float | None) -> metrics.CachePrices:
     """The prices of the front pool's cache: its KV memory at the replica's share of the device price,
-    the offload tier at the scenario's rate, and a full prefill chunk's time per token saved."""
+    the offload tier at the scenario's rate, and the prefill a cached prefix saves at the positions
+    it sits at, in the scheduler's prefill chunks."""
     layout = front.layout
-    chunk = scenario.scheduler.max_num_batched_tokens
+    chunk = scenario.scheduler.prefill_chunk
     device_usd_per_byte_s = None
     usd_per_replica_s = None
     if per_device_hour is not None:
@@ -280,6 +283,6 @@ def _cache_prices(scenario: Scenario, front: Pool, per_device_hour: float | None
         block_bytes=layout.block_bytes,
         device_usd_per_byte_s=device_usd_per_byte_s,
         offload_usd_per_byte_s=pricing.storage_usd_per_byte_s(scenario.cost.offload_usd_per_gb_hour),
-        prefill_s_per_token=front.cost.step([chunk], [0], 1).total_s / chunk,
+        prefill_s=partial(prefill_s, front.cost, chunk=chunk),
         usd_per_replica_s=usd_per_replica_s,
     )

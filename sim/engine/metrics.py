@@ -7,6 +7,7 @@ dashboard all get the same numbers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -248,13 +249,14 @@ def block_seconds(timeseries: pd.DataFrame, column: str, until_s: float) -> floa
 @dataclass(frozen=True)
 class CachePrices:
     """What turns cached blocks and cache hits into seconds and money: bytes per KV block, USD per
-    byte-second of device memory (None without a price) and of the offload tier, prefill seconds per
-    prompt token, and USD per replica-second (None without a price)."""
+    byte-second of device memory (None without a price) and of the offload tier, the prefill seconds
+    a cached prefix of each given length saves (`sim.cost.prefill.prefill_s`: quadratic attention
+    included), and USD per replica-second (None without a price)."""
 
     block_bytes: float
     device_usd_per_byte_s: float | None
     offload_usd_per_byte_s: float
-    prefill_s_per_token: float
+    prefill_s: Callable[[np.ndarray], np.ndarray]
     usd_per_replica_s: float | None
 
 
@@ -281,7 +283,7 @@ def cache_summary(
     )
     sums = admitted.groupby("replica")[["cached_tokens", "prompt_tokens"]].sum()
     by_replica = sums["cached_tokens"] / sums["prompt_tokens"]
-    saved_s = cached * prices.prefill_s_per_token
+    saved_s = float(prices.prefill_s(admitted["cached_tokens"].to_numpy()).sum())
     out = {
         "prefix_hit_rate_tokens": cached / prompt if prompt else 0.0,
         "offload_hit_rate_tokens": reloaded / prompt if prompt else 0.0,
