@@ -70,12 +70,15 @@ class Link(Frozen):
 
 
 class PeakFlops(Frozen):
-    """Dense (not 2:4 sparse) peak FLOP/s per datatype; None where the device has no such unit."""
+    """Dense (not 2:4 sparse) peak FLOP/s per datatype; None where the device has no such unit.
+    `vector` is the rate of the general-purpose (non-matrix) units in half precision, where element-wise
+    work such as dequantising a quantised KV cache runs (CUDA cores on NVIDIA GPUs)."""
 
     bf16: FlopsPerS = Field(gt=0)
     fp8: FlopsPerS | None = Field(default=None, gt=0)
     int8: FlopsPerS | None = Field(default=None, gt=0)
     fp4: FlopsPerS | None = Field(default=None, gt=0)
+    vector: FlopsPerS | None = Field(default=None, gt=0)
     source: str = ""
 
     def for_dtype(self, dtype: str) -> float:

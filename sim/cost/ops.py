@@ -14,6 +14,8 @@ sampled rows, attention pairs, KV tokens read, touched-expert fraction, sequence
   the absorbed, data-movement-friendly form (scores over the latent, 2·H·(2·r + rope) FLOPs per pair),
   as vLLM's MLA backends choose by the scheduler's prefill/decode label
   (vllm-project/vllm vllm/v1/attention/backends/mla/common.py, module docstring);
+- a quantised KV cache (fp8, int4, int2, ...) costs its dequantisation on every KV byte read
+  (`dequant_flops_per_kv_byte`), so low-bit KV trades bandwidth for vector compute;
 - chunked attention (Llama 4) is costed as a sliding window of the chunk size: an upper bound;
 - pipeline stages run one batch back to back (no micro-batch overlap): step time is the sum of
   stages plus a point-to-point hop between stages.
@@ -31,6 +33,11 @@ from sim.cost.parallelism import ConfigError, Parallelism, check_parallelism
 from workloads.model import LayerGroup, ModelArch
 
 SSM_SCAN_FLOPS_PER_STATE = 6.0  # multiply-adds per state element per token in a selective scan (approx.)
+DEQUANT_OPS_PER_ELEMENT = 2.0
+"""Vector operations to dequantise one element of a quantised KV cache as it is read: one fused
+multiply-add, x = s·q + z with a per-group scale s and zero point z, the form QServe's KV4 attention
+reduces dequantisation to ("subtraction after multiplication"; Lin et al. 2024, arXiv:2405.04532,
+which also shows this work on CUDA cores can make decode attention compute-bound)."""
 T, S, SEQ = K.TOKENS, K.SAMPLED, K.SEQS
 
 
@@ -70,6 +77,20 @@ class Placement:
         return self.model.hidden_size
 
 
+def dequant_flops_per_kv_byte(model: ModelArch, hw: Accelerator) -> float:
+    """Attention-rate FLOPs that dequantising one byte of a quantised KV cache costs (0 for a bf16,
+    fp16 or fp32 cache): `DEQUANT_OPS_PER_ELEMENT` per element, elements per byte from the KV dtype,
+    run on the vector units and so weighted by the matrix-to-vector peak ratio (1 where the device
+    gives no vector rate, a lower bound). int4 KV on an H100 SXM: 2 x 2 x 989 / 133.8 = 29.6 per byte;
+    int2: 59.1."""
+    width = model.kv_bytes_per_element
+    if width >= 2:
+        return 0.0
+    peaks = hw.peak_flops
+    ratio = peaks.bf16 / peaks.vector if peaks.vector else 1.0
+    return DEQUANT_OPS_PER_ELEMENT / width * ratio
+
+
 def _projections(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str, proj_out: int) -> None:
     """The attention projections (QKV + O, two kernels), their weights read once a step."""
     tp, a, h = c.tp, ACT_BYTES, c.h
@@ -98,7 +119,7 @@ def _attention(
         g.count,
         c.attn,
         1,
-        flops={pairs: pair_flops / tp},
+        flops={pairs: pair_flops / tp, kv: kvb * dequant_flops_per_kv_byte(model, c.hw)},
         nbytes={kv: kvb, T: kvb + 2 * a * q_width / tp},
     )
 
@@ -145,7 +166,7 @@ def emit_mla_attention(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) ->
         c.attn,
         1,
         flops={K.PAIRS_FULL: absorbed / tp, K.PAIRS_PREFILL: (expanded - absorbed) / tp,
-               K.CTX_PREFILL: up_flops / tp},
+               K.CTX_PREFILL: up_flops / tp, K.KV_FULL: kvb * dequant_flops_per_kv_byte(model, c.hw)},
         nbytes={K.KV_FULL: kvb, T: kvb + 2 * a * q_width / tp, K.CTX_PREFILL: 2 * a * proj_out / tp},
     )
 
