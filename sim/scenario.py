@@ -260,10 +260,10 @@ class Scenario(Frozen):
                 f"kv_cache.offload_tier: {kv.offload_tier!r} is not a tier below the main one ({names})"
             )
         if kv.prefix_caching:
-            if self.model.window is not None or self.model.ssm is not None:
+            if self.model.window is not None or self.model.ssm is not None or self.model.linear is not None:
                 raise ValueError(
                     "kv_cache.prefix_caching: modelled for plain-attention models only "
-                    f"({self.model.name} has windowed or SSM layers)"
+                    f"({self.model.name} has windowed, SSM or linear-attention layers)"
                 )
             if kv.block_tokens is not None and kv.block_tokens % self.scheduler.block_size:
                 raise ValueError(

@@ -3,7 +3,17 @@
 from workloads.arrivals import Burst, ClosedLoop, Diurnal, Gamma, Poisson, arrival_times
 from workloads.catalog import from_hf_config, load_model, model_names
 from workloads.mixes import UnknownPreset, preset_names
-from workloads.model import MLA, SSM, LayerGroup, ModelArch, MoE, RopeScaling, Window
+from workloads.model import (
+    MLA,
+    SSM,
+    LayerGroup,
+    LinearAttention,
+    ModelArch,
+    MoE,
+    RopeScaling,
+    SparseAttention,
+    Window,
+)
 from workloads.rag import DocumentQA, FullDocument, Retrieval
 from workloads.requests import Requests
 from workloads.sessions import Session
@@ -22,6 +32,7 @@ __all__ = [
     "FullDocument",
     "Gamma",
     "LayerGroup",
+    "LinearAttention",
     "MoE",
     "ModelArch",
     "Poisson",
@@ -31,6 +42,7 @@ __all__ = [
     "RopeScaling",
     "Session",
     "Slo",
+    "SparseAttention",
     "TraceError",
     "TraceReplay",
     "UnknownPreset",

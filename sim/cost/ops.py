@@ -1,7 +1,8 @@
 """Which operators one forward pass of a model runs, per device of a tp x pp replica.
 
 Each layer kind has its own emitter that appends its operators to an `OpBuilder`: the token mixer
-(GQA/MHA attention, full or sliding-window; MLA attention; an SSM), the norms, the channel mixer (a
+(GQA/MHA attention, full or sliding-window; MLA attention, dense or with DeepSeek sparse attention;
+linear attention; an SSM), the norms, the channel mixer (a
 dense FFN; a mixture of experts) and the tensor-parallel all-reduces; then the embedding, the LM head,
 the point-to-point hops between pipeline stages and the per-step framework overhead. `build_ops`
 composes them in that order, layer group by layer group.
@@ -171,6 +172,67 @@ def emit_mla_attention(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) ->
     )
 
 
+def emit_sparse_mla_attention(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
+    """MLA with DeepSeek sparse attention: each query attends to at most `topk` selected tokens, in the
+    absorbed (MQA) form for prefill and decode alike, the form DSA's kernels share each selected entry
+    across the heads in (DeepSeek-V3.2-Exp technical report, §2.1); the table's capped features (its
+    window is the top-k) count those pairs and KV reads. The lightning indexer then scores every prior
+    token at 2 x index_heads x index_head_dim FLOPs a pair in fp8 and reads every cached index key."""
+    model, tp, a = c.model, c.tp, ACT_BYTES
+    mla, heads, sp = model.mla, model.num_heads, model.sparse
+    absorbed, _ = mla_pair_flops(model)
+    q_width = heads * (mla.kv_lora_rank + mla.qk_rope_head_dim)
+    proj_out = heads * (mla.qk_nope_head_dim + mla.qk_rope_head_dim + mla.v_head_dim)
+    latent = model.kv_bytes_per_token_layer(tp) - sp.index_key_bytes
+    _projections(bld, c, g, tag, proj_out)
+    bld.add_kernel(
+        f"{tag}.attention",
+        g.count,
+        c.attn,
+        1,
+        flops={K.PAIRS_WINDOW: absorbed / tp, K.KV_WINDOW: latent * dequant_flops_per_kv_byte(model, c.hw)},
+        nbytes={K.KV_WINDOW: latent, T: latent + 2 * a * q_width / tp},
+    )
+    bld.add_kernel(
+        f"{tag}.indexer",
+        g.count,
+        kernel_legs(c.hw, "gemm", "fp8"),
+        1,
+        flops={K.PAIRS_FULL: 2.0 * sp.index_heads * sp.index_head_dim / tp},
+        nbytes={
+            K.KV_FULL: sp.index_key_bytes,
+            T: sp.index_key_bytes + a * sp.index_heads * sp.index_head_dim / tp,
+        },
+    )
+
+
+def emit_linear_attention(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
+    """A linear-attention layer (lightning or gated delta rule): its projections, and the recurrence,
+    which reads and writes each sequence's constant-size state once a step and costs
+    `flops_per_state_element` x dk x dv FLOPs per value head and token, whatever the context."""
+    model, tp, a, h = c.model, c.tp, ACT_BYTES, c.h
+    lin = model.linear
+    p = model.linear_params()
+    width = 2 * lin.key_heads * lin.key_head_dim + 2 * lin.value_heads * lin.value_head_dim
+    bld.add_kernel(
+        f"{tag}.linear_proj",
+        g.count,
+        c.gemm,
+        2,
+        flops={T: 2.0 * p / tp},
+        nbytes={K.ONE: p * c.w / tp, T: a * (2 * h + width / tp)},
+    )
+    state = lin.flops_per_state_element * lin.value_heads * lin.key_head_dim * lin.value_head_dim
+    bld.add_kernel(
+        f"{tag}.recurrence",
+        g.count,
+        c.attn,
+        1,
+        flops={T: state / tp},
+        nbytes={SEQ: 2 * model.linear_state_bytes_per_layer() / tp, T: 2 * a * width / tp},
+    )
+
+
 def emit_ssm(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
     """A selective-scan SSM layer: its projections, and the scan, which reads and writes each
     sequence's constant-size state once per step."""
@@ -279,8 +341,12 @@ def emit_tp_allreduce(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> 
 def emit_layer_group(bld: OpBuilder, c: Placement, g: LayerGroup) -> None:
     """The operators of `g.count` like layers: token mixer, norms, channel mixer, all-reduces."""
     tag = f"L{'w' if g.window else ''}{g.mixer}/{g.ffn}"
-    if g.mixer != "attention":
+    if g.mixer == "ssm":
         emit_ssm(bld, c, g, tag)
+    elif g.mixer == "linear":
+        emit_linear_attention(bld, c, g, tag)
+    elif c.model.sparse is not None:
+        emit_sparse_mla_attention(bld, c, g, tag)
     elif c.model.mla is not None:
         emit_mla_attention(bld, c, g, tag)
     else:
@@ -338,6 +404,6 @@ def build_ops(model: ModelArch, hw: Accelerator, par: Parallelism) -> OpTable:
         emit_pp_send(bld, c)
     if hw.efficiency.step_overhead_s > 0:
         emit_step_overhead(bld, c)
-    window = model.window.size if model.window else 0
+    window = model.window.size if model.window else (model.sparse.topk if model.sparse else 0)
     moe_ratio = model.moe.active / model.moe.experts if model.moe else 0.0
     return bld.build(window, moe_ratio)

@@ -28,6 +28,9 @@ MODELS = {
     "mamba2-2.7b": "SSM only",
     "gemma-3-27b": "sliding-window and full attention",
     "llama-4-scout": "chunked attention as a window, MoE",
+    "deepseek-v3.2-exp": "MLA with DeepSeek sparse attention and its indexer",
+    "qwen3-next-80b-a3b": "gated-DeltaNet linear attention hybrid",
+    "gpt-oss-120b": "sliding and full attention, MXFP4 experts",
 }
 
 
