@@ -300,7 +300,7 @@ class Scenario(Frozen):
             if total > limit:
                 raise ValueError(
                     f"workload.classes.{i} ({c.name}): every request is at least {total:,} tokens (system "
-                    f"prompt + prompt + output), more than {self.model.name}'s context limit of {limit:,} "
+                    f"prompt + prompt + output), more than {self.model.name}'s max context of {limit:,} "
                     "(max_context_tokens, extended by model.rope_scaling)"
                 )
         return self

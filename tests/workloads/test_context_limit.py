@@ -69,7 +69,7 @@ def test_truncation_only_when_the_scenario_says_so():
 def test_scenario_whose_every_request_is_too_long_is_refused_unless_truncated():
     data = _long_context(None)
     data["workload"]["prompt_tokens"] = {"kind": "fixed", "tokens": 500_000}
-    with pytest.raises(ScenarioError, match="context limit of 131,072"):
+    with pytest.raises(ScenarioError, match="max context of 131,072"):
         scenario_from_dict(data)
     data["scheduler"] = {"context_overflow": "truncate"}
     scenario_from_dict(data)
