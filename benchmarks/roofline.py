@@ -60,7 +60,7 @@ def main():
         f"ratio {kern / ref:7.0f}x"
     )
 
-    acc = np.zeros(4)
+    acc = np.zeros(K.N_ACC)
     steps = 1000
     kern = rate(lambda: K.decode_span(ctx, *args, 0.0, np.inf, steps, acc), steps * n_tab)
     ref = rate(lambda: R.decode_span(ctx.tolist(), *args, 0.0, np.inf, 50), 50 * n_tab)

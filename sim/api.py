@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,8 @@ from sim.converge import until_converged
 from sim.cost import pricing
 from sim.cost.memory import memory_plan
 from sim.cost.parallelism import Parallelism
-from sim.cost.roofline import RooflineCost
+from sim.cost.prefill import prefill_s
+from sim.cost.roofline import ACC_ACTIVE, RooflineCost
 from sim.engine import metrics
 from sim.engine.config import CacheConfig, ClusterConfig, Pool, SchedulerConfig
 from sim.engine.kvcache import KVLayout
@@ -41,7 +43,8 @@ class Result:
 def make_requests(scenario: Scenario, count: int | None = None) -> Requests:
     """The scenario's requests, `count` of them instead of `stop.requests` when given (a converging
     run's later attempts). Under closed-loop arrivals their lengths are drawn here and their
-    arrival times are left at zero: the engine sets them as users send."""
+    arrival times are left at zero: the engine sets them as users send. With
+    `scheduler.context_overflow: truncate`, prompts past the model's context limit are cut to fit."""
     rng = np.random.default_rng(scenario.seed)
     workload = scenario.workload
     count = count if count is not None else scenario.stop.requests
@@ -51,7 +54,11 @@ def make_requests(scenario: Scenario, count: int | None = None) -> Requests:
                 "stop: closed-loop arrivals need stop.requests (how many requests the users send)"
             )
         workload = workload.model_copy(update={"arrivals": Burst()})
-    return generate(workload, rng, count, scenario.stop.duration_s)
+    reqs = generate(workload, rng, count, scenario.stop.duration_s)
+    limit = scenario.model.context_limit_tokens
+    if limit is not None and scenario.scheduler.context_overflow == "truncate":
+        return reqs.truncated_to(limit)
+    return reqs
 
 
 def parallelism(scenario: Scenario) -> Parallelism:
@@ -83,7 +90,7 @@ def cluster_config(
         transfer_latency_s=transfer_latency_s,
         closed_loop=arrivals if isinstance(arrivals, ClosedLoop) else None,
         seed=scenario.seed,
-        max_context_tokens=scenario.model.max_context_tokens,
+        max_context_tokens=scenario.model.context_limit_tokens,
     )
 
 
@@ -213,12 +220,17 @@ def run_constants(scenario: Scenario, replicas: list, events: int) -> metrics.Ru
     hw = scenario.hardware
     acc = sum(r.acc for r in replicas)
     devices_of = [devices(scenario, r.pool.role) for r in replicas]
+
+    def device_seconds(per_replica) -> float:
+        return float(sum(per_replica(r) * d for r, d in zip(replicas, devices_of, strict=True)))
+
     return metrics.RunConstants(
         devices=int(sum(devices_of)),
         price_per_device_hour_usd=pricing.device_hour_usd(hw.price, scenario.cost.amortization_years),
         tdp_w=hw.power.tdp_w if hw.power else None,
         idle_fraction=hw.power.idle_fraction if hw.power else 0.0,
-        busy_device_s=float(sum(r.busy_s * d for r, d in zip(replicas, devices_of, strict=True))),
+        busy_device_s=device_seconds(lambda r: r.busy_s),
+        active_device_s=device_seconds(lambda r: r.acc[ACC_ACTIVE]),
         compute_bound_s=float(acc[1]),
         memory_bound_s=float(acc[2]),
         link_s=float(acc[3]),
@@ -265,9 +277,10 @@ def _cache_metrics(scenario, front: Pool, result, requests_df, timeseries, per_d
 
 def _cache_prices(scenario: Scenario, front: Pool, per_device_hour: float | None) -> metrics.CachePrices:
     """The prices of the front pool's cache: its KV memory at the replica's share of the device price,
-    the offload tier at the scenario's rate, and a full prefill chunk's time per token saved."""
+    the offload tier at the scenario's rate, and the prefill a cached prefix saves at the positions
+    it sits at, in the scheduler's prefill chunks."""
     layout = front.layout
-    chunk = scenario.scheduler.max_num_batched_tokens
+    chunk = scenario.scheduler.prefill_chunk
     device_usd_per_byte_s = None
     usd_per_replica_s = None
     if per_device_hour is not None:
@@ -279,6 +292,6 @@ def _cache_prices(scenario: Scenario, front: Pool, per_device_hour: float | None
         block_bytes=layout.block_bytes,
         device_usd_per_byte_s=device_usd_per_byte_s,
         offload_usd_per_byte_s=pricing.storage_usd_per_byte_s(scenario.cost.offload_usd_per_gb_hour),
-        prefill_s_per_token=front.cost.step([chunk], [0], 1).total_s / chunk,
+        prefill_s=partial(prefill_s, front.cost, chunk=chunk),
         usd_per_replica_s=usd_per_replica_s,
     )

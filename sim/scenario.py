@@ -125,6 +125,7 @@ class Scheduler(Frozen):
     block_size: int = Field(default=16, ge=1)
     preemption: Literal["recompute", "swap"] = "recompute"
     memory_fraction: float = Field(default=0.9, gt=0, le=1)
+    context_overflow: Literal["reject", "truncate"] = "reject"
 
     @property
     def prefill_chunk(self) -> int:
@@ -208,7 +209,8 @@ class Stop(Frozen):
 
 class CostAssumptions(Frozen):
     """How device-hours become dollars when the hardware has no hourly price: purchase price
-    amortised over `amortization_years`, plus electricity at TDP x busy share. Cached KV on the
+    amortised over `amortization_years`, plus electricity (idle power and the dynamic power each
+    step's compute and memory activity draws, `sim.cost.pricing`). Cached KV on the
     device is charged at the device's price per byte-hour; in an offload tier at
     `offload_usd_per_gb_hour` (an assumption, about the price of server DRAM rented by the hour)."""
 
@@ -258,10 +260,10 @@ class Scenario(Frozen):
                 f"kv_cache.offload_tier: {kv.offload_tier!r} is not a tier below the main one ({names})"
             )
         if kv.prefix_caching:
-            if self.model.window is not None or self.model.ssm is not None:
+            if self.model.window is not None or self.model.ssm is not None or self.model.linear is not None:
                 raise ValueError(
                     "kv_cache.prefix_caching: modelled for plain-attention models only "
-                    f"({self.model.name} has windowed or SSM layers)"
+                    f"({self.model.name} has windowed, SSM or linear-attention layers)"
                 )
             if kv.block_tokens is not None and kv.block_tokens % self.scheduler.block_size:
                 raise ValueError(
@@ -286,9 +288,10 @@ class Scenario(Frozen):
     @model_validator(mode="after")
     def _within_context(self) -> Self:
         """A class whose shortest request is longer than the model's context would have every
-        request rejected (`context_limit`); refuse it here instead."""
-        limit = self.model.max_context_tokens
-        if limit is None:
+        request rejected (`context_limit`); refuse it here instead, unless such requests are
+        truncated (`scheduler.context_overflow: truncate`)."""
+        limit = self.model.context_limit_tokens
+        if limit is None or self.scheduler.context_overflow == "truncate":
             return self
         for i, c in enumerate(self.workload.classes):
             if c.trace is not None:
@@ -297,7 +300,8 @@ class Scenario(Frozen):
             if total > limit:
                 raise ValueError(
                     f"workload.classes.{i} ({c.name}): every request is at least {total:,} tokens (system "
-                    f"prompt + prompt + output), more than {self.model.name}'s max context of {limit:,}"
+                    f"prompt + prompt + output), more than {self.model.name}'s max context of {limit:,} "
+                    "(max_context_tokens, extended by model.rope_scaling)"
                 )
         return self
 

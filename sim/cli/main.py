@@ -53,18 +53,24 @@ def estimate(
     batch: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="sequences decoded together")] = 1,
     kv_dtype: Annotated[Dtype | None, typer.Option(help="KV cache dtype (default: the model's)")] = None,
     weight_dtype: Annotated[Dtype | None, typer.Option(help="weight dtype (default: the model's)")] = None,
+    rope_factor: Annotated[
+        float | None,
+        typer.Option(min=1, help="extend the model's context by this RoPE scaling factor (YaRN)"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
 ) -> None:
     """Analytic answer in a second: memory fit, KV bytes, prefill time, decode step time, max batch."""
     from hardware import load_hardware
     from sim.cost.estimate import estimate as run_estimate
     from sim.cost.parallelism import Parallelism
-    from workloads import load_model
+    from workloads import RopeScaling, load_model
 
     try:
         arch = load_model(model).with_dtypes(
             weight_dtype.value if weight_dtype else None, kv_dtype.value if kv_dtype else None
         )
+        if rope_factor is not None and rope_factor > 1:
+            arch = arch.model_copy(update={"rope_scaling": RopeScaling(factor=rope_factor)})
         hw = load_hardware(hardware)
         result = run_estimate(arch, hw, Parallelism(tp, pp), input, output, batch)
     except ValueError as exc:
@@ -96,7 +102,7 @@ def estimate(
     ]
     if not r.fits and r.devices_needed:
         rows.insert(1, ("devices needed", f"{r.devices_needed} (tp={r.suggested_tp}, pp={r.suggested_pp})"))
-    elif not r.fits:
+    elif not r.fits and not r.reason.startswith("context_limit"):
         rows.insert(1, ("devices needed", "more than searched"))
     if r.reason and r.fits:
         rows.insert(1, ("note", r.reason))
@@ -364,7 +370,7 @@ def catalog(kind: CatalogKind, as_json: Annotated[bool, typer.Option("--json")] 
                 "kv_bytes_per_token": m.kv_bytes_per_token,
                 "window_kv_bytes_per_token": m.window_kv_bytes_per_token,
                 "state_bytes_per_seq": m.state_bytes_per_sequence,
-                "max_context": m.max_context_tokens,
+                "max_context": m.context_limit_tokens,
                 "source": m.source,
             }
             for m in items

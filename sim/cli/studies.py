@@ -325,7 +325,7 @@ def cost_curve(
     try:
         arch = load_model(model)
         hws = [load_hardware(h) for h in _csv(hardware, "--hardware")]
-        top = max_context or arch.max_context_tokens or 1_000_000
+        top = max_context or arch.context_limit_tokens or 1_000_000
         curve, jumps = make_curve(arch, hws, output, min_context, top)
     except ValueError as exc:
         fail(str(exc))

@@ -13,17 +13,26 @@ import numpy as np
 from hardware._kernels import op_time
 from hardware.spec import MAX_CURVE_KNOTS
 
-N_FEATURES = 9
-ONE, TOKENS, SAMPLED, MOE_TOUCHED, PAIRS_FULL, KV_FULL, PAIRS_WINDOW, KV_WINDOW, SEQS = range(N_FEATURES)
+N_FEATURES = 11
+(ONE, TOKENS, SAMPLED, MOE_TOUCHED, PAIRS_FULL, KV_FULL, PAIRS_WINDOW, KV_WINDOW, SEQS, PAIRS_PREFILL,
+ CTX_PREFILL) = range(N_FEATURES)
+# PAIRS_PREFILL and CTX_PREFILL count only the sequences prefilling this step (more than one new token):
+# their query-key pairs and their prior context. A decode span has none, so they stay 0 there.
 # per-operator row of the `ops` array: rate_f, rate_b, overhead_s, count, is_link, kernel calls the
-# operator stands for, then two curves (compute leg, memory leg), each [knots, log10 sizes..., values...]
+# operator stands for, then two curves (compute leg, memory leg), each [knots, log10 sizes..., values...],
+# then the share of the device's dynamic power (TDP - idle) a fully active compute leg and a fully
+# active memory leg draw
 RATE_F, RATE_B, OVERHEAD, COUNT, IS_LINK, CALLS = range(6)
 CURVE_WIDTH = 1 + 2 * MAX_CURVE_KNOTS
 CURVE_F = 6
 CURVE_B = CURVE_F + CURVE_WIDTH
-N_OP_COLS = CURVE_B + CURVE_WIDTH
-# accumulator slots
-TOTAL, COMPUTE, MEMORY, LINK = range(4)
+POWER_C = CURVE_B + CURVE_WIDTH
+POWER_M = POWER_C + 1
+N_OP_COLS = POWER_M + 1
+# accumulator slots: seconds of the step in all, compute-bound, memory-bound and on links, and active
+# seconds (each operator's time weighted by the share of dynamic power it draws, at most its time)
+N_ACC = 5
+TOTAL, COMPUTE, MEMORY, LINK, ACTIVE = range(N_ACC)
 
 
 @numba.njit(cache=True, inline="always")
@@ -47,6 +56,9 @@ def batch_features(new, ctx, sampled, window, moe_ratio):
         x[TOKENS] += n
         x[PAIRS_FULL] += n * c + n * (n + 1) / 2.0
         x[KV_FULL] += c + n
+        if n > 1:
+            x[PAIRS_PREFILL] += n * c + n * (n + 1) / 2.0
+            x[CTX_PREFILL] += c
         if window > 0:
             x[PAIRS_WINDOW] += window_pairs(n, c, window)
             x[KV_WINDOW] += min(c + n, float(window))
@@ -77,27 +89,29 @@ def curve_at(ops, o, start, size):
 
 @numba.njit(cache=True, inline="always")
 def op_seconds(ops, o, f, b):
-    """Operator o's time for f FLOPs and b bytes (all its instances), and the accumulator slot it
-    counts in: LINK, COMPUTE or MEMORY, or TOTAL for an operator with no work at all (a fixed
-    per-step overhead counts in the total only)."""
+    """Operator o's time for f FLOPs and b bytes (all its instances), the accumulator slot it counts
+    in (LINK, COMPUTE or MEMORY, or TOTAL for an operator with no work at all: a fixed per-step
+    overhead counts in the total only), and its active seconds: min(time, power_c x compute leg +
+    power_m x memory leg), so the dynamic power it draws never passes the TDP."""
     calls = ops[o, CALLS]
     rate_f = ops[o, RATE_F] * curve_at(ops, o, CURVE_F, f / calls)
     rate_b = ops[o, RATE_B] * curve_at(ops, o, CURVE_B, b / calls)
     t, c, m = op_time(f, b, rate_f, rate_b, ops[o, OVERHEAD])
+    active = min(t, ops[o, POWER_C] * c + ops[o, POWER_M] * m) * ops[o, COUNT]
     t *= ops[o, COUNT]
     if ops[o, IS_LINK] > 0:
-        return t, LINK
+        return t, LINK, active
     if c >= m and c > 0:
-        return t, COMPUTE
+        return t, COMPUTE, active
     if m > 0:
-        return t, MEMORY
-    return t, TOTAL
+        return t, MEMORY, active
+    return t, TOTAL, active
 
 
 @numba.njit(cache=True)
 def ops_time(x, flops_coef, bytes_coef, ops, acc):
-    """Add each operator's roofline time for features x into acc[TOTAL, COMPUTE, MEMORY, LINK];
-    return the step's total."""
+    """Add each operator's roofline time for features x into acc[TOTAL, COMPUTE, MEMORY, LINK] and
+    its active seconds into acc[ACTIVE]; return the step's total."""
     total = 0.0
     for o in range(flops_coef.shape[0]):
         f = 0.0
@@ -105,8 +119,9 @@ def ops_time(x, flops_coef, bytes_coef, ops, acc):
         for k in range(N_FEATURES):
             f += flops_coef[o, k] * x[k]
             b += bytes_coef[o, k] * x[k]
-        t, slot = op_seconds(ops, o, f, b)
+        t, slot, active = op_seconds(ops, o, f, b)
         total += t
+        acc[ACTIVE] += active
         if slot != TOTAL:
             acc[slot] += t
     acc[TOTAL] += total
@@ -115,7 +130,7 @@ def ops_time(x, flops_coef, bytes_coef, ops, acc):
 
 @numba.njit(cache=True)
 def step_time(new, ctx, sampled, window, moe_ratio, flops_coef, bytes_coef, ops):
-    acc = np.zeros(4)
+    acc = np.zeros(N_ACC)
     ops_time(batch_features(new, ctx, sampled, window, moe_ratio), flops_coef, bytes_coef, ops, acc)
     return acc
 
@@ -166,7 +181,7 @@ def decode_span(ctx, window, moe_ratio, flops_coef, bytes_coef, ops, t0, t_stop,
         db[o] = (bytes_coef[o, PAIRS_FULL] + bytes_coef[o, KV_FULL]) * seqs
         wf[o] = flops_coef[o, PAIRS_WINDOW] + flops_coef[o, KV_WINDOW]
         wb[o] = bytes_coef[o, PAIRS_WINDOW] + bytes_coef[o, KV_WINDOW]
-    split = np.zeros(4)  # this span's [total, compute, memory, link], added to acc once
+    split = np.zeros(N_ACC)  # this span's [total, compute, memory, link, active], added to acc once
     t = t0
     k = 0
     while k < k_max:
@@ -179,8 +194,10 @@ def decode_span(ctx, window, moe_ratio, flops_coef, bytes_coef, ops, t0, t_stop,
                     xw += min(float(ctx[i]) + k + 1, float(window))
         step = 0.0
         for o in range(n_ops):
-            dt, slot = op_seconds(ops, o, f0[o] + k * df[o] + xw * wf[o], b0[o] + k * db[o] + xw * wb[o])
+            f = f0[o] + k * df[o] + xw * wf[o]
+            dt, slot, active = op_seconds(ops, o, f, b0[o] + k * db[o] + xw * wb[o])
             step += dt
+            split[ACTIVE] += active
             if slot != TOTAL:
                 split[slot] += dt
         split[TOTAL] += step
@@ -188,6 +205,6 @@ def decode_span(ctx, window, moe_ratio, flops_coef, bytes_coef, ops, t0, t_stop,
         k += 1
         if t >= t_stop:
             break
-    for j in range(4):
+    for j in range(N_ACC):
         acc[j] += split[j]
     return k, t

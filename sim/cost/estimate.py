@@ -13,7 +13,7 @@ import numpy as np
 from hardware.spec import Accelerator
 from sim.cost.memory import memory_plan
 from sim.cost.parallelism import Parallelism, check_parallelism
-from sim.cost.roofline import RooflineCost
+from sim.cost.roofline import RooflineCost, new_acc
 from workloads.model import ModelArch
 
 MAX_DEVICES_SEARCHED = 8192
@@ -96,17 +96,21 @@ def estimate(
     cost = RooflineCost(model, hw, par)
     context = input_tokens + output_tokens
     fits, reason = _fit(model, hw, par, context, batch)
-    if model.max_context_tokens and context > model.max_context_tokens:
-        note = f"context {context:,} exceeds the model's {model.max_context_tokens:,} positions"
-        reason = f"{reason}; {note}" if reason else note
+    limit = model.context_limit_tokens
+    beyond = limit is not None and context > limit
+    if beyond:
+        note = (f"context_limit: {context:,} tokens exceed {model.name}'s context limit of {limit:,} "
+                "(max_context_tokens, extended by rope_scaling)")
+        reason = f"{note}; {reason}" if reason else note
     suggestion = None if fits else smallest_fit(model, hw, context, batch)
+    fits = fits and not beyond
 
     prefill = cost.step(np.full(batch, input_tokens), np.zeros(batch, np.int64), batch)
     ctx = np.full(batch, input_tokens, np.int64)
     first = cost.step(np.ones(batch, np.int64), ctx, batch)
     decode_s = 0.0
     if output_tokens > 1:
-        acc = np.zeros(4)
+        acc = new_acc()
         _, decode_s = cost.decode_span(ctx, 0.0, np.inf, output_tokens - 1, acc)
     tpot = decode_s / (output_tokens - 1) if output_tokens > 1 else first.total_s
     e2e = prefill.total_s + decode_s
@@ -129,7 +133,7 @@ def estimate(
         kv_bytes_per_sequence=float(plan.seq_bytes(context)),
         kv_capacity_tokens=capacity,
         max_context_tokens=capacity,
-        model_max_context_tokens=model.max_context_tokens,
+        model_max_context_tokens=limit,
         max_batch_at_context=plan.max_batch(context) if plan.fits else 0,
         prefill_s=prefill.total_s,
         prefill_bound=prefill.bound,

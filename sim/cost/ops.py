@@ -1,15 +1,22 @@
 """Which operators one forward pass of a model runs, per device of a tp x pp replica.
 
 Each layer kind has its own emitter that appends its operators to an `OpBuilder`: the token mixer
-(GQA/MHA attention, full or sliding-window; MLA attention; an SSM), the norms, the channel mixer (a
+(GQA/MHA attention, full or sliding-window; MLA attention, dense or with DeepSeek sparse attention;
+linear attention; an SSM), the norms, the channel mixer (a
 dense FFN; a mixture of experts) and the tensor-parallel all-reduces; then the embedding, the LM head,
 the point-to-point hops between pipeline stages and the per-step framework overhead. `build_ops`
 composes them in that order, layer group by layer group.
 
 Each operator's FLOPs and bytes are linear in the batch features of sim/cost/_kernels.py (tokens,
 sampled rows, attention pairs, KV tokens read, touched-expert fraction, sequences). Modelling choices:
-- MLA attention is costed in its absorbed form (scores over the latent, 2·H·(2·r + rope) FLOPs per
-  query-key pair), the way serving engines run it in decode;
+- MLA attention is costed as serving engines run it: sequences that prefill (more than one new token)
+  in the non-absorbed, compute-friendly form (the latent of their prior context up-projected to
+  per-head K and V, then 2·H·(nope + rope) + 2·H·v FLOPs per query-key pair), decoding sequences in
+  the absorbed, data-movement-friendly form (scores over the latent, 2·H·(2·r + rope) FLOPs per pair),
+  as vLLM's MLA backends choose by the scheduler's prefill/decode label
+  (vllm-project/vllm vllm/v1/attention/backends/mla/common.py, module docstring);
+- a quantised KV cache (fp8, int4, int2, ...) costs its dequantisation on every KV byte read
+  (`dequant_flops_per_kv_byte`), so low-bit KV trades bandwidth for vector compute;
 - chunked attention (Llama 4) is costed as a sliding window of the chunk size: an upper bound;
 - pipeline stages run one batch back to back (no micro-batch overlap): step time is the sum of
   stages plus a point-to-point hop between stages.
@@ -27,6 +34,11 @@ from sim.cost.parallelism import ConfigError, Parallelism, check_parallelism
 from workloads.model import LayerGroup, ModelArch
 
 SSM_SCAN_FLOPS_PER_STATE = 6.0  # multiply-adds per state element per token in a selective scan (approx.)
+DEQUANT_OPS_PER_ELEMENT = 2.0
+"""Vector operations to dequantise one element of a quantised KV cache as it is read: one fused
+multiply-add, x = s·q + z with a per-group scale s and zero point z, the form QServe's KV4 attention
+reduces dequantisation to ("subtraction after multiplication"; Lin et al. 2024, arXiv:2405.04532,
+which also shows this work on CUDA cores can make decode attention compute-bound)."""
 T, S, SEQ = K.TOKENS, K.SAMPLED, K.SEQS
 
 
@@ -66,15 +78,24 @@ class Placement:
         return self.model.hidden_size
 
 
-def _attention(
-    bld: OpBuilder, c: Placement, g: LayerGroup, tag: str, q_width: int, pair_flops: float, proj_out: int
-) -> None:
-    """The projections (QKV + O, two kernels) and the attention kernel over the KV cache; a windowed
-    group reads the windowed pair and KV features."""
-    model, tp, a, h = c.model, c.tp, ACT_BYTES, c.h
-    pairs, kv = (K.PAIRS_WINDOW, K.KV_WINDOW) if g.window else (K.PAIRS_FULL, K.KV_FULL)
-    p = model.attention_params()
-    kvb = model.kv_bytes_per_token_layer(tp)
+def dequant_flops_per_kv_byte(model: ModelArch, hw: Accelerator) -> float:
+    """Attention-rate FLOPs that dequantising one byte of a quantised KV cache costs (0 for a bf16,
+    fp16 or fp32 cache): `DEQUANT_OPS_PER_ELEMENT` per element, elements per byte from the KV dtype,
+    run on the vector units and so weighted by the matrix-to-vector peak ratio (1 where the device
+    gives no vector rate, a lower bound). int4 KV on an H100 SXM: 2 x 2 x 989 / 133.8 = 29.6 per byte;
+    int2: 59.1."""
+    width = model.kv_bytes_per_element
+    if width >= 2:
+        return 0.0
+    peaks = hw.peak_flops
+    ratio = peaks.bf16 / peaks.vector if peaks.vector else 1.0
+    return DEQUANT_OPS_PER_ELEMENT / width * ratio
+
+
+def _projections(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str, proj_out: int) -> None:
+    """The attention projections (QKV + O, two kernels), their weights read once a step."""
+    tp, a, h = c.tp, ACT_BYTES, c.h
+    p = c.model.attention_params()
     bld.add_kernel(
         f"{tag}.attn_proj",
         g.count,
@@ -83,12 +104,23 @@ def _attention(
         flops={T: 2.0 * p / tp},
         nbytes={K.ONE: p * c.w / tp, T: a * (2 * h + proj_out / tp)},
     )
+
+
+def _attention(
+    bld: OpBuilder, c: Placement, g: LayerGroup, tag: str, q_width: int, pair_flops: float, proj_out: int
+) -> None:
+    """The projections and the attention kernel over the KV cache; a windowed group reads the
+    windowed pair and KV features."""
+    model, tp, a = c.model, c.tp, ACT_BYTES
+    pairs, kv = (K.PAIRS_WINDOW, K.KV_WINDOW) if g.window else (K.PAIRS_FULL, K.KV_FULL)
+    kvb = model.kv_bytes_per_token_layer(tp)
+    _projections(bld, c, g, tag, proj_out)
     bld.add_kernel(
         f"{tag}.attention",
         g.count,
         c.attn,
         1,
-        flops={pairs: pair_flops / tp},
+        flops={pairs: pair_flops / tp, kv: kvb * dequant_flops_per_kv_byte(model, c.hw)},
         nbytes={kv: kvb, T: kvb + 2 * a * q_width / tp},
     )
 
@@ -103,14 +135,102 @@ def emit_gqa_attention(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) ->
     _attention(bld, c, g, tag, q_width, pair_flops, proj_out)
 
 
+def mla_pair_flops(model: ModelArch) -> tuple[float, float]:
+    """FLOPs per query-key pair of MLA attention, (absorbed, non-absorbed), over all heads.
+
+    Absorbed (decode): scores and values over the latent of rank r plus the rope key,
+    2·H·(r + rope) + 2·H·r. Non-absorbed (prefill): per-head scores over nope + rope dimensions
+    and values over v, 2·H·(nope + rope) + 2·H·v. DeepSeek-V3 (H 128, r 512, rope 64, nope 128,
+    v 128): 278,528 against 81,920, 3.4x."""
+    mla, heads = model.mla, model.num_heads
+    absorbed = 2.0 * heads * (2 * mla.kv_lora_rank + mla.qk_rope_head_dim)
+    expanded = 2.0 * heads * (mla.qk_nope_head_dim + mla.qk_rope_head_dim) + 2.0 * heads * mla.v_head_dim
+    return absorbed, expanded
+
+
 def emit_mla_attention(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
-    """Multi-head latent attention in its absorbed form: queries and scores over the latent of rank r
-    plus the rope dimensions, 2·H·(2·r + rope) FLOPs per query-key pair."""
-    m, mla = c.model, c.model.mla
-    q_width = m.num_heads * (mla.kv_lora_rank + mla.qk_rope_head_dim)
-    pair_flops = 2.0 * m.num_heads * (2 * mla.kv_lora_rank + mla.qk_rope_head_dim)
-    proj_out = m.num_heads * (mla.qk_nope_head_dim + mla.qk_rope_head_dim + mla.v_head_dim)
-    _attention(bld, c, g, tag, q_width, pair_flops, proj_out)
+    """Multi-head latent attention: decoding sequences in the absorbed form, prefilling ones in the
+    non-absorbed form (`mla_pair_flops`). A prefilling sequence's prior context is read as latent
+    and up-projected (2·r·H·(nope + v) FLOPs a token), and the per-head K and V it becomes are
+    written and read once (2·H·(nope + rope + v) activations a token)."""
+    model, tp, a = c.model, c.tp, ACT_BYTES
+    mla, heads = model.mla, model.num_heads
+    absorbed, expanded = mla_pair_flops(model)
+    q_width = heads * (mla.kv_lora_rank + mla.qk_rope_head_dim)
+    proj_out = heads * (mla.qk_nope_head_dim + mla.qk_rope_head_dim + mla.v_head_dim)
+    kvb = model.kv_bytes_per_token_layer(tp)
+    up_flops = 2.0 * mla.kv_lora_rank * heads * (mla.qk_nope_head_dim + mla.v_head_dim)
+    _projections(bld, c, g, tag, proj_out)
+    bld.add_kernel(
+        f"{tag}.attention",
+        g.count,
+        c.attn,
+        1,
+        flops={K.PAIRS_FULL: absorbed / tp, K.PAIRS_PREFILL: (expanded - absorbed) / tp,
+               K.CTX_PREFILL: up_flops / tp, K.KV_FULL: kvb * dequant_flops_per_kv_byte(model, c.hw)},
+        nbytes={K.KV_FULL: kvb, T: kvb + 2 * a * q_width / tp, K.CTX_PREFILL: 2 * a * proj_out / tp},
+    )
+
+
+def emit_sparse_mla_attention(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
+    """MLA with DeepSeek sparse attention: each query attends to at most `topk` selected tokens, in the
+    absorbed (MQA) form for prefill and decode alike, the form DSA's kernels share each selected entry
+    across the heads in (DeepSeek-V3.2-Exp technical report, §2.1); the table's capped features (its
+    window is the top-k) count those pairs and KV reads. The lightning indexer then scores every prior
+    token at 2 x index_heads x index_head_dim FLOPs a pair in fp8 and reads every cached index key."""
+    model, tp, a = c.model, c.tp, ACT_BYTES
+    mla, heads, sp = model.mla, model.num_heads, model.sparse
+    absorbed, _ = mla_pair_flops(model)
+    q_width = heads * (mla.kv_lora_rank + mla.qk_rope_head_dim)
+    proj_out = heads * (mla.qk_nope_head_dim + mla.qk_rope_head_dim + mla.v_head_dim)
+    latent = model.kv_bytes_per_token_layer(tp) - sp.index_key_bytes
+    _projections(bld, c, g, tag, proj_out)
+    bld.add_kernel(
+        f"{tag}.attention",
+        g.count,
+        c.attn,
+        1,
+        flops={K.PAIRS_WINDOW: absorbed / tp, K.KV_WINDOW: latent * dequant_flops_per_kv_byte(model, c.hw)},
+        nbytes={K.KV_WINDOW: latent, T: latent + 2 * a * q_width / tp},
+    )
+    bld.add_kernel(
+        f"{tag}.indexer",
+        g.count,
+        kernel_legs(c.hw, "gemm", "fp8"),
+        1,
+        flops={K.PAIRS_FULL: 2.0 * sp.index_heads * sp.index_head_dim / tp},
+        nbytes={
+            K.KV_FULL: sp.index_key_bytes,
+            T: sp.index_key_bytes + a * sp.index_heads * sp.index_head_dim / tp,
+        },
+    )
+
+
+def emit_linear_attention(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
+    """A linear-attention layer (lightning or gated delta rule): its projections, and the recurrence,
+    which reads and writes each sequence's constant-size state once a step and costs
+    `flops_per_state_element` x dk x dv FLOPs per value head and token, whatever the context."""
+    model, tp, a, h = c.model, c.tp, ACT_BYTES, c.h
+    lin = model.linear
+    p = model.linear_params()
+    width = 2 * lin.key_heads * lin.key_head_dim + 2 * lin.value_heads * lin.value_head_dim
+    bld.add_kernel(
+        f"{tag}.linear_proj",
+        g.count,
+        c.gemm,
+        2,
+        flops={T: 2.0 * p / tp},
+        nbytes={K.ONE: p * c.w / tp, T: a * (2 * h + width / tp)},
+    )
+    state = lin.flops_per_state_element * lin.value_heads * lin.key_head_dim * lin.value_head_dim
+    bld.add_kernel(
+        f"{tag}.recurrence",
+        g.count,
+        c.attn,
+        1,
+        flops={T: state / tp},
+        nbytes={SEQ: 2 * model.linear_state_bytes_per_layer() / tp, T: 2 * a * width / tp},
+    )
 
 
 def emit_ssm(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
@@ -159,13 +279,15 @@ def emit_dense_ffn(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> Non
 
 
 def emit_moe(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
-    """A mixture of experts: the router, the routed experts as grouped GEMMs (derated by the device's
-    `moe_gemm` efficiency; weights read for the experts the batch touches) and any shared experts."""
+    """A mixture of experts: the router, the routed experts as grouped GEMMs (at the rate of their
+    own dtype, derated by the device's `moe_gemm` efficiency; weights read for the experts the batch
+    touches) and any shared experts."""
     tp, a, h, w = c.tp, ACT_BYTES, c.h, c.w
     moe = c.model.moe
     pe = c.model.expert_params()
     m = c.hw.efficiency.moe_gemm
-    grouped = replace(c.gemm, rate_f=c.gemm.rate_f * m, rate_b=c.gemm.rate_b * m)
+    expert = kernel_legs(c.hw, "gemm", c.model.expert_dtype or c.model.weight_dtype)
+    grouped = replace(expert, rate_f=expert.rate_f * m, rate_b=expert.rate_b * m)
     bld.add_kernel(
         f"{tag}.router",
         g.count,
@@ -181,7 +303,7 @@ def emit_moe(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
         2,
         flops={T: 2.0 * pe * moe.active / tp},
         nbytes={
-            K.MOE_TOUCHED: pe * moe.experts * w / tp,
+            K.MOE_TOUCHED: pe * moe.experts * c.model.expert_bytes_per_param / tp,
             T: a * moe.active * (2 * h + 3 * moe.expert_ffn / tp),
         },
     )
@@ -219,8 +341,12 @@ def emit_tp_allreduce(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> 
 def emit_layer_group(bld: OpBuilder, c: Placement, g: LayerGroup) -> None:
     """The operators of `g.count` like layers: token mixer, norms, channel mixer, all-reduces."""
     tag = f"L{'w' if g.window else ''}{g.mixer}/{g.ffn}"
-    if g.mixer != "attention":
+    if g.mixer == "ssm":
         emit_ssm(bld, c, g, tag)
+    elif g.mixer == "linear":
+        emit_linear_attention(bld, c, g, tag)
+    elif c.model.sparse is not None:
+        emit_sparse_mla_attention(bld, c, g, tag)
     elif c.model.mla is not None:
         emit_mla_attention(bld, c, g, tag)
     else:
@@ -278,6 +404,6 @@ def build_ops(model: ModelArch, hw: Accelerator, par: Parallelism) -> OpTable:
         emit_pp_send(bld, c)
     if hw.efficiency.step_overhead_s > 0:
         emit_step_overhead(bld, c)
-    window = model.window.size if model.window else 0
+    window = model.window.size if model.window else (model.sparse.topk if model.sparse else 0)
     moe_ratio = model.moe.active / model.moe.experts if model.moe else 0.0
     return bld.build(window, moe_ratio)

@@ -1,7 +1,8 @@
 """The operator table: one row per operator of a step, in the layout the kernels in
 sim/cost/_kernels.py read (FLOP and byte coefficients over the batch features, then rates, overhead,
-count, link flag, calls and two inline efficiency curves). `OpBuilder` appends rows; `build_ops` in
-sim/cost/ops.py fills it for a model, `FixedCost` with a single constant row."""
+count, link flag, calls, two inline efficiency curves and the shares of dynamic power each leg
+draws). `OpBuilder` appends rows; `build_ops` in sim/cost/ops.py fills it for a model, `FixedCost`
+with a single constant row."""
 
 from __future__ import annotations
 
@@ -70,7 +71,10 @@ class OpBuilder:
         self.f.append(f)
         self.b.append(b)
         head = [legs.rate_f, legs.rate_b, legs.overhead_s, float(count), 1.0 if link else 0.0, float(calls)]
-        self.ops.append(np.concatenate([head, curve_columns(legs.curve_f), curve_columns(legs.curve_b)]))
+        power = [legs.power_c, legs.power_m]
+        self.ops.append(
+            np.concatenate([head, curve_columns(legs.curve_f), curve_columns(legs.curve_b), power])
+        )
 
     def add_kernel(
         self,

@@ -27,10 +27,15 @@ from workloads.model import ModelArch
 
 @dataclass(frozen=True)
 class StepTime:
+    """A step's seconds: in all, in compute-bound, memory-bound and link operators, and active
+    seconds (each operator's time weighted by the share of the device's dynamic power it draws; see
+    `sim.cost.pricing.power_w`)."""
+
     total_s: float
     compute_bound_s: float
     memory_bound_s: float
     link_s: float
+    active_s: float = 0.0
 
     @property
     def bound(self) -> Literal["compute", "memory"]:
@@ -54,19 +59,22 @@ class CostModel:
         return StepTime(*acc)
 
     def step_into(self, new: np.ndarray, ctx: np.ndarray, sampled: int, acc: np.ndarray) -> float:
-        """`step()` for the engine's hot path: adds [total, compute-bound, memory-bound, link] into
-        acc and returns the total (new and ctx int64 arrays)."""
+        """`step()` for the engine's hot path: adds [total, compute-bound, memory-bound, link, active]
+        into acc (`new_acc()`) and returns the total (new and ctx int64 arrays)."""
         return K.step_time_into(new, ctx, float(sampled), *self._args, acc)
 
     def decode_span(
         self, ctx: np.ndarray, t0: float, t_stop: float, k_max: int, acc: np.ndarray
     ) -> tuple[int, float]:
-        """Advance decode steps (see sim/cost/_kernels.py::decode_span); acc accumulates the time split.
-        ctx is an int64 array."""
+        """Advance decode steps (see sim/cost/_kernels.py::decode_span); acc (`new_acc()`) accumulates
+        the time split. ctx is an int64 array."""
+        if len(acc) != K.N_ACC:
+            raise ValueError(f"acc must hold {K.N_ACC} slots (new_acc()), got {len(acc)}")
         return K.decode_span(ctx, *self._args, t0, t_stop, k_max, acc)
 
     def breakdown(self, new, ctx, sampled: int) -> pd.DataFrame:
-        """One row per operator: FLOPs, bytes, times, bound, for reports and the dashboard. With
+        """One row per operator: FLOPs, bytes, times, active seconds (time weighted by the share of
+        dynamic power drawn), bound, for reports and the dashboard. With
         efficiency curves, `efficiency_compute`/`efficiency_memory` are the fractions of peak used and
         `extrapolated` marks an operator whose work per call lies outside a curve's measured range."""
         t = self.table
@@ -83,6 +91,7 @@ class CostModel:
         compute_s = flops / (t.ops[:, K.RATE_F] * eff_f)
         memory_s = nbytes / (t.ops[:, K.RATE_B] * eff_b)
         time_s = np.maximum(compute_s, memory_s) + t.ops[:, K.OVERHEAD] * count
+        active_s = np.minimum(time_s, t.ops[:, K.POWER_C] * compute_s + t.ops[:, K.POWER_M] * memory_s)
         link = t.ops[:, K.IS_LINK] > 0
         idle = (compute_s == 0) & (memory_s == 0)
         kind = np.where(compute_s >= memory_s, "compute", "memory")
@@ -96,12 +105,23 @@ class CostModel:
                 "compute_s": compute_s,
                 "memory_s": memory_s,
                 "time_s": time_s,
+                "active_s": active_s,
                 "bound": bound,
                 "efficiency_compute": eff_f,
                 "efficiency_memory": eff_b,
                 "extrapolated": out_f | out_b,
             }
         )
+
+
+ACC_ACTIVE = K.ACTIVE
+"""The accumulator slot of active seconds."""
+
+
+def new_acc() -> np.ndarray:
+    """An accumulator for `step_into` and `decode_span`: [total, compute-bound, memory-bound, link,
+    active] seconds."""
+    return np.zeros(K.N_ACC)
 
 
 def _curve_eval(ops: np.ndarray, start: int, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
