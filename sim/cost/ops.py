@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 
 from hardware.spec import Accelerator, Link
 from sim.cost import _kernels as K
+from sim.cost.collectives import add_collective, all_reduce, boundaries_across, send
 from sim.cost.legs import ACT_BYTES, KernelLegs, kernel_legs, overhead_only
 from sim.cost.optable import OpBuilder, OpTable
 from sim.cost.parallelism import ConfigError, Parallelism, check_parallelism
@@ -206,14 +207,14 @@ def _required_link(c: Placement, need: str) -> Link:
 
 def emit_tp_allreduce(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
     """Tensor parallelism's all-reduces of the hidden state, after the mixer and after the FFN (one per
-    layer without an FFN): a ring sends 2·(tp-1)/tp of the message per device, and each hop of the
-    collective pays the link's latency."""
+    layer without an FFN), costed on where the tp group sits (`sim.cost.collectives.all_reduce`: a
+    ring sends 2·(tp-1)/tp of the message per device inside a scale-up domain, and a group wider than
+    its domain adds a scale-out leg)."""
     tp = c.tp
-    link = _required_link(c, f"tp ({tp}) > 1")
-    ring = 2.0 * (tp - 1) / tp
+    _required_link(c, f"tp ({tp}) > 1")
     per_layer = 2 if g.ffn != "none" else 1
-    legs = replace(kernel_legs(c.hw, "link"), overhead_s=link.allreduce_hops(tp) * link.latency_s)
-    bld.add(f"{tag}.allreduce", g.count * per_layer, legs, nbytes={T: ring * c.h * ACT_BYTES}, link=True)
+    legs = all_reduce(c.hw, tp, where=f"parallelism.tp ({tp})")
+    add_collective(bld, c.hw, f"{tag}.allreduce", g.count * per_layer, legs, {T: c.h * ACT_BYTES})
 
 
 def emit_layer_group(bld: OpBuilder, c: Placement, g: LayerGroup) -> None:
@@ -253,11 +254,16 @@ def emit_lm_head(bld: OpBuilder, c: Placement) -> None:
 
 
 def emit_pp_send(bld: OpBuilder, c: Placement) -> None:
-    """The hidden state handed from each pipeline stage to the next: one hop each."""
+    """The hidden state handed from each pipeline stage to the next: one hop each, inside a scale-up
+    domain or, where consecutive stages sit in different domains, over the scale-out network."""
     pp = c.par.pp
-    link = _required_link(c, f"pp ({pp}) > 1")
-    legs = replace(kernel_legs(c.hw, "link"), overhead_s=link.latency_s)
-    bld.add("pp_send", pp - 1, legs, nbytes={T: c.h * ACT_BYTES}, link=True)
+    _required_link(c, f"pp ({pp}) > 1")
+    where = f"parallelism.pp ({pp})"
+    across = boundaries_across(c.hw.scale_up, pp, c.par.devices // pp)
+    for crossing, hops in ((False, pp - 1 - across), (True, across)):
+        if hops:
+            leg = send(c.hw, crossing, where)
+            add_collective(bld, c.hw, "pp_send", hops, (leg,), {T: c.h * ACT_BYTES})
 
 
 def emit_step_overhead(bld: OpBuilder, c: Placement) -> None:
