@@ -109,7 +109,7 @@ def test_mesh_pair_gets_one_link_of_seven():
 
 def test_group_beyond_domain_without_scale_out_names_the_field():
     lonely = device({"bandwidth_bytes_per_s": UP, "domain_devices": 8})
-    with pytest.raises(ConfigError, match=r"parallelism.tp \(16\) spans 2 scale-up domains"):
+    with pytest.raises(ConfigError, match=r"tp \(16\) spans 2 scale-up domains"):
         RooflineCost(load_model_8b(), lonely, Parallelism(tp=16))
 
 
