@@ -74,7 +74,8 @@ class ParallelismSpec(Frozen):
     each of `attention_dp` data-parallel attention ranks, the MoE layers over `ep` expert-parallel
     groups of those tp x attention_dp devices, `cp` context-parallel ranks sharing each sequence,
     `pp` pipeline stages; `expert_imbalance` is the busiest expert-parallel device's routed tokens
-    over the mean (default: a cited measurement)."""
+    over the mean (default: a cited measurement), `redundant_experts` extra expert copies an EPLB
+    placement adds (256 + 32 lets DeepSeek-V3 run on EP72)."""
 
     tp: int = Field(default=1, ge=1)
     pp: int = Field(default=1, ge=1)
@@ -82,6 +83,7 @@ class ParallelismSpec(Frozen):
     attention_dp: int = Field(default=1, ge=1)
     cp: int = Field(default=1, ge=1)
     expert_imbalance: float = Field(default=EXPERT_IMBALANCE, ge=1)
+    redundant_experts: int = Field(default=0, ge=0)
 
     @property
     def devices(self) -> int:
@@ -91,7 +93,8 @@ class ParallelismSpec(Frozen):
     @property
     def split(self) -> Parallelism:
         """The cost model's view of this split."""
-        return Parallelism(self.tp, self.pp, self.ep, self.attention_dp, self.cp, self.expert_imbalance)
+        degrees = (self.tp, self.pp, self.ep, self.attention_dp, self.cp)
+        return Parallelism(*degrees, self.expert_imbalance, self.redundant_experts)
 
 
 class PoolSpec(ParallelismSpec):

@@ -174,7 +174,7 @@ def emit_moe(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
     `moe_gemm` efficiency; weights read for the experts the batch touches) and any shared experts.
     A device computes `pairs` token-expert pairs per token of the rank: its ep group's share of all
     attention ranks' routed tokens, the busiest group's under expert parallelism, each expert split
-    moe_tp ways; it holds E/ep experts."""
+    moe_tp ways; it holds (E + redundant)/ep experts."""
     tp, a, h, w = c.tp, ACT_BYTES, c.h, c.w
     moe = c.model.moe
     pe = c.model.expert_params()
@@ -197,7 +197,7 @@ def emit_moe(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
         2,
         flops={T: 2.0 * pe * pairs / mtp},
         nbytes={
-            K.MOE_TOUCHED: pe * moe.experts * w / (ep * mtp),
+            K.MOE_TOUCHED: pe * c.par.physical_experts(c.model) * w / (ep * mtp),
             T: a * pairs * (2 * h + 3 * moe.expert_ffn / mtp),
         },
     )

@@ -38,6 +38,7 @@ class Parallelism:
     attention_dp: int = 1
     cp: int = 1
     expert_imbalance: float = EXPERT_IMBALANCE
+    redundant_experts: int = 0
 
     @property
     def devices(self) -> int:
@@ -58,6 +59,11 @@ class Parallelism:
         """Schedulers one replica runs: one per data-parallel attention rank."""
         return self.attention_dp
 
+    def physical_experts(self, model: ModelArch) -> int:
+        """Expert copies a MoE layer holds: the model's experts plus redundant copies of the busiest
+        (DeepSeek's EPLB places 256 + 32 on EP32 or EP72)."""
+        return model.moe.experts + self.redundant_experts
+
     @property
     def imbalance(self) -> float:
         """The load factor on the busiest expert-parallel device (1 without expert parallelism)."""
@@ -74,11 +80,17 @@ def check_parallelism(model: ModelArch, par: Parallelism) -> None:
         raise ConfigError(f"pp ({par.pp}) exceeds num_layers ({model.num_layers}) of {model.name}")
     if par.expert_imbalance < 1:
         raise ConfigError(f"expert_imbalance ({par.expert_imbalance}) must be at least 1 (busiest / mean)")
-    if par.ep > 1:
+    if par.redundant_experts < 0:
+        raise ConfigError(f"redundant_experts ({par.redundant_experts}) must not be negative")
+    if par.ep > 1 or par.redundant_experts:
         if model.moe is None:
             raise ConfigError(f"ep ({par.ep}) needs experts; {model.name} has no MoE layers")
-        if model.moe.experts % par.ep:
-            raise ConfigError(f"ep ({par.ep}) must divide the {model.moe.experts} experts of {model.name}")
+        held = par.physical_experts(model)
+        if held % par.ep:
+            extra = f" + {par.redundant_experts} redundant" if par.redundant_experts else ""
+            raise ConfigError(
+                f"ep ({par.ep}) must divide the {model.moe.experts}{extra} experts of {model.name}"
+            )
         if par.ffn_group % par.ep:
             raise ConfigError(
                 f"ep ({par.ep}) must divide tp x attention_dp ({par.ffn_group}), the devices each MoE "
@@ -94,14 +106,18 @@ def check_parallelism(model: ModelArch, par: Parallelism) -> None:
 def weight_bytes_per_device(model: ModelArch, par: Parallelism) -> float:
     """Weight bytes on one device: a stage's attention, norms, router, shared experts, embedding and
     LM head split over tp (replicated over attention and context-parallel ranks), its dense FFN and
-    routed experts split over the tp x attention_dp devices (E/ep whole experts a device under
-    expert parallelism, each split moe_tp ways)."""
+    routed experts (and their redundant copies) split over the tp x attention_dp devices ((E + r)/ep
+    whole experts a device under expert parallelism, each split moe_tp ways)."""
     total = model.weight_bytes()
-    ffn_params = 0.0
+    dense = routed = 0.0
     for g in model.layer_groups():
         if g.ffn == "dense":
-            ffn_params += g.count * model.dense_ffn_params()
+            dense += g.count * model.dense_ffn_params()
         elif g.ffn == "moe":
-            ffn_params += g.count * model.expert_params() * model.moe.experts
-    rest = (model.params() - ffn_params) * model.weight_bytes_per_param
-    return (rest / par.tp + (total - rest) / par.ffn_group) / par.pp
+            routed += g.count * model.expert_params() * model.moe.experts
+    rest = (model.params() - dense - routed) * model.weight_bytes_per_param
+    ffn = total - rest
+    if routed:
+        experts = ffn - dense * model.weight_bytes_per_param
+        ffn += experts * par.redundant_experts / model.moe.experts
+    return (rest / par.tp + ffn / par.ffn_group) / par.pp
