@@ -17,8 +17,10 @@ attention_dp times the rank's tokens.
   of all ranks' tokens over the tp x attention_dp devices.
 - Context parallelism: each of the cp ranks holds 1/cp of every sequence (load-balanced, so 1/cp of
   the tokens, query-key pairs and KV a device handles) and runs ring attention: the new tokens' K and V
-  pass around the ring (pass-KV) and queries meet the other ranks' cached KV (pass-Q), (cp-1)/cp of
-  the new tokens' K, V, queries and partial outputs per device. The ring overlaps each block's
+  pass around the ring (pass-KV, what a full prefill needs) and each sequence's latest query meets the
+  other ranks' cached KV and brings its partial output back (pass-Q, what decode needs), (cp-1)/cp of
+  each per device; a chunk after the first is charged pass-KV for its own tokens and pass-Q for one
+  query, a lower bound when its earlier chunks are long. The ring overlaps each block's
   transfer with the attention of the block before (Yang et al. 2024, arXiv:2411.01783), so the
   exchange joins the attention kernel's memory leg at its link-time equivalent: the kernel takes
   max(compute, KV reads + exchange) and the exchange hides under compute as far as compute allows.
@@ -105,10 +107,12 @@ def fold_ring_exchange(bld: OpBuilder, c: Placement) -> None:
     link_rate = kernel_legs(hw, "link").rate_b * leg.bandwidth_bytes_per_s / base_link.bandwidth_bytes_per_s
     head = model.mla.kv_lora_rank + model.mla.qk_rope_head_dim if model.mla else model.head_dim
     q_width = model.num_heads * head
-    per_token = model.kv_bytes_per_token_layer(par.tp) + 2 * ACT_BYTES * q_width / par.tp
-    moved = (par.cp - 1) / par.cp * per_token
+    share = (par.cp - 1) / par.cp
+    kv = share * model.kv_bytes_per_token_layer(par.tp)
+    queries = share * 2 * ACT_BYTES * q_width / par.tp
     for i, name in enumerate(bld.names):
         if name.endswith(".attention"):
             row = bld.ops[i]
-            bld.b[i][K.TOKENS] += moved * row[K.RATE_B] / link_rate
+            bld.b[i][K.TOKENS] += kv * row[K.RATE_B] / link_rate
+            bld.b[i][K.SEQS] += queries * row[K.RATE_B] / link_rate
             row[K.OVERHEAD] += (par.cp - 1) * leg.latency_s
