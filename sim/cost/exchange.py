@@ -2,19 +2,20 @@
 parallelism splits a step's work: the operators `sim.cost.ops.build_ops` adds for expert, attention
 data and context parallelism (see `sim.cost.parallelism` for the layout).
 
-One step's table is what one scheduler's batch costs a device (an attention rank's requests, in
-one pipeline micro-batch). The dense FFN and MoE layers are shared by all attention ranks of a stage;
-each rank is assumed to bring a batch like this one (equal load), so an FFN device works on
-attention_dp times the rank's tokens.
+One step's table is what one scheduler's batch costs a device (an attention rank's requests). The
+MoE layers are shared by all attention ranks of a stage; each rank is assumed to bring a batch like
+this one (equal load), so an expert device works on attention_dp times the rank's tokens.
 
 - Expert parallelism: each MoE layer dispatches every token to the devices holding its experts and
-  combines the results back, two all-to-alls over the ep groups (DeepEP's dispatch and combine). A
-  device sends its 1/tp of the rank's tokens, each once to every distinct device its `active` experts
+  combines the results back, two all-to-alls over the ep groups (DeepEP's dispatch, in fp8 when the
+  experts run fp8, and combine, in bf16), one row. A device sends its 1/tp of the rank's tokens, each
+  once to every distinct device its `active` experts
   sit on, ep·(1 - (1 - 1/ep)^active) of them under uniform routing; the busiest receiver, `imbalance`
   times the mean, sets the pace. Experts split moe_tp ways inside a group all-reduce their outputs.
-- Attention data parallelism: an FFN shared by the ranks gathers every rank's tokens and scatters the
+- Attention data parallelism: a MoE layer the ranks share without expert parallelism (its experts
+  tensor-split over all tp x attention_dp devices) gathers every rank's tokens and scatters the
   results back (SGLang's all-gather and reduce-scatter around DP attention), costed as an all-reduce
-  of all ranks' tokens over the tp x attention_dp devices.
+  of all ranks' tokens over those devices. Dense FFN layers stay with their rank (data parallel).
 - Context parallelism: each of the cp ranks holds 1/cp of every sequence (load-balanced, so 1/cp of
   the tokens, query-key pairs and KV a device handles) and runs ring attention: the new tokens' K and V
   pass around the ring (pass-KV, what a full prefill needs) and each sequence's latest query meets the
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hardware.spec import BYTES_PER_ELEMENT
 from sim.cost import _kernels as K
 from sim.cost.collectives import add_collective, all_reduce, all_to_all, send, span
 from sim.cost.legs import ACT_BYTES, kernel_legs
@@ -50,7 +52,7 @@ rank holding a sequence's last token samples it), per-sequence state and the tou
 def spreads_ffn(c: Placement, g: LayerGroup) -> bool:
     """Whether this layer's FFN exchanges more than the tensor-parallel all-reduce."""
     par = c.par
-    return g.ffn != "none" and ((par.ep > 1 and g.ffn == "moe") or par.attention_dp > 1)
+    return g.ffn == "moe" and (par.ep > 1 or par.attention_dp > 1)
 
 
 def destinations(experts_per_token: int, ep: int) -> float:
@@ -58,16 +60,23 @@ def destinations(experts_per_token: int, ep: int) -> float:
     return ep * (1.0 - (1.0 - 1.0 / ep) ** experts_per_token)
 
 
+def dispatch_bytes(weight_dtype: str) -> float:
+    """Bytes an element of a dispatched token takes: fp8 where the experts run fp8 GEMMs (DeepEP
+    dispatches in FP8 and combines in BF16 for DeepSeek-V3, deepseek-ai/DeepEP README), else bf16."""
+    return BYTES_PER_ELEMENT["fp8"] if weight_dtype == "fp8" else ACT_BYTES
+
+
 def emit_ffn_exchange(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
-    """Dispatch and combine around an expert-parallel MoE layer, or the gather and scatter around an
-    FFN that attention ranks share (see the module docstring)."""
+    """Dispatch and combine around an expert-parallel MoE layer, or the gather and scatter around a
+    tensor-split MoE layer that attention ranks share (see the module docstring)."""
     par, hw, h = c.par, c.hw, c.h
     if par.ep > 1 and g.ffn == "moe":
         moe = c.model.moe
-        sent = destinations(moe.active, par.ep) * h * ACT_BYTES * par.imbalance / par.tp
+        both = dispatch_bytes(c.model.weight_dtype) + ACT_BYTES  # one element there, one back
+        sent = destinations(moe.active, par.ep) * h * both * par.imbalance / par.tp
         where = f"ep ({par.ep})"
         legs = all_to_all(hw, par.ep, par.moe_tp, where)
-        add_collective(bld, hw, f"{tag}.dispatch_combine", g.count * 2, legs, {K.TOKENS: sent})
+        add_collective(bld, hw, f"{tag}.dispatch_combine", g.count, legs, {K.TOKENS: sent})
         if par.moe_tp > 1:
             pairs = moe.active * par.attention_dp * par.imbalance / par.ep
             legs = all_reduce(hw, par.moe_tp, where=f"moe tp ({par.moe_tp})")

@@ -154,10 +154,10 @@ def emit_norms(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
 
 
 def emit_dense_ffn(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
-    """A dense gated FFN (gate-up and down, two kernels), split over the tp x attention_dp devices
-    that share it (the tokens of all attention ranks)."""
+    """A dense gated FFN (gate-up and down, two kernels), split over tp; data-parallel attention
+    ranks each run their own copy on their own tokens, as SGLang runs DeepSeek's dense layers
+    (`--moe-dense-tp-size 1`: lm-sys blog 2025-05-05-large-scale-ep.md, 'Dense FFNs')."""
     tp, a, h = c.tp, ACT_BYTES, c.h
-    f, dp = c.par.ffn_group, c.par.attention_dp
     p = c.model.dense_ffn_params()
     bld.add_kernel(
         f"{tag}.ffn",
@@ -165,7 +165,7 @@ def emit_dense_ffn(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> Non
         c.gemm,
         2,
         flops={T: 2.0 * p / tp},
-        nbytes={K.ONE: p * c.w / f, T: a * dp * (2 * h + 3 * c.model.intermediate_size / f)},
+        nbytes={K.ONE: p * c.w / tp, T: a * (2 * h + 3 * c.model.intermediate_size / tp)},
     )
 
 

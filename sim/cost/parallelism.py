@@ -3,10 +3,10 @@ memory plan and scenarios all validate through here.
 
 A replica is `pp` pipeline stages; each stage is `cp` context-parallel ranks (each holding a slice of
 every sequence's tokens, weights replicated); each of those is `attention_dp` data-parallel attention
-ranks (each serving its own requests with its own KV), each a `tp`-way tensor-parallel group. The
-dense FFN and MoE layers of a stage are shared by its `tp x attention_dp` devices: MoE layers split
-them into `ep` expert-parallel groups of `moe_tp` devices (each group holding E/ep whole experts,
-tensor-split `moe_tp` ways), as SGLang and vLLM run DeepSeek-style models. Devices are numbered tp
+ranks (each serving its own requests with its own KV and its own copy of the dense layers), each a
+`tp`-way tensor-parallel group. The MoE layers of a stage are shared by its `tp x attention_dp`
+devices, split into `ep` expert-parallel groups of `moe_tp` devices (each group holding E/ep whole
+experts, tensor-split `moe_tp` ways), as SGLang and vLLM run DeepSeek-style models. Devices are numbered tp
 first, then attention_dp, cp and pp, the order `sim.cost.collectives` places groups by.
 
 A replica runs `engines` schedulers, one per attention rank, each with its own requests and its
@@ -46,7 +46,7 @@ class Parallelism:
 
     @property
     def ffn_group(self) -> int:
-        """Devices a stage's dense FFN and MoE layers are split over (per context-parallel rank)."""
+        """Devices a stage's MoE layers are split over (per context-parallel rank)."""
         return self.tp * self.attention_dp
 
     @property
@@ -104,20 +104,14 @@ def check_parallelism(model: ModelArch, par: Parallelism) -> None:
 
 
 def weight_bytes_per_device(model: ModelArch, par: Parallelism) -> float:
-    """Weight bytes on one device: a stage's attention, norms, router, shared experts, embedding and
-    LM head split over tp (replicated over attention and context-parallel ranks), its dense FFN and
+    """Weight bytes on one device: a stage's attention, dense FFN, norms, router, shared experts,
+    embedding and LM head split over tp (replicated over attention and context-parallel ranks), its
     routed experts (and their redundant copies) split over the tp x attention_dp devices ((E + r)/ep
     whole experts a device under expert parallelism, each split moe_tp ways)."""
-    total = model.weight_bytes()
-    dense = routed = 0.0
-    for g in model.layer_groups():
-        if g.ffn == "dense":
-            dense += g.count * model.dense_ffn_params()
-        elif g.ffn == "moe":
-            routed += g.count * model.expert_params() * model.moe.experts
-    rest = (model.params() - dense - routed) * model.weight_bytes_per_param
-    ffn = total - rest
+    routed = sum(g.count for g in model.layer_groups() if g.ffn == "moe")
+    routed *= model.expert_params() * model.moe.experts if model.moe else 0.0
+    rest = (model.params() - routed) * model.weight_bytes_per_param
+    experts = model.weight_bytes() - rest
     if routed:
-        experts = ffn - dense * model.weight_bytes_per_param
-        ffn += experts * par.redundant_experts / model.moe.experts
-    return (rest / par.tp + ffn / par.ffn_group) / par.pp
+        experts *= par.physical_experts(model) / model.moe.experts
+    return (rest / par.tp + experts / par.ffn_group) / par.pp

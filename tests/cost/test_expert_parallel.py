@@ -29,13 +29,13 @@ def dsv3():
 
 def test_an_ep_device_holds_its_experts_only(dsv3):
     """EP 64 over 64 attention ranks (tp 1): each device holds 256/64 = 4 whole experts of every MoE
-    layer, 4 x 3·7168·2048 x 58 fp8 bytes = 10.2 GB, plus a full copy of everything else."""
+    layer, 4 x 3·7168·2048 x 58 fp8 bytes = 10.2 GB, plus a full copy of everything else (attention,
+    the 3 dense layers, shared experts, embeddings)."""
     par = Parallelism(ep=64, attention_dp=64)
     experts = LAYERS * E * 3 * H * F * 1.0
-    dense = 3 * 3 * H * 18432 * 1.0
-    rest = dsv3.weight_bytes() - experts - dense
+    rest = dsv3.weight_bytes() - experts
     per_device = weight_bytes_per_device(dsv3, par)
-    assert per_device == pytest.approx(rest + (experts + dense) / 64, rel=1e-12)
+    assert per_device == pytest.approx(rest + experts / 64, rel=1e-12)
     assert (experts / 64) / LAYERS == pytest.approx(4 * 3 * H * F)
     plain = weight_bytes_per_device(dsv3, Parallelism(tp=8))
     assert plain == pytest.approx(dsv3.weight_bytes() / 8, rel=1e-12)
@@ -43,7 +43,7 @@ def test_an_ep_device_holds_its_experts_only(dsv3):
     row = table.names.index("Lattention/moe.experts")
     assert table.bytes_coef[row, K.MOE_TOUCHED] * LAYERS == pytest.approx(4 * 3 * H * F * LAYERS)
     eplb = Parallelism(ep=72, attention_dp=72, redundant_experts=32)  # 288 copies, 4 a device
-    assert weight_bytes_per_device(dsv3, eplb) == pytest.approx(rest + (experts * 288 / 256 + dense) / 72)
+    assert weight_bytes_per_device(dsv3, eplb) == pytest.approx(rest + experts * 288 / 256 / 72)
 
 
 def test_ep_dispatch_is_an_all_to_all_on_the_topology(dsv3):
