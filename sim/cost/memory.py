@@ -3,13 +3,13 @@ and the rest as the KV pool, with how many tokens and sequences that pool holds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from hardware.spec import Accelerator
 from sim.cost.legs import ACT_BYTES
-from sim.cost.parallelism import Parallelism, check_parallelism
+from sim.cost.parallelism import Parallelism, check_parallelism, weight_bytes_per_device
 from workloads.model import ModelArch
 
 
@@ -59,6 +59,11 @@ class MemoryPlan:
             return int((pool - windowed) // self.kv_bytes_per_token)
         return int(pool // (self.kv_bytes_per_token + self.window_kv_bytes_per_token))
 
+    def share(self, parts: int) -> MemoryPlan:
+        """The plan as one of `parts` schedulers of the replica sees it: an equal share of the KV pool
+        (data-parallel attention ranks each hold their own requests' KV)."""
+        return replace(self, kv_bytes_per_device=self.kv_bytes_per_device / parts)
+
     def max_batch(self, context_tokens: int) -> int:
         per_seq = float(self.seq_bytes(context_tokens))
         return int(self.kv_pool_bytes // per_seq) if per_seq > 0 else 0
@@ -71,7 +76,8 @@ def memory_plan(
     memory_fraction: float = 0.9,
     max_batched_tokens: int = 8192,
 ) -> MemoryPlan:
-    """Place weights first, then a workspace (activations of the largest step), the rest is KV.
+    """Place weights first (`weight_bytes_per_device`: expert and data-parallel splits included), then
+    a workspace (activations of the largest step), the rest is KV.
 
     `memory_fraction` is the share of the main tier the engine may use (vLLM's
     gpu_memory_utilization); the workspace is `max_batched_tokens` x (4·hidden + 2·FFN/tp) bf16
@@ -79,7 +85,7 @@ def memory_plan(
     check_parallelism(model, par)
     tp = par.tp
     cap = hw.main_tier.capacity_bytes
-    weights = model.weight_bytes() / par.devices
+    weights = weight_bytes_per_device(model, par)
     ffn = max(model.intermediate_size, (model.moe.expert_ffn * model.moe.active) if model.moe else 0)
     workspace = max_batched_tokens * (4 * model.hidden_size + 2 * ffn / tp) * ACT_BYTES
     kv = cap * memory_fraction - weights - workspace
