@@ -96,7 +96,9 @@ def cluster_config(
 
 def build_pool(scenario: Scenario, role: str, replicas: int, par: Parallelism) -> Pool:
     hw, sched = scenario.hardware, scenario.scheduler
-    plan = memory_plan(scenario.model, hw, par, sched.memory_fraction, sched.max_num_batched_tokens)
+    plan = memory_plan(
+        scenario.model, hw, par, sched.memory_fraction, sched.max_num_batched_tokens, scenario.placement
+    )
     layout = KVLayout(plan, sched.block_size)
     swap_bw = swap_blocks = offload_bw = offload_blocks = 0
     if hw.offload_tiers:
@@ -110,7 +112,7 @@ def build_pool(scenario: Scenario, role: str, replicas: int, par: Parallelism) -
     return Pool(
         role,
         replicas,
-        RooflineCost(scenario.model, hw, par),
+        RooflineCost(scenario.model, hw, par, plan),
         layout,
         swap_bytes_per_s=swap_bw,
         swap_capacity_blocks=swap_blocks,

@@ -311,12 +311,16 @@ def cost_curve(
     max_context: Annotated[int | None, typer.Option(min=2, help="longest prompt (default: model's)")] = None,
     min_context: Annotated[int, typer.Option(min=1, help="shortest prompt")] = 1000,
     output: Annotated[int, typer.Option("--output", min=1, help="output tokens per request")] = 1000,
+    max_batched_tokens: Annotated[
+        int, typer.Option(min=1, help="the scheduler's token budget a step (sizes the activation reserve)")
+    ] = 8192,
     out_file: Annotated[Path | None, typer.Option("--out", help="write the figure to this HTML file")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="jumps and curve as one JSON object")] = False,
     overwrite: Overwrite = False,
 ) -> None:
     """Cost per request against prompt length per hardware, and where a request outgrows a device."""
     from hardware import load_hardware
+    from sim.cost.estimate import Memory
     from sim.report.figures import cost_curve as curve_figure
     from sim.studies.costcurve import cost_curve as make_curve
     from workloads import load_model
@@ -326,7 +330,8 @@ def cost_curve(
         arch = load_model(model)
         hws = [load_hardware(h) for h in _csv(hardware, "--hardware")]
         top = max_context or arch.context_limit_tokens or 1_000_000
-        curve, jumps = make_curve(arch, hws, output, min_context, top)
+        memory = Memory(max_batched_tokens=max_batched_tokens)
+        curve, jumps = make_curve(arch, hws, output, min_context, top, memory=memory)
     except ValueError as exc:
         fail(str(exc))
     if out_file is not None:

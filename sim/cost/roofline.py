@@ -19,6 +19,7 @@ import pandas as pd
 from hardware.spec import Accelerator
 from sim.cost import _kernels as K
 from sim.cost.legs import overhead_only
+from sim.cost.memory import MemoryPlan
 from sim.cost.ops import build_ops
 from sim.cost.optable import OpBuilder, OpTable
 from sim.cost.parallelism import Parallelism
@@ -50,7 +51,7 @@ class CostModel:
 
     def __init__(self, table: OpTable):
         self.table = table
-        self._args = (table.window, table.moe_ratio, table.flops_coef, table.bytes_coef, table.ops)
+        self._args = table.kernel_args
 
     def step(self, new: np.ndarray, ctx: np.ndarray, sampled: int) -> StepTime:
         """One step where sequence i processes new[i] tokens after ctx[i] tokens of prior context and
@@ -79,7 +80,8 @@ class CostModel:
         `extrapolated` marks an operator whose work per call lies outside a curve's measured range."""
         t = self.table
         x = K.batch_features(
-            np.asarray(new, np.int64), np.asarray(ctx, np.int64), float(sampled), t.window, t.moe_ratio
+            np.asarray(new, np.int64), np.asarray(ctx, np.int64), float(sampled), t.window, t.moe_ratio,
+            t.spill_from,
         )
         count = t.ops[:, K.COUNT]
         flops_one = t.flops_coef @ x
@@ -140,8 +142,12 @@ def _curve_eval(ops: np.ndarray, start: int, size: np.ndarray) -> tuple[np.ndarr
 ONE_DEVICE = Parallelism()
 
 
-def RooflineCost(model: ModelArch, hw: Accelerator, par: Parallelism = ONE_DEVICE) -> CostModel:
-    return CostModel(build_ops(model, hw, par))
+def RooflineCost(
+    model: ModelArch, hw: Accelerator, par: Parallelism = ONE_DEVICE, plan: MemoryPlan | None = None
+) -> CostModel:
+    """Step times of `model` on a tp x pp replica of `hw`, each operator's bytes read from the tier
+    `plan` places them on (everything on the main tier without a plan)."""
+    return CostModel(build_ops(model, hw, par, plan))
 
 
 def FixedCost(step_s: float) -> CostModel:
