@@ -19,8 +19,8 @@ sampled rows, attention pairs, KV tokens read, touched-expert fraction, sequence
   (`dequant_flops_per_kv_byte`), so low-bit KV trades bandwidth for vector compute;
 - each operator's memory leg reads at the bandwidth of the tier its bytes sit on (the memory plan's
   placement): GEMMs at the weights' tier, attention at the KV tier, the rest at the activations'
-  tier; KV spilled to a lower tier is streamed in over that tier's bandwidth on every step that
-  reads it (`emit_kv_spill`), before attention reads it like the rest;
+  tier; KV spilled to a lower tier is read at that tier's bandwidth on every step that reads it
+  (`emit_kv_spill`);
 - chunked attention (Llama 4) is costed as a sliding window of the chunk size: an upper bound;
 - pipeline stages run one batch back to back (no micro-batch overlap): step time is the sum of
   stages plus a point-to-point hop between stages.
@@ -269,14 +269,19 @@ def emit_ssm(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
 
 
 def emit_kv_spill(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
-    """The batch's KV past what its tier holds, streamed in from the spill tier every step that
-    reads it: each spilled token's KV bytes of the layer (the index keys only, under sparse
-    attention, which reads just its top-k of the latent) over the spill tier's bandwidth x the
-    device's memory efficiency. Llama-3.1-8B spilling to host DRAM (63 GB/s x 0.85): 32 layers x
-    4,096 B a spilled token, 2.45 ms a step per 1,000 spilled tokens."""
-    model = c.model
+    """The batch's KV past what its tier holds, read from the spill tier every step that reads it.
+    The attention kernel already counts every KV byte at the KV tier's rate, so this operator adds the
+    difference: each spilled token's KV bytes of the layer (the index keys only, under sparse
+    attention, which reads just its top-k of the latent) x (1 / spill bandwidth - 1 / KV bandwidth),
+    over the device's memory efficiency. Llama-3.1-8B spilling from an H200's HBM (4.8 TB/s) to host
+    DRAM (63 GB/s), x 0.85: 32 layers x 4,096 B a spilled token, 2.42 ms a step per 1,000 spilled
+    tokens. A spill tier at least as fast as the KV tier costs nothing extra."""
+    model, plan = c.model, c.plan
+    slow, fast = plan.kv_spill_bandwidth_bytes_per_s, plan.kv_bandwidth_bytes_per_s
+    if slow >= fast:
+        return
     per_token = model.sparse.index_key_bytes if model.sparse else model.kv_bytes_per_token_layer(c.tp)
-    legs = kernel_legs(c.hw, "memory", bw=c.plan.kv_spill_bandwidth_bytes_per_s)
+    legs = kernel_legs(c.hw, "memory", bw=1.0 / (1.0 / slow - 1.0 / fast))
     bld.add_kernel(f"{tag}.kv_spill", g.count, legs, 1, nbytes={K.KV_SPILL: per_token})
 
 
