@@ -1,6 +1,6 @@
 """Draw the README's on-chip SRAM what-if figure from examples/sweeps/sram-whatif.yaml.
 
-    PYTHONPATH=. python scripts/sram_figure.py        # writes docs/figures/sram-whatif.svg
+    python scripts/sram_figure.py        # writes docs/figures/sram-whatif.svg
 
 Runs every point of the sweep in this process (about ten seconds) and draws TPOT p50 against the
 SRAM's size, one line per placement (weights or KV resident in SRAM, the rest in HBM), as a plain SVG
