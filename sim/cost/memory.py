@@ -152,7 +152,8 @@ def memory_plan(
     `memory_fraction` is the share of each tier the engine may use (vLLM's gpu_memory_utilization);
     the activation reserve is `max_batched_tokens`, the most tokens one step of the scheduler
     carries, times `activation_bytes_per_token` on this device. On an SRAM-only device (an LPU) the
-    weights are what sets the chip count: each chip holds 1/(tp·pp) of them (`chips_for_weights`)."""
+    weights are what sets the chip count: each chip holds 1/(tp·pp) of them
+    (`sim.cost.estimate.smallest_fit` searches from `min_devices_for_weights`)."""
     check_parallelism(model, par)
     roles = ("weights", "weights_spill", "kv", "kv_spill", "activations")
     tiers = {role: placement.tier(hw, role) for role in roles}
