@@ -56,12 +56,48 @@ class Link(Frozen):
     """A link out of one device; bandwidth is per direction (what a ring all-reduce is bound by).
 
     `latency_s` is paid per hop of a collective: a ring all-reduce over p devices makes 2(p-1)
-    hops, a tree (what NCCL picks for small, latency-bound messages) 2·ceil(log2 p)."""
+    hops, a tree (what NCCL picks for small, latency-bound messages) 2·ceil(log2 p).
+
+    Where the link reaches (`sim.cost.collectives` costs a group by it): `domain_devices` devices
+    reach each other over it, the scale-up domain (8 GPUs on an HGX board's NVSwitch, 72 in a GB200
+    NVL72 rack); None means it spans every device a replica has (a scale-out network). `topology`
+    says how: `switch`, any pair at the device's full bandwidth (NVSwitch); `mesh`, point-to-point
+    links to every peer, each with bandwidth / (domain_devices - 1) (AMD Infinity Fabric, Gaudi's
+    on-die Ethernet); `torus`, nearest neighbours only, along the axes of `torus` (a TPU slice's
+    shape, e.g. [16, 16]; the domain is its product), the bandwidth split evenly over the 2 x axes
+    links. `oversubscription` is a scale-out fat tree's taper: traffic between domains gets
+    bandwidth / oversubscription (1: non-blocking, every device's NIC at full rate to any other,
+    as on a rail-optimised fabric)."""
 
     bandwidth_bytes_per_s: BytesPerS = Field(gt=0)
     latency_s: Seconds = Field(default=2e-6, ge=0)
     algorithm: Literal["ring", "tree"] = "ring"
+    domain_devices: int | None = Field(default=None, ge=1)
+    topology: Literal["switch", "mesh", "torus"] = "switch"
+    torus: tuple[int, ...] | None = Field(default=None, min_length=1, max_length=3)
+    oversubscription: float = Field(default=1.0, ge=1)
     source: str = ""
+
+    @model_validator(mode="after")
+    def _shape(self) -> Self:
+        if (self.topology == "torus") != (self.torus is not None):
+            raise ValueError("torus: give the torus shape exactly when topology is torus")
+        if self.torus is not None:
+            if any(k < 1 for k in self.torus):
+                raise ValueError(f"torus: every axis needs at least 1 device, got {list(self.torus)}")
+            if self.domain_devices is not None and self.domain_devices != math.prod(self.torus):
+                raise ValueError(
+                    f"domain_devices ({self.domain_devices}) must equal the torus's "
+                    f"{math.prod(self.torus)} devices"
+                )
+        if self.topology == "mesh" and self.domain_devices is None:
+            raise ValueError("domain_devices: a mesh needs its size (each peer gets 1/(size-1))")
+        return self
+
+    @property
+    def domain(self) -> int | None:
+        """Devices that reach each other over this link (None: unbounded)."""
+        return math.prod(self.torus) if self.torus is not None else self.domain_devices
 
     def allreduce_hops(self, devices: int) -> int:
         if devices <= 1:

@@ -63,7 +63,7 @@ def make_requests(scenario: Scenario, count: int | None = None) -> Requests:
 
 def parallelism(scenario: Scenario) -> Parallelism:
     """The cost model's view of the scenario's `parallelism`."""
-    return Parallelism(scenario.parallelism.tp, scenario.parallelism.pp)
+    return scenario.parallelism.split
 
 
 def scheduler_config(sched: Scheduler) -> SchedulerConfig:
@@ -95,29 +95,36 @@ def cluster_config(
 
 
 def build_pool(scenario: Scenario, role: str, replicas: int, par: Parallelism) -> Pool:
+    """A pool of `replicas` replicas split as `par`, as the engine runs it: one engine replica per
+    scheduler (`par.engines`, the data-parallel attention ranks), each with its share of the KV pool
+    and of the devices' offload tiers. With pp pipeline stages a scheduler's batch is pp scheduler
+    batches in flight (`scheduler_for`), costed as micro-batches through the stages
+    (`sim.cost.roofline.micro_batch`)."""
     hw, sched = scenario.hardware, scenario.scheduler
     plan = memory_plan(
         scenario.model, hw, par, sched.memory_fraction, sched.max_num_batched_tokens, scenario.placement
     )
-    layout = KVLayout(plan, sched.block_size)
+    layout = KVLayout(plan.share(par.engines), sched.block_size)
+    devices = par.devices // par.engines
     swap_bw = swap_blocks = offload_bw = offload_blocks = 0
     if hw.offload_tiers:
         swap = hw.offload_tiers[0]
-        swap_bw = swap.bandwidth_bytes_per_s * par.devices
-        swap_blocks = int(swap.capacity_bytes * par.devices // layout.block_bytes)
+        swap_bw = swap.bandwidth_bytes_per_s * devices
+        swap_blocks = int(swap.capacity_bytes * devices // layout.block_bytes)
     if scenario.kv_cache.offload_tier:
         tier = next(t for t in hw.offload_tiers if t.name == scenario.kv_cache.offload_tier)
-        offload_bw = tier.bandwidth_bytes_per_s * par.devices
-        offload_blocks = int(tier.capacity_bytes * par.devices // layout.block_bytes)
+        offload_bw = tier.bandwidth_bytes_per_s * devices
+        offload_blocks = int(tier.capacity_bytes * devices // layout.block_bytes)
     return Pool(
         role,
-        replicas,
+        replicas * par.engines,
         RooflineCost(scenario.model, hw, par, plan),
         layout,
         swap_bytes_per_s=swap_bw,
         swap_capacity_blocks=swap_blocks,
         offload_bytes_per_s=offload_bw,
         offload_capacity_blocks=offload_blocks,
+        batches_in_flight=par.pp,
     )
 
 
@@ -126,8 +133,8 @@ def build_pools(scenario: Scenario) -> tuple[list[Pool], float, float]:
     dis = scenario.cluster.disaggregated
     if dis is None:
         return [build_pool(scenario, "mixed", scenario.replicas, parallelism(scenario))], 0.0, 0.0
-    pre = build_pool(scenario, "prefill", dis.prefill.replicas, Parallelism(dis.prefill.tp))
-    dec = build_pool(scenario, "decode", dis.decode.replicas, Parallelism(dis.decode.tp))
+    pre = build_pool(scenario, "prefill", dis.prefill.replicas, dis.prefill.split)
+    dec = build_pool(scenario, "decode", dis.decode.replicas, dis.decode.split)
     link = scenario.hardware.link(across_nodes=True)
     bandwidth = dis.link_bandwidth_bytes_per_s or link.bandwidth_bytes_per_s
     latency = dis.link_latency_s if dis.link_latency_s is not None else link.latency_s
@@ -254,11 +261,11 @@ def arrival_regime(scenario: Scenario) -> dict[str, bool]:
 
 
 def devices(scenario: Scenario, role: str) -> int:
-    """Devices in one replica of the pool playing `role`."""
+    """Devices behind one engine replica of the pool playing `role` (a replica's devices over its
+    schedulers, `build_pool`)."""
     dis = scenario.cluster.disaggregated
-    if dis is None:
-        return scenario.parallelism.devices
-    return (dis.prefill if role == "prefill" else dis.decode).tp
+    spec = scenario.parallelism if dis is None else (dis.prefill if role == "prefill" else dis.decode)
+    return spec.devices // spec.split.engines
 
 
 def _cache_metrics(scenario, front: Pool, result, requests_df, timeseries, per_device_hour) -> dict:

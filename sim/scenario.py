@@ -23,6 +23,7 @@ from hardware.catalog import load_hardware, read_yaml
 from hardware.spec import Accelerator, BytesPerS, Seconds
 from hardware.yamltext import load_yaml
 from sim.cost.memory import TierPlacement
+from sim.cost.parallelism import EXPERT_IMBALANCE, Parallelism
 from sim.engine.steady import INTERVAL_FIELDS
 from sim.limits import LimitError, check_numbers
 from workloads.catalog import load_model
@@ -70,18 +71,41 @@ ModelField = Annotated[
 
 
 class ParallelismSpec(Frozen):
+    """How one replica splits the model (`sim.cost.parallelism`): `tp`-way tensor parallelism inside
+    each of `attention_dp` data-parallel attention ranks, the MoE layers over `ep` expert-parallel
+    groups of those tp x attention_dp devices, `cp` context-parallel ranks sharing each sequence,
+    `pp` pipeline stages; `expert_imbalance` is the busiest expert-parallel device's routed tokens
+    over the mean (default: a cited measurement), `redundant_experts` extra expert copies an EPLB
+    placement adds (256 + 32 lets DeepSeek-V3 run on EP72)."""
+
     tp: int = Field(default=1, ge=1)
     pp: int = Field(default=1, ge=1)
+    ep: int = Field(default=1, ge=1)
+    attention_dp: int = Field(default=1, ge=1)
+    cp: int = Field(default=1, ge=1)
+    expert_imbalance: float = Field(default=EXPERT_IMBALANCE, ge=1)
+    redundant_experts: int = Field(default=0, ge=0)
 
     @property
     def devices(self) -> int:
         """Devices one replica spans."""
-        return self.tp * self.pp
+        return self.split.devices
+
+    @property
+    def split(self) -> Parallelism:
+        """The cost model's view of this split."""
+        degrees = (self.tp, self.pp, self.ep, self.attention_dp, self.cp)
+        return Parallelism(*degrees, self.expert_imbalance, self.redundant_experts)
 
 
-class PoolSpec(Frozen):
+class PoolSpec(ParallelismSpec):
     replicas: int = Field(ge=1)
-    tp: int = Field(default=1, ge=1)
+
+
+def _split_text(spec: ParallelismSpec) -> str:
+    """The device-multiplying degrees of a split that are above 1, as `tp 8 x pp 2`."""
+    degrees = [(k, getattr(spec, k)) for k in ("tp", "attention_dp", "cp", "pp")]
+    return " x ".join(f"{k} {v}" for k, v in degrees if v > 1) or "1 device"
 
 
 class Disaggregation(Frozen):
@@ -243,7 +267,8 @@ class Scenario(Frozen):
         devices = self.parallelism.devices
         if devices > 1 and self.hardware.link() is None:
             raise ValueError(
-                f"parallelism: tp x pp = {devices} needs hardware.scale_up; {self.hardware.name} has none"
+                f"parallelism: a replica of {devices} devices needs hardware.scale_up; "
+                f"{self.hardware.name} has none"
             )
         dis = self.cluster.disaggregated
         if dis is not None:
@@ -277,8 +302,8 @@ class Scenario(Frozen):
                 raise ValueError("cluster: give replicas or devices, not both")
             if devices > self.cluster.devices:
                 raise ValueError(
-                    f"parallelism: tp x pp ({self.parallelism.tp} x {self.parallelism.pp} = {devices}) "
-                    f"exceeds cluster.devices ({self.cluster.devices})"
+                    f"parallelism: one replica spans {devices} devices ({_split_text(self.parallelism)}), "
+                    f"which exceeds cluster.devices ({self.cluster.devices})"
                 )
         tiers = [t.name for t in self.hardware.memory]
         for role, name in self.placement.model_dump().items():
@@ -319,10 +344,9 @@ class Scenario(Frozen):
         return self
 
     @property
-    def par(self) -> ParallelismSpec:
-        """The parallelism: `tp`, `pp` and `devices` per replica, read the way the cost model reads
-        its `Parallelism`."""
-        return self.parallelism
+    def par(self) -> Parallelism:
+        """The parallelism as the cost model reads it (`tp`, `pp`, `devices` per replica, ...)."""
+        return self.parallelism.split
 
     @property
     def replicas(self) -> int:

@@ -50,6 +50,11 @@ def estimate(
     output: Annotated[int, typer.Option("--output", min=1, max=MAX_TOKENS, help="output tokens")],
     tp: Annotated[int, typer.Option(min=1, max=MAX_DEVICES, help="tensor-parallel degree")] = 1,
     pp: Annotated[int, typer.Option(min=1, max=MAX_DEVICES, help="pipeline stages")] = 1,
+    ep: Annotated[int, typer.Option(min=1, max=MAX_DEVICES, help="expert-parallel degree of MoE layers")] = 1,
+    attention_dp: Annotated[
+        int, typer.Option(min=1, max=MAX_DEVICES, help="data-parallel attention ranks (MoE shared via ep)")
+    ] = 1,
+    cp: Annotated[int, typer.Option(min=1, max=MAX_DEVICES, help="context-parallel (ring) ranks")] = 1,
     batch: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="sequences decoded together")] = 1,
     kv_dtype: Annotated[Dtype | None, typer.Option(help="KV cache dtype (default: the model's)")] = None,
     weight_dtype: Annotated[Dtype | None, typer.Option(help="weight dtype (default: the model's)")] = None,
@@ -89,7 +94,8 @@ def estimate(
         if rope_factor is not None and rope_factor > 1:
             arch = arch.model_copy(update={"rope_scaling": RopeScaling(factor=rope_factor)})
         hw = load_hardware(hardware)
-        result = run_estimate(arch, hw, Parallelism(tp, pp), input, output, batch, memory)
+        split = Parallelism(tp, pp, ep=ep, attention_dp=attention_dp, cp=cp)
+        result = run_estimate(arch, hw, split, input, output, batch, memory)
     except ValueError as exc:
         fail(str(exc))
     if as_json:
@@ -97,7 +103,7 @@ def estimate(
         return
     r = result
     table = Table(
-        title=f"{r.model} on {r.tp * r.pp} x {r.hardware} (tp={r.tp}, pp={r.pp}), "
+        title=f"{r.model} on {split.devices} x {r.hardware} ({_split(r)}), "
         f"{r.batch} x {r.input_tokens:,} in / {r.output_tokens:,} out",
         show_header=False,
     )
@@ -126,6 +132,12 @@ def estimate(
     for k, v in rows:
         table.add_row(k, v)
     out.print(table)
+
+
+def _split(r) -> str:
+    """An estimate's parallel degrees, those above 1 after tp and pp."""
+    extra = [f"{k}={getattr(r, k)}" for k in ("ep", "attention_dp", "cp") if getattr(r, k) > 1]
+    return ", ".join([f"tp={r.tp}", f"pp={r.pp}", *extra])
 
 
 def _write_outputs(result, out_dir: Path, csv: bool, overwrite: bool) -> None:

@@ -1,10 +1,14 @@
 """The analytic answer: does a model fit a device group, and how fast are prefill and decode?
 
 No queueing here: one batch of identical requests, prefilled in one step, then decoded together.
+The batch is shared out over the replica's schedulers (`Parallelism.engines`, the data-parallel
+attention ranks), which run at once: TTFT and TPOT are one scheduler's, the output rate all of
+theirs. With pipeline stages a scheduler's batch runs as up to pp micro-batches in flight, so a batch
+smaller than the pipeline's depth leaves stages idle.
 `ctxsim estimate` prints this; the dashboard's hardware designer calls the same function. The
 activation reserve is sized for the largest step a scheduler with the given token budget forms for
-this batch: min(budget, batch x prompt) tokens, so a single short request on an SRAM-only device
-(an LPU) reserves what it needs rather than a GPU server's 8,192-token default.
+its share of the batch: min(budget, share x prompt) tokens, so a single short request on an
+SRAM-only device (an LPU) reserves what it needs rather than a GPU server's 8,192-token default.
 """
 
 from __future__ import annotations
@@ -29,6 +33,10 @@ class Estimate:
     hardware: str
     tp: int
     pp: int
+    ep: int
+    attention_dp: int
+    cp: int
+    engines: int
     batch: int
     input_tokens: int
     output_tokens: int
@@ -75,14 +83,19 @@ class Memory:
 DEFAULT_MEMORY = Memory()
 
 
-def _fit(plan: MemoryPlan, context: int, batch: int, where: str) -> tuple[bool, str]:
+def _fit(plan: MemoryPlan, context: int, batch: int, where: str, engines: int = 1) -> tuple[bool, str]:
+    """Whether the weights and activation reserve fit, and `batch` sequences of `context` tokens,
+    shared out over the replica's `engines` schedulers, fit their schedulers' shares of the KV pool."""
     if plan.shortfall:
         return False, plan.shortfall
-    need = float(plan.seq_bytes(context)) * batch
-    if need > plan.kv_pool_bytes:
+    engine = plan.share(engines)
+    share = -(-batch // engines)
+    need = float(plan.seq_bytes(context)) * share
+    if need > engine.kv_pool_bytes:
+        whom = f"each of its {engines} schedulers" if engines > 1 else "the KV pool"
         return False, (
-            f"KV for {batch} x {context:,} tokens needs {need / 1e9:.1f} GB but the KV pool holds "
-            f"{plan.kv_pool_bytes / 1e9:.1f} GB ({plan.kv_capacity_tokens:,} tokens) on {where}"
+            f"KV for {share} x {context:,} tokens needs {need / 1e9:.1f} GB but {whom} holds "
+            f"{engine.kv_pool_bytes / 1e9:.1f} GB ({engine.kv_capacity_tokens:,} tokens) on {where}"
         )
     return True, ""
 
@@ -139,10 +152,11 @@ def estimate(
     if input_tokens < 1 or output_tokens < 1 or batch < 1:
         raise ValueError("input, output and batch must be at least 1")
     check_parallelism(model, par)
-    plan = memory.plan(model, hw, par, batch * input_tokens)
+    share = -(-batch // par.engines)  # sequences on each busy scheduler
+    plan = memory.plan(model, hw, par, share * input_tokens)
     cost = RooflineCost(model, hw, par, plan)
     context = input_tokens + output_tokens
-    fits, reason = _fit(plan, context, batch, f"{par.devices} x {hw.name}")
+    fits, reason = _fit(plan, context, batch, f"{par.devices} x {hw.name}", par.engines)
     limit = model.context_limit_tokens
     beyond = limit is not None and context > limit
     if beyond:
@@ -152,21 +166,26 @@ def estimate(
     suggestion = None if fits else smallest_fit(model, hw, context, batch, memory, batch * input_tokens)
     fits = fits and not beyond
 
-    prefill = cost.step(np.full(batch, input_tokens), np.zeros(batch, np.int64), batch)
-    ctx = np.full(batch, input_tokens, np.int64)
-    first = cost.step(np.ones(batch, np.int64), ctx, batch)
+    prefill = cost.step(np.full(share, input_tokens), np.zeros(share, np.int64), share)
+    ctx = np.full(share, input_tokens, np.int64)
+    first = cost.step(np.ones(share, np.int64), ctx, share)
     decode_s = 0.0
     if output_tokens > 1:
         acc = new_acc()
         _, decode_s = cost.decode_span(ctx, 0.0, np.inf, output_tokens - 1, acc)
     tpot = decode_s / (output_tokens - 1) if output_tokens > 1 else first.total_s
     e2e = prefill.total_s + decode_s
-    capacity = plan.kv_capacity_tokens
+    engine = plan.share(par.engines)
+    capacity = engine.kv_capacity_tokens
     return Estimate(
         model=model.name,
         hardware=hw.name,
         tp=par.tp,
         pp=par.pp,
+        ep=par.ep,
+        attention_dp=par.attention_dp,
+        cp=par.cp,
+        engines=par.engines,
         batch=batch,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
@@ -181,7 +200,7 @@ def estimate(
         kv_capacity_tokens=capacity,
         max_context_tokens=capacity,
         model_max_context_tokens=limit,
-        max_batch_at_context=plan.max_batch(context) if plan.fits else 0,
+        max_batch_at_context=engine.max_batch(context) * par.engines if plan.fits else 0,
         prefill_s=prefill.total_s,
         prefill_bound=prefill.bound,
         decode_step_s=first.total_s,

@@ -11,14 +11,14 @@ cost model charges each step's spilled bytes; see `sim.cost.ops.emit_kv_spill`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from hardware.base import Frozen
 from hardware.spec import Accelerator, MemoryTier
 from sim.cost.legs import ACT_BYTES
-from sim.cost.parallelism import ConfigError, Parallelism, check_parallelism
+from sim.cost.parallelism import ConfigError, Parallelism, check_parallelism, weight_bytes_per_device
 from workloads.model import ModelArch
 
 DEFAULT_TOKEN_BUDGET = 8192
@@ -127,6 +127,16 @@ class MemoryPlan:
             return int((pool - windowed) // self.kv_bytes_per_token)
         return int(pool // (self.kv_bytes_per_token + self.window_kv_bytes_per_token))
 
+    def share(self, parts: int) -> MemoryPlan:
+        """The plan as one of `parts` schedulers of the replica sees it: an equal share of the KV pool
+        on the KV tier and on its spill tier (data-parallel attention ranks each hold their own
+        requests' KV), so each scheduler's batch spills past its own share (`spill_from_tokens`)."""
+        return replace(
+            self,
+            kv_bytes_per_device=self.kv_bytes_per_device / parts,
+            kv_spill_bytes_per_device=self.kv_spill_bytes_per_device / parts,
+        )
+
     def max_batch(self, context_tokens: int) -> int:
         per_seq = float(self.seq_bytes(context_tokens))
         return int(self.kv_pool_bytes // per_seq) if per_seq > 0 else 0
@@ -146,8 +156,8 @@ def memory_plan(
     max_batched_tokens: int = DEFAULT_TOKEN_BUDGET,
     placement: TierPlacement = MAIN_TIER,
 ) -> MemoryPlan:
-    """Place weights first, then the activation reserve, the rest of the KV tier (and of its spill
-    tier) is KV.
+    """Place weights first (`weight_bytes_per_device`: expert and data-parallel splits included), then
+    the activation reserve; the rest of the KV tier (and of its spill tier) is KV.
 
     `memory_fraction` is the share of each tier the engine may use (vLLM's gpu_memory_utilization);
     the activation reserve is `max_batched_tokens`, the most tokens one step of the scheduler
@@ -158,7 +168,7 @@ def memory_plan(
     roles = ("weights", "weights_spill", "kv", "kv_spill", "activations")
     tiers = {role: placement.tier(hw, role) for role in roles}
     free = {t.name: t.capacity_bytes * memory_fraction for t in hw.memory}
-    weights = model.weight_bytes() / par.devices
+    weights = weight_bytes_per_device(model, par)
     wt, ws = tiers["weights"], tiers["weights_spill"]
     on_wt = min(weights, max(free[wt.name], 0.0)) if ws is not None else weights
     free[wt.name] -= on_wt

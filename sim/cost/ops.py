@@ -1,4 +1,4 @@
-"""Which operators one forward pass of a model runs, per device of a tp x pp replica.
+"""Which operators one forward pass of a model runs, per device of a replica (`sim.cost.parallelism`).
 
 Each layer kind has its own emitter that appends its operators to an `OpBuilder`: the token mixer
 (GQA/MHA attention, full or sliding-window; MLA attention, dense or with DeepSeek sparse attention;
@@ -22,8 +22,13 @@ sampled rows, attention pairs, KV tokens read, touched-expert fraction, sequence
   tier; KV spilled to a lower tier is read at that tier's bandwidth on every step that reads it
   (`emit_kv_spill`);
 - chunked attention (Llama 4) is costed as a sliding window of the chunk size: an upper bound;
-- pipeline stages run one batch back to back (no micro-batch overlap): step time is the sum of
-  stages plus a point-to-point hop between stages.
+- a step is one scheduler's batch passing every pipeline stage: the sum of the stages plus a hop
+  after each (the last carries the sampled tokens back to the first stage, latency only). A replica
+  runs `pp` such schedulers at once (`Parallelism.engines`, vLLM's virtual engines), so in steady
+  state each stage is busy with one micro-batch while the others are elsewhere in the pipeline
+  (`sim.cost.pipeline` has the closed form);
+- expert parallelism, attention data parallelism and context parallelism change what a device
+  computes and holds here, and add what `sim.cost.exchange` describes.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ import numpy as np
 
 from hardware.spec import Accelerator, Link
 from sim.cost import _kernels as K
+from sim.cost.collectives import add_collective, all_reduce, boundaries_across, send
+from sim.cost.exchange import emit_ffn_exchange, fold_ring_exchange, moe_ratio, shard_sequences, spreads_ffn
 from sim.cost.legs import ACT_BYTES, KernelLegs, kernel_legs, overhead_only
 from sim.cost.memory import MemoryPlan, memory_plan
 from sim.cost.optable import OpBuilder, OpTable
@@ -292,7 +299,9 @@ def emit_norms(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
 
 
 def emit_dense_ffn(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
-    """A dense gated FFN (gate-up and down, two kernels)."""
+    """A dense gated FFN (gate-up and down, two kernels), split over tp; data-parallel attention
+    ranks each run their own copy on their own tokens, as SGLang runs DeepSeek's dense layers
+    (`--moe-dense-tp-size 1`: lm-sys blog 2025-05-05-large-scale-ep.md, 'Dense FFNs')."""
     tp, a, h = c.tp, ACT_BYTES, c.h
     p = c.model.dense_ffn_params()
     bld.add_kernel(
@@ -308,10 +317,14 @@ def emit_dense_ffn(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> Non
 def emit_moe(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
     """A mixture of experts: the router, the routed experts as grouped GEMMs (at the rate of their
     own dtype, derated by the device's `moe_gemm` efficiency; weights read for the experts the batch
-    touches) and any shared experts."""
+    touches) and any shared experts. A device computes `pairs` token-expert pairs per token of the
+    rank: its ep group's share of all attention ranks' routed tokens, the busiest group's under
+    expert parallelism, each expert split moe_tp ways; it holds (E + redundant)/ep experts."""
     tp, a, h, w = c.tp, ACT_BYTES, c.h, c.w
     moe = c.model.moe
     pe = c.model.expert_params()
+    ep, mtp = c.par.ep, c.par.moe_tp
+    pairs = moe.active * c.par.attention_dp * c.par.imbalance / ep
     m = c.hw.efficiency.moe_gemm
     dtype = c.model.expert_dtype or c.model.weight_dtype
     expert = kernel_legs(c.hw, "gemm", dtype, c.plan.weights_bandwidth_bytes_per_s)
@@ -329,10 +342,10 @@ def emit_moe(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
         g.count,
         grouped,
         2,
-        flops={T: 2.0 * pe * moe.active / tp},
+        flops={T: 2.0 * pe * pairs / mtp},
         nbytes={
-            K.MOE_TOUCHED: pe * moe.experts * c.model.expert_bytes_per_param / tp,
-            T: a * moe.active * (2 * h + 3 * moe.expert_ffn / tp),
+            K.MOE_TOUCHED: pe * c.par.physical_experts(c.model) * c.model.expert_bytes_per_param / (ep * mtp),
+            T: a * pairs * (2 * h + 3 * moe.expert_ffn / mtp),
         },
     )
     if moe.shared_experts:
@@ -356,14 +369,14 @@ def _required_link(c: Placement, need: str) -> Link:
 
 def emit_tp_allreduce(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
     """Tensor parallelism's all-reduces of the hidden state, after the mixer and after the FFN (one per
-    layer without an FFN): a ring sends 2·(tp-1)/tp of the message per device, and each hop of the
-    collective pays the link's latency."""
+    layer without an FFN, or whose FFN exchanges its own way, `sim.cost.exchange`), costed on where
+    the tp group sits (`sim.cost.collectives.all_reduce`: a ring sends 2·(tp-1)/tp of the message
+    per device inside a scale-up domain, and a group wider than its domain adds a scale-out leg)."""
     tp = c.tp
-    link = _required_link(c, f"tp ({tp}) > 1")
-    ring = 2.0 * (tp - 1) / tp
-    per_layer = 2 if g.ffn != "none" else 1
-    legs = replace(kernel_legs(c.hw, "link"), overhead_s=link.allreduce_hops(tp) * link.latency_s)
-    bld.add(f"{tag}.allreduce", g.count * per_layer, legs, nbytes={T: ring * c.h * ACT_BYTES}, link=True)
+    _required_link(c, f"tp ({tp}) > 1")
+    per_layer = 2 if g.ffn != "none" and not spreads_ffn(c, g) else 1
+    legs = all_reduce(c.hw, tp, where=f"tp ({tp})")
+    add_collective(bld, c.hw, f"{tag}.allreduce", g.count * per_layer, legs, {T: c.h * ACT_BYTES})
 
 
 def emit_layer_group(bld: OpBuilder, c: Placement, g: LayerGroup) -> None:
@@ -388,6 +401,8 @@ def emit_layer_group(bld: OpBuilder, c: Placement, g: LayerGroup) -> None:
         emit_moe(bld, c, g, tag)
     if c.tp > 1:
         emit_tp_allreduce(bld, c, g, tag)
+    if spreads_ffn(c, g):
+        emit_ffn_exchange(bld, c, g, tag)
 
 
 def emit_embedding(bld: OpBuilder, c: Placement) -> None:
@@ -409,11 +424,21 @@ def emit_lm_head(bld: OpBuilder, c: Placement) -> None:
 
 
 def emit_pp_send(bld: OpBuilder, c: Placement) -> None:
-    """The hidden state handed from each pipeline stage to the next: one hop each."""
+    """The hidden state handed from each pipeline stage to the next: one hop each, inside a scale-up
+    domain or, where consecutive stages sit in different domains, over the scale-out network; and
+    the sampled tokens' way back from the last stage to the first (its latency)."""
     pp = c.par.pp
-    link = _required_link(c, f"pp ({pp}) > 1")
-    legs = replace(kernel_legs(c.hw, "link"), overhead_s=link.latency_s)
-    bld.add("pp_send", pp - 1, legs, nbytes={T: c.h * ACT_BYTES}, link=True)
+    _required_link(c, f"pp ({pp}) > 1")
+    where = f"pp ({pp})"
+    across = boundaries_across(c.hw.scale_up, pp, c.par.devices // pp)
+    for crossing, hops in ((False, pp - 1 - across), (True, across)):
+        if hops:
+            leg = send(c.hw, crossing, where)
+            add_collective(bld, c.hw, "pp_send", hops, (leg,), {T: c.h * ACT_BYTES})
+    domain = c.hw.scale_up.domain if c.hw.scale_up else None
+    last_stage = (pp - 1) * (c.par.devices // pp)
+    back = send(c.hw, domain is not None and last_stage >= domain, where)
+    add_collective(bld, c.hw, "pp_return", 1, (replace(back, bandwidth_bytes_per_s=np.inf),), {})
 
 
 def emit_step_overhead(bld: OpBuilder, c: Placement) -> None:
@@ -424,8 +449,10 @@ def emit_step_overhead(bld: OpBuilder, c: Placement) -> None:
 def build_ops(
     model: ModelArch, hw: Accelerator, par: Parallelism, plan: MemoryPlan | None = None
 ) -> OpTable:
-    """The operator table for `model` on a replica of tp x pp `hw` devices (per-device quantities),
-    its bytes on the tiers `plan` places them on (all on the main tier without one)."""
+    """The operator table for one scheduler's batch of `model` on a replica of `hw` devices split as
+    `par` says (per-device quantities), its bytes on the tiers the replica's memory `plan` places
+    them on (all on the main tier without one); the batch's KV spills past its scheduler's share of
+    the KV tier (`MemoryPlan.share` over `par.engines`)."""
     check_parallelism(model, par)
     plan = plan or memory_plan(model, hw, par)
     c = Placement.of(model, hw, par, plan)
@@ -434,10 +461,13 @@ def build_ops(
         emit_layer_group(bld, c, g)
     emit_embedding(bld, c)
     emit_lm_head(bld, c)
+    if par.cp > 1:
+        shard_sequences(bld, par.cp)
+        fold_ring_exchange(bld, c)
     if par.pp > 1:
         emit_pp_send(bld, c)
     if hw.efficiency.step_overhead_s > 0:
         emit_step_overhead(bld, c)
     window = model.window.size if model.window else (model.sparse.topk if model.sparse else 0)
-    moe_ratio = model.moe.active / model.moe.experts if model.moe else 0.0
-    return bld.build(window, moe_ratio, plan.spill_from_tokens)
+    spill_from = plan.share(par.engines).spill_from_tokens
+    return bld.build(window, moe_ratio(c) if model.moe else 0.0, spill_from)

@@ -10,7 +10,7 @@ different (new tokens, prior context) pairs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -49,20 +49,27 @@ class CostModel:
 
     source: Literal["roofline", "fixed"] = "roofline"
 
-    def __init__(self, table: OpTable):
+    def __init__(self, table: OpTable, micro_batches: int = 1):
         self.table = table
-        self._args = table.kernel_args
+        self._tables = [micro_batch(table, m) for m in range(1, micro_batches + 1)]
+        self._by_m = [t.kernel_args for t in self._tables]
+
+    def _for(self, n: int) -> tuple:
+        """The kernel arguments for a batch of n sequences: split into min(n, micro_batches)
+        micro-batches that follow each other through the pipeline (`micro_batch`)."""
+        return self._by_m[min(max(n, 1), len(self._by_m)) - 1]
 
     def step(self, new: np.ndarray, ctx: np.ndarray, sampled: int) -> StepTime:
         """One step where sequence i processes new[i] tokens after ctx[i] tokens of prior context and
         `sampled` sequences produce a token."""
-        acc = K.step_time(np.asarray(new, np.int64), np.asarray(ctx, np.int64), float(sampled), *self._args)
+        new = np.asarray(new, np.int64)
+        acc = K.step_time(new, np.asarray(ctx, np.int64), float(sampled), *self._for(len(new)))
         return StepTime(*acc)
 
     def step_into(self, new: np.ndarray, ctx: np.ndarray, sampled: int, acc: np.ndarray) -> float:
         """`step()` for the engine's hot path: adds [total, compute-bound, memory-bound, link, active]
         into acc (`new_acc()`) and returns the total (new and ctx int64 arrays)."""
-        return K.step_time_into(new, ctx, float(sampled), *self._args, acc)
+        return K.step_time_into(new, ctx, float(sampled), *self._for(len(new)), acc)
 
     def decode_span(
         self, ctx: np.ndarray, t0: float, t_stop: float, k_max: int, acc: np.ndarray
@@ -71,14 +78,14 @@ class CostModel:
         the time split. ctx is an int64 array."""
         if len(acc) != K.N_ACC:
             raise ValueError(f"acc must hold {K.N_ACC} slots (new_acc()), got {len(acc)}")
-        return K.decode_span(ctx, *self._args, t0, t_stop, k_max, acc)
+        return K.decode_span(ctx, *self._for(len(ctx)), t0, t_stop, k_max, acc)
 
     def breakdown(self, new, ctx, sampled: int) -> pd.DataFrame:
         """One row per operator: FLOPs, bytes, times, active seconds (time weighted by the share of
         dynamic power drawn), bound, for reports and the dashboard. With
         efficiency curves, `efficiency_compute`/`efficiency_memory` are the fractions of peak used and
         `extrapolated` marks an operator whose work per call lies outside a curve's measured range."""
-        t = self.table
+        t = self._tables[min(max(len(new), 1), len(self._tables)) - 1]
         x = K.batch_features(
             np.asarray(new, np.int64), np.asarray(ctx, np.int64), float(sampled), t.window, t.moe_ratio,
             t.spill_from,
@@ -142,12 +149,28 @@ def _curve_eval(ops: np.ndarray, start: int, size: np.ndarray) -> tuple[np.ndarr
 ONE_DEVICE = Parallelism()
 
 
+def micro_batch(table: OpTable, m: int) -> OpTable:
+    """The table a batch costs when split into m micro-batches that follow each other through the
+    pipeline stages: every coefficient but the weights read once a step (`ONE`) and the
+    touched-expert share divided by m. A batch's step then takes m x (each stage's time for one
+    micro-batch + a hop), the time between its tokens once the pipeline is full (`sim.cost.pipeline`):
+    every stage reads its weights once per micro-batch, so splitting a memory-bound decode batch
+    costs weight reads, and a batch of fewer sequences than stages leaves stages idle."""
+    if m == 1:
+        return table
+    scale = np.full(K.N_FEATURES, 1.0 / m)
+    scale[[K.ONE, K.MOE_TOUCHED]] = 1.0
+    return replace(table, flops_coef=table.flops_coef * scale, bytes_coef=table.bytes_coef * scale)
+
+
 def RooflineCost(
     model: ModelArch, hw: Accelerator, par: Parallelism = ONE_DEVICE, plan: MemoryPlan | None = None
 ) -> CostModel:
-    """Step times of `model` on a tp x pp replica of `hw`, each operator's bytes read from the tier
-    `plan` places them on (everything on the main tier without a plan)."""
-    return CostModel(build_ops(model, hw, par, plan))
+    """The step cost of one scheduler's batch on a replica split as `par`, each operator's bytes read
+    from the tier the replica's memory `plan` places them on (everything on the main tier without a
+    plan); with pipeline stages the batch runs as up to `par.pp` micro-batches in flight at once
+    (vLLM's batch queue of pp batches)."""
+    return CostModel(build_ops(model, hw, par, plan), micro_batches=par.pp)
 
 
 def FixedCost(step_s: float) -> CostModel:

@@ -27,7 +27,8 @@ from hardware.spec import Accelerator
 from sim.cost import pricing
 from sim.cost.estimate import DEFAULT_MEMORY, Memory, estimate, smallest_fit
 from sim.cost.memory import MemoryPlan
-from sim.cost.parallelism import Parallelism
+from sim.cost.ops import build_ops
+from sim.cost.parallelism import ConfigError, Parallelism
 from sim.scenario import CostAssumptions
 from workloads.model import ModelArch
 
@@ -37,6 +38,9 @@ GROUP_COLUMNS = (
     "devices",
     "tp",
     "pp",
+    "ep",
+    "attention_dp",
+    "cp",
     "batch",
     "e2e_s",
     "device_s_per_request",
@@ -133,10 +137,13 @@ def contexts(min_context: int, max_context: int, edges: Sequence[Jump] = ()) -> 
     return sorted(c for c in grid if min_context <= c <= max_context)
 
 
-def shapes(model: ModelArch, hw: Accelerator, smallest: Parallelism) -> list[Parallelism]:
-    """Groups to cost a request on: the smallest that holds it, and the next `GROUP_POWERS` powers of
+def shapes(
+    model: ModelArch, hw: Accelerator, smallest: Parallelism, extra: Sequence[Parallelism] = ()
+) -> list[Parallelism]:
+    """Groups to cost a request on: the smallest that holds it, the next `GROUP_POWERS` powers of
     two at or above its size, each with the widest tp up to 8 that divides the heads and the group
-    and pipeline stages for the rest; only groups the hardware can link."""
+    and pipeline stages for the rest, only groups the hardware can link; and the `extra` splits
+    asked for (context or expert parallel) that are at least as large as the smallest."""
     heads = model.num_heads or 1
     first = 1 << (smallest.devices - 1).bit_length()
     out = [smallest]
@@ -146,6 +153,7 @@ def shapes(model: ModelArch, hw: Accelerator, smallest: Parallelism) -> list[Par
         par = Parallelism(tp, devices // tp)
         if par.pp <= model.num_layers and linked and par not in out:
             out.append(par)
+    out.extend(par for par in extra if par.devices >= smallest.devices and par not in out)
     return out
 
 
@@ -168,6 +176,15 @@ def _device_s(
     return batch, e2e_s, par.devices * e2e_s / batch
 
 
+def _runs_on(model: ModelArch, hw: Accelerator, par: Parallelism) -> bool:
+    """Whether `par` can run `model` on `hw` at all (its groups fit the topology)."""
+    try:
+        build_ops(model, hw, par)
+    except ConfigError:
+        return False
+    return True
+
+
 def _per_1m(device_hour_usd: float | None, device_s: float, context: int) -> float | None:
     if device_hour_usd is None:
         return None
@@ -183,6 +200,7 @@ def _row(
     max_batch: int,
     device_hour: float | None,
     memory: Memory,
+    extra: Sequence[Parallelism] = (),
 ) -> dict:
     """One row of the curve: `context`-token requests on the cheapest of the groups `shapes` offers
     above `smallest`, and on `smallest` itself; a request past the model's context limit fits none."""
@@ -199,7 +217,7 @@ def _row(
     runs = (
         [
             (par, run)
-            for par in shapes(model, hw, smallest)
+            for par in shapes(model, hw, smallest, extra)
             if (run := _device_s(model, hw, par, context, output_tokens, max_batch, memory))
         ]
         if served
@@ -212,6 +230,9 @@ def _row(
         devices=par.devices,
         tp=par.tp,
         pp=par.pp,
+        ep=par.ep,
+        attention_dp=par.attention_dp,
+        cp=par.cp,
         batch=batch,
         e2e_s=e2e_s,
         device_s_per_request=device_s,
@@ -237,13 +258,16 @@ def cost_curve(
     cost: CostAssumptions | None = None,
     max_batch: int = 256,
     memory: Memory = DEFAULT_MEMORY,
+    extra: Sequence[Parallelism] = (),
 ) -> tuple[pd.DataFrame, list[Jump]]:
     """One row per (hardware, prompt length): `min_devices` (smallest group that holds one request)
     and USD per 1M prompt tokens on it; the cheapest group's devices, tp, pp and batch, e2e_s,
     device-seconds per request, the group's USD per hour, USD per request and per 1M prompt tokens
     (None without a price; `fits` False past every group searched and past the model's context limit,
     `context_limit_tokens`, the trained context extended by rope_scaling). Also the jumps of
-    `min_devices` for every hardware."""
+    `min_devices` for every hardware. `extra` splits (context parallelism for long prompts, expert
+    parallelism with data-parallel attention for MoE models) are costed beside the tp x pp groups
+    wherever they hold a request; a split that cannot run on a hardware is skipped there."""
     if not 1 <= min_context < max_context:
         raise ValueError(f"context range {min_context:,}..{max_context:,}: need 1 <= min < max")
     if output_tokens < 1:
@@ -258,7 +282,10 @@ def cost_curve(
         device_hour = pricing.device_hour_at_tdp_usd(
             hw, cost.amortization_years, cost.electricity_usd_per_kwh
         )
+        usable = [par for par in extra if _runs_on(model, hw, par)]
         for context in contexts(min_context, max_context, edges):
             smallest = runs[bisect_right(starts, context) - 1][1]
-            rows.append(_row(model, hw, smallest, context, output_tokens, max_batch, device_hour, memory))
+            rows.append(
+                _row(model, hw, smallest, context, output_tokens, max_batch, device_hour, memory, usable)
+            )
     return pd.DataFrame(rows), all_jumps

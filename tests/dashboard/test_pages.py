@@ -246,3 +246,16 @@ def test_an_overloaded_run_and_a_borderline_plan_are_flagged(pages):
     fill = table(frame, "t", borderline_rows(frame)).data[0].cells.fill.color[0]
     assert list(fill) == ["white", "#fff3cd", "white"]
     assert not borderline_rows(pd.DataFrame({"status": ["skipped"]})).any()
+
+
+def test_designer_takes_cluster_splits(pages):
+    """The designer's parallelism offers expert parallelism with data-parallel attention, context
+    and pipeline parallelism; a split the model cannot take is an error naming the degree."""
+    designer = pages["designer"]
+    knobs = [None] * len(designer.KNOBS)
+    out = designer.update_answer("gb200", "qwen3-30b-a3b", "model", "dp8-ep8", 4000, 100, 64, *knobs)
+    assert out[-1] is None and out[0].startswith("8 (1 x 1 x attention_dp 8 x ep 8)")
+    out = designer.update_answer("h100-sxm", "llama-3.1-8b", "model", "dp8-ep8", 4000, 100, 1, *knobs)
+    assert "ep (8) needs experts" in str(out[-1].children)
+    out = designer.update_answer("h100-sxm", "llama-3.1-70b", "model", "tp8-cp4", 100_000, 10, 1, *knobs)
+    assert out[-1] is None and out[0].startswith("32 (8 x 1 x cp 4)")
