@@ -1,11 +1,13 @@
 """What-if hardware: a preset with a few knobs turned, and the analytic answers for it.
 
 An architect starts from a datasheet (an H100, a TPU) and turns knobs: more HBM, faster HBM, more
-FLOP/s, a faster scale-up link, a smaller KV dtype. Each knob is a field of the `Accelerator`, so a
-turned preset is just another `Accelerator`, and every answer comes from `sim.cost.estimate`, the same
-function `ctxsim estimate` calls; the cost curve against context is `sim.studies.costcurve`'s, the
-same as `ctxsim cost-curve`. Nothing here draws or knows about Dash; the hardware designer page
-turns its sliders into `Knobs` and hands the tables below to `dashboard.figures`.
+FLOP/s, a faster scale-up link, a smaller KV dtype, more on-chip SRAM (which holds weights first, the
+rest staying in the main tier, so a larger SRAM reads more of them at its speed). Each knob is a
+field of the `Accelerator`, so a turned preset is just another `Accelerator`, and every answer comes
+from `sim.cost.estimate`, the same function `ctxsim estimate` calls; the cost curve against context
+is `sim.studies.costcurve`'s, the same as `ctxsim cost-curve`. Nothing here draws or knows about
+Dash; the hardware designer page turns its sliders into `Knobs` and hands the tables below to
+`dashboard.figures`.
 
 Cost: a device-hour is priced as the planner prices it (`sim.cost.pricing.device_hour_at_tdp_usd`): the
 hourly price, or the purchase price amortised over the default `CostAssumptions`, plus electricity at TDP.
@@ -20,7 +22,8 @@ import pandas as pd
 
 from hardware.spec import Accelerator, MemoryTier
 from sim.cost import pricing
-from sim.cost.estimate import Estimate, estimate, smallest_fit
+from sim.cost.estimate import Estimate, Memory, estimate, smallest_fit
+from sim.cost.memory import MAIN_TIER, TierPlacement
 from sim.cost.parallelism import Parallelism
 from sim.cost.roofline import RooflineCost
 from sim.scenario import CostAssumptions, deep_merge
@@ -82,6 +85,15 @@ def apply_knobs(hw: Accelerator, knobs: Knobs) -> Accelerator:
     return Accelerator.model_validate(deep_merge(hw.model_dump(mode="json"), patch))
 
 
+def sram_memory(hw: Accelerator) -> Memory:
+    """How the designer places a model: weights first in the on-chip tier above the main one (a GPU's
+    L2 turned into an SRAM that holds weights), the rest in the main tier; the main tier alone where
+    the device has no such tier (an LPU, whose SRAM is the main tier)."""
+    sram = onchip_tier(hw)
+    place = TierPlacement(weights=sram.name, weights_spill=hw.main_tier.name) if sram else MAIN_TIER
+    return Memory(placement=place)
+
+
 def device_hour_usd(hw: Accelerator) -> float | None:
     """Dollars per device-hour under the default cost assumptions, as the planner prices them."""
     cost = CostAssumptions()
@@ -127,10 +139,13 @@ def answer(
     par: Parallelism | None = None,
 ) -> Answer:
     """The estimate on `par`, or on the fewest devices that hold the batch when `par` is None
-    (one device when nothing searched fits; the estimate then says why)."""
+    (one device when nothing searched fits; the estimate then says why), weights placed by
+    `sram_memory`."""
+    memory = sram_memory(hw)
     if par is None:
-        par = smallest_fit(model, hw, input_tokens + output_tokens, batch) or Parallelism()
-    est = estimate(model, hw, par, input_tokens, output_tokens, batch)
+        step = batch * input_tokens
+        par = smallest_fit(model, hw, input_tokens + output_tokens, batch, memory, step) or Parallelism()
+    est = estimate(model, hw, par, input_tokens, output_tokens, batch, memory)
     return Answer(est, par, device_hour_usd(hw))
 
 

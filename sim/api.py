@@ -101,7 +101,9 @@ def build_pool(scenario: Scenario, role: str, replicas: int, par: Parallelism) -
     batches in flight (`scheduler_for`), costed as micro-batches through the stages
     (`sim.cost.roofline.micro_batch`)."""
     hw, sched = scenario.hardware, scenario.scheduler
-    plan = memory_plan(scenario.model, hw, par, sched.memory_fraction, sched.max_num_batched_tokens)
+    plan = memory_plan(
+        scenario.model, hw, par, sched.memory_fraction, sched.max_num_batched_tokens, scenario.placement
+    )
     layout = KVLayout(plan.share(par.engines), sched.block_size)
     devices = par.devices // par.engines
     swap_bw = swap_blocks = offload_bw = offload_blocks = 0
@@ -116,7 +118,7 @@ def build_pool(scenario: Scenario, role: str, replicas: int, par: Parallelism) -
     return Pool(
         role,
         replicas * par.engines,
-        RooflineCost(scenario.model, hw, par),
+        RooflineCost(scenario.model, hw, par, plan),
         layout,
         swap_bytes_per_s=swap_bw,
         swap_capacity_blocks=swap_blocks,

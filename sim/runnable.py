@@ -94,17 +94,22 @@ def _splits(scenario: Scenario, par: Parallelism, where: str) -> None:
 def _plan(scenario: Scenario, par: Parallelism) -> MemoryPlan:
     sched = scenario.scheduler
     hw = scenario.hardware
-    return memory_plan(scenario.model, hw, par, sched.memory_fraction, sched.max_num_batched_tokens)
+    return memory_plan(
+        scenario.model, hw, par, sched.memory_fraction, sched.max_num_batched_tokens, scenario.placement
+    )
 
 
 def _weights_fit(scenario: Scenario, par: Parallelism) -> None:
     plan = _plan(scenario, par)
     if not plan.fits:
         hw, sched = scenario.hardware, scenario.scheduler
+        why = plan.shortfall or (
+            f"{sched.memory_fraction:.0%} of {plan.capacity_bytes_per_device / 1e9:.0f} GB"
+        )
         raise ScenarioError(
             f"hardware: {scenario.model.name} weights "
             f"({plan.weights_bytes_per_device / 1e9:.1f} GB per device) "
-            f"leave no KV space on {par.devices} x {hw.name} "
-            f"({sched.memory_fraction:.0%} of {plan.capacity_bytes_per_device / 1e9:.0f} GB); "
-            "raise parallelism.tp, pp or, for MoE models, attention_dp with ep"
+            f"leave no KV space on {par.devices} x {hw.name} ({why}); "
+            "raise parallelism.tp, pp or, for MoE models, attention_dp with ep; lower "
+            "scheduler.max_num_batched_tokens or change placement"
         )

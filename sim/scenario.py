@@ -22,6 +22,7 @@ from hardware.base import Frozen
 from hardware.catalog import load_hardware, read_yaml
 from hardware.spec import Accelerator, BytesPerS, Seconds
 from hardware.yamltext import load_yaml
+from sim.cost.memory import TierPlacement
 from sim.cost.parallelism import EXPERT_IMBALANCE, Parallelism
 from sim.engine.steady import INTERVAL_FIELDS
 from sim.limits import LimitError, check_numbers
@@ -253,6 +254,7 @@ class Scenario(Frozen):
     cluster: Cluster = Cluster()
     scheduler: Scheduler = Scheduler()
     kv_cache: KVCacheSpec = KVCacheSpec()
+    placement: TierPlacement = TierPlacement()
     workload: Workload
     slo: Slo | None = None
     stop: Stop
@@ -303,6 +305,17 @@ class Scenario(Frozen):
                     f"parallelism: one replica spans {devices} devices ({_split_text(self.parallelism)}), "
                     f"which exceeds cluster.devices ({self.cluster.devices})"
                 )
+        tiers = [t.name for t in self.hardware.memory]
+        for role, name in self.placement.model_dump().items():
+            if name is not None and name not in tiers:
+                raise ValueError(
+                    f"placement.{role}: {self.hardware.name} has no memory tier {name!r} "
+                    f"(tiers: {', '.join(tiers)})"
+                )
+        place = self.placement
+        kv_tier = place.kv or self.hardware.main_tier.name
+        if place.kv_spill is not None and place.kv_spill == kv_tier:
+            raise ValueError(f"placement.kv_spill: {place.kv_spill!r} is the KV tier itself; name another")
         if self.scheduler.preemption == "swap" and not self.hardware.offload_tiers:
             raise ValueError(
                 f"scheduler.preemption: swap needs a memory tier below {self.hardware.main_tier.name} "

@@ -9,7 +9,7 @@ from sim.cost import _reference as R
 
 def table_args(table) -> tuple:
     """The op table's columns in the order the step-time functions take them."""
-    return table.window, table.moe_ratio, table.flops_coef, table.bytes_coef, table.ops
+    return table.kernel_args
 
 
 def step_times(batch: list[tuple[int, int]], table) -> tuple[float, float]:

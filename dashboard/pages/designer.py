@@ -72,7 +72,7 @@ KNOB_LABELS = {
     "memory_capacity_bytes": "{tier} capacity",
     "memory_bandwidth_bytes_per_s": "{tier} bandwidth",
     "peak_bf16_flops_per_s": "peak bf16 FLOP/s (other dtypes scale with it)",
-    "sram_bytes": "on-chip SRAM ({sram}; a cache: the roofline places nothing there)",
+    "sram_bytes": "on-chip SRAM ({sram}; holds weights first, the rest in {tier})",
     "scale_up_bytes_per_s": "scale-up link bandwidth (per direction)",
 }
 METRICS = [

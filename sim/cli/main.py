@@ -62,15 +62,32 @@ def estimate(
         float | None,
         typer.Option(min=1, help="extend the model's context by this RoPE scaling factor (YaRN)"),
     ] = None,
+    max_batched_tokens: Annotated[
+        int,
+        typer.Option(min=1, max=MAX_TOKENS, help="the scheduler's token budget a step (sizes the activation "
+                     "reserve, up to batch x input)"),
+    ] = 8192,
+    place: Annotated[
+        str | None,
+        typer.Option(help="memory placement, ROLE=TIER pairs: weights, weights_spill, kv, kv_spill, "
+                     "activations (e.g. kv_spill=host)"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
 ) -> None:
     """Analytic answer in a second: memory fit, KV bytes, prefill time, decode step time, max batch."""
     from hardware import load_hardware
+    from sim.cost.estimate import Memory
     from sim.cost.estimate import estimate as run_estimate
+    from sim.cost.memory import TierPlacement
     from sim.cost.parallelism import Parallelism
     from workloads import RopeScaling, load_model
 
     try:
+        pairs = [p.partition("=") for p in (place or "").split(",") if p.strip()]
+        if any(not sep for _, sep, _ in pairs):
+            raise ValueError(f"--place: give ROLE=TIER pairs separated by commas, got {place!r}")
+        placement = TierPlacement(**{role.strip(): tier.strip() for role, _, tier in pairs})
+        memory = Memory(max_batched_tokens=max_batched_tokens, placement=placement)
         arch = load_model(model).with_dtypes(
             weight_dtype.value if weight_dtype else None, kv_dtype.value if kv_dtype else None
         )
@@ -78,7 +95,7 @@ def estimate(
             arch = arch.model_copy(update={"rope_scaling": RopeScaling(factor=rope_factor)})
         hw = load_hardware(hardware)
         split = Parallelism(tp, pp, ep=ep, attention_dp=attention_dp, cp=cp)
-        result = run_estimate(arch, hw, split, input, output, batch)
+        result = run_estimate(arch, hw, split, input, output, batch, memory)
     except ValueError as exc:
         fail(str(exc))
     if as_json:

@@ -337,6 +337,9 @@ def cost_curve(
     max_context: Annotated[int | None, typer.Option(min=2, help="longest prompt (default: model's)")] = None,
     min_context: Annotated[int, typer.Option(min=1, help="shortest prompt")] = 1000,
     output: Annotated[int, typer.Option("--output", min=1, help="output tokens per request")] = 1000,
+    max_batched_tokens: Annotated[
+        int, typer.Option(min=1, help="the scheduler's token budget a step (sizes the activation reserve)")
+    ] = 8192,
     out_file: Annotated[Path | None, typer.Option("--out", help="write the figure to this HTML file")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="jumps and curve as one JSON object")] = False,
     cp: Annotated[str, typer.Option(help="also cost tp 8 x these context-parallel degrees")] = "1",
@@ -346,6 +349,7 @@ def cost_curve(
     """Cost per request against prompt length per hardware, and where a request outgrows a device;
     with --cp or --ep, context- or expert-parallel groups are costed beside tp x pp."""
     from hardware import load_hardware
+    from sim.cost.estimate import Memory
     from sim.report.figures import cost_curve as curve_figure
     from sim.studies.costcurve import cost_curve as make_curve
     from workloads import load_model
@@ -355,8 +359,9 @@ def cost_curve(
         arch = load_model(model)
         hws = [load_hardware(h) for h in _csv(hardware, "--hardware")]
         top = max_context or arch.context_limit_tokens or 1_000_000
+        memory = Memory(max_batched_tokens=max_batched_tokens)
         extra = _extra_splits(arch, _csv(cp, "--cp", int), _csv(ep, "--ep", int))
-        curve, jumps = make_curve(arch, hws, output, min_context, top, extra=extra)
+        curve, jumps = make_curve(arch, hws, output, min_context, top, extra=extra, memory=memory)
     except ValueError as exc:
         fail(str(exc))
     if out_file is not None:

@@ -1,10 +1,11 @@
 """Numba kernels for step costs over a batch and for event skipping. Mirrors sim/cost/_reference.py.
 
 A step's cost is linear in a few batch features (tokens, sampled rows, attention pairs, KV tokens
-read, touched-expert fraction, sequences), so each operator is a row of FLOP and byte coefficients
-over the feature vector, and its time is the roofline of those two dot products. An operator may
-carry efficiency curves (hardware.spec.Curve) for either leg, stored inline in its `ops` row as
-knots in log10(work per kernel call); the leg's rate is then peak x curve(work / calls).
+read, touched-expert fraction, sequences, KV tokens past the KV tier), so each operator is a row of
+FLOP and byte coefficients over the feature vector, and its time is the roofline of those two dot
+products. An operator may carry efficiency curves (hardware.spec.Curve) for either leg, stored
+inline in its `ops` row as knots in log10(work per kernel call); the leg's rate is then
+peak x curve(work / calls).
 """
 
 import numba
@@ -13,11 +14,13 @@ import numpy as np
 from hardware._kernels import op_time
 from hardware.spec import MAX_CURVE_KNOTS
 
-N_FEATURES = 11
+N_FEATURES = 12
 (ONE, TOKENS, SAMPLED, MOE_TOUCHED, PAIRS_FULL, KV_FULL, PAIRS_WINDOW, KV_WINDOW, SEQS, PAIRS_PREFILL,
- CTX_PREFILL) = range(N_FEATURES)
+ CTX_PREFILL, KV_SPILL) = range(N_FEATURES)
 # PAIRS_PREFILL and CTX_PREFILL count only the sequences prefilling this step (more than one new token):
 # their query-key pairs and their prior context. A decode span has none, so they stay 0 there.
+# KV_SPILL is max(0, KV_FULL - spill_from): the batch's full-attention KV tokens past what the KV tier
+# holds (spill_from is infinite when nothing spills).
 # per-operator row of the `ops` array: rate_f, rate_b, overhead_s, count, is_link, kernel calls the
 # operator stands for, then two curves (compute leg, memory leg), each [knots, log10 sizes..., values...],
 # then the share of the device's dynamic power (TDP - idle) a fully active compute leg and a fully
@@ -47,7 +50,7 @@ def window_pairs(n, c, w):
 
 
 @numba.njit(cache=True)
-def batch_features(new, ctx, sampled, window, moe_ratio):
+def batch_features(new, ctx, sampled, window, moe_ratio, spill_from):
     x = np.zeros(N_FEATURES)
     x[ONE] = 1.0
     for i in range(new.shape[0]):
@@ -66,6 +69,7 @@ def batch_features(new, ctx, sampled, window, moe_ratio):
     x[SEQS] = new.shape[0]
     if moe_ratio > 0:
         x[MOE_TOUCHED] = 1.0 - (1.0 - moe_ratio) ** x[TOKENS]
+    x[KV_SPILL] = max(0.0, x[KV_FULL] - spill_from)
     return x
 
 
@@ -129,20 +133,22 @@ def ops_time(x, flops_coef, bytes_coef, ops, acc):
 
 
 @numba.njit(cache=True)
-def step_time(new, ctx, sampled, window, moe_ratio, flops_coef, bytes_coef, ops):
+def step_time(new, ctx, sampled, window, moe_ratio, spill_from, flops_coef, bytes_coef, ops):
     acc = np.zeros(N_ACC)
-    ops_time(batch_features(new, ctx, sampled, window, moe_ratio), flops_coef, bytes_coef, ops, acc)
+    x = batch_features(new, ctx, sampled, window, moe_ratio, spill_from)
+    ops_time(x, flops_coef, bytes_coef, ops, acc)
     return acc
 
 
 @numba.njit(cache=True)
-def step_time_into(new, ctx, sampled, window, moe_ratio, flops_coef, bytes_coef, ops, acc):
+def step_time_into(new, ctx, sampled, window, moe_ratio, spill_from, flops_coef, bytes_coef, ops, acc):
     """`step_time` added into acc; returns the step's total."""
-    return ops_time(batch_features(new, ctx, sampled, window, moe_ratio), flops_coef, bytes_coef, ops, acc)
+    x = batch_features(new, ctx, sampled, window, moe_ratio, spill_from)
+    return ops_time(x, flops_coef, bytes_coef, ops, acc)
 
 
 @numba.njit(cache=True)
-def decode_span(ctx, window, moe_ratio, flops_coef, bytes_coef, ops, t0, t_stop, k_max, acc):
+def decode_span(ctx, window, moe_ratio, spill_from, flops_coef, bytes_coef, ops, t0, t_stop, k_max, acc):
     """Advance up to k_max decode steps of a fixed batch (each sequence adds one token per step,
     starting from contexts `ctx`), stopping after the first step that ends at or past t_stop.
     Adds the time split into acc and returns (steps done, end time).
@@ -150,7 +156,8 @@ def decode_span(ctx, window, moe_ratio, flops_coef, bytes_coef, ops, t0, t_stop,
     In such a batch only the attention features change from step to step, and the full-attention
     ones grow by `seqs` each step, so every operator's FLOPs and bytes are affine in the step
     index (plus the windowed features, recomputed per step): the per-step work is two
-    multiply-adds per operator instead of a dot product over all features."""
+    multiply-adds per operator instead of a dot product over all features; the spilled KV tokens,
+    max(0, full KV tokens - spill_from), are recomputed per step like the windowed ones."""
     seqs = ctx.shape[0]
     x = np.zeros(N_FEATURES)
     x[ONE] = 1.0
@@ -173,6 +180,8 @@ def decode_span(ctx, window, moe_ratio, flops_coef, bytes_coef, ops, t0, t_stop,
     db = np.zeros(n_ops)
     wf = np.zeros(n_ops)  # per windowed pair / KV token (the two windowed features are equal here)
     wb = np.zeros(n_ops)
+    sf = np.zeros(n_ops)  # per spilled KV token
+    sb = np.zeros(n_ops)
     for o in range(n_ops):
         for j in range(N_FEATURES):
             f0[o] += flops_coef[o, j] * x[j]
@@ -181,6 +190,8 @@ def decode_span(ctx, window, moe_ratio, flops_coef, bytes_coef, ops, t0, t_stop,
         db[o] = (bytes_coef[o, PAIRS_FULL] + bytes_coef[o, KV_FULL]) * seqs
         wf[o] = flops_coef[o, PAIRS_WINDOW] + flops_coef[o, KV_WINDOW]
         wb[o] = bytes_coef[o, PAIRS_WINDOW] + bytes_coef[o, KV_WINDOW]
+        sf[o] = flops_coef[o, KV_SPILL]
+        sb[o] = bytes_coef[o, KV_SPILL]
     split = np.zeros(N_ACC)  # this span's [total, compute, memory, link, active], added to acc once
     t = t0
     k = 0
@@ -192,10 +203,11 @@ def decode_span(ctx, window, moe_ratio, flops_coef, bytes_coef, ops, t0, t_stop,
             else:
                 for i in range(seqs):
                     xw += min(float(ctx[i]) + k + 1, float(window))
+        xs = max(0.0, x[KV_FULL] + k * seqs - spill_from)
         step = 0.0
         for o in range(n_ops):
-            f = f0[o] + k * df[o] + xw * wf[o]
-            dt, slot, active = op_seconds(ops, o, f, b0[o] + k * db[o] + xw * wb[o])
+            f = f0[o] + k * df[o] + xw * wf[o] + xs * sf[o]
+            dt, slot, active = op_seconds(ops, o, f, b0[o] + k * db[o] + xw * wb[o] + xs * sb[o])
             step += dt
             split[ACTIVE] += active
             if slot != TOTAL:

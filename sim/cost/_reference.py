@@ -37,8 +37,9 @@ def window_pairs(n, c, w):
     return float(sum(c + j if w <= 0 else min(c + j, w) for j in range(1, n + 1)))
 
 
-def batch_features(new, ctx, sampled, window, moe_ratio):
+def batch_features(new, ctx, sampled, window, moe_ratio, spill_from):
     tokens = float(sum(new))
+    kv_tokens = float(sum(c + n for n, c in zip(new, ctx, strict=True)))
     return [
         1.0,
         tokens,
@@ -51,12 +52,13 @@ def batch_features(new, ctx, sampled, window, moe_ratio):
         float(len(new)),
         sum(window_pairs(n, c, 0) for n, c in zip(new, ctx, strict=True) if n > 1),
         float(sum(c for n, c in zip(new, ctx, strict=True) if n > 1)),
+        max(0.0, kv_tokens - spill_from),
     ]
 
 
-def step_time(new, ctx, sampled, window, moe_ratio, flops_coef, bytes_coef, ops):
+def step_time(new, ctx, sampled, window, moe_ratio, spill_from, flops_coef, bytes_coef, ops):
     """[total, compute-bound, memory-bound, link, active] seconds of one step."""
-    x = batch_features(new, ctx, sampled, window, moe_ratio)
+    x = batch_features(new, ctx, sampled, window, moe_ratio, spill_from)
     acc = [0.0, 0.0, 0.0, 0.0, 0.0]
     for f_row, b_row, row in zip(flops_coef, bytes_coef, ops, strict=True):
         rate_f, rate_b, overhead, count, is_link, calls = row[:6]
@@ -75,12 +77,14 @@ def step_time(new, ctx, sampled, window, moe_ratio, flops_coef, bytes_coef, ops)
     return acc
 
 
-def decode_span(ctx, window, moe_ratio, flops_coef, bytes_coef, ops, t0, t_stop, k_max):
+def decode_span(ctx, window, moe_ratio, spill_from, flops_coef, bytes_coef, ops, t0, t_stop, k_max):
     """Steps one at a time; returns (steps, end time, [total, compute, memory, link, active])."""
     ctx = list(ctx)
     t, k, acc = t0, 0, [0.0, 0.0, 0.0, 0.0, 0.0]
     while k < k_max:
-        step = step_time([1] * len(ctx), ctx, len(ctx), window, moe_ratio, flops_coef, bytes_coef, ops)
+        step = step_time(
+            [1] * len(ctx), ctx, len(ctx), window, moe_ratio, spill_from, flops_coef, bytes_coef, ops
+        )
         acc = [a + s for a, s in zip(acc, step, strict=True)]
         t += step[0]
         ctx = [c + 1 for c in ctx]

@@ -49,13 +49,16 @@ def _leg(peak: float, scalar: float, curve: Curve | None) -> tuple[float, Curve 
     return (peak, curve) if curve is not None else (peak * scalar, None)
 
 
-def kernel_legs(hw: Accelerator, kind: KernelKind, dtype: str = "bf16") -> KernelLegs:
+def kernel_legs(
+    hw: Accelerator, kind: KernelKind, dtype: str = "bf16", bw: float | None = None
+) -> KernelLegs:
     """Rates and curves for a `kind` kernel whose weights (GEMM) are `dtype`, and the shares of dynamic
-    power its legs draw. `link` has no compute leg and no op overhead (its latency is per hop, added by
-    the caller); a collective's bytes pass through memory as well as the link, so its leg draws the
-    memory share."""
+    power its legs draw; its memory leg reads at `bw` (the datasheet bandwidth of the tier its bytes
+    sit on; the main tier's when None). `link` has no compute leg and no op overhead (its latency is
+    per hop, added by the caller); a collective's bytes pass through memory as well as the link, so
+    its leg draws the memory share."""
     eff, cv = hw.efficiency, hw.efficiency.curves
-    bw = hw.main_tier.bandwidth_bytes_per_s
+    bw = bw or hw.main_tier.bandwidth_bytes_per_s
     power = _power_shares(hw)
     if kind == "link":
         link = hw.link()

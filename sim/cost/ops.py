@@ -17,6 +17,10 @@ sampled rows, attention pairs, KV tokens read, touched-expert fraction, sequence
   (vllm-project/vllm vllm/v1/attention/backends/mla/common.py, module docstring);
 - a quantised KV cache (fp8, int4, int2, ...) costs its dequantisation on every KV byte read
   (`dequant_flops_per_kv_byte`), so low-bit KV trades bandwidth for vector compute;
+- each operator's memory leg reads at the bandwidth of the tier its bytes sit on (the memory plan's
+  placement): GEMMs at the weights' tier, attention at the KV tier, the rest at the activations'
+  tier; KV spilled to a lower tier is read at that tier's bandwidth on every step that reads it
+  (`emit_kv_spill`);
 - chunked attention (Llama 4) is costed as a sliding window of the chunk size: an upper bound;
 - a step is one scheduler's batch passing every pipeline stage: the sum of the stages plus a hop
   after each (the last carries the sampled tokens back to the first stage, latency only). A replica
@@ -38,6 +42,7 @@ from sim.cost import _kernels as K
 from sim.cost.collectives import add_collective, all_reduce, boundaries_across, send
 from sim.cost.exchange import emit_ffn_exchange, fold_ring_exchange, moe_ratio, shard_sequences, spreads_ffn
 from sim.cost.legs import ACT_BYTES, KernelLegs, kernel_legs, overhead_only
+from sim.cost.memory import MemoryPlan, memory_plan
 from sim.cost.optable import OpBuilder, OpTable
 from sim.cost.parallelism import ConfigError, Parallelism, check_parallelism
 from workloads.model import LayerGroup, ModelArch
@@ -53,24 +58,27 @@ T, S, SEQ = K.TOKENS, K.SAMPLED, K.SEQS
 
 @dataclass(frozen=True)
 class Placement:
-    """A model on a replica's devices: what every emitter reads (per-device quantities)."""
+    """A model on a replica's devices: what every emitter reads (per-device quantities), with the
+    memory plan that says which tier (and so which bandwidth) each operator's bytes come from."""
 
     model: ModelArch
     hw: Accelerator
     par: Parallelism
+    plan: MemoryPlan
     gemm: KernelLegs
     attn: KernelLegs
     mem: KernelLegs
 
     @classmethod
-    def of(cls, model: ModelArch, hw: Accelerator, par: Parallelism) -> Placement:
+    def of(cls, model: ModelArch, hw: Accelerator, par: Parallelism, plan: MemoryPlan) -> Placement:
         return cls(
             model,
             hw,
             par,
-            kernel_legs(hw, "gemm", model.weight_dtype),
-            kernel_legs(hw, "attention"),
-            kernel_legs(hw, "memory"),
+            plan,
+            kernel_legs(hw, "gemm", model.weight_dtype, plan.weights_bandwidth_bytes_per_s),
+            kernel_legs(hw, "attention", bw=plan.kv_bandwidth_bytes_per_s),
+            kernel_legs(hw, "memory", bw=plan.activations_bandwidth_bytes_per_s),
         )
 
     @property
@@ -205,7 +213,7 @@ def emit_sparse_mla_attention(bld: OpBuilder, c: Placement, g: LayerGroup, tag: 
     bld.add_kernel(
         f"{tag}.indexer",
         g.count,
-        kernel_legs(c.hw, "gemm", "fp8"),
+        kernel_legs(c.hw, "gemm", "fp8", c.plan.kv_bandwidth_bytes_per_s),
         1,
         flops={K.PAIRS_FULL: 2.0 * sp.index_heads * sp.index_head_dim / tp},
         nbytes={
@@ -267,6 +275,23 @@ def emit_ssm(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
     )
 
 
+def emit_kv_spill(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
+    """The batch's KV past what its tier holds, read from the spill tier every step that reads it.
+    The attention kernel already counts every KV byte at the KV tier's rate, so this operator adds the
+    difference: each spilled token's KV bytes of the layer (the index keys only, under sparse
+    attention, which reads just its top-k of the latent) x (1 / spill bandwidth - 1 / KV bandwidth),
+    over the device's memory efficiency. Llama-3.1-8B spilling from an H200's HBM (4.8 TB/s) to host
+    DRAM (63 GB/s), x 0.85: 32 layers x 4,096 B a spilled token, 2.42 ms a step per 1,000 spilled
+    tokens. A spill tier at least as fast as the KV tier costs nothing extra."""
+    model, plan = c.model, c.plan
+    slow, fast = plan.kv_spill_bandwidth_bytes_per_s, plan.kv_bandwidth_bytes_per_s
+    if slow >= fast:
+        return
+    per_token = model.sparse.index_key_bytes if model.sparse else model.kv_bytes_per_token_layer(c.tp)
+    legs = kernel_legs(c.hw, "memory", bw=1.0 / (1.0 / slow - 1.0 / fast))
+    bld.add_kernel(f"{tag}.kv_spill", g.count, legs, 1, nbytes={K.KV_SPILL: per_token})
+
+
 def emit_norms(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
     """The two norms of a layer (and the residual adds fused into them): memory-bound passes over
     the activations."""
@@ -301,7 +326,8 @@ def emit_moe(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
     ep, mtp = c.par.ep, c.par.moe_tp
     pairs = moe.active * c.par.attention_dp * c.par.imbalance / ep
     m = c.hw.efficiency.moe_gemm
-    expert = kernel_legs(c.hw, "gemm", c.model.expert_dtype or c.model.weight_dtype)
+    dtype = c.model.expert_dtype or c.model.weight_dtype
+    expert = kernel_legs(c.hw, "gemm", dtype, c.plan.weights_bandwidth_bytes_per_s)
     grouped = replace(expert, rate_f=expert.rate_f * m, rate_b=expert.rate_b * m)
     bld.add_kernel(
         f"{tag}.router",
@@ -366,6 +392,8 @@ def emit_layer_group(bld: OpBuilder, c: Placement, g: LayerGroup) -> None:
         emit_mla_attention(bld, c, g, tag)
     else:
         emit_gqa_attention(bld, c, g, tag)
+    if g.mixer == "attention" and not g.window and np.isfinite(c.plan.spill_from_tokens):
+        emit_kv_spill(bld, c, g, tag)
     emit_norms(bld, c, g, tag)
     if g.ffn == "dense":
         emit_dense_ffn(bld, c, g, tag)
@@ -418,11 +446,16 @@ def emit_step_overhead(bld: OpBuilder, c: Placement) -> None:
     bld.add("step_overhead", 1, overhead_only(c.hw.efficiency.step_overhead_s))
 
 
-def build_ops(model: ModelArch, hw: Accelerator, par: Parallelism) -> OpTable:
+def build_ops(
+    model: ModelArch, hw: Accelerator, par: Parallelism, plan: MemoryPlan | None = None
+) -> OpTable:
     """The operator table for one scheduler's batch of `model` on a replica of `hw` devices split as
-    `par` says (per-device quantities)."""
+    `par` says (per-device quantities), its bytes on the tiers the replica's memory `plan` places
+    them on (all on the main tier without one); the batch's KV spills past its scheduler's share of
+    the KV tier (`MemoryPlan.share` over `par.engines`)."""
     check_parallelism(model, par)
-    c = Placement.of(model, hw, par)
+    plan = plan or memory_plan(model, hw, par)
+    c = Placement.of(model, hw, par, plan)
     bld = OpBuilder()
     for g in model.layer_groups():
         emit_layer_group(bld, c, g)
@@ -436,4 +469,5 @@ def build_ops(model: ModelArch, hw: Accelerator, par: Parallelism) -> OpTable:
     if hw.efficiency.step_overhead_s > 0:
         emit_step_overhead(bld, c)
     window = model.window.size if model.window else (model.sparse.topk if model.sparse else 0)
-    return bld.build(window, moe_ratio(c) if model.moe else 0.0)
+    spill_from = plan.share(par.engines).spill_from_tokens
+    return bld.build(window, moe_ratio(c) if model.moe else 0.0, spill_from)

@@ -19,6 +19,7 @@ import pandas as pd
 from hardware.spec import Accelerator
 from sim.cost import _kernels as K
 from sim.cost.legs import overhead_only
+from sim.cost.memory import MemoryPlan
 from sim.cost.ops import build_ops
 from sim.cost.optable import OpBuilder, OpTable
 from sim.cost.parallelism import Parallelism
@@ -51,7 +52,7 @@ class CostModel:
     def __init__(self, table: OpTable, micro_batches: int = 1):
         self.table = table
         self._tables = [micro_batch(table, m) for m in range(1, micro_batches + 1)]
-        self._by_m = [(t.window, t.moe_ratio, t.flops_coef, t.bytes_coef, t.ops) for t in self._tables]
+        self._by_m = [t.kernel_args for t in self._tables]
 
     def _for(self, n: int) -> tuple:
         """The kernel arguments for a batch of n sequences: split into min(n, micro_batches)
@@ -86,7 +87,8 @@ class CostModel:
         `extrapolated` marks an operator whose work per call lies outside a curve's measured range."""
         t = self._tables[min(max(len(new), 1), len(self._tables)) - 1]
         x = K.batch_features(
-            np.asarray(new, np.int64), np.asarray(ctx, np.int64), float(sampled), t.window, t.moe_ratio
+            np.asarray(new, np.int64), np.asarray(ctx, np.int64), float(sampled), t.window, t.moe_ratio,
+            t.spill_from,
         )
         count = t.ops[:, K.COUNT]
         flops_one = t.flops_coef @ x
@@ -161,10 +163,14 @@ def micro_batch(table: OpTable, m: int) -> OpTable:
     return replace(table, flops_coef=table.flops_coef * scale, bytes_coef=table.bytes_coef * scale)
 
 
-def RooflineCost(model: ModelArch, hw: Accelerator, par: Parallelism = ONE_DEVICE) -> CostModel:
-    """The step cost of one scheduler's batch on a replica split as `par`; with pipeline stages the
-    batch runs as up to `par.pp` micro-batches in flight at once (vLLM's batch queue of pp batches)."""
-    return CostModel(build_ops(model, hw, par), micro_batches=par.pp)
+def RooflineCost(
+    model: ModelArch, hw: Accelerator, par: Parallelism = ONE_DEVICE, plan: MemoryPlan | None = None
+) -> CostModel:
+    """The step cost of one scheduler's batch on a replica split as `par`, each operator's bytes read
+    from the tier the replica's memory `plan` places them on (everything on the main tier without a
+    plan); with pipeline stages the batch runs as up to `par.pp` micro-batches in flight at once
+    (vLLM's batch queue of pp batches)."""
+    return CostModel(build_ops(model, hw, par, plan), micro_batches=par.pp)
 
 
 def FixedCost(step_s: float) -> CostModel:

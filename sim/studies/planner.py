@@ -38,8 +38,7 @@ from hardware.spec import Accelerator
 from sim.api import make_requests
 from sim.api import run as run_scenario
 from sim.cost import pricing
-from sim.cost.estimate import estimate
-from sim.cost.memory import memory_plan
+from sim.cost.estimate import Memory, estimate
 from sim.engine.summary import Summary
 from sim.runnable import scenario_from_dict
 from sim.scenario import CostAssumptions, Scenario, ScenarioError, set_path
@@ -144,17 +143,22 @@ def candidate_scenario(
     return scenario_from_dict(data)
 
 
+def scenario_memory(scenario: Scenario) -> Memory:
+    """The scenario's scheduler budget, memory fraction and placement, as `estimate` takes them."""
+    sched = scenario.scheduler
+    return Memory(sched.max_num_batched_tokens, sched.memory_fraction, scenario.placement)
+
+
 def replica_bound_rps(scenario: Scenario, prompt_tokens: float, output_tokens: float) -> float:
     """Requests/s one replica of `scenario` carries at best (see the module docstring, step 2)."""
     sched = scenario.scheduler
-    plan = memory_plan(
-        scenario.model, scenario.hardware, scenario.par, sched.memory_fraction, sched.max_num_batched_tokens
-    )
+    memory = scenario_memory(scenario)
+    plan = memory.plan(scenario.model, scenario.hardware, scenario.par, sched.max_num_batched_tokens)
     prompt, output = max(1, math.ceil(prompt_tokens)), max(1, math.ceil(output_tokens))
     par = scenario.par
     running = sched.max_num_seqs * par.pp * par.engines  # every scheduler, pp batches in flight each
     batch = max(1, min(running, plan.kv_capacity_tokens // prompt))
-    est = estimate(scenario.model, scenario.hardware, par, prompt, output, batch)
+    est = estimate(scenario.model, scenario.hardware, par, prompt, output, batch, memory)
     return batch / est.e2e_s
 
 
@@ -162,13 +166,12 @@ def prefill_share(scenario: Scenario, prompt_tokens: float, output_tokens: float
     """Share of a request's replica time spent in prefill: its prompt's prefill alone against its
     part of a full decode batch. Disaggregated candidates give the prefill pool this share."""
     sched = scenario.scheduler
-    plan = memory_plan(
-        scenario.model, scenario.hardware, scenario.par, sched.memory_fraction, sched.max_num_batched_tokens
-    )
+    memory = scenario_memory(scenario)
+    plan = memory.plan(scenario.model, scenario.hardware, scenario.par, sched.max_num_batched_tokens)
     prompt, output = max(1, math.ceil(prompt_tokens)), max(1, math.ceil(output_tokens))
     batch = max(1, min(sched.max_num_seqs, plan.kv_capacity_tokens // prompt))
-    prefill_s = estimate(scenario.model, scenario.hardware, scenario.par, prompt, 1, 1).prefill_s
-    decoded = estimate(scenario.model, scenario.hardware, scenario.par, prompt, output, batch)
+    prefill_s = estimate(scenario.model, scenario.hardware, scenario.par, prompt, 1, 1, memory).prefill_s
+    decoded = estimate(scenario.model, scenario.hardware, scenario.par, prompt, output, batch, memory)
     decode_s = (decoded.e2e_s - decoded.prefill_s) / batch
     return prefill_s / (prefill_s + decode_s)
 

@@ -2,11 +2,13 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from dashboard.runs import COMPARED, form_values, read_example
+from dashboard.whatif import sram_memory
 from hardware import load_hardware
 from sim.api import run
 from sim.cost.estimate import estimate, smallest_fit
@@ -42,7 +44,9 @@ def test_designer_numbers_are_the_estimate(pages):
         }
     )
     model = load_model("llama-3.1-8b").with_dtypes(None, "fp8")
-    api = estimate(model, hw, smallest_fit(model, hw, 65536 + 256, 4), 65536, 256, 4)
+    memory = sram_memory(hw)  # the designer's placement: weights first in the on-chip tier
+    par = smallest_fit(model, hw, 65536 + 256, 4, memory, 4 * 65536)
+    api = estimate(model, hw, par, 65536, 256, 4, memory)
     assert error is None
     assert cells["ttft", "modified"] == seconds_significant(api.ttft_s)
     assert cells["tpot", "modified"] == seconds_significant(api.tpot_s)
@@ -84,7 +88,8 @@ def test_cost_curve_has_both_devices_and_their_cliffs(pages):
     hw, model = load_hardware("h100-sxm"), load_model("llama-3.1-8b")
     shared, found = cost_curve(model, [hw], 256, 1000, 10_000_000, max_batch=1)
     assert list(fig.data[2].x) == list(shared["context_tokens"])  # the curve `ctxsim cost-curve` computes
-    assert list(fig.data[2].y) == list(shared["cost_per_request_usd"])
+    np.testing.assert_array_equal(fig.data[2].y, shared["cost_per_request_usd"].astype(float))
+    assert shared.loc[~shared["fits"], "context_tokens"].min() + 256 > 131_072  # past the context limit
     assert preset_first_cliff == found[0].context_tokens - 1
 
 

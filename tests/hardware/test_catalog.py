@@ -116,3 +116,16 @@ def test_exported_names():
         for n in dir(hardware)
         if not n.startswith("_") and n not in {"base", "catalog", "spec", "units", "yamltext"}
     )
+
+
+def test_blackwell_ultra_and_a100_pcie_presets():
+    """Per-GPU figures of the added presets, as their sources give them."""
+    gb300, b300, a100 = (load_hardware(n) for n in ("gb300", "b300", "a100-80g-pcie"))
+    assert (gb300.peak_flops.fp4, gb300.main_tier.capacity_bytes, gb300.main_tier.bandwidth_bytes_per_s) == (
+        15e15, 279e9, 8e12)
+    assert [t.name for t in gb300.offload_tiers] == ["lpddr"]
+    assert (b300.peak_flops.bf16, b300.main_tier.capacity_bytes) == (2.25e15, 270e9)
+    assert b300.peak_flops.int8 is None  # its sources disagree 30x
+    sxm = load_hardware("a100-80g-sxm").peak_flops
+    assert (a100.peak_flops.bf16, a100.peak_flops.int8) == (sxm.bf16, sxm.int8)
+    assert (a100.main_tier.bandwidth_bytes_per_s, a100.power.tdp_w) == (1.935e12, 300.0)

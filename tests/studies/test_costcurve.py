@@ -12,7 +12,7 @@ from sim.cost.estimate import smallest_fit
 from sim.cost.memory import memory_plan
 from sim.cost.parallelism import Parallelism
 from sim.studies.costcurve import contexts, cost_curve, jumps, shapes, smallest_groups
-from workloads import load_model
+from workloads import RopeScaling, load_model
 
 runner = CliRunner()
 OUTPUT = 1000
@@ -20,7 +20,8 @@ OUTPUT = 1000
 
 @pytest.fixture(scope="module")
 def llama8b():
-    return load_model("llama-3.1-8b")
+    """Llama-3.1-8B with YaRN x 8 over its 128K, so that 1M-token prompts are within its context."""
+    return load_model("llama-3.1-8b").model_copy(update={"rope_scaling": RopeScaling(factor=8)})
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +121,16 @@ def test_cli_cost_curve_bad_input():
     r = runner.invoke(app, ["cost-curve", "--model", "llama-3.1-8b", "--hardware", "h100-sxm",
                             "--min-context", "5000", "--max-context", "4000"])
     assert r.exit_code == 2 and "need 1 <= min < max" in " ".join(r.output.split())
+
+
+def test_prompts_past_the_context_limit_are_not_served():
+    """The curve reads the effective limit (trained context extended by rope_scaling): the preset's
+    128K refuses longer prompts, the same model extended by YaRN x 8 serves them."""
+    preset = load_model("llama-3.1-8b")
+    df, _ = cost_curve(preset, [load_hardware("h200")], OUTPUT, 100_000, 400_000)
+    past = df["context_tokens"] + OUTPUT > 131_072
+    assert past.any() and not df.loc[past, "fits"].any() and df.loc[~past, "fits"].all()
+    assert (df["context_limit_tokens"] == 131_072).all()
+    extended = preset.model_copy(update={"rope_scaling": RopeScaling(factor=8)})
+    df, _ = cost_curve(extended, [load_hardware("h200")], OUTPUT, 100_000, 400_000)
+    assert df["fits"].all() and (df["context_limit_tokens"] == 8 * 131_072).all()

@@ -186,3 +186,28 @@ def test_gpt_oss_context_is_yarn_over_4096():
     assert m.max_context_tokens == 4096 and m.context_limit_tokens == 131_072
     experts = 36 * 128 * 3 * 2880 * 2880
     assert m.weight_bytes() == pytest.approx((m.params() - experts) * 2 + experts * 4.25 / 8, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("name", "kv_bytes_per_token", "state_bytes"),
+    [
+        ("kimi-k2", 61 * (512 + 64) * 2, 0),  # MLA latent + rope key, 61 layers
+        ("glm-4.5", 92 * 2 * 8 * 128 * 2, 0),  # 376,832
+        # 10 softmax-attention layers; 70 lightning layers of 64 fp32 states of 128 x 128
+        ("minimax-m1", 10 * 2 * 8 * 128 * 2, 70 * 64 * 128 * 128 * 4),
+        ("qwen2.5-7b-1m", 28 * 2 * 4 * 128 * 2, 0),  # 57,344
+    ],
+)
+def test_new_presets_cache_bytes_by_hand(name, kv_bytes_per_token, state_bytes):
+    m = load_model(name)
+    assert m.kv_bytes_per_token == kv_bytes_per_token
+    assert m.state_bytes_per_sequence == state_bytes
+    assert m.params() == pytest.approx(m.params_total, rel=0.03)
+
+
+def test_new_presets_layer_patterns():
+    minimax = load_model("minimax-m1")
+    assert {(g.mixer, g.count) for g in minimax.layer_groups()} == {("attention", 10), ("linear", 70)}
+    assert {(g.ffn, g.count) for g in load_model("glm-4.5").layer_groups()} == {("dense", 3), ("moe", 89)}
+    assert {(g.ffn, g.count) for g in load_model("kimi-k2").layer_groups()} == {("dense", 1), ("moe", 60)}
+    assert load_model("qwen2.5-7b-1m").context_limit_tokens == 1_010_000
