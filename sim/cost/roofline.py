@@ -62,14 +62,28 @@ class CostModel:
     def step(self, new: np.ndarray, ctx: np.ndarray, sampled: int) -> StepTime:
         """One step where sequence i processes new[i] tokens after ctx[i] tokens of prior context and
         `sampled` sequences produce a token."""
-        new = np.asarray(new, np.int64)
-        acc = K.step_time(new, np.asarray(ctx, np.int64), float(sampled), *self._for(len(new)))
+        acc = new_acc()
+        self.step_into(np.asarray(new, np.int64), np.asarray(ctx, np.int64), sampled, acc)
         return StepTime(*acc)
 
     def step_into(self, new: np.ndarray, ctx: np.ndarray, sampled: int, acc: np.ndarray) -> float:
         """`step()` for the engine's hot path: adds [total, compute-bound, memory-bound, link, active]
-        into acc (`new_acc()`) and returns the total (new and ctx int64 arrays)."""
-        return K.step_time_into(new, ctx, float(sampled), *self._for(len(new)), acc)
+        into acc (`new_acc()`) and returns the total (new and ctx int64 arrays).
+
+        With pipeline stages the batch's work is split evenly over its micro-batches, but a sequence
+        is not split: its micro-batch carries at least all of its own tokens through every stage. So
+        the step takes at least what its heaviest sequence takes alone, and adding sequences to a
+        batch never makes the step faster than that sequence's own pass."""
+        n = len(new)
+        if n <= 1 or len(self._by_m) == 1:
+            return K.step_time_into(new, ctx, float(sampled), *self._for(n), acc)
+        split, alone = new_acc(), new_acc()
+        t_split = K.step_time_into(new, ctx, float(sampled), *self._for(n), split)
+        i = int(np.argmax(new))
+        one = slice(i, i + 1)
+        t_alone = K.step_time_into(new[one], ctx[one], float(min(sampled, 1)), *self._by_m[0], alone)
+        acc += alone if t_alone > t_split else split
+        return max(t_split, t_alone)
 
     def decode_span(
         self, ctx: np.ndarray, t0: float, t_stop: float, k_max: int, acc: np.ndarray

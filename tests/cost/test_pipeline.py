@@ -3,7 +3,10 @@ overlap across stages in steady state; one batch still pays every stage)."""
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from hardware import load_hardware
 from sim.api import run
 from sim.cost.estimate import estimate
 from sim.cost.ops import build_ops
@@ -11,6 +14,7 @@ from sim.cost.parallelism import Parallelism
 from sim.cost.pipeline import bubble_fraction, pipeline_s, steady_interval_s
 from sim.cost.roofline import CostModel, RooflineCost
 from sim.runnable import scenario_from_dict
+from workloads import load_model
 
 
 def test_four_stages_eight_micro_batches_by_hand():
@@ -73,3 +77,19 @@ def test_estimate_shows_the_bubble(llama8b, h100):
     full = estimate(llama8b, h100, Parallelism(pp=8), 1000, 100, batch=8)
     assert full.output_tokens_per_s == pytest.approx(8 * lone.output_tokens_per_s, rel=1e-9)
     assert np.isclose(full.tpot_s, lone.tpot_s)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    pp=st.sampled_from([2, 4, 8]),
+    prompt=st.integers(256, 8192),
+    decodes=st.integers(1, 40),
+    context=st.integers(1, 32_000),
+)
+def test_a_sequence_is_not_split_across_micro_batches(pp, prompt, decodes, context):
+    """A prefill sharing its step with decodes still carries all its tokens through every stage:
+    the step takes at least what that prefill takes alone (adding work never speeds a step)."""
+    cost = RooflineCost(load_model("llama-3.1-70b"), load_hardware("h100-sxm"), Parallelism(2, pp))
+    alone = cost.step([prompt], [0], 1).total_s
+    mixed = cost.step([prompt] + [1] * decodes, [0] + [context] * decodes, 1 + decodes).total_s
+    assert mixed >= alone * (1 - 1e-12)

@@ -152,7 +152,7 @@ def test_serving_rows_that_cannot_be_simulated_say_why(tmp_path):
     assert got == [
         "mean input and output length of dataset 'open_orca' not given",
         "unknown GPU 'GH200' (nearest preset: h200)",
-        "unknown model 'Phi-3-mini' (nearest preset: mistral-7b)",
+        "unknown model 'Phi-3-mini' (nearest preset: minimax-m1)",
         "parallelism not stated: 4 GPUs and tp empty",
         "poisson_rate row without a finite request rate (qps '')",
     ]
