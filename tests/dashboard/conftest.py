@@ -2,6 +2,7 @@
 process-wide: build one app per session (or reuse the one the browser tests built)."""
 
 import sys
+import time
 
 import dash
 import pytest
@@ -27,3 +28,25 @@ def pages(dashboard_app):
 @pytest.fixture(scope="session")
 def settings(dashboard_app):
     return dashboard_app.server.config["CTXSIM_SETTINGS"]
+
+
+@pytest.fixture
+def session():
+    """A fresh browser-window session id."""
+    from dashboard.jobs import new_session
+
+    return new_session()
+
+
+@pytest.fixture
+def finish(jobs):
+    """`finish(key)` waits for a job to leave the queue and end, and returns its status."""
+
+    def wait(key: str, timeout_s: float = 120.0):
+        deadline = time.monotonic() + timeout_s
+        while (status := jobs.status(key)).state in ("queued", "running"):
+            assert time.monotonic() < deadline, f"job still {status.state} after {timeout_s} s"
+            time.sleep(0.05)
+        return status
+
+    return wait
