@@ -9,14 +9,12 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def dashboard_app(tmp_path_factory):
+def dashboard_app(tmp_path_factory, jobs):
     from dashboard.app import Settings, create_app
 
     if dash.page_registry:
         return dash.get_app()
-    return create_app(
-        Settings(data_root=tmp_path_factory.mktemp("data"), cache_dir=tmp_path_factory.mktemp("cache"))
-    )
+    return create_app(Settings(data_root=tmp_path_factory.mktemp("data"), job_dir=jobs.root))
 
 
 @pytest.fixture(scope="session")
