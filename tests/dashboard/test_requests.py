@@ -2,46 +2,10 @@
 never makes a request bigger, since the runs stay on the server and the window holds their keys
 (runs used to travel back in every request, and the 7th large run was refused with HTTP 413)."""
 
-import json
+from dash_client import Page
 
 from dashboard.runs import form_values, read_example
 from sim.scenario import scenario_from_dict
-
-
-class Page:
-    """The browser's side of the page: its components' values, and the requests that send them."""
-
-    def __init__(self, client, values: dict):
-        self.client, self.values, self.sizes = client, values, []
-        self.deps = client.get("/_dash-dependencies").get_json()
-
-    def post(self, output_part: str) -> dict:
-        spec = next(d for d in self.deps if output_part in d["output"])
-        outputs = []
-        for part in spec["output"].strip(".").split("..."):
-            ident, prop = part.rsplit(".", 1)
-            outputs.append({"id": json.loads(ident) if ident.startswith("{") else ident, "property": prop})
-
-        def fill(items):
-            return [{**i, "value": self.values.get(f"{i['id']}.{i['property']}")} for i in items]
-
-        inputs = fill(spec["inputs"])
-        body = json.dumps(
-            {
-                "output": spec["output"],
-                "outputs": outputs,
-                "inputs": inputs,
-                "state": fill(spec["state"]),
-                "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"],
-            }
-        )
-        self.sizes.append(len(body))
-        reply = self.client.post("/_dash-update-component", data=body, content_type="application/json")
-        assert reply.status_code == 200, reply.status_code
-        answer = reply.get_json()["response"]
-        for ident, props in answer.items():
-            self.values |= {f"{ident}.{prop}": value for prop, value in props.items()}
-        return answer
 
 
 def headers(node) -> list:
@@ -59,8 +23,15 @@ def test_seven_large_runs_kept_never_grow_a_request(dashboard_app, pages, settin
     data = read_example(settings.examples_dir, "chat-h100")
     form = form_values(scenario_from_dict(data))
     form[7] = 3000  # requests: enough to fill a kept run's latency and timeseries caps
+    client = dashboard_app.server.test_client()
+
+    def post_json(url: str, body: str) -> tuple[int, dict]:
+        reply = client.post(url, data=body, content_type="application/json")
+        return reply.status_code, reply.get_json()
+
     page = Page(
-        dashboard_app.server.test_client(),
+        lambda url: client.get(url).get_json(),
+        post_json,
         {
             "session.data": session,
             "runs-source.data": {"label": "chat-h100", "data": data},
