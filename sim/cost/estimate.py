@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from hardware.spec import Accelerator
-from sim.cost.memory import memory_plan
+from sim.cost.memory import MemoryPlan, memory_plan
 from sim.cost.parallelism import Parallelism, check_parallelism
-from sim.cost.roofline import RooflineCost
+from sim.cost.roofline import CostModel, RooflineCost
 from workloads.model import ModelArch
 
 MAX_DEVICES_SEARCHED = 8192
@@ -53,8 +53,15 @@ class Estimate:
         return asdict(self)
 
 
-def _fit(model: ModelArch, hw: Accelerator, par: Parallelism, context: int, batch: int) -> tuple[bool, str]:
-    plan = memory_plan(model, hw, par)
+def _fit(
+    model: ModelArch,
+    hw: Accelerator,
+    par: Parallelism,
+    context: int,
+    batch: int,
+    plan: MemoryPlan | None = None,
+) -> tuple[bool, str]:
+    plan = plan or memory_plan(model, hw, par)
     usable = plan.capacity_bytes_per_device * 0.9
     if plan.weights_bytes_per_device + plan.workspace_bytes_per_device > usable:
         return False, (
@@ -72,12 +79,15 @@ def _fit(model: ModelArch, hw: Accelerator, par: Parallelism, context: int, batc
     return True, ""
 
 
-def smallest_fit(model: ModelArch, hw: Accelerator, context: int, batch: int = 1) -> Parallelism | None:
+def smallest_fit(
+    model: ModelArch, hw: Accelerator, context: int, batch: int = 1, *, from_devices: int = 1
+) -> Parallelism | None:
     """The fewest devices (tp x pp, tp a divisor of the heads, preferring tp <= 8) that hold the
-    weights and `batch` sequences of `context` tokens."""
+    weights and `batch` sequences of `context` tokens. A caller that knows fewer than
+    `from_devices` cannot hold them (they did not hold a shorter context) starts the search there."""
     heads = model.num_heads or 1
     tps = sorted((t for t in range(1, heads + 1) if heads % t == 0), key=lambda t: (t > 8, -t))
-    for devices in range(1, MAX_DEVICES_SEARCHED + 1):
+    for devices in range(from_devices, MAX_DEVICES_SEARCHED + 1):
         for tp in tps:
             if devices % tp == 0 and devices // tp <= model.num_layers:
                 par = Parallelism(tp, devices // tp)
@@ -87,15 +97,26 @@ def smallest_fit(model: ModelArch, hw: Accelerator, context: int, batch: int = 1
 
 
 def estimate(
-    model: ModelArch, hw: Accelerator, par: Parallelism, input_tokens: int, output_tokens: int, batch: int = 1
+    model: ModelArch,
+    hw: Accelerator,
+    par: Parallelism,
+    input_tokens: int,
+    output_tokens: int,
+    batch: int = 1,
+    *,
+    plan: MemoryPlan | None = None,
+    cost: CostModel | None = None,
 ) -> Estimate:
+    """The estimate for `batch` requests of `input_tokens` + `output_tokens` on `par`. A caller
+    estimating many shapes on one group may pass its `memory_plan(model, hw, par)` and
+    `RooflineCost(model, hw, par)`, built once (they are most of an estimate's time)."""
     if input_tokens < 1 or output_tokens < 1 or batch < 1:
         raise ValueError("input, output and batch must be at least 1")
     check_parallelism(model, par)
-    plan = memory_plan(model, hw, par)
-    cost = RooflineCost(model, hw, par)
+    plan = plan or memory_plan(model, hw, par)
+    cost = cost or RooflineCost(model, hw, par)
     context = input_tokens + output_tokens
-    fits, reason = _fit(model, hw, par, context, batch)
+    fits, reason = _fit(model, hw, par, context, batch, plan)
     if model.max_context_tokens and context > model.max_context_tokens:
         note = f"context {context:,} exceeds the model's {model.max_context_tokens:,} positions"
         reason = f"{reason}; {note}" if reason else note

@@ -13,8 +13,9 @@ and the device count steps up. That step is the effect behind providers' price t
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from itertools import pairwise
 
 import numpy as np
@@ -25,6 +26,7 @@ from sim.cost import pricing
 from sim.cost.estimate import estimate, smallest_fit
 from sim.cost.memory import MemoryPlan, memory_plan
 from sim.cost.parallelism import Parallelism
+from sim.cost.roofline import CostModel, RooflineCost
 from sim.scenario import CostAssumptions
 from workloads.model import ModelArch
 
@@ -75,14 +77,15 @@ def smallest_groups(
 
     A group holds every prompt up to its longest, and a group `smallest_fit` tries earlier holds none
     of them (else it would have been picked at the run's start), so one `smallest_fit` call per run
-    and a bisection over one memory plan find the run's end."""
+    and a bisection over one memory plan find the run's end. The device count never falls as the
+    context grows, so each search starts from the last group's count."""
     start, par = min_context, smallest_fit(model, hw, min_context + output_tokens)
     runs = [(start, par)]
     while par is not None:
         last = _longest_held(memory_plan(model, hw, par), output_tokens, start, max_context)
         if last >= max_context:
             break
-        start, par = last + 1, smallest_fit(model, hw, last + 1 + output_tokens)
+        start, par = last + 1, smallest_fit(model, hw, last + 1 + output_tokens, from_devices=par.devices)
         runs.append((start, par))
     return runs
 
@@ -128,16 +131,27 @@ def shapes(model: ModelArch, hw: Accelerator, smallest: Parallelism) -> list[Par
     return out
 
 
+Group = Callable[[Parallelism], tuple[MemoryPlan, CostModel]]
+"""A group's memory plan and cost model, built once per curve: one curve costs a few groups at
+dozens of prompt lengths, and building them is most of an estimate's time."""
+
+
 def _device_s(
-    model: ModelArch, hw: Accelerator, par: Parallelism, context: int, output_tokens: int, max_batch: int
+    model: ModelArch,
+    hw: Accelerator,
+    par: Parallelism,
+    context: int,
+    output_tokens: int,
+    max_batch: int,
+    group: Group,
 ) -> tuple[int, float, float] | None:
     """(batch, e2e_s, device-seconds per request) of `context`-token requests on group `par`; None
     when not even one fits."""
-    plan = memory_plan(model, hw, par)
+    plan, cost = group(par)
     batch = min(max_batch, plan.max_batch(context + output_tokens)) if plan.fits else 0
     if batch < 1:
         return None
-    e2e_s = estimate(model, hw, par, context, output_tokens, batch).e2e_s
+    e2e_s = estimate(model, hw, par, context, output_tokens, batch, plan=plan, cost=cost).e2e_s
     return batch, e2e_s, par.devices * e2e_s / batch
 
 
@@ -155,6 +169,7 @@ def _row(
     output_tokens: int,
     max_batch: int,
     device_hour: float | None,
+    group: Group,
 ) -> dict:
     """One row of the curve: `context`-token requests on the cheapest of the groups `shapes` offers
     above `smallest`, and on `smallest` itself."""
@@ -169,7 +184,7 @@ def _row(
         [
             (par, run)
             for par in shapes(model, hw, smallest)
-            if (run := _device_s(model, hw, par, context, output_tokens, max_batch))
+            if (run := _device_s(model, hw, par, context, output_tokens, max_batch, group))
         ]
         if smallest
         else []
@@ -225,7 +240,8 @@ def cost_curve(
         device_hour = pricing.device_hour_at_tdp_usd(
             hw, cost.amortization_years, cost.electricity_usd_per_kwh
         )
+        group = cache(lambda par, hw=hw: (memory_plan(model, hw, par), RooflineCost(model, hw, par)))
         for context in contexts(min_context, max_context, edges):
             smallest = runs[bisect_right(starts, context) - 1][1]
-            rows.append(_row(model, hw, smallest, context, output_tokens, max_batch, device_hour))
+            rows.append(_row(model, hw, smallest, context, output_tokens, max_batch, device_hour, group))
     return pd.DataFrame(rows), all_jumps
