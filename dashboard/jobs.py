@@ -41,7 +41,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -362,32 +361,42 @@ class _Runner:
                     shutil.rmtree(folder, ignore_errors=True)
 
 
+def _stop(pid: int) -> None:
+    """SIGTERM the runner and wait for it (SIGKILL after STOP_S). Its parent may be gunicorn's
+    master, whose SIGCHLD handler can reap it first; then there is nothing left to wait for."""
+    with contextlib.suppress(ProcessLookupError, ChildProcessError):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_S
+        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                return
+            time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def job_runner(workers: int = 1, ttl_s: float = 4 * 3600.0, timeout_s: float = 1800.0) -> Iterator[JobStore]:
     """A fresh job folder and a runner process with `workers` job processes serving it, for the
     length of the block; on leaving, the runner is stopped (its job processes with it) and the folder
     removed. Start it before any web worker is forked. A process forked inside the block (a
     gunicorn worker) leaves it by the same path when it exits, so only the process that entered
-    cleans up. The runner gets this process's import path, as multiprocessing's spawn passes it,
-    so it runs the same code the server does."""
+    cleans up; and the runner is known by its pid alone, so such a process has no handle on it to
+    finalise. The runner gets this process's import path, as multiprocessing's spawn passes it, so
+    it runs the same code the server does."""
     owner = os.getpid()
     root = Path(tempfile.mkdtemp(prefix="ctxsim-jobs-"))
     (root / "queue").mkdir()
     (root / "jobs").mkdir()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(os.path.abspath(p) for p in sys.path)}
     args = [str(root), "--workers", str(workers), "--ttl-s", str(ttl_s), "--timeout-s", str(timeout_s)]
-    runner = subprocess.Popen([sys.executable, "-m", "dashboard.jobs", *args], env=env)
-    _write_json(root / "runner.json", {"pid": runner.pid})
+    pid = os.posix_spawn(sys.executable, [sys.executable, "-m", "dashboard.jobs", *args], env)
+    _write_json(root / "runner.json", {"pid": pid})
     try:
         yield JobStore(root)
     finally:
         if os.getpid() == owner:
-            runner.terminate()
-            try:
-                runner.wait(STOP_S)
-            except subprocess.TimeoutExpired:
-                runner.kill()
-                runner.wait()
+            _stop(pid)
             shutil.rmtree(root, ignore_errors=True)
 
 
