@@ -6,12 +6,13 @@ exactly as long as the server.
      ├─ web worker x N          pages and callbacks, T threads each; queue jobs, read answers
      └─ job runner              one process handing jobs to J job processes, one job each at a time
 
-Order matters. The job runner is started and the app built first; gunicorn then forks the web
-workers from a process with no other threads (its control socket, which would add one, is off), so
-a fork never copies a lock some thread held. Ctrl+C or SIGTERM stops the workers, then the runner
-(which kills its job processes), then removes the folder. `--debug` serves the same app and jobs
-from Werkzeug's development server in this one process, with Dash's dev tools and no reloading
-(a reload would orphan the job runner it started).
+Order matters. The job runner is started, the app built and warmed (numba's kernels compiled,
+Dash's setup done: a first user would otherwise wait a second or more per worker); gunicorn then
+forks the web workers from a process with no other threads (its control socket, which would add
+one, is off), so a fork never copies a lock some thread held. Ctrl+C or SIGTERM stops the
+workers, then the runner (which kills its job processes), then removes the folder. `--debug` serves
+the same app and jobs from Werkzeug's development server in this one process, with Dash's dev
+tools and no reloading (a reload would orphan the job runner it started).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from gunicorn.app.base import BaseApplication
 
 from dashboard.app import Settings, create_app
 from dashboard.jobs import job_runner
+from dashboard.whatif import warm_up
 
 
 class _Gunicorn(BaseApplication):
@@ -55,6 +57,8 @@ def serve(
     """Serve the dashboard until interrupted (see the module docstring for the processes)."""
     with job_runner(jobs, ttl_s, timeout_s) as store:
         app = create_app(Settings(data_root=data_root, job_dir=store.root))
+        warm_up()
+        app.server.test_client().get("/")  # Dash's once-per-process setup, done before the fork
         print(
             f"ctxsim dashboard on http://{host}:{port}: {'1 development' if debug else workers} web "
             f"worker(s), {jobs} job process(es); jobs and results in {store.root}",
