@@ -35,7 +35,7 @@ class Page:
         body = json.dumps(
             {
                 "output": spec["output"],
-                "outputs": outputs,
+                "outputs": outputs if spec["output"].startswith("..") else outputs[0],
                 "inputs": inputs,
                 "state": fill(spec["state"]),
                 "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"],
