@@ -15,11 +15,13 @@ order the browser sends it (checked against requests captured from Chromium):
 3. cluster sizing: opens the page, presses Plan (8 req/s, tp=1, up to 8 devices; about 8
    simulations), polls until the plan is shown, then draws it.
 
-A level ends when every user is done, or after `--level-timeout-s`. A job is lost unless its user
-saw its answer (a run kept, a plan shown): a failed, dead or cancelled job, an HTTP error or a
-time-out all count. The table gives jobs sent, answered and lost, p95 latency per callback, any
-HTTP errors, and the server's peak memory (PSS summed over its processes, so pages shared by the
-forked workers count once). After the last level the server gets Ctrl+C (SIGINT to its process
+A level ends when every user is done, or after `--level-timeout-s`. A job is answered when its user
+saw the answer (a run kept, a plan shown); lost when it ended without one (failed, died, refused,
+an HTTP error); unfinished when still queued or running at the level's end (jobs queue behind the
+`--jobs` processes, so 32 plans take minutes on 2 cores). The table gives jobs sent, answered, lost
+and unfinished, the p95 time from a press to its answer, p95 latency per callback, HTTP errors, and
+the server's peak memory (PSS summed over its processes, so pages the forked workers share count
+once). After the last level the server gets Ctrl+C (SIGINT to its process
 group); any of its processes, the replaced job processes included, still alive 15 s later is
 stuck, and the job folder must be gone. Targets: 0 lost and 0 stuck at 32 users, designer p95
 <= 300 ms at 8 users. The client runs on the same machine and takes CPU from the server.
@@ -83,8 +85,11 @@ def props_by_id(node, found: dict) -> dict:
 class User:
     """One browser window: its components' values, and the callbacks the pages fire."""
 
-    def __init__(self, base: str, deps: list, times: dict, errors: list, pool: ThreadPoolExecutor):
-        self.base, self.deps, self.times, self.errors, self.pool = base, deps, times, errors, pool
+    def __init__(self, base: str, deps: list, times: dict, errors: list, lost: list, pool):
+        """`times` gathers each callback's latencies, `errors` HTTP errors, `lost` why jobs were;
+        `pool` (threads) sends the requests the browser sends at once."""
+        self.base, self.deps, self.times, self.pool = base, deps, times, pool
+        self.errors, self.lost = errors, lost
         self.http = requests.Session()
         self.values = props_by_id(self.get("/_dash-layout"), {})
         self.ticks = 0
@@ -149,36 +154,44 @@ class User:
             self.fire('"designer-cost-curve"', changed, read=False)
             answer.result()
 
-    def job(self, page: str, start: str, poll: str, view: str, deadline: float) -> bool:
-        """Press the page's button and poll until its job is over; whether its answer came."""
+    def job(self, page: str, start: str, poll: str, view: str, deadline: float) -> tuple[str, float]:
+        """Press the page's button and poll until its job is over: ("answered" | "lost" |
+        "unfinished" at the deadline, seconds from the press to the answer drawn)."""
+        pressed = time.monotonic()
         self.values[f"{page}-run.n_clicks"] = 1
         self.fire(start, f"{page}-run.n_clicks")
+        error_id = f"{page}-run-error.children" if page == "runs" else f"{page}-error.children"
         if not self.values.get(f"{page}-job.data"):
-            self.errors.append(f"{page}: refused: {self.values.get(f'{page}-error.children')}")
-            return False
+            self.lost.append(f"{page}: refused: {self.values.get(error_id)}")
+            return "lost", 0.0
         self.fire(f"{page}-run.disabled", f"{page}-job.data", read=False)
         while self.values.get(f"{page}-job.data") and time.monotonic() < deadline:
             time.sleep(POLL_S)
             self.ticks += 1
             self.values[f"{page}-poll.n_intervals"] = self.ticks
             self.fire(poll, f"{page}-poll.n_intervals")
-        error = self.values.get(f"{page}-run-error.children" if page == "runs" else f"{page}-error.children")
-        if self.values.get(f"{page}-job.data") or error:
-            return False
+        if self.values.get(f"{page}-job.data"):
+            return "unfinished", 0.0
+        if self.values.get(error_id):
+            self.lost.append(f"{page}: {self.values[error_id]['props']['children']}")
+            return "lost", 0.0
         self.fire(view, read=page == "runs")
-        return True
+        return "answered", time.monotonic() - pressed
 
-    def runs(self, deadline: float) -> bool:
+    def runs(self, deadline: float) -> tuple[str, float]:
         self.visit("/runs", RUN_QUERY)
         self.fire("runs-check.children", read=False)
         self.fire("runs-compare.children")
         start, poll = "runs-job.data...runs-run-error", "runs-kept.data...runs-progress.value"
-        kept = self.job("runs", start, poll, "runs-compare.children", deadline)
-        if kept:
+        outcome = self.job("runs", start, poll, "runs-compare.children", deadline)
+        if outcome[0] == "answered":
             self.fire("runs-classes.children", "runs-selected.value", read=False)
-        return kept and len(self.values["runs-kept.data"]) == 1
+            if len(self.values["runs-kept.data"]) != 1:
+                self.lost.append(f"runs: kept {self.values['runs-kept.data']}")
+                return "lost", 0.0
+        return outcome
 
-    def sizing(self, deadline: float) -> bool:
+    def sizing(self, deadline: float) -> tuple[str, float]:
         self.visit("/sizing", PLAN_QUERY)
         self.fire("sizing-answer.children", read=False)
         start, poll = "sizing-job.data...sizing-error", "sizing-result.data...sizing-progress"
@@ -250,7 +263,7 @@ def level(server: Server, users: int, args) -> dict:
     """`users` users at once; jobs sent, answered, lost, latencies, errors and peak memory."""
     deps = requests.get(f"{server.base}/_dash-dependencies", timeout=30).json()
     times = {name: [] for name, _ in [*CALLBACKS, ("other", "")]}
-    errors, outcomes = [], []
+    errors, lost, outcomes = [], [], []
     server.peak_bytes = 0
     deadline = time.monotonic() + args.level_timeout_s
     pool = ThreadPoolExecutor(max_workers=users)
@@ -259,7 +272,7 @@ def level(server: Server, users: int, args) -> dict:
         rng = np.random.default_rng(i)
         time.sleep(rng.uniform(0, 1))
         try:
-            user = User(server.base, deps, times, errors, pool)
+            user = User(server.base, deps, times, errors, lost, pool)
             user.designer(args.moves, args.think_s, rng)
             outcomes.append(user.runs(deadline))
             outcomes.append(user.sizing(deadline))
@@ -272,12 +285,16 @@ def level(server: Server, users: int, args) -> dict:
     for t in threads:
         t.join(max(0.0, deadline - time.monotonic()) + 5)
     pool.shutdown(wait=False, cancel_futures=True)
+    ends = [end for end, _ in outcomes]
     return {
         "users": users,
         "sent": 2 * users,
-        "answered": sum(outcomes),
+        "answered": ends.count("answered"),
+        "unfinished": ends.count("unfinished"),
+        "job_p95_s": np.percentile([s for end, s in outcomes if end == "answered"] or [np.nan], 95),
         "p95": {name: np.percentile(t, 95) if t else float("nan") for name, t in times.items()},
         "errors": errors,
+        "lost": lost,
         "peak_bytes": server.peak_bytes,
     }
 
@@ -287,7 +304,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, nargs="+", default=[1, 4, 8, 16, 32])
     parser.add_argument("--moves", type=int, default=10, help="designer knob moves per user")
     parser.add_argument("--think-s", type=float, default=0.5, help="mean pause between moves")
-    parser.add_argument("--level-timeout-s", type=float, default=300.0)
+    parser.add_argument("--level-timeout-s", type=float, default=900.0)
     parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 1) // 2))
@@ -303,19 +320,21 @@ def main() -> None:
         stuck, removed = server.stop()
     print()
     columns = "  ".join(f"{n} p95" for n in SHOWN)
-    print(f"users  jobs sent/answered/lost  {columns}  HTTP errors  PSS peak")
+    print(f"users  jobs sent/answered/lost/unfinished  job p95  {columns}  HTTP errors  PSS peak")
     for r in rows:
-        jobs = f"{r['sent']}/{r['answered']}/{r['sent'] - r['answered']}"
+        lost = r["sent"] - r["answered"] - r["unfinished"]
+        jobs = f"{r['sent']}/{r['answered']}/{lost}/{r['unfinished']}"
         cells = "  ".join(f"{r['p95'][n] * 1e3:>{len(n) + 1}.0f}ms" for n in SHOWN)
         memory = f"{r['peak_bytes'] / 2**30:.2f} GiB"
-        print(f"{r['users']:>5}  {jobs:>23}  {cells}  {len(r['errors']):>11}  {memory:>8}")
-        for error in sorted(set(r["errors"]))[:5]:
-            print(f"       {error}")
+        job = f"{r['job_p95_s']:>6.1f}s"
+        print(f"{r['users']:>5}  {jobs:>34}  {job}  {cells}  {len(r['errors']):>11}  {memory:>8}")
+        for why in sorted(set(r["errors"] + r["lost"]))[:5]:
+            print(f"       {why}")
     print(f"\nafter Ctrl+C: {stuck} stuck processes, job folder {'removed' if removed else 'LEFT BEHIND'}")
     by_users = {r["users"]: r for r in rows}
     checks = [stuck == 0, removed]
     if 32 in by_users:
-        checks.append(by_users[32]["answered"] == by_users[32]["sent"])
+        checks.append(by_users[32]["answered"] == by_users[32]["sent"] and not by_users[32]["errors"])
     if 8 in by_users:
         checks.append(by_users[8]["p95"]["designer answer"] <= TARGET_S)
     targets = "0 lost and 0 stuck at 32 users; designer p95 <= 300 ms at 8"

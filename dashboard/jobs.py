@@ -64,6 +64,7 @@ TICK_S = 0.1  # how often the runner looks at the tray and its job processes
 EXPIRE_EVERY_S = 30.0  # at most; a shorter time to live is checked twice as often
 PROGRESS_EVERY_S = 0.25
 STOP_S = 10.0  # how long the owner waits for the runner to stop before killing it
+JOB_NICENESS = 10  # job processes yield the CPU to the web workers: pages first, simulations after
 
 
 class JobsBusy(ValueError):
@@ -166,7 +167,7 @@ class JobStore:
         if (folder / "result.json").exists():
             return Status("done", progress)
         if (running := _read_json(folder / "running.json")) is not None:
-            if _alive(running["pid"]):
+            if _alive(running["pid"]) or self._runner_alive():  # the runner records how it ended
                 return Status("running", progress)
             return self._ended(key, running["pid"])
         waiting = [p.stem for p in _waiting(self.queue)]
@@ -177,8 +178,8 @@ class JobStore:
         return Status("gone")
 
     def _ended(self, key: str, pid: int) -> Status:
-        """A job whose process is gone: its answer if it wrote one just before, else died. The
-        runner records a death itself, with how the process ended; this covers a runner gone too."""
+        """A job whose process and runner are both gone: its answer if it wrote one just before,
+        else died. (While the runner lives, it records a death itself, with how the process ended.)"""
         folder = self.folder(key)
         if (error := _read_json(folder / "error.json")) is not None:
             return Status(error["state"], None, error["message"])
@@ -234,8 +235,10 @@ class _Progress:
 
 def _work(root: Path, conn) -> None:
     """A job process: run each key the runner sends, write its answer or its error, say done. It
-    ignores Ctrl+C (the terminal sends it to the whole group); the runner stops it."""
+    runs at a lower CPU priority, so a busy simulation slows no page, and ignores Ctrl+C (the
+    terminal sends it to the whole group); the runner stops it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.nice(JOB_NICENESS)
     store = JobStore(root)
     while True:
         try:
@@ -316,7 +319,7 @@ class _Runner:
     def _reap(self) -> None:
         for i, w in enumerate(self.pool):
             if w.key and w.conn.poll():
-                with contextlib.suppress(EOFError):
+                with contextlib.suppress(EOFError, ConnectionError):  # a killed process's pipe
                     w.conn.recv()
                     w.key = None
             if not w.process.is_alive():
@@ -346,7 +349,8 @@ class _Runner:
                 (folder / "running.json").unlink(missing_ok=True)
                 continue
             w.key, w.started, w.stopping = key, time.monotonic(), ""
-            w.conn.send(key)
+            with contextlib.suppress(ConnectionError):  # it just died: _reap records the job as died
+                w.conn.send(key)
 
     def _expire(self) -> None:
         """Remove jobs untouched for `ttl_s`: answers nobody read or looked at again, and errors."""
