@@ -58,15 +58,16 @@ def serve(
     with job_runner(jobs, ttl_s, timeout_s) as store:
         app = create_app(Settings(data_root=data_root, job_dir=store.root))
         warm_up()
-        app.server.test_client().get("/")  # Dash's once-per-process setup, done before the fork
-        print(
-            f"ctxsim dashboard on http://{host}:{port}: {'1 development' if debug else workers} web "
-            f"worker(s), {jobs} job process(es); jobs and results in {store.root}",
-            flush=True,
-        )
         if debug:
+            print(f"ctxsim dashboard (development server) on http://{host}:{port}; jobs in {store.root}")
             app.run(host=host, port=port, debug=True, use_reloader=False)
             return
+        app.server.test_client().get("/")  # Dash's once-per-process setup, done before the fork
+        print(
+            f"ctxsim dashboard on http://{host}:{port}: {workers} web workers x {threads} threads, "
+            f"{jobs} job processes; jobs in {store.root}",
+            flush=True,
+        )
         options = {
             "bind": f"{host}:{port}",
             "workers": workers,
