@@ -1,7 +1,7 @@
 """`ctxsim dashboard` as a team runs it: gunicorn web workers and the job runner as real processes
-on a free port. A run started through one web worker is polled through any; Ctrl+C (to the whole
-process group, as a terminal sends it) or SIGTERM (to the server alone, as a service manager
-may) stops every process, frees the port and removes the job folder."""
+on a free port (and `--debug`'s development server). A run started through one web worker is polled
+through any; Ctrl+C (to the whole process group, as a terminal sends it) or SIGTERM (to the server
+alone, as a service manager may) stops every process, frees the port and removes the job folder."""
 
 import os
 import signal
@@ -27,32 +27,39 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def server():
-    """The server in a process group of its own; yields (process, base URL, job folder)."""
-    port = free_port()
-    command = [sys.executable, "-c", "from sim.cli import app; app()", "dashboard", "--port", str(port)]
-    process = subprocess.Popen(
-        [*command, "--workers", "2", "--threads", "2", "--jobs", "1"],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-        start_new_session=True,
-    )
-    folder = Path(process.stdout.readline().rsplit(" ", 1)[-1].strip())
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(base, timeout=5).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        assert time.monotonic() < deadline and process.poll() is None, "the server did not come up"
-        time.sleep(0.2)
-    yield process, base, folder
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+def start_server():
+    """`start_server(*options)` serves the dashboard in a process group of its own and returns
+    (process, base URL, job folder); whatever is still running at the end is killed."""
+    started = []
+
+    def start(*options: str):
+        port = free_port()
+        command = [sys.executable, "-c", "from sim.cli import app; app()", "dashboard", "--port", str(port)]
+        process = subprocess.Popen(
+            [*command, *options],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+            start_new_session=True,
+        )
+        started.append(process)
+        folder = Path(process.stdout.readline().rsplit(" ", 1)[-1].strip())
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(base, timeout=5).status_code == 200:
+                    return process, base, folder
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline and process.poll() is None, "the server did not come up"
+            time.sleep(0.2)
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def run_over_http(base: str, values: dict) -> Page:
@@ -75,11 +82,23 @@ def run_over_http(base: str, values: dict) -> Page:
     return page
 
 
-@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
-def test_the_server_runs_jobs_across_workers_and_stops_clean(server, pages, settings, session, stop):
-    process, base, folder = server
+GUNICORN = ("--workers", "2", "--threads", "2", "--jobs", "1")
+
+
+@pytest.mark.parametrize(
+    ("options", "stop", "processes"),
+    [
+        (GUNICORN, "ctrl-c", 5),  # the server, 2 web workers, the job runner, its job process
+        (GUNICORN, "sigterm", 5),
+        (("--debug",), "ctrl-c", 3),  # Werkzeug's server, the job runner, its job process
+    ],
+)
+def test_the_server_runs_jobs_and_stops_clean(
+    start_server, pages, settings, session, options, stop, processes
+):
+    process, base, folder = start_server(*options)
     family = [process, *psutil.Process(process.pid).children(recursive=True)]
-    assert len(family) >= 5  # the server, 2 web workers, the job runner, its job process
+    assert len(family) >= processes
     data = read_example(settings.examples_dir, "chat-h100")
     form = form_values(scenario_from_dict(data))
     form[7] = 300  # requests
