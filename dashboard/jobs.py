@@ -64,7 +64,7 @@ TICK_S = 0.1  # how often the runner looks at the tray and its job processes
 EXPIRE_EVERY_S = 30.0  # at most; a shorter time to live is checked twice as often
 PROGRESS_EVERY_S = 0.25
 STOP_S = 10.0  # how long the owner waits for the runner to stop before killing it
-JOB_NICENESS = 10  # job processes yield the CPU to the web workers: pages first, simulations after
+JOB_NICENESS = 5  # job processes yield the CPU to busy web workers (about 1 : 3), not to idle ones
 
 
 class JobsBusy(ValueError):
@@ -160,7 +160,12 @@ class JobStore:
         return runner is not None and _alive(runner["pid"])
 
     def status(self, key: str) -> Status:
+        """Where the job is. The files are read latest state first; a job moving on meanwhile
+        (handed out, cancelled) is reported as still queued, and only a job whose folder is gone
+        (discarded, expired) as gone."""
         folder = self.folder(key)
+        if not folder.is_dir():
+            return Status("gone")
         progress = _read_json(folder / "progress.json")
         if (error := _read_json(folder / "error.json")) is not None:
             return Status(error["state"], progress, error["message"])
@@ -171,11 +176,9 @@ class JobStore:
                 return Status("running", progress)
             return self._ended(key, running["pid"])
         waiting = [p.stem for p in _waiting(self.queue)]
-        if key in waiting:
-            if not self._runner_alive():
-                return Status("failed", None, "the job runner is not running: restart the dashboard")
-            return Status("queued", None, ahead=waiting.index(key))
-        return Status("gone")
+        if key in waiting and not self._runner_alive():
+            return Status("failed", None, "the job runner is not running: restart the dashboard")
+        return Status("queued", None, ahead=waiting.index(key) if key in waiting else 0)
 
     def _ended(self, key: str, pid: int) -> Status:
         """A job whose process and runner are both gone: its answer if it wrote one just before,

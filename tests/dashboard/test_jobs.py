@@ -119,6 +119,17 @@ def test_the_queue_is_bounded(jobs, session):
     wait_for(lambda: tight.status(first).state == "cancelled", what="cancelled job")
 
 
+def test_a_job_between_the_queue_and_its_process_is_queued_not_gone(tmp_path, session):
+    """The runner writes running.json, then takes the job from the queue; a poll reading in between
+    finds neither. Only a job whose folder is gone is gone."""
+    store = JobStore(tmp_path)
+    key = f"{session}-{new_session()}"
+    store.folder(key).mkdir(parents=True)
+    assert store.status(key).state == "queued"
+    store.folder(key).rmdir()
+    assert store.status(key).state == "gone"
+
+
 @pytest.mark.parametrize("key", ["../../etc", "a" * 65, None, f"{'0' * 32}-{'0' * 31}/"])
 def test_keys_from_the_browser_are_checked(jobs, key):
     with pytest.raises(ValueError, match=r"is not a job key"):

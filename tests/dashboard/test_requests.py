@@ -22,7 +22,7 @@ def headers(node) -> list:
 def test_seven_large_runs_kept_never_grow_a_request(dashboard_app, pages, settings, jobs, session):
     data = read_example(settings.examples_dir, "chat-h100")
     form = form_values(scenario_from_dict(data))
-    form[7] = 3000  # requests: enough to fill a kept run's latency and timeseries caps
+    form[7] = 1200  # requests: enough to fill a kept run's latency and timeseries caps (160 KB)
     client = dashboard_app.server.test_client()
 
     def post_json(url: str, body: str) -> tuple[int, dict]:
