@@ -43,6 +43,8 @@ from pathlib import Path
 import numpy as np
 import psutil
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util import Retry
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_S = 0.300
@@ -91,6 +93,9 @@ class User:
         self.base, self.deps, self.times, self.pool = base, deps, times, pool
         self.errors, self.lost = errors, lost
         self.http = requests.Session()
+        # A browser resends a request whose reused keep-alive connection the server had just closed
+        # (gunicorn closes idle ones after 2 s); so does this client, once.
+        self.http.mount("http://", HTTPAdapter(max_retries=Retry(total=1, allowed_methods=None, status=0)))
         self.values = props_by_id(self.get("/_dash-layout"), {})
         self.ticks = 0
 
@@ -175,7 +180,7 @@ class User:
         if self.values.get(error_id):
             self.lost.append(f"{page}: {self.values[error_id]['props']['children']}")
             return "lost", 0.0
-        self.fire(view, read=page == "runs")
+        self.fire(view, read=False)
         return "answered", time.monotonic() - pressed
 
     def runs(self, deadline: float) -> tuple[str, float]:
@@ -185,8 +190,10 @@ class User:
         start, poll = "runs-job.data...runs-run-error", "runs-kept.data...runs-progress.value"
         outcome = self.job("runs", start, poll, "runs-compare.children", deadline)
         if outcome[0] == "answered":
+            kept = self.values["runs-kept.data"]
+            self.values["runs-selected.value"] = kept[-1]["key"]  # what the comparison selects
             self.fire("runs-classes.children", "runs-selected.value", read=False)
-            if len(self.values["runs-kept.data"]) != 1:
+            if len(kept) != 1:
                 self.lost.append(f"runs: kept {self.values['runs-kept.data']}")
                 return "lost", 0.0
         return outcome
@@ -277,7 +284,7 @@ def level(server: Server, users: int, args) -> dict:
             outcomes.append(user.runs(deadline))
             outcomes.append(user.sizing(deadline))
         except requests.RequestException as exc:
-            errors.append(f"user {i}: {type(exc).__name__}")
+            errors.append(f"user {i}: {type(exc).__name__}: {str(exc)[:160]}")
 
     threads = [threading.Thread(target=session, args=(i,)) for i in range(users)]
     for t in threads:

@@ -15,12 +15,14 @@ worker can answer any poll, because everything lives in files:
     ROOT/jobs/KEY/progress.json the latest {"percent", "text"} the task reported
     ROOT/jobs/KEY/result.json   the answer, as the JSON the browser would get
     ROOT/jobs/KEY/error.json    {"state": "failed" | "died" | "cancelled", "message": ...}
+    ROOT/jobs/KEY/cancel        a request to stop it, which the runner carries out
 
 Why not Dash's background-callback managers: the disk-cache one forks a process per click from a
 threaded server while other threads hold the SQLite cache's locks, and a fork taken then can
 deadlock for good. Here nothing forks from a threaded process: job processes are started with
 "spawn" (a fresh interpreter) by the single-threaded runner, and the web workers only write files.
-Every file is written whole and then renamed into place, so a reader never sees half of one.
+Every file is written whole and then renamed into place, so a reader never sees half of one. Job
+processes run at a lower CPU priority than the web workers: pages first, simulations after.
 
 A KEY is the browser window's session id and a fresh id per click, so two users (or two clicks)
 with the same inputs never share a job. A result stays until the page discards it (a run dropped
