@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from hardware import load_hardware
 from hardware.spec import Accelerator, MemoryTier
 from sim.cost import pricing
 from sim.cost.estimate import Estimate, Memory, estimate, smallest_fit
@@ -27,6 +28,8 @@ from sim.cost.memory import MAIN_TIER, TierPlacement
 from sim.cost.parallelism import Parallelism
 from sim.cost.roofline import RooflineCost
 from sim.scenario import CostAssumptions, deep_merge
+from sim.studies.costcurve import cost_curve
+from workloads import load_model
 from workloads.model import ModelArch
 
 PEAK_DTYPES = ("bf16", "fp8", "int8", "fp4")
@@ -180,3 +183,13 @@ def roofline_points(
 def roof(hw: Accelerator, dtype: str) -> tuple[float, float]:
     """(peak FLOP/s for `dtype` weights, main-tier bytes/s): the datasheet roofline of one device."""
     return hw.peak_flops.for_dtype(dtype), hw.main_tier.bandwidth_bytes_per_s
+
+
+def warm_up() -> None:
+    """One small answer, roofline and cost curve, which compiles (or loads from numba's cache) every
+    kernel the designer calls. A server calls it before forking its web workers, so that no user's
+    first move pays for it in each worker."""
+    model, hw = load_model("llama-3.1-8b"), load_hardware("h100-sxm")
+    first = answer(model, hw, 1_000, 10, 1)
+    roofline_points(model, hw, first.par, 1_000, 1)
+    cost_curve(model, [hw], 10, 1_000, 100_000, max_batch=1)

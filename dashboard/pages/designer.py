@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict
+from functools import lru_cache
 
 import dash
 import dash_bootstrap_components as dbc
@@ -477,10 +478,15 @@ def preset_curve(hw_name, model_name, kv, output, batch):
     """The untouched preset's cost curve; it changes only with the preset and the workload."""
     if not all(isinstance(v, int | float) and v >= 1 for v in (output, batch)):
         return dash.no_update
-    return {
-        "hardware": hw_name,
-        **_curve_data(_model(model_name, kv), load_hardware(hw_name), int(output), int(batch)),
-    }
+    return _preset_curve_data(hw_name, model_name, kv, int(output), int(batch))
+
+
+@lru_cache(maxsize=256)
+def _preset_curve_data(hw_name: str, model_name: str, kv: str, output: int, batch: int) -> dict:
+    """A preset's cost curve as the page's store holds it (read, never changed). Presets do not
+    change while the server runs, so a web worker draws each preset's curve for a workload once,
+    however many users open the designer on it."""
+    return {"hardware": hw_name, **_curve_data(_model(model_name, kv), load_hardware(hw_name), output, batch)}
 
 
 @callback(

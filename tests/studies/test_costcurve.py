@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from hardware import load_hardware
 from sim.cli import app
-from sim.cost.estimate import smallest_fit
+from sim.cost.estimate import estimate, smallest_fit
 from sim.cost.memory import memory_plan
 from sim.cost.parallelism import Parallelism
 from sim.studies.costcurve import contexts, cost_curve, jumps, shapes, smallest_groups
@@ -57,6 +57,17 @@ def test_curve_rows(curve):
         assert set(j.context_tokens for j in found if j.hardware == name) <= set(group["context_tokens"])
     past = df[(df["hardware"] == "l40s") & ~df["fits"]]
     assert len(past) and past["cost_per_request_usd"].isna().all()
+
+
+def test_each_row_is_the_estimate_of_its_group(llama8b, curve):
+    """The curve builds each group's memory plan and cost model once; every row must still be what
+    `estimate` gives on its own."""
+    df, _ = curve
+    hw = load_hardware("h100-sxm")
+    for row in df[(df["hardware"] == "h100-sxm") & df["fits"]].itertuples():
+        par = Parallelism(int(row.tp), int(row.pp))
+        alone = estimate(llama8b, hw, par, row.context_tokens, OUTPUT, int(row.batch))
+        assert alone.e2e_s == row.e2e_s
 
 
 def test_the_price_steps_up_on_the_fewest_devices(curve):
