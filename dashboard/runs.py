@@ -55,8 +55,17 @@ COMPARED = [
 ]
 
 
+FIRST_EXAMPLE = "chat-h100"
+"""The example a page opens with: the README's first scenario, a small chat service any preset serves."""
+
+
 def example_names(folder: Path) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def default_example(names: list[str]) -> str | None:
+    """`FIRST_EXAMPLE` when the folder has it, else the first by name (None for no examples)."""
+    return FIRST_EXAMPLE if FIRST_EXAMPLE in names else (names[0] if names else None)
 
 
 def read_example(folder: Path, name: str) -> dict:

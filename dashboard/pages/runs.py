@@ -35,6 +35,7 @@ from dashboard.runs import (
     FORM_FIELDS,
     apply_form,
     compare_table,
+    default_example,
     example_names,
     form_values,
     latency_frame,
@@ -76,7 +77,7 @@ def _query_value(text: str):
 def layout(**query):
     examples = example_names(settings().examples_dir)
     example = (
-        query.get("example") if query.get("example") in examples else (examples[0] if examples else None)
+        query.get("example") if query.get("example") in examples else default_example(examples)
     )
     data, values = None, [None] * len(FORM_FIELDS)
     if example:

@@ -26,7 +26,7 @@ from dashboard.components import (
     verdict_card_body,
     verdict_colour,
 )
-from dashboard.runs import example_names, latency_frame, read_example
+from dashboard.runs import default_example, example_names, latency_frame, read_example
 from dashboard.sizing import TPS, borderline_rows, candidates_table, plan_job
 from hardware import hardware_names
 from sim.format import usd
@@ -118,7 +118,7 @@ def layout(**query):
     """The page, with the form filled from a shared link's query (unknown values fall back)."""
     examples = example_names(settings().examples_dir)
     example = (
-        query.get("example") if query.get("example") in examples else (examples[0] if examples else None)
+        query.get("example") if query.get("example") in examples else default_example(examples)
     )
     hw = query.get("hardware", "")
     chosen = [h for h in (hw if isinstance(hw, list) else [hw]) if h in hardware_names()]

@@ -415,7 +415,8 @@ def plan(
     pairs, skipped, workload = _pairs(base, demand, space)
     simulations = 0
 
-    streams = {demand.requests: workload[2]}  # the same requests for every configuration
+    # the same requests for every configuration (none to draw when every configuration was skipped)
+    streams = {demand.requests: workload[2]} if workload is not None else {}
 
     def simulate(pair: _Pair, replicas: int) -> Candidate:
         nonlocal simulations

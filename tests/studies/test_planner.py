@@ -199,3 +199,11 @@ def test_plan_searches_expert_and_attention_splits_pruning_first():
     pairs, skipped, _ = _pairs(base, DEMAND, space)
     assert any(dict(p.split) == {"ep": 8, "attention_dp": 8} for p in pairs)
     assert any("with ep 3" in s.reason and "must divide" in s.reason for s in skipped)
+
+
+def test_a_search_where_every_configuration_is_skipped_says_so():
+    """70B weights on one 80 GB H100 at tp 1: nothing to simulate, every skip named, no crash."""
+    base = yaml.safe_load(CHAT.read_text()) | {"model": "llama-3.1-70b"}
+    answer = plan(base, Demand(8.0, [parse_slo("ttft_p99=2s")], 300), SearchSpace(None, [1], 1))
+    assert answer.best is None and answer.simulations == 0
+    assert answer.skipped and all(s.tp == 1 for s in answer.skipped)
