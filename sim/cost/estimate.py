@@ -14,7 +14,9 @@ SRAM-only device (an LPU) reserves what it needs rather than a GPU server's 8,19
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from itertools import dropwhile
 
 import numpy as np
 
@@ -88,7 +90,7 @@ def _fit(plan: MemoryPlan, context: int, batch: int, where: str, engines: int = 
     shared out over the replica's `engines` schedulers, fit their schedulers' shares of the KV pool."""
     if plan.shortfall:
         return False, plan.shortfall
-    engine = plan.share(engines)
+    engine = plan.share(engines) if engines > 1 else plan
     share = -(-batch // engines)
     need = float(plan.seq_bytes(context)) * share
     if need > engine.kv_pool_bytes:
@@ -100,6 +102,27 @@ def _fit(plan: MemoryPlan, context: int, batch: int, where: str, engines: int = 
     return True, ""
 
 
+def fit_candidates(
+    model: ModelArch, hw: Accelerator, memory: Memory = DEFAULT_MEMORY
+) -> Iterator[tuple[int, int]]:
+    """The (tp, pp) groups `smallest_fit` tries, in its order: from `min_devices_for_weights` up, tp a
+    divisor of the heads, first every group with tp <= 8 (the widest first for each device count),
+    then the groups with a wider tp. A group of more devices at tp 8 beats fewer at tp 32, whose
+    all-reduces cross 4x as many hops a layer."""
+    heads = model.num_heads or 1
+    divisors = sorted((t for t in range(1, heads + 1) if heads % t == 0), reverse=True)
+    start = min_devices_for_weights(model, hw, memory)
+    linked = hw.link() is not None
+    for tps in ([t for t in divisors if t <= 8], sorted(t for t in divisors if t > 8)):
+        top = min(MAX_DEVICES_SEARCHED, max(tps, default=0) * model.num_layers)
+        if not linked:
+            top = min(top, 1)
+        for devices in range(start, top + 1):
+            for tp in tps:
+                if devices % tp == 0 and devices // tp <= model.num_layers:
+                    yield tp, devices // tp
+
+
 def smallest_fit(
     model: ModelArch,
     hw: Accelerator,
@@ -107,26 +130,25 @@ def smallest_fit(
     batch: int = 1,
     memory: Memory = DEFAULT_MEMORY,
     step_tokens: int | None = None,
+    resume_at: Parallelism | None = None,
 ) -> Parallelism | None:
-    """The fewest devices (tp x pp, tp a divisor of the heads) that hold the weights, the activation
-    reserve for a step of `step_tokens` (default: `batch` x `context`) and `batch` sequences of
-    `context` tokens: with tp <= 8 (the widest first) when any such group does, else with a wider tp.
-    A group of more devices at tp 8 beats fewer at tp 32, whose all-reduces cross 4x as many hops a
-    layer. The search starts at `min_devices_for_weights`, so an SRAM-only device's hundreds of chips
-    are found without trying every smaller group."""
-    heads = model.num_heads or 1
-    divisors = sorted((t for t in range(1, heads + 1) if heads % t == 0), reverse=True)
+    """The first of `fit_candidates` (the fewest devices, tp <= 8 when any such group does) that holds
+    the weights, the activation reserve for a step of `step_tokens` (default: `batch` x `context`)
+    and `batch` sequences of `context` tokens. The search starts at `min_devices_for_weights`, so an
+    SRAM-only device's hundreds of chips are found without trying every smaller group.
+
+    `resume_at` skips the candidates before it: pass the group this search found for a shorter
+    context (same batch and step). A group holds every context shorter than one it holds, so the
+    groups skipped, which held none of the shorter one, hold none of this one either."""
     step = step_tokens if step_tokens is not None else batch * context
-    start = min_devices_for_weights(model, hw, memory)
-    for tps in ([t for t in divisors if t <= 8], sorted(t for t in divisors if t > 8)):
-        top = min(MAX_DEVICES_SEARCHED, max(tps, default=0) * model.num_layers)
-        for devices in range(start, top + 1):
-            for tp in tps:
-                if devices % tp or devices // tp > model.num_layers or not (hw.link() or devices == 1):
-                    continue
-                par = Parallelism(tp, devices // tp)
-                if _fit(memory.plan(model, hw, par, step), context, batch, "")[0]:
-                    return par
+    candidates = fit_candidates(model, hw, memory)
+    if resume_at is not None:
+        where = (resume_at.tp, resume_at.pp)
+        candidates = dropwhile(lambda shape: shape != where, candidates)
+    for tp, pp in candidates:
+        par = Parallelism(tp, pp)
+        if _fit(memory.plan(model, hw, par, step), context, batch, "")[0]:
+            return par
     return None
 
 

@@ -51,13 +51,24 @@ class CostModel:
 
     def __init__(self, table: OpTable, micro_batches: int = 1):
         self.table = table
-        self._tables = [micro_batch(table, m) for m in range(1, micro_batches + 1)]
-        self._by_m = [t.kernel_args for t in self._tables]
+        self._tables: list[OpTable | None] = [table] + [None] * (micro_batches - 1)
+        self._by_m: list[tuple | None] = [table.kernel_args] + [None] * (micro_batches - 1)
+
+    def _table(self, n: int) -> OpTable:
+        """The table for a batch of n sequences: split into min(n, micro_batches) micro-batches that
+        follow each other through the pipeline (`micro_batch`), built the first time it is asked for
+        (a deep pipeline has one per micro-batch count, and most uses need one or two)."""
+        m = min(max(n, 1), len(self._tables))
+        table = self._tables[m - 1]
+        if table is None:
+            table = self._tables[m - 1] = micro_batch(self.table, m)
+            self._by_m[m - 1] = table.kernel_args
+        return table
 
     def _for(self, n: int) -> tuple:
-        """The kernel arguments for a batch of n sequences: split into min(n, micro_batches)
-        micro-batches that follow each other through the pipeline (`micro_batch`)."""
-        return self._by_m[min(max(n, 1), len(self._by_m)) - 1]
+        """The kernel arguments for a batch of n sequences (`_table`)."""
+        args = self._by_m[min(max(n, 1), len(self._by_m)) - 1]
+        return self._table(n).kernel_args if args is None else args
 
     def step(self, new: np.ndarray, ctx: np.ndarray, sampled: int) -> StepTime:
         """One step where sequence i processes new[i] tokens after ctx[i] tokens of prior context and
@@ -99,7 +110,7 @@ class CostModel:
         dynamic power drawn), bound, for reports and the dashboard. With
         efficiency curves, `efficiency_compute`/`efficiency_memory` are the fractions of peak used and
         `extrapolated` marks an operator whose work per call lies outside a curve's measured range."""
-        t = self._tables[min(max(len(new), 1), len(self._tables)) - 1]
+        t = self._table(len(new))
         x = K.batch_features(
             np.asarray(new, np.int64), np.asarray(ctx, np.int64), float(sampled), t.window, t.moe_ratio,
             t.spill_from,

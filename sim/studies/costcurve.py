@@ -74,8 +74,10 @@ def _longest_held(plan: MemoryPlan, output_tokens: int, low: int, high: int) -> 
     return low
 
 
-def _smallest(model: ModelArch, hw: Accelerator, context: int, memory: Memory) -> Parallelism | None:
-    return smallest_fit(model, hw, context, 1, memory, memory.max_batched_tokens)
+def _smallest(
+    model: ModelArch, hw: Accelerator, context: int, memory: Memory, after: Parallelism | None = None
+) -> Parallelism | None:
+    return smallest_fit(model, hw, context, 1, memory, memory.max_batched_tokens, after)
 
 
 def _plan(model: ModelArch, hw: Accelerator, par: Parallelism, memory: Memory) -> MemoryPlan:
@@ -95,14 +97,15 @@ def smallest_groups(
 
     A group holds every prompt up to its longest, and a group `smallest_fit` tries earlier holds none
     of them (else it would have been picked at the run's start), so one `smallest_fit` call per run
-    and a bisection over one memory plan find the run's end."""
+    and a bisection over one memory plan find the run's end; each search resumes where the last
+    run's stopped."""
     start, par = min_context, _smallest(model, hw, min_context + output_tokens, memory)
     runs = [(start, par)]
     while par is not None:
         last = _longest_held(_plan(model, hw, par, memory), output_tokens, start, max_context)
         if last >= max_context:
             break
-        start, par = last + 1, _smallest(model, hw, last + 1 + output_tokens, memory)
+        start, par = last + 1, _smallest(model, hw, last + 1 + output_tokens, memory, par)
         runs.append((start, par))
     return runs
 

@@ -4,6 +4,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from hardware import load_hardware
@@ -87,6 +89,22 @@ def test_smallest_groups_are_what_smallest_fit_picks(llama8b):
     for (start, par), end in zip(runs, ends, strict=True):
         assert smallest_fit(llama8b, hw, start + OUTPUT) == par == smallest_fit(llama8b, hw, end + OUTPUT)
         assert end == 10_000_000 or smallest_fit(llama8b, hw, end + 1 + OUTPUT) != par
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    model=st.sampled_from(["llama-3.1-70b", "qwen3-32b", "deepseek-v3", "jamba-v0.1"]),
+    hardware=st.sampled_from(["h100-sxm", "l40s", "mi300x", "groq-lpu"]),
+    shorter=st.integers(1_000, 2_000_000),
+    longer_by=st.integers(0, 8_000_000),
+)
+def test_a_search_resumed_at_a_shorter_contexts_group_finds_the_same_one(model, hardware, shorter, longer_by):
+    """`resume_at` only skips groups that cannot hold the longer context: same answer as a full search."""
+    m, hw = load_model(model), load_hardware(hardware)
+    first = smallest_fit(m, hw, shorter, step_tokens=8192)
+    longer = shorter + longer_by
+    resumed = smallest_fit(m, hw, longer, step_tokens=8192, resume_at=first) if first else None
+    assert resumed == smallest_fit(m, hw, longer, step_tokens=8192)
 
 
 def test_a_jump_is_one_past_the_longest_prompt_the_smaller_group_holds(llama8b):
