@@ -53,6 +53,7 @@ class CostModel:
         self.table = table
         self._tables: list[OpTable | None] = [table] + [None] * (micro_batches - 1)
         self._by_m: list[tuple | None] = [table.kernel_args] + [None] * (micro_batches - 1)
+        self._single = table.kernel_args if micro_batches == 1 else None  # the hot paths' shortcut
 
     def _table(self, n: int) -> OpTable:
         """The table for a batch of n sequences: split into min(n, micro_batches) micro-batches that
@@ -86,7 +87,9 @@ class CostModel:
         the step takes at least what its heaviest sequence takes alone, and adding sequences to a
         batch never makes the step faster than that sequence's own pass."""
         n = len(new)
-        if n <= 1 or len(self._by_m) == 1:
+        if self._single is not None:
+            return K.step_time_into(new, ctx, float(sampled), *self._single, acc)
+        if n <= 1:
             return K.step_time_into(new, ctx, float(sampled), *self._for(n), acc)
         split, alone = new_acc(), new_acc()
         t_split = K.step_time_into(new, ctx, float(sampled), *self._for(n), split)
@@ -103,7 +106,8 @@ class CostModel:
         the time split. ctx is an int64 array."""
         if len(acc) != K.N_ACC:
             raise ValueError(f"acc must hold {K.N_ACC} slots (new_acc()), got {len(acc)}")
-        return K.decode_span(ctx, *self._for(len(ctx)), t0, t_stop, k_max, acc)
+        args = self._single or self._for(len(ctx))
+        return K.decode_span(ctx, *args, t0, t_stop, k_max, acc)
 
     def breakdown(self, new, ctx, sampled: int) -> pd.DataFrame:
         """One row per operator: FLOPs, bytes, times, active seconds (time weighted by the share of
