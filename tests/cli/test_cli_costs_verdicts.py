@@ -223,3 +223,4 @@ def test_sweep_prints_a_table_of_its_results(tmp_path):
 
     for v in results["ttft_p99_s"]:
         assert seconds_ci(v) in r.stdout
+    assert "Dollars priced at: cloud, hardware.price.per_hour_usd" in (out / "report.html").read_text()
