@@ -9,8 +9,9 @@ is `sim.studies.costcurve`'s, the same as `ctxsim cost-curve`. Nothing here draw
 Dash; the hardware designer page turns its sliders into `Knobs` and hands the tables below to
 `dashboard.figures`.
 
-Cost: a device-hour is priced as the planner prices it (`sim.cost.pricing.device_hour_at_tdp_usd`): the
-hourly price, or the purchase price amortised over the default `CostAssumptions`, plus electricity at TDP.
+Cost: a device-hour is priced as the planner prices it (`sim.cost.pricing.device_hour_at_tdp_usd`): on
+the basis and at the price of `answer(..., cost=CostAssumptions(...))`, by default the preset's cloud
+on-demand price.
 """
 
 from __future__ import annotations
@@ -97,10 +98,10 @@ def sram_memory(hw: Accelerator) -> Memory:
     return Memory(placement=place)
 
 
-def device_hour_usd(hw: Accelerator) -> float | None:
-    """Dollars per device-hour under the default cost assumptions, as the planner prices them."""
-    cost = CostAssumptions()
-    return pricing.device_hour_at_tdp_usd(hw, cost.amortization_years, cost.electricity_usd_per_kwh)
+def device_hour_usd(hw: Accelerator, cost: CostAssumptions | None = None) -> float | None:
+    """Dollars per device-hour on `cost`'s basis (default: the default `CostAssumptions`, the cloud
+    basis), as the planner prices them."""
+    return pricing.device_hour_at_tdp_usd(hw, cost or CostAssumptions())
 
 
 @dataclass(frozen=True)
@@ -110,20 +111,28 @@ class Answer:
     estimate: Estimate
     par: Parallelism
     device_hour_usd: float | None
+    cost_basis: str | None = None  # the price's basis, to show beside every dollar figure
 
     @property
     def cost_per_hour_usd(self) -> float | None:
         return None if self.device_hour_usd is None else self.device_hour_usd * self.par.devices
 
+    def _token_costs(self) -> tuple[float | None, float | None]:
+        """USD per 1M input tokens (the batch's prefill time) and output tokens (the rest)."""
+        hourly, e = self.cost_per_hour_usd, self.estimate
+        if hourly is None or e.e2e_s <= 0:
+            return None, None
+        return pricing.batch_token_split_usd_per_1m(
+            hourly, e.prefill_s, e.e2e_s, e.batch, e.input_tokens, e.output_tokens
+        )
+
+    @property
+    def cost_per_1m_input_tokens_usd(self) -> float | None:
+        return self._token_costs()[0]
+
     @property
     def cost_per_1m_output_tokens_usd(self) -> float | None:
-        hourly = self.cost_per_hour_usd
-        rate = self.estimate.output_tokens_per_s
-        return (
-            None
-            if hourly is None or rate <= 0
-            else pricing.usd_per_1m_tokens(hourly, rate * pricing.S_PER_HOUR)
-        )
+        return self._token_costs()[1]
 
     @property
     def cost_per_request_usd(self) -> float | None:
@@ -140,16 +149,20 @@ def answer(
     output_tokens: int,
     batch: int,
     par: Parallelism | None = None,
+    cost: CostAssumptions | None = None,
 ) -> Answer:
     """The estimate on `par`, or on the fewest devices that hold the batch when `par` is None
     (one device when nothing searched fits; the estimate then says why), weights placed by
-    `sram_memory`."""
+    `sram_memory`, priced on `cost` (its basis, or the user's own `per_device_hour_usd`; default: the
+    preset's cloud on-demand price)."""
     memory = sram_memory(hw)
     if par is None:
         step = batch * input_tokens
         par = smallest_fit(model, hw, input_tokens + output_tokens, batch, memory, step) or Parallelism()
     est = estimate(model, hw, par, input_tokens, output_tokens, batch, memory)
-    return Answer(est, par, device_hour_usd(hw))
+    price = pricing.device_price(hw, cost or CostAssumptions())
+    basis = price.label if price else pricing.no_price_reason(hw, cost or CostAssumptions())
+    return Answer(est, par, device_hour_usd(hw, cost), basis)
 
 
 def roofline_points(

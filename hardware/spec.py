@@ -233,13 +233,52 @@ class Power(Frozen):
     source: str = ""
 
 
+_DATE = r"^\d{4}-\d{2}(-\d{2})?$"
+
+
+class CloudPrice(Frozen):
+    """A published on-demand rental price: `provider` charges `usd_per_hour` for `offering`, which has
+    `devices` of these devices, so a device-hour costs usd_per_hour / devices (an 8-GPU instance at
+    $49.24/h is $6.155 per GPU-hour). `date` is when the price list was read (or published, as
+    `source` says), `url` the list itself."""
+
+    provider: str = Field(min_length=1)
+    offering: str = Field(min_length=1)
+    usd_per_hour: float = Field(gt=0)
+    devices: int = Field(default=1, ge=1)
+    date: str = Field(pattern=_DATE)
+    url: str = Field(min_length=1)
+    source: str = ""
+
+    @property
+    def per_device_hour_usd(self) -> float:
+        return self.usd_per_hour / self.devices
+
+
 class Price(Frozen):
-    """Purchase price and/or an hourly rate. Without an hourly rate the cost model amortises the
-    purchase price (see `sim.cost.pricing`)."""
+    """What a device costs, on two bases (`sim.cost.pricing`): `cloud`, a published on-demand rental
+    price, and total cost of ownership from `purchase_usd` (the device alone, amortised, plus power and
+    hosting). `per_hour_usd` is an hourly rate per device without a named price list (a user's own
+    number); it stands in for the cloud basis. Where a basis has no public figure, `no_cloud` or
+    `no_purchase` says why; every shipped preset has a figure or a reason for both."""
 
     purchase_usd: float | None = Field(default=None, gt=0)
     per_hour_usd: float | None = Field(default=None, gt=0)
     source: str = ""
+    cloud: CloudPrice | None = None
+    no_cloud: str = ""
+    no_purchase: str = ""
+
+    @model_validator(mode="after")
+    def _one_hourly_rate(self) -> Self:
+        if self.per_hour_usd is not None and self.cloud is not None:
+            raise ValueError("give per_hour_usd or cloud, not both: both are the cloud basis")
+        return self
+
+    @property
+    def cloud_per_device_hour_usd(self) -> float | None:
+        """The cloud basis's USD per device-hour: the price list's, else `per_hour_usd`."""
+        return self.cloud.per_device_hour_usd if self.cloud is not None else self.per_hour_usd
 
 
 class Accelerator(Frozen):

@@ -16,7 +16,7 @@ from sim.converge import until_converged
 from sim.cost import pricing
 from sim.cost.memory import memory_plan
 from sim.cost.parallelism import Parallelism
-from sim.cost.prefill import prefill_s
+from sim.cost.prefill import PrefillClock, prefill_s
 from sim.cost.roofline import ACC_ACTIVE, RooflineCost
 from sim.engine import metrics
 from sim.engine.config import CacheConfig, ClusterConfig, Pool, SchedulerConfig
@@ -213,7 +213,8 @@ def _simulate(
     )
     requests_df = metrics.requests_table(result.requests, result.state, REASONS)
     timeseries = metrics.timeseries_table(result.recorder, result.capacity_blocks)
-    consts = run_constants(scenario, result.replicas, result.stats.events)
+    prefill = prefill_clock(scenario, pools).device_seconds(*prefilled_tokens(requests_df))
+    consts = run_constants(scenario, result.replicas, result.stats.events, prefill)
     per_device_hour = consts.price_per_device_hour_usd
     class_slos = {c.name: c.slo for c in scenario.workload.classes}
     summary = metrics.summarize(requests_df, timeseries, consts, scenario.slo, class_slos)
@@ -223,9 +224,39 @@ def _simulate(
     return Result(scenario, Summary(**summary), requests_df, timeseries, classes)
 
 
-def run_constants(scenario: Scenario, replicas: list, events: int) -> metrics.RunConstants:
+def prefill_clock(scenario: Scenario, pools: list[Pool]) -> PrefillClock:
+    """The device time of the front pool's prefill (`sim.cost.prefill.PrefillClock`), in the
+    scheduler's chunks, on the devices behind one of its engine replicas."""
+    front = pools[0]
+    return PrefillClock(front.cost, scenario.scheduler.prefill_chunk, devices(scenario, front.role))
+
+
+def prefilled_tokens(requests_df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The token positions each request prefilled, [start, end): from its cached prefix on, as many as
+    it prefilled (a prompt recomputed after preemption counts again)."""
+    start = requests_df["cached_tokens"].to_numpy(np.int64)
+    return start, start + requests_df["prefilled_tokens"].to_numpy(np.int64)
+
+
+def prefill_share(scenario: Scenario, busy_device_s: float, prefill_device_s: float) -> float | None:
+    """The share of a run's device time (and so of its cost) that went to prefill, which its input
+    tokens pay for; the rest, decode, its output tokens. Disaggregated: the prefill pool's share of
+    the devices. Colocated: the prompts' prefill device-seconds (`prefill_clock`) over the busy
+    device-seconds, at most 1; idle time is shared in the same proportion. None when no device was busy."""
+    dis = scenario.cluster.disaggregated
+    if dis is not None:
+        pre = dis.prefill.replicas * dis.prefill.devices
+        return pre / (pre + dis.decode.replicas * dis.decode.devices)
+    if busy_device_s <= 0:
+        return None
+    return min(1.0, prefill_device_s / busy_device_s)
+
+
+def run_constants(
+    scenario: Scenario, replicas: list, events: int, prefill_device_s: float = 0.0
+) -> metrics.RunConstants:
     """What the summary needs beyond the tables: the devices, their price and power, and how the
-    replicas spent their time."""
+    replicas spent their time (`prefill_device_s` of it prefilling, `prefill_clock`)."""
     hw = scenario.hardware
     acc = sum(r.acc for r in replicas)
     devices_of = [devices(scenario, r.pool.role) for r in replicas]
@@ -233,20 +264,24 @@ def run_constants(scenario: Scenario, replicas: list, events: int) -> metrics.Ru
     def device_seconds(per_replica) -> float:
         return float(sum(per_replica(r) * d for r, d in zip(replicas, devices_of, strict=True)))
 
+    price = pricing.device_price(hw, scenario.cost)
+    busy = device_seconds(lambda r: r.busy_s)
     return metrics.RunConstants(
         devices=int(sum(devices_of)),
-        price_per_device_hour_usd=pricing.device_hour_usd(hw.price, scenario.cost.amortization_years),
+        price_per_device_hour_usd=price.fixed_usd_per_device_hour if price else None,
         tdp_w=hw.power.tdp_w if hw.power else None,
         idle_fraction=hw.power.idle_fraction if hw.power else 0.0,
-        busy_device_s=device_seconds(lambda r: r.busy_s),
+        busy_device_s=busy,
         active_device_s=device_seconds(lambda r: r.acc[ACC_ACTIVE]),
         compute_bound_s=float(acc[1]),
         memory_bound_s=float(acc[2]),
         link_s=float(acc[3]),
-        electricity_usd_per_kwh=scenario.cost.electricity_usd_per_kwh,
+        electricity_usd_per_kwh=price.electricity_usd_per_kwh if price else 0.0,
         sim_wall_s=0.0,
         sim_events=events,
         **arrival_regime(scenario),
+        prefill_share=prefill_share(scenario, busy, prefill_device_s),
+        cost_basis=price.label if price else None,
     )
 
 

@@ -11,6 +11,7 @@ mapping before validation, so every field can be overridden from the command lin
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -19,7 +20,7 @@ import yaml
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 
 from hardware.base import Frozen
-from hardware.catalog import load_hardware, read_yaml
+from hardware.catalog import hardware_names, load_hardware, read_yaml
 from hardware.spec import Accelerator, BytesPerS, Seconds
 from hardware.yamltext import load_yaml
 from sim.cost.memory import TierPlacement
@@ -232,16 +233,69 @@ class Stop(Frozen):
         return self.max_requests if self.until == "converged" else self.requests
 
 
-class CostAssumptions(Frozen):
-    """How device-hours become dollars when the hardware has no hourly price: purchase price
-    amortised over `amortization_years`, plus electricity (idle power and the dynamic power each
-    step's compute and memory activity draws, `sim.cost.pricing`). Cached KV on the
-    device is charged at the device's price per byte-hour; in an offload tier at
-    `offload_usd_per_gb_hour` (an assumption, about the price of server DRAM rented by the hour)."""
+PUE = 1.56
+"""Power usage effectiveness (facility power / IT power) of the TCO basis: the average annual PUE that
+operators reported for their largest data center in the Uptime Institute Global Data Center Survey
+2024 (1.58 in 2023; new large facilities reach 1.3)."""
+HOSTING_USD_PER_KW_MONTH = 184.06
+"""Hosting of the TCO basis, USD per kW of IT load a month: CBRE's average asking rate for a 250-500 kW
+wholesale colocation requirement across North American primary markets, H2 2024 (North America Data
+Center Trends H2 2024, 2025-02-26); space, cooling and power delivery, electricity billed apart."""
+ELECTRICITY_USD_PER_KWH = 0.10
+"""Electricity of the TCO basis: a round figure between the commercial and industrial averages of
+Virginia, the largest data-center market (8.95 and 8.92 cents/kWh in 2023), and the US commercial
+average (EIA Electric Power Annual, data for 2023)."""
 
+
+def _price_value(value: Any) -> Any:
+    """`per_device_hour_usd` as given: a price above 0, or a mapping of hardware preset to price."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        if not value:
+            raise ValueError("give a price, or a mapping of hardware preset to price, not an empty mapping")
+        return {str(name): _one_price(v, f"{name}: ") for name, v in value.items()}
+    return _one_price(value, "")
+
+
+def _one_price(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{where}expected USD per device-hour, a number above 0, got {value!r}")
+    if not 0 < value < 1e9:
+        raise ValueError(f"{where}expected USD per device-hour above 0 and below 1e9, got {value!r}")
+    return float(value)
+
+
+class CostAssumptions(Frozen):
+    """How device-hours become dollars (`sim.cost.pricing`, sources in docs/cost.md). `basis`: `cloud`,
+    the preset's published on-demand rental price (the default), or `tco`, its purchase price amortised
+    over `amortization_years` plus hosting (`hosting_usd_per_kw_month` per kW of TDP) plus electricity
+    (`electricity_usd_per_kwh` x `pue`, on the energy each step's compute and memory activity draws).
+    `per_device_hour_usd` replaces either with your own all-in price: one number, or a mapping of
+    hardware preset to price (presets it leaves out keep the basis's). Cached KV on the device is
+    charged at the device's price per byte-hour; in an offload tier at `offload_usd_per_gb_hour` (an
+    assumption, about the price of server DRAM rented by the hour)."""
+
+    basis: Literal["cloud", "tco"] = "cloud"
+    per_device_hour_usd: Annotated[float | dict[str, float] | None, BeforeValidator(_price_value)] = None
     amortization_years: float = Field(default=4.0, gt=0)
-    electricity_usd_per_kwh: float = Field(default=0.10, ge=0)
+    electricity_usd_per_kwh: float = Field(default=ELECTRICITY_USD_PER_KWH, ge=0)
+    pue: float = Field(default=PUE, ge=1)
+    hosting_usd_per_kw_month: float = Field(default=HOSTING_USD_PER_KW_MONTH, ge=0)
     offload_usd_per_gb_hour: float = Field(default=0.005, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: Any) -> Any:
+        """A misspelt field is refused with the field it was probably meant to be."""
+        if not isinstance(data, dict):
+            return data
+        for key in data:
+            if key not in cls.model_fields:
+                close = difflib.get_close_matches(str(key), list(cls.model_fields), n=1, cutoff=0.5)
+                hint = f"; did you mean {close[0]}?" if close else f"; fields: {', '.join(cls.model_fields)}"
+                raise ValueError(f"{key}: unknown field{hint}")
+        return data
 
 
 class Scenario(Frozen):
@@ -305,6 +359,17 @@ class Scenario(Frozen):
                     f"parallelism: one replica spans {devices} devices ({_split_text(self.parallelism)}), "
                     f"which exceeds cluster.devices ({self.cluster.devices})"
                 )
+        prices = self.cost.per_device_hour_usd
+        if isinstance(prices, dict):
+            known = [*hardware_names(), self.hardware.name]
+            for name in prices:
+                if name not in known:
+                    close = difflib.get_close_matches(name.lower(), known, n=3, cutoff=0.4)
+                    hint = f"; did you mean {', '.join(close)}?" if close else ""
+                    raise ValueError(
+                        f"cost.per_device_hour_usd: {name!r} is not a hardware preset nor the scenario's "
+                        f"hardware{hint} (`ctxsim catalog hardware` lists them)"
+                    )
         tiers = [t.name for t in self.hardware.memory]
         for role, name in self.placement.model_dump().items():
             if name is not None and name not in tiers:
@@ -390,6 +455,18 @@ def set_path(data: dict, dotted: str, value: Any) -> dict:
         node = child
     node[keys[-1]] = value
     return out
+
+
+def with_cost(data: dict, basis: str | None = None, per_device_hour_usd: Any = None) -> dict:
+    """A scenario mapping with `cost.basis` and `cost.per_device_hour_usd` set over its own `cost:`
+    (None leaves a field as it is): how `--basis`/`--price` and the dashboard's price fields reach a
+    run or a plan. Validation is the scenario's, so a bad value names its field."""
+    given = (("basis", basis), ("per_device_hour_usd", per_device_hour_usd))
+    fields = {k: v for k, v in given if v is not None}
+    if not fields:
+        return data
+    cost = data.get("cost")
+    return {**data, "cost": {**(cost if isinstance(cost, dict) else {}), **fields}}
 
 
 def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> dict:

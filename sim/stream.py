@@ -22,7 +22,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sim.api import build_pools, cluster_config, run_constants, scheduler_config
+from sim.api import (
+    build_pools,
+    cluster_config,
+    prefill_clock,
+    prefilled_tokens,
+    run_constants,
+    scheduler_config,
+)
+from sim.cost.prefill import PrefillClock
 from sim.engine import metrics
 from sim.engine.online import OnlineSummary
 from sim.engine.recorder import REASONS, RequestState, column
@@ -68,7 +76,8 @@ def run_streamed(
     class_slos = {c.name: c.slo for c in scenario.workload.classes}
     smallest = smallest_layout(pools)
     online = OnlineSummary(scenario.slo, class_slos, smallest.capacity_blocks)
-    with _ParquetSink(folder, online, smallest.capacity_blocks, names) as sink:
+    clock = prefill_clock(scenario, pools)
+    with _ParquetSink(folder, online, smallest.capacity_blocks, names, clock) as sink:
         try:
             result = simulate_stream(
                 chunks,
@@ -87,7 +96,7 @@ def run_streamed(
             ) from None
     if online.requests == 0:
         raise ScenarioError("stop: the workload produced no requests before the stop condition")
-    consts = run_constants(scenario, result.replicas, result.stats.events)
+    consts = run_constants(scenario, result.replicas, result.stats.events, sink.prefill_device_s)
     fields = online.summary(consts)
     counters = {
         "cache_evictions": 0,
@@ -106,9 +115,15 @@ class _ParquetSink:
     timeseries rows go to timeseries.parquet. One row group a chunk, so readers can page through."""
 
     def __init__(
-        self, folder: Path, online: OnlineSummary, capacity_blocks: int, names: tuple[str, ...]
+        self,
+        folder: Path,
+        online: OnlineSummary,
+        capacity_blocks: int,
+        names: tuple[str, ...],
+        clock: PrefillClock,
     ) -> None:
         self.folder, self.online, self.capacity_blocks, self.names = folder, online, capacity_blocks, names
+        self.clock, self.prefill_device_s = clock, 0.0  # device time of the prefill, for the cost split
         self.requests_writer: pq.ParquetWriter | None = None
         self.events_writer: pq.ParquetWriter | None = None
 
@@ -124,6 +139,7 @@ class _ParquetSink:
         table = metrics.requests_table(reqs, state, REASONS)
         table["request_id"] += first_id
         self.online.add(table)
+        self.prefill_device_s += self.clock.device_seconds(*prefilled_tokens(table))
         table["rejected_reason"] = table["rejected_reason"].astype("string")  # one type in every chunk
         arrow = pa.Table.from_pandas(table, preserve_index=False)
         if self.requests_writer is None:

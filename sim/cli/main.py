@@ -13,7 +13,8 @@ from rich.table import Table
 
 from hardware.spec import BYTES_PER_ELEMENT
 from sim.cli.console import err, fail, guard_commands, out
-from sim.format import count, number, percent, seconds, si
+from sim.cli.costs import BasisOption, PriceOption, basis_line, cost_assumptions, parse_price
+from sim.format import count, number, percent, seconds, si, usd
 from workloads.lengths import MAX_TOKENS
 
 if TYPE_CHECKING:
@@ -73,8 +74,11 @@ def estimate(
                      "activations (e.g. kv_spill=host)"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+    basis: BasisOption = None,
+    price: PriceOption = None,
 ) -> None:
-    """Analytic answer in a second: memory fit, KV bytes, prefill time, decode step time, max batch."""
+    """Analytic answer in a second: memory fit, KV bytes, prefill time, decode step time, max batch,
+    and what it costs: $/hour, $/1M input tokens (prefill time) and $/1M output tokens (decode)."""
     from hardware import load_hardware
     from sim.cost.estimate import Memory
     from sim.cost.estimate import estimate as run_estimate
@@ -82,6 +86,7 @@ def estimate(
     from sim.cost.parallelism import Parallelism
     from workloads import RopeScaling, load_model
 
+    cost = cost_assumptions(None, basis, price)
     try:
         pairs = [p.partition("=") for p in (place or "").split(",") if p.strip()]
         if any(not sep for _, sep, _ in pairs):
@@ -98,8 +103,9 @@ def estimate(
         result = run_estimate(arch, hw, split, input, output, batch, memory)
     except ValueError as exc:
         fail(str(exc))
+    costs = _estimate_costs(result, hw, split.devices, cost)
     if as_json:
-        typer.echo(json.dumps(result.to_dict()))
+        typer.echo(json.dumps({**result.to_dict(), **costs}))
         return
     r = result
     table = Table(
@@ -129,15 +135,65 @@ def estimate(
         rows.insert(1, ("devices needed", "more than searched"))
     if r.reason and r.fits:
         rows.insert(1, ("note", r.reason))
+    if r.fits:
+        rows += _cost_rows(costs)
     for k, v in rows:
         table.add_row(k, v)
     out.print(table)
+
+
+def _estimate_costs(r, hw, devices: int, cost) -> dict:
+    """What the estimated batch costs on `cost`'s basis: the group's $/hour, and $/1M input tokens
+    (the batch's prefill time) and output tokens (the rest of its end-to-end time); None without a
+    price, with `cost_basis` saying why."""
+    from sim.cost import pricing
+
+    price = pricing.device_price(hw, cost)
+    out = {
+        "cost_basis": basis_line(hw, cost),
+        "price_per_device_hour_usd": None,
+        "cost_per_hour_usd": None,
+        "cost_per_1m_input_tokens_usd": None,
+        "cost_per_1m_output_tokens_usd": None,
+    }
+    if price is None or not r.fits or r.e2e_s <= 0:
+        return out
+    hourly = price.usd_per_device_hour * devices
+    into, outof = pricing.batch_token_split_usd_per_1m(
+        hourly, r.prefill_s, r.e2e_s, r.batch, r.input_tokens, r.output_tokens
+    )
+    return out | {
+        "price_per_device_hour_usd": price.usd_per_device_hour,
+        "cost_per_hour_usd": hourly,
+        "cost_per_1m_input_tokens_usd": into,
+        "cost_per_1m_output_tokens_usd": outof,
+    }
+
+
+def _cost_rows(costs: dict) -> list[tuple[str, str]]:
+    """The estimate's price rows: $/hour and $/1M tokens in and out, then the basis they are on."""
+    if costs["cost_per_hour_usd"] is None:
+        return [("cost", f"— ({costs['cost_basis']})")]
+    tokens = " / ".join(
+        usd(costs[k], cents=True) for k in ("cost_per_1m_input_tokens_usd", "cost_per_1m_output_tokens_usd")
+    )
+    return [
+        ("$ / hour", usd(costs["cost_per_hour_usd"], cents=True)),
+        ("$ / 1M tokens in / out", tokens),
+        ("priced at", costs["cost_basis"]),
+    ]
 
 
 def _split(r) -> str:
     """An estimate's parallel degrees, those above 1 after tp and pp."""
     extra = [f"{k}={getattr(r, k)}" for k in ("ep", "attention_dp", "cp") if getattr(r, k) > 1]
     return ", ".join([f"tp={r.tp}", f"pp={r.pp}", *extra])
+
+
+def _written(out_dir: Path) -> str:
+    """The files an output folder holds, as 'wrote' lists them (not ctxsim's own marker)."""
+    names = sorted(p.name for p in out_dir.iterdir() if not p.name.startswith("."))
+    return ", ".join(names)
 
 
 def _write_outputs(result, out_dir: Path, csv: bool, overwrite: bool) -> None:
@@ -159,13 +215,14 @@ def _write_outputs(result, out_dir: Path, csv: bool, overwrite: bool) -> None:
         (tmp / "report.html").write_text(run_report(result))
 
 
-def _summary_table(sc, s: Summary) -> Table:
+def _summary_table(sc, s: Summary, rejected: dict[str, int]) -> Table:
     """The run's headline numbers, one row each, as `ctxsim run` prints them: estimates with their
-    confidence intervals, how many requests they measure, a red row when the run is overloaded,
-    and the caveats on them as a caption."""
+    confidence intervals, how many requests they measure, the rejected ones by reason, a red row when
+    the run is overloaded, its cost on the basis stated beside it, and the caveats on them as a
+    caption."""
     from rich.markup import escape
 
-    from sim.report.readout import estimate, latency, measured, notes, overload
+    from sim.report.readout import estimate, latency, measured, notes, overload, rejected_text
 
     style = {"warning": "yellow", "info": "dim"}
     table = Table(
@@ -176,11 +233,10 @@ def _summary_table(sc, s: Summary) -> Table:
     )
     table.add_column(style="bold")
     table.add_column(justify="right")
-    per_1m = s.cost_per_1m_output_tokens_usd
     if (load := overload(s)) is not None:
         table.add_row("[red]OVERLOADED[/]", f"[red]{load}[/]")
     rows = [
-        ("requests finished / rejected", f"{s.requests_finished:,} / {s.requests_rejected:,}"),
+        ("requests finished / rejected", rejected_text(s.requests_finished, s.requests_rejected, rejected)),
         ("measured", measured(s)),
         ("throughput", estimate(s, "throughput_rps")),
         ("output tokens/s", count(s.output_tokens_per_s)),
@@ -192,12 +248,57 @@ def _summary_table(sc, s: Summary) -> Table:
         ("KV peak", percent(s.kv_peak_fraction, places=0)),
         ("preemptions", number(s.preemptions, thousands=True)),
         ("compute-bound share", percent(s.compute_bound_time_fraction, places=0)),
-        ("$ / 1M output tokens", "—" if per_1m is None else f"{per_1m:,.3f}"),
+        *_run_cost_rows(sc, s),
         ("simulated in", f"{s.sim_wall_s:.2f} s"),
     ]
     for label, value in rows:
-        table.add_row(label, value)
+        table.add_row(label, escape(value) if value is not None else "—")
     return table
+
+
+def _run_cost_rows(sc, s: Summary) -> list[tuple[str, str]]:
+    """A run's price rows: $/hour, $/1M input and output tokens (split by the device time prefill
+    took), then the basis they are on, or why there is no price."""
+    if s.cost_usd is None:
+        return [("cost", f"— ({basis_line(sc.hardware, sc.cost)})")]
+    split = (s.cost_per_1m_input_tokens_usd, s.cost_per_1m_output_tokens_usd)
+    tokens = " / ".join(usd(v, cents=True) for v in split)
+    return [
+        ("$ / hour", usd(s.cost_per_hour_usd, cents=True)),
+        ("$ / 1M tokens in / out", tokens),
+        ("prefill share of device time", percent(s.prefill_cost_share, places=0)),
+        ("priced at", s.cost_basis or basis_line(sc.hardware, sc.cost)),
+    ]
+
+
+def _verdict_table(verdict) -> Table:
+    """The run's SLO targets per class: the p50 / p90 / p99 achieved (and the target's own percentile
+    when it is none of those), the headroom at the target's percentile, and PASS or MISS; a class with
+    rejected requests misses, and the last row is the run's verdict."""
+    from sim.format import seconds_ci
+
+    table = Table(title="SLO verdict", caption=f"percentiles {verdict.window}", caption_justify="left")
+    for col in ("class", "target", "p50", "p90", "p99", "headroom", "verdict"):
+        left = col in ("class", "target", "verdict")
+        table.add_column(col, justify="left" if left else "right", no_wrap=col == "target")
+    for c in verdict.classes:
+        for t in c.targets:
+            cells = [seconds_ci(t.values.get(q)) for q in (50.0, 90.0, 99.0)]
+            label = t.label
+            if t.percentile not in (50.0, 90.0, 99.0):
+                label += f" (p{t.percentile:g} {seconds_ci(t.achieved)})"
+            headroom = "—" if t.headroom is None else f"{t.headroom:+.0%}"
+            table.add_row(c.name, label, *cells, headroom, _pass(t.passed))
+        if c.rejected:
+            rejected = f"{c.rejected:,} of {c.requests:,} requests rejected"
+            table.add_row(c.name, rejected, "", "", "", "", _pass(False))
+    overall = "overloaded: latency unmeasurable" if verdict.overloaded else ""
+    table.add_row("[bold]overall[/]", overall, "", "", "", "", _pass(verdict.passed))
+    return table
+
+
+def _pass(ok: bool) -> str:
+    return "[green]PASS[/]" if ok else "[red]MISS[/]"
 
 
 def _warn_unconverged(sc, s: Summary) -> None:
@@ -246,8 +347,11 @@ def run(
             "with its length (a day of traffic); needs --out",
         ),
     ] = False,
+    basis: BasisOption = None,
+    price: PriceOption = None,
 ) -> None:
-    """Simulate a scenario and write its results."""
+    """Simulate a scenario and write its results; prints the summary, each SLO target's verdict per
+    class, and the files written."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from sim.api import make_requests
@@ -265,11 +369,12 @@ def run(
             check_folder(out_dir, overwrite)
         except OutputError as exc:
             fail(str(exc))
+    overrides = [*(overrides or []), *_cost_overrides(basis, price)]
     if stream:
-        _run_streamed(scenario, overrides or [], out_dir, overwrite, as_json, quiet)
+        _run_streamed(scenario, overrides, out_dir, overwrite, as_json, quiet)
         return
     try:
-        sc = load_scenario(scenario, overrides or [])
+        sc = load_scenario(scenario, overrides)
         reqs = make_requests(sc)
     except (ScenarioError, ValueError) as exc:
         fail(f"{scenario}: {exc}")
@@ -295,18 +400,43 @@ def run(
             _write_outputs(result, out_dir, csv, overwrite)
         except (OutputError, OSError) as exc:
             fail(f"--out {out_dir}: nothing written: {exc}")
-    wrote = "summary.json, requests.parquet, timeseries.parquet, report.html"
-    _print_run(sc, result.summary, as_json, out_dir, wrote)
+    from sim.report.readout import rejected_counts, slo_verdict
+
+    verdict = slo_verdict(sc, result.summary, result.classes, result.requests)
+    wrote = _written(out_dir) if out_dir is not None else ""
+    _print_run(sc, result.summary, as_json, out_dir, wrote, rejected_counts(result.requests), verdict)
 
 
-def _print_run(sc, summary: Summary, as_json: bool, out_dir: Path | None, wrote: str) -> None:
-    """The summary as JSON, or as the run table followed by the files written."""
+def _cost_overrides(basis, price: str | None) -> list[str]:
+    """`--basis` and `--price` as `--set` overrides of the scenario's `cost:` (its checks name the field)."""
+    sets = []
+    if basis is not None:
+        sets.append(f"cost.basis={basis.value}")
+    if price is not None:
+        sets.append(f"cost.per_device_hour_usd={json.dumps(parse_price(price))}")
+    return sets
+
+
+def _print_run(
+    sc,
+    summary: Summary,
+    as_json: bool,
+    out_dir: Path | None,
+    wrote: str,
+    rejected: dict[str, int],
+    verdict=None,
+) -> None:
+    """The summary as JSON, or as the run table, the SLO verdict table and the files written."""
     if as_json:
         typer.echo(json.dumps(summary.to_dict()))
         return
-    out.print(_summary_table(sc, summary))
+    out.print(_summary_table(sc, summary, rejected))
+    if verdict is not None:
+        out.print(_verdict_table(verdict))
+    else:
+        out.print("[dim]no SLO set: add slo: to the scenario (or a class) for a PASS/MISS verdict[/]")
     if out_dir is not None:
-        out.print(f"wrote {out_dir}/: {wrote}")
+        out.print(f"wrote {out_dir}/: {wrote}", highlight=False, soft_wrap=True)
 
 
 def _run_streamed(
@@ -346,11 +476,11 @@ def _run_streamed(
         fail(f"{path}: {exc}")
     except (OutputError, OSError) as exc:
         fail(f"--out {out_dir}: nothing written: {exc}")
-    wrote = (
-        "summary.json, requests.parquet, timeseries.parquet, classes.csv, scenario.yaml "
-        "(no report.html: a streamed run's tables are too long for one page)"
-    )
-    _print_run(sc, result.summary, as_json, out_dir, wrote)
+    from sim.report.readout import slo_verdict
+
+    wrote = f"{_written(out_dir)} (no report.html: a streamed run's tables are too long for one page)"
+    verdict = slo_verdict(sc, result.summary, result.classes)
+    _print_run(sc, result.summary, as_json, out_dir, wrote, result.rejected, verdict)
 
 
 @app.command()
@@ -368,11 +498,16 @@ class CatalogKind(StrEnum):
 
 @app.command()
 def catalog(kind: CatalogKind, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List the shipped presets with their key numbers and sources."""
+    """List the shipped presets with their key numbers and sources; hardware with its price per
+    device-hour on each basis (cloud on-demand, TCO) or the reason it has none."""
+    prices: dict[str, dict] = {}
     if kind is CatalogKind.hardware:
         from hardware import hardware_names, load_hardware
+        from sim.cost import pricing
+        from sim.scenario import CostAssumptions
 
         items = [load_hardware(n) for n in hardware_names()]
+        prices = {a.name: pricing.bases(a, CostAssumptions()) for a in items}
         rows = [
             {
                 "name": a.name,
@@ -383,6 +518,9 @@ def catalog(kind: CatalogKind, as_json: Annotated[bool, typer.Option("--json")] 
                 "bandwidth_tb_s": a.main_tier.bandwidth_bytes_per_s / 1e12,
                 "scale_up_gb_s": a.scale_up.bandwidth_bytes_per_s / 1e9 if a.scale_up else None,
                 "tdp_w": a.power.tdp_w if a.power else None,
+                "cloud_usd_per_hour": prices[a.name]["cloud"]["usd_per_device_hour"],
+                "tco_usd_per_hour": prices[a.name]["tco"]["usd_per_device_hour"],
+                "prices": prices[a.name],
                 "source": a.main_tier.source,
             }
             for a in items
@@ -408,15 +546,21 @@ def catalog(kind: CatalogKind, as_json: Annotated[bool, typer.Option("--json")] 
         typer.echo(json.dumps(rows))
         return
     table = Table(title=f"ctxsim {kind.value} presets")
-    keys = [k for k in rows[0] if k != "source"]
+    keys = [k for k in rows[0] if k not in ("source", "prices")]
     for key in keys:
         table.add_column(key, no_wrap=key == "name")
     for row in rows:
-        table.add_row(*(number(row[k], missing="") for k in keys))
+        table.add_row(*(number(row[k], missing="—" if k.endswith("usd_per_hour") else "") for k in keys))
     out.print(table)
     out.print("\n[bold]Sources[/]")
     for row in rows:
         out.print(f"[bold]{row['name']}[/]: {row['source']}", highlight=False)
+    if prices:
+        out.print("\n[bold]Prices[/] (USD per device-hour; see docs/cost.md)")
+        for name, bases in prices.items():
+            for basis, p in bases.items():
+                text = p["source"] if p["usd_per_device_hour"] is not None else p["reason"]
+                out.print(f"[bold]{name}[/] {basis}: {text}", highlight=False)
 
 
 from sim.cli.workload import workload_app  # noqa: E402

@@ -26,6 +26,7 @@ from rich.progress import (
 from rich.table import Table
 
 from sim.cli.console import Overwrite, check_output_file, err, fail, out, write_output_file
+from sim.cli.costs import BasisOption, PriceOption, basis_line, cost_assumptions, with_cost
 from sim.format import seconds, usd
 from sim.studies.verdict import DEFAULT_REQUESTS, Verdict
 
@@ -88,6 +89,7 @@ def sweep(
     results = store.collect(out_dir, ids)
     store.write_results(out_dir, results, sweep_report(results, list(sw.params), sw.name))
     errors = results[results["error"].notna()]
+    out.print(_results_table(results, sw.name))
     out.print(
         f"{len(results)} points ({len(errors)} failed) -> {out_dir}/results.parquet, {out_dir}/report.html",
         highlight=False,
@@ -157,6 +159,53 @@ def report(
     out.print(f"{len(results)} points{note} -> {out_dir}/report.html", highlight=False)
 
 
+SWEEP_ROWS = 40
+"""Points a sweep's closing table shows; the rest are in results.parquet and report.html."""
+
+
+def _results_table(results: pd.DataFrame, name: str) -> Table:
+    """A sweep's results, one row a point: its parameters, throughput, p99 latencies, SLO attainment,
+    $/1M output tokens (the basis in the caption), and the error of a point that failed."""
+    from rich.markup import escape
+
+    from sim.format import percent, rate_ci, seconds_ci
+
+    shown = results.sort_values("point").head(SWEEP_ROWS)
+    bases = sorted(set(results["cost_basis"].dropna())) if "cost_basis" in results else []
+    per_row = len(bases) > 1  # points priced on different bases: each row says its own
+    caption = "" if per_row else f"$ on {bases[0]}" if bases else "no price on the basis asked"
+    if len(results) > SWEEP_ROWS:
+        caption += f"\n{len(results) - SWEEP_ROWS} more points in results.parquet and report.html"
+    caption = caption.strip()
+    table = Table(title=f"{name}: results", caption=caption, caption_justify="left")
+    failed = bool(results["error"].notna().any())
+    columns = ["#", "point", "throughput", "TTFT p99", "TPOT p99", "SLO attainment", "$ / 1M out"]
+    columns += ["priced at"] * per_row + ["error"] * failed
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("point", "error", "priced at") else "right")
+
+    def value(row, key):
+        v = row.get(key)
+        return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+
+    for row in shown.to_dict("records"):
+        cells = [str(row["point"] + 1), escape(str(row["label"]))]
+        if value(row, "error") is not None:
+            table.add_row(*cells, *[""] * (5 + per_row), f"[red]{escape(str(row['error']))}[/]")
+            continue
+        cells += [
+            rate_ci(value(row, "throughput_rps")),
+            seconds_ci(value(row, "ttft_p99_s")),
+            seconds_ci(value(row, "tpot_p99_s")),
+            percent(value(row, "slo_attainment")),
+            usd(value(row, "cost_per_1m_output_tokens_usd"), cents=True),
+        ]
+        if per_row:
+            cells.append(escape(str(value(row, "cost_basis") or "no price")))
+        table.add_row(*cells, *[""] * failed)
+    return table
+
+
 def _stored(store, out_dir: Path, ids: list[str]) -> str:
     done = len(store.saved(out_dir) & set(ids))
     return f"{done} of {len(ids)} points stored, run the same command to resume"
@@ -195,6 +244,8 @@ def plan(
     seed: Annotated[
         int | None, typer.Option(help="random seed of the workload (default: the scenario's)")
     ] = None,
+    basis: BasisOption = None,
+    price: PriceOption = None,
 ) -> None:
     """Cheapest hardware x tp x ep x attention_dp x pp x cp x replicas (optionally in prefill and
     decode pools) that meets the SLOs at a load, with the runners-up; splits are pruned by memory and
@@ -208,7 +259,7 @@ def plan(
         fail(f"--qps {qps}: give a finite load above 0 requests/s")
     presets = _known_hardware(hardware)
     try:
-        base = rebase_paths(read_yaml(scenario), scenario.parent)
+        base = with_cost(rebase_paths(read_yaml(scenario), scenario.parent), basis, price)
         if seed is not None:
             base = {**base, "seed": seed}
         demand = Demand(qps, tuple(parse_slo(s) for s in slo), requests)
@@ -299,6 +350,9 @@ def _print_plan(result: Plan) -> None:
     for c in result.misses:
         table.add_row("misses", *_candidate_cells(c, result.slos))
     out.print(table)
+    priced = {c.hardware: c.cost_basis for c in (*result.ranked, *result.misses) if c.cost_basis}
+    for hardware, basis in priced.items():
+        out.print(f"$ for {hardware}: {basis}", highlight=False, soft_wrap=True)
     if any(c.verdict == Verdict.borderline for c in (*result.ranked, *result.misses)):
         out.print(f"[yellow]{BORDERLINE}[/]", highlight=False)
     if result.skipped:
@@ -345,6 +399,8 @@ def cost_curve(
     cp: Annotated[str, typer.Option(help="also cost tp 8 x these context-parallel degrees")] = "1",
     ep: Annotated[str, typer.Option(help="also cost these expert-parallel degrees with DP attention")] = "1",
     overwrite: Overwrite = False,
+    basis: BasisOption = None,
+    price: PriceOption = None,
 ) -> None:
     """Cost per request against prompt length per hardware, and where a request outgrows a device;
     with --cp or --ep, context- or expert-parallel groups are costed beside tp x pp."""
@@ -355,13 +411,14 @@ def cost_curve(
     from workloads import load_model
 
     check_output_file(out_file, overwrite)
+    cost = cost_assumptions(None, basis, price)
     try:
         arch = load_model(model)
         hws = [load_hardware(h) for h in _csv(hardware, "--hardware")]
         top = max_context or arch.context_limit_tokens or 1_000_000
         memory = Memory(max_batched_tokens=max_batched_tokens)
         extra = _extra_splits(arch, _csv(cp, "--cp", int), _csv(ep, "--ep", int))
-        curve, jumps = make_curve(arch, hws, output, min_context, top, extra=extra, memory=memory)
+        curve, jumps = make_curve(arch, hws, output, min_context, top, cost=cost, extra=extra, memory=memory)
     except ValueError as exc:
         fail(str(exc))
     if out_file is not None:
@@ -376,6 +433,7 @@ def cost_curve(
                 {
                     "model": arch.name,
                     "output_tokens": output,
+                    "cost_basis": {hw.name: basis_line(hw, cost) for hw in hws},
                     "jumps": [asdict(j) for j in jumps],
                     "curve": rows,
                 }
@@ -384,6 +442,8 @@ def cost_curve(
         return
     title = f"{arch.name}: cost per request by prompt length ({output:,} output tokens)"
     out.print(_curve_table(curve, jumps, top, title))
+    for hw in hws:
+        out.print(f"$ for {hw.name}: {basis_line(hw, cost)}", highlight=False, soft_wrap=True)
     for j in jumps:
         after = f"{j.devices_after} devices" if j.devices_after else "more devices than any group searched"
         out.print(

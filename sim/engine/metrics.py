@@ -94,6 +94,8 @@ class RunConstants:
     stationary: bool = False  # arrivals with a steady state to measure (Poisson, gamma, closed loop)
     open_loop: bool = False  # arrivals that keep coming whatever the system does (may overload it)
     ci_level: float = 0.95
+    prefill_share: float | None = None  # of the device time (and so of the cost) that prefill took
+    cost_basis: str | None = None  # the price's basis, as shown beside every dollar figure
 
 
 def _meets(df: pd.DataFrame, slo: Slo | None) -> pd.Series:
@@ -189,6 +191,11 @@ def assemble(t: Totals, win: steady.Window, measured: dict, load: stats.Load, c:
             devices, duration, c.price_per_device_hour_usd, energy_j, c.electricity_usd_per_kwh
         )
     in_tokens, out_tokens = t.input_tokens, t.output_tokens
+    per_1m_input = per_1m_output = None
+    if cost_usd and c.prefill_share is not None:
+        per_1m_input, per_1m_output = pricing.token_split_usd_per_1m(
+            cost_usd, c.prefill_share, in_tokens, out_tokens
+        )
     steps = c.compute_bound_s + c.memory_bound_s + c.link_s
     return {
         "requests_total": t.requests,
@@ -211,12 +218,8 @@ def assemble(t: Totals, win: steady.Window, measured: dict, load: stats.Load, c:
         "devices": devices,
         "cost_usd": cost_usd,
         "cost_per_hour_usd": pricing.usd_per_hour(cost_usd, duration) if cost_usd and duration else None,
-        "cost_per_1m_input_tokens_usd": pricing.usd_per_1m_tokens(cost_usd, in_tokens)
-        if cost_usd and in_tokens
-        else None,
-        "cost_per_1m_output_tokens_usd": pricing.usd_per_1m_tokens(cost_usd, out_tokens)
-        if cost_usd and out_tokens
-        else None,
+        "cost_per_1m_input_tokens_usd": per_1m_input,
+        "cost_per_1m_output_tokens_usd": per_1m_output,
         "energy_j": energy_j,
         "energy_j_per_output_token": energy_j / out_tokens if out_tokens else None,
         "sim_wall_s": c.sim_wall_s,
@@ -231,6 +234,8 @@ def assemble(t: Totals, win: steady.Window, measured: dict, load: stats.Load, c:
         "sustainable_rps": steady.finite_or_none(load.sustainable_rps),
         "ci_level": c.ci_level,
         **{name: measured[name] for f in steady.INTERVAL_FIELDS for name in steady.ci_names(f)},
+        "prefill_cost_share": c.prefill_share if cost_usd else None,
+        "cost_basis": c.cost_basis,
     }
 
 

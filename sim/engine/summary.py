@@ -7,7 +7,10 @@ gives that mapping back, None values included. The latency, throughput and SLO n
 steady window of the run (`sim.engine.steady`); each has a confidence interval, `*_ci_lo*` and
 `*_ci_hi*` at `ci_level`, with the unit suffix kept last (`ttft_p99_ci_lo_s`). A run asked to
 converge (`stop: {until: converged}`) says whether it did and the `stop.requests` of its final
-run (`sim.converge`); for other runs both are None.
+run (`sim.converge`); for other runs both are None. Every dollar figure is on the basis
+`cost_basis` states (`sim.cost.pricing.DevicePrice.label`; None without a price), and the run's cost
+is split between its input and its output tokens by `prefill_cost_share`, the share of the device
+time that prefill took (`sim.api.prefill_share`).
 """
 
 from __future__ import annotations
@@ -106,6 +109,8 @@ class Summary:
     slo_attainment_ci_hi: float | None
     converged: bool | None = None
     converged_requests: int | None = None
+    prefill_cost_share: float | None = None
+    cost_basis: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as the JSON-ready mapping of field name to value, in field order."""

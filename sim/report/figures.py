@@ -84,8 +84,9 @@ def cost_table(summary: Summary) -> go.Figure:
     rows = [
         ("devices", summary.devices),
         ("cost per hour", summary.cost_per_hour_usd),
-        ("$ / 1M input tokens", summary.cost_per_1m_input_tokens_usd),
-        ("$ / 1M output tokens", summary.cost_per_1m_output_tokens_usd),
+        ("$ / 1M input tokens (prefill)", summary.cost_per_1m_input_tokens_usd),
+        ("$ / 1M output tokens (decode)", summary.cost_per_1m_output_tokens_usd),
+        ("priced at", summary.cost_basis or "no price"),
         ("J / output token", summary.energy_j_per_output_token),
     ]
     fig = go.Figure(

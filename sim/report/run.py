@@ -7,9 +7,9 @@ import html
 import plotly.io as pio
 
 from sim.engine.summary import Summary
-from sim.format import number, percent, seconds, usd
+from sim.format import number, percent, seconds, seconds_ci, usd
 from sim.report import figures
-from sim.report.readout import estimate, latency, measured, notes, overload
+from sim.report.readout import SloVerdict, estimate, latency, measured, notes, overload, slo_verdict
 
 
 def _number(v: float) -> str:
@@ -37,11 +37,14 @@ def summary_rows(s: Summary, caching: bool) -> list[tuple[str, str]]:
         ("KV peak occupancy", (s.kv_peak_fraction,), percent(s.kv_peak_fraction)),
         ("preemptions", (s.preemptions,), _number(s.preemptions)),
         ("busy share of device time", (s.utilization,), percent(s.utilization)),
+        ("cost per hour", (s.cost_per_hour_usd,), usd(s.cost_per_hour_usd)),
         (
-            "cost per 1M output tokens",
-            (s.cost_per_1m_output_tokens_usd,),
-            usd(s.cost_per_1m_output_tokens_usd),
+            "cost per 1M input / output tokens",
+            (s.cost_per_1m_input_tokens_usd, s.cost_per_1m_output_tokens_usd),
+            f"{usd(s.cost_per_1m_input_tokens_usd)} / {usd(s.cost_per_1m_output_tokens_usd)}",
         ),
+        ("prefill share of device time", (s.prefill_cost_share,), percent(s.prefill_cost_share)),
+        ("priced at", (s.cost_basis,), s.cost_basis),
     ]
     if caching:
         rows += _cache_rows(s)
@@ -69,6 +72,40 @@ def _row_html(label: str, text: str) -> str:
     """One summary row as HTML; the overloaded row in red, as the terminal prints it."""
     style = " class='overloaded'" if label == "overloaded" else ""
     return f"<tr{style}><td>{html.escape(label)}</td><td>{html.escape(text)}</td></tr>"
+
+
+def verdict_html(verdict: SloVerdict | None) -> str:
+    """The SLO verdict as `ctxsim run` prints it: each class's targets, its p50 / p90 / p99, the
+    headroom at the target's percentile and PASS or MISS, then the run's."""
+    if verdict is None:
+        return "<p class='notes'>No SLO set: add <code>slo:</code> to the scenario for a verdict.</p>"
+
+    def cell(ok: bool) -> str:
+        return "<td class='pass'>PASS</td>" if ok else "<td class='miss'>MISS</td>"
+
+    rows = []
+    for c in verdict.classes:
+        for t in c.targets:
+            values = "".join(f"<td>{seconds_ci(t.values.get(q))}</td>" for q in (50.0, 90.0, 99.0))
+            headroom = "—" if t.headroom is None else f"{t.headroom:+.0%}"
+            rows.append(
+                f"<tr><td>{html.escape(c.name)}</td><td>{html.escape(t.label)}</td>{values}"
+                f"<td>{html.escape(seconds_ci(t.achieved))}</td><td>{headroom}</td>{cell(t.passed)}</tr>"
+            )
+        if c.rejected:
+            rows.append(
+                f"<tr><td>{html.escape(c.name)}</td><td>{c.rejected:,} of {c.requests:,} requests rejected"
+                f"</td><td></td><td></td><td></td><td></td><td></td>{cell(False)}</tr>"
+            )
+    load = "overloaded: latency unmeasurable" if verdict.overloaded else ""
+    rows.append(f"<tr><td><b>overall</b></td><td>{load}</td>{'<td></td>' * 5}{cell(verdict.passed)}</tr>")
+    head = "".join(
+        f"<th>{h}</th>" for h in ("class", "target", "p50", "p90", "p99", "achieved", "headroom", "verdict")
+    )
+    return (
+        f"<h2>SLO verdict</h2><table class='verdict'><tr>{head}</tr>{''.join(rows)}</table>"
+        f"<p class='notes'>percentiles {html.escape(verdict.window)}</p>"
+    )
 
 
 def notes_html(s: Summary) -> str:
@@ -111,6 +148,7 @@ def run_report(result) -> str:
     ]
     parts = [pio.to_html(f, full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs)]
     rows = "".join(_row_html(k, v) for k, v in summary_rows(s, sc.kv_cache.prefix_caching))
+    verdict = verdict_html(slo_verdict(sc, s, result.classes, result.requests))
     classes = (
         "<h2>By class</h2>" + result.classes.to_html(index=False, float_format=lambda v: f"{v:.4g}")
         if len(result.classes) > 1
@@ -124,8 +162,9 @@ def run_report(result) -> str:
         "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}"
         "table{border-collapse:collapse}td,th{padding:2px 10px;border-bottom:1px solid #ddd}"
         "td:last-child{text-align:right}tr.overloaded{color:#c00;font-weight:bold}"
-        ".notes{color:#555}.notes .warning{color:#b36b00;font-weight:bold}</style>"
+        ".notes{color:#555}.notes .warning{color:#b36b00;font-weight:bold}"
+        "td.pass{color:#080;font-weight:bold}td.miss{color:#c00;font-weight:bold}</style>"
         f"</head><body><h1>{title}</h1><p>{html.escape(describe(sc))}</p><table>{rows}</table>"
-        f"{notes_html(s)}{classes}"
+        f"{notes_html(s)}{verdict}{classes}"
         f"{''.join(parts)}</body></html>"
     )

@@ -37,7 +37,9 @@ TABLE_METRICS = [
     "slo_attainment",
     "devices",
     "cost_per_hour_usd",
+    "cost_per_1m_input_tokens_usd",
     COST,
+    "cost_basis",
 ]
 MAX_PAIRS = 3
 
@@ -183,10 +185,16 @@ def sweep_report(results: pd.DataFrame, params: list[str], name: str) -> str:
     parts = [pio.to_html(f, full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs)]
     failed = len(results) - len(ok)
     title = html.escape(f"sweep {name}: {len(results)} points" + (f", {failed} failed" if failed else ""))
+    bases = sorted(set(ok["cost_basis"].dropna())) if "cost_basis" in ok else []
+    priced = (
+        "<p>Dollars priced at: " + "; ".join(html.escape(b) for b in bases) + " (each point's: its row).</p>"
+        if bases
+        else ""
+    )
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
         "<style>body{font-family:system-ui,sans-serif;margin:2em}"
         "table{border-collapse:collapse;font-size:13px}td,th{padding:2px 8px;border-bottom:1px solid #ddd}"
         "</style></head>"
-        f"<body><h1>{title}</h1>{''.join(parts)}{_table(results, params)}</body></html>"
+        f"<body><h1>{title}</h1>{priced}{''.join(parts)}{_table(results, params)}</body></html>"
     )

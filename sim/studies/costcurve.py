@@ -282,9 +282,7 @@ def cost_curve(
         starts = [start for start, _ in runs]
         edges = _jumps(hw.name, runs)
         all_jumps.extend(edges)
-        device_hour = pricing.device_hour_at_tdp_usd(
-            hw, cost.amortization_years, cost.electricity_usd_per_kwh
-        )
+        device_hour = pricing.device_hour_at_tdp_usd(hw, cost)
         usable = [par for par in extra if _runs_on(model, hw, par)]
         for context in contexts(min_context, max_context, edges):
             smallest = runs[bisect_right(starts, context) - 1][1]

@@ -16,8 +16,9 @@ Pairs are searched cheapest lower bound first; once `top` configurations are fou
 searched only up to the replica count that still costs less than the `top`-th, and dropped
 unsimulated when its lower bound costs more.
 
-Price per hour is devices x (hourly price, or purchase price amortised over the scenario's
-`cost.amortization_years`, + electricity at TDP), a figure that does not depend on the run. A
+Price per hour is devices x the device-hour on the scenario's `cost:` basis (cloud on-demand rent,
+or total cost of ownership with electricity at TDP, or the user's own price; `sim.cost.pricing`), a
+figure that does not depend on the run. A
 configuration "meets" the SLOs when each percentile's confidence interval lies within its limit
 and nothing is rejected or overloaded (`sim.studies.verdict`); a configuration whose interval
 straddles a limit is simulated again with twice the requests until it is decided or reaches the
@@ -34,6 +35,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from pydantic import ValidationError
+
 from hardware.spec import Accelerator
 from sim.api import make_requests
 from sim.api import run as run_scenario
@@ -41,7 +44,7 @@ from sim.cost import pricing
 from sim.cost.estimate import Memory, estimate
 from sim.engine.summary import Summary
 from sim.runnable import scenario_from_dict
-from sim.scenario import CostAssumptions, Scenario, ScenarioError, set_path
+from sim.scenario import CostAssumptions, Scenario, ScenarioError, format_error, set_path
 from sim.studies.verdict import (
     DEFAULT_REQUESTS,
     PlanError,
@@ -57,9 +60,9 @@ RATE_ARRIVALS = ("poisson", "gamma")
 
 
 def device_hour_usd(hw: Accelerator, cost: CostAssumptions) -> float | None:
-    """USD per device-hour under the scenario's cost assumptions, electricity at TDP (see
-    `sim.cost.pricing`); None when the hardware has no price."""
-    return pricing.device_hour_at_tdp_usd(hw, cost.amortization_years, cost.electricity_usd_per_kwh)
+    """USD per device-hour on the scenario's cost basis, electricity at TDP (see
+    `sim.cost.pricing`); None when the hardware has no price on it."""
+    return pricing.device_hour_at_tdp_usd(hw, cost)
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,7 @@ class Candidate:
     verdict: str = Verdict.misses.value
     requests: int = 0
     split: dict[str, int] = field(default_factory=dict)  # degrees beyond tp: ep, attention_dp, pp, cp
+    cost_basis: str = ""  # what its dollars are on (`sim.cost.pricing.DevicePrice.label`)
 
     @property
     def label(self) -> str:
@@ -285,6 +289,10 @@ def _check_request(base: dict, demand: Demand) -> None:
         raise PlanError(f"--qps {demand.qps}: must be positive")
     if not demand.slos:
         raise PlanError("give at least one --slo, e.g. ttft_p99=2s")
+    try:
+        CostAssumptions.model_validate(base.get("cost") or {})
+    except ValidationError as exc:  # else every candidate would be skipped for it
+        raise PlanError("; ".join(f"cost.{part}" for part in format_error(exc).split("; "))) from None
     kind = (base.get("workload") or {}).get("arrivals", {}).get("kind", "poisson")
     if kind not in RATE_ARRIVALS:
         raise PlanError(
@@ -311,7 +319,8 @@ def _pairs(base: dict, demand: Demand, space: SearchSpace) -> tuple[list[_Pair],
         name = one.hardware.name
         price = device_hour_usd(one.hardware, one.cost)
         if price is None:
-            skipped.append(Skipped(name, tp, _with_split(f"{name} has no price (hardware.price)", degrees)))
+            why = pricing.no_price_reason(one.hardware, one.cost)
+            skipped.append(Skipped(name, tp, _with_split(why, degrees)))
             continue
         per = one.par.devices
         if per > max_devices:
@@ -496,8 +505,10 @@ def _candidate(
     decided_at_cap = judged == Verdict.borderline and at_cap and meets_at_cap(summary, slos)
     meets = judged == Verdict.meets or decided_at_cap
 
-    def per_1m(tokens_per_s: float) -> float | None:
-        return pricing.usd_per_1m_tokens(pricing.usd_per_s(per_hour), tokens_per_s) if tokens_per_s else None
+    share = summary.prefill_cost_share if summary.prefill_cost_share is not None else 0.0
+    per_1m_input, per_1m_output = pricing.token_split_usd_per_1m(
+        per_hour, share, summary.input_tokens_per_s * 3600, summary.output_tokens_per_s * 3600
+    )
 
     return Candidate(
         pair.name,
@@ -506,8 +517,8 @@ def _candidate(
         replicas,
         replicas * pair.devices_per_replica,
         per_hour,
-        per_1m(summary.input_tokens_per_s),
-        per_1m(summary.output_tokens_per_s),
+        per_1m_input,
+        per_1m_output,
         meets,
         headroom,
         summary,
@@ -515,4 +526,5 @@ def _candidate(
         judged.value,
         requests,
         dict(pair.split),
+        summary.cost_basis or "",
     )

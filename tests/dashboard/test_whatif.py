@@ -13,6 +13,8 @@ from dashboard.whatif import (
 )
 from sim.cost.estimate import estimate, smallest_fit
 from sim.cost.parallelism import Parallelism
+from sim.scenario import CostAssumptions
+from workloads import load_model
 
 
 def test_untouched_knobs_give_the_preset_back(h100):
@@ -54,15 +56,24 @@ def test_answer_is_the_estimate_on_the_fewest_devices(h100):
     assert got.par == par
     assert got.estimate == estimate(model, h100, par, 32_768, 512, 2, memory)
     hourly = device_hour_usd(h100)
+    e = got.estimate
     assert got.cost_per_hour_usd == pytest.approx(hourly * par.devices)
-    assert got.cost_per_request_usd == pytest.approx(hourly * par.devices * got.estimate.e2e_s / 3600 / 2)
-    assert got.cost_per_1m_output_tokens_usd == pytest.approx(
-        hourly * par.devices / (got.estimate.output_tokens_per_s * 3600) * 1e6
-    )
+    assert got.cost_per_request_usd == pytest.approx(hourly * par.devices * e.e2e_s / 3600 / 2)
+    # prefill time pays for the input tokens, the rest of the end-to-end time for the output tokens
+    per_s = hourly * par.devices / 3600
+    assert got.cost_per_1m_input_tokens_usd == pytest.approx(per_s * e.prefill_s / (2 * 32_768) * 1e6)
+    decode_s = e.e2e_s - e.prefill_s
+    assert got.cost_per_1m_output_tokens_usd == pytest.approx(per_s * decode_s / (2 * 512) * 1e6)
+    assert got.cost_basis.startswith("cloud on-demand (CoreWeave")
 
 
-def test_device_hour_is_amortised_price_plus_power(h100):
-    assert device_hour_usd(h100) == pytest.approx(30_000 / (4 * 8766) + 0.7 * 0.10)
+def test_device_hour_is_the_cloud_price_or_amortised_price_plus_power_and_hosting(h100):
+    assert device_hour_usd(h100) == pytest.approx(49.24 / 8)
+    tco = CostAssumptions(basis="tco")
+    capital, hosting, power = 30_000 / (4 * 8766), 0.7 * 184.06 / 730.5, 0.7 * 1.56 * 0.10
+    assert device_hour_usd(h100, tco) == pytest.approx(capital + hosting + power)
+    mine = CostAssumptions(per_device_hour_usd=2.0)
+    assert answer(load_model("llama-3.1-8b"), h100, 1000, 100, 1, cost=mine).cost_per_hour_usd == 2.0
 
 
 def test_roofline_places_operators_by_intensity(h100, llama8b):

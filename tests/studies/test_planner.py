@@ -65,9 +65,11 @@ def test_ranked_cheapest_first_with_margins(answer):
     for c, below in zip(answer.ranked, answer.below, strict=True):
         assert c.meets and all(h >= 0 for h in c.headroom.values())
         assert c.devices == c.replicas * c.tp * c.pp
+        decode = 1 - c.summary.prefill_cost_share  # decode's share of the device time pays for output
         assert c.cost_per_1m_output_tokens_usd == pytest.approx(
-            c.cost_per_hour_usd / 3600 / c.summary.output_tokens_per_s * 1e6
+            c.cost_per_hour_usd * decode / 3600 / c.summary.output_tokens_per_s * 1e6
         )
+        assert c.cost_basis.startswith("cloud on-demand (")
         assert c.verdict == Verdict.meets and c.requests >= REQUESTS
         if below is not None:  # one replica fewer misses, or cannot be shown to meet, an SLO
             assert below.replicas == c.replicas - 1 and not below.meets
