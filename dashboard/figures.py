@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 
 from sim.engine.summary import Summary
 from sim.report import figures as shared
+from sim.report import labels
 from sim.studies.costcurve import Jump
 
 PHASE_COLORS = {"prefill": "#1f77b4", "decode": "#d62728"}
@@ -144,23 +145,26 @@ def _log_log(x_title: str, y_title: str, title: str) -> dict:
     }
 
 
+NO_RUNS = "no data yet: run a scenario"
+"""What a runs-page figure says before any run is kept."""
+
+
 def latency_cdfs(requests: dict[str, pd.DataFrame]) -> go.Figure:
-    """TTFT, TPOT and end-to-end CDFs of several runs on shared axes, one colour per run."""
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
-    empty = pd.DataFrame({"ttft_s": [], "tpot_s": [], "e2e_s": []})
-    fig = shared.latency_cdfs(empty)
-    for i, (label, frame) in enumerate(requests.items()):
-        traces = list(shared.latency_cdfs(frame, label).data)
-        for k, trace in enumerate(traces):
-            trace.update(
-                name=label, legendgroup=label, showlegend=k == 0, line={"color": palette[i % len(palette)]}
-            )
-        fig.add_traces(traces)
+    """TTFT, TPOT and end-to-end CDFs of several runs on shared axes, one colour per run (the
+    colours `sim.report.figures.series_colors` gives the runs); a placeholder with no latencies."""
+    if not any(shared.has_latencies(frame) for frame in requests.values()):
+        return empty(NO_RUNS if not requests else "no finished requests: no latencies to plot")
+    fig = shared.cdf_axes()
+    colors = shared.series_colors(requests)
+    for label, frame in requests.items():
+        shared.add_cdfs(fig, frame, label, colors[label])
     return fig
 
 
 def bound_shares(summaries: dict[str, Summary]) -> go.Figure:
     """Compute-bound, memory-bound and communication share of step time, one bar per run."""
+    if not summaries:
+        return empty(NO_RUNS)
     labels = list(summaries)
     fig = go.Figure()
     runs = list(summaries.values())
@@ -180,70 +184,249 @@ def bound_shares(summaries: dict[str, Summary]) -> go.Figure:
     return fig
 
 
-def pareto(points: pd.DataFrame, x: str, y: str, front: pd.Series, color: str | None) -> go.Figure:
-    """Every sweep point, with the Pareto front (the points no other point beats on both axes)."""
-    fig = go.Figure()
-    hover = [
-        ", ".join(f"{k}={v}" for k, v in row.items())
-        for row in points.drop(columns=[x, y]).to_dict("records")
+MAX_LABELLED = 40
+"""Sweeps with more points than this label only the Pareto front's, so the labels stay legible."""
+
+
+def point_names(points: pd.DataFrame, params: Sequence[str]) -> list[str]:
+    """Each point's short name from the parameters that vary across `points`: 'h200, tp 4'."""
+    varying = [p for p in params if p in points and points[p].astype(str).nunique() > 1] or [
+        p for p in params if p in points
     ]
-    marker = {"size": 9, "opacity": 0.6}
-    if color and color in points:
-        marker |= {
-            "color": points[color],
-            "colorscale": "Viridis",
-            "showscale": True,
-            "colorbar": {"title": color},
-        }
-    fig.add_trace(
-        go.Scatter(
-            x=points[x],
-            y=points[y],
-            mode="markers",
-            name="points",
-            marker=marker,
-            text=hover,
-            hovertemplate="%{x:.4g}, %{y:.4g}<br>%{text}<extra></extra>",
-        )
+    return (
+        [
+            ", ".join(labels.point_text(p, v) for p, v in zip(varying, row, strict=True))
+            for row in points[varying].itertuples(index=False)
+        ]
+        if varying
+        else [str(i) for i in points.index]
     )
-    best = points[front].sort_values(x)
+
+
+def _sorted_values(values: pd.Series) -> list:
+    """A column's distinct values in reading order: numbers ascending, text alphabetically."""
+    unique = values.dropna().unique().tolist()
+    try:
+        return sorted(unique)
+    except TypeError:
+        return sorted(unique, key=str)
+
+
+LABEL_POSITIONS = {
+    "top center": (0, 1),
+    "bottom center": (0, -1),
+    "middle right": (1, 0),
+    "middle left": (-1, 0),
+    "top right": (1, 1),
+    "bottom right": (1, -1),
+    "top left": (-1, 1),
+    "bottom left": (-1, -1),
+}
+"""Where a point's label may go, tried in this order, as plotly's textposition and a direction."""
+
+
+def _pixels(values: np.ndarray, log: bool, size: float) -> np.ndarray:
+    """Values placed across an axis `size` pixels long as plotly's autorange would (5% margins)."""
+    v = np.log10(np.where(values > 0, values, np.nan)) if log else values.astype(float)
+    lo, hi = np.nanmin(v), np.nanmax(v)
+    if not np.isfinite(lo) or hi == lo:
+        return np.full(len(v), size / 2)
+    return size * (0.05 + 0.9 * (v - lo) / (hi - lo))
+
+
+def place_labels(
+    x: np.ndarray,
+    y: np.ndarray,
+    texts: Sequence[str],
+    order: Sequence[int],
+    *,
+    log_x: bool = False,
+    log_y: bool = False,
+    width: float = 760,
+    height: float = 330,
+) -> list[tuple[str, str]]:
+    """(textposition, text) per point: each label of `texts` (in `order`, the most important first)
+    goes to the first of `LABEL_POSITIONS` where it overlaps no marker and no label already placed
+    and stays inside the plot; one that fits nowhere is left out (its point keeps its hover). The
+    plot is taken as `width` x `height` pixels with 10-pixel text, so the labels survive in a PNG."""
+    px, py = _pixels(np.asarray(x, float), log_x, width), _pixels(np.asarray(y, float), log_y, height)
+    marker = 6.0
+    taken = [(a - marker, b - marker, a + marker, b + marker) for a, b in zip(px, py, strict=True)]
+    placed = [("top center", "")] * len(texts)
+    for i in order:
+        if not texts[i]:
+            continue
+        w, h = 6.0 * len(texts[i]), 12.0
+        for position, (dx, dy) in LABEL_POSITIONS.items():
+            cx, cy = px[i] + dx * (w / 2 + marker + 2), py[i] + dy * (h / 2 + marker + 1)
+            box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+            inside = box[0] >= -20 and box[2] <= width + 20 and box[1] >= 0 and box[3] <= height
+            clear = not any(
+                box[0] < t[2] and t[0] < box[2] and box[1] < t[3] and t[1] < box[3]
+                for j, t in enumerate(taken)
+                if j != i
+            )
+            if inside and clear:
+                placed[i] = (position, texts[i])
+                taken.append(box)
+                break
+    return placed
+
+
+def pareto(
+    points: pd.DataFrame,
+    x: str,
+    y: str,
+    front: pd.Series,
+    color: str | None = None,
+    *,
+    params: Sequence[str] = (),
+    discrete: bool = False,
+    log_x: bool = False,
+    log_y: bool = False,
+    point_labels: bool = True,
+) -> go.Figure:
+    """Every sweep point that has both values, with the Pareto front (the points no other point beats
+    on both axes).
+
+    Axes, hover and colours read through `sim.report.labels` (units, human values). `color` colours
+    the points: a `discrete` column (text such as hardware, or a swept parameter's few values) gets
+    one legend entry and colour per value (`series_colors`, over every point so a value keeps its
+    colour whichever points are drawn), any other a colour scale whose bar sits clear of the legend,
+    which lies below the plot. With `point_labels` the points carry their short names where they fit
+    (`place_labels`; the front's first, only the front's past `MAX_LABELLED` points), so an exported
+    PNG says which configuration each point is."""
+    drawn = (points[x].notna() & points[y].notna()).to_numpy()
+    if log_x:
+        drawn = drawn & (points[x] > 0).to_numpy()
+    if log_y:
+        drawn = drawn & (points[y] > 0).to_numpy()
+    by_all = points[color] if color and color in points else None
+    names_all = point_names(points, params)
+    best_all = front.to_numpy(bool) & drawn
+    points, front = points[drawn], pd.Series(best_all[drawn], index=points.index[drawn])
+    names = [n for n, d in zip(names_all, drawn, strict=True) if d]
+    ax, ay = labels.axis(x, points[x]), labels.axis(y, points[y])
+    xs, ys = points[x].astype(float).to_numpy() * ax.scale, points[y].astype(float).to_numpy() * ay.scale
+    hover = [
+        f"<b>{name}</b><br>{labels.label(x)}: {labels.text(x, xv)}<br>{labels.label(y)}: {labels.text(y, yv)}"
+        for name, xv, yv in zip(names, points[x], points[y], strict=True)
+    ]
+    best = front.to_numpy(bool)
+    if point_labels and len(points):
+        shown = (
+            names
+            if len(points) <= MAX_LABELLED
+            else [n if b else "" for n, b in zip(names, best, strict=True)]
+        )
+        order = [*np.flatnonzero(best), *np.flatnonzero(~best)]
+        placed = place_labels(xs, ys, shown, order, log_x=log_x, log_y=log_y)
+    else:
+        placed = [("top center", "")] * len(points)
+    style = {"textfont": {"size": 10}, "hovertemplate": "%{customdata}<extra></extra>", "cliponaxis": False}
+
+    def labelled(mask: np.ndarray) -> dict:
+        here = [p for p, m in zip(placed, mask, strict=True) if m]
+        if not any(t for _, t in here):
+            return {"mode": "markers"}
+        return {"mode": "markers+text", "text": [t for _, t in here], "textposition": [q for q, _ in here]}
+
+    fig = go.Figure()
+    by = points[color] if by_all is not None else None
+    if by is not None and discrete:
+        colors = shared.series_colors(_sorted_values(by_all))
+        for value in colors:
+            mask = (by == value).to_numpy()
+            if not mask.any():
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=xs[mask],
+                    y=ys[mask],
+                    name=labels.point_text(color, value),
+                    marker={"size": 10, "color": colors[value], "opacity": 0.85},
+                    customdata=[h for h, m in zip(hover, mask, strict=True) if m],
+                    legendgroup=str(value),
+                    **labelled(mask),
+                    **style,
+                )
+            )
+    else:
+        marker: dict = {"size": 10, "opacity": 0.85, "color": "#4c78a8"}
+        if by is not None:
+            ac = labels.axis(color, by_all)
+            marker |= {
+                "color": by.astype(float) * ac.scale,
+                "colorscale": "Viridis",
+                "showscale": True,
+                "colorbar": {"title": {"text": ac.title}, "x": 1.02, "len": 0.8},
+            }
+        everything = np.ones(len(points), bool)
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                name="sweep points",
+                marker=marker,
+                customdata=hover,
+                **labelled(everything),
+                **style,
+            )
+        )
+    order = np.argsort(xs[best], kind="stable")
     fig.add_trace(
         go.Scatter(
-            x=best[x],
-            y=best[y],
+            x=xs[best][order],
+            y=ys[best][order],
             mode="lines+markers",
             name="Pareto front",
             line={"color": "firebrick", "shape": "hv"},
-            marker={"size": 11, "symbol": "star"},
+            marker={"size": 14, "symbol": "star-open", "line": {"width": 2}},
+            customdata=list(np.array(hover, dtype=object)[best][order]),
+            hovertemplate="Pareto front<br>%{customdata}<extra></extra>",
         )
     )
-    fig.update_xaxes(title_text=x)
-    fig.update_yaxes(title_text=y)
-    fig.update_layout(title=f"Pareto front: {y} against {x}", height=440, margin={"t": 60, "b": 40})
+    fig.update_layout(
+        title={"text": f"Pareto front: {labels.label(y)} against {labels.label(x)}"},
+        xaxis={"title": {"text": ax.title}, "type": "log" if log_x else "linear"},
+        yaxis={"title": {"text": ay.title}, "type": "log" if log_y else "linear"},
+        legend={
+            "orientation": "h",
+            "yanchor": "top",
+            "y": -0.18,
+            "x": 0,
+            "title": {"text": f"{labels.label(color)}: " if by is not None and discrete else ""},
+        },
+        height=520,
+        margin={"t": 60, "b": 60},
+    )
     return fig
 
 
-def _tick(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def heatmap(grid: pd.DataFrame, metric: str) -> go.Figure:
-    """A metric over two parameters: `grid` is a pivot (rows: one parameter, columns: the other)."""
+def heatmap(grid: pd.DataFrame, metric: str, averaged_over: Sequence[str] = ()) -> go.Figure:
+    """A metric over two parameters: `grid` is a pivot (rows: one parameter, columns: the other),
+    values in one unit (`sim.report.labels.axis`), each cell written as a person reads it, ticks with their
+    units; `averaged_over` names the other swept parameters the cells are means over."""
+    rows, cols = str(grid.index.name), str(grid.columns.name)
+    az = labels.axis(metric, grid.to_numpy().ravel())
+    cells = [[labels.text(metric, v) if not np.isnan(v) else "" for v in row] for row in grid.to_numpy(float)]
     fig = go.Figure(
         go.Heatmap(
-            z=grid.to_numpy(),
-            x=[_tick(c) for c in grid.columns],
-            y=[_tick(i) for i in grid.index],
+            z=grid.to_numpy(float) * az.scale,
+            x=[labels.text(cols, c) for c in grid.columns],
+            y=[labels.text(rows, i) for i in grid.index],
+            text=cells,
             colorscale="Viridis",
-            colorbar={"title": metric},
-            texttemplate="%{z:.3g}",
-            hovertemplate="%{y}, %{x}: %{z:.4g}<extra></extra>",
+            colorbar={"title": {"text": az.title}},
+            texttemplate="%{text}",
+            hovertemplate=f"%{{y}}, %{{x}}<br>{labels.label(metric)}: %{{text}}<extra></extra>",
         )
     )
-    fig.update_xaxes(title_text=str(grid.columns.name), type="category")
-    fig.update_yaxes(title_text=str(grid.index.name), type="category")
+    mean = f" (mean over {', '.join(labels.label(p) for p in averaged_over)})" if averaged_over else ""
     fig.update_layout(
-        title=f"{metric} over {grid.index.name} and {grid.columns.name}",
+        title={"text": f"{labels.label(metric)} by {labels.label(rows)} and {labels.label(cols)}{mean}"},
+        xaxis={"title": {"text": labels.label(cols)}, "type": "category"},
+        yaxis={"title": {"text": labels.label(rows)}, "type": "category"},
         height=440,
         margin={"t": 60, "b": 40},
     )

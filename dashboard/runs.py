@@ -13,46 +13,54 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import yaml
+from pydantic import ValidationError
 
 from hardware import hardware_names
 from hardware.catalog import read_yaml
 from hardware.yamltext import load_yaml
+from sim import scenario as schema
 from sim.api import Result, make_requests, run
-from sim.engine.steady import ci_names
-from sim.engine.summary import Summary
-from sim.format import interval
-from sim.report.readout import measured, overload
+from sim.engine.steady import INTERVAL_FIELDS, ci_names
+from sim.engine.summary import FIELDS, Summary
+from sim.errors import did_you_mean, one_field_error
+from sim.format import MISSING, count, interval, is_missing, seconds_ci
+from sim.limits import check_numbers
+from sim.report import labels
+from sim.report.readout import estimate, measured, overload
 from sim.runnable import scenario_from_dict
 from sim.scenario import Scenario, ScenarioError, set_path
 from workloads import model_names
 
 CDF_POINTS = 1000
 TIMESERIES_ROWS = 3000
-COMPARED = [
-    ("requests_finished", "requests finished"),
-    ("requests_rejected", "requests rejected"),
-    ("throughput_rps", "throughput (req/s)"),
-    ("output_tokens_per_s", "output tokens/s"),
-    ("ttft_p50_s", "TTFT p50 (s)"),
-    ("ttft_p99_s", "TTFT p99 (s)"),
-    ("tpot_p50_s", "TPOT p50 (s)"),
-    ("tpot_p99_s", "TPOT p99 (s)"),
-    ("e2e_p99_s", "e2e p99 (s)"),
-    ("goodput_rps", "goodput (req/s)"),
-    ("slo_attainment", "SLO attainment"),
-    ("kv_peak_fraction", "KV peak"),
-    ("preemptions", "preemptions"),
-    ("compute_bound_time_fraction", "compute-bound share"),
-    ("devices", "devices"),
-    ("cost_per_hour_usd", "$ / hour"),
-    ("cost_per_1m_output_tokens_usd", "$ / 1M output tokens"),
-]
+COMPARED_KEYS = (
+    "requests_finished",
+    "requests_rejected",
+    "throughput_rps",
+    "output_tokens_per_s",
+    "ttft_p50_s",
+    "ttft_p99_s",
+    "tpot_p50_s",
+    "tpot_p99_s",
+    "e2e_p99_s",
+    "slo_attainment",
+    "goodput_rps",
+    "kv_peak_fraction",
+    "preemptions",
+    "compute_bound_time_fraction",
+    "devices",
+    "cost_per_hour_usd",
+    "cost_per_1m_output_tokens_usd",
+)
+COMPARED = [(key, labels.label(key)) for key in COMPARED_KEYS]
+"""The summary fields the runs page compares, as (field, row label from `sim.report.labels`)."""
 
 
 FIRST_EXAMPLE = "chat-h100"
@@ -99,14 +107,28 @@ def _check_presets(data: dict) -> None:
         name = value.get("preset") if isinstance(value, dict) and "preset" in value else value
         if isinstance(name, str) and name not in names:
             raise ScenarioError(
-                f"{key}: {name!r} is not a preset; an uploaded scenario names presets "
-                f"({', '.join(names)}) or gives the fields inline"
+                f"{key}: {name!r} is not a preset{did_you_mean(name, names)} (an uploaded scenario "
+                f"names presets, {', '.join(names)}, or gives the fields inline)"
             )
+
+
+def _check_schema(data: dict) -> None:
+    """Validate `data` against the scenario schema, refusing it with the one field at fault as the
+    user wrote it and what they probably meant (`sim.errors.one_field_error`): a misspelt key gives
+    pydantic an unknown key and a missing field; only the first is shown, with the name it meant."""
+    try:
+        check_numbers(data)
+        Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(one_field_error(exc, data, Scenario)) from None
+    except ValueError as exc:
+        raise ScenarioError(str(exc)) from None
 
 
 def parse_upload(contents: str, filename: str, max_bytes: int) -> dict:
     """A `dcc.Upload` data URL as a scenario mapping, validated against the schema. Raises
-    `ScenarioError` naming the file and the field."""
+    `ScenarioError` naming the file and the one field at fault, with "did you mean" for a misspelt
+    key, kind or preset."""
     try:
         raw = base64.b64decode(contents.split(",", 1)[1], validate=True)
     except (IndexError, ValueError, binascii.Error):
@@ -124,6 +146,7 @@ def parse_upload(contents: str, filename: str, max_bytes: int) -> dict:
         raise ScenarioError(f"{paths[0]}: an uploaded scenario cannot refer to files on the server")
     try:
         _check_presets(data)
+        _check_schema(data)
         scenario_from_dict(data)
     except ScenarioError as exc:
         raise ScenarioError(f"{filename}: {exc}") from None
@@ -233,28 +256,189 @@ def latency_frame(run: dict) -> pd.DataFrame:
     return pd.DataFrame({m: pd.Series(v, dtype=float) for m, v in run["latency"].items()})
 
 
-INTERVALS = {
-    "throughput_rps": "throughput interval (req/s)",
-    "ttft_p99_s": "TTFT p99 interval (s)",
-    "tpot_p99_s": "TPOT p99 interval (s)",
-    "e2e_p99_s": "e2e p99 interval (s)",
-    "goodput_rps": "goodput interval (req/s)",
-    "slo_attainment": "SLO attainment interval",
-}
-"""The compared fields shown with their confidence interval, in a row of its own under the field."""
+# ---- the compare table: human units, SLO verdicts, the change between the first and last run ---------
+SLO_METRICS = (("ttft", "TTFT"), ("tpot", "TPOT"), ("e2e", "end to end"))
+SLO_TARGET, SLO_VERDICT = "SLO target", "SLO verdict"
 
 
-def _compared_cells(s: Summary) -> dict[str, Any]:
-    """One run's column: what was measured and any overload, then each compared field, followed by
-    its interval (text, a dash when too few samples) where it has one."""
-    cells: dict[str, Any] = {"measured requests": measured(s), "overloaded": overload(s) or "no"}
-    for key, label in COMPARED:
-        cells[label] = s.metric(key)
-        if key in INTERVALS:
-            cells[INTERVALS[key]] = interval(*(s.metric(name) for name in ci_names(key)))
+def slo_row(name: str) -> str:
+    """The compare table's row for one SLO metric: 'TTFT vs SLO'."""
+    return f"{name} vs SLO"
+
+
+@dataclass(frozen=True)
+class SloCheck:
+    """One latency target of a run: `metric` (ttft, tpot, e2e) at `percentile` within `limit_s`,
+    for the whole run or one class (`scope`), and what the run achieved (None: not measured, or a
+    percentile the summary does not keep)."""
+
+    metric: str
+    percentile: float
+    limit_s: float
+    achieved_s: float | None
+    scope: str | None = None
+
+    @property
+    def passed(self) -> bool | None:
+        return None if self.achieved_s is None else self.achieved_s <= self.limit_s
+
+    def text(self) -> str:
+        """'PASS 298 ms ≤ 1 s (p99)', 'MISS 1.2 s > 1 s (p99, class chat)'."""
+        where = f"p{self.percentile:g}" + (f", class {self.scope}" if self.scope else "")
+        limit = seconds_ci(self.limit_s)
+        if self.achieved_s is None:
+            return f"not measured ({where} ≤ {limit})"
+        verdict, sign = ("PASS", "≤") if self.passed else ("MISS", ">")
+        return f"{verdict} {seconds_ci(self.achieved_s)} {sign} {limit} ({where})"
+
+
+def _percentile_key(metric: str, percentile: float) -> str | None:
+    """The summary field of `metric` at `percentile`, if the summary keeps that percentile."""
+    key = f"{metric}_p{percentile:g}_s"
+    return key if key in FIELDS else None
+
+
+def slo_checks(data: dict | None, summary: Summary, classes: list[dict] | None = None) -> list[SloCheck]:
+    """Every latency target a run's scenario mapping `data` sets (its SLO, and each class's own),
+    against what the run achieved: the summary's percentile for the run's SLO, the class's row of
+    the per-class table for a class's."""
+    if not data:
+        return []
+    try:
+        scenario = schema.scenario_from_dict(data)
+    except ScenarioError:
+        return []
+    by_class = {row.get("class"): row for row in classes or []}
+    scopes = [(None, scenario.slo, summary.to_dict())] + [
+        (c.name, c.slo, by_class.get(c.name, {})) for c in scenario.workload.classes if c.slo is not None
+    ]
+    checks = []
+    for scope, slo, achieved in scopes:
+        if slo is None:
+            continue
+        for metric, _ in SLO_METRICS:
+            limit = getattr(slo, f"{metric}_s")
+            if limit is None:
+                continue
+            key = _percentile_key(metric, slo.percentile)
+            value = achieved.get(key) if key else None
+            checks.append(
+                SloCheck(metric, slo.percentile, limit, None if is_missing(value) else value, scope)
+            )
+    return checks
+
+
+def _slo_cells(checks: list[SloCheck], s: Summary) -> dict[str, str]:
+    """The SLO rows of one run's column: its targets, each metric's worst check, and the verdict
+    (a run that rejected requests or could not keep up misses whatever its percentiles say)."""
+    if not checks:
+        return {SLO_TARGET: "none set", **{slo_row(n): MISSING for _, n in SLO_METRICS}, SLO_VERDICT: MISSING}
+    targets = [
+        f"{name} ≤ {seconds_ci(c.limit_s)}"
+        for c in checks
+        if c.scope is None
+        for m, name in SLO_METRICS
+        if c.metric == m
+    ]
+    per_class = sorted({c.scope for c in checks if c.scope})
+    cells = {
+        SLO_TARGET: ", ".join(targets)
+        + (f" at p{checks[0].percentile:g}" if targets else "")
+        + (f"{'; ' if targets else ''}per class: {', '.join(per_class)}" if per_class else "")
+    }
+    for metric, name in SLO_METRICS:
+        mine = [c for c in checks if c.metric == metric]
+        worst = min(
+            mine, key=lambda c: (c.passed is not False, c.passed is not None, c.limit_s), default=None
+        )
+        cells[slo_row(name)] = worst.text() if worst else "no target"
+    failed = [
+        name for metric, name in SLO_METRICS if any(c.metric == metric and c.passed is False for c in checks)
+    ]
+    if s.requests_rejected:
+        failed.append(f"{count(s.requests_rejected)} rejected")
+    if s.overloaded:
+        failed.append("overloaded")
+    unmeasured = any(c.passed is None for c in checks)
+    cells[SLO_VERDICT] = f"MISS ({', '.join(failed)})" if failed else "not measured" if unmeasured else "PASS"
     return cells
 
 
+def _cell(s: Summary, key: str) -> str:
+    """A compared field as a person reads it, with its confidence interval where it has one."""
+    value = s.metric(key)
+    if key not in INTERVAL_FIELDS:
+        return labels.text(key, value)
+    if key.endswith("_s") or key == "slo_attainment":
+        return estimate(s, key)
+    lo, hi = (s.metric(name) for name in ci_names(key))
+    ci = interval(lo, hi)
+    return labels.text(key, value) + (f" {ci}" if ci != MISSING else "")
+
+
+def _column(run: dict) -> dict[str, str]:
+    """One run's column: what was measured and any overload, each compared field, and after the
+    latencies the SLO rows."""
+    s = Summary(**run["summary"])
+    cells = {"measured requests": measured(s) or MISSING, "overloaded": overload(s) or "no"}
+    for key, label in COMPARED:
+        cells[label] = _cell(s, key)
+        if key == "e2e_p99_s":
+            cells |= _slo_cells(slo_checks(run.get("scenario"), s, run.get("classes")), s)
+    return cells
+
+
+def change(key: str, first: Any, last: Any) -> tuple[str, str | None]:
+    """(text, 'better' | 'worse' | None) for `key` going from `first` to `last`: a share in
+    percentage points ('+3.1 pp'), anything else relative ('-12%'); judged by `sim.report.labels.better`."""
+    if is_missing(first) or is_missing(last) or isinstance(first, bool) or isinstance(last, bool):
+        return MISSING, None
+    first, last = float(first), float(last)
+    if labels.quantity(key).kind == "fraction":
+        diff = round((last - first) * 100, 9)
+        written = f"{diff:+.1f} pp"
+    elif first == 0:
+        return ("no change" if last == 0 else "new"), None
+    else:
+        diff = round((last / first - 1) * 100, 9)
+        written = f"{diff:+.1f}%" if abs(diff) < 10 else f"{diff:+,.0f}%"
+    if abs(diff) < 0.05:
+        return "no change", None
+    direction = labels.better(key)
+    if direction is None:
+        return written, None
+    return written, "better" if (diff < 0) == (direction == "lower") else "worse"
+
+
+def run_number(label: str) -> str:
+    """'#3' of a kept run's label '#3 chat-h100 (2x1 h100-sxm)'; the label itself otherwise."""
+    first = label.split(" ", 1)[0]
+    return first if first.startswith("#") else label
+
+
+def change_header(runs: list[dict]) -> str | None:
+    """The change column's header, 'change #3 vs #1'; None with fewer than two runs."""
+    if len(runs) < 2:
+        return None
+    return f"change {run_number(runs[-1]['label'])} vs {run_number(runs[0]['label'])}"
+
+
 def compare_table(runs: list[dict]) -> pd.DataFrame:
-    """One row per compared summary field (and interval), one column per run."""
-    return pd.DataFrame({run["label"]: _compared_cells(Summary(**run["summary"])) for run in runs})
+    """One row per compared field (with its interval where it has one), each run's SLO targets and
+    verdicts, one column per run of text in human units (ms, %, $), and with two runs or more the
+    change from the first run to the last (`change_header`)."""
+    table = pd.DataFrame({run["label"]: _column(run) for run in runs})
+    header = change_header(runs)
+    if header is not None:
+        table[header] = pd.Series(change_tones(runs)).map(lambda t: t[0])
+        table[header] = table[header].fillna("")
+    return table
+
+
+def change_tones(runs: list[dict]) -> dict[str, tuple[str, str | None]]:
+    """Row label -> (change text, tone) between the first and last of `runs`, for the compared
+    fields (the SLO and bookkeeping rows have none)."""
+    if len(runs) < 2:
+        return {}
+    first, last = Summary(**runs[0]["summary"]), Summary(**runs[-1]["summary"])
+    return {label: change(key, first.metric(key), last.metric(key)) for key, label in COMPARED}

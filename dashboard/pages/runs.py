@@ -33,7 +33,10 @@ from dashboard.components import (
 )
 from dashboard.runs import (
     FORM_FIELDS,
+    SLO_VERDICT,
     apply_form,
+    change_header,
+    change_tones,
     compare_table,
     default_example,
     example_names,
@@ -42,12 +45,13 @@ from dashboard.runs import (
     read_example,
     run_job,
     run_label,
+    run_number,
 )
 from hardware import hardware_names
 from hardware.yamltext import load_yaml
 from sim.engine.summary import Summary
-from sim.format import number
 from sim.report import figures as shared
+from sim.report import labels
 from sim.runnable import scenario_from_dict
 from sim.scenario import ScenarioError
 from workloads import model_names
@@ -76,9 +80,7 @@ def _query_value(text: str):
 
 def layout(**query):
     examples = example_names(settings().examples_dir)
-    example = (
-        query.get("example") if query.get("example") in examples else default_example(examples)
-    )
+    example = query.get("example") if query.get("example") in examples else default_example(examples)
     data, values = None, [None] * len(FORM_FIELDS)
     if example:
         data = read_example(settings().examples_dir, example)
@@ -188,6 +190,8 @@ register_job_controls("runs")
 @callback(
     Output("runs-job", "data"),
     Output("runs-run-error", "children"),
+    Output("runs-progress", "value", allow_duplicate=True),
+    Output("runs-progress-text", "children", allow_duplicate=True),
     Input("runs-run", "n_clicks"),
     State("session", "data"),
     State("runs-source", "data"),
@@ -197,15 +201,16 @@ register_job_controls("runs")
 )
 def start_run(_clicks, session, source, kept, *values):
     """Check the edited scenario here, so a bad field is named at once, and queue its simulation.
-    Runs are numbered in the window's order: one more than the newest kept."""
+    Runs are numbered in the window's order: one more than the newest kept. The progress bar starts
+    again from nothing for each run, named by its number."""
     try:
         data, _ = apply_form(source["data"], list(values))
         n = kept[-1]["n"] + 1 if kept else 1
         label = f"#{n} {run_label(scenario_from_dict(data))}"
         key = job_store().submit(session, run_job, data, label)
     except ValueError as exc:
-        return dash.no_update, dbc.Alert(str(exc), color="danger", className="small")
-    return {"key": key, "label": label, "n": n}, None
+        return dash.no_update, dbc.Alert(str(exc), color="danger", className="small"), 0, ""
+    return {"key": key, "label": label, "n": n}, None, 0, f"#{n}: queued"
 
 
 def keep(kept: list[dict], job: dict) -> list[dict]:
@@ -237,6 +242,7 @@ def poll_run(_ticks, job, kept):
         return (dash.no_update,) * 5
     status = job_store().status(job["key"])
     percent, text = job_progress(status)
+    text = f"{run_number(job['label'])}: {text}"
     if status.state in ("queued", "running"):
         return dash.no_update, dash.no_update, percent, text, dash.no_update
     if status.state != "done":
@@ -277,10 +283,10 @@ def kept_runs(kept: list[dict]) -> tuple[list[dict], list[str]]:
     Input("runs-kept", "data"),
 )
 def show_runs(kept):
-    """The kept runs side by side: summary table with intervals and each run's caveats, latency CDFs
-    and where step time goes."""
+    """The kept runs side by side: the compare table (human units, SLO verdicts, the change from the
+    first run to the last) with each run's caveats, latency CDFs and where step time goes; before
+    any run, placeholders that say so instead of empty axes."""
     runs, missing = kept_runs(kept or [])
-    table = compare_table(runs)
     gone = [
         dbc.Alert(
             f"{label}: no longer on the server (unused for too long, or the dashboard restarted)",
@@ -291,21 +297,57 @@ def show_runs(kept):
     ]
     body = (
         [
-            dbc.Table.from_dataframe(
-                table.map(number).rename_axis("").reset_index(),
-                size="sm",
-                striped=True,
-                id="runs-compare-table",
-            ),
+            compare_html(runs),
             *(alert for run in runs for alert in run_notes(run["label"], Summary(**run["summary"]))),
         ]
         if runs
-        else [html.P("no runs yet", className="text-muted")]
+        else [
+            html.P(
+                "no runs yet: choose an example or upload a scenario, then press Run",
+                className="text-muted",
+                id="runs-compare-empty",
+            )
+        ]
     )
     latency = figures.latency_cdfs({run["label"]: latency_frame(run) for run in runs})
     bound = figures.bound_shares({run["label"]: Summary(**run["summary"]) for run in runs})
     options = [{"label": e["label"], "value": e["key"]} for e in kept or [] if e["label"] not in missing]
     return [*body, *gone], latency, bound, options, options[-1]["value"] if options else None
+
+
+TONES = {"better": "text-success", "worse": "text-danger"}
+
+
+def _verdict_class(text: str) -> str | None:
+    """A PASS cell green, a MISS cell red."""
+    return (
+        "text-success fw-semibold"
+        if text.startswith("PASS")
+        else ("text-danger fw-semibold" if text.startswith("MISS") else None)
+    )
+
+
+def compare_html(runs: list[dict]) -> dbc.Table:
+    """The compare table as HTML: a row header per field, a column per run, and the change column
+    coloured better (green) or worse (red); PASS and MISS in their colours."""
+    table = compare_table(runs)
+    header = change_header(runs)
+    tones = change_tones(runs)
+    head = html.Thead(html.Tr([html.Th(""), *(html.Th(c) for c in table.columns)]))
+    rows = []
+    for label, cells in table.iterrows():
+        tds = []
+        for column, text in cells.items():
+            if column == header:
+                tone = TONES.get(tones.get(label, ("", None))[1])
+                tds.append(html.Td(text, className=tone))
+            else:
+                verdict = _verdict_class(text) if label == SLO_VERDICT or label.endswith("vs SLO") else None
+                tds.append(html.Td(text, className=verdict))
+        rows.append(html.Tr([html.Th(label, scope="row", className="fw-normal"), *tds]))
+    return dbc.Table(
+        [head, html.Tbody(rows)], size="sm", striped=True, responsive=True, id="runs-compare-table"
+    )
 
 
 @callback(
@@ -318,11 +360,15 @@ def show_run(key, kept):
     """One run's per-class metrics and its batch and KV occupancy over time."""
     run_ = job_store().result(key) if any(e["key"] == key for e in kept or []) else None
     if run_ is None:
-        return None, shared.occupancy(
-            pd.DataFrame(columns=["time_s", "replica", "batch_size", "kv_used_fraction", "in_system"])
-        )
+        return None, figures.empty(figures.NO_RUNS)
     classes = pd.DataFrame(run_["classes"])
-    table = dbc.Table.from_dataframe(classes.map(number), size="sm", striped=True, responsive=True)
+    shown = pd.DataFrame(
+        {
+            labels.label(c) if c != "class" else "class": classes[c].map(lambda v, c=c: labels.text(c, v))
+            for c in classes.columns
+        }
+    )
+    table = dbc.Table.from_dataframe(shown, size="sm", striped=True, responsive=True)
     return [html.H6("per class"), table], shared.occupancy(pd.DataFrame(run_["timeseries"]))
 
 

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
-from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from sim.format import number
+from sim.report.figures import series_colors
 
 COST = "cost_per_1m_output_tokens_usd"
 LATENCIES = {"ttft_p99_s": "TTFT p99 (s)", "tpot_p99_s": "TPOT p99 (s)", "e2e_p99_s": "end to end p99 (s)"}
@@ -136,8 +136,9 @@ def lines(results: pd.DataFrame, x: str, params: list[str]) -> go.Figure:
     fig = make_subplots(
         rows=1, cols=len(metrics), subplot_titles=[METRICS[m] for m in metrics], horizontal_spacing=0.06
     )
-    groups = results.groupby(colour, sort=True) if colour else [(None, results)]
-    for i, (value, group) in enumerate(groups):
+    groups = list(results.groupby(colour, sort=True)) if colour else [(None, results)]
+    colors = series_colors(value for value, _ in groups)
+    for value, group in groups:
         mean = group.groupby(x, sort=True)[metrics].mean()
         name = f"{colour}={_tick(value)}" if colour else x
         for col, metric in enumerate(metrics, start=1):
@@ -149,7 +150,7 @@ def lines(results: pd.DataFrame, x: str, params: list[str]) -> go.Figure:
                     name=name,
                     legendgroup=name,
                     showlegend=col == 1,
-                    line={"color": qualitative.Plotly[i % len(qualitative.Plotly)]},
+                    line={"color": colors[value]},
                 ),
                 row=1,
                 col=col,

@@ -17,6 +17,7 @@ from hardware import load_hardware
 from sim.api import run
 from sim.cost.estimate import estimate, smallest_fit
 from sim.format import number, seconds_significant
+from sim.report import labels
 from sim.scenario import scenario_from_dict
 from sim.studies.costcurve import cost_curve
 from workloads import load_model
@@ -112,11 +113,12 @@ def test_a_scenario_run_from_the_page_is_ctxsim_run(pages, settings, tmp_path, s
     data = read_example(settings.examples_dir, "chat-h100")
     values = form_values(scenario_from_dict(data))
     values[7] = 300  # requests
-    job, error = runs.start_run(1, session, {"label": "chat-h100", "data": data}, [], *values)
+    job, error, percent, text = runs.start_run(1, session, {"label": "chat-h100", "data": data}, [], *values)
     assert error is None and job["label"] == "#1 chat-h100 (2x1 h100-sxm)"
+    assert (percent, text) == (0, "#1: queued")  # the bar starts again for each run
     assert finish(job["key"]).state == "done"
     cleared, kept, percent, text, error = runs.poll_run(1, job, [])
-    assert cleared is None and error is None and percent == 100 and text.startswith("300 requests in")
+    assert cleared is None and error is None and percent == 100 and text.startswith("#1: 300 requests in")
     assert kept == [{"key": job["key"], "label": job["label"], "n": 1}]
     assert runs.poll_run(2, job, kept)[1] == kept  # a second poll of the same job keeps it once
     path = tmp_path / "chat.yaml"
@@ -126,12 +128,16 @@ def test_a_scenario_run_from_the_page_is_ctxsim_run(pages, settings, tmp_path, s
     page = runs.show_runs(kept)[0]
     rows = page[0].children[1].children
     cells = {row.children[0].children: row.children[1].children for row in rows}
-    assert {label: cells[label] for _, label in COMPARED} == {
-        label: number(cli_summary[key]) for key, label in COMPARED
-    }
+    for key, label in COMPARED:  # in ms, %, $ and req/s, an interval after the value where it has one
+        assert cells[label].startswith(labels.text(key, cli_summary[key])), label
     lo, hi = cli_summary["throughput_ci_lo_rps"], cli_summary["throughput_ci_hi_rps"]
-    assert cells["throughput interval (req/s)"] == f"[{number(lo)}–{number(hi)}]"
-    assert cells["TTFT p99 interval (s)"] == "—" and cells["overloaded"] == "no"
+    assert cells["throughput"].endswith(f" req/s [{number(lo)}–{number(hi)}]")
+    assert cells["TTFT p99"] == labels.text("ttft_p99_s", cli_summary["ttft_p99_s"])  # no p99 interval yet
+    assert cells["TTFT p99"].endswith(" ms") and cells["overloaded"] == "no"
+    assert cells["SLO target"] == "TTFT ≤ 2.00 s, TPOT ≤ 50.0 ms at p99"
+    ttft = labels.text("ttft_p99_s", cli_summary["ttft_p99_s"])
+    assert cells["TTFT vs SLO"] == f"PASS {ttft} ≤ 2.00 s (p99)"
+    assert cells["end to end vs SLO"] == "no target" and cells["SLO verdict"] == "PASS"
     dropped = cli_summary["warmup_requests_dropped"], cli_summary["drain_requests_dropped"]
     assert f"(dropped {dropped[0]} warm-up, {dropped[1]} drain)" in cells["measured requests"]
     notes = [alert.children for alert in page[1:]]
@@ -151,7 +157,7 @@ def test_a_run_whose_process_is_killed_is_reported_on_the_page(pages, settings, 
     data = read_example(settings.examples_dir, "chat-h100")
     values = form_values(scenario_from_dict(data))
     values[7] = 200_000  # requests: long enough to be killed half way
-    job, _ = runs.start_run(1, session, {"label": "chat-h100", "data": data}, [], *values)
+    job, *_ = runs.start_run(1, session, {"label": "chat-h100", "data": data}, [], *values)
     deadline = time.monotonic() + 60
     while "/ 200,000 requests" not in (text := runs.poll_run(1, job, [])[3]):
         assert time.monotonic() < deadline, text
@@ -171,7 +177,7 @@ def test_form_errors_name_the_field(pages, settings, session):
     values[4] = 3
     message, link = runs.check_form({"label": "chat-h100", "data": data}, *values)
     assert "parallelism: tp (3) must divide num_heads (32)" in str(message.children) and link == ""
-    job, error = runs.start_run(1, session, {"label": "chat-h100", "data": data}, [], *values)
+    job, error, *_ = runs.start_run(1, session, {"label": "chat-h100", "data": data}, [], *values)
     assert "parallelism" in str(error.children) and job is dash.no_update
 
 
@@ -226,9 +232,10 @@ def test_sweep_explorer_opens_a_folder_below_the_root(pages, settings):
         "hardware",
         "cost_per_1m_output_tokens_usd",
     ]
-    assert options[3] == ["cluster.replicas", "hardware"] and len(rows) == 6
-    pareto = sweeps.show_pareto("unit-sweep", values[0], values[1], [], None)
-    assert [t.name for t in pareto.data] == ["points", "Pareto front"]
+    assert [o["value"] for o in options[3]] == ["cluster.replicas", "hardware"] and len(rows) == 6
+    assert [o["label"] for o in options[3]] == ["replicas", "hardware"]
+    pareto, note = sweeps.show_pareto("unit-sweep", values[0], values[1], [], None, ["labels"])
+    assert [t.name for t in pareto.data] == ["sweep points", "Pareto front"] and note is None
     heat = sweeps.show_heatmap("unit-sweep", "cluster.replicas", "hardware", "ttft_p99_s")
     assert heat.data[0].type == "heatmap"
     refused = sweeps.open_folder("../..", None, None, None, None, None, None)

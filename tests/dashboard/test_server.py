@@ -113,7 +113,7 @@ def test_the_server_runs_jobs_and_stops_clean(
         },
     )
     assert page.values["runs-run-error.children"] is None
-    assert page.values["runs-progress-text.children"].startswith("300 requests in")
+    assert page.values["runs-progress-text.children"].startswith("#1: 300 requests in")
     assert [k["label"] for k in page.values["runs-kept.data"]] == ["#1 chat-h100 (2x1 h100-sxm)"]
     assert folder.is_dir()
     if stop == "ctrl-c":
