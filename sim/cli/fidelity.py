@@ -46,17 +46,23 @@ def validate(
     splitwise: Annotated[
         Path | None, typer.Option(help="also validate splitwise-sim's perf_model.csv")
     ] = None,
-    engine: Annotated[bool, typer.Option(help="simulate offline-throughput rows with the engine")] = True,
+    engine: Annotated[
+        bool, typer.Option(help="simulate offline-throughput and serving-benchmark rows with the engine")
+    ] = True,
 ) -> None:
-    """Predict every measured row and print measured vs predicted, error %, and median / p90 error."""
+    """Predict every measured row and print measured vs predicted, error %, median / p90 error by
+    metric group and by source, how many rows were predicted, and why the others were skipped."""
     import pandas as pd
 
     from sim.fidelity.validate import (
         MeasurementError,
+        coverage,
         hardware_overrides,
         read_measurements,
+        skip_reasons,
         splitwise_measurements,
         summarize,
+        summarize_by_source,
     )
     from sim.fidelity.validate import validate as run_validate
 
@@ -68,12 +74,22 @@ def validate(
     except (MeasurementError, ValueError) as exc:
         fail(str(exc))
     summary = summarize(results)
+    by_source = summarize_by_source(results)
+    reasons = skip_reasons(results)
+    predicted, given = coverage(results)
     if as_json:
         for r in results.to_dict("records"):
-            typer.echo(
-                json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()})
+            typer.echo(json.dumps(_json_ready(r)))
+        typer.echo(
+            json.dumps(
+                {
+                    "summary": summary.to_dict("records"),
+                    "by_source": [_json_ready(r) for r in by_source.to_dict("records")],
+                    "coverage": {"predicted": predicted, "rows": given},
+                    "skipped": reasons.to_dict("records"),
+                }
             )
-        typer.echo(json.dumps({"summary": summary.to_dict("records")}))
+        )
         return
     table = Table(title=f"ctxsim vs measured: {data.name}")
     for col in ("row", "case", "metric", "regime", "measured", "predicted", "error %", "note"):
@@ -96,9 +112,31 @@ def validate(
     for r in summary.itertuples(index=False):
         stats.add_row(*(_fmt(v) if isinstance(v, float) else str(v) for v in r))
     out.print(stats)
+    sources = Table(title="absolute error by source")
+    for col in by_source.columns:
+        sources.add_column(col)
+    for r in by_source.itertuples(index=False):
+        sources.add_row(*(_fmt(v) if isinstance(v, float) else str(v) for v in r))
+    out.print(sources)
     out.print(
-        f"{int((results['skipped_reason'] != '').sum())} of {len(results)} rows skipped", highlight=False
+        f"predicted {predicted} of {given} rows ({predicted / given:.0%})" if given else "no rows",
+        highlight=False,
     )
+    if len(reasons):
+        skipped = Table(title="skipped rows by reason")
+        skipped.add_column("rows", justify="right")
+        skipped.add_column("reason")
+        for r in reasons.itertuples(index=False):
+            skipped.add_row(str(r.rows), r.reason)
+        out.print(skipped)
+
+
+def _json_ready(record: dict) -> dict:
+    """A table row as JSON takes it: NaN becomes null, numpy integers plain ints."""
+    return {
+        k: None if isinstance(v, float) and math.isnan(v) else v.item() if hasattr(v, "item") else v
+        for k, v in record.items()
+    }
 
 
 def calibrate(

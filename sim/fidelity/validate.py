@@ -33,6 +33,7 @@ from hardware.catalog import load_hardware
 from hardware.spec import Accelerator
 from sim.cost.parallelism import ConfigError, Parallelism
 from sim.cost.roofline import CostModel, RooflineCost
+from sim.fidelity import names, serving
 from workloads.catalog import load_model
 from workloads.model import ModelArch
 
@@ -60,52 +61,43 @@ MEASUREMENT_COLUMNS = (
     "value",
     "unit",
     "notes",
+    "dataset",
+    "mean_input_len",
+    "mean_output_len",
+    "num_prompts",
+    "stat",
 )
 REQUIRED_COLUMNS = ("row_id", "model", "gpu", "metric", "value")
 METRIC_GROUP = {
     "output_throughput_per_gpu": "throughput",
     "output_token_throughput": "throughput",
     "ttft": "ttft",
+    "prefill_time": "ttft",
     "tpot": "tpot",
+    "itl": "tpot",
+    "e2e_latency": "e2e",
+    "request_throughput": "throughput",
+    "output_throughput": "throughput",
+    "total_token_throughput": "throughput",
+    "benchmark_duration": "throughput",
 }
 NEEDS = {
     "output_throughput_per_gpu": ("input_len", "output_len", "batch_size"),
     "ttft": ("input_len",),
+    "prefill_time": ("input_len",),
     "tpot": ("input_len", "output_len"),
     "output_token_throughput": ("input_len", "output_len"),
 }
-UNIT_SCALE = {"ms": 1e-3, "s": 1.0, "us": 1e-6, "tokens/s": 1.0, "output tokens/s/gpu": 1.0}
+UNIT_SCALE = {
+    "ms": 1e-3,
+    "s": 1.0,
+    "us": 1e-6,
+    "tokens/s": 1.0,
+    "tok/s": 1.0,
+    "req/s": 1.0,
+    "output tokens/s/gpu": 1.0,
+}
 
-# Published names -> ctxsim model names (catalog presets, or files `<name>.yaml|.json` in a models dir).
-# "LLaMA 7B/70B" in TensorRT-LLM v0.9 are Llama-2 per that document's methodology.
-MODEL_ALIASES = {
-    "llamav318b": "llama-3.1-8b",
-    "llama318b": "llama-3.1-8b",
-    "llama3170b": "llama-3.1-70b",
-    "llamav3170b": "llama-3.1-70b",
-    "llama31405b": "llama-3.1-405b",
-    "llamav31405b": "llama-3.1-405b",
-    "mixtral8x7b": "mixtral-8x7b",
-    "mixtral8x22b": "mixtral-8x22b",
-    "mistral7b": "mistral-7b",
-    "llama7b": "llama-2-7b",
-    "llama70b": "llama-2-70b",
-    "llama270b": "llama-2-70b",
-    "gptj6b": "gpt-j-6b",
-    "falcon180b": "falcon-180b",
-}
-GPU_ALIASES = {
-    "h10080gbhbm3": "h100-sxm",
-    "h100": "h100-sxm",
-    "h10080gbsxm5": "h100-sxm",
-    "h10080gb": "h100-sxm",
-    "h200141gbhbm3": "h200",
-    "h200": "h200",
-    "a100sxm480gb": "a100-80g-sxm",
-    "a100": "a100-80g-sxm",
-    "a10080gb": "a100-80g-sxm",
-    "l40s": "l40s",
-}
 # TensorRT-LLM v0.17 perf-overview, "$num_requests" per ISL/OSL (NVIDIA/TensorRT-LLM @ 258c7540,
 # docs/source/performance/perf-overview.md, "Preparing a Dataset").
 OFFLINE_REQUESTS = {
@@ -130,14 +122,12 @@ class MeasurementError(ValueError):
     """A measurement file that cannot be read; the message names the line, row or column."""
 
 
-def _key(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", str(name).lower())
-
-
 # ---- reading ----------------------------------------------------------------------------------------
 def read_measurements(path: str | Path) -> pd.DataFrame:
     """A measurement CSV, checked: all columns known, the required ones present, and every row of a
-    supported metric has a positive numeric value and the lengths its query needs."""
+    supported metric has a positive numeric value and the lengths its query needs. Serving-benchmark
+    columns (dataset, mean_input_len, mean_output_len, num_prompts, stat) are optional; their rows
+    (`sim.fidelity.serving`) need only a value, and say why when they cannot be simulated."""
     path = Path(path)
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -155,11 +145,15 @@ def read_measurements(path: str | Path) -> pd.DataFrame:
         raise MeasurementError(f"{path}: missing column {missing[0]!r}")
     df = df.reindex(columns=list(MEASUREMENT_COLUMNS), fill_value="")
     for line, row in enumerate(df.itertuples(index=False), start=2):
-        if row.metric not in NEEDS:
+        if serving.is_serving(row):
+            needs = ()
+        elif row.metric in NEEDS:
+            needs = NEEDS[row.metric]
+        else:
             continue
-        for col in ("value", *NEEDS[row.metric], "tp", "num_gpus", "batch_size", "pp"):
+        for col in ("value", *needs, "tp", "num_gpus", "batch_size", "pp"):
             text = getattr(row, col)
-            if text == "" and col not in ("value", *NEEDS[row.metric]):
+            if text == "" and col not in ("value", *needs):
                 continue
             try:
                 number = float(text)
@@ -206,9 +200,29 @@ def splitwise_measurements(path: str | Path) -> pd.DataFrame:
 
 
 # ---- resolving names ------------------------------------------------------------------------------------
+def dtypes(precision: str) -> tuple[str, str]:
+    """(weight dtype, KV-cache dtype) from a published precision such as "FP8", "FP4 weights, FP8 KV",
+    "int8 weights+KV" or "KV cache FP8 (weights default)". 16-bit when nothing narrower is named;
+    the KV cache follows the weights when not named (TensorRT-LLM's FP8 engines, the v0.9 and v0.17
+    rows, use an FP8 KV cache), except under FP4 weights, where the rows that name it use FP8."""
+    weight = kv = None
+    for part in re.split(r"[,/]", precision.lower()):
+        narrow = next((d for d in ("fp4", "fp8", "int8") if d in part), None)
+        if "kv" in part:
+            kv = narrow or "bf16"
+            if "weight" in part and "default" not in part:
+                weight = narrow
+        elif "attention" not in part and "default" not in part:
+            weight = weight or narrow
+    weight = weight or "bf16"
+    return weight, kv or ("fp8" if weight == "fp4" else weight)
+
+
 def resolve_model(name: str, precision: str, models_dir: Path | None) -> ModelArch | None:
-    """The architecture for a published model name at a published precision, or None if unknown."""
-    alias = MODEL_ALIASES.get(_key(name))
+    """The architecture for a published model name at a published precision, or None if unknown.
+    Names resolve through `sim.fidelity.names`; a models folder's `<name>.yaml|.json` wins over a
+    preset of the same name."""
+    alias = names.model_preset(name)
     if alias is None:
         return None
     arch = None
@@ -221,13 +235,15 @@ def resolve_model(name: str, precision: str, models_dir: Path | None) -> ModelAr
             arch = load_model(alias)
         except ValueError:
             return None
-    dtype = "fp8" if "fp8" in precision.lower() else "bf16"
-    return arch.with_dtypes(dtype, dtype)
+    context = names.context_override(name)
+    if context is not None:
+        arch = arch.model_copy(update={"max_context_tokens": context})
+    return arch.with_dtypes(*dtypes(precision))
 
 
 def gpu_preset(name: str) -> str | None:
     """The hardware preset a published GPU name stands for, or None if there is none."""
-    return GPU_ALIASES.get(_key(name))
+    return names.gpu_preset(name)
 
 
 def resolve_gpu(name: str, overrides: dict[str, Accelerator]) -> Accelerator | None:
@@ -320,7 +336,7 @@ def predict_row(row, model: ModelArch, hw: Accelerator, engine: bool) -> Predict
     osl = int(float(row.output_len or 1))
     batch = int(float(row.batch_size or 1))
     scale = UNIT_SCALE.get(row.unit.strip().lower(), 1.0)
-    if row.metric == "ttft":
+    if row.metric in ("ttft", "prefill_time"):
         prefill = cost.step(np.full(batch, isl), np.zeros(batch, np.int64), batch).total_s
         return Prediction(prefill / scale, "prefill", _flags(cost, hw, batch, isl))
     if row.metric == "tpot":
@@ -338,20 +354,53 @@ def predict_row(row, model: ModelArch, hw: Accelerator, engine: bool) -> Predict
     return Prediction(value, regime, _flags(cost, hw, 64, isl))
 
 
-def skip_reason(row, model, hw, engine: bool) -> str:
-    """Why a measurement row cannot be predicted (empty if it can, short of a configuration the cost
-    model rejects): unsupported metric, unknown model or GPU, prompt + output past the model's context,
-    an offline row without the engine."""
-    if row.metric not in NEEDS:
-        return f"unsupported metric {row.metric!r}"
+def unknown_reason(row, model, hw) -> str:
+    """Why a row's model or GPU cannot be used, naming the nearest preset (empty if both resolved)."""
     if model is None:
-        return f"unknown model {row.model!r}"
+        return f"unknown model {row.model!r} (nearest preset: {names.nearest_model(row.model)})"
     if hw is None:
-        return f"unknown GPU {row.gpu!r}"
-    tokens = pd.to_numeric(pd.Series([row.input_len, row.output_len]), errors="coerce").sum()
+        return f"unknown GPU {row.gpu!r} (nearest preset: {names.nearest_gpu(row.gpu)})"
+    return ""
+
+
+# Frameworks (as the `framework` column names them) that compute only part of the attention: sparse
+# or streaming methods. ctxsim prices dense attention, so their rows are not scored.
+APPROXIMATE_ATTENTION = ("streamingllm", "infllm", "minference")
+
+
+def _not_modelled(row) -> str:
+    """Rows whose deployment ctxsim would have to guess, or does not model: several GPUs (or an
+    unstated count) without a tensor-parallel degree, and approximate attention."""
+    gpus = pd.to_numeric(row.num_gpus, errors="coerce")
+    if not row.tp and not gpus <= 1:
+        gpus_text = f"{row.num_gpus} GPUs" if row.num_gpus else "GPU count"
+        return f"parallelism not stated: {gpus_text} and tp empty"
+    method = next((m for m in APPROXIMATE_ATTENTION if m in row.framework.lower()), None)
+    if method is not None:
+        return f"approximate attention ({row.framework}) not modelled"
+    return ""
+
+
+def _context_limit(model: ModelArch, tokens: float) -> str:
     limit = model.max_context_tokens
     if limit is not None and tokens > limit:
         return f"context_limit: {tokens:,.0f} tokens exceed {model.name}'s max context of {limit:,}"
+    return ""
+
+
+def skip_reason(row, model, hw, engine: bool) -> str:
+    """Why a measurement row cannot be predicted (empty if it can, short of a configuration the cost
+    model rejects): unsupported metric, unknown model or GPU, parallelism not stated, approximate
+    attention, prompt + output past the model's context, an offline row without the engine."""
+    if row.metric not in NEEDS:
+        return f"unsupported metric {row.metric!r}"
+    reason = unknown_reason(row, model, hw) or _not_modelled(row)
+    if reason:
+        return reason
+    tokens = pd.to_numeric(pd.Series([row.input_len, row.output_len]), errors="coerce").sum()
+    reason = _context_limit(model, tokens)
+    if reason:
+        return reason
     if row.metric == "output_token_throughput":
         if not engine:
             return "needs engine"
@@ -360,27 +409,76 @@ def skip_reason(row, model, hw, engine: bool) -> str:
     return ""
 
 
+def predict_serving(row, model, hw, engine: bool, runs: dict) -> Prediction | str:
+    """The prediction for a serving-benchmark row (`sim.fidelity.serving`), or why there is none.
+    `runs` caches each simulated run's requests table by `serving.Run`, so the rows of one run, and
+    runs of the same configuration under other frameworks, are simulated once."""
+    reason = unknown_reason(row, model, hw) or _not_modelled(row)
+    if reason:
+        return reason
+    if not engine:
+        return "needs engine"
+    run = serving.plan_run(row, model, hw)
+    if isinstance(run, str):
+        return run
+    reason = _context_limit(model, run.prompt_tokens + run.output_tokens)
+    if reason:
+        return reason
+    if run not in runs:
+        try:
+            runs[run] = serving.simulate(run)
+        except (ConfigError, ValueError) as exc:
+            runs[run] = f"cannot run: {str(exc).splitlines()[0]}"
+    if isinstance(runs[run], str):
+        return runs[run]
+    value = serving.measure(runs[run], row.metric, row.stat)
+    flags = []
+    if row.metric == "itl":
+        flags.append("ITL read as TPOT")
+    if row.stat == "unstated":
+        flags.append("statistic not stated: scored as mean")
+    if pd.to_numeric(row.num_prompts, errors="coerce") > run.requests or not row.num_prompts:
+        flags.append(f"{run.requests:,} requests simulated")
+    return Prediction(value / UNIT_SCALE.get(row.unit.strip().lower(), 1.0), "serving", tuple(flags))
+
+
+def _case(row, precision: str) -> str:
+    """A row's configuration in a few words, for tables."""
+    if not serving.is_serving(row):
+        return (
+            f"{row.model} {precision} {row.gpu} tp{row.tp or 1} {row.input_len}/{row.output_len}"
+            f"{' b' + row.batch_size if row.batch_size else ''}"
+        )
+    load = {
+        "poisson_rate": f"{row.qps} req/s",
+        "fixed_concurrency": f"{row.concurrency} users",
+        "offline": "offline",
+    }[row.scenario]
+    lengths = f"{row.input_len}/{row.output_len}" if row.input_len else row.dataset
+    system = f"{row.num_gpus or 1}x{row.gpu} tp{row.tp or 1}"
+    return f"{row.model} {precision} {system} {load} {lengths} {row.stat}"
+
+
 def validate(
     df: pd.DataFrame,
     models_dir: Path | None = None,
     hardware: dict[str, Accelerator] | None = None,
     engine: bool = True,
 ) -> pd.DataFrame:
-    """One row per measurement: row_id, case, metric, group, regime, measured, predicted, error_pct
-    ((predicted - measured) / measured x 100), flags, skipped_reason. `engine=False` skips the rows
-    that need a simulation (offline throughput)."""
+    """One row per measurement: row_id, source_id, case, metric, group, regime, measured, predicted,
+    error_pct ((predicted - measured) / measured x 100), flags, skipped_reason. `engine=False` skips
+    the rows that need a simulation (offline throughput, serving benchmarks)."""
     out = []
+    runs: dict = {}
     for row in df.itertuples(index=False):
         precision = row.precision or "bf16"
-        model = resolve_model(row.model, precision, models_dir) if row.metric in NEEDS else None
-        hw = resolve_gpu(row.gpu, hardware or {}) if row.metric in NEEDS else None
-        case = (
-            f"{row.model} {precision} {row.gpu} tp{row.tp or 1} {row.input_len}/{row.output_len}"
-            f"{' b' + row.batch_size if row.batch_size else ''}"
-        )
+        modelled = row.metric in NEEDS or serving.is_serving(row)
+        model = resolve_model(row.model, precision, models_dir) if modelled else None
+        hw = resolve_gpu(row.gpu, hardware or {}) if modelled else None
         rec = {
             "row_id": row.row_id,
-            "case": case,
+            "source_id": row.source_id,
+            "case": _case(row, precision),
             "metric": row.metric,
             "group": METRIC_GROUP.get(row.metric, ""),
             "regime": "",
@@ -391,20 +489,24 @@ def validate(
             "flags": "",
             "skipped_reason": "",
         }
-        reason = skip_reason(row, model, hw, engine)
-        if not reason:
-            try:
-                pred = predict_row(row, model, hw, engine)
-            except ConfigError as exc:
-                reason = f"cannot run: {exc}"
-            else:
-                rec.update(
-                    predicted=pred.value,
-                    regime=pred.regime,
-                    flags="; ".join(pred.flags),
-                    error_pct=(pred.value - rec["measured"]) / rec["measured"] * 100,
-                )
-        rec["skipped_reason"] = reason
+        if serving.is_serving(row):
+            pred = predict_serving(row, model, hw, engine, runs)
+        else:
+            pred = skip_reason(row, model, hw, engine)
+            if not pred:
+                try:
+                    pred = predict_row(row, model, hw, engine)
+                except ConfigError as exc:
+                    pred = f"cannot run: {exc}"
+        if isinstance(pred, str):
+            rec["skipped_reason"] = pred
+        else:
+            rec.update(
+                predicted=pred.value,
+                regime=pred.regime,
+                flags="; ".join(pred.flags),
+                error_pct=(pred.value - rec["measured"]) / rec["measured"] * 100,
+            )
         out.append(rec)
     return pd.DataFrame(out)
 
@@ -449,3 +551,26 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
         )
     table = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     return table.sort_values(["group", "regime"]).reset_index(drop=True)
+
+
+def summarize_by_source(results: pd.DataFrame) -> pd.DataFrame:
+    """Median absolute and signed error (%) per source and metric group, with counts."""
+    scored = results[results["skipped_reason"] == ""].assign(abs_err=lambda d: d["error_pct"].abs())
+    table = scored.groupby(["source_id", "group"]).agg(
+        count=("error_pct", "size"),
+        median_abs_error_pct=("abs_err", "median"),
+        median_signed_error_pct=("error_pct", "median"),
+    )
+    return table.reset_index()
+
+
+def coverage(results: pd.DataFrame) -> tuple[int, int]:
+    """(rows predicted, rows given)."""
+    return int((results["skipped_reason"] == "").sum()), len(results)
+
+
+def skip_reasons(results: pd.DataFrame) -> pd.DataFrame:
+    """Each distinct reason a row was skipped, with its count, most frequent first."""
+    skipped = results.loc[results["skipped_reason"] != "", "skipped_reason"]
+    counts = skipped.value_counts()
+    return pd.DataFrame({"reason": counts.index, "rows": counts.to_numpy()})

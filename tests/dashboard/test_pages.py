@@ -60,8 +60,8 @@ def test_untouched_knobs_show_no_change(pages):
 def test_a_tp_the_model_cannot_use_is_an_error_in_the_page(pages):
     _, (_note, _fig, _link, error) = _answer(pages, *H100_KNOBS, devices="8", prompt=1000)
     assert error is None  # 32 heads / 8
-    l40s = [48, 0.864, 362, 96, None]  # no scale-up link: tp=2 cannot run
-    out = pages["designer"].update_answer("l40s", "llama-3.1-8b", "model", "2", 1000, 10, 1, *l40s)
+    inf2 = [32, 0.82, 190, None, None]  # no scale-up link: tp=2 cannot run
+    out = pages["designer"].update_answer("inferentia2", "llama-3.1-8b", "model", "2", 1000, 10, 1, *inf2)
     assert "needs hardware.scale_up" in str(out[-1].children)
 
 

@@ -29,7 +29,7 @@ def results():
 
 
 def test_rows_that_cannot_be_modelled_say_why(results):
-    assert results.loc["895", "skipped_reason"] == "unknown GPU 'GH200 480GB'"
+    assert results.loc["895", "skipped_reason"] == "unknown GPU 'GH200 480GB' (nearest preset: h100-sxm)"
     assert results.loc["1725", "skipped_reason"] == "unsupported metric 'time'"
     assert (results.drop(index=["895", "1725"])["skipped_reason"] == "").all()
 
@@ -116,11 +116,12 @@ def test_cli_json_lines_end_with_a_summary():
     assert skipped == {
         "1725": "unsupported metric 'time'",
         "894": "needs engine",
-        "895": "unknown GPU 'GH200 480GB'",
+        "895": "unknown GPU 'GH200 480GB' (nearest preset: h100-sxm)",
     }
 
 
 def test_cli_table_prints_every_row():
     r = CliRunner().invoke(app, ["validate", str(SAMPLE), "--models", str(MODELS), "--no-engine"])
     assert r.exit_code == 0, r.output
-    assert "3 of 9 rows skipped" in r.stdout
+    assert "predicted 6 of 9 rows (67%)" in r.stdout
+    assert "unsupported metric 'time'" in r.stdout

@@ -25,7 +25,9 @@ def llama8b():
 
 @pytest.fixture(scope="module")
 def curve(llama8b):
-    return cost_curve(llama8b, [load_hardware("h100-sxm"), load_hardware("l40s")], OUTPUT, 1000, 1_000_000)
+    # an L40S without its PCIe link: a device that cannot split a model over several of its kind
+    linkless = load_hardware("l40s").model_copy(update={"scale_up": None, "scale_out": None})
+    return cost_curve(llama8b, [load_hardware("h100-sxm"), linkless], OUTPUT, 1000, 1_000_000)
 
 
 def test_jumps_sit_exactly_where_the_smallest_group_grows(llama8b, curve):

@@ -2,8 +2,8 @@
 
 Run: python benchmarks/data/public/check.py
 """
-from pathlib import Path
 import sys
+from pathlib import Path
 
 import pandas as pd
 

@@ -1,0 +1,182 @@
+"""Serving benchmarks: rows measured while a server was under load, simulated the way the benchmark ran.
+
+A serving row says how load was offered (`scenario`): `poisson_rate` (open loop, Poisson arrivals at
+`qps` requests/s: vLLM / SGLang `--request-rate`, MLPerf Server), `fixed_concurrency` (closed loop,
+`concurrency` requests in flight: each finished request is replaced at once, think time 0) or
+`offline` (every request at t=0, `--request-rate inf`). It names a statistic (`stat`: mean, median,
+p90, p99) of a per-request latency (`ttft`, `tpot`, `itl`, `e2e_latency`), or a rate over the run
+(`request_throughput`, `output_throughput`, `total_token_throughput`, `benchmark_duration`).
+
+All rows of one run (the same system, model, load and workload; MLPerf prints 14 numbers per run)
+share one simulation: `Run` is what ctxsim simulates, and the same `Run` reached from another row, or
+from another framework measured on the same configuration, is simulated once (`validate` keeps a
+cache keyed by `Run`). A run serves `num_prompts` requests, at most `MAX_REQUESTS`, on
+`num_gpus / tp` replicas of `tp` GPUs behind a round-robin router, with the scenario defaults for
+batching (256 sequences, 8,192 tokens per step, chunked prefill, 90% of memory): the catalog presets
+and nothing fitted.
+
+Assumptions, stated where they bite:
+- Lengths are fixed: `input_len` / `output_len` when given, else the dataset's mean lengths (the row's
+  `mean_input_len` / `mean_output_len`, else `DATASET_LENGTHS`). No spread is published with those
+  means, so every request gets the mean; tails (p90, p99) of a dataset run are expected to come out
+  too narrow. A dataset whose mean lengths are unknown is skipped, not guessed.
+- Statistics are taken over every finished request, as bench_serving and MLPerf's loadgen report
+  them, not over the steady window of `sim.engine.summary`; a rate divides by the run's span, first
+  arrival to last finish.
+- ctxsim has no token-by-token timeline, so ITL (inter-token latency) is read as each request's mean
+  time per output token (TPOT). A server that streams tokens in bursts (vLLM's multi-step
+  scheduling) reports an ITL of several TPOTs; such rows show it as error.
+- `stat` "unstated" is scored as the mean and flagged.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hardware.spec import Accelerator
+from sim.api import run as run_scenario
+from sim.scenario import Scenario
+from workloads.model import ModelArch
+
+SERVING_SCENARIOS = ("poisson_rate", "fixed_concurrency", "offline")
+# per-request latency metric -> column of the engine's requests table
+LATENCY_COLUMNS = {"ttft": "ttft_s", "tpot": "tpot_s", "itl": "tpot_s", "e2e_latency": "e2e_s"}
+RATE_METRICS = ("request_throughput", "output_throughput", "total_token_throughput", "benchmark_duration")
+SERVING_METRICS = (*LATENCY_COLUMNS, *RATE_METRICS)
+STATS = ("mean", "median", "p90", "p99", "unstated")
+MAX_REQUESTS = 2000
+"""Requests simulated per run at most: MLPerf runs serve 24,576+ samples, which would take minutes
+per run; 2,000 Poisson arrivals put each p99 on 20 requests."""
+
+# Mean lengths (prompt tokens, output tokens) per request of public datasets, by the `dataset` column.
+# sharegpt: vLLM PR #18566 (github.com/vllm-project/vllm/pull/18566, description), `vllm bench serve`
+# on ShareGPT_Vicuna_unfiltered with the Llama-3.1-8B-Instruct tokenizer: 1,000 requests, 229,711
+# input and 203,068 generated tokens. Cross-check: SGLang's offline ShareGPT run of the same model
+# (benchmark/benchmark_vllm_060/README.md) gives 4,281.51 tok/s / 22.03 req/s = 194 output tokens
+# per request.
+DATASET_LENGTHS = {"sharegpt": (229.711, 203.068)}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One benchmark run as ctxsim simulates it: `arrivals` is the scenario's arrivals mapping as a
+    tuple of items (hashable), lengths are per request."""
+
+    model: ModelArch
+    hardware: Accelerator
+    tp: int
+    replicas: int
+    arrivals: tuple[tuple[str, object], ...]
+    prompt_tokens: int
+    output_tokens: int
+    requests: int
+
+
+def is_serving(row) -> bool:
+    """Whether a measurement row is a serving-benchmark row (`plan_run` and `measure` read it)."""
+    return row.scenario in SERVING_SCENARIOS and row.metric in SERVING_METRICS
+
+
+def _number(text: str) -> float:
+    """A table cell as a number ("~20000" is 20000: an approximate mean is still the mean given);
+    nan when empty or not a number."""
+    try:
+        return float(str(text).strip().lstrip("~"))
+    except ValueError:
+        return math.nan
+
+
+def _lengths(row) -> tuple[int, int] | str:
+    """(prompt tokens, output tokens) per request, or why they are unknown."""
+    isl, osl = _number(row.input_len), _number(row.output_len)
+    if isl > 0 and osl > 0:
+        return round(isl), round(osl)
+    isl, osl = _number(row.mean_input_len), _number(row.mean_output_len)
+    known = DATASET_LENGTHS.get(str(row.dataset).strip().lower())
+    if known is not None:
+        isl = isl if isl > 0 else known[0]
+        osl = osl if osl > 0 else known[1]
+    if not (isl > 0 and osl > 0):
+        missing = " and ".join(n for n, v in (("input", isl), ("output", osl)) if not v > 0)
+        return f"mean {missing} length of dataset {row.dataset or '(none)'!r} not given"
+    return round(isl), round(osl)
+
+
+def _arrivals(row) -> dict | str:
+    """The scenario's arrivals mapping for the row's load, or why it cannot be built."""
+    if row.scenario == "offline":
+        return {"kind": "burst"}
+    if row.scenario == "fixed_concurrency":
+        users = _number(row.concurrency)
+        if not users >= 1:
+            return "fixed_concurrency row without a concurrency"
+        return {"kind": "closed_loop", "users": round(users), "think_time_s": 0.0}
+    rate = _number(row.qps)
+    if not 0 < rate < math.inf:
+        return f"poisson_rate row without a finite request rate (qps {row.qps!r})"
+    return {"kind": "poisson", "rate_per_s": rate}
+
+
+def plan_run(row, model: ModelArch, hw: Accelerator) -> Run | str:
+    """The run a serving row was measured in, or why it cannot be simulated."""
+    if row.stat and row.stat not in STATS and row.metric in LATENCY_COLUMNS:
+        return f"unsupported statistic {row.stat!r}"
+    tp = round(_number(row.tp)) if _number(row.tp) > 0 else 1
+    gpus = _number(row.num_gpus)
+    if not gpus > 0:
+        gpus = tp
+    if gpus % tp:
+        return f"num_gpus {row.num_gpus} is not a multiple of tp {tp}"
+    lengths = _lengths(row)
+    if isinstance(lengths, str):
+        return lengths
+    arrivals = _arrivals(row)
+    if isinstance(arrivals, str):
+        return arrivals
+    prompts = _number(row.num_prompts)
+    requests = min(round(prompts), MAX_REQUESTS) if prompts >= 1 else MAX_REQUESTS
+    return Run(model, hw, tp, round(gpus) // tp, tuple(arrivals.items()), *lengths, requests)
+
+
+def simulate(run: Run) -> pd.DataFrame:
+    """The engine's requests table for `run` (`sim.api.run` on the scenario the run describes)."""
+    scenario = Scenario(
+        name="serving-benchmark",
+        hardware=run.hardware,
+        model=run.model,
+        parallelism={"tp": run.tp},
+        cluster={"replicas": run.replicas},
+        workload={
+            "arrivals": dict(run.arrivals),
+            "prompt_tokens": {"kind": "fixed", "tokens": run.prompt_tokens},
+            "output_tokens": {"kind": "fixed", "tokens": run.output_tokens},
+        },
+        stop={"requests": run.requests},
+    )
+    return run_scenario(scenario).requests
+
+
+def measure(requests: pd.DataFrame, metric: str, stat: str) -> float:
+    """The row's number from a simulated requests table, in SI units (seconds, or per second):
+    `stat` of a latency over the finished requests, or a rate over the run's span."""
+    done = requests[requests["finish_s"].notna()]
+    if metric in LATENCY_COLUMNS:
+        values = done[LATENCY_COLUMNS[metric]].dropna().to_numpy()
+        if not len(values):
+            return math.nan
+        if stat in ("mean", "unstated", ""):
+            return float(values.mean())
+        return float(np.percentile(values, {"median": 50, "p90": 90, "p99": 99}[stat]))
+    span = float(done["finish_s"].max() - requests["arrival_s"].min()) if len(done) else math.nan
+    if metric == "benchmark_duration":
+        return span
+    tokens = {
+        "request_throughput": len(done),
+        "output_throughput": done["output_tokens"].sum(),
+        "total_token_throughput": done["output_tokens"].sum() + done["prompt_tokens"].sum(),
+    }[metric]
+    return float(tokens) / span if span > 0 else math.nan

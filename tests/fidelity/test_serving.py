@@ -1,0 +1,188 @@
+"""Serving-benchmark rows: each is simulated as its benchmark ran (Poisson, closed loop or offline),
+the right statistic is read, rows of one run share one simulation, and what cannot be simulated says why."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hardware import load_hardware
+from sim.api import run
+from sim.fidelity import serving
+from sim.fidelity.validate import MEASUREMENT_COLUMNS, coverage, read_measurements, skip_reasons, validate
+from sim.scenario import Scenario
+from workloads import load_model
+
+BASE = {
+    "source_id": "TEST",
+    "source_path": "bench.md",
+    "framework": "vLLM",
+    "model": "Meta-Llama-3.1-8B-Instruct",
+    "precision": "BF16",
+    "gpu": "H100-SXM",
+    "num_gpus": "1",
+    "tp": "1",
+    "scenario": "poisson_rate",
+    "input_len": "256",
+    "output_len": "32",
+    "qps": "4",
+    "num_prompts": "60",
+    "unit": "ms",
+}
+
+
+def _table(tmp_path, rows: list[dict]) -> pd.DataFrame:
+    """Rows (each overriding BASE) written as a measurement CSV and read back the way `validate` reads it."""
+    frame = pd.DataFrame([{**BASE, "row_id": str(i), **r} for i, r in enumerate(rows)])
+    path = tmp_path / "serving.csv"
+    frame.reindex(columns=list(MEASUREMENT_COLUMNS)).fillna("").to_csv(path, index=False)
+    return read_measurements(path)
+
+
+def _scenario(arrivals: dict, requests: int) -> Scenario:
+    """The scenario a BASE row describes, written out by hand."""
+    return Scenario(
+        hardware="h100-sxm",
+        model="llama-3.1-8b",
+        workload={
+            "arrivals": arrivals,
+            "prompt_tokens": {"kind": "fixed", "tokens": 256},
+            "output_tokens": {"kind": "fixed", "tokens": 32},
+        },
+        stop={"requests": requests},
+    )
+
+
+def test_a_poisson_row_is_the_scenario_it_describes_run_through_the_engine(tmp_path):
+    rows = [
+        {"metric": "ttft", "stat": "median", "value": "20"},
+        {"metric": "e2e_latency", "stat": "p99", "value": "400"},
+        {"metric": "request_throughput", "stat": "none", "value": "4", "unit": "req/s"},
+    ]
+    got = validate(_table(tmp_path, rows)).set_index("row_id")
+    assert (got["skipped_reason"] == "").all(), got["skipped_reason"].tolist()
+    reqs = run(_scenario({"kind": "poisson", "rate_per_s": 4.0}, 60)).requests
+    assert got.loc["0", "predicted"] == pytest.approx(np.median(reqs["ttft_s"]) * 1e3)
+    assert got.loc["1", "predicted"] == pytest.approx(np.percentile(reqs["e2e_s"], 99) * 1e3)
+    span = reqs["finish_s"].max() - reqs["arrival_s"].min()
+    assert got.loc["2", "predicted"] == pytest.approx(60 / span)
+    assert got.loc["0", "error_pct"] == pytest.approx((got.loc["0", "predicted"] / 20 - 1) * 100)
+    assert set(got["regime"]) == {"serving"} and list(got["group"]) == ["ttft", "e2e", "throughput"]
+
+
+def test_a_fixed_concurrency_row_runs_closed_loop_users_without_think_time(tmp_path):
+    rows = [
+        {"scenario": "fixed_concurrency", "qps": "", "concurrency": "1", "metric": m, "stat": s, "value": "1",
+         "unit": u}
+        for m, s, u in (("e2e_latency", "mean", "s"), ("request_throughput", "none", "req/s"))
+    ]
+    table = _table(tmp_path, rows)
+    row = next(table.itertuples(index=False))
+    plan = serving.plan_run(row, load_model("llama-3.1-8b"), load_hardware("h100-sxm"))
+    assert dict(plan.arrivals) == {"kind": "closed_loop", "users": 1, "think_time_s": 0.0}
+    got = validate(table).set_index("row_id")
+    # one user who never thinks: back-to-back requests, so throughput is 1 / mean latency
+    assert got.loc["1", "predicted"] == pytest.approx(1 / got.loc["0", "predicted"], rel=1e-9)
+    reqs = run(_scenario({"kind": "closed_loop", "users": 1, "think_time_s": 0.0}, 60)).requests
+    assert got.loc["0", "predicted"] == pytest.approx(reqs["e2e_s"].mean())
+
+
+def test_an_offline_row_sends_every_request_at_once(tmp_path):
+    table = _table(tmp_path, [{"scenario": "offline", "qps": "inf", "metric": "output_throughput",
+                               "stat": "none", "value": "1", "unit": "tok/s"}])
+    plan = serving.plan_run(next(table.itertuples(index=False)), load_model("llama-3.1-8b"),
+                            load_hardware("h100-sxm"))
+    assert dict(plan.arrivals) == {"kind": "burst"}
+
+
+def test_the_statistic_picks_mean_median_p90_or_p99_and_itl_reads_tpot():
+    n = np.arange(1, 101, dtype=float)
+    reqs = pd.DataFrame({"arrival_s": 0.0, "finish_s": n, "ttft_s": n, "tpot_s": n / 100, "e2e_s": n,
+                         "prompt_tokens": 10, "output_tokens": 2})
+    assert serving.measure(reqs, "ttft", "median") == 50.5
+    assert serving.measure(reqs, "ttft", "p99") == pytest.approx(99.01)
+    assert serving.measure(reqs, "ttft", "p90") == pytest.approx(90.1)
+    assert serving.measure(reqs, "e2e_latency", "mean") == 50.5
+    assert serving.measure(reqs, "itl", "median") == serving.measure(reqs, "tpot", "median") == 0.505
+    assert serving.measure(reqs, "total_token_throughput", "none") == 100 * 12 / 100
+    assert serving.measure(reqs, "benchmark_duration", "none") == 100
+
+
+def test_rows_of_one_run_share_one_simulation(tmp_path, monkeypatch):
+    calls = []
+    simulate = serving.simulate
+    monkeypatch.setattr(serving, "simulate", lambda r: calls.append(r) or simulate(r))
+    rows = [{"metric": m, "stat": s, "value": "1"} for m in ("ttft", "tpot") for s in ("mean", "p99")]
+    rows.append({"framework": "SGLang", "metric": "ttft", "stat": "median", "value": "1"})  # same system
+    rows.append({"qps": "2", "metric": "ttft", "stat": "median", "value": "1"})  # another load
+    got = validate(_table(tmp_path, rows))
+    assert (got["skipped_reason"] == "").all()
+    assert len(calls) == 2
+
+
+def test_dataset_rows_run_at_the_datasets_mean_lengths(tmp_path):
+    rows = [
+        {"input_len": "", "output_len": "", "dataset": "sharegpt", "metric": "ttft", "stat": "mean",
+         "value": "1"},
+        {"input_len": "", "output_len": "", "dataset": "synthetic", "mean_input_len": "~2000",
+         "mean_output_len": "~100", "metric": "ttft", "stat": "mean", "value": "1"},
+    ]
+    table = _table(tmp_path, rows)
+    model, hw = load_model("llama-3.1-8b"), load_hardware("h100-sxm")
+    plans = [serving.plan_run(r, model, hw) for r in table.itertuples(index=False)]
+    assert (plans[0].prompt_tokens, plans[0].output_tokens) == (230, 203)  # vLLM PR #18566's ShareGPT means
+    assert (plans[1].prompt_tokens, plans[1].output_tokens) == (2000, 100)
+
+
+def test_serving_rows_that_cannot_be_simulated_say_why(tmp_path):
+    rows = [
+        {"input_len": "", "output_len": "", "dataset": "open_orca", "metric": "ttft", "stat": "p99",
+         "value": "1"},
+        {"gpu": "GH200", "metric": "ttft", "stat": "p99", "value": "1"},
+        {"model": "gpt-oss-20b", "metric": "ttft", "stat": "p99", "value": "1"},
+        {"num_gpus": "4", "tp": "", "metric": "ttft", "stat": "p99", "value": "1"},
+        {"qps": "", "metric": "ttft", "stat": "p99", "value": "1"},
+    ]
+    got = validate(_table(tmp_path, rows))["skipped_reason"].tolist()
+    assert got == [
+        "mean input and output length of dataset 'open_orca' not given",
+        "unknown GPU 'GH200' (nearest preset: h200)",
+        "unknown model 'gpt-oss-20b' (nearest preset: gpt-j-6b)",
+        "parallelism not stated: 4 GPUs and tp empty",
+        "poisson_rate row without a finite request rate (qps '')",
+    ]
+    assert validate(_table(tmp_path, [{"metric": "ttft", "stat": "p99", "value": "1"}]),
+                    engine=False)["skipped_reason"].tolist() == ["needs engine"]
+
+
+def test_several_gpus_are_replicas_of_tp_gpus(tmp_path):
+    table = _table(tmp_path, [{"num_gpus": "8", "tp": "2", "metric": "ttft", "stat": "p99", "value": "1"}])
+    plan = serving.plan_run(next(table.itertuples(index=False)), load_model("llama-3.1-8b"),
+                            load_hardware("h100-sxm"))
+    assert (plan.tp, plan.replicas) == (2, 4)
+
+
+def test_long_context_prefill_rows_are_one_prefill_step(tmp_path):
+    from sim.cost.roofline import RooflineCost
+
+    rows = [{"scenario": "single_request_prefill", "model": "Llama-3-8B-Instruct-Gradient-1048k",
+             "gpu": "A100-80GB", "input_len": "500000", "output_len": "0", "batch_size": "1",
+             "metric": "prefill_time", "value": "456.8", "unit": "s", "qps": ""}]
+    got = validate(_table(tmp_path, rows)).iloc[0]
+    model = load_model("llama-3.1-8b").model_copy(update={"max_context_tokens": 1_048_576})
+    step = RooflineCost(model, load_hardware("a100-80g-sxm")).step([500_000], [0], 1)
+    assert got["skipped_reason"] == ""
+    assert got["predicted"] == pytest.approx(step.total_s)
+    assert got["regime"] == "prefill" and got["group"] == "ttft"
+
+
+def test_coverage_counts_predicted_rows_and_skip_reasons_are_counted(tmp_path):
+    rows = [{"metric": "ttft", "stat": "p99", "value": "1"}] + [
+        {"gpu": "GH200", "metric": "ttft", "stat": s, "value": "1"} for s in ("p90", "p99")
+    ]
+    got = validate(_table(tmp_path, rows))
+    assert coverage(got) == (1, 3)
+    reasons = skip_reasons(got)
+    assert reasons.to_dict("records") == [{"reason": "unknown GPU 'GH200' (nearest preset: h200)", "rows": 2}]
+    assert not math.isnan(got.loc[0, "predicted"])
