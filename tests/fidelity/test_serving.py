@@ -1,14 +1,18 @@
 """Serving-benchmark rows: each is simulated as its benchmark ran (Poisson, closed loop or offline),
 the right statistic is read, rows of one run share one simulation, and what cannot be simulated says why."""
 
+import json
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 from hardware import load_hardware
 from sim.api import run
+from sim.cli import app
+from sim.cost.roofline import RooflineCost
 from sim.fidelity import serving
 from sim.fidelity.validate import MEASUREMENT_COLUMNS, coverage, read_measurements, skip_reasons, validate
 from sim.scenario import Scenario
@@ -164,8 +168,6 @@ def test_several_gpus_are_replicas_of_tp_gpus(tmp_path):
 
 
 def test_long_context_prefill_rows_are_one_prefill_step(tmp_path):
-    from sim.cost.roofline import RooflineCost
-
     rows = [{"scenario": "single_request_prefill", "model": "Llama-3-8B-Instruct-Gradient-1048k",
              "gpu": "A100-80GB", "input_len": "500000", "output_len": "0", "batch_size": "1",
              "metric": "prefill_time", "value": "456.8", "unit": "s", "qps": ""}]
@@ -186,3 +188,17 @@ def test_coverage_counts_predicted_rows_and_skip_reasons_are_counted(tmp_path):
     reasons = skip_reasons(got)
     assert reasons.to_dict("records") == [{"reason": "unknown GPU 'GH200' (nearest preset: h200)", "rows": 2}]
     assert not math.isnan(got.loc[0, "predicted"])
+
+
+def test_cli_reports_coverage_and_skip_reasons(tmp_path):
+    _table(tmp_path, [{"metric": "ttft", "stat": "p99", "value": "1"},
+                      {"gpu": "GH200", "metric": "ttft", "stat": "p99", "value": "1"}])
+    path = str(tmp_path / "serving.csv")
+    table = CliRunner().invoke(app, ["validate", path])
+    assert table.exit_code == 0, table.output
+    assert "predicted 1 of 2 rows (50%)" in table.stdout and "nearest preset: h200" in table.stdout
+    lines = CliRunner().invoke(app, ["validate", path, "--json"]).stdout.splitlines()
+    summary = json.loads(lines[-1])
+    assert summary["coverage"] == {"predicted": 1, "rows": 2}
+    assert summary["skipped"] == [{"reason": "unknown GPU 'GH200' (nearest preset: h200)", "rows": 1}]
+    assert summary["by_source"][0]["source_id"] == "TEST"
