@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from hardware.spec import BYTES_PER_ELEMENT
+from hardware.stacks import DEFAULT_STACK
 from sim.cli.console import err, fail, guard_commands, out
 from sim.format import count, number, percent, seconds, si
 from workloads.lengths import MAX_TOKENS
@@ -38,6 +39,17 @@ def _time(s: float) -> str:
     return seconds(s, ms_places=3, s_places=3)
 
 
+def _band(lo: float | None, hi: float | None, fmt=_time) -> str:
+    """' (lo-hi)' of a model-uncertainty interval, or nothing without one."""
+    return "" if lo is None or hi is None else f" ({fmt(lo)}-{fmt(hi)})"
+
+
+STACK_HELP = (
+    "serving stack profile: typical, vllm, sglang, trtllm, roofline (the physical lower bound), "
+    "none (the hardware file as written), or a profile YAML"
+)
+
+
 # The dtypes weights and KV can be served in: every known dtype but fp32.
 Dtype = StrEnum("Dtype", {d: d for d in BYTES_PER_ELEMENT if d != "fp32"})
 
@@ -53,10 +65,12 @@ def estimate(
     batch: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="sequences decoded together")] = 1,
     kv_dtype: Annotated[Dtype | None, typer.Option(help="KV cache dtype (default: the model's)")] = None,
     weight_dtype: Annotated[Dtype | None, typer.Option(help="weight dtype (default: the model's)")] = None,
+    stack: Annotated[str, typer.Option(help=STACK_HELP)] = DEFAULT_STACK,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
 ) -> None:
-    """Analytic answer in a second: memory fit, KV bytes, prefill time, decode step time, max batch."""
-    from hardware import load_hardware
+    """Analytic answer in a second: memory fit, KV bytes, prefill time, decode step time, max batch;
+    each latency and throughput with the serving stack's 80% interval from held-out measurements."""
+    from hardware import load_hardware, load_stack
     from sim.cost.estimate import estimate as run_estimate
     from sim.cost.parallelism import Parallelism
     from workloads import load_model
@@ -66,7 +80,7 @@ def estimate(
             weight_dtype.value if weight_dtype else None, kv_dtype.value if kv_dtype else None
         )
         hw = load_hardware(hardware)
-        result = run_estimate(arch, hw, Parallelism(tp, pp), input, output, batch)
+        result = run_estimate(arch, hw, Parallelism(tp, pp), input, output, batch, load_stack(stack))
     except ValueError as exc:
         fail(str(exc))
     if as_json:
@@ -75,8 +89,12 @@ def estimate(
     r = result
     table = Table(
         title=f"{r.model} on {r.tp * r.pp} x {r.hardware} (tp={r.tp}, pp={r.pp}), "
-        f"{r.batch} x {r.input_tokens:,} in / {r.output_tokens:,} out",
+        f"{r.batch} x {r.input_tokens:,} in / {r.output_tokens:,} out, stack {r.stack or 'none'}",
         show_header=False,
+        caption="[dim](lo-hi): the stack's 80% interval from held-out measurements[/]"
+        if r.ttft_lo_s is not None
+        else None,
+        caption_justify="left",
     )
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -88,11 +106,18 @@ def estimate(
         ("KV per sequence", si(r.kv_bytes_per_sequence, "B")),
         ("KV capacity", f"{r.kv_capacity_tokens:,} tokens"),
         ("max batch at this context", f"{r.max_batch_at_context:,}"),
-        ("prefill (TTFT)", f"{_time(r.prefill_s)} ({r.prefill_bound}-bound)"),
+        (
+            "prefill (TTFT)",
+            f"{_time(r.prefill_s)}{_band(r.ttft_lo_s, r.ttft_hi_s)} ({r.prefill_bound}-bound)",
+        ),
         ("first decode step", f"{_time(r.decode_step_s)} ({r.decode_bound}-bound)"),
-        ("TPOT (mean)", _time(r.tpot_s)),
-        ("end to end", _time(r.e2e_s)),
-        ("output tokens/s", f"{r.output_tokens_per_s:,.1f}"),
+        ("TPOT (mean)", _time(r.tpot_s) + _band(r.tpot_lo_s, r.tpot_hi_s)),
+        ("end to end", _time(r.e2e_s) + _band(r.e2e_lo_s, r.e2e_hi_s)),
+        (
+            "output tokens/s",
+            f"{r.output_tokens_per_s:,.1f}"
+            + _band(r.output_tokens_lo_per_s, r.output_tokens_hi_per_s, lambda x: f"{x:,.1f}"),
+        ),
     ]
     if not r.fits and r.devices_needed:
         rows.insert(1, ("devices needed", f"{r.devices_needed} (tp={r.suggested_tp}, pp={r.suggested_pp})"))
@@ -130,11 +155,12 @@ def _summary_table(sc, s: Summary) -> Table:
     and the caveats on them as a caption."""
     from rich.markup import escape
 
-    from sim.report.readout import estimate, latency, measured, notes, overload
+    from sim.report.readout import estimate, latency, measured, model_band_rows, notes, overload
 
     style = {"warning": "yellow", "info": "dim"}
     table = Table(
-        title=f"{sc.name}: {sc.model.name} on {sc.replicas} x {sc.par.devices} x {sc.hardware.name}",
+        title=f"{sc.name}: {sc.model.name} on {sc.replicas} x {sc.par.devices} x {sc.hardware.name}, "
+        f"stack {sc.stack}",
         show_header=False,
         caption="\n".join(f"[{style[n.level]}]{escape(n.text)}[/]" for n in notes(s)),
         caption_justify="left",
@@ -160,6 +186,7 @@ def _summary_table(sc, s: Summary) -> Table:
         ("$ / 1M output tokens", "—" if per_1m is None else f"{per_1m:,.3f}"),
         ("simulated in", f"{s.sim_wall_s:.2f} s"),
     ]
+    rows += model_band_rows(s)
     for label, value in rows:
         table.add_row(label, value)
     return table

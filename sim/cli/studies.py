@@ -25,6 +25,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from hardware.stacks import DEFAULT_STACK
 from sim.cli.console import Overwrite, check_output_file, err, fail, out, write_output_file
 from sim.format import seconds, usd
 from sim.studies.verdict import DEFAULT_REQUESTS, Verdict
@@ -191,6 +192,16 @@ def plan(
     seed: Annotated[
         int | None, typer.Option(help="random seed of the workload (default: the scenario's)")
     ] = None,
+    stack: Annotated[
+        str | None, typer.Option(help="serving stack profile (default: the scenario's, else typical)")
+    ] = None,
+    margin: Annotated[
+        bool,
+        typer.Option(
+            help="judge each SLO at the pessimistic edge of the stack's 80% band from held-out "
+            "measurements, not at the simulated latency"
+        ),
+    ] = False,
 ) -> None:
     """Cheapest hardware x tp x replicas (optionally in prefill and decode pools) that meets the SLOs
     at a load, with the runners-up."""
@@ -206,7 +217,9 @@ def plan(
         base = rebase_paths(read_yaml(scenario), scenario.parent)
         if seed is not None:
             base = {**base, "seed": seed}
-        demand = Demand(qps, tuple(parse_slo(s) for s in slo), requests)
+        if stack is not None:
+            base = {**base, "stack": stack}
+        demand = Demand(qps, tuple(parse_slo(s, margin) for s in slo), requests)
         space = SearchSpace(presets, tuple(_csv(tp, "--tp", int)), max_devices, disaggregated)
         result = _plan_with_spinner(base, demand, space, top)
     except (PlanError, ValueError) as exc:
@@ -314,9 +327,12 @@ def cost_curve(
     out_file: Annotated[Path | None, typer.Option("--out", help="write the figure to this HTML file")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="jumps and curve as one JSON object")] = False,
     overwrite: Overwrite = False,
+    stack: Annotated[
+        str, typer.Option(help="serving stack profile each device is served with (typical, vllm, ...)")
+    ] = DEFAULT_STACK,
 ) -> None:
     """Cost per request against prompt length per hardware, and where a request outgrows a device."""
-    from hardware import load_hardware
+    from hardware import apply_stack, load_hardware, load_stack
     from sim.report.figures import cost_curve as curve_figure
     from sim.studies.costcurve import cost_curve as make_curve
     from workloads import load_model
@@ -324,7 +340,8 @@ def cost_curve(
     check_output_file(out_file, overwrite)
     try:
         arch = load_model(model)
-        hws = [load_hardware(h) for h in _csv(hardware, "--hardware")]
+        profile = load_stack(stack)
+        hws = [apply_stack(load_hardware(h), profile) for h in _csv(hardware, "--hardware")]
         top = max_context or arch.max_context_tokens or 1_000_000
         curve, jumps = make_curve(arch, hws, output, min_context, top)
     except ValueError as exc:

@@ -2,6 +2,12 @@
 
 No queueing here: one batch of identical requests, prefilled in one step, then decoded together.
 `ctxsim estimate` prints this; the dashboard's hardware designer calls the same function.
+
+Given a serving-stack profile (`hardware.stacks`), the device is served by it and every latency and
+throughput comes with the profile's 80% interval (`*_lo*`, `*_hi*`): the prefill takes the band of
+TTFT in the prefill regime, each decode step that of TPOT in the decode regime, the end-to-end time
+their sum at each edge, and the throughput the band of throughput in the regime that takes most of
+the time. Without a profile, or where it has no band, the interval is None.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from hardware.spec import Accelerator
+from hardware.stacks import StackProfile, apply_stack
 from sim.cost.memory import memory_plan
 from sim.cost.parallelism import Parallelism, check_parallelism
 from sim.cost.roofline import RooflineCost
@@ -48,6 +55,15 @@ class Estimate:
     tpot_s: float
     e2e_s: float
     output_tokens_per_s: float
+    stack: str = ""
+    ttft_lo_s: float | None = None
+    ttft_hi_s: float | None = None
+    tpot_lo_s: float | None = None
+    tpot_hi_s: float | None = None
+    e2e_lo_s: float | None = None
+    e2e_hi_s: float | None = None
+    output_tokens_lo_per_s: float | None = None
+    output_tokens_hi_per_s: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -86,11 +102,39 @@ def smallest_fit(model: ModelArch, hw: Accelerator, context: int, batch: int = 1
     return None
 
 
+def _intervals(stack: StackProfile, prefill_s: float, decode_s: float, tpot_s: float, rate: float) -> dict:
+    """The `*_lo*` / `*_hi*` fields of an estimate from `stack`'s bands (see the module docstring)."""
+    ttft = stack.band("ttft", "prefill")
+    tpot = stack.band("tpot", "decode")
+    tput = stack.band("throughput", "prefill" if prefill_s > decode_s else "decode")
+    out: dict = {}
+    if ttft is not None:
+        out.update(ttft_lo_s=prefill_s * ttft.lo, ttft_hi_s=prefill_s * ttft.hi)
+    if tpot is not None:
+        out.update(tpot_lo_s=tpot_s * tpot.lo, tpot_hi_s=tpot_s * tpot.hi)
+    if ttft is not None and tpot is not None:
+        out.update(
+            e2e_lo_s=prefill_s * ttft.lo + decode_s * tpot.lo,
+            e2e_hi_s=prefill_s * ttft.hi + decode_s * tpot.hi,
+        )
+    if tput is not None:
+        out.update(output_tokens_lo_per_s=rate * tput.lo, output_tokens_hi_per_s=rate * tput.hi)
+    return out
+
+
 def estimate(
-    model: ModelArch, hw: Accelerator, par: Parallelism, input_tokens: int, output_tokens: int, batch: int = 1
+    model: ModelArch,
+    hw: Accelerator,
+    par: Parallelism,
+    input_tokens: int,
+    output_tokens: int,
+    batch: int = 1,
+    stack: StackProfile | None = None,
 ) -> Estimate:
+    """The estimate on `hw` as `stack` serves it (as given when None), with `stack`'s intervals."""
     if input_tokens < 1 or output_tokens < 1 or batch < 1:
         raise ValueError("input, output and batch must be at least 1")
+    hw = apply_stack(hw, stack)
     check_parallelism(model, par)
     plan = memory_plan(model, hw, par)
     cost = RooflineCost(model, hw, par)
@@ -111,6 +155,8 @@ def estimate(
     tpot = decode_s / (output_tokens - 1) if output_tokens > 1 else first.total_s
     e2e = prefill.total_s + decode_s
     capacity = plan.kv_capacity_tokens
+    rate = batch * output_tokens / e2e
+    bands = _intervals(stack, prefill.total_s, decode_s, tpot, rate) if stack is not None else {}
     return Estimate(
         model=model.name,
         hardware=hw.name,
@@ -138,5 +184,7 @@ def estimate(
         ttft_s=prefill.total_s,
         tpot_s=tpot,
         e2e_s=e2e,
-        output_tokens_per_s=batch * output_tokens / e2e,
+        output_tokens_per_s=rate,
+        stack=hw.efficiency.stack,
+        **bands,
     )

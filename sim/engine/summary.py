@@ -7,7 +7,10 @@ gives that mapping back, None values included. The latency, throughput and SLO n
 steady window of the run (`sim.engine.steady`); each has a confidence interval, `*_ci_lo*` and
 `*_ci_hi*` at `ci_level`, with the unit suffix kept last (`ttft_p99_ci_lo_s`). A run asked to
 converge (`stop: {until: converged}`) says whether it did and the `stop.requests` of its final
-run (`sim.converge`); for other runs both are None.
+run (`sim.converge`); for other runs both are None. The model-uncertainty intervals `*_lo*` and
+`*_hi*` (`sim.api.model_intervals`: how far the serving stack's predictions were off on held-out
+measurements) are a different thing from the `*_ci_*` intervals, which say only how precisely this
+simulated run measured its own numbers; they are None under `stack: none` or a stack without bands.
 """
 
 from __future__ import annotations
@@ -106,6 +109,28 @@ class Summary:
     slo_attainment_ci_hi: float | None
     converged: bool | None = None
     converged_requests: int | None = None
+    ttft_p50_lo_s: float | None = None
+    ttft_p50_hi_s: float | None = None
+    ttft_p90_lo_s: float | None = None
+    ttft_p90_hi_s: float | None = None
+    ttft_p99_lo_s: float | None = None
+    ttft_p99_hi_s: float | None = None
+    tpot_p50_lo_s: float | None = None
+    tpot_p50_hi_s: float | None = None
+    tpot_p90_lo_s: float | None = None
+    tpot_p90_hi_s: float | None = None
+    tpot_p99_lo_s: float | None = None
+    tpot_p99_hi_s: float | None = None
+    e2e_p50_lo_s: float | None = None
+    e2e_p50_hi_s: float | None = None
+    e2e_p90_lo_s: float | None = None
+    e2e_p90_hi_s: float | None = None
+    e2e_p99_lo_s: float | None = None
+    e2e_p99_hi_s: float | None = None
+    throughput_lo_rps: float | None = None
+    throughput_hi_rps: float | None = None
+    output_tokens_lo_per_s: float | None = None
+    output_tokens_hi_per_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as the JSON-ready mapping of field name to value, in field order."""

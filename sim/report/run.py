@@ -9,7 +9,7 @@ import plotly.io as pio
 from sim.engine.summary import Summary
 from sim.format import number, percent, seconds, usd
 from sim.report import figures
-from sim.report.readout import estimate, latency, measured, notes, overload
+from sim.report.readout import estimate, latency, measured, model_band_rows, notes, overload
 
 
 def _number(v: float) -> str:
@@ -43,6 +43,7 @@ def summary_rows(s: Summary, caching: bool) -> list[tuple[str, str]]:
             usd(s.cost_per_1m_output_tokens_usd),
         ),
     ]
+    rows += [(label, (text,), text) for label, text in model_band_rows(s)]
     if caching:
         rows += _cache_rows(s)
     return [(label, text) for label, values, text in rows if not any(v is None for v in values)]
