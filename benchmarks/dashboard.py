@@ -5,11 +5,12 @@
 
 1. Analytic updates: the hardware designer's callbacks, called directly, across slider positions
    and models. Target: p95 <= 300 ms per update.
-2. A 10K-request scenario run through the scenario-runs page's background callback, over HTTP
-   against a live server, exactly as the browser drives it (start the job, poll with its
-   cacheKey/job handles until it answers). Meanwhile designer updates are sent over HTTP too; their
-   latency while the run is going is compared with an idle server's. Target: the run completes,
-   and the designer's p95 stays within the same 300 ms.
+2. A 10K-request scenario run as the scenario-runs page's background job, over HTTP against a
+   live server (one process, with its job runner), as the browser drives it: press Run, then poll
+   until the run is kept. Meanwhile designer updates are sent over HTTP too; their latency while
+   the run is going is compared with an idle server's. Target: the run completes, and the
+   designer's p95 stays within the same 300 ms. (`benchmarks/dashboard_load.py` loads the
+   production server with many users.)
 """
 
 import argparse
@@ -18,7 +19,6 @@ import logging
 import sys
 import threading
 import time
-import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 from dashboard.app import Settings, create_app  # noqa: E402
+from dashboard.jobs import JobStore, job_runner, new_session  # noqa: E402
 from dashboard.runs import form_values, read_example  # noqa: E402
 from sim.scenario import scenario_from_dict  # noqa: E402
 
@@ -105,8 +106,8 @@ class Client:
             "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"],
         }
 
-    def post(self, body: dict, query: dict | None = None) -> dict:
-        url = f"{self.base}/_dash-update-component" + (f"?{urllib.parse.urlencode(query)}" if query else "")
+    def post(self, body: dict) -> dict:
+        url = f"{self.base}/_dash-update-component"
         req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
         with urllib.request.urlopen(req) as r:
             return json.loads(r.read() or b"{}")
@@ -148,25 +149,24 @@ def background(app, requests: int) -> tuple[bool, float]:
     form_ids = sys.modules["pages.runs"].FORM_IDS
     values = {
         "runs-run.n_clicks": 1,
+        "session.data": new_session(),
         "runs-source.data": {"label": "chat-h100", "data": data},
         "runs-kept.data": [],
         **{f"{i}.value": v for i, v in zip(form_ids, form, strict=True)},
     }
-    run_body = client.body("runs-kept.data", values)
     started = time.perf_counter()
-    job = client.post(run_body)
-    handles = {"cacheKey": job["cacheKey"], "job": job["job"]}
-    busy, result, progress_seen = [], None, 0
-    while result is None:
+    job = client.post(client.body("runs-job.data...runs-run-error", values))["response"]["runs-job"]["data"]
+    poll = client.body("runs-kept.data...runs-progress.value", {"runs-job.data": job, "runs-kept.data": []})
+    busy, answer, progress_seen = [], {}, 0
+    while answer.get("runs-job", {}).get("data", job):
         busy.append(designer_call(len(busy)))
-        answer = client.post(run_body, handles)
-        progress_seen += "progress" in answer
-        if "response" in answer:
-            result = answer["response"]
+        answer = client.post(poll)["response"]
+        progress_seen += "/" in str(answer.get("runs-progress-text", {}).get("children"))
         time.sleep(0.05)
     wall = time.perf_counter() - started
-    kept = result["runs-kept"]["data"]
-    finished = kept[-1]["summary"]["requests_finished"] + kept[-1]["summary"]["requests_rejected"]
+    kept = answer["runs-kept"]["data"]
+    summary = JobStore(settings.job_dir).result(kept[-1]["key"])["summary"]
+    finished = summary["requests_finished"] + summary["requests_rejected"]
     print(
         f"{requests:,}-request run in the background: {wall:.1f} s wall, {finished:,} requests done, "
         f"{progress_seen} progress updates seen"
@@ -180,9 +180,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=10_000)
     args = parser.parse_args()
-    app = create_app(Settings())  # once per process: Dash's page registry is global
-    answer_p95, curve_p95 = analytic(sys.modules["pages.designer"])
-    done, busy_p95 = background(app, args.requests)
+    with job_runner() as jobs:
+        app = create_app(Settings(job_dir=jobs.root))  # once per process: Dash's page registry is global
+        answer_p95, curve_p95 = analytic(sys.modules["pages.designer"])
+        done, busy_p95 = background(app, args.requests)
     ok = max(answer_p95, curve_p95) <= TARGET_S and done and busy_p95 <= TARGET_S
     print(
         "PASS" if ok else "FAIL", f"(target p95 <= {TARGET_S * 1e3:.0f} ms; background run completed: {done})"

@@ -50,7 +50,7 @@ def main():
     )
 
     table = build_ops(load_model("llama-3.1-8b"), load_hardware("h100-sxm"), Parallelism())
-    args = (table.window, table.moe_ratio, table.flops_coef, table.bytes_coef, table.ops)
+    args = table.kernel_args
     n_tab = table.ops.shape[0]
     new, ctx = np.ones(64, np.int64), rng.integers(1000, 9000, 64)
     kern = rate(lambda: K.step_time(new, ctx, 64.0, *args), n_tab)
@@ -60,7 +60,7 @@ def main():
         f"ratio {kern / ref:7.0f}x"
     )
 
-    acc = np.zeros(4)
+    acc = np.zeros(K.N_ACC)
     steps = 1000
     kern = rate(lambda: K.decode_span(ctx, *args, 0.0, np.inf, steps, acc), steps * n_tab)
     ref = rate(lambda: R.decode_span(ctx.tolist(), *args, 0.0, np.inf, 50), 50 * n_tab)

@@ -119,7 +119,7 @@ def write_profile(stack: str, result: dict, sources: tuple[str, ...]) -> StackPr
     )
     header = (
         f"# Serving-stack profile '{stack}', written by benchmarks/stacks.py (fitted fields) over the\n"
-        "# hand-written ones (description, supports, transfer, sources). See docs/stacks.md.\n"
+        "# hand-written ones (description, kinds, supports, transfer, sources). See docs/stacks.md.\n"
     )
     path.write_text(header + yaml.safe_dump(data, sort_keys=False, width=110, allow_unicode=True))
     return StackProfile.model_validate(data)

@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hardware.catalog import load_hardware
 from sim.fidelity import calibrate as cal
 from sim.fidelity import kernels as kernel_tables
+from sim.fidelity import names, serving
 from sim.fidelity import validate as val
 
 # docs/validation.md with `{name}` fields for the tables and findings `render` computes.
@@ -37,6 +39,12 @@ def md_table(df: pd.DataFrame, floatfmt: str = ".3g") -> str:
                 cells.append(str(v).replace("|", "/"))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _with(results: pd.DataFrame, rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """`results` with the measurement rows' `columns` it does not carry itself, joined by row_id."""
+    missing = [c for c in columns if c not in results.columns]
+    return results.merge(rows[["row_id", *missing]], on="row_id") if missing else results
 
 
 def _cell(summary: pd.DataFrame, group: str, regime: str) -> str:
@@ -125,7 +133,7 @@ def _faster_than_roofline(results: pd.DataFrame, roofline: pd.DataFrame) -> tupl
 
 
 def _by(results: pd.DataFrame, rows: pd.DataFrame, key: str) -> pd.DataFrame:
-    scored = results[results["skipped_reason"] == ""].merge(rows[["row_id", key]], on="row_id")
+    scored = _with(results[results["skipped_reason"] == ""], rows, [key])
     scored = scored.assign(abs_err=scored["error_pct"].abs())
     return (
         scored.groupby([key, "group"])["abs_err"]
@@ -147,8 +155,8 @@ def _pooled(stack: dict) -> pd.DataFrame:
 
 def _stack_findings(after: pd.DataFrame, stack: dict, pooled: pd.DataFrame, rows: pd.DataFrame) -> dict:
     """Numbers the Findings quote, computed here so the prose cannot drift from the tables."""
-    held = pooled[pooled["skipped_reason"] == ""].merge(rows[["row_id", "source_id", "model"]], on="row_id")
-    kern = after[after["skipped_reason"] == ""].merge(rows[["row_id", "source_id", "model"]], on="row_id")
+    held = _with(pooled[pooled["skipped_reason"] == ""], rows, ["source_id", "model"])
+    kern = _with(after[after["skipped_reason"] == ""], rows, ["source_id", "model"])
     sw_ttft = held[(held["source_id"] == "SPLITWISE-SIM") & (held["metric"] == "ttft")]
     v09_ttft = held[(held["source_id"] == "TRTLLM-PERF-v0.9") & (held["metric"] == "ttft")]
     moe = held["model"].str.contains("Mixtral") & (held["group"] == "throughput")
@@ -303,7 +311,7 @@ def _h200_variants(before: pd.DataFrame, after: pd.DataFrame, transfer: pd.DataF
     )[["calibration", *val.SUMMARY_COLUMNS]]
 
 
-def render(before, after, transfer, kernel_study, profile_rows, rows, stack) -> str:
+def render(before, after, transfer, kernel_study, profile_rows, rows, stack, load) -> str:
     assert rows["row_id"].is_unique
     regime = after.set_index("row_id")["regime"]
     pooled = _pooled(stack)
@@ -335,7 +343,42 @@ def render(before, after, transfer, kernel_study, profile_rows, rows, stack) -> 
         rows=md_table(scored_rows),
         scored=len(scored_rows),
         total=len(per_row),
+        **_serving_fields(before, rows, load),
     )
+
+
+def _serving_fields(before: pd.DataFrame, rows: pd.DataFrame, load: dict) -> dict:
+    """The "Serving under load" section: `load` holds the serving table's rows, their results with the
+    catalog presets and the seconds validating them took. Also the coverage of the published rows
+    about a catalog model on a catalog GPU, from `before` (the presets)."""
+    results, table = load["results"], load["rows"]
+    catalog = [names.in_catalog(m, g) for m, g in zip(rows["model"], rows["gpu"], strict=True)]
+    mine = before[np.array(catalog)]
+    pub_predicted, pub_given = val.coverage(mine)
+    predicted, given = val.coverage(results)
+    scored = _with(results[results["skipped_reason"] == ""], table, ["gpu"])
+    columns = ["row_id", "source_id", "case", "metric", "unit", "measured", "predicted", "error_pct", "flags"]
+    long_context = scored[scored["source_id"].str.startswith("LC-")][columns]
+    nvidia = scored["gpu"].map(lambda g: (hw := names.gpu_preset(g)) is not None and _nvidia(hw))
+    no_lengths = results["skipped_reason"].str.contains("length of dataset")
+    return {
+        "serving_no_lengths": int(no_lengths.sum()),
+        "serving_no_length_sources": ", ".join(sorted(set(results.loc[no_lengths, "source_id"]))),
+        "published_coverage": f"{pub_predicted} of {pub_given} ({pub_predicted / pub_given:.0%})",
+        "published_skipped": md_table(val.skip_reasons(mine)),
+        "serving_coverage": f"{predicted} of {given} ({predicted / given:.0%})",
+        "serving_seconds": f"{load['seconds']:.0f}",
+        "serving_max_requests": f"{serving.MAX_REQUESTS:,}",
+        "serving_by_source": md_table(val.summarize_by_source(results)),
+        "serving_long_context": md_table(long_context),
+        "serving_non_nvidia": md_table(scored[~nvidia][columns]),
+        "serving_skipped": md_table(val.skip_reasons(results)),
+        "serving_rows": md_table(scored[~scored["source_id"].str.startswith("LC-") & nvidia][columns]),
+    }
+
+
+def _nvidia(preset: str) -> bool:
+    return load_hardware(preset).vendor == "NVIDIA"
 
 
 def _shape(r) -> str:

@@ -1,5 +1,6 @@
-"""Layout builders shared by the pages, and the one callback every figure shares: its "CSV"
-button, which downloads the data the figure plots (plotly's camera button gives the PNG).
+"""Layout builders shared by the pages, the one callback every figure shares (its "CSV" button,
+which downloads the data the figure plots; plotly's camera button gives the PNG), and the controls
+of a page's background job.
 
 A figure card's ids are pattern-matching dicts, `{"type": "figure", "name": NAME}`, so pages write
 to `figure_id(NAME)` and the CSV callback below serves every card without knowing the pages.
@@ -13,13 +14,16 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import MATCH, Input, Output, State, callback, dcc, html
 
-from dashboard.app import settings
+from dashboard.app import job_store, settings
 from dashboard.figures import figure_csv
+from dashboard.jobs import Status
 from dashboard.runs import parse_upload, read_example
 from sim.engine.summary import Summary
 from sim.format import count
 from sim.report.readout import BORDERLINE, notes, overload
 from sim.scenario import ScenarioError
+
+POLL_MS = 500
 
 
 def figure_id(name: str) -> dict:
@@ -161,3 +165,56 @@ def verdict_card_body(best: dict) -> list:
     if best["verdict"] != "borderline":
         return [line]
     return [line, dbc.Alert(BORDERLINE, color="warning", className="small py-1 mb-1")]
+
+
+def job_parts(page: str) -> list:
+    """A page's job: `{page}-job` holds its key in the window's session storage, so polling picks up
+    again after a visit to another page, and `{page}-poll` is the timer that polls it."""
+    return [
+        dcc.Store(id=f"{page}-job", storage_type="session"),
+        dcc.Interval(id=f"{page}-poll", interval=POLL_MS, disabled=True),
+    ]
+
+
+def register_job_controls(page: str) -> None:
+    """Register the callbacks that make `{page}-run`, `{page}-cancel` and the poll timer follow the
+    page's job: while one waits or runs, Run is off and Cancel and polling are on. Cancel asks the
+    runner to stop the job; the next poll reports it."""
+
+    @callback(
+        Output(f"{page}-run", "disabled"),
+        Output(f"{page}-cancel", "disabled"),
+        Output(f"{page}-poll", "disabled"),
+        Input(f"{page}-job", "data"),
+    )
+    def follow_job(job):
+        return bool(job), not job, not job
+
+    @callback(
+        Output(f"{page}-cancel", "disabled", allow_duplicate=True),
+        Input(f"{page}-cancel", "n_clicks"),
+        State(f"{page}-job", "data"),
+        prevent_initial_call=True,
+    )
+    def cancel_job(_clicks, job):
+        if job:
+            job_store().cancel(job["key"])
+        return True
+
+
+def job_progress(status: Status) -> tuple[float, str]:
+    """(percent, text) for a job's progress bar and line."""
+    if status.state == "queued":
+        return 0, f"queued behind {count(status.ahead)} jobs" if status.ahead else "queued"
+    report = status.progress or {}
+    return report.get("percent") or 0, report.get("text") or status.state
+
+
+def job_message(status: Status) -> dbc.Alert:
+    """Why a job ended without an answer: failed (the error's one line), died (how its process
+    ended), cancelled, or gone (expired, or the dashboard restarted)."""
+    if status.state == "gone":
+        text = "this job is no longer on the server (it expired, or the dashboard restarted); run it again"
+        return dbc.Alert(text, color="warning", className="small")
+    colour = "secondary" if status.state == "cancelled" else "danger"
+    return dbc.Alert(status.message, color=colour, className="small")

@@ -24,22 +24,21 @@ def roofline(ops: pd.DataFrame, roofs: dict[str, tuple[float, float]]) -> go.Fig
     """Operators placed by arithmetic intensity (FLOPs per byte) against the FLOP/s they achieve,
     under each device's roofline min(peak, intensity x bandwidth). `roofs` maps a label to
     (peak FLOP/s, bytes/s); the first is drawn solid, the others dashed."""
-    fig = go.Figure()
     lo = max(float(ops["intensity_flops_per_byte"].min()) / 4, 1e-2) if len(ops) else 1e-1
     hi = max(float(ops["intensity_flops_per_byte"].max()) * 4, 1e4) if len(ops) else 1e4
     x = np.geomspace(lo, hi, 200)
-    for i, (label, (peak, bw)) in enumerate(roofs.items()):
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=np.minimum(peak, x * bw),
-                mode="lines",
-                name=f"roofline: {label}",
-                line={"color": "black" if i == 0 else "grey", "dash": "solid" if i == 0 else "dash"},
-            )
+    traces = [
+        go.Scatter(
+            x=x,
+            y=np.minimum(peak, x * bw),
+            mode="lines",
+            name=f"roofline: {label}",
+            line={"color": "black" if i == 0 else "grey", "dash": "solid" if i == 0 else "dash"},
         )
+        for i, (label, (peak, bw)) in enumerate(roofs.items())
+    ]
     for phase, group in ops.groupby("phase", sort=False):
-        fig.add_trace(
+        traces.append(
             go.Scatter(
                 x=group["intensity_flops_per_byte"],
                 y=group["achieved_flops_per_s"],
@@ -57,11 +56,13 @@ def roofline(ops: pd.DataFrame, roofs: dict[str, tuple[float, float]]) -> go.Fig
                 hovertemplate="%{text}<br>%{x:.3g} FLOP/B, %{y:.3g} FLOP/s<extra></extra>",
             )
         )
-    return _log_log(
-        fig,
-        "arithmetic intensity (FLOPs per byte)",
-        "achieved FLOP/s per device",
-        "Roofline: prefill and decode operators (circle compute-, square memory-bound)",
+    return go.Figure(
+        traces,
+        _log_log(
+            "arithmetic intensity (FLOPs per byte)",
+            "achieved FLOP/s per device",
+            "Roofline: prefill and decode operators (circle compute-, square memory-bound)",
+        ),
     )
 
 
@@ -69,9 +70,9 @@ def cost_curve(curve: pd.DataFrame, jumps: Sequence[Jump], model_context_tokens:
     """Cost per request against prompt length on the cheapest device group, one line per hardware of
     a `sim.studies.costcurve` curve (the first solid), with the price cliffs marked: the cost on the
     last prompt before and the first at each jump of the fewest devices that hold a request."""
-    fig = go.Figure()
+    traces = []
     for i, (label, group) in enumerate(curve.groupby("hardware", sort=False)):
-        fig.add_trace(
+        traces.append(
             go.Scatter(
                 x=group["context_tokens"],
                 y=group["cost_per_request_usd"],
@@ -89,7 +90,7 @@ def cost_curve(curve: pd.DataFrame, jumps: Sequence[Jump], model_context_tokens:
             y = np.column_stack(
                 [cost.reindex([c - 1 for c in at]), cost.reindex(at), np.full(len(at), np.nan)]
             ).ravel()
-            fig.add_trace(
+            traces.append(
                 go.Scatter(
                     x=np.repeat(np.array(at) - 1, 3).astype(float),
                     y=y.astype(float),
@@ -100,26 +101,47 @@ def cost_curve(curve: pd.DataFrame, jumps: Sequence[Jump], model_context_tokens:
                     hovertemplate="stops fitting after %{x:,} tokens: $%{y:.4g}<extra></extra>",
                 )
             )
-    if model_context_tokens:
-        fig.add_vline(
-            x=model_context_tokens,
-            line={"dash": "dot", "color": "grey"},
-            annotation_text="model's positions",
-            annotation_position="top left",
-        )
-    return _log_log(
-        fig, "prompt tokens", "$ per request", "Cost per request vs context (cheapest device group)"
-    )
+    layout = _log_log("prompt tokens", "$ per request", "Cost per request vs context (cheapest device group)")
+    if model_context_tokens:  # a vertical line at the model's positions (as add_vline draws it, cheaper)
+        layout["shapes"] = [
+            {
+                "type": "line",
+                "xref": "x",
+                "yref": "paper",
+                "x0": model_context_tokens,
+                "x1": model_context_tokens,
+                "y0": 0,
+                "y1": 1,
+                "line": {"dash": "dot", "color": "grey"},
+            }
+        ]
+        layout["annotations"] = [
+            {
+                "text": "model's positions",
+                "xref": "x",
+                "yref": "paper",
+                "x": float(np.log10(model_context_tokens)),
+                "y": 1,
+                "xanchor": "right",
+                "yanchor": "top",
+                "showarrow": False,
+            }
+        ]
+    return go.Figure(traces, layout)
 
 
-def _log_log(fig: go.Figure, x_title: str, y_title: str, title: str) -> go.Figure:
-    """`fig` with both axes logarithmic and the layout the log-log figures share (legend below)."""
-    fig.update_xaxes(type="log", title_text=x_title)
-    fig.update_yaxes(type="log", title_text=y_title)
-    fig.update_layout(
-        title=title, height=420, margin={"t": 60, "b": 40}, legend={"orientation": "h", "y": -0.2}
-    )
-    return fig
+def _log_log(x_title: str, y_title: str, title: str) -> dict:
+    """The layout the log-log figures share: both axes logarithmic, legend below. Built as one
+    layout rather than by updating a figure: plotly validates each update, and these figures are
+    redrawn on every move of a designer knob."""
+    return {
+        "xaxis": {"type": "log", "title": {"text": x_title}},
+        "yaxis": {"type": "log", "title": {"text": y_title}},
+        "title": {"text": title},
+        "height": 420,
+        "margin": {"t": 60, "b": 40},
+        "legend": {"orientation": "h", "y": -0.2},
+    }
 
 
 def latency_cdfs(requests: dict[str, pd.DataFrame]) -> go.Figure:

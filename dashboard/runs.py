@@ -1,5 +1,5 @@
-"""Scenarios in the browser: uploads checked at the edge, form edits as overrides, and runs kept
-small enough to live in a `dcc.Store`.
+"""Scenarios in the browser: uploads checked at the edge, form edits as overrides, and a run as a
+background job whose answer is kept small enough to draw quickly.
 
 An upload goes through the same gate as a file given to `ctxsim run`: YAML safe loading, then the
 `Scenario` schema, whose errors name the field. On top of that an upload is capped in size and may
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import yaml
 from hardware import hardware_names
 from hardware.catalog import read_yaml
 from hardware.yamltext import load_yaml
-from sim.api import Result
+from sim.api import Result, make_requests, run
 from sim.engine.steady import ci_names
 from sim.engine.summary import Summary
 from sim.format import interval
@@ -54,8 +55,17 @@ COMPARED = [
 ]
 
 
+FIRST_EXAMPLE = "chat-h100"
+"""The example a page opens with: the README's first scenario, a small chat service any preset serves."""
+
+
 def example_names(folder: Path) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def default_example(names: list[str]) -> str | None:
+    """`FIRST_EXAMPLE` when the folder has it, else the first by name (None for no examples)."""
+    return FIRST_EXAMPLE if FIRST_EXAMPLE in names else (names[0] if names else None)
 
 
 def read_example(folder: Path, name: str) -> dict:
@@ -194,6 +204,28 @@ def compact(result: Result, label: str, data: dict) -> dict:
             "list"
         ),
     }
+
+
+def run_label(scenario: Scenario) -> str:
+    return f"{scenario.name} ({scenario.replicas}x{scenario.par.devices} {scenario.hardware.name})"
+
+
+def run_job(data: dict, label: str, *, progress: Callable[[float | None, str], None]) -> dict:
+    """A background job (`dashboard.jobs`): simulate the scenario mapping `data`, reporting the share
+    of requests finished as it goes, and keep the run by `compact` under `label`."""
+    sc = scenario_from_dict(data)
+    requests = make_requests(sc)
+    total, done = len(requests), 0
+
+    def finished(k: int) -> None:
+        nonlocal done
+        done += k
+        if done < total:
+            progress(100 * done / total, f"{done:,} / {total:,} requests")
+
+    result = run(sc, progress=finished, requests=requests)
+    progress(100, f"{total:,} requests in {result.summary.sim_wall_s:.2f} s")
+    return compact(result, label, data)
 
 
 def latency_frame(run: dict) -> pd.DataFrame:

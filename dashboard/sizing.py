@@ -12,6 +12,9 @@ from dashboard.runs import compact
 from sim.api import run
 from sim.engine.summary import Summary
 from sim.studies.planner import Demand, SearchSpace, candidate_scenario, plan
+from sim.studies.verdict import DEFAULT_REQUESTS, SloTarget
+
+TPS = [1, 2, 4, 8]
 
 
 def size_cluster(
@@ -31,6 +34,39 @@ def size_cluster(
     )
     label = f"{best.replicas} x {best.devices // best.replicas} x {best.label}"
     return answer.to_dict(), compact(run(scenario), label, scenario.model_dump(mode="json"))
+
+
+def slo_targets(ttft_s: float | None, tpot_s: float | None, e2e_s: float | None) -> list[SloTarget]:
+    """p99 targets for the limits that are set (an empty field or 0: no target)."""
+    return [
+        SloTarget(metric=m, percentile=99, limit_s=v)
+        for m, v in (("ttft", ttft_s), ("tpot", tpot_s), ("e2e", e2e_s))
+        if v
+    ]
+
+
+def plan_job(
+    base: dict,
+    qps: float | None,
+    requests: int | None,
+    slo_s: list[float | None],
+    hardware: list[str] | None,
+    tps: list[int] | None,
+    max_devices: int | None,
+    *,
+    progress: Callable[[float | None, str], None],
+) -> dict:
+    """A background job (`dashboard.jobs`): the sizing page's form, as it reads it (empty fields
+    take the CLI's defaults), planned by `size_cluster`; each simulation it starts is reported.
+    `slo_s` is the TTFT, TPOT and e2e p99 limits."""
+    plan_dict, chosen = size_cluster(
+        base,
+        Demand(float(qps or 0), slo_targets(*slo_s), int(requests or DEFAULT_REQUESTS)),
+        SearchSpace(hardware, sorted(tps or TPS), int(max_devices or 64)),
+        progress=lambda text: progress(None, f"simulating {text}"),
+    )
+    progress(100, f"{plan_dict['simulations']} simulations in {plan_dict['wall_s']:.1f} s")
+    return {"plan": plan_dict, "chosen": chosen}
 
 
 def candidates_table(plan_dict: dict) -> pd.DataFrame:

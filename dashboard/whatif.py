@@ -1,11 +1,13 @@
 """What-if hardware: a preset with a few knobs turned, and the analytic answers for it.
 
 An architect starts from a datasheet (an H100, a TPU) and turns knobs: more HBM, faster HBM, more
-FLOP/s, a faster scale-up link, a smaller KV dtype. Each knob is a field of the `Accelerator`, so a
-turned preset is just another `Accelerator`, and every answer comes from `sim.cost.estimate`, the same
-function `ctxsim estimate` calls; the cost curve against context is `sim.studies.costcurve`'s, the
-same as `ctxsim cost-curve`. Nothing here draws or knows about Dash; the hardware designer page
-turns its sliders into `Knobs` and hands the tables below to `dashboard.figures`.
+FLOP/s, a faster scale-up link, a smaller KV dtype, more on-chip SRAM (which holds weights first, the
+rest staying in the main tier, so a larger SRAM reads more of them at its speed). Each knob is a
+field of the `Accelerator`, so a turned preset is just another `Accelerator`, and every answer comes
+from `sim.cost.estimate`, the same function `ctxsim estimate` calls; the cost curve against context
+is `sim.studies.costcurve`'s, the same as `ctxsim cost-curve`. Nothing here draws or knows about
+Dash; the hardware designer page turns its sliders into `Knobs` and hands the tables below to
+`dashboard.figures`.
 
 Cost: a device-hour is priced as the planner prices it (`sim.cost.pricing.device_hour_at_tdp_usd`): the
 hourly price, or the purchase price amortised over the default `CostAssumptions`, plus electricity at TDP.
@@ -18,12 +20,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from hardware import load_hardware
 from hardware.spec import Accelerator, MemoryTier
 from sim.cost import pricing
-from sim.cost.estimate import Estimate, estimate, smallest_fit
+from sim.cost.estimate import Estimate, Memory, estimate, smallest_fit
+from sim.cost.memory import MAIN_TIER, TierPlacement
 from sim.cost.parallelism import Parallelism
 from sim.cost.roofline import RooflineCost
 from sim.scenario import CostAssumptions, deep_merge
+from sim.studies.costcurve import cost_curve
+from workloads import load_model
 from workloads.model import ModelArch
 
 PEAK_DTYPES = ("bf16", "fp8", "int8", "fp4")
@@ -82,6 +88,15 @@ def apply_knobs(hw: Accelerator, knobs: Knobs) -> Accelerator:
     return Accelerator.model_validate(deep_merge(hw.model_dump(mode="json"), patch))
 
 
+def sram_memory(hw: Accelerator) -> Memory:
+    """How the designer places a model: weights first in the on-chip tier above the main one (a GPU's
+    L2 turned into an SRAM that holds weights), the rest in the main tier; the main tier alone where
+    the device has no such tier (an LPU, whose SRAM is the main tier)."""
+    sram = onchip_tier(hw)
+    place = TierPlacement(weights=sram.name, weights_spill=hw.main_tier.name) if sram else MAIN_TIER
+    return Memory(placement=place)
+
+
 def device_hour_usd(hw: Accelerator) -> float | None:
     """Dollars per device-hour under the default cost assumptions, as the planner prices them."""
     cost = CostAssumptions()
@@ -127,10 +142,13 @@ def answer(
     par: Parallelism | None = None,
 ) -> Answer:
     """The estimate on `par`, or on the fewest devices that hold the batch when `par` is None
-    (one device when nothing searched fits; the estimate then says why)."""
+    (one device when nothing searched fits; the estimate then says why), weights placed by
+    `sram_memory`."""
+    memory = sram_memory(hw)
     if par is None:
-        par = smallest_fit(model, hw, input_tokens + output_tokens, batch) or Parallelism()
-    est = estimate(model, hw, par, input_tokens, output_tokens, batch)
+        step = batch * input_tokens
+        par = smallest_fit(model, hw, input_tokens + output_tokens, batch, memory, step) or Parallelism()
+    est = estimate(model, hw, par, input_tokens, output_tokens, batch, memory)
     return Answer(est, par, device_hour_usd(hw))
 
 
@@ -165,3 +183,13 @@ def roofline_points(
 def roof(hw: Accelerator, dtype: str) -> tuple[float, float]:
     """(peak FLOP/s for `dtype` weights, main-tier bytes/s): the datasheet roofline of one device."""
     return hw.peak_flops.for_dtype(dtype), hw.main_tier.bandwidth_bytes_per_s
+
+
+def warm_up() -> None:
+    """One small answer, roofline and cost curve, which compiles (or loads from numba's cache) every
+    kernel the designer calls. A server calls it before forking its web workers, so that no user's
+    first move pays for it in each worker."""
+    model, hw = load_model("llama-3.1-8b"), load_hardware("h100-sxm")
+    first = answer(model, hw, 1_000, 10, 1)
+    roofline_points(model, hw, first.par, 1_000, 1)
+    cost_curve(model, [hw], 10, 1_000, 100_000, max_batch=1)

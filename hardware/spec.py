@@ -32,6 +32,9 @@ BYTES_PER_ELEMENT: dict[str, float] = {
     "fp8": 1.0,
     "int8": 1.0,
     "fp4": 0.5,
+    # OCP Microscaling MXFP4: blocks of 32 fp4 (E2M1) elements sharing one 8-bit (E8M0) scale, 4.25
+    # bits an element (OCP Microscaling Formats (MX) v1.0 spec, table "Concrete MX-compliant formats")
+    "mxfp4": 4.25 / 8,
     "int4": 0.5,
     "int2": 0.25,
 }
@@ -53,12 +56,48 @@ class Link(Frozen):
     """A link out of one device; bandwidth is per direction (what a ring all-reduce is bound by).
 
     `latency_s` is paid per hop of a collective: a ring all-reduce over p devices makes 2(p-1)
-    hops, a tree (what NCCL picks for small, latency-bound messages) 2·ceil(log2 p)."""
+    hops, a tree (what NCCL picks for small, latency-bound messages) 2·ceil(log2 p).
+
+    Where the link reaches (`sim.cost.collectives` costs a group by it): `domain_devices` devices
+    reach each other over it, the scale-up domain (8 GPUs on an HGX board's NVSwitch, 72 in a GB200
+    NVL72 rack); None means it spans every device a replica has (a scale-out network). `topology`
+    says how: `switch`, any pair at the device's full bandwidth (NVSwitch); `mesh`, point-to-point
+    links to every peer, each with bandwidth / (domain_devices - 1) (AMD Infinity Fabric, Gaudi's
+    on-die Ethernet); `torus`, nearest neighbours only, along the axes of `torus` (a TPU slice's
+    shape, e.g. [16, 16]; the domain is its product), the bandwidth split evenly over the 2 x axes
+    links. `oversubscription` is a scale-out fat tree's taper: traffic between domains gets
+    bandwidth / oversubscription (1: non-blocking, every device's NIC at full rate to any other,
+    as on a rail-optimised fabric)."""
 
     bandwidth_bytes_per_s: BytesPerS = Field(gt=0)
     latency_s: Seconds = Field(default=2e-6, ge=0)
     algorithm: Literal["ring", "tree"] = "ring"
+    domain_devices: int | None = Field(default=None, ge=1)
+    topology: Literal["switch", "mesh", "torus"] = "switch"
+    torus: tuple[int, ...] | None = Field(default=None, min_length=1, max_length=3)
+    oversubscription: float = Field(default=1.0, ge=1)
     source: str = ""
+
+    @model_validator(mode="after")
+    def _shape(self) -> Self:
+        if (self.topology == "torus") != (self.torus is not None):
+            raise ValueError("torus: give the torus shape exactly when topology is torus")
+        if self.torus is not None:
+            if any(k < 1 for k in self.torus):
+                raise ValueError(f"torus: every axis needs at least 1 device, got {list(self.torus)}")
+            if self.domain_devices is not None and self.domain_devices != math.prod(self.torus):
+                raise ValueError(
+                    f"domain_devices ({self.domain_devices}) must equal the torus's "
+                    f"{math.prod(self.torus)} devices"
+                )
+        if self.topology == "mesh" and self.domain_devices is None:
+            raise ValueError("domain_devices: a mesh needs its size (each peer gets 1/(size-1))")
+        return self
+
+    @property
+    def domain(self) -> int | None:
+        """Devices that reach each other over this link (None: unbounded)."""
+        return math.prod(self.torus) if self.torus is not None else self.domain_devices
 
     def allreduce_hops(self, devices: int) -> int:
         if devices <= 1:
@@ -67,18 +106,22 @@ class Link(Frozen):
 
 
 class PeakFlops(Frozen):
-    """Dense (not 2:4 sparse) peak FLOP/s per datatype; None where the device has no such unit."""
+    """Dense (not 2:4 sparse) peak FLOP/s per datatype; None where the device has no such unit.
+    `vector` is the rate of the general-purpose (non-matrix) units in half precision, where element-wise
+    work such as dequantising a quantised KV cache runs (CUDA cores on NVIDIA GPUs)."""
 
     bf16: FlopsPerS = Field(gt=0)
     fp8: FlopsPerS | None = Field(default=None, gt=0)
     int8: FlopsPerS | None = Field(default=None, gt=0)
     fp4: FlopsPerS | None = Field(default=None, gt=0)
+    vector: FlopsPerS | None = Field(default=None, gt=0)
     source: str = ""
 
     def for_dtype(self, dtype: str) -> float:
-        """The rate a GEMM with weights of `dtype` runs at: its own unit if the device has one, else
-        bf16 (weight-only quantisation dequantises into bf16 math)."""
-        rate = getattr(self, dtype, None) if dtype in ("fp8", "int8", "fp4") else None
+        """The rate a GEMM with weights of `dtype` runs at: its own unit if the device has one (MXFP4
+        on the fp4 unit), else bf16 (weight-only quantisation dequantises into bf16 math)."""
+        unit = "fp4" if dtype == "mxfp4" else dtype
+        rate = getattr(self, unit, None) if unit in ("fp8", "int8", "fp4") else None
         return rate if rate is not None else self.bf16
 
 
@@ -169,8 +212,26 @@ class Efficiency(Frozen):
 
 
 class Power(Frozen):
+    """What a device draws: `idle_fraction` x TDP whenever it is on, plus a dynamic part that follows
+    what each operator keeps busy, (TDP - idle) x min(1, compute_fraction x u_c + memory_fraction x u_m),
+    where u_c and u_m are the shares of the operator's time its compute leg (FLOPs over the achieved
+    FLOP rate) and its memory leg (bytes over the achieved bandwidth) are active. So a compute-bound
+    step draws up to the TDP and a memory-bound decode step far less, whatever the share of time a
+    step is running (see `sim.cost.pricing.power_w`).
+
+    Defaults, measured on an H200 SXM (700 W TDP) and used as a transfer where a preset has no figures
+    of its own: idle 80.3 W, 0.115 of TDP (http://api.serialalice.pt/alice-benchmark, "80.3 W idle vs
+    592.8 W at load", nvidia-smi under vLLM); memory-bound decode draws at most 300 W across GQA, MLA,
+    Gated DeltaNet and Mamba2 models (Ma et al. 2026, "The Illusion of Power Capping in LLM Decode",
+    arXiv:2605.11999: "decode draws only 137-300 W on a 700 W GPU"), so a saturated memory leg draws
+    (300 - 80.3) / (700 - 80.3) = 0.355 of the dynamic range; a saturated compute leg draws all of it
+    (the TDP is the board's sustained limit under full compute load; the same benchmark page measures
+    H100 SXM up to 680 W of 700 W under vLLM load)."""
+
     tdp_w: Watts = Field(gt=0)
-    idle_fraction: float = Field(default=0.3, ge=0, le=1)
+    idle_fraction: float = Field(default=0.115, ge=0, le=1)
+    compute_fraction: float = Field(default=1.0, ge=0, le=1)
+    memory_fraction: float = Field(default=0.355, ge=0, le=1)
     source: str = ""
 
 

@@ -26,6 +26,11 @@ device carrying one stack served with another ends as if it had never carried th
 sets every efficiency to 1 and every overhead and scale-up latency to 0, calibrated or not (so a
 calibrated device served with it forgets its curves): the physical lower bound no prediction may go
 under. `none` uses the hardware file as written.
+
+A profile names the device `kinds` its stack runs on. A device of another kind is left as written
+and takes none of the profile's bands (`served_by`): no GPU serving stack runs on a Groq LPU, whose
+own compiler schedules every chip, so `typical` leaves an LPU's hardware file as it is; `roofline`
+runs on every kind.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ AS_GIVEN = "none"
 """The stack name that applies no profile: the hardware file's efficiencies as written."""
 
 Metric = Literal["ttft", "tpot", "e2e", "throughput"]
+Kind = Literal["gpu", "tpu", "lpu", "other"]
 Regime = Literal["prefill", "decode", "serving", "all"]
 
 
@@ -95,6 +101,7 @@ class StackProfile(Frozen):
     keep_measured_curves: bool = True
     scale_up_latency_s: Seconds = Field(ge=0)
     scale_up_algorithm: Literal["ring", "tree"]
+    kinds: tuple[Kind, ...] = Field(default=("gpu", "tpu", "other"), min_length=1)
     supports: Supports | None = None
     fitted_on: FittedOn = FittedOn()
     uncertainty: tuple[Band, ...] = ()
@@ -141,7 +148,7 @@ def load_stack(name_or_path: str | Path) -> StackProfile | None:
 def apply_stack(hw: Accelerator, stack: StackProfile | None) -> Accelerator:
     """`hw` as served by `stack` (see the module docstring for the rule); `hw` itself when `stack`
     is None or `hw` already carries it."""
-    if stack is None or hw.efficiency.stack == stack.name:
+    if stack is None or hw.efficiency.stack == stack.name or hw.kind not in stack.kinds:
         return hw
     if hw.efficiency.calibration is not None and stack.keep_measured_curves:
         own = ("step_overhead_s", "moe_gemm", "collective")
@@ -155,3 +162,9 @@ def apply_stack(hw: Accelerator, stack: StackProfile | None) -> Accelerator:
         link = {"latency_s": stack.scale_up_latency_s, "algorithm": stack.scale_up_algorithm}
         update["scale_up"] = hw.scale_up.model_copy(update=link)
     return hw.model_copy(update=update)
+
+
+def served_by(hw: Accelerator, stack: StackProfile | None) -> StackProfile | None:
+    """`stack` when `hw` is served by it (carries its name), else None: a device of a kind the stack
+    does not run on was left as written by `apply_stack`, and the stack's bands say nothing of it."""
+    return stack if stack is not None and hw.efficiency.stack == stack.name else None

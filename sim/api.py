@@ -7,16 +7,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
-from hardware.stacks import StackProfile, load_stack
+from hardware.stacks import StackProfile, load_stack, served_by
 from sim.converge import until_converged
 from sim.cost import pricing
 from sim.cost.memory import memory_plan
 from sim.cost.parallelism import Parallelism
-from sim.cost.roofline import RooflineCost
+from sim.cost.prefill import prefill_s
+from sim.cost.roofline import ACC_ACTIVE, RooflineCost
 from sim.engine import metrics
 from sim.engine.config import CacheConfig, ClusterConfig, Pool, SchedulerConfig
 from sim.engine.kvcache import KVLayout
@@ -42,7 +44,8 @@ class Result:
 def make_requests(scenario: Scenario, count: int | None = None) -> Requests:
     """The scenario's requests, `count` of them instead of `stop.requests` when given (a converging
     run's later attempts). Under closed-loop arrivals their lengths are drawn here and their
-    arrival times are left at zero: the engine sets them as users send."""
+    arrival times are left at zero: the engine sets them as users send. With
+    `scheduler.context_overflow: truncate`, prompts past the model's context limit are cut to fit."""
     rng = np.random.default_rng(scenario.seed)
     workload = scenario.workload
     count = count if count is not None else scenario.stop.requests
@@ -52,12 +55,16 @@ def make_requests(scenario: Scenario, count: int | None = None) -> Requests:
                 "stop: closed-loop arrivals need stop.requests (how many requests the users send)"
             )
         workload = workload.model_copy(update={"arrivals": Burst()})
-    return generate(workload, rng, count, scenario.stop.duration_s)
+    reqs = generate(workload, rng, count, scenario.stop.duration_s)
+    limit = scenario.model.context_limit_tokens
+    if limit is not None and scenario.scheduler.context_overflow == "truncate":
+        return reqs.truncated_to(limit)
+    return reqs
 
 
 def parallelism(scenario: Scenario) -> Parallelism:
     """The cost model's view of the scenario's `parallelism`."""
-    return Parallelism(scenario.parallelism.tp, scenario.parallelism.pp)
+    return scenario.parallelism.split
 
 
 def scheduler_config(sched: Scheduler) -> SchedulerConfig:
@@ -84,32 +91,41 @@ def cluster_config(
         transfer_latency_s=transfer_latency_s,
         closed_loop=arrivals if isinstance(arrivals, ClosedLoop) else None,
         seed=scenario.seed,
-        max_context_tokens=scenario.model.max_context_tokens,
+        max_context_tokens=scenario.model.context_limit_tokens,
     )
 
 
 def build_pool(scenario: Scenario, role: str, replicas: int, par: Parallelism) -> Pool:
+    """A pool of `replicas` replicas split as `par`, as the engine runs it: one engine replica per
+    scheduler (`par.engines`, the data-parallel attention ranks), each with its share of the KV pool
+    and of the devices' offload tiers. With pp pipeline stages a scheduler's batch is pp scheduler
+    batches in flight (`scheduler_for`), costed as micro-batches through the stages
+    (`sim.cost.roofline.micro_batch`)."""
     hw, sched = scenario.hardware, scenario.scheduler
-    plan = memory_plan(scenario.model, hw, par, sched.memory_fraction, sched.max_num_batched_tokens)
-    layout = KVLayout(plan, sched.block_size)
+    plan = memory_plan(
+        scenario.model, hw, par, sched.memory_fraction, sched.max_num_batched_tokens, scenario.placement
+    )
+    layout = KVLayout(plan.share(par.engines), sched.block_size)
+    devices = par.devices // par.engines
     swap_bw = swap_blocks = offload_bw = offload_blocks = 0
     if hw.offload_tiers:
         swap = hw.offload_tiers[0]
-        swap_bw = swap.bandwidth_bytes_per_s * par.devices
-        swap_blocks = int(swap.capacity_bytes * par.devices // layout.block_bytes)
+        swap_bw = swap.bandwidth_bytes_per_s * devices
+        swap_blocks = int(swap.capacity_bytes * devices // layout.block_bytes)
     if scenario.kv_cache.offload_tier:
         tier = next(t for t in hw.offload_tiers if t.name == scenario.kv_cache.offload_tier)
-        offload_bw = tier.bandwidth_bytes_per_s * par.devices
-        offload_blocks = int(tier.capacity_bytes * par.devices // layout.block_bytes)
+        offload_bw = tier.bandwidth_bytes_per_s * devices
+        offload_blocks = int(tier.capacity_bytes * devices // layout.block_bytes)
     return Pool(
         role,
-        replicas,
-        RooflineCost(scenario.model, hw, par),
+        replicas * par.engines,
+        RooflineCost(scenario.model, hw, par, plan),
         layout,
         swap_bytes_per_s=swap_bw,
         swap_capacity_blocks=swap_blocks,
         offload_bytes_per_s=offload_bw,
         offload_capacity_blocks=offload_blocks,
+        batches_in_flight=par.pp,
     )
 
 
@@ -118,8 +134,8 @@ def build_pools(scenario: Scenario) -> tuple[list[Pool], float, float]:
     dis = scenario.cluster.disaggregated
     if dis is None:
         return [build_pool(scenario, "mixed", scenario.replicas, parallelism(scenario))], 0.0, 0.0
-    pre = build_pool(scenario, "prefill", dis.prefill.replicas, Parallelism(dis.prefill.tp))
-    dec = build_pool(scenario, "decode", dis.decode.replicas, Parallelism(dis.decode.tp))
+    pre = build_pool(scenario, "prefill", dis.prefill.replicas, dis.prefill.split)
+    dec = build_pool(scenario, "decode", dis.decode.replicas, dis.decode.split)
     link = scenario.hardware.link(across_nodes=True)
     bandwidth = dis.link_bandwidth_bytes_per_s or link.bandwidth_bytes_per_s
     latency = dis.link_latency_s if dis.link_latency_s is not None else link.latency_s
@@ -204,7 +220,7 @@ def _simulate(
     summary = metrics.summarize(requests_df, timeseries, consts, scenario.slo, class_slos)
     summary.update(_cache_metrics(scenario, pools[0], result, requests_df, timeseries, per_device_hour))
     summary["sim_wall_s"] = time.perf_counter() - wall
-    summary.update(model_intervals(summary, load_stack(scenario.stack)))
+    summary.update(model_intervals(summary, served_by(scenario.hardware, load_stack(scenario.stack))))
     classes = metrics.per_class(requests_df, scenario.slo, class_slos)
     return Result(scenario, Summary(**summary), requests_df, timeseries, classes)
 
@@ -240,12 +256,17 @@ def run_constants(scenario: Scenario, replicas: list, events: int) -> metrics.Ru
     hw = scenario.hardware
     acc = sum(r.acc for r in replicas)
     devices_of = [devices(scenario, r.pool.role) for r in replicas]
+
+    def device_seconds(per_replica) -> float:
+        return float(sum(per_replica(r) * d for r, d in zip(replicas, devices_of, strict=True)))
+
     return metrics.RunConstants(
         devices=int(sum(devices_of)),
         price_per_device_hour_usd=pricing.device_hour_usd(hw.price, scenario.cost.amortization_years),
         tdp_w=hw.power.tdp_w if hw.power else None,
         idle_fraction=hw.power.idle_fraction if hw.power else 0.0,
-        busy_device_s=float(sum(r.busy_s * d for r, d in zip(replicas, devices_of, strict=True))),
+        busy_device_s=device_seconds(lambda r: r.busy_s),
+        active_device_s=device_seconds(lambda r: r.acc[ACC_ACTIVE]),
         compute_bound_s=float(acc[1]),
         memory_bound_s=float(acc[2]),
         link_s=float(acc[3]),
@@ -267,11 +288,11 @@ def arrival_regime(scenario: Scenario) -> dict[str, bool]:
 
 
 def devices(scenario: Scenario, role: str) -> int:
-    """Devices in one replica of the pool playing `role`."""
+    """Devices behind one engine replica of the pool playing `role` (a replica's devices over its
+    schedulers, `build_pool`)."""
     dis = scenario.cluster.disaggregated
-    if dis is None:
-        return scenario.parallelism.devices
-    return (dis.prefill if role == "prefill" else dis.decode).tp
+    spec = scenario.parallelism if dis is None else (dis.prefill if role == "prefill" else dis.decode)
+    return spec.devices // spec.split.engines
 
 
 def _cache_metrics(scenario, front: Pool, result, requests_df, timeseries, per_device_hour) -> dict:
@@ -292,9 +313,10 @@ def _cache_metrics(scenario, front: Pool, result, requests_df, timeseries, per_d
 
 def _cache_prices(scenario: Scenario, front: Pool, per_device_hour: float | None) -> metrics.CachePrices:
     """The prices of the front pool's cache: its KV memory at the replica's share of the device price,
-    the offload tier at the scenario's rate, and a full prefill chunk's time per token saved."""
+    the offload tier at the scenario's rate, and the prefill a cached prefix saves at the positions
+    it sits at, in the scheduler's prefill chunks."""
     layout = front.layout
-    chunk = scenario.scheduler.max_num_batched_tokens
+    chunk = scenario.scheduler.prefill_chunk
     device_usd_per_byte_s = None
     usd_per_replica_s = None
     if per_device_hour is not None:
@@ -306,6 +328,6 @@ def _cache_prices(scenario: Scenario, front: Pool, per_device_hour: float | None
         block_bytes=layout.block_bytes,
         device_usd_per_byte_s=device_usd_per_byte_s,
         offload_usd_per_byte_s=pricing.storage_usd_per_byte_s(scenario.cost.offload_usd_per_gb_hour),
-        prefill_s_per_token=front.cost.step([chunk], [0], 1).total_s / chunk,
+        prefill_s=partial(prefill_s, front.cost, chunk=chunk),
         usd_per_replica_s=usd_per_replica_s,
     )

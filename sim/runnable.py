@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sim import scenario as schema
 from sim.cost.memory import MemoryPlan, memory_plan
+from sim.cost.ops import build_ops
 from sim.cost.parallelism import ConfigError, Parallelism, check_parallelism
 from sim.limits import LimitError, check_memory
 from sim.scenario import Scenario, ScenarioError
@@ -69,20 +70,23 @@ def check_streamable(scenario: Scenario) -> None:
 def check_runnable(scenario: Scenario) -> None:
     """Raise a `ScenarioError` naming the field when the scenario cannot run on its hardware."""
     spec = scenario.parallelism
-    _splits(scenario, Parallelism(spec.tp, spec.pp), "parallelism")
+    _splits(scenario, spec.split, "parallelism")
     dis = scenario.cluster.disaggregated
     if dis is not None:
         for role, pool in (("prefill", dis.prefill), ("decode", dis.decode)):
             where = f"cluster.disaggregated.{role}"
-            _splits(scenario, Parallelism(pool.tp, 1), where)
-            if not _plan(scenario, Parallelism(pool.tp, 1)).fits:
+            _splits(scenario, pool.split, where)
+            if not _plan(scenario, pool.split).fits:
                 raise ScenarioError(f"{where}: weights leave no KV space at tp={pool.tp}")
-    _weights_fit(scenario, Parallelism(spec.tp, spec.pp))
+    _weights_fit(scenario, spec.split)
 
 
 def _splits(scenario: Scenario, par: Parallelism, where: str) -> None:
+    """The split must suit the model and the hardware's topology (a group wider than its scale-up
+    domain needs a scale-out network)."""
     try:
         check_parallelism(scenario.model, par)
+        build_ops(scenario.model, scenario.hardware, par)
     except ConfigError as exc:
         raise ScenarioError(f"{where}: {exc}") from None
 
@@ -90,17 +94,22 @@ def _splits(scenario: Scenario, par: Parallelism, where: str) -> None:
 def _plan(scenario: Scenario, par: Parallelism) -> MemoryPlan:
     sched = scenario.scheduler
     hw = scenario.hardware
-    return memory_plan(scenario.model, hw, par, sched.memory_fraction, sched.max_num_batched_tokens)
+    return memory_plan(
+        scenario.model, hw, par, sched.memory_fraction, sched.max_num_batched_tokens, scenario.placement
+    )
 
 
 def _weights_fit(scenario: Scenario, par: Parallelism) -> None:
     plan = _plan(scenario, par)
     if not plan.fits:
         hw, sched = scenario.hardware, scenario.scheduler
+        why = plan.shortfall or (
+            f"{sched.memory_fraction:.0%} of {plan.capacity_bytes_per_device / 1e9:.0f} GB"
+        )
         raise ScenarioError(
             f"hardware: {scenario.model.name} weights "
             f"({plan.weights_bytes_per_device / 1e9:.1f} GB per device) "
-            f"leave no KV space on {par.devices} x {hw.name} "
-            f"({sched.memory_fraction:.0%} of {plan.capacity_bytes_per_device / 1e9:.0f} GB); "
-            "raise parallelism.tp/pp"
+            f"leave no KV space on {par.devices} x {hw.name} ({why}); "
+            "raise parallelism.tp, pp or, for MoE models, attention_dp with ep; lower "
+            "scheduler.max_num_batched_tokens or change placement"
         )

@@ -27,6 +27,8 @@ from hardware.catalog import load_hardware, read_yaml
 from hardware.spec import Accelerator, BytesPerS, Seconds
 from hardware.stacks import DEFAULT_STACK, apply_stack, load_stack
 from hardware.yamltext import load_yaml
+from sim.cost.memory import TierPlacement
+from sim.cost.parallelism import EXPERT_IMBALANCE, Parallelism
 from sim.engine.steady import INTERVAL_FIELDS
 from sim.limits import LimitError, check_numbers
 from workloads.catalog import load_model
@@ -94,18 +96,41 @@ def _stacked(value: Any, stack_name: Any) -> Any:
 
 
 class ParallelismSpec(Frozen):
+    """How one replica splits the model (`sim.cost.parallelism`): `tp`-way tensor parallelism inside
+    each of `attention_dp` data-parallel attention ranks, the MoE layers over `ep` expert-parallel
+    groups of those tp x attention_dp devices, `cp` context-parallel ranks sharing each sequence,
+    `pp` pipeline stages; `expert_imbalance` is the busiest expert-parallel device's routed tokens
+    over the mean (default: a cited measurement), `redundant_experts` extra expert copies an EPLB
+    placement adds (256 + 32 lets DeepSeek-V3 run on EP72)."""
+
     tp: int = Field(default=1, ge=1)
     pp: int = Field(default=1, ge=1)
+    ep: int = Field(default=1, ge=1)
+    attention_dp: int = Field(default=1, ge=1)
+    cp: int = Field(default=1, ge=1)
+    expert_imbalance: float = Field(default=EXPERT_IMBALANCE, ge=1)
+    redundant_experts: int = Field(default=0, ge=0)
 
     @property
     def devices(self) -> int:
         """Devices one replica spans."""
-        return self.tp * self.pp
+        return self.split.devices
+
+    @property
+    def split(self) -> Parallelism:
+        """The cost model's view of this split."""
+        degrees = (self.tp, self.pp, self.ep, self.attention_dp, self.cp)
+        return Parallelism(*degrees, self.expert_imbalance, self.redundant_experts)
 
 
-class PoolSpec(Frozen):
+class PoolSpec(ParallelismSpec):
     replicas: int = Field(ge=1)
-    tp: int = Field(default=1, ge=1)
+
+
+def _split_text(spec: ParallelismSpec) -> str:
+    """The device-multiplying degrees of a split that are above 1, as `tp 8 x pp 2`."""
+    degrees = [(k, getattr(spec, k)) for k in ("tp", "attention_dp", "cp", "pp")]
+    return " x ".join(f"{k} {v}" for k, v in degrees if v > 1) or "1 device"
 
 
 class Disaggregation(Frozen):
@@ -150,6 +175,7 @@ class Scheduler(Frozen):
     block_size: int = Field(default=16, ge=1)
     preemption: Literal["recompute", "swap"] = "recompute"
     memory_fraction: float = Field(default=0.9, gt=0, le=1)
+    context_overflow: Literal["reject", "truncate"] = "reject"
 
     @property
     def prefill_chunk(self) -> int:
@@ -233,7 +259,8 @@ class Stop(Frozen):
 
 class CostAssumptions(Frozen):
     """How device-hours become dollars when the hardware has no hourly price: purchase price
-    amortised over `amortization_years`, plus electricity at TDP x busy share. Cached KV on the
+    amortised over `amortization_years`, plus electricity (idle power and the dynamic power each
+    step's compute and memory activity draws, `sim.cost.pricing`). Cached KV on the
     device is charged at the device's price per byte-hour; in an offload tier at
     `offload_usd_per_gb_hour` (an assumption, about the price of server DRAM rented by the hour)."""
 
@@ -253,6 +280,7 @@ class Scenario(Frozen):
     cluster: Cluster = Cluster()
     scheduler: Scheduler = Scheduler()
     kv_cache: KVCacheSpec = KVCacheSpec()
+    placement: TierPlacement = TierPlacement()
     workload: Workload
     slo: Slo | None = None
     stop: Stop
@@ -272,7 +300,8 @@ class Scenario(Frozen):
         devices = self.parallelism.devices
         if devices > 1 and self.hardware.link() is None:
             raise ValueError(
-                f"parallelism: tp x pp = {devices} needs hardware.scale_up; {self.hardware.name} has none"
+                f"parallelism: a replica of {devices} devices needs hardware.scale_up; "
+                f"{self.hardware.name} has none"
             )
         dis = self.cluster.disaggregated
         if dis is not None:
@@ -291,10 +320,10 @@ class Scenario(Frozen):
                 f"kv_cache.offload_tier: {kv.offload_tier!r} is not a tier below the main one ({names})"
             )
         if kv.prefix_caching:
-            if self.model.window is not None or self.model.ssm is not None:
+            if self.model.window is not None or self.model.ssm is not None or self.model.linear is not None:
                 raise ValueError(
                     "kv_cache.prefix_caching: modelled for plain-attention models only "
-                    f"({self.model.name} has windowed or SSM layers)"
+                    f"({self.model.name} has windowed, SSM or linear-attention layers)"
                 )
             if kv.block_tokens is not None and kv.block_tokens % self.scheduler.block_size:
                 raise ValueError(
@@ -306,9 +335,20 @@ class Scenario(Frozen):
                 raise ValueError("cluster: give replicas or devices, not both")
             if devices > self.cluster.devices:
                 raise ValueError(
-                    f"parallelism: tp x pp ({self.parallelism.tp} x {self.parallelism.pp} = {devices}) "
-                    f"exceeds cluster.devices ({self.cluster.devices})"
+                    f"parallelism: one replica spans {devices} devices ({_split_text(self.parallelism)}), "
+                    f"which exceeds cluster.devices ({self.cluster.devices})"
                 )
+        tiers = [t.name for t in self.hardware.memory]
+        for role, name in self.placement.model_dump().items():
+            if name is not None and name not in tiers:
+                raise ValueError(
+                    f"placement.{role}: {self.hardware.name} has no memory tier {name!r} "
+                    f"(tiers: {', '.join(tiers)})"
+                )
+        place = self.placement
+        kv_tier = place.kv or self.hardware.main_tier.name
+        if place.kv_spill is not None and place.kv_spill == kv_tier:
+            raise ValueError(f"placement.kv_spill: {place.kv_spill!r} is the KV tier itself; name another")
         if self.scheduler.preemption == "swap" and not self.hardware.offload_tiers:
             raise ValueError(
                 f"scheduler.preemption: swap needs a memory tier below {self.hardware.main_tier.name} "
@@ -319,9 +359,10 @@ class Scenario(Frozen):
     @model_validator(mode="after")
     def _within_context(self) -> Self:
         """A class whose shortest request is longer than the model's context would have every
-        request rejected (`context_limit`); refuse it here instead."""
-        limit = self.model.max_context_tokens
-        if limit is None:
+        request rejected (`context_limit`); refuse it here instead, unless such requests are
+        truncated (`scheduler.context_overflow: truncate`)."""
+        limit = self.model.context_limit_tokens
+        if limit is None or self.scheduler.context_overflow == "truncate":
             return self
         for i, c in enumerate(self.workload.classes):
             if c.trace is not None:
@@ -330,15 +371,15 @@ class Scenario(Frozen):
             if total > limit:
                 raise ValueError(
                     f"workload.classes.{i} ({c.name}): every request is at least {total:,} tokens (system "
-                    f"prompt + prompt + output), more than {self.model.name}'s max context of {limit:,}"
+                    f"prompt + prompt + output), more than {self.model.name}'s max context of {limit:,} "
+                    "(max_context_tokens, extended by model.rope_scaling)"
                 )
         return self
 
     @property
-    def par(self) -> ParallelismSpec:
-        """The parallelism: `tp`, `pp` and `devices` per replica, read the way the cost model reads
-        its `Parallelism`."""
-        return self.parallelism
+    def par(self) -> Parallelism:
+        """The parallelism as the cost model reads it (`tp`, `pp`, `devices` per replica, ...)."""
+        return self.parallelism.split
 
     @property
     def replicas(self) -> int:

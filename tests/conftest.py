@@ -94,3 +94,13 @@ def tiny_scenario(**fields):
             {**data[key], **value} if isinstance(data.get(key), dict) and isinstance(value, dict) else value
         )
     return scenario_from_dict(data)
+
+
+@pytest.fixture(scope="session")
+def jobs():
+    """A job runner with one job process for the dashboard's tests, for the whole session (the
+    dashboard's app is built once per process, so the unit and browser tests share it)."""
+    from dashboard.jobs import job_runner
+
+    with job_runner(workers=1) as store:
+        yield store

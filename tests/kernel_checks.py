@@ -9,7 +9,7 @@ from sim.cost import _reference as R
 
 def table_args(table) -> tuple:
     """The op table's columns in the order the step-time functions take them."""
-    return table.window, table.moe_ratio, table.flops_coef, table.bytes_coef, table.ops
+    return table.kernel_args
 
 
 def step_times(batch: list[tuple[int, int]], table) -> tuple[float, float]:
@@ -23,6 +23,6 @@ def step_times(batch: list[tuple[int, int]], table) -> tuple[float, float]:
 
 def decode_spans(ctx: list[int], table, t_stop: float, k_max: int) -> tuple[tuple, tuple]:
     """(steps, time, accumulated legs) of one decode span from the kernel and from the oracle."""
-    acc = np.zeros(4)
+    acc = np.zeros(K.N_ACC)
     k, t = K.decode_span(np.array(ctx, np.int64), *table_args(table), 0.0, t_stop, k_max, acc)
     return (k, t, acc), R.decode_span(ctx, *table_args(table), 0.0, t_stop, k_max)

@@ -47,7 +47,7 @@ def test_estimate_intervals_are_each_phase_times_its_band():
     """TTFT x [0.9, 1.4], TPOT x [0.8, 1.5]; end to end = prefill x its edge + (output - 1) decode
     steps x theirs; throughput x [0.6, 1.1]."""
     model, hw, par = load_model("llama-3.1-8b"), load_hardware("h100-sxm"), Parallelism(1)
-    e = estimate(model, hw, par, 1000, 101, 4, HAND)
+    e = estimate(model, hw, par, 1000, 101, 4, stack=HAND)
     assert (e.ttft_lo_s, e.ttft_hi_s) == pytest.approx((0.9 * e.ttft_s, 1.4 * e.ttft_s))
     assert (e.tpot_lo_s, e.tpot_hi_s) == pytest.approx((0.8 * e.tpot_s, 1.5 * e.tpot_s))
     decode_s = e.tpot_s * 100

@@ -3,7 +3,17 @@
 from workloads.arrivals import Burst, ClosedLoop, Diurnal, Gamma, Poisson, arrival_times
 from workloads.catalog import from_hf_config, load_model, model_names
 from workloads.mixes import UnknownPreset, preset_names
-from workloads.model import MLA, SSM, LayerGroup, ModelArch, MoE, Window
+from workloads.model import (
+    MLA,
+    SSM,
+    LayerGroup,
+    LinearAttention,
+    ModelArch,
+    MoE,
+    RopeScaling,
+    SparseAttention,
+    Window,
+)
 from workloads.rag import DocumentQA, FullDocument, Retrieval
 from workloads.requests import Requests
 from workloads.sessions import Session
@@ -22,14 +32,17 @@ __all__ = [
     "FullDocument",
     "Gamma",
     "LayerGroup",
+    "LinearAttention",
     "MoE",
     "ModelArch",
     "Poisson",
     "RequestClass",
     "Requests",
     "Retrieval",
+    "RopeScaling",
     "Session",
     "Slo",
+    "SparseAttention",
     "TraceError",
     "TraceReplay",
     "UnknownPreset",

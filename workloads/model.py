@@ -84,11 +84,69 @@ class SSM(Frozen):
     state_dtype: DType = "bf16"
 
 
+class RopeScaling(Frozen):
+    """A context extension applied when serving (YaRN, linear position interpolation, NTK-aware
+    dynamic scaling, Llama 3's frequency-dependent scaling): rotary positions stretched by `factor`
+    over `original_context_tokens` (default: the model's `max_context_tokens`, the context it ships
+    with). The extended limit is `original_context_tokens x factor`; the model's own limit, where
+    larger, still holds. Costs nothing per token (only the rotation frequencies change), so it moves
+    the context limit and nothing else."""
+
+    kind: Literal["yarn", "linear", "dynamic", "llama3", "longrope"] = "yarn"
+    factor: float = Field(gt=1)
+    original_context_tokens: int | None = Field(default=None, gt=0)
+
+
+class SparseAttention(Frozen):
+    """DeepSeek Sparse Attention (DSA, DeepSeek-V3.2-Exp): a lightning indexer scores every prior token
+    with `index_heads` small heads of `index_head_dim` (in fp8), and each query attends only to the
+    `topk` tokens it selects. Per query the main attention then reads min(context, topk) keys, and the
+    indexer makes a light pass over all of them (O(n^2) over a prompt, 2 x index_heads x index_head_dim
+    FLOPs a query-key pair). Every token stays cached: its latent and its index key (index_head_dim
+    fp8 bytes and one fp32 scale per 128). deepseek-ai/DeepSeek-V3.2-Exp inference/model.py
+    (`Indexer`, `ModelArgs.index_n_heads`, `index_head_dim`, `index_topk`)."""
+
+    topk: int = Field(gt=0)
+    index_heads: int = Field(gt=0)
+    index_head_dim: int = Field(gt=0)
+
+    @property
+    def index_key_bytes(self) -> float:
+        """Bytes of one token's index key in one layer: fp8 elements and an fp32 scale per 128."""
+        return self.index_head_dim * 1.0 + 4.0 * -(-self.index_head_dim // 128)
+
+
+class LinearAttention(Frozen):
+    """Linear-attention token mixers that hold a constant-size state per sequence instead of a KV
+    cache: `lightning` (MiniMax-01/M1: linear attention with a per-head decay) or `gated_deltanet`
+    (Qwen3-Next: the gated delta rule with a short causal convolution; Yang et al. 2024,
+    arXiv:2412.06464). Layer i is full softmax attention when i % full_every == full_offset, linear
+    otherwise. The state per value head is key_head_dim x value_head_dim in `state_dtype`.
+
+    Per token and value head a step costs, counted from the recurrences: lightning S = λS + kᵀv and
+    o = qS, 5 x dk x dv FLOPs; gated delta rule S = αS(I - βkkᵀ) + βvkᵀ and o = Sq, 9 x dk x dv
+    (S·k, two rank-1 updates, the decay, the read-out)."""
+
+    kind: Literal["lightning", "gated_deltanet"]
+    key_heads: int = Field(gt=0)
+    value_heads: int = Field(gt=0)
+    key_head_dim: int = Field(gt=0)
+    value_head_dim: int = Field(gt=0)
+    conv_kernel: int = Field(default=0, ge=0)
+    full_every: int = Field(ge=1)
+    full_offset: int = Field(default=0, ge=0)
+    state_dtype: DType = "fp32"
+
+    @property
+    def flops_per_state_element(self) -> float:
+        return 9.0 if self.kind == "gated_deltanet" else 5.0
+
+
 @dataclass(frozen=True)
 class LayerGroup:
-    """Layers that cost the same: `mixer` in {attention, ssm}, `window` 0 for full attention."""
+    """Layers that cost the same: `mixer` in {attention, ssm, linear}, `window` 0 for full attention."""
 
-    mixer: Literal["attention", "ssm"]
+    mixer: Literal["attention", "ssm", "linear"]
     window: int
     ffn: Literal["dense", "moe", "none"]
     count: int
@@ -105,11 +163,17 @@ class ModelArch(Frozen):
     vocab_size: int = Field(gt=0)
     tie_embeddings: bool = False
     max_context_tokens: int | None = Field(default=None, gt=0)
+    rope_scaling: RopeScaling | None = None
     mla: MLA | None = None
     window: Window | None = None
     moe: MoE | None = None
     ssm: SSM | None = None
+    sparse: SparseAttention | None = None
+    linear: LinearAttention | None = None
     weight_dtype: DType = "bf16"
+    expert_dtype: DType | None = Field(
+        default=None, description="routed experts' weight dtype where the checkpoint quantises them apart "
+        "(gpt-oss ships MXFP4 experts, bf16 elsewhere); None: weight_dtype")
     kv_dtype: DType = "bf16"
     params_total: float | None = Field(default=None, gt=0, description="published count, for comparison")
     source: str = ""
@@ -125,10 +189,28 @@ class ModelArch(Frozen):
                 raise ValueError(
                     f"num_heads ({self.num_heads}) must be a multiple of num_kv_heads ({self.num_kv_heads})"
                 )
+        if self.sparse is not None and (self.window is not None or self.mla is None):
+            raise ValueError("sparse (DeepSeek sparse attention) is modelled on MLA models without a window")
+        if self.linear is not None and self.ssm is not None:
+            raise ValueError("give linear or ssm token mixers, not both")
         needs_dense = any(g.ffn == "dense" for g in self.layer_groups())
         if needs_dense and self.intermediate_size <= 0:
             raise ValueError("intermediate_size must be positive: some layers have a dense FFN")
         return self
+
+    @property
+    def context_limit_tokens(self) -> int | None:
+        """The most tokens (prompt + output) one request may hold: the trained context
+        (`max_context_tokens`), extended by `rope_scaling` when set; None when neither is known."""
+        limit = self.max_context_tokens
+        rope = self.rope_scaling
+        if rope is None:
+            return limit
+        base = rope.original_context_tokens or limit
+        if base is None:
+            return None
+        extended = int(base * rope.factor)
+        return max(extended, limit or 0)
 
     def with_dtypes(self, weight_dtype: str | None = None, kv_dtype: str | None = None) -> ModelArch:
         update = {k: v for k, v in (("weight_dtype", weight_dtype), ("kv_dtype", kv_dtype)) if v}
@@ -136,6 +218,9 @@ class ModelArch(Frozen):
 
     # ---- layer structure -------------------------------------------------------------------------
     def _mixer(self, i: int) -> tuple[str, int]:
+        lin = self.linear
+        if lin is not None and i % lin.full_every != lin.full_offset:
+            return "linear", 0
         if self.ssm is not None:
             every = self.ssm.attention_every
             if every is None or i % every != self.ssm.attention_offset:
@@ -161,6 +246,10 @@ class ModelArch(Frozen):
         return BYTES_PER_ELEMENT[self.weight_dtype]
 
     @property
+    def expert_bytes_per_param(self) -> float:
+        return BYTES_PER_ELEMENT[self.expert_dtype or self.weight_dtype]
+
+    @property
     def kv_bytes_per_element(self) -> float:
         return BYTES_PER_ELEMENT[self.kv_dtype]
 
@@ -168,7 +257,8 @@ class ModelArch(Frozen):
         """KV bytes one attention layer stores per token on one device of a tp group. GQA heads are
         split over tp but a head is replicated when kv_heads < tp; the MLA latent is replicated."""
         if self.mla is not None:
-            return (self.mla.kv_lora_rank + self.mla.qk_rope_head_dim) * self.kv_bytes_per_element
+            latent = (self.mla.kv_lora_rank + self.mla.qk_rope_head_dim) * self.kv_bytes_per_element
+            return latent + (self.sparse.index_key_bytes if self.sparse else 0.0)
         heads_per_device = -(-self.num_kv_heads // tp)
         return 2 * heads_per_device * self.head_dim * self.kv_bytes_per_element
 
@@ -199,10 +289,22 @@ class ModelArch(Frozen):
             elements = d_inner * s.d_state + conv_dim * s.d_conv
         return elements * BYTES_PER_ELEMENT[s.state_dtype]
 
+    def linear_state_bytes_per_layer(self) -> float:
+        """A linear-attention layer's state: a dk x dv matrix per value head, and the last
+        conv_kernel - 1 inputs of its causal convolution (bf16) over q, k and v."""
+        lin = self.linear
+        if lin is None:
+            return 0.0
+        state = lin.value_heads * lin.key_head_dim * lin.value_head_dim * BYTES_PER_ELEMENT[lin.state_dtype]
+        channels = 2 * lin.key_heads * lin.key_head_dim + lin.value_heads * lin.value_head_dim
+        return state + channels * max(lin.conv_kernel - 1, 0) * BYTES_PER_ELEMENT["bf16"]
+
     @property
     def state_bytes_per_sequence(self) -> float:
         ssm_layers = sum(g.count for g in self.layer_groups() if g.mixer == "ssm")
-        return ssm_layers * self.ssm_state_bytes_per_layer()
+        linear_layers = sum(g.count for g in self.layer_groups() if g.mixer == "linear")
+        ssm_bytes = ssm_layers * self.ssm_state_bytes_per_layer()
+        return ssm_bytes + linear_layers * self.linear_state_bytes_per_layer()
 
     def kv_bytes(self, context_tokens: float) -> float:
         """All cache bytes one sequence of `context_tokens` holds (whole model, tp=1)."""
@@ -227,10 +329,33 @@ class ModelArch(Frozen):
             kv_a = h * (m.kv_lora_rank + m.qk_rope_head_dim)
             kv_b = m.kv_lora_rank * self.num_heads * (m.qk_nope_head_dim + m.v_head_dim)
             o = self.num_heads * m.v_head_dim * h
-            return float(q + kv_a + kv_b + o)
+            return float(q + kv_a + kv_b + o + self.indexer_params())
         q = self.num_heads * self.head_dim
         k = self.num_kv_heads * self.head_dim
         return float(h * (q + 2 * k) + q * h)
+
+    def indexer_params(self) -> float:
+        """The DSA indexer's projections: queries from the q latent, one key, and a weight per head."""
+        sp = self.sparse
+        if sp is None:
+            return 0.0
+        q_in = self.mla.q_lora_rank or self.hidden_size
+        queries = q_in * sp.index_heads * sp.index_head_dim
+        return float(queries + self.hidden_size * (sp.index_head_dim + sp.index_heads))
+
+    def linear_params(self) -> float:
+        """A linear-attention layer's projections: q, k, v (and the gated delta rule's output gate z,
+        its β and α, and the causal convolution), and the output."""
+        lin = self.linear
+        if lin is None:
+            return 0.0
+        h, dk, dv = self.hidden_size, lin.key_head_dim, lin.value_head_dim
+        qkv = 2 * lin.key_heads * dk + lin.value_heads * dv
+        out = lin.value_heads * dv * h
+        gate = h * lin.value_heads * dv
+        if lin.kind == "lightning":
+            return float(h * qkv + gate + out)
+        return float(h * qkv + gate + h * 2 * lin.value_heads + qkv * lin.conv_kernel + out)
 
     def ssm_params(self) -> float:
         if self.ssm is None:
@@ -252,11 +377,19 @@ class ModelArch(Frozen):
     def expert_params(self) -> float:
         return 3.0 * self.hidden_size * self.moe.expert_ffn if self.moe else 0.0
 
+    def routed_expert_params(self) -> float:
+        """Parameters of the routed experts over all MoE layers (the part `expert_dtype` covers)."""
+        if self.moe is None:
+            return 0.0
+        layers = sum(g.count for g in self.layer_groups() if g.ffn == "moe")
+        return layers * self.expert_params() * self.moe.experts
+
     def params(self) -> float:
         """Total parameter count from the architecture (embeddings + layers + LM head)."""
         total = self.vocab_size * self.hidden_size * (1 if self.tie_embeddings else 2)
+        mixers = {"attention": self.attention_params, "ssm": self.ssm_params, "linear": self.linear_params}
         for g in self.layer_groups():
-            mixer = self.attention_params() if g.mixer == "attention" else self.ssm_params()
+            mixer = mixers[g.mixer]()
             if g.ffn == "dense":
                 ffn = self.dense_ffn_params()
             elif g.ffn == "moe":
@@ -268,7 +401,8 @@ class ModelArch(Frozen):
         return float(total)
 
     def weight_bytes(self) -> float:
-        return self.params() * self.weight_bytes_per_param
+        experts = self.routed_expert_params()
+        return (self.params() - experts) * self.weight_bytes_per_param + experts * self.expert_bytes_per_param
 
 
 @lru_cache(maxsize=64)

@@ -15,7 +15,8 @@ class Requests:
     source has them (Mooncake traces, multi-turn sessions), holds one int64 array of prefix-block
     hash ids per request; `block_tokens` is the block size those hashes cover. `meta` may hold
     `retrieval_s` (per request, seconds a RAG retriever took before the request arrived; 0 for
-    others) and `skipped_rows` (malformed trace rows left out)."""
+    others), `skipped_rows` (malformed trace rows left out) and `truncated_tokens` (prompt tokens cut
+    by `truncated_to`)."""
 
     arrival_s: np.ndarray
     prompt_tokens: np.ndarray
@@ -56,3 +57,21 @@ class Requests:
         return cls(arrival[order], np.asarray(prompt_tokens, np.int64)[order],
                    np.asarray(output_tokens, np.int64)[order], klass[order], tuple(class_names), hashes,
                    block_tokens)
+
+    def truncated_to(self, limit_tokens: int) -> Requests:
+        """The requests with each prompt cut so that prompt + output fits `limit_tokens` (a model's
+        context limit), keeping the prompt's first tokens and the prefix blocks they cover, so shared
+        prefixes still hit a prefix cache. A request whose output alone reaches the limit keeps its
+        prompt (the engine rejects it as `context_limit`)."""
+        room = limit_tokens - self.output_tokens
+        cut = (self.prompt_tokens > room) & (room >= 1)
+        if not cut.any():
+            return self
+        prompt = np.where(cut, room, self.prompt_tokens)
+        hashes = self.block_hashes
+        if hashes is not None and self.block_tokens:
+            blocks = -(-prompt // self.block_tokens)
+            hashes = tuple(h[: blocks[i]] if cut[i] else h for i, h in enumerate(hashes))
+        meta = {**self.meta, "truncated_tokens": int((self.prompt_tokens - prompt).sum())}
+        return Requests(self.arrival_s, prompt, self.output_tokens, self.cls, self.class_names, hashes,
+                        self.block_tokens, meta)

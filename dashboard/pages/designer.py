@@ -8,7 +8,9 @@ those functions and format what comes back.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict
+from functools import lru_cache
 
 import dash
 import dash_bootstrap_components as dbc
@@ -50,7 +52,14 @@ DEFAULTS = {
     "batch": 1,
 }
 KV_DTYPES = ["model", "bf16", "fp8", "int8", "fp4", "int4"]
-DEVICE_CHOICES = ["auto", "1", "2", "4", "8"]
+DEVICE_CHOICES = [
+    "auto", "1", "2", "4", "8", "16", "32",
+    "tp8-pp2", "tp8-pp4", "tp8-cp4", "tp8-cp16", "dp8-ep8", "dp32-ep32", "dp72-ep72",
+]
+"""How a replica splits the model: tp alone (beyond 8 a tp group outgrows an HGX board), or tp with
+pipeline (pp) or context (cp) parallelism, or data-parallel attention (dp) with expert parallelism
+(ep) for MoE models."""
+DEGREE_NAMES = {"tp": "tp", "pp": "pp", "cp": "cp", "ep": "ep", "dp": "attention_dp"}
 CURVE_CONTEXT = (1_000, 10_000_000)  # the prompt slider's range
 # knob -> (query key, unit label, scale from SI)
 KNOBS = {
@@ -64,11 +73,11 @@ KNOB_LABELS = {
     "memory_capacity_bytes": "{tier} capacity",
     "memory_bandwidth_bytes_per_s": "{tier} bandwidth",
     "peak_bf16_flops_per_s": "peak bf16 FLOP/s (other dtypes scale with it)",
-    "sram_bytes": "on-chip SRAM ({sram}; a cache: the roofline places nothing there)",
+    "sram_bytes": "on-chip SRAM ({sram}; holds weights first, the rest in {tier})",
     "scale_up_bytes_per_s": "scale-up link bandwidth (per direction)",
 }
 METRICS = [
-    ("devices", "devices (tp x pp)"),
+    ("devices", "devices (tp x pp, other degrees)"),
     ("fits", "fits"),
     ("ttft", "TTFT"),
     ("tpot", "TPOT"),
@@ -135,18 +144,15 @@ def _sliders(hw, query: dict) -> list:
 
 
 def _device_row(kv: str, devices: str) -> dbc.Row:
-    """KV cache dtype and tensor parallelism (or the fewest devices that fit)."""
+    """KV cache dtype and the replica's split (or the fewest devices that fit)."""
     return dbc.Row(
         [
             dbc.Col(labelled("KV dtype", dcc.Dropdown(KV_DTYPES, kv, id="designer-kv", clearable=False))),
             dbc.Col(
                 labelled(
-                    "tensor parallel",
+                    "parallelism",
                     dcc.Dropdown(
-                        [
-                            {"label": "fewest devices that fit" if d == "auto" else f"tp={d}", "value": d}
-                            for d in DEVICE_CHOICES
-                        ],
+                        [{"label": _device_label(d), "value": d} for d in DEVICE_CHOICES],
                         devices,
                         id="designer-devices",
                         clearable=False,
@@ -338,7 +344,27 @@ def _model(name: str, kv: str):
 
 
 def _par(devices: str) -> Parallelism | None:
-    return None if devices == "auto" else Parallelism(int(devices), 1)
+    """The split a DEVICE_CHOICES value names (None: the fewest devices that fit)."""
+    if devices == "auto":
+        return None
+    if devices.isdigit():
+        return Parallelism(int(devices), 1)
+    degrees = {DEGREE_NAMES[k]: int(v) for k, v in re.findall(r"([a-z]+)(\d+)", devices)}
+    return Parallelism(**degrees)
+
+
+def _device_label(choice: str) -> str:
+    if choice == "auto":
+        return "fewest devices that fit"
+    if choice.isdigit():
+        return f"tp={choice}"
+    return " x ".join(f"{DEGREE_NAMES[k]}={v}" for k, v in re.findall(r"([a-z]+)(\d+)", choice))
+
+
+def _split_text(par: Parallelism) -> str:
+    """tp x pp, with any other degree above 1 after them."""
+    extra = [f"{k} {getattr(par, k)}" for k in ("attention_dp", "ep", "cp") if getattr(par, k) > 1]
+    return " x ".join([f"{par.tp} x {par.pp}", *extra])
 
 
 def _change(new: float | None, old: float | None) -> str:
@@ -355,7 +381,7 @@ def _change(new: float | None, old: float | None) -> str:
 def _cells(ans) -> dict:
     e = ans.estimate
     return {
-        "devices": (f"{ans.par.devices} ({ans.par.tp} x {ans.par.pp})", ans.par.devices),
+        "devices": (f"{ans.par.devices} ({_split_text(ans.par)})", ans.par.devices),
         "fits": ("yes" if e.fits else "no", None),
         "ttft": (seconds_significant(e.ttft_s), e.ttft_s),
         "tpot": (seconds_significant(e.tpot_s), e.tpot_s),
@@ -452,10 +478,15 @@ def preset_curve(hw_name, model_name, kv, output, batch):
     """The untouched preset's cost curve; it changes only with the preset and the workload."""
     if not all(isinstance(v, int | float) and v >= 1 for v in (output, batch)):
         return dash.no_update
-    return {
-        "hardware": hw_name,
-        **_curve_data(_model(model_name, kv), load_hardware(hw_name), int(output), int(batch)),
-    }
+    return _preset_curve_data(hw_name, model_name, kv, int(output), int(batch))
+
+
+@lru_cache(maxsize=256)
+def _preset_curve_data(hw_name: str, model_name: str, kv: str, output: int, batch: int) -> dict:
+    """A preset's cost curve as the page's store holds it (read, never changed). Presets do not
+    change while the server runs, so a web worker draws each preset's curve for a workload once,
+    however many users open the designer on it."""
+    return {"hardware": hw_name, **_curve_data(_model(model_name, kv), load_hardware(hw_name), output, batch)}
 
 
 @callback(

@@ -1,10 +1,13 @@
 """Scenario runs: pick an example or upload a scenario, edit a few fields, run it in the background,
-and keep several runs side by side."""
+and keep several runs side by side.
+
+The runs themselves stay on the server, as the answers of their jobs (`dashboard.jobs`); the window
+keeps only their keys and labels, in its session storage, so no request carries a run back and
+the kept runs survive a visit to another page."""
 
 from __future__ import annotations
 
 import json
-import time
 
 import dash
 import dash_bootstrap_components as dbc
@@ -13,12 +16,16 @@ import yaml
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import figures
-from dashboard.app import settings
+from dashboard.app import job_store, settings
 from dashboard.components import (
     figure_card,
     figure_id,
+    job_message,
+    job_parts,
+    job_progress,
     labelled,
     page_url,
+    register_job_controls,
     register_source_choice,
     run_notes,
     share_box,
@@ -27,16 +34,17 @@ from dashboard.components import (
 from dashboard.runs import (
     FORM_FIELDS,
     apply_form,
-    compact,
     compare_table,
+    default_example,
     example_names,
     form_values,
     latency_frame,
     read_example,
+    run_job,
+    run_label,
 )
 from hardware import hardware_names
 from hardware.yamltext import load_yaml
-from sim.api import make_requests, run
 from sim.engine.summary import Summary
 from sim.format import number
 from sim.report import figures as shared
@@ -47,7 +55,6 @@ from workloads import model_names
 dash.register_page(__name__, path="/runs", name="Scenario runs", order=2)
 
 FORM_IDS = [f"runs-field-{path.replace('.', '-').replace('_', '-')}" for path, _ in FORM_FIELDS]
-PROGRESS_EVERY_S = 0.25
 
 
 def _field(path: str, label: str, id_: str, value):
@@ -70,7 +77,7 @@ def _query_value(text: str):
 def layout(**query):
     examples = example_names(settings().examples_dir)
     example = (
-        query.get("example") if query.get("example") in examples else (examples[0] if examples else None)
+        query.get("example") if query.get("example") in examples else default_example(examples)
     )
     data, values = None, [None] * len(FORM_FIELDS)
     if example:
@@ -120,7 +127,8 @@ def layout(**query):
                 [
                     controls,
                     dcc.Store(id="runs-source", data={"label": example, "data": data}),
-                    dcc.Store(id="runs-kept", data=[]),
+                    dcc.Store(id="runs-kept", storage_type="session", data=[]),
+                    *job_parts("runs"),
                 ],
                 md=4,
             ),
@@ -174,50 +182,90 @@ def check_form(source, *values):
     ), link
 
 
+register_job_controls("runs")
+
+
 @callback(
-    Output("runs-kept", "data"),
+    Output("runs-job", "data"),
     Output("runs-run-error", "children"),
     Input("runs-run", "n_clicks"),
+    State("session", "data"),
     State("runs-source", "data"),
     State("runs-kept", "data"),
     *[State(i, "value") for i in FORM_IDS],
-    background=True,
-    progress=[Output("runs-progress", "value"), Output("runs-progress-text", "children")],
-    running=[(Output("runs-run", "disabled"), True, False), (Output("runs-cancel", "disabled"), False, True)],
-    cancel=[Input("runs-cancel", "n_clicks")],
     prevent_initial_call=True,
 )
-def run_scenario(set_progress, _clicks, source, kept, *values):
-    """Simulate the edited scenario in a worker process, reporting progress as requests finish."""
+def start_run(_clicks, session, source, kept, *values):
+    """Check the edited scenario here, so a bad field is named at once, and queue its simulation.
+    Runs are numbered in the window's order: one more than the newest kept."""
     try:
         data, _ = apply_form(source["data"], list(values))
-        sc = scenario_from_dict(data)
-        reqs = make_requests(sc)
-    except (ScenarioError, ValueError) as exc:
+        n = kept[-1]["n"] + 1 if kept else 1
+        label = f"#{n} {run_label(scenario_from_dict(data))}"
+        key = job_store().submit(session, run_job, data, label)
+    except ValueError as exc:
         return dash.no_update, dbc.Alert(str(exc), color="danger", className="small")
-    total, done, last = len(reqs), 0, 0.0
+    return {"key": key, "label": label, "n": n}, None
 
-    def progress(k: int) -> None:
-        nonlocal done, last
-        done += k
-        if time.monotonic() - last > PROGRESS_EVERY_S:
-            last = time.monotonic()
-            set_progress((100 * done / max(total, 1), f"{done:,} / {total:,} requests"))
 
-    result = run(sc, progress=progress, requests=reqs)
-    set_progress((100, f"{total:,} requests in {result.summary.sim_wall_s:.2f} s"))
-    label = f"#{len(kept or []) + 1} {sc.name} ({sc.replicas}x{sc.par.devices} {sc.hardware.name})"
-    kept = [*(kept or []), compact(result, label, data)][-settings().max_runs_kept :]
-    return kept, None
+def keep(kept: list[dict], job: dict) -> list[dict]:
+    """The kept runs with a finished job's added (once, however many polls see it finish); the
+    oldest beyond `max_runs_kept` are dropped and their answers discarded."""
+    if all(entry["key"] != job["key"] for entry in kept):
+        kept = [*kept, {k: job[k] for k in ("key", "label", "n")}]
+    limit = settings().max_runs_kept
+    for old in kept[:-limit]:
+        job_store().discard(old["key"])
+    return kept[-limit:]
+
+
+@callback(
+    Output("runs-job", "data", allow_duplicate=True),
+    Output("runs-kept", "data"),
+    Output("runs-progress", "value"),
+    Output("runs-progress-text", "children"),
+    Output("runs-run-error", "children", allow_duplicate=True),
+    Input("runs-poll", "n_intervals"),
+    State("runs-job", "data"),
+    State("runs-kept", "data"),
+    prevent_initial_call=True,
+)
+def poll_run(_ticks, job, kept):
+    """The job's progress while it waits or runs; once done, the run joins the kept ones; once
+    failed, died or cancelled, why."""
+    if not job:
+        return (dash.no_update,) * 5
+    status = job_store().status(job["key"])
+    percent, text = job_progress(status)
+    if status.state in ("queued", "running"):
+        return dash.no_update, dash.no_update, percent, text, dash.no_update
+    if status.state != "done":
+        return None, dash.no_update, 0, "", job_message(status)
+    return None, keep(kept or [], job), percent, text, None
 
 
 @callback(
     Output("runs-kept", "data", allow_duplicate=True),
     Input("runs-clear", "n_clicks"),
+    State("runs-kept", "data"),
     prevent_initial_call=True,
 )
-def clear_runs(_clicks):
+def clear_runs(_clicks, kept):
+    for run_ in kept or []:
+        job_store().discard(run_["key"])
     return []
+
+
+def kept_runs(kept: list[dict]) -> tuple[list[dict], list[str]]:
+    """The kept runs the server still has, and the labels of those it no longer has."""
+    runs, missing = [], []
+    for entry in kept:
+        answer = job_store().result(entry["key"])
+        if answer is None:
+            missing.append(entry["label"])
+        else:
+            runs.append(answer)
+    return runs, missing
 
 
 @callback(
@@ -231,8 +279,16 @@ def clear_runs(_clicks):
 def show_runs(kept):
     """The kept runs side by side: summary table with intervals and each run's caveats, latency CDFs
     and where step time goes."""
-    kept = kept or []
-    table = compare_table(kept)
+    runs, missing = kept_runs(kept or [])
+    table = compare_table(runs)
+    gone = [
+        dbc.Alert(
+            f"{label}: no longer on the server (unused for too long, or the dashboard restarted)",
+            color="warning",
+            className="small py-1 mb-1",
+        )
+        for label in missing
+    ]
     body = (
         [
             dbc.Table.from_dataframe(
@@ -241,15 +297,15 @@ def show_runs(kept):
                 striped=True,
                 id="runs-compare-table",
             ),
-            *(alert for run in kept for alert in run_notes(run["label"], Summary(**run["summary"]))),
+            *(alert for run in runs for alert in run_notes(run["label"], Summary(**run["summary"]))),
         ]
-        if kept
-        else html.P("no runs yet", className="text-muted")
+        if runs
+        else [html.P("no runs yet", className="text-muted")]
     )
-    latency = figures.latency_cdfs({run["label"]: latency_frame(run) for run in kept})
-    bound = figures.bound_shares({run["label"]: Summary(**run["summary"]) for run in kept})
-    labels = [run["label"] for run in kept]
-    return body, latency, bound, labels, labels[-1] if labels else None
+    latency = figures.latency_cdfs({run["label"]: latency_frame(run) for run in runs})
+    bound = figures.bound_shares({run["label"]: Summary(**run["summary"]) for run in runs})
+    options = [{"label": e["label"], "value": e["key"]} for e in kept or [] if e["label"] not in missing]
+    return [*body, *gone], latency, bound, options, options[-1]["value"] if options else None
 
 
 @callback(
@@ -258,9 +314,9 @@ def show_runs(kept):
     Input("runs-selected", "value"),
     State("runs-kept", "data"),
 )
-def show_run(label, kept):
+def show_run(key, kept):
     """One run's per-class metrics and its batch and KV occupancy over time."""
-    run_ = next((r for r in kept or [] if r["label"] == label), None)
+    run_ = job_store().result(key) if any(e["key"] == key for e in kept or []) else None
     if run_ is None:
         return None, shared.occupancy(
             pd.DataFrame(columns=["time_s", "replica", "batch_size", "kv_used_fraction", "in_system"])
@@ -297,5 +353,6 @@ def download_scenario(_clicks, source, *values):
 )
 def download_runs(_clicks, kept):
     """Every kept run: its scenario mapping and summary (enough to rerun and compare)."""
-    body = [{"label": r["label"], "scenario": r["scenario"], "summary": r["summary"]} for r in kept or []]
+    runs, _ = kept_runs(kept or [])
+    body = [{"label": r["label"], "scenario": r["scenario"], "summary": r["summary"]} for r in runs]
     return {"content": json.dumps(body, indent=1), "filename": "runs.json"}

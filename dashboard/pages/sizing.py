@@ -1,5 +1,7 @@
 """Cluster sizing: a workload, a target load and SLOs in; the planner's cheapest cluster, its
-runner-ups, what it costs, and the latency of the chosen configuration out."""
+runner-ups, what it costs, and the latency of the chosen configuration out. The plan runs as a
+background job (`dashboard.jobs`); the window keeps only its key, so the last plan is still there
+after a visit to another page."""
 
 from __future__ import annotations
 
@@ -8,29 +10,29 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import figures
-from dashboard.app import settings
+from dashboard.app import job_store, settings
 from dashboard.components import (
     figure_card,
     figure_id,
+    job_message,
+    job_parts,
+    job_progress,
     labelled,
     page_url,
+    register_job_controls,
     register_source_choice,
     share_box,
     upload_box,
     verdict_card_body,
     verdict_colour,
 )
-from dashboard.runs import example_names, latency_frame, read_example
-from dashboard.sizing import borderline_rows, candidates_table, size_cluster
+from dashboard.runs import default_example, example_names, latency_frame, read_example
+from dashboard.sizing import TPS, borderline_rows, candidates_table, plan_job
 from hardware import hardware_names
 from sim.format import usd
-from sim.scenario import ScenarioError
-from sim.studies.planner import Demand, SearchSpace
-from sim.studies.verdict import DEFAULT_REQUESTS, PlanError, SloTarget
+from sim.studies.verdict import DEFAULT_REQUESTS
 
 dash.register_page(__name__, path="/sizing", name="Cluster sizing", order=1)
-
-TPS = [1, 2, 4, 8]
 
 
 def _float(query: dict, key: str, default: float | None) -> float | None:
@@ -116,7 +118,7 @@ def layout(**query):
     """The page, with the form filled from a shared link's query (unknown values fall back)."""
     examples = example_names(settings().examples_dir)
     example = (
-        query.get("example") if query.get("example") in examples else (examples[0] if examples else None)
+        query.get("example") if query.get("example") in examples else default_example(examples)
     )
     hw = query.get("hardware", "")
     chosen = [h for h in (hw if isinstance(hw, list) else [hw]) if h in hardware_names()]
@@ -138,7 +140,8 @@ def layout(**query):
                             "data": (read_example(settings().examples_dir, example) if example else None),
                         },
                     ),
-                    dcc.Store(id="sizing-result"),
+                    dcc.Store(id="sizing-result", storage_type="session"),
+                    *job_parts("sizing"),
                 ],
                 md=4,
             ),
@@ -190,44 +193,55 @@ def share(source, qps, requests, ttft, tpot, e2e, hardware, tps, max_devices):
     )
 
 
-def slo_targets(ttft, tpot, e2e) -> list[SloTarget]:
-    return [
-        SloTarget(metric=m, percentile=99, limit_s=v)
-        for m, v in (("ttft", ttft), ("tpot", tpot), ("e2e", e2e))
-        if v
-    ]
+register_job_controls("sizing")
 
 
 @callback(
-    Output("sizing-result", "data"),
+    Output("sizing-job", "data"),
     Output("sizing-error", "children"),
     Input("sizing-run", "n_clicks"),
+    State("session", "data"),
     State("sizing-source", "data"),
     *[State(i, "value") for i in INPUTS],
-    background=True,
-    progress=[Output("sizing-progress", "children")],
-    running=[
-        (Output("sizing-run", "disabled"), True, False),
-        (Output("sizing-cancel", "disabled"), False, True),
-    ],
-    cancel=[Input("sizing-cancel", "n_clicks")],
     prevent_initial_call=True,
 )
-def run_plan(set_progress, _clicks, source, qps, requests, ttft, tpot, e2e, hardware, tps, max_devices):
-    """The planner's search in a worker process; each simulation it starts is reported."""
+def start_plan(_clicks, session, source, qps, requests, ttft, tpot, e2e, hardware, tps, max_devices):
+    """Queue the planner's search for the form as it stands."""
     if not source or not source.get("data"):
         return dash.no_update, dbc.Alert("choose an example or upload a scenario", color="info")
     try:
-        plan_dict, chosen = size_cluster(
-            source["data"],
-            Demand(float(qps or 0), slo_targets(ttft, tpot, e2e), int(requests or DEFAULT_REQUESTS)),
-            SearchSpace(hardware, sorted(tps or TPS), int(max_devices or 64)),
-            progress=lambda text: set_progress((f"simulating {text}",)),
+        key = job_store().submit(
+            session, plan_job, source["data"], qps, requests, [ttft, tpot, e2e], hardware, tps, max_devices
         )
-    except (PlanError, ScenarioError, ValueError) as exc:
+    except ValueError as exc:
         return dash.no_update, dbc.Alert(str(exc), color="danger", className="small")
-    set_progress((f"{plan_dict['simulations']} simulations in {plan_dict['wall_s']:.1f} s",))
-    return {"plan": plan_dict, "chosen": chosen}, None
+    return {"key": key}, None
+
+
+@callback(
+    Output("sizing-job", "data", allow_duplicate=True),
+    Output("sizing-result", "data"),
+    Output("sizing-progress", "children"),
+    Output("sizing-error", "children", allow_duplicate=True),
+    Input("sizing-poll", "n_intervals"),
+    State("sizing-job", "data"),
+    State("sizing-result", "data"),
+    prevent_initial_call=True,
+)
+def poll_plan(_ticks, job, shown):
+    """The search's progress while it waits or runs; once done, its plan replaces the one shown
+    (whose answer is discarded); once failed, died or cancelled, why."""
+    if not job:
+        return (dash.no_update,) * 4
+    status = job_store().status(job["key"])
+    text = job_progress(status)[1]
+    if status.state in ("queued", "running"):
+        return dash.no_update, dash.no_update, text, dash.no_update
+    if status.state != "done":
+        return None, dash.no_update, "", job_message(status)
+    if shown and shown["key"] != job["key"]:
+        job_store().discard(shown["key"])
+    return None, {"key": job["key"]}, text, None
 
 
 @callback(
@@ -236,9 +250,16 @@ def run_plan(set_progress, _clicks, source, qps, requests, ttft, tpot, e2e, hard
     Output(figure_id("sizing-latency"), "figure"),
     Input("sizing-result", "data"),
 )
-def show_plan(result):
+def show_plan(shown):
     """The chosen cluster with its verdict, the candidates table (borderline rows flagged) and the
     chosen configuration's latency CDFs."""
+    result = job_store().result(shown["key"]) if shown else None
+    if shown and result is None:
+        return (
+            dbc.Alert("the last plan is no longer on the server; Plan again", color="warning"),
+            figures.empty("candidates appear here after Plan"),
+            figures.empty("latency of the chosen cluster"),
+        )
     if not result:
         return (
             html.P("set a load and SLOs, then Plan", className="text-muted"),

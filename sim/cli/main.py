@@ -62,25 +62,54 @@ def estimate(
     output: Annotated[int, typer.Option("--output", min=1, max=MAX_TOKENS, help="output tokens")],
     tp: Annotated[int, typer.Option(min=1, max=MAX_DEVICES, help="tensor-parallel degree")] = 1,
     pp: Annotated[int, typer.Option(min=1, max=MAX_DEVICES, help="pipeline stages")] = 1,
+    ep: Annotated[int, typer.Option(min=1, max=MAX_DEVICES, help="expert-parallel degree of MoE layers")] = 1,
+    attention_dp: Annotated[
+        int, typer.Option(min=1, max=MAX_DEVICES, help="data-parallel attention ranks (MoE shared via ep)")
+    ] = 1,
+    cp: Annotated[int, typer.Option(min=1, max=MAX_DEVICES, help="context-parallel (ring) ranks")] = 1,
     batch: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="sequences decoded together")] = 1,
     kv_dtype: Annotated[Dtype | None, typer.Option(help="KV cache dtype (default: the model's)")] = None,
     weight_dtype: Annotated[Dtype | None, typer.Option(help="weight dtype (default: the model's)")] = None,
+    rope_factor: Annotated[
+        float | None,
+        typer.Option(min=1, help="extend the model's context by this RoPE scaling factor (YaRN)"),
+    ] = None,
+    max_batched_tokens: Annotated[
+        int,
+        typer.Option(min=1, max=MAX_TOKENS, help="the scheduler's token budget a step (sizes the activation "
+                     "reserve, up to batch x input)"),
+    ] = 8192,
+    place: Annotated[
+        str | None,
+        typer.Option(help="memory placement, ROLE=TIER pairs: weights, weights_spill, kv, kv_spill, "
+                     "activations (e.g. kv_spill=host)"),
+    ] = None,
     stack: Annotated[str, typer.Option(help=STACK_HELP)] = DEFAULT_STACK,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
 ) -> None:
     """Analytic answer in a second: memory fit, KV bytes, prefill time, decode step time, max batch;
     each latency and throughput with the serving stack's 80% interval from held-out measurements."""
     from hardware import load_hardware, load_stack
+    from sim.cost.estimate import Memory
     from sim.cost.estimate import estimate as run_estimate
+    from sim.cost.memory import TierPlacement
     from sim.cost.parallelism import Parallelism
-    from workloads import load_model
+    from workloads import RopeScaling, load_model
 
     try:
+        pairs = [p.partition("=") for p in (place or "").split(",") if p.strip()]
+        if any(not sep for _, sep, _ in pairs):
+            raise ValueError(f"--place: give ROLE=TIER pairs separated by commas, got {place!r}")
+        placement = TierPlacement(**{role.strip(): tier.strip() for role, _, tier in pairs})
+        memory = Memory(max_batched_tokens=max_batched_tokens, placement=placement)
         arch = load_model(model).with_dtypes(
             weight_dtype.value if weight_dtype else None, kv_dtype.value if kv_dtype else None
         )
+        if rope_factor is not None and rope_factor > 1:
+            arch = arch.model_copy(update={"rope_scaling": RopeScaling(factor=rope_factor)})
         hw = load_hardware(hardware)
-        result = run_estimate(arch, hw, Parallelism(tp, pp), input, output, batch, load_stack(stack))
+        split = Parallelism(tp, pp, ep=ep, attention_dp=attention_dp, cp=cp)
+        result = run_estimate(arch, hw, split, input, output, batch, memory, load_stack(stack))
     except ValueError as exc:
         fail(str(exc))
     if as_json:
@@ -88,7 +117,7 @@ def estimate(
         return
     r = result
     table = Table(
-        title=f"{r.model} on {r.tp * r.pp} x {r.hardware} (tp={r.tp}, pp={r.pp}), "
+        title=f"{r.model} on {split.devices} x {r.hardware} ({_split(r)}), "
         f"{r.batch} x {r.input_tokens:,} in / {r.output_tokens:,} out, stack {r.stack or 'none'}",
         show_header=False,
         caption="[dim](lo-hi): the stack's 80% interval from held-out measurements[/]"
@@ -121,13 +150,19 @@ def estimate(
     ]
     if not r.fits and r.devices_needed:
         rows.insert(1, ("devices needed", f"{r.devices_needed} (tp={r.suggested_tp}, pp={r.suggested_pp})"))
-    elif not r.fits:
+    elif not r.fits and not r.reason.startswith("context_limit"):
         rows.insert(1, ("devices needed", "more than searched"))
     if r.reason and r.fits:
         rows.insert(1, ("note", r.reason))
     for k, v in rows:
         table.add_row(k, v)
     out.print(table)
+
+
+def _split(r) -> str:
+    """An estimate's parallel degrees, those above 1 after tp and pp."""
+    extra = [f"{k}={getattr(r, k)}" for k in ("ep", "attention_dp", "cp") if getattr(r, k) > 1]
+    return ", ".join([f"tp={r.tp}", f"pp={r.pp}", *extra])
 
 
 def _write_outputs(result, out_dir: Path, csv: bool, overwrite: bool) -> None:
@@ -391,7 +426,7 @@ def catalog(kind: CatalogKind, as_json: Annotated[bool, typer.Option("--json")] 
                 "kv_bytes_per_token": m.kv_bytes_per_token,
                 "window_kv_bytes_per_token": m.window_kv_bytes_per_token,
                 "state_bytes_per_seq": m.state_bytes_per_sequence,
-                "max_context": m.max_context_tokens,
+                "max_context": m.context_limit_tokens,
                 "source": m.source,
             }
             for m in items

@@ -182,6 +182,10 @@ def plan(
     slo: Annotated[list[str], typer.Option(help="target METRIC_pNN=DURATION, e.g. ttft_p99=2s; repeatable")],
     hardware: Annotated[str | None, typer.Option(help="presets, comma-separated (default: its own)")] = None,
     tp: Annotated[str, typer.Option(help="comma-separated tensor-parallel degrees")] = "1,2,4,8",
+    ep: Annotated[str, typer.Option(help="comma-separated expert-parallel degrees (MoE)")] = "1",
+    attention_dp: Annotated[str, typer.Option(help="comma-separated data-parallel attention ranks")] = "1",
+    pp: Annotated[str, typer.Option(help="comma-separated pipeline depths")] = "1",
+    cp: Annotated[str, typer.Option(help="comma-separated context-parallel degrees")] = "1",
     max_devices: Annotated[int, typer.Option(min=1, help="most devices a configuration may use")] = 64,
     requests: Annotated[
         int, typer.Option(min=10, help="requests simulated per configuration at first (more when borderline)")
@@ -203,8 +207,9 @@ def plan(
         ),
     ] = False,
 ) -> None:
-    """Cheapest hardware x tp x replicas (optionally in prefill and decode pools) that meets the SLOs
-    at a load, with the runners-up."""
+    """Cheapest hardware x tp x ep x attention_dp x pp x cp x replicas (optionally in prefill and
+    decode pools) that meets the SLOs at a load, with the runners-up; splits are pruned by memory and
+    the roofline before any is simulated."""
     from hardware.catalog import read_yaml
     from sim.scenario import rebase_paths
     from sim.studies.planner import Demand, SearchSpace
@@ -220,7 +225,16 @@ def plan(
         if stack is not None:
             base = {**base, "stack": stack}
         demand = Demand(qps, tuple(parse_slo(s, margin) for s in slo), requests)
-        space = SearchSpace(presets, tuple(_csv(tp, "--tp", int)), max_devices, disaggregated)
+        space = SearchSpace(
+            presets,
+            tuple(_csv(tp, "--tp", int)),
+            max_devices,
+            disaggregated,
+            eps=tuple(_csv(ep, "--ep", int)),
+            attention_dps=tuple(_csv(attention_dp, "--attention-dp", int)),
+            pps=tuple(_csv(pp, "--pp", int)),
+            cps=tuple(_csv(cp, "--cp", int)),
+        )
         result = _plan_with_spinner(base, demand, space, top)
     except (PlanError, ValueError) as exc:
         fail(f"{scenario}: {exc}")
@@ -228,6 +242,17 @@ def plan(
         typer.echo(json.dumps(result.to_dict()))
         return
     _print_plan(result)
+
+
+def _extra_splits(arch, cps: list[int], eps: list[int]) -> list:
+    """The cost curve's extra groups: tp (widest up to 8 dividing the heads) x cp for each cp above
+    1, and attention_dp = ep = each ep above 1 (tp 1)."""
+    from sim.cost.parallelism import Parallelism
+
+    heads = arch.num_heads or 1
+    tp = max(t for t in (1, 2, 4, 8) if heads % t == 0)
+    out = [Parallelism(tp, cp=c) for c in cps if c > 1]
+    return out + [Parallelism(attention_dp=e, ep=e) for e in eps if e > 1]
 
 
 def _known_hardware(hardware: str | None) -> tuple[str, ...]:
@@ -307,7 +332,8 @@ def _candidate_cells(c: Candidate, slos: tuple[SloTarget, ...]) -> list[str]:
         else f"{seconds(c.summary.metric(s.key))} ({c.headroom[s.name]:+.0%})"
         for s in slos
     ]
-    layout = f"{c.replicas} x {c.label} ({c.tp} x {c.pp})"
+    extra = "".join(f" x {k} {v}" for k, v in c.split.items() if k != "pp")
+    layout = f"{c.replicas} x {c.label} ({c.tp} x {c.pp}{extra})"
     prices = [usd(c.cost_per_hour_usd, cents=True), per_1m]
     return [layout, _verdict_cell(c.verdict), str(c.devices), *prices, *measured, f"{c.requests:,} req"]
 
@@ -324,15 +350,22 @@ def cost_curve(
     max_context: Annotated[int | None, typer.Option(min=2, help="longest prompt (default: model's)")] = None,
     min_context: Annotated[int, typer.Option(min=1, help="shortest prompt")] = 1000,
     output: Annotated[int, typer.Option("--output", min=1, help="output tokens per request")] = 1000,
+    max_batched_tokens: Annotated[
+        int, typer.Option(min=1, help="the scheduler's token budget a step (sizes the activation reserve)")
+    ] = 8192,
     out_file: Annotated[Path | None, typer.Option("--out", help="write the figure to this HTML file")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="jumps and curve as one JSON object")] = False,
+    cp: Annotated[str, typer.Option(help="also cost tp 8 x these context-parallel degrees")] = "1",
+    ep: Annotated[str, typer.Option(help="also cost these expert-parallel degrees with DP attention")] = "1",
     overwrite: Overwrite = False,
     stack: Annotated[
         str, typer.Option(help="serving stack profile each device is served with (typical, vllm, ...)")
     ] = DEFAULT_STACK,
 ) -> None:
-    """Cost per request against prompt length per hardware, and where a request outgrows a device."""
+    """Cost per request against prompt length per hardware, and where a request outgrows a device;
+    with --cp or --ep, context- or expert-parallel groups are costed beside tp x pp."""
     from hardware import apply_stack, load_hardware, load_stack
+    from sim.cost.estimate import Memory
     from sim.report.figures import cost_curve as curve_figure
     from sim.studies.costcurve import cost_curve as make_curve
     from workloads import load_model
@@ -342,8 +375,10 @@ def cost_curve(
         arch = load_model(model)
         profile = load_stack(stack)
         hws = [apply_stack(load_hardware(h), profile) for h in _csv(hardware, "--hardware")]
-        top = max_context or arch.max_context_tokens or 1_000_000
-        curve, jumps = make_curve(arch, hws, output, min_context, top)
+        top = max_context or arch.context_limit_tokens or 1_000_000
+        memory = Memory(max_batched_tokens=max_batched_tokens)
+        extra = _extra_splits(arch, _csv(cp, "--cp", int), _csv(ep, "--ep", int))
+        curve, jumps = make_curve(arch, hws, output, min_context, top, extra=extra, memory=memory)
     except ValueError as exc:
         fail(str(exc))
     if out_file is not None:

@@ -1,10 +1,11 @@
 """Numba kernels for step costs over a batch and for event skipping. Mirrors sim/cost/_reference.py.
 
 A step's cost is linear in a few batch features (tokens, sampled rows, attention pairs, KV tokens
-read, touched-expert fraction, sequences), so each operator is a row of FLOP and byte coefficients
-over the feature vector, and its time is the roofline of those two dot products. An operator may
-carry efficiency curves (hardware.spec.Curve) for either leg, stored inline in its `ops` row as
-knots in log10(work per kernel call); the leg's rate is then peak x curve(work / calls).
+read, touched-expert fraction, sequences, KV tokens past the KV tier), so each operator is a row of
+FLOP and byte coefficients over the feature vector, and its time is the roofline of those two dot
+products. An operator may carry efficiency curves (hardware.spec.Curve) for either leg, stored
+inline in its `ops` row as knots in log10(work per kernel call); the leg's rate is then
+peak x curve(work / calls).
 """
 
 import numba
@@ -13,17 +14,28 @@ import numpy as np
 from hardware._kernels import op_time
 from hardware.spec import MAX_CURVE_KNOTS
 
-N_FEATURES = 9
-ONE, TOKENS, SAMPLED, MOE_TOUCHED, PAIRS_FULL, KV_FULL, PAIRS_WINDOW, KV_WINDOW, SEQS = range(N_FEATURES)
+N_FEATURES = 12
+(ONE, TOKENS, SAMPLED, MOE_TOUCHED, PAIRS_FULL, KV_FULL, PAIRS_WINDOW, KV_WINDOW, SEQS, PAIRS_PREFILL,
+ CTX_PREFILL, KV_SPILL) = range(N_FEATURES)
+# PAIRS_PREFILL and CTX_PREFILL count only the sequences prefilling this step (more than one new token):
+# their query-key pairs and their prior context. A decode span has none, so they stay 0 there.
+# KV_SPILL is max(0, KV_FULL - spill_from): the batch's full-attention KV tokens past what the KV tier
+# holds (spill_from is infinite when nothing spills).
 # per-operator row of the `ops` array: rate_f, rate_b, overhead_s, count, is_link, kernel calls the
-# operator stands for, then two curves (compute leg, memory leg), each [knots, log10 sizes..., values...]
+# operator stands for, then two curves (compute leg, memory leg), each [knots, log10 sizes..., values...],
+# then the share of the device's dynamic power (TDP - idle) a fully active compute leg and a fully
+# active memory leg draw
 RATE_F, RATE_B, OVERHEAD, COUNT, IS_LINK, CALLS = range(6)
 CURVE_WIDTH = 1 + 2 * MAX_CURVE_KNOTS
 CURVE_F = 6
 CURVE_B = CURVE_F + CURVE_WIDTH
-N_OP_COLS = CURVE_B + CURVE_WIDTH
-# accumulator slots
-TOTAL, COMPUTE, MEMORY, LINK = range(4)
+POWER_C = CURVE_B + CURVE_WIDTH
+POWER_M = POWER_C + 1
+N_OP_COLS = POWER_M + 1
+# accumulator slots: seconds of the step in all, compute-bound, memory-bound and on links, and active
+# seconds (each operator's time weighted by the share of dynamic power it draws, at most its time)
+N_ACC = 5
+TOTAL, COMPUTE, MEMORY, LINK, ACTIVE = range(N_ACC)
 
 
 @numba.njit(cache=True, inline="always")
@@ -38,7 +50,7 @@ def window_pairs(n, c, w):
 
 
 @numba.njit(cache=True)
-def batch_features(new, ctx, sampled, window, moe_ratio):
+def batch_features(new, ctx, sampled, window, moe_ratio, spill_from):
     x = np.zeros(N_FEATURES)
     x[ONE] = 1.0
     for i in range(new.shape[0]):
@@ -47,6 +59,9 @@ def batch_features(new, ctx, sampled, window, moe_ratio):
         x[TOKENS] += n
         x[PAIRS_FULL] += n * c + n * (n + 1) / 2.0
         x[KV_FULL] += c + n
+        if n > 1:
+            x[PAIRS_PREFILL] += n * c + n * (n + 1) / 2.0
+            x[CTX_PREFILL] += c
         if window > 0:
             x[PAIRS_WINDOW] += window_pairs(n, c, window)
             x[KV_WINDOW] += min(c + n, float(window))
@@ -54,6 +69,7 @@ def batch_features(new, ctx, sampled, window, moe_ratio):
     x[SEQS] = new.shape[0]
     if moe_ratio > 0:
         x[MOE_TOUCHED] = 1.0 - (1.0 - moe_ratio) ** x[TOKENS]
+    x[KV_SPILL] = max(0.0, x[KV_FULL] - spill_from)
     return x
 
 
@@ -77,27 +93,29 @@ def curve_at(ops, o, start, size):
 
 @numba.njit(cache=True, inline="always")
 def op_seconds(ops, o, f, b):
-    """Operator o's time for f FLOPs and b bytes (all its instances), and the accumulator slot it
-    counts in: LINK, COMPUTE or MEMORY, or TOTAL for an operator with no work at all (a fixed
-    per-step overhead counts in the total only)."""
+    """Operator o's time for f FLOPs and b bytes (all its instances), the accumulator slot it counts
+    in (LINK, COMPUTE or MEMORY, or TOTAL for an operator with no work at all: a fixed per-step
+    overhead counts in the total only), and its active seconds: min(time, power_c x compute leg +
+    power_m x memory leg), so the dynamic power it draws never passes the TDP."""
     calls = ops[o, CALLS]
     rate_f = ops[o, RATE_F] * curve_at(ops, o, CURVE_F, f / calls)
     rate_b = ops[o, RATE_B] * curve_at(ops, o, CURVE_B, b / calls)
     t, c, m = op_time(f, b, rate_f, rate_b, ops[o, OVERHEAD])
+    active = min(t, ops[o, POWER_C] * c + ops[o, POWER_M] * m) * ops[o, COUNT]
     t *= ops[o, COUNT]
     if ops[o, IS_LINK] > 0:
-        return t, LINK
+        return t, LINK, active
     if c >= m and c > 0:
-        return t, COMPUTE
+        return t, COMPUTE, active
     if m > 0:
-        return t, MEMORY
-    return t, TOTAL
+        return t, MEMORY, active
+    return t, TOTAL, active
 
 
 @numba.njit(cache=True)
 def ops_time(x, flops_coef, bytes_coef, ops, acc):
-    """Add each operator's roofline time for features x into acc[TOTAL, COMPUTE, MEMORY, LINK];
-    return the step's total."""
+    """Add each operator's roofline time for features x into acc[TOTAL, COMPUTE, MEMORY, LINK] and
+    its active seconds into acc[ACTIVE]; return the step's total."""
     total = 0.0
     for o in range(flops_coef.shape[0]):
         f = 0.0
@@ -105,8 +123,9 @@ def ops_time(x, flops_coef, bytes_coef, ops, acc):
         for k in range(N_FEATURES):
             f += flops_coef[o, k] * x[k]
             b += bytes_coef[o, k] * x[k]
-        t, slot = op_seconds(ops, o, f, b)
+        t, slot, active = op_seconds(ops, o, f, b)
         total += t
+        acc[ACTIVE] += active
         if slot != TOTAL:
             acc[slot] += t
     acc[TOTAL] += total
@@ -114,20 +133,22 @@ def ops_time(x, flops_coef, bytes_coef, ops, acc):
 
 
 @numba.njit(cache=True)
-def step_time(new, ctx, sampled, window, moe_ratio, flops_coef, bytes_coef, ops):
-    acc = np.zeros(4)
-    ops_time(batch_features(new, ctx, sampled, window, moe_ratio), flops_coef, bytes_coef, ops, acc)
+def step_time(new, ctx, sampled, window, moe_ratio, spill_from, flops_coef, bytes_coef, ops):
+    acc = np.zeros(N_ACC)
+    x = batch_features(new, ctx, sampled, window, moe_ratio, spill_from)
+    ops_time(x, flops_coef, bytes_coef, ops, acc)
     return acc
 
 
 @numba.njit(cache=True)
-def step_time_into(new, ctx, sampled, window, moe_ratio, flops_coef, bytes_coef, ops, acc):
+def step_time_into(new, ctx, sampled, window, moe_ratio, spill_from, flops_coef, bytes_coef, ops, acc):
     """`step_time` added into acc; returns the step's total."""
-    return ops_time(batch_features(new, ctx, sampled, window, moe_ratio), flops_coef, bytes_coef, ops, acc)
+    x = batch_features(new, ctx, sampled, window, moe_ratio, spill_from)
+    return ops_time(x, flops_coef, bytes_coef, ops, acc)
 
 
 @numba.njit(cache=True)
-def decode_span(ctx, window, moe_ratio, flops_coef, bytes_coef, ops, t0, t_stop, k_max, acc):
+def decode_span(ctx, window, moe_ratio, spill_from, flops_coef, bytes_coef, ops, t0, t_stop, k_max, acc):
     """Advance up to k_max decode steps of a fixed batch (each sequence adds one token per step,
     starting from contexts `ctx`), stopping after the first step that ends at or past t_stop.
     Adds the time split into acc and returns (steps done, end time).
@@ -135,7 +156,8 @@ def decode_span(ctx, window, moe_ratio, flops_coef, bytes_coef, ops, t0, t_stop,
     In such a batch only the attention features change from step to step, and the full-attention
     ones grow by `seqs` each step, so every operator's FLOPs and bytes are affine in the step
     index (plus the windowed features, recomputed per step): the per-step work is two
-    multiply-adds per operator instead of a dot product over all features."""
+    multiply-adds per operator instead of a dot product over all features; the spilled KV tokens,
+    max(0, full KV tokens - spill_from), are recomputed per step like the windowed ones."""
     seqs = ctx.shape[0]
     x = np.zeros(N_FEATURES)
     x[ONE] = 1.0
@@ -158,6 +180,8 @@ def decode_span(ctx, window, moe_ratio, flops_coef, bytes_coef, ops, t0, t_stop,
     db = np.zeros(n_ops)
     wf = np.zeros(n_ops)  # per windowed pair / KV token (the two windowed features are equal here)
     wb = np.zeros(n_ops)
+    sf = np.zeros(n_ops)  # per spilled KV token
+    sb = np.zeros(n_ops)
     for o in range(n_ops):
         for j in range(N_FEATURES):
             f0[o] += flops_coef[o, j] * x[j]
@@ -166,7 +190,9 @@ def decode_span(ctx, window, moe_ratio, flops_coef, bytes_coef, ops, t0, t_stop,
         db[o] = (bytes_coef[o, PAIRS_FULL] + bytes_coef[o, KV_FULL]) * seqs
         wf[o] = flops_coef[o, PAIRS_WINDOW] + flops_coef[o, KV_WINDOW]
         wb[o] = bytes_coef[o, PAIRS_WINDOW] + bytes_coef[o, KV_WINDOW]
-    split = np.zeros(4)  # this span's [total, compute, memory, link], added to acc once
+        sf[o] = flops_coef[o, KV_SPILL]
+        sb[o] = bytes_coef[o, KV_SPILL]
+    split = np.zeros(N_ACC)  # this span's [total, compute, memory, link, active], added to acc once
     t = t0
     k = 0
     while k < k_max:
@@ -177,10 +203,13 @@ def decode_span(ctx, window, moe_ratio, flops_coef, bytes_coef, ops, t0, t_stop,
             else:
                 for i in range(seqs):
                     xw += min(float(ctx[i]) + k + 1, float(window))
+        xs = max(0.0, x[KV_FULL] + k * seqs - spill_from)
         step = 0.0
         for o in range(n_ops):
-            dt, slot = op_seconds(ops, o, f0[o] + k * df[o] + xw * wf[o], b0[o] + k * db[o] + xw * wb[o])
+            f = f0[o] + k * df[o] + xw * wf[o] + xs * sf[o]
+            dt, slot, active = op_seconds(ops, o, f, b0[o] + k * db[o] + xw * wb[o] + xs * sb[o])
             step += dt
+            split[ACTIVE] += active
             if slot != TOTAL:
                 split[slot] += dt
         split[TOTAL] += step
@@ -188,6 +217,6 @@ def decode_span(ctx, window, moe_ratio, flops_coef, bytes_coef, ops, t0, t_stop,
         k += 1
         if t >= t_stop:
             break
-    for j in range(4):
+    for j in range(N_ACC):
         acc[j] += split[j]
     return k, t

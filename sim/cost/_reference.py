@@ -11,6 +11,8 @@ from hardware.spec import MAX_CURVE_KNOTS
 
 CURVE_F = 6
 CURVE_B = CURVE_F + 1 + 2 * MAX_CURVE_KNOTS
+POWER_C = CURVE_B + 1 + 2 * MAX_CURVE_KNOTS
+POWER_M = POWER_C + 1
 
 
 def curve_at(row, start, size):
@@ -35,8 +37,9 @@ def window_pairs(n, c, w):
     return float(sum(c + j if w <= 0 else min(c + j, w) for j in range(1, n + 1)))
 
 
-def batch_features(new, ctx, sampled, window, moe_ratio):
+def batch_features(new, ctx, sampled, window, moe_ratio, spill_from):
     tokens = float(sum(new))
+    kv_tokens = float(sum(c + n for n, c in zip(new, ctx, strict=True)))
     return [
         1.0,
         tokens,
@@ -47,13 +50,16 @@ def batch_features(new, ctx, sampled, window, moe_ratio):
         sum(window_pairs(n, c, window) for n, c in zip(new, ctx, strict=True)) if window > 0 else 0.0,
         float(sum(min(c + n, window) for n, c in zip(new, ctx, strict=True))) if window > 0 else 0.0,
         float(len(new)),
+        sum(window_pairs(n, c, 0) for n, c in zip(new, ctx, strict=True) if n > 1),
+        float(sum(c for n, c in zip(new, ctx, strict=True) if n > 1)),
+        max(0.0, kv_tokens - spill_from),
     ]
 
 
-def step_time(new, ctx, sampled, window, moe_ratio, flops_coef, bytes_coef, ops):
-    """[total, compute-bound, memory-bound, link] seconds of one step."""
-    x = batch_features(new, ctx, sampled, window, moe_ratio)
-    acc = [0.0, 0.0, 0.0, 0.0]
+def step_time(new, ctx, sampled, window, moe_ratio, spill_from, flops_coef, bytes_coef, ops):
+    """[total, compute-bound, memory-bound, link, active] seconds of one step."""
+    x = batch_features(new, ctx, sampled, window, moe_ratio, spill_from)
+    acc = [0.0, 0.0, 0.0, 0.0, 0.0]
     for f_row, b_row, row in zip(flops_coef, bytes_coef, ops, strict=True):
         rate_f, rate_b, overhead, count, is_link, calls = row[:6]
         f = sum(a * b for a, b in zip(f_row, x, strict=True))
@@ -61,6 +67,7 @@ def step_time(new, ctx, sampled, window, moe_ratio, flops_coef, bytes_coef, ops)
         rate_f *= curve_at(row, CURVE_F, f / calls)
         rate_b *= curve_at(row, CURVE_B, b / calls)
         t, c, m = op_time(f, b, rate_f, rate_b, overhead)
+        acc[4] += min(t, row[POWER_C] * c + row[POWER_M] * m) * count
         t *= count
         acc[0] += t
         if is_link:
@@ -70,12 +77,14 @@ def step_time(new, ctx, sampled, window, moe_ratio, flops_coef, bytes_coef, ops)
     return acc
 
 
-def decode_span(ctx, window, moe_ratio, flops_coef, bytes_coef, ops, t0, t_stop, k_max):
-    """Steps one at a time; returns (steps, end time, [total, compute, memory, link])."""
+def decode_span(ctx, window, moe_ratio, spill_from, flops_coef, bytes_coef, ops, t0, t_stop, k_max):
+    """Steps one at a time; returns (steps, end time, [total, compute, memory, link, active])."""
     ctx = list(ctx)
-    t, k, acc = t0, 0, [0.0, 0.0, 0.0, 0.0]
+    t, k, acc = t0, 0, [0.0, 0.0, 0.0, 0.0, 0.0]
     while k < k_max:
-        step = step_time([1] * len(ctx), ctx, len(ctx), window, moe_ratio, flops_coef, bytes_coef, ops)
+        step = step_time(
+            [1] * len(ctx), ctx, len(ctx), window, moe_ratio, spill_from, flops_coef, bytes_coef, ops
+        )
         acc = [a + s for a, s in zip(acc, step, strict=True)]
         t += step[0]
         ctx = [c + 1 for c in ctx]

@@ -28,6 +28,8 @@ class KernelLegs:
     rate_b: float
     curve_b: Curve | None
     overhead_s: float
+    power_c: float = 0.0
+    power_m: float = 0.0
 
 
 def overhead_only(overhead_s: float) -> KernelLegs:
@@ -35,33 +37,49 @@ def overhead_only(overhead_s: float) -> KernelLegs:
     return KernelLegs(np.inf, None, np.inf, None, overhead_s)
 
 
+def _power_shares(hw: Accelerator) -> tuple[float, float]:
+    """Shares of the dynamic power a fully active compute leg and memory leg draw (0 without a power
+    figure)."""
+    if hw.power is None:
+        return 0.0, 0.0
+    return hw.power.compute_fraction, hw.power.memory_fraction
+
+
 def _leg(peak: float, scalar: float, curve: Curve | None) -> tuple[float, Curve | None]:
     return (peak, curve) if curve is not None else (peak * scalar, None)
 
 
-def kernel_legs(hw: Accelerator, kind: KernelKind, dtype: str = "bf16") -> KernelLegs:
-    """Rates and curves for a `kind` kernel whose weights (GEMM) are `dtype`. `link` has no compute leg
-    and no op overhead (its latency is per hop, added by the caller)."""
+def kernel_legs(
+    hw: Accelerator, kind: KernelKind, dtype: str = "bf16", bw: float | None = None
+) -> KernelLegs:
+    """Rates and curves for a `kind` kernel whose weights (GEMM) are `dtype`, and the shares of dynamic
+    power its legs draw; its memory leg reads at `bw` (the datasheet bandwidth of the tier its bytes
+    sit on; the main tier's when None). `link` has no compute leg and no op overhead (its latency is
+    per hop, added by the caller); a collective's bytes pass through memory as well as the link, so
+    its leg draws the memory share."""
     eff, cv = hw.efficiency, hw.efficiency.curves
-    bw = hw.main_tier.bandwidth_bytes_per_s
+    bw = bw or hw.main_tier.bandwidth_bytes_per_s
+    power = _power_shares(hw)
     if kind == "link":
         link = hw.link()
         if link is None:
             raise ConfigError(f"{hw.name} has no scale_up or scale_out link")
         bw_link = link.bandwidth_bytes_per_s * eff.collective
-        return KernelLegs(np.inf, None, *_leg(bw_link, eff.link, cv.link), 0.0)
+        return KernelLegs(np.inf, None, *_leg(bw_link, eff.link, cv.link), 0.0, 0.0, power[1])
     if kind == "gemm":
         peak = hw.peak_flops.for_dtype(dtype)
         curve = cv.gemm_fp8 if peak != hw.peak_flops.bf16 else cv.gemm
         return KernelLegs(
-            *_leg(peak, eff.compute, curve), *_leg(bw, eff.memory, cv.memory), eff.op_overhead_s
+            *_leg(peak, eff.compute, curve), *_leg(bw, eff.memory, cv.memory), eff.op_overhead_s, *power
         )
     if kind == "attention":
         return KernelLegs(
             *_leg(hw.peak_flops.bf16, eff.compute, cv.attention),
             *_leg(bw, eff.memory, cv.attention_memory),
             eff.op_overhead_s,
+            *power,
         )
     return KernelLegs(
-        *_leg(hw.peak_flops.bf16, eff.compute, None), *_leg(bw, eff.memory, cv.memory), eff.op_overhead_s
+        *_leg(hw.peak_flops.bf16, eff.compute, None), *_leg(bw, eff.memory, cv.memory), eff.op_overhead_s,
+        *power,
     )

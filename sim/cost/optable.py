@@ -1,7 +1,8 @@
 """The operator table: one row per operator of a step, in the layout the kernels in
 sim/cost/_kernels.py read (FLOP and byte coefficients over the batch features, then rates, overhead,
-count, link flag, calls and two inline efficiency curves). `OpBuilder` appends rows; `build_ops` in
-sim/cost/ops.py fills it for a model, `FixedCost` with a single constant row."""
+count, link flag, calls, two inline efficiency curves and the shares of dynamic power each leg
+draws). `OpBuilder` appends rows; `build_ops` in sim/cost/ops.py fills it for a model, `FixedCost`
+with a single constant row."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from sim.cost.legs import KernelLegs
 @dataclass(frozen=True)
 class OpTable:
     """Operators of one step: names, FLOP and byte coefficients over the batch features, and per
-    operator [rate_f, rate_b, overhead_s, count, is_link]."""
+    operator [rate_f, rate_b, overhead_s, count, is_link]; `spill_from` is the batch's full-attention
+    KV tokens the KV tier holds before the rest spills (infinite when nothing spills)."""
 
     names: tuple[str, ...]
     flops_coef: np.ndarray
@@ -25,6 +27,12 @@ class OpTable:
     ops: np.ndarray
     window: int
     moe_ratio: float
+    spill_from: float = np.inf
+
+    @property
+    def kernel_args(self) -> tuple:
+        """The table as the kernels in sim/cost/_kernels.py take it, after the batch."""
+        return self.window, self.moe_ratio, self.spill_from, self.flops_coef, self.bytes_coef, self.ops
 
 
 def curve_columns(curve: Curve | None) -> np.ndarray:
@@ -70,7 +78,10 @@ class OpBuilder:
         self.f.append(f)
         self.b.append(b)
         head = [legs.rate_f, legs.rate_b, legs.overhead_s, float(count), 1.0 if link else 0.0, float(calls)]
-        self.ops.append(np.concatenate([head, curve_columns(legs.curve_f), curve_columns(legs.curve_b)]))
+        power = [legs.power_c, legs.power_m]
+        self.ops.append(
+            np.concatenate([head, curve_columns(legs.curve_f), curve_columns(legs.curve_b), power])
+        )
 
     def add_kernel(
         self,
@@ -87,7 +98,13 @@ class OpBuilder:
         paid_per_call = replace(legs, overhead_s=legs.overhead_s * calls)
         self.add(name, count, paid_per_call, flops=flops, nbytes=nbytes, calls=calls)
 
-    def build(self, window: int, moe_ratio: float) -> OpTable:
+    def build(self, window: int, moe_ratio: float, spill_from: float = np.inf) -> OpTable:
         return OpTable(
-            tuple(self.names), np.array(self.f), np.array(self.b), np.array(self.ops), window, moe_ratio
+            tuple(self.names),
+            np.array(self.f),
+            np.array(self.b),
+            np.array(self.ops),
+            window,
+            moe_ratio,
+            float(spill_from),
         )

@@ -4,20 +4,26 @@ Every dollar figure in runs, studies and the dashboard comes from these function
 A device-hour costs its hourly rate when the hardware has one, else its purchase price amortised
 over `amortization_years` of 8766 hours (365.25 days), always running. On top comes electricity.
 
-Electricity uses one linear power model: a device draws its TDP while busy and `idle_fraction` x TDP
-while idle, so over a run of `duration_s` on `devices` devices, busy for `busy_device_s`
-device-seconds in all,
+Electricity follows what the device does, not how long it is on (`hardware.spec.Power`): it draws
+idle power `idle_fraction x TDP` all the time, and on top a dynamic part that each operator's
+compute and memory activity drives, capped at the TDP:
 
-    energy_j = TDP x (idle_fraction x duration_s x devices + (1 - idle_fraction) x busy_device_s)
+    power_w = TDP x (idle + (1 - idle) x min(1, compute_fraction x u_c + memory_fraction x u_m))
 
-and costs energy_j / 3.6e6 (J per kWh) x the price of a kWh. This is the right figure for a run: it
-charges the power the load drew. A price per device-hour that must not depend on a run (the
-planner ranks and prunes configurations by price before simulating them, and the cost curve and
-the dashboard's what-if work from an analytic estimate) uses the same model at busy share 1:
-TDP / 1e3 kW x the price of a kWh per hour, which is the run's figure for a device busy all the
-time, and so an upper bound on it (for an H100 at 700 W and $0.10 per kWh, $0.070 per hour; the
-run charges $0.0455 per hour at 50 % busy with the usual idle_fraction 0.3). The two agree exactly
-at full load; they are one formula evaluated with a measured and with a worst-case busy share.
+with u_c and u_m the shares of the operator's time its compute leg and its memory leg are active
+(the roofline knows both). The cost model sums each operator's time weighted by
+min(1, compute_fraction x u_c + memory_fraction x u_m) into the step's `active_s`, so over a run of
+`duration_s` on `devices` devices with `active_device_s` active device-seconds in all,
+
+    energy_j = TDP x (idle_fraction x duration_s x devices + (1 - idle_fraction) x active_device_s)
+
+and costs energy_j / 3.6e6 (J per kWh) x the price of a kWh. A lightly loaded device that is always
+decoding a few sequences is memory-bound, so it draws little above idle; a device prefilling long
+prompts draws near its TDP. A price per device-hour that must not depend on a run (the planner ranks
+and prunes configurations by price before simulating them, and the cost curve and the dashboard's
+what-if work from an analytic estimate) uses the cap, the TDP: TDP / 1e3 kW x the price of a kWh
+per hour (for an H100 at 700 W and $0.10 per kWh, $0.070 per hour), an upper bound on any run's
+figure, reached only by a device compute-bound all the time.
 
 Every function keeps the order of its arithmetic, so a figure is the same to the last bit
 wherever it is computed.
@@ -25,7 +31,7 @@ wherever it is computed.
 
 from __future__ import annotations
 
-from hardware.spec import Accelerator, Price
+from hardware.spec import Accelerator, Power, Price
 
 HOURS_PER_YEAR = 8766.0
 S_PER_HOUR = 3600.0
@@ -54,8 +60,9 @@ def power_usd_per_hour(power_w: float, electricity_usd_per_kwh: float) -> float:
 def device_hour_at_tdp_usd(
     hw: Accelerator, amortization_years: float, electricity_usd_per_kwh: float
 ) -> float | None:
-    """Dollars per device-hour including electricity at TDP (the device busy all hour): a price that
-    does not depend on a run; None when the hardware has no price."""
+    """Dollars per device-hour including electricity at TDP (the cap of `power_w`, reached by a device
+    compute-bound all hour): a price that does not depend on a run, and an upper bound on any run's;
+    None when the hardware has no price."""
     base = device_hour_usd(hw.price, amortization_years)
     if base is None:
         return None
@@ -63,14 +70,24 @@ def device_hour_at_tdp_usd(
     return base + power
 
 
+def power_w(power: Power, compute_activity: float, memory_activity: float) -> float:
+    """Watts a device draws while its compute leg is active `compute_activity` and its memory leg
+    `memory_activity` of the time (each 0..1): idle power plus the dynamic part they drive, capped at
+    the TDP."""
+    idle = power.idle_fraction * power.tdp_w
+    share = power.compute_fraction * compute_activity + power.memory_fraction * memory_activity
+    return idle + (power.tdp_w - idle) * min(1.0, share)
+
+
 def energy_j(
-    tdp_w: float | None, idle_fraction: float, duration_s: float, devices: int, busy_device_s: float
+    tdp_w: float | None, idle_fraction: float, duration_s: float, devices: int, active_device_s: float
 ) -> float:
-    """Joules `devices` devices draw over `duration_s`, busy `busy_device_s` device-seconds in all:
-    TDP while busy, idle_fraction x TDP while idle; 0 without a power figure."""
+    """Joules `devices` devices draw over `duration_s` with `active_device_s` active device-seconds
+    in all (each operator's time weighted by its share of dynamic power, `power_w`): idle power all
+    the time plus the dynamic range over the active seconds; 0 without a power figure."""
     if not tdp_w:
         return 0.0
-    return tdp_w * (idle_fraction * duration_s * devices + (1 - idle_fraction) * busy_device_s)
+    return tdp_w * (idle_fraction * duration_s * devices + (1 - idle_fraction) * active_device_s)
 
 
 def electricity_usd(energy: float, electricity_usd_per_kwh: float) -> float:

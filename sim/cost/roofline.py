@@ -10,7 +10,7 @@ different (new tokens, prior context) pairs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -19,6 +19,7 @@ import pandas as pd
 from hardware.spec import Accelerator
 from sim.cost import _kernels as K
 from sim.cost.legs import overhead_only
+from sim.cost.memory import MemoryPlan
 from sim.cost.ops import build_ops
 from sim.cost.optable import OpBuilder, OpTable
 from sim.cost.parallelism import Parallelism
@@ -27,10 +28,15 @@ from workloads.model import ModelArch
 
 @dataclass(frozen=True)
 class StepTime:
+    """A step's seconds: in all, in compute-bound, memory-bound and link operators, and active
+    seconds (each operator's time weighted by the share of the device's dynamic power it draws; see
+    `sim.cost.pricing.power_w`)."""
+
     total_s: float
     compute_bound_s: float
     memory_bound_s: float
     link_s: float
+    active_s: float = 0.0
 
     @property
     def bound(self) -> Literal["compute", "memory"]:
@@ -43,35 +49,75 @@ class CostModel:
 
     source: Literal["roofline", "fixed"] = "roofline"
 
-    def __init__(self, table: OpTable):
+    def __init__(self, table: OpTable, micro_batches: int = 1):
         self.table = table
-        self._args = (table.window, table.moe_ratio, table.flops_coef, table.bytes_coef, table.ops)
+        self._tables: list[OpTable | None] = [table] + [None] * (micro_batches - 1)
+        self._by_m: list[tuple | None] = [table.kernel_args] + [None] * (micro_batches - 1)
+        self._single = table.kernel_args if micro_batches == 1 else None  # the hot paths' shortcut
+
+    def _table(self, n: int) -> OpTable:
+        """The table for a batch of n sequences: split into min(n, micro_batches) micro-batches that
+        follow each other through the pipeline (`micro_batch`), built the first time it is asked for
+        (a deep pipeline has one per micro-batch count, and most uses need one or two)."""
+        m = min(max(n, 1), len(self._tables))
+        table = self._tables[m - 1]
+        if table is None:
+            table = self._tables[m - 1] = micro_batch(self.table, m)
+            self._by_m[m - 1] = table.kernel_args
+        return table
+
+    def _for(self, n: int) -> tuple:
+        """The kernel arguments for a batch of n sequences (`_table`)."""
+        args = self._by_m[min(max(n, 1), len(self._by_m)) - 1]
+        return self._table(n).kernel_args if args is None else args
 
     def step(self, new: np.ndarray, ctx: np.ndarray, sampled: int) -> StepTime:
         """One step where sequence i processes new[i] tokens after ctx[i] tokens of prior context and
         `sampled` sequences produce a token."""
-        acc = K.step_time(np.asarray(new, np.int64), np.asarray(ctx, np.int64), float(sampled), *self._args)
+        acc = new_acc()
+        self.step_into(np.asarray(new, np.int64), np.asarray(ctx, np.int64), sampled, acc)
         return StepTime(*acc)
 
     def step_into(self, new: np.ndarray, ctx: np.ndarray, sampled: int, acc: np.ndarray) -> float:
-        """`step()` for the engine's hot path: adds [total, compute-bound, memory-bound, link] into
-        acc and returns the total (new and ctx int64 arrays)."""
-        return K.step_time_into(new, ctx, float(sampled), *self._args, acc)
+        """`step()` for the engine's hot path: adds [total, compute-bound, memory-bound, link, active]
+        into acc (`new_acc()`) and returns the total (new and ctx int64 arrays).
+
+        With pipeline stages the batch's work is split evenly over its micro-batches, but a sequence
+        is not split: its micro-batch carries at least all of its own tokens through every stage. So
+        the step takes at least what its heaviest sequence takes alone, and adding sequences to a
+        batch never makes the step faster than that sequence's own pass."""
+        n = len(new)
+        if self._single is not None:
+            return K.step_time_into(new, ctx, float(sampled), *self._single, acc)
+        if n <= 1:
+            return K.step_time_into(new, ctx, float(sampled), *self._for(n), acc)
+        split, alone = new_acc(), new_acc()
+        t_split = K.step_time_into(new, ctx, float(sampled), *self._for(n), split)
+        i = int(np.argmax(new))
+        one = slice(i, i + 1)
+        t_alone = K.step_time_into(new[one], ctx[one], float(min(sampled, 1)), *self._by_m[0], alone)
+        acc += alone if t_alone > t_split else split
+        return max(t_split, t_alone)
 
     def decode_span(
         self, ctx: np.ndarray, t0: float, t_stop: float, k_max: int, acc: np.ndarray
     ) -> tuple[int, float]:
-        """Advance decode steps (see sim/cost/_kernels.py::decode_span); acc accumulates the time split.
-        ctx is an int64 array."""
-        return K.decode_span(ctx, *self._args, t0, t_stop, k_max, acc)
+        """Advance decode steps (see sim/cost/_kernels.py::decode_span); acc (`new_acc()`) accumulates
+        the time split. ctx is an int64 array."""
+        if len(acc) != K.N_ACC:
+            raise ValueError(f"acc must hold {K.N_ACC} slots (new_acc()), got {len(acc)}")
+        args = self._single or self._for(len(ctx))
+        return K.decode_span(ctx, *args, t0, t_stop, k_max, acc)
 
     def breakdown(self, new, ctx, sampled: int) -> pd.DataFrame:
-        """One row per operator: FLOPs, bytes, times, bound, for reports and the dashboard. With
+        """One row per operator: FLOPs, bytes, times, active seconds (time weighted by the share of
+        dynamic power drawn), bound, for reports and the dashboard. With
         efficiency curves, `efficiency_compute`/`efficiency_memory` are the fractions of peak used and
         `extrapolated` marks an operator whose work per call lies outside a curve's measured range."""
-        t = self.table
+        t = self._table(len(new))
         x = K.batch_features(
-            np.asarray(new, np.int64), np.asarray(ctx, np.int64), float(sampled), t.window, t.moe_ratio
+            np.asarray(new, np.int64), np.asarray(ctx, np.int64), float(sampled), t.window, t.moe_ratio,
+            t.spill_from,
         )
         count = t.ops[:, K.COUNT]
         flops_one = t.flops_coef @ x
@@ -83,6 +129,7 @@ class CostModel:
         compute_s = flops / (t.ops[:, K.RATE_F] * eff_f)
         memory_s = nbytes / (t.ops[:, K.RATE_B] * eff_b)
         time_s = np.maximum(compute_s, memory_s) + t.ops[:, K.OVERHEAD] * count
+        active_s = np.minimum(time_s, t.ops[:, K.POWER_C] * compute_s + t.ops[:, K.POWER_M] * memory_s)
         link = t.ops[:, K.IS_LINK] > 0
         idle = (compute_s == 0) & (memory_s == 0)
         kind = np.where(compute_s >= memory_s, "compute", "memory")
@@ -96,12 +143,23 @@ class CostModel:
                 "compute_s": compute_s,
                 "memory_s": memory_s,
                 "time_s": time_s,
+                "active_s": active_s,
                 "bound": bound,
                 "efficiency_compute": eff_f,
                 "efficiency_memory": eff_b,
                 "extrapolated": out_f | out_b,
             }
         )
+
+
+ACC_ACTIVE = K.ACTIVE
+"""The accumulator slot of active seconds."""
+
+
+def new_acc() -> np.ndarray:
+    """An accumulator for `step_into` and `decode_span`: [total, compute-bound, memory-bound, link,
+    active] seconds."""
+    return np.zeros(K.N_ACC)
 
 
 def _curve_eval(ops: np.ndarray, start: int, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -120,8 +178,28 @@ def _curve_eval(ops: np.ndarray, start: int, size: np.ndarray) -> tuple[np.ndarr
 ONE_DEVICE = Parallelism()
 
 
-def RooflineCost(model: ModelArch, hw: Accelerator, par: Parallelism = ONE_DEVICE) -> CostModel:
-    return CostModel(build_ops(model, hw, par))
+def micro_batch(table: OpTable, m: int) -> OpTable:
+    """The table a batch costs when split into m micro-batches that follow each other through the
+    pipeline stages: every coefficient but the weights read once a step (`ONE`) and the
+    touched-expert share divided by m. A batch's step then takes m x (each stage's time for one
+    micro-batch + a hop), the time between its tokens once the pipeline is full (`sim.cost.pipeline`):
+    every stage reads its weights once per micro-batch, so splitting a memory-bound decode batch
+    costs weight reads, and a batch of fewer sequences than stages leaves stages idle."""
+    if m == 1:
+        return table
+    scale = np.full(K.N_FEATURES, 1.0 / m)
+    scale[[K.ONE, K.MOE_TOUCHED]] = 1.0
+    return replace(table, flops_coef=table.flops_coef * scale, bytes_coef=table.bytes_coef * scale)
+
+
+def RooflineCost(
+    model: ModelArch, hw: Accelerator, par: Parallelism = ONE_DEVICE, plan: MemoryPlan | None = None
+) -> CostModel:
+    """The step cost of one scheduler's batch on a replica split as `par`, each operator's bytes read
+    from the tier the replica's memory `plan` places them on (everything on the main tier without a
+    plan); with pipeline stages the batch runs as up to `par.pp` micro-batches in flight at once
+    (vLLM's batch queue of pp batches)."""
+    return CostModel(build_ops(model, hw, par, plan), micro_batches=par.pp)
 
 
 def FixedCost(step_s: float) -> CostModel:

@@ -30,7 +30,9 @@ class SchedulerConfig:
 
 @dataclass(frozen=True)
 class Pool:
-    """Identical replicas with one role: `mixed` (prefill and decode), `prefill` or `decode`."""
+    """Identical replicas with one role: `mixed` (prefill and decode), `prefill` or `decode`.
+    `batches_in_flight` scheduler batches run at once on each (a pipeline's micro-batches), so its
+    running-sequence and token caps are that many times the scheduler's."""
 
     role: str
     replicas: int
@@ -40,6 +42,7 @@ class Pool:
     swap_capacity_blocks: int = 0
     offload_bytes_per_s: float = 0.0
     offload_capacity_blocks: int = 0
+    batches_in_flight: int = 1
 
 
 @dataclass(frozen=True)

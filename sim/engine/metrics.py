@@ -7,6 +7,7 @@ dashboard all get the same numbers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,6 +84,7 @@ class RunConstants:
     tdp_w: float | None
     idle_fraction: float
     busy_device_s: float  # busy seconds of each replica x its devices, summed
+    active_device_s: float  # active seconds (sim.cost.pricing) of each replica x its devices, summed
     compute_bound_s: float
     memory_bound_s: float
     link_s: float
@@ -180,7 +182,7 @@ def assemble(t: Totals, win: steady.Window, measured: dict, load: stats.Load, c:
     if load.overloaded:  # percentiles of a queue that grows without bound describe only its length
         measured = {k: None for k in measured} | {"throughput_rps": float(load.sustainable_rps)}
     devices, duration = c.devices, t.duration_s
-    energy_j = pricing.energy_j(c.tdp_w, c.idle_fraction, duration, devices, c.busy_device_s)
+    energy_j = pricing.energy_j(c.tdp_w, c.idle_fraction, duration, devices, c.active_device_s)
     cost_usd = None
     if c.price_per_device_hour_usd is not None:
         cost_usd = pricing.run_cost_usd(
@@ -279,13 +281,14 @@ def block_seconds(timeseries: pd.DataFrame, column: str, until_s: float) -> floa
 @dataclass(frozen=True)
 class CachePrices:
     """What turns cached blocks and cache hits into seconds and money: bytes per KV block, USD per
-    byte-second of device memory (None without a price) and of the offload tier, prefill seconds per
-    prompt token, and USD per replica-second (None without a price)."""
+    byte-second of device memory (None without a price) and of the offload tier, the prefill seconds
+    a cached prefix of each given length saves (`sim.cost.prefill.prefill_s`: quadratic attention
+    included), and USD per replica-second (None without a price)."""
 
     block_bytes: float
     device_usd_per_byte_s: float | None
     offload_usd_per_byte_s: float
-    prefill_s_per_token: float
+    prefill_s: Callable[[np.ndarray], np.ndarray]
     usd_per_replica_s: float | None
 
 
@@ -312,7 +315,7 @@ def cache_summary(
     )
     sums = admitted.groupby("replica")[["cached_tokens", "prompt_tokens"]].sum()
     by_replica = sums["cached_tokens"] / sums["prompt_tokens"]
-    saved_s = cached * prices.prefill_s_per_token
+    saved_s = float(prices.prefill_s(admitted["cached_tokens"].to_numpy()).sum())
     out = {
         "prefix_hit_rate_tokens": cached / prompt if prompt else 0.0,
         "offload_hit_rate_tokens": reloaded / prompt if prompt else 0.0,

@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
+from sim.cost.roofline import new_acc
 from sim.engine import _kernels as K
 from sim.engine.config import CacheConfig, Pool, SchedulerConfig
 from sim.engine.context import Downstream, RunContext
@@ -54,7 +55,7 @@ class Replica(StepScheduler):
         self.prompt, self.output, self.work = ctx.prompt, ctx.output, ctx.work
         self.cluster = cluster
         self.outstanding_tokens = 0
-        self.acc = np.zeros(4)  # seconds: total, compute-bound, memory-bound, link
+        self.acc = new_acc()  # seconds: total, compute-bound, memory-bound, link, active
         self.stall_s = 0.0
         self.busy_s = 0.0
         self.offload_bytes = 0.0
@@ -136,7 +137,7 @@ class Replica(StepScheduler):
     def start_span(self, k_max: int) -> None:
         """Decode k_max steps in one kernel call; an arrival that could join cuts the span short."""
         t0 = self.env.now
-        acc = np.zeros(4)
+        acc = new_acc()
         # nothing changes the batch's contexts until the span commits
         k, t_end = self.cost.decode_span(self.kv[: self.n], t0, np.inf, k_max, acc)
         self.span = (t0, k_max, k, acc)
@@ -147,7 +148,7 @@ class Replica(StepScheduler):
     def cut_span(self) -> None:
         """End the span with the step in flight now, so the waiting request joins the next step."""
         t0, k_max, _, _ = self.span
-        acc = np.zeros(4)
+        acc = new_acc()
         k, t_end = self.cost.decode_span(self.kv[: self.n], t0, self.env.now, k_max, acc)
         self.timer.callbacks.remove(self.end_span)  # the old end fires with nobody listening
         self.span = (t0, k_max, k, acc)
@@ -159,7 +160,7 @@ class Replica(StepScheduler):
         A span otherwise takes them when it commits, so whoever reads the prefix cache mid-span
         (routing by cached prefix) would see entries those steps have already evicted."""
         t0, k_max, _, _ = self.span
-        k, _ = self.cost.decode_span(self.kv[: self.n], t0, self.env.now, k_max, np.zeros(4))
+        k, _ = self.cost.decode_span(self.kv[: self.n], t0, self.env.now, k_max, new_acc())
         self.take(int(K.reserve_span(self.S, self.n, self.L, k)))
 
     def end_span(self, _event) -> None:

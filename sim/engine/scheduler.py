@@ -133,8 +133,10 @@ class StepScheduler(Batch):
         watermark free for the running decodes (vLLM's admission rule, which keeps long prompts
         from starving each other half-prefilled); reserve those blocks and return the slot."""
         st = self.state
-        kv0 = int(st.swapped_kv[r] or st.transferred_kv[r])
-        target = max(self.prompt[r] + max(int(st.generated[r]) - 1, 0), kv0)
+        swapped, transferred = int(st.swapped_kv[r]), int(st.transferred_kv[r])
+        generated = int(st.generated[r])
+        kv0 = swapped or transferred
+        target = max(self.prompt[r] + max(generated - 1, 0), kv0)
         if not self.cfg.chunked_prefill and target - kv0 > budget and self.n > 0:
             return None
         hits, reload, hashes = 0, 0, ()
@@ -159,14 +161,15 @@ class StepScheduler(Batch):
         cached = min((hits + reload) * self.block_tokens, target - 1) if shared else 0
         kv0 = max(kv0, cached)
         self.rid[i], self.kv[i], self.target[i] = r, kv0, target
-        self.gen[i], self.out[i] = st.generated[r], self.output[r]
+        self.gen[i], self.out[i] = generated, self.output[r]
         self.blocks[i], self.shared[i] = need - reload * per_entry, shared
         self.pinned[i] = [int(h) for h in hashes[: hits + reload]] if shared else []
-        if st.swapped_kv[r]:  # swap the parked KV back in
-            self.swap_free_blocks += int(self.layout.blocks_for(int(st.swapped_kv[r])))
-            self.stall_s += st.swapped_kv[r] * self.token_bytes / self.pool.swap_bytes_per_s
+        if swapped:  # swap the parked KV back in
+            self.swap_free_blocks += int(self.layout.blocks_for(swapped))
+            self.stall_s += swapped * self.token_bytes / self.pool.swap_bytes_per_s
             st.swapped_kv[r] = 0
-        st.transferred_kv[r] = 0
+        if transferred:
+            st.transferred_kv[r] = 0
         if math.isnan(st.scheduled_s[r]):
             st.scheduled_s[r] = self.env.now
             st.replica[r] = self.index

@@ -36,8 +36,12 @@ def build_replicas(
     prefill) or back (decode) pool."""
     replicas: list[Replica] = []
     for pool in pools:
+        k = pool.batches_in_flight
+        caps = cfg if k == 1 else replace(
+            cfg, max_num_seqs=cfg.max_num_seqs * k, max_num_batched_tokens=cfg.max_num_batched_tokens * k
+        )
         for _ in range(pool.replicas):
-            rep = Replica(len(replicas), pool, cfg, cache, ctx, hub)
+            rep = Replica(len(replicas), pool, caps, cache, ctx, hub)
             replicas.append(rep)
             (hub.back if pool.role == "decode" else hub.front).append(rep)
     return replicas

@@ -63,6 +63,8 @@ MODEL_ALIASES = {
     "deepseekv3": "deepseek-v3",
     "qwen330ba3b": "qwen3-30b-a3b",
     "qwen330ba3b2507": "qwen3-30b-a3b",
+    "gptoss20b": "gpt-oss-20b",
+    "gptoss120b": "gpt-oss-120b",
 }
 # model key -> the context (tokens) of that checkpoint where it differs from its preset's.
 CONTEXT_OVERRIDES = {
@@ -96,6 +98,10 @@ GPU_ALIASES = {
     "b200": "b200",
     "b200sxm180gb": "b200",
     "gb200": "gb200",
+    "gb300": "gb300",
+    "b300": "b300",
+    "a100pcie": "a100-80g-pcie",
+    "a10080gbpcie": "a100-80g-pcie",
     "mi300x": "mi300x",
     "mi325x": "mi325x",
     "tpuv5e": "tpu-v5e",

@@ -32,7 +32,7 @@ import pandas as pd
 from hardware.catalog import load_hardware
 from hardware.spec import Accelerator
 from sim.cost.parallelism import ConfigError, Parallelism
-from sim.cost.roofline import CostModel, RooflineCost
+from sim.cost.roofline import CostModel, RooflineCost, new_acc
 from sim.fidelity import names, serving
 from workloads.catalog import load_model
 from workloads.model import ModelArch
@@ -274,7 +274,7 @@ def _static(cost: CostModel, batch: int, isl: int, osl: int) -> tuple[float, flo
     prefill = cost.step(np.full(batch, isl), np.zeros(batch, np.int64), batch).total_s
     decode = 0.0
     if osl > 1:
-        _, decode = cost.decode_span(np.full(batch, isl, np.int64), 0.0, np.inf, osl - 1, np.zeros(4))
+        _, decode = cost.decode_span(np.full(batch, isl, np.int64), 0.0, np.inf, osl - 1, new_acc())
     return prefill, decode
 
 
@@ -383,9 +383,9 @@ def _not_modelled(row) -> str:
 
 
 def _context_limit(model: ModelArch, tokens: float) -> str:
-    limit = model.max_context_tokens
+    limit = model.context_limit_tokens
     if limit is not None and tokens > limit:
-        return f"context_limit: {tokens:,.0f} tokens exceed {model.name}'s max context of {limit:,}"
+        return f"context_limit: {tokens:,.0f} tokens exceed {model.name}'s context limit of {limit:,}"
     return ""
 
 

@@ -7,7 +7,10 @@ requests as its KV pool holds (up to `max_batch`): the group's price per second 
 to end time (`estimate`) / the batch. Two effects raise the price per token as context grows: the
 batch shrinks as each sequence's KV grows, and at some length the request no longer fits the group
 and the device count steps up. That step is the effect behind providers' price tiers above about
-200K tokens.
+200K tokens. Every group reserves activations for a full step of the scheduler's token budget
+(`Memory.max_batched_tokens`: lower it for an SRAM-only device, whose chips hold a few hundred MB),
+and prompts past the model's context limit (its trained context extended by rope_scaling) are not
+served: their rows do not fit.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ import pandas as pd
 
 from hardware.spec import Accelerator
 from sim.cost import pricing
-from sim.cost.estimate import estimate, smallest_fit
-from sim.cost.memory import MemoryPlan, memory_plan
-from sim.cost.parallelism import Parallelism
+from sim.cost.estimate import DEFAULT_MEMORY, Memory, estimate, smallest_fit
+from sim.cost.memory import MemoryPlan
+from sim.cost.ops import build_ops
+from sim.cost.parallelism import ConfigError, Parallelism
 from sim.scenario import CostAssumptions
 from workloads.model import ModelArch
 
@@ -34,6 +38,9 @@ GROUP_COLUMNS = (
     "devices",
     "tp",
     "pp",
+    "ep",
+    "attention_dp",
+    "cp",
     "batch",
     "e2e_s",
     "device_s_per_request",
@@ -67,22 +74,38 @@ def _longest_held(plan: MemoryPlan, output_tokens: int, low: int, high: int) -> 
     return low
 
 
+def _smallest(
+    model: ModelArch, hw: Accelerator, context: int, memory: Memory, after: Parallelism | None = None
+) -> Parallelism | None:
+    return smallest_fit(model, hw, context, 1, memory, memory.max_batched_tokens, after)
+
+
+def _plan(model: ModelArch, hw: Accelerator, par: Parallelism, memory: Memory) -> MemoryPlan:
+    return memory.plan(model, hw, par, memory.max_batched_tokens)
+
+
 def smallest_groups(
-    model: ModelArch, hw: Accelerator, output_tokens: int, min_context: int, max_context: int
+    model: ModelArch,
+    hw: Accelerator,
+    output_tokens: int,
+    min_context: int,
+    max_context: int,
+    memory: Memory = DEFAULT_MEMORY,
 ) -> list[tuple[int, Parallelism | None]]:
     """The group `smallest_fit` picks for every prompt length in [min_context, max_context], as
     (first prompt length, group) runs in order; None from where no group searched holds a request.
 
     A group holds every prompt up to its longest, and a group `smallest_fit` tries earlier holds none
     of them (else it would have been picked at the run's start), so one `smallest_fit` call per run
-    and a bisection over one memory plan find the run's end."""
-    start, par = min_context, smallest_fit(model, hw, min_context + output_tokens)
+    and a bisection over one memory plan find the run's end; each search resumes where the last
+    run's stopped."""
+    start, par = min_context, _smallest(model, hw, min_context + output_tokens, memory)
     runs = [(start, par)]
     while par is not None:
-        last = _longest_held(memory_plan(model, hw, par), output_tokens, start, max_context)
+        last = _longest_held(_plan(model, hw, par, memory), output_tokens, start, max_context)
         if last >= max_context:
             break
-        start, par = last + 1, smallest_fit(model, hw, last + 1 + output_tokens)
+        start, par = last + 1, _smallest(model, hw, last + 1 + output_tokens, memory, par)
         runs.append((start, par))
     return runs
 
@@ -97,11 +120,16 @@ def _jumps(hardware: str, runs: Sequence[tuple[int, Parallelism | None]]) -> lis
 
 
 def jumps(
-    model: ModelArch, hw: Accelerator, output_tokens: int, min_context: int, max_context: int
+    model: ModelArch,
+    hw: Accelerator,
+    output_tokens: int,
+    min_context: int,
+    max_context: int,
+    memory: Memory = DEFAULT_MEMORY,
 ) -> list[Jump]:
     """Every prompt length in [min_context, max_context] where the smallest group grows (the device
     count never falls as context grows)."""
-    return _jumps(hw.name, smallest_groups(model, hw, output_tokens, min_context, max_context))
+    return _jumps(hw.name, smallest_groups(model, hw, output_tokens, min_context, max_context, memory))
 
 
 def contexts(min_context: int, max_context: int, edges: Sequence[Jump] = ()) -> list[int]:
@@ -112,10 +140,13 @@ def contexts(min_context: int, max_context: int, edges: Sequence[Jump] = ()) -> 
     return sorted(c for c in grid if min_context <= c <= max_context)
 
 
-def shapes(model: ModelArch, hw: Accelerator, smallest: Parallelism) -> list[Parallelism]:
-    """Groups to cost a request on: the smallest that holds it, and the next `GROUP_POWERS` powers of
+def shapes(
+    model: ModelArch, hw: Accelerator, smallest: Parallelism, extra: Sequence[Parallelism] = ()
+) -> list[Parallelism]:
+    """Groups to cost a request on: the smallest that holds it, the next `GROUP_POWERS` powers of
     two at or above its size, each with the widest tp up to 8 that divides the heads and the group
-    and pipeline stages for the rest; only groups the hardware can link."""
+    and pipeline stages for the rest, only groups the hardware can link; and the `extra` splits
+    asked for (context or expert parallel) that are at least as large as the smallest."""
     heads = model.num_heads or 1
     first = 1 << (smallest.devices - 1).bit_length()
     out = [smallest]
@@ -125,20 +156,36 @@ def shapes(model: ModelArch, hw: Accelerator, smallest: Parallelism) -> list[Par
         par = Parallelism(tp, devices // tp)
         if par.pp <= model.num_layers and linked and par not in out:
             out.append(par)
+    out.extend(par for par in extra if par.devices >= smallest.devices and par not in out)
     return out
 
 
 def _device_s(
-    model: ModelArch, hw: Accelerator, par: Parallelism, context: int, output_tokens: int, max_batch: int
+    model: ModelArch,
+    hw: Accelerator,
+    par: Parallelism,
+    context: int,
+    output_tokens: int,
+    max_batch: int,
+    memory: Memory,
 ) -> tuple[int, float, float] | None:
     """(batch, e2e_s, device-seconds per request) of `context`-token requests on group `par`; None
     when not even one fits."""
-    plan = memory_plan(model, hw, par)
+    plan = _plan(model, hw, par, memory)
     batch = min(max_batch, plan.max_batch(context + output_tokens)) if plan.fits else 0
     if batch < 1:
         return None
-    e2e_s = estimate(model, hw, par, context, output_tokens, batch).e2e_s
+    e2e_s = estimate(model, hw, par, context, output_tokens, batch, memory).e2e_s
     return batch, e2e_s, par.devices * e2e_s / batch
+
+
+def _runs_on(model: ModelArch, hw: Accelerator, par: Parallelism) -> bool:
+    """Whether `par` can run `model` on `hw` at all (its groups fit the topology)."""
+    try:
+        build_ops(model, hw, par)
+    except ConfigError:
+        return False
+    return True
 
 
 def _per_1m(device_hour_usd: float | None, device_s: float, context: int) -> float | None:
@@ -155,23 +202,28 @@ def _row(
     output_tokens: int,
     max_batch: int,
     device_hour: float | None,
+    memory: Memory,
+    extra: Sequence[Parallelism] = (),
 ) -> dict:
     """One row of the curve: `context`-token requests on the cheapest of the groups `shapes` offers
-    above `smallest`, and on `smallest` itself."""
+    above `smallest`, and on `smallest` itself; a request past the model's context limit fits none."""
+    limit = model.context_limit_tokens
+    served = smallest is not None and (limit is None or context + output_tokens <= limit)
     row = {
         "hardware": hw.name,
         "context_tokens": context,
-        "fits": smallest is not None,
+        "fits": served,
         "min_devices": smallest.devices if smallest else None,
+        "context_limit_tokens": limit,
         **dict.fromkeys(GROUP_COLUMNS),
     }
     runs = (
         [
             (par, run)
-            for par in shapes(model, hw, smallest)
-            if (run := _device_s(model, hw, par, context, output_tokens, max_batch))
+            for par in shapes(model, hw, smallest, extra)
+            if (run := _device_s(model, hw, par, context, output_tokens, max_batch, memory))
         ]
-        if smallest
+        if served
         else []
     )
     if not runs:
@@ -181,6 +233,9 @@ def _row(
         devices=par.devices,
         tp=par.tp,
         pp=par.pp,
+        ep=par.ep,
+        attention_dp=par.attention_dp,
+        cp=par.cp,
         batch=batch,
         e2e_s=e2e_s,
         device_s_per_request=device_s,
@@ -205,12 +260,17 @@ def cost_curve(
     *,
     cost: CostAssumptions | None = None,
     max_batch: int = 256,
+    memory: Memory = DEFAULT_MEMORY,
+    extra: Sequence[Parallelism] = (),
 ) -> tuple[pd.DataFrame, list[Jump]]:
     """One row per (hardware, prompt length): `min_devices` (smallest group that holds one request)
     and USD per 1M prompt tokens on it; the cheapest group's devices, tp, pp and batch, e2e_s,
     device-seconds per request, the group's USD per hour, USD per request and per 1M prompt tokens
-    (None without a price; `fits` False past every group searched). Also the jumps of `min_devices`
-    for every hardware."""
+    (None without a price; `fits` False past every group searched and past the model's context limit,
+    `context_limit_tokens`, the trained context extended by rope_scaling). Also the jumps of
+    `min_devices` for every hardware. `extra` splits (context parallelism for long prompts, expert
+    parallelism with data-parallel attention for MoE models) are costed beside the tp x pp groups
+    wherever they hold a request; a split that cannot run on a hardware is skipped there."""
     if not 1 <= min_context < max_context:
         raise ValueError(f"context range {min_context:,}..{max_context:,}: need 1 <= min < max")
     if output_tokens < 1:
@@ -218,14 +278,17 @@ def cost_curve(
     cost = cost or CostAssumptions()
     rows, all_jumps = [], []
     for hw in hardware:
-        runs = smallest_groups(model, hw, output_tokens, min_context, max_context)
+        runs = smallest_groups(model, hw, output_tokens, min_context, max_context, memory)
         starts = [start for start, _ in runs]
         edges = _jumps(hw.name, runs)
         all_jumps.extend(edges)
         device_hour = pricing.device_hour_at_tdp_usd(
             hw, cost.amortization_years, cost.electricity_usd_per_kwh
         )
+        usable = [par for par in extra if _runs_on(model, hw, par)]
         for context in contexts(min_context, max_context, edges):
             smallest = runs[bisect_right(starts, context) - 1][1]
-            rows.append(_row(model, hw, smallest, context, output_tokens, max_batch, device_hour))
+            rows.append(
+                _row(model, hw, smallest, context, output_tokens, max_batch, device_hour, memory, usable)
+            )
     return pd.DataFrame(rows), all_jumps

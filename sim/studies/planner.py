@@ -27,6 +27,7 @@ on the seed or on how many requests the first simulation used.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -37,8 +38,7 @@ from hardware.spec import Accelerator
 from sim.api import make_requests
 from sim.api import run as run_scenario
 from sim.cost import pricing
-from sim.cost.estimate import estimate
-from sim.cost.memory import memory_plan
+from sim.cost.estimate import Memory, estimate
 from sim.engine.summary import Summary
 from sim.runnable import scenario_from_dict
 from sim.scenario import CostAssumptions, Scenario, ScenarioError, set_path
@@ -78,27 +78,51 @@ class Demand:
 @dataclass(frozen=True)
 class SearchSpace:
     """Which configurations a plan may try: `hardware` presets (empty: the base scenario's own), the
-    tensor-parallel degrees `tps`, at most `max_devices` devices, and with `disaggregated` each
-    (hardware, tp) also as prefill and decode pools."""
+    tensor-parallel degrees `tps`, with each every combination of expert-parallel, data-parallel
+    attention, pipeline and context-parallel degrees in `eps`, `attention_dps`, `pps` and `cps`, at
+    most `max_devices` devices, and with `disaggregated` each also as prefill and decode pools."""
 
     hardware: tuple[str, ...] = ()
     tps: tuple[int, ...] = (1, 2, 4, 8)
     max_devices: int = 64
     disaggregated: bool = False
+    eps: tuple[int, ...] = (1,)
+    attention_dps: tuple[int, ...] = (1,)
+    pps: tuple[int, ...] = (1,)
+    cps: tuple[int, ...] = (1,)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hardware", tuple(self.hardware or ()))
-        object.__setattr__(self, "tps", tuple(self.tps))
+        for name in ("hardware", "tps", "eps", "attention_dps", "pps", "cps"):
+            object.__setattr__(self, name, tuple(getattr(self, name) or ()))
+
+    def splits(self) -> list[dict[str, int]]:
+        """The degrees beyond tp to try with each tp: every ep x attention_dp x pp x cp given (an
+        empty mapping for the base's own)."""
+        out = []
+        for ep, dp, pp, cp in itertools.product(self.eps, self.attention_dps, self.pps, self.cps):
+            degrees = {"ep": ep, "attention_dp": dp, "pp": pp, "cp": cp}
+            out.append({k: v for k, v in degrees.items() if v > 1})
+        return out
 
 
 def candidate_scenario(
-    base: dict, demand: Demand, hardware: str | None, tp: int, replicas: int, *, prefill_replicas: int = 0
+    base: dict,
+    demand: Demand,
+    hardware: str | None,
+    tp: int,
+    replicas: int,
+    *,
+    prefill_replicas: int = 0,
+    split: dict[str, int] | None = None,
 ) -> Scenario:
-    """The base scenario on `replicas` x `tp` x `hardware` (None keeps the base's), offered the
-    demand's load for its number of requests, with its SLO thresholds set for goodput. With
-    `prefill_replicas`, that many of the replicas form a prefill pool and the rest a decode pool."""
+    """The base scenario on `replicas` x `tp` x `hardware` (None keeps the base's), with the other
+    parallel degrees in `split` (ep, attention_dp, pp, cp), offered the demand's load for its number
+    of requests, with its SLO thresholds set for goodput. With `prefill_replicas`, that many of the
+    replicas form a prefill pool and the rest a decode pool."""
     data = set_path(base, "hardware", hardware) if hardware is not None else base
     data = set_path(data, "parallelism.tp", tp)
+    for key, degree in (split or {}).items():
+        data = set_path(data, f"parallelism.{key}", degree)
     cluster = {
         k: v
         for k, v in (data.get("cluster") or {}).items()
@@ -106,8 +130,8 @@ def candidate_scenario(
     }
     if prefill_replicas:
         pools = {
-            "prefill": {"replicas": prefill_replicas, "tp": tp},
-            "decode": {"replicas": replicas - prefill_replicas, "tp": tp},
+            "prefill": {"replicas": prefill_replicas, "tp": tp, **(split or {})},
+            "decode": {"replicas": replicas - prefill_replicas, "tp": tp, **(split or {})},
         }
         data = set_path(data, "cluster", {**cluster, "disaggregated": pools})
     else:
@@ -119,15 +143,22 @@ def candidate_scenario(
     return scenario_from_dict(data)
 
 
+def scenario_memory(scenario: Scenario) -> Memory:
+    """The scenario's scheduler budget, memory fraction and placement, as `estimate` takes them."""
+    sched = scenario.scheduler
+    return Memory(sched.max_num_batched_tokens, sched.memory_fraction, scenario.placement)
+
+
 def replica_bound_rps(scenario: Scenario, prompt_tokens: float, output_tokens: float) -> float:
     """Requests/s one replica of `scenario` carries at best (see the module docstring, step 2)."""
     sched = scenario.scheduler
-    plan = memory_plan(
-        scenario.model, scenario.hardware, scenario.par, sched.memory_fraction, sched.max_num_batched_tokens
-    )
+    memory = scenario_memory(scenario)
+    plan = memory.plan(scenario.model, scenario.hardware, scenario.par, sched.max_num_batched_tokens)
     prompt, output = max(1, math.ceil(prompt_tokens)), max(1, math.ceil(output_tokens))
-    batch = max(1, min(sched.max_num_seqs, plan.kv_capacity_tokens // prompt))
-    est = estimate(scenario.model, scenario.hardware, scenario.par, prompt, output, batch)
+    par = scenario.par
+    running = sched.max_num_seqs * par.pp * par.engines  # every scheduler, pp batches in flight each
+    batch = max(1, min(running, plan.kv_capacity_tokens // prompt))
+    est = estimate(scenario.model, scenario.hardware, par, prompt, output, batch, memory)
     return batch / est.e2e_s
 
 
@@ -135,13 +166,12 @@ def prefill_share(scenario: Scenario, prompt_tokens: float, output_tokens: float
     """Share of a request's replica time spent in prefill: its prompt's prefill alone against its
     part of a full decode batch. Disaggregated candidates give the prefill pool this share."""
     sched = scenario.scheduler
-    plan = memory_plan(
-        scenario.model, scenario.hardware, scenario.par, sched.memory_fraction, sched.max_num_batched_tokens
-    )
+    memory = scenario_memory(scenario)
+    plan = memory.plan(scenario.model, scenario.hardware, scenario.par, sched.max_num_batched_tokens)
     prompt, output = max(1, math.ceil(prompt_tokens)), max(1, math.ceil(output_tokens))
     batch = max(1, min(sched.max_num_seqs, plan.kv_capacity_tokens // prompt))
-    prefill_s = estimate(scenario.model, scenario.hardware, scenario.par, prompt, 1, 1).prefill_s
-    decoded = estimate(scenario.model, scenario.hardware, scenario.par, prompt, output, batch)
+    prefill_s = estimate(scenario.model, scenario.hardware, scenario.par, prompt, 1, 1, memory).prefill_s
+    decoded = estimate(scenario.model, scenario.hardware, scenario.par, prompt, output, batch, memory)
     decode_s = (decoded.e2e_s - decoded.prefill_s) / batch
     return prefill_s / (prefill_s + decode_s)
 
@@ -171,6 +201,7 @@ class Candidate:
     prefill_replicas: int = 0  # > 0: disaggregated, that many replicas prefill and the rest decode
     verdict: str = Verdict.misses.value
     requests: int = 0
+    split: dict[str, int] = field(default_factory=dict)  # degrees beyond tp: ep, attention_dp, pp, cp
 
     @property
     def label(self) -> str:
@@ -227,6 +258,7 @@ class _Pair:
     guess: int
     rmax: int
     prefill_share: float | None = None  # set: disaggregated pools split by this share
+    split: tuple[tuple[str, int], ...] = ()  # degrees beyond tp
 
     @property
     def label(self) -> str:
@@ -270,43 +302,50 @@ def _pairs(base: dict, demand: Demand, space: SearchSpace) -> tuple[list[_Pair],
     workload = None
     qps, max_devices = demand.qps, space.max_devices
     hardware: Sequence[str | None] = space.hardware or (None,)
-    for hw in hardware:
-        for tp in space.tps:
-            try:
-                one = candidate_scenario(base, demand, hw, tp, 1)
-            except ScenarioError as exc:
-                skipped.append(Skipped(hw or "base", tp, str(exc)))
-                continue
-            name = one.hardware.name
-            price = device_hour_usd(one.hardware, one.cost)
-            if price is None:
-                skipped.append(Skipped(name, tp, f"{name} has no price (hardware.price)"))
-                continue
-            per = one.par.devices
-            if per > max_devices:
-                skipped.append(
-                    Skipped(name, tp, f"one replica needs {per} devices, over --max-devices {max_devices}")
-                )
-                continue
-            if workload is None:
-                workload = _mean_lengths(one)
-            bound = replica_bound_rps(one, workload[0], workload[1])
-            lo = max(1, math.ceil(qps / (ROOFLINE_SLACK * bound)))
-            rmax = max_devices // per
-            if lo > rmax:
-                why = (
-                    f"roofline bound {bound:.3g} req/s per replica: {qps:g} req/s needs at least {lo} "
-                    f"replica(s) ({lo * per} devices), over --max-devices {max_devices}"
-                )
-                skipped.append(Skipped(name, tp, why))
-                continue
-            guess = min(rmax, max(lo, math.ceil(qps / bound)))
-            pairs.append(_Pair(hw, name, tp, one.par.pp, per, price * per, lo, guess, rmax))
-            if space.disaggregated and one.par.pp == 1 and rmax >= 2:
-                share = prefill_share(one, workload[0], workload[1])
-                pairs.append(_Pair(hw, name, tp, 1, per, price * per, max(2, lo), max(2, guess), rmax, share))
+    for hw, tp, degrees in itertools.product(hardware, space.tps, space.splits()):
+        try:
+            one = candidate_scenario(base, demand, hw, tp, 1, split=degrees)
+        except ScenarioError as exc:
+            skipped.append(Skipped(hw or "base", tp, _with_split(str(exc), degrees)))
+            continue
+        name = one.hardware.name
+        price = device_hour_usd(one.hardware, one.cost)
+        if price is None:
+            skipped.append(Skipped(name, tp, _with_split(f"{name} has no price (hardware.price)", degrees)))
+            continue
+        per = one.par.devices
+        if per > max_devices:
+            why = f"one replica needs {per} devices, over --max-devices {max_devices}"
+            skipped.append(Skipped(name, tp, _with_split(why, degrees)))
+            continue
+        if workload is None:
+            workload = _mean_lengths(one)
+        bound = replica_bound_rps(one, workload[0], workload[1])
+        lo = max(1, math.ceil(qps / (ROOFLINE_SLACK * bound)))
+        rmax = max_devices // per
+        if lo > rmax:
+            why = (
+                f"roofline bound {bound:.3g} req/s per replica: {qps:g} req/s needs at least {lo} "
+                f"replica(s) ({lo * per} devices), over --max-devices {max_devices}"
+            )
+            skipped.append(Skipped(name, tp, _with_split(why, degrees)))
+            continue
+        guess = min(rmax, max(lo, math.ceil(qps / bound)))
+        key = tuple(sorted(degrees.items()))
+        pairs.append(_Pair(hw, name, tp, one.par.pp, per, price * per, lo, guess, rmax, None, key))
+        if space.disaggregated and one.par.pp == 1 and rmax >= 2:
+            share = prefill_share(one, workload[0], workload[1])
+            lo2, guess2 = max(2, lo), max(2, guess)
+            pairs.append(_Pair(hw, name, tp, 1, per, price * per, lo2, guess2, rmax, share, key))
     pairs.sort(key=lambda p: (p.floor_cost, p.name, p.tp))
     return pairs, skipped, workload
+
+
+def _with_split(reason: str, degrees: dict[str, int]) -> str:
+    """A skip reason naming the degrees beyond tp it was tried with."""
+    if not degrees:
+        return reason
+    return f"with {', '.join(f'{k} {v}' for k, v in degrees.items())}: {reason}"
 
 
 def _search_pairs(
@@ -376,7 +415,8 @@ def plan(
     pairs, skipped, workload = _pairs(base, demand, space)
     simulations = 0
 
-    streams = {demand.requests: workload[2]}  # the same requests for every configuration
+    # the same requests for every configuration (none to draw when every configuration was skipped)
+    streams = {demand.requests: workload[2]} if workload is not None else {}
 
     def simulate(pair: _Pair, replicas: int) -> Candidate:
         nonlocal simulations
@@ -387,7 +427,9 @@ def plan(
                 progress(f"{pair.label} tp={pair.tp} x {replicas} replicas, {count:,} requests")
             sized = replace(demand, requests=count)
             split = pair.prefill_replicas(replicas)
-            sc = candidate_scenario(base, sized, pair.hardware, pair.tp, replicas, prefill_replicas=split)
+            sc = candidate_scenario(
+                base, sized, pair.hardware, pair.tp, replicas, prefill_replicas=split, split=dict(pair.split)
+            )
             if count not in streams:
                 streams[count] = make_requests(sc)
             summary = run_scenario(sc, requests=streams[count]).summary
@@ -472,4 +514,5 @@ def _candidate(
         pair.prefill_replicas(replicas),
         judged.value,
         requests,
+        dict(pair.split),
     )

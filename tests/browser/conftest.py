@@ -57,7 +57,7 @@ def _sweep(folder: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def dashboard_app(tmp_path_factory):
+def dashboard_app(tmp_path_factory, jobs):
     import dash
 
     from dashboard.app import Settings, create_app
@@ -65,9 +65,7 @@ def dashboard_app(tmp_path_factory):
     if dash.page_registry:  # the unit tests' app, in a run that mixes both
         app = dash.get_app()
     else:
-        app = create_app(
-            Settings(data_root=tmp_path_factory.mktemp("data"), cache_dir=tmp_path_factory.mktemp("cache"))
-        )
+        app = create_app(Settings(data_root=tmp_path_factory.mktemp("data"), job_dir=jobs.root))
     sweep = app.server.config["CTXSIM_SETTINGS"].data_root / "sweeps" / "bw-x-replicas"
     if not sweep.exists():
         _sweep(sweep)

@@ -8,6 +8,7 @@ from selenium.webdriver.common.keys import Keys
 from typer.testing import CliRunner
 
 from dashboard.runs import COMPARED, compare_table
+from dashboard.whatif import sram_memory
 from hardware import load_hardware
 from sim.cost.estimate import estimate, smallest_fit
 from sim.format import number, seconds_significant
@@ -110,7 +111,9 @@ def test_designer_slider_gives_the_api_numbers(dash_duo, dashboard_app, screensh
         )
     )
     model = load_model("llama-3.1-8b")
-    api = estimate(model, hw, smallest_fit(model, hw, 65536 + 256, 1), 65536, 256, 1)
+    memory = sram_memory(hw)  # the designer places weights in on-chip SRAM first, as its knob says
+    par = smallest_fit(model, hw, 65536 + 256, 1, memory, 65536)
+    api = estimate(model, hw, par, 65536, 256, 1, memory)
     dash_duo.wait_for_text_to_equal("#designer-tpot-modified", seconds_significant(api.tpot_s), timeout=30)
     dash_duo.wait_for_text_to_equal("#designer-ttft-modified", seconds_significant(api.ttft_s), timeout=30)
     assert (_cell(dash_duo, "ttft"), _cell(dash_duo, "tpot")) != before

@@ -160,3 +160,12 @@ def test_table_output_and_catalog():
     models = json.loads(run("catalog", "models", "--json").stdout)
     assert {m["name"] for m in models} >= {"llama-3.1-8b", "deepseek-v3"}
     assert all(m["source"] for m in models)
+
+
+def test_estimate_context_limit_and_rope_factor():
+    args = ("estimate", "--model", "llama-3.1-70b", "--hardware", "h200", "--tp", "8",
+            "--input", "500000", "--output", "100", "--json")
+    data = json.loads(run(*args).stdout)
+    assert data["fits"] is False and data["reason"].startswith("context_limit")
+    data = json.loads(run(*args, "--rope-factor", "4").stdout)
+    assert data["fits"] is True and data["model_max_context_tokens"] == 524_288

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from hardware import load_hardware
 from hardware.spec import Curve, Curves, Efficiency
+from sim.cost import _kernels as K
 from sim.cost.parallelism import Parallelism
 from sim.cost.roofline import CostModel, RooflineCost
 from workloads import load_model
@@ -27,6 +28,9 @@ MODELS = {
     "mamba2-2.7b": "SSM only",
     "gemma-3-27b": "sliding-window and full attention",
     "llama-4-scout": "chunked attention as a window, MoE",
+    "deepseek-v3.2-exp": "MLA with DeepSeek sparse attention and its indexer",
+    "qwen3-next-80b-a3b": "gated-DeltaNet linear attention hybrid",
+    "gpt-oss-120b": "sliding and full attention, MXFP4 experts",
 }
 
 
@@ -78,7 +82,7 @@ mixed_batches = st.lists(st.one_of(decodes, prefill_chunks), min_size=1, max_siz
 
 
 def _fast(cost: CostModel, new: np.ndarray, ctx: np.ndarray, sampled: int) -> np.ndarray:
-    acc = np.zeros(4)
+    acc = np.zeros(K.N_ACC)
     total = cost.step_into(new, ctx, sampled, acc)
     assert total == acc[0]
     return acc
@@ -96,8 +100,9 @@ def test_step_into_equals_breakdown(batch, key, data):
     assert acc[0] == pytest.approx(rows["time_s"].sum(), rel=REL)
     for slot, bound in ((1, "compute"), (2, "memory"), (3, "link")):
         assert acc[slot] == pytest.approx(by_bound.get(bound, 0.0), rel=REL, abs=1e-15)
+    assert acc[4] == pytest.approx(rows["active_s"].sum(), rel=REL, abs=1e-15)
     step = cost.step(new, ctx, sampled)
-    assert (step.total_s, step.compute_bound_s, step.memory_bound_s, step.link_s) == tuple(acc)
+    assert (step.total_s, step.compute_bound_s, step.memory_bound_s, step.link_s, step.active_s) == tuple(acc)
 
 
 @settings(deadline=None, max_examples=150)
@@ -106,7 +111,7 @@ def test_decode_span_equals_single_steps(ctx, k, key):
     cost = COSTS[key]
     ctx = np.array(ctx, np.int64)
     ones = np.ones(len(ctx), np.int64)
-    span = np.zeros(4)
+    span = np.zeros(K.N_ACC)
     steps_done, end_s = cost.decode_span(ctx, 0.0, np.inf, k, span)
     single = sum(_fast(cost, ones, ctx + i, len(ctx)) for i in range(k))
     assert steps_done == k

@@ -2,20 +2,19 @@
 process-wide: build one app per session (or reuse the one the browser tests built)."""
 
 import sys
+import time
 
 import dash
 import pytest
 
 
 @pytest.fixture(scope="session")
-def dashboard_app(tmp_path_factory):
+def dashboard_app(tmp_path_factory, jobs):
     from dashboard.app import Settings, create_app
 
     if dash.page_registry:
         return dash.get_app()
-    return create_app(
-        Settings(data_root=tmp_path_factory.mktemp("data"), cache_dir=tmp_path_factory.mktemp("cache"))
-    )
+    return create_app(Settings(data_root=tmp_path_factory.mktemp("data"), job_dir=jobs.root))
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +26,25 @@ def pages(dashboard_app):
 @pytest.fixture(scope="session")
 def settings(dashboard_app):
     return dashboard_app.server.config["CTXSIM_SETTINGS"]
+
+
+@pytest.fixture
+def session():
+    """A fresh browser-window session id."""
+    from dashboard.jobs import new_session
+
+    return new_session()
+
+
+@pytest.fixture
+def finish(jobs):
+    """`finish(key)` waits for a job to leave the queue and end, and returns its status."""
+
+    def wait(key: str, timeout_s: float = 120.0):
+        deadline = time.monotonic() + timeout_s
+        while (status := jobs.status(key)).state in ("queued", "running"):
+            assert time.monotonic() < deadline, f"job still {status.state} after {timeout_s} s"
+            time.sleep(0.05)
+        return status
+
+    return wait

@@ -1,12 +1,18 @@
 """Page callbacks called as plain functions: parse, call the API, format."""
 
 import json
+import os
+import signal
+import time
 
+import dash
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from dashboard.runs import COMPARED, form_values, read_example
+from dashboard.whatif import sram_memory
 from hardware import load_hardware
 from sim.api import run
 from sim.cost.estimate import estimate, smallest_fit
@@ -42,7 +48,9 @@ def test_designer_numbers_are_the_estimate(pages):
         }
     )
     model = load_model("llama-3.1-8b").with_dtypes(None, "fp8")
-    api = estimate(model, hw, smallest_fit(model, hw, 65536 + 256, 4), 65536, 256, 4)
+    memory = sram_memory(hw)  # the designer's placement: weights first in the on-chip tier
+    par = smallest_fit(model, hw, 65536 + 256, 4, memory, 4 * 65536)
+    api = estimate(model, hw, par, 65536, 256, 4, memory)
     assert error is None
     assert cells["ttft", "modified"] == seconds_significant(api.ttft_s)
     assert cells["tpot", "modified"] == seconds_significant(api.tpot_s)
@@ -84,7 +92,8 @@ def test_cost_curve_has_both_devices_and_their_cliffs(pages):
     hw, model = load_hardware("h100-sxm"), load_model("llama-3.1-8b")
     shared, found = cost_curve(model, [hw], 256, 1000, 10_000_000, max_batch=1)
     assert list(fig.data[2].x) == list(shared["context_tokens"])  # the curve `ctxsim cost-curve` computes
-    assert list(fig.data[2].y) == list(shared["cost_per_request_usd"])
+    np.testing.assert_array_equal(fig.data[2].y, shared["cost_per_request_usd"].astype(float))
+    assert shared.loc[~shared["fits"], "context_tokens"].min() + 256 > 131_072  # past the context limit
     assert preset_first_cliff == found[0].context_tokens - 1
 
 
@@ -96,16 +105,20 @@ def test_a_new_preset_resets_every_knob(pages):
     assert out[3 * 6 + 5] is True  # the SRAM knob: no cache tier above the LPU's SRAM
 
 
-def test_a_scenario_run_from_the_page_is_ctxsim_run(pages, settings, tmp_path):
+def test_a_scenario_run_from_the_page_is_ctxsim_run(pages, settings, tmp_path, session, finish):
     from sim.cli import app as cli
 
     runs = pages["runs"]
     data = read_example(settings.examples_dir, "chat-h100")
     values = form_values(scenario_from_dict(data))
     values[7] = 300  # requests
-    seen = []
-    kept, error = runs.run_scenario(seen.append, 1, {"label": "chat-h100", "data": data}, [], *values)
-    assert error is None and seen[-1][0] == 100
+    job, error = runs.start_run(1, session, {"label": "chat-h100", "data": data}, [], *values)
+    assert error is None and job["label"] == "#1 chat-h100 (2x1 h100-sxm)"
+    assert finish(job["key"]).state == "done"
+    cleared, kept, percent, text, error = runs.poll_run(1, job, [])
+    assert cleared is None and error is None and percent == 100 and text.startswith("300 requests in")
+    assert kept == [{"key": job["key"], "label": job["label"], "n": 1}]
+    assert runs.poll_run(2, job, kept)[1] == kept  # a second poll of the same job keeps it once
     path = tmp_path / "chat.yaml"
     path.write_text((settings.examples_dir / "chat-h100.yaml").read_text())
     out = CliRunner().invoke(cli, ["run", str(path), "--set", "stop.requests=300", "--json"])
@@ -122,33 +135,58 @@ def test_a_scenario_run_from_the_page_is_ctxsim_run(pages, settings, tmp_path):
     dropped = cli_summary["warmup_requests_dropped"], cli_summary["drain_requests_dropped"]
     assert f"(dropped {dropped[0]} warm-up, {dropped[1]} drain)" in cells["measured requests"]
     notes = [alert.children for alert in page[1:]]
-    assert f"{kept[0]['label']}: p99 intervals need ≥ 20,000 measured requests" in notes
-    assert kept[0]["summary"] == {
+    assert f"{job['label']}: p99 intervals need ≥ 20,000 measured requests" in notes
+    answer = pages["runs"].job_store().result(job["key"])
+    assert answer["summary"] == {
         **run(scenario_from_dict({**data, "stop": {"requests": 300}})).summary.to_dict(),
-        "sim_wall_s": kept[0]["summary"]["sim_wall_s"],
+        "sim_wall_s": answer["summary"]["sim_wall_s"],
     }
+    classes, _occupancy = runs.show_run(job["key"], kept)
+    assert classes[0].children == "per class"
+    assert runs.show_run(job["key"], [])[0] is None  # only a run the window kept is shown
 
 
-def test_form_errors_name_the_field(pages, settings):
+def test_a_run_whose_process_is_killed_is_reported_on_the_page(pages, settings, session, finish):
+    runs = pages["runs"]
+    data = read_example(settings.examples_dir, "chat-h100")
+    values = form_values(scenario_from_dict(data))
+    values[7] = 200_000  # requests: long enough to be killed half way
+    job, _ = runs.start_run(1, session, {"label": "chat-h100", "data": data}, [], *values)
+    deadline = time.monotonic() + 60
+    while "/ 200,000 requests" not in (text := runs.poll_run(1, job, [])[3]):
+        assert time.monotonic() < deadline, text
+        time.sleep(0.1)
+    folder = runs.job_store().folder(job["key"])
+    os.kill(json.loads((folder / "running.json").read_text())["pid"], signal.SIGKILL)
+    assert finish(job["key"], timeout_s=10).state == "died"
+    cleared, kept, percent, text, error = runs.poll_run(2, job, [])
+    assert cleared is None and kept is dash.no_update and (percent, text) == (0, "")
+    assert error.color == "danger" and error.children.endswith("was killed by SIGKILL before answering")
+
+
+def test_form_errors_name_the_field(pages, settings, session):
     runs = pages["runs"]
     data = read_example(settings.examples_dir, "chat-h100")
     values = form_values(scenario_from_dict(data))
     values[4] = 3
     message, link = runs.check_form({"label": "chat-h100", "data": data}, *values)
     assert "parallelism: tp (3) must divide num_heads (32)" in str(message.children) and link == ""
-    _kept, error = runs.run_scenario(lambda _: None, 1, {"label": "chat-h100", "data": data}, [], *values)
-    assert "parallelism" in str(error.children)
+    job, error = runs.start_run(1, session, {"label": "chat-h100", "data": data}, [], *values)
+    assert "parallelism" in str(error.children) and job is dash.no_update
 
 
-def test_sizing_plans_and_draws_the_chosen_cluster(pages, settings):
+def test_sizing_plans_and_draws_the_chosen_cluster(pages, settings, session, finish):
     sizing = pages["sizing"]
     source = {"label": "chat-h100", "data": read_example(settings.examples_dir, "chat-h100")}
-    messages = []
-    result, error = sizing.run_plan(messages.append, 1, source, 8.0, 300, 2.0, 0.05, None, None, [1, 2], 16)
-    assert error is None and messages
-    best = result["plan"]["best"]
+    job, error = sizing.start_plan(1, session, source, 8.0, 300, 2.0, 0.05, None, None, [1, 2], 16)
+    assert error is None
+    assert finish(job["key"]).state == "done"
+    cleared, shown, text, error = sizing.poll_plan(1, job, None)
+    assert cleared is None and error is None and shown == {"key": job["key"]}
+    assert text.endswith(" s") and "simulations in" in text
+    answer, table, latency = sizing.show_plan(shown)
+    best = sizing.job_store().result(job["key"])["plan"]["best"]
     assert best["hardware"] == "h100-sxm" and best["tp"] == 1
-    answer, table, latency = sizing.show_plan(result)
     assert f"{best['devices']} devices" in answer.children.children[0].children
     columns = list(table.data[0].header.values)
     cells = dict(zip(columns, table.data[0].cells.values, strict=True))
@@ -241,3 +279,16 @@ def test_an_overloaded_run_and_a_borderline_plan_are_flagged(pages):
     fill = table(frame, "t", borderline_rows(frame)).data[0].cells.fill.color[0]
     assert list(fill) == ["white", "#fff3cd", "white"]
     assert not borderline_rows(pd.DataFrame({"status": ["skipped"]})).any()
+
+
+def test_designer_takes_cluster_splits(pages):
+    """The designer's parallelism offers expert parallelism with data-parallel attention, context
+    and pipeline parallelism; a split the model cannot take is an error naming the degree."""
+    designer = pages["designer"]
+    knobs = [None] * len(designer.KNOBS)
+    out = designer.update_answer("gb200", "qwen3-30b-a3b", "model", "dp8-ep8", 4000, 100, 64, *knobs)
+    assert out[-1] is None and out[0].startswith("8 (1 x 1 x attention_dp 8 x ep 8)")
+    out = designer.update_answer("h100-sxm", "llama-3.1-8b", "model", "dp8-ep8", 4000, 100, 1, *knobs)
+    assert "ep (8) needs experts" in str(out[-1].children)
+    out = designer.update_answer("h100-sxm", "llama-3.1-70b", "model", "tp8-cp4", 100_000, 10, 1, *knobs)
+    assert out[-1] is None and out[0].startswith("32 (8 x 1 x cp 4)")

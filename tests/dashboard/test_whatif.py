@@ -9,6 +9,7 @@ from dashboard.whatif import (
     knobs_of,
     onchip_tier,
     roofline_points,
+    sram_memory,
 )
 from sim.cost.estimate import estimate, smallest_fit
 from sim.cost.parallelism import Parallelism
@@ -48,9 +49,10 @@ def test_answer_is_the_estimate_on_the_fewest_devices(h100):
 
     model = load_model("llama-3.1-70b")
     got = answer(model, h100, 32_768, 512, 2)
-    par = smallest_fit(model, h100, 32_768 + 512, 2)
+    memory = sram_memory(h100)  # weights first in the 50 MB L2, the rest in HBM
+    par = smallest_fit(model, h100, 32_768 + 512, 2, memory, 2 * 32_768)
     assert got.par == par
-    assert got.estimate == estimate(model, h100, par, 32_768, 512, 2)
+    assert got.estimate == estimate(model, h100, par, 32_768, 512, 2, memory)
     hourly = device_hour_usd(h100)
     assert got.cost_per_hour_usd == pytest.approx(hourly * par.devices)
     assert got.cost_per_request_usd == pytest.approx(hourly * par.devices * got.estimate.e2e_s / 3600 / 2)
@@ -72,3 +74,15 @@ def test_roofline_places_operators_by_intensity(h100, llama8b):
     prefill = ops[ops["phase"] == "prefill"]
     assert decode["intensity_flops_per_byte"].max() < prefill["intensity_flops_per_byte"].max()
     assert set(decode["bound"]) == {"memory"}
+
+
+def test_more_onchip_sram_shortens_decode(h100):
+    """The designer's SRAM knob: an H100 whose 50 MB L2 becomes 8 GB of SRAM holding weights reads
+    0.9 x 8 GB of Llama-3.1-8B's 16 GB at 5.5 TB/s instead of 3.35 TB/s, and decodes faster."""
+    from workloads import load_model
+
+    model = load_model("llama-3.1-8b")
+    bigger = apply_knobs(h100, dataclasses.replace(knobs_of(h100), sram_bytes=8e9))
+    before = answer(model, h100, 1000, 100, 1, Parallelism())
+    after = answer(model, bigger, 1000, 100, 1, Parallelism())
+    assert after.estimate.tpot_s < 0.85 * before.estimate.tpot_s

@@ -148,7 +148,9 @@ def day(tmp_path_factory):
     table = pd.read_parquet(folder / "requests.parquet")
     table["rejected_reason"] = table["rejected_reason"].astype(object).where(table["rejected_reason"].notna())
     timeseries = pd.read_parquet(folder / "timeseries.parquet")
-    consts = metrics.RunConstants(1, None, None, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, **arrival_regime(sc))
+    zero = dict.fromkeys(("idle_fraction", "busy_device_s", "active_device_s", "compute_bound_s"), 0.0)
+    zero |= dict.fromkeys(("memory_bound_s", "link_s", "electricity_usd_per_kwh", "sim_wall_s"), 0.0)
+    consts = metrics.RunConstants(1, None, None, **zero, sim_events=0, **arrival_regime(sc))
     exact = metrics.summarize(table, timeseries, consts, sc.slo, {})
     return streamed, table, timeseries, exact
 

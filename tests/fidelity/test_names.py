@@ -38,6 +38,8 @@ MODELS_SPELLED = [
     ("Mistral 7B", "mistral-7b"),
     ("GPT-J 6B", "gpt-j-6b"),
     ("Falcon 180B", "falcon-180b"),
+    ("gpt-oss-20b", "gpt-oss-20b"),
+    ("GPT-OSS-120B", "gpt-oss-120b"),
     ("DeepSeek-R1", "deepseek-v3"),
     ("DeepSeek-R1-NVFP4", "deepseek-v3"),
     ("DeepSeek-V3", "deepseek-v3"),
@@ -70,6 +72,10 @@ GPUS_SPELLED = [
     ("B200", "b200"),
     ("B200-SXM-180GB", "b200"),
     ("GB200", "gb200"),
+    ("GB300", "gb300"),
+    ("B300", "b300"),
+    ("A100 PCIe", "a100-80g-pcie"),
+    ("A100 80GB PCIe", "a100-80g-pcie"),
     ("MI300X", "mi300x"),
     ("MI325X", "mi325x"),
     ("TPU v5e", "tpu-v5e"),
@@ -101,7 +107,7 @@ def test_every_alias_has_a_spelling_under_test():
         ("H100 80GB SXM5 (700W, clock fixed 1830 MHz)", "h100-sxm"),  # clock-locked: not the preset
         ("A800-SXM4-80GB", "a100-80g-sxm"),  # an A100 with a slower NVLink
         ("GH200 480GB", "h100-sxm"),
-        ("GB300", "gb200"),
+        ("A100 40GB PCIe", "a100-80g-pcie"),  # half the memory: not the preset
     ],
 )
 def test_other_parts_stay_unresolved_with_the_nearest_preset_named(spelled, nearest):

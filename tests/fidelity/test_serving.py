@@ -145,7 +145,7 @@ def test_serving_rows_that_cannot_be_simulated_say_why(tmp_path):
         {"input_len": "", "output_len": "", "dataset": "open_orca", "metric": "ttft", "stat": "p99",
          "value": "1"},
         {"gpu": "GH200", "metric": "ttft", "stat": "p99", "value": "1"},
-        {"model": "gpt-oss-20b", "metric": "ttft", "stat": "p99", "value": "1"},
+        {"model": "Phi-3-mini", "metric": "ttft", "stat": "p99", "value": "1"},
         {"num_gpus": "4", "tp": "", "metric": "ttft", "stat": "p99", "value": "1"},
         {"qps": "", "metric": "ttft", "stat": "p99", "value": "1"},
     ]
@@ -153,7 +153,7 @@ def test_serving_rows_that_cannot_be_simulated_say_why(tmp_path):
     assert got == [
         "mean input and output length of dataset 'open_orca' not given",
         "unknown GPU 'GH200' (nearest preset: h200)",
-        "unknown model 'gpt-oss-20b' (nearest preset: gpt-j-6b)",
+        "unknown model 'Phi-3-mini' (nearest preset: minimax-m1)",
         "parallelism not stated: 4 GPUs and tp empty",
         "poisson_rate row without a finite request rate (qps '')",
     ]

@@ -13,7 +13,7 @@ from hardware import load_hardware
 from hardware.spec import Efficiency
 from sim.cli import app
 from sim.cost.parallelism import Parallelism
-from sim.cost.roofline import RooflineCost
+from sim.cost.roofline import RooflineCost, new_acc
 from sim.fidelity.validate import read_measurements, summarize, validate
 from workloads import load_model
 
@@ -51,7 +51,7 @@ def test_static_batch_throughput_is_prefill_plus_decode_span(results):
     cost = RooflineCost(model, load_hardware("h100-sxm"))
     batch, isl, osl = 1024, 128, 128
     prefill = cost.step(np.full(batch, isl), np.zeros(batch, np.int64), batch).total_s
-    _, decode = cost.decode_span(np.full(batch, isl, np.int64), 0.0, np.inf, osl - 1, np.zeros(4))
+    _, decode = cost.decode_span(np.full(batch, isl, np.int64), 0.0, np.inf, osl - 1, new_acc())
     assert results.loc["21", "predicted"] == pytest.approx(batch * osl / (prefill + decode))
     assert results.loc["21", "error_pct"] == pytest.approx((results.loc["21", "predicted"] / 25860 - 1) * 100)
 
@@ -59,7 +59,7 @@ def test_static_batch_throughput_is_prefill_plus_decode_span(results):
 def test_tpot_is_the_mean_decode_step_with_tensor_parallelism(results):
     model = load_model(MODELS / "llama-2-70b.json")
     cost = RooflineCost(model, load_hardware("a100-80g-sxm"), Parallelism(tp=2))
-    _, decode = cost.decode_span(np.array([512]), 0.0, np.inf, 127, np.zeros(4))
+    _, decode = cost.decode_span(np.array([512]), 0.0, np.inf, 127, new_acc())
     assert results.loc["sw59-tpot", "predicted"] == pytest.approx(decode / 127 * 1e3)
     assert results.loc["sw59-tpot", "regime"] == "decode"
 

@@ -34,6 +34,11 @@ def test_every_preset_loads_and_cites_sources(name):
     assert a.main_tier.capacity_bytes > 0 and a.main_tier.bandwidth_bytes_per_s > 0
 
 
+SPLIT_PORTS = ("gaudi3", "groq-lpu")
+"""Devices whose chip-to-chip ports serve both networks: the table gives all ports, the preset splits
+them between the peers of the scale-up domain and the scale-out network."""
+
+
 @pytest.mark.skipif(
     not (SHARED / "reference/hardware.csv").exists(), reason="reference table not beside the project"
 )
@@ -52,9 +57,10 @@ def test_presets_match_reference_table():
         assert a.peak_flops.bf16 == pytest.approx(float(r["bf16_fp16_dense_tflops"]) * 1e12)
         assert a.main_tier.bandwidth_bytes_per_s == pytest.approx(float(r["mem_bw_tbps"]) * 1e12)
         if r["scaleup_gbps_per_direction"]:
-            assert a.scale_up.bandwidth_bytes_per_s == pytest.approx(
-                float(r["scaleup_gbps_per_direction"]) * 1e9
-            )
+            links = a.scale_up.bandwidth_bytes_per_s
+            if name in SPLIT_PORTS:
+                links += a.scale_out.bandwidth_bytes_per_s
+            assert links == pytest.approx(float(r["scaleup_gbps_per_direction"]) * 1e9)
 
 
 def test_lpu_holds_weights_in_sram():
@@ -110,3 +116,16 @@ def test_exported_names():
         for n in dir(hardware)
         if not n.startswith("_") and n not in {"base", "catalog", "spec", "stacks", "units", "yamltext"}
     )
+
+
+def test_blackwell_ultra_and_a100_pcie_presets():
+    """Per-GPU figures of the added presets, as their sources give them."""
+    gb300, b300, a100 = (load_hardware(n) for n in ("gb300", "b300", "a100-80g-pcie"))
+    assert (gb300.peak_flops.fp4, gb300.main_tier.capacity_bytes, gb300.main_tier.bandwidth_bytes_per_s) == (
+        15e15, 279e9, 8e12)
+    assert [t.name for t in gb300.offload_tiers] == ["lpddr"]
+    assert (b300.peak_flops.bf16, b300.main_tier.capacity_bytes) == (2.25e15, 270e9)
+    assert b300.peak_flops.int8 is None  # its sources disagree 30x
+    sxm = load_hardware("a100-80g-sxm").peak_flops
+    assert (a100.peak_flops.bf16, a100.peak_flops.int8) == (sxm.bf16, sxm.int8)
+    assert (a100.main_tier.bandwidth_bytes_per_s, a100.power.tdp_w) == (1.935e12, 300.0)

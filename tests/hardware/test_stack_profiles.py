@@ -13,6 +13,7 @@ from hardware.stacks import (
     StackProfile,
     apply_stack,
     load_stack,
+    served_by,
     stack_names,
 )
 from sim.cost.estimate import estimate
@@ -49,6 +50,18 @@ def test_applying_a_stack_twice_changes_nothing(name):
     stack = load_stack(name)
     once = apply_stack(load_hardware("h200"), stack)
     assert apply_stack(once, stack) == once
+
+
+def test_a_stack_leaves_a_device_it_does_not_run_on_as_written_and_gives_it_no_band():
+    lpu = load_hardware("groq-lpu")
+    typical = load_stack("typical")
+    assert "lpu" not in typical.kinds
+    assert apply_stack(lpu, typical) == lpu
+    assert served_by(apply_stack(lpu, typical), typical) is None
+    floor = apply_stack(lpu, load_stack("roofline"))
+    assert floor.efficiency.stack == "roofline" and floor.scale_up.latency_s == 0
+    est = estimate(load_model("llama-3.1-8b"), lpu, Parallelism(8, 8), 512, 64, 1, stack=typical)
+    assert est.stack == "" and est.ttft_lo_s is None and est.output_tokens_hi_per_s is None
 
 
 def test_a_device_carrying_one_stack_served_with_another_is_as_if_it_never_carried_the_first():
@@ -105,8 +118,8 @@ def test_a_band_is_ordered():
 def test_no_stack_predicts_faster_than_the_roofline(hardware, name):
     model = load_model("llama-3.1-70b")
     par = Parallelism(8)
-    floor = estimate(model, load_hardware(hardware), par, 2048, 256, 16, load_stack("roofline"))
-    served = estimate(model, load_hardware(hardware), par, 2048, 256, 16, load_stack(name))
+    floor = estimate(model, load_hardware(hardware), par, 2048, 256, 16, stack=load_stack("roofline"))
+    served = estimate(model, load_hardware(hardware), par, 2048, 256, 16, stack=load_stack(name))
     assert served.ttft_s >= floor.ttft_s
     assert served.tpot_s >= floor.tpot_s
     assert served.output_tokens_per_s <= floor.output_tokens_per_s

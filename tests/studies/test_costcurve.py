@@ -4,15 +4,17 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from hardware import load_hardware
 from sim.cli import app
-from sim.cost.estimate import smallest_fit
+from sim.cost.estimate import estimate, smallest_fit
 from sim.cost.memory import memory_plan
 from sim.cost.parallelism import Parallelism
 from sim.studies.costcurve import contexts, cost_curve, jumps, shapes, smallest_groups
-from workloads import load_model
+from workloads import RopeScaling, load_model
 
 runner = CliRunner()
 OUTPUT = 1000
@@ -20,7 +22,8 @@ OUTPUT = 1000
 
 @pytest.fixture(scope="module")
 def llama8b():
-    return load_model("llama-3.1-8b")
+    """Llama-3.1-8B with YaRN x 8 over its 128K, so that 1M-token prompts are within its context."""
+    return load_model("llama-3.1-8b").model_copy(update={"rope_scaling": RopeScaling(factor=8)})
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +61,17 @@ def test_curve_rows(curve):
     assert len(past) and past["cost_per_request_usd"].isna().all()
 
 
+def test_each_row_is_the_estimate_of_its_group(llama8b, curve):
+    """The curve builds each group's memory plan and cost model once; every row must still be what
+    `estimate` gives on its own."""
+    df, _ = curve
+    hw = load_hardware("h100-sxm")
+    for row in df[(df["hardware"] == "h100-sxm") & df["fits"]].itertuples():
+        par = Parallelism(int(row.tp), int(row.pp))
+        alone = estimate(llama8b, hw, par, row.context_tokens, OUTPUT, int(row.batch))
+        assert alone.e2e_s == row.e2e_s
+
+
 def test_the_price_steps_up_on_the_fewest_devices(curve):
     df, found = curve
     last = [j for j in found if j.hardware == "h100-sxm"][-1]  # 2 -> 3 devices (pp 3)
@@ -75,6 +89,22 @@ def test_smallest_groups_are_what_smallest_fit_picks(llama8b):
     for (start, par), end in zip(runs, ends, strict=True):
         assert smallest_fit(llama8b, hw, start + OUTPUT) == par == smallest_fit(llama8b, hw, end + OUTPUT)
         assert end == 10_000_000 or smallest_fit(llama8b, hw, end + 1 + OUTPUT) != par
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    model=st.sampled_from(["llama-3.1-70b", "qwen3-32b", "deepseek-v3", "jamba-v0.1"]),
+    hardware=st.sampled_from(["h100-sxm", "l40s", "mi300x", "groq-lpu"]),
+    shorter=st.integers(1_000, 2_000_000),
+    longer_by=st.integers(0, 8_000_000),
+)
+def test_a_search_resumed_at_a_shorter_contexts_group_finds_the_same_one(model, hardware, shorter, longer_by):
+    """`resume_at` only skips groups that cannot hold the longer context: same answer as a full search."""
+    m, hw = load_model(model), load_hardware(hardware)
+    first = smallest_fit(m, hw, shorter, step_tokens=8192)
+    longer = shorter + longer_by
+    resumed = smallest_fit(m, hw, longer, step_tokens=8192, resume_at=first) if first else None
+    assert resumed == smallest_fit(m, hw, longer, step_tokens=8192)
 
 
 def test_a_jump_is_one_past_the_longest_prompt_the_smaller_group_holds(llama8b):
@@ -120,3 +150,16 @@ def test_cli_cost_curve_bad_input():
     r = runner.invoke(app, ["cost-curve", "--model", "llama-3.1-8b", "--hardware", "h100-sxm",
                             "--min-context", "5000", "--max-context", "4000"])
     assert r.exit_code == 2 and "need 1 <= min < max" in " ".join(r.output.split())
+
+
+def test_prompts_past_the_context_limit_are_not_served():
+    """The curve reads the effective limit (trained context extended by rope_scaling): the preset's
+    128K refuses longer prompts, the same model extended by YaRN x 8 serves them."""
+    preset = load_model("llama-3.1-8b")
+    df, _ = cost_curve(preset, [load_hardware("h200")], OUTPUT, 100_000, 400_000)
+    past = df["context_tokens"] + OUTPUT > 131_072
+    assert past.any() and not df.loc[past, "fits"].any() and df.loc[~past, "fits"].all()
+    assert (df["context_limit_tokens"] == 131_072).all()
+    extended = preset.model_copy(update={"rope_scaling": RopeScaling(factor=8)})
+    df, _ = cost_curve(extended, [load_hardware("h200")], OUTPUT, 100_000, 400_000)
+    assert df["fits"].all() and (df["context_limit_tokens"] == 8 * 131_072).all()

@@ -186,3 +186,24 @@ def test_disaggregated_candidates_are_checked_by_simulation():
                 BASE, DEMAND, "h100-sxm", c.tp, below.replicas, prefill_replicas=below.prefill_replicas
             )
             assert _verdict(fewer) != Verdict.meets
+
+
+def test_plan_searches_expert_and_attention_splits_pruning_first():
+    """ep x attention_dp combinations are tried with each tp; one that cannot split the model is
+    skipped naming the degrees, before anything is simulated."""
+    from sim.studies.planner import _pairs
+
+    base = {**BASE, "model": "qwen3-30b-a3b"}
+    space = SearchSpace(("h100-sxm",), (1,), 16, eps=(1, 3, 8), attention_dps=(1, 8))
+    assert {"ep": 8, "attention_dp": 8} in space.splits() and {} in space.splits()
+    pairs, skipped, _ = _pairs(base, DEMAND, space)
+    assert any(dict(p.split) == {"ep": 8, "attention_dp": 8} for p in pairs)
+    assert any("with ep 3" in s.reason and "must divide" in s.reason for s in skipped)
+
+
+def test_a_search_where_every_configuration_is_skipped_says_so():
+    """70B weights on one 80 GB H100 at tp 1: nothing to simulate, every skip named, no crash."""
+    base = yaml.safe_load(CHAT.read_text()) | {"model": "llama-3.1-70b"}
+    answer = plan(base, Demand(8.0, [parse_slo("ttft_p99=2s")], 300), SearchSpace(None, [1], 1))
+    assert answer.best is None and answer.simulations == 0
+    assert answer.skipped and all(s.tp == 1 for s in answer.skipped)

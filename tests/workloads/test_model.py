@@ -31,6 +31,11 @@ KV_BF16 = {
     "mamba2-2.7b": 0,
     "qwen3-235b-a22b": 2 * 4 * 128 * 2 * 94,
     "mixtral-8x7b": 2 * 8 * 128 * 2 * 32,
+    "llama-3.3-70b": 2 * 8 * 128 * 2 * 80,  # 327,680
+    "llama-2-70b": 2 * 8 * 128 * 2 * 80,
+    "gpt-oss-120b": 2 * 8 * 64 * 2 * 18,  # 18 full layers; 18 sliding layers bounded by 128
+    "gpt-oss-20b": 2 * 8 * 64 * 2 * 12,
+    "qwen3-next-80b-a3b": 2 * 2 * 256 * 2 * 12,  # 12 full layers; 36 gated-DeltaNet layers hold a state
 }
 
 
@@ -146,3 +151,63 @@ def test_hf_config_names_the_missing_key(tmp_path):
     path.write_text(json.dumps({"hidden_size": 64, "vocab_size": 10}))
     with pytest.raises(ValueError, match="config has no num_hidden_layers"):
         load_model(path)
+
+
+def test_expert_dtype_weighs_routed_experts_apart():
+    """gpt-oss style: routed experts in MXFP4 (4.25 bits), everything else bf16."""
+    m = workloads.ModelArch(
+        name="moe", num_layers=2, hidden_size=64, num_heads=4, num_kv_heads=4, head_dim=16,
+        vocab_size=10, moe={"experts": 4, "active": 2, "expert_ffn": 32}, expert_dtype="mxfp4",
+    )
+    experts = 2 * 4 * 3 * 64 * 32  # layers x experts x 3 matrices x hidden x expert FFN
+    assert m.routed_expert_params() == experts
+    assert m.weight_bytes() == (m.params() - experts) * 2 + experts * 4.25 / 8
+    assert m.with_dtypes(weight_dtype="fp8").weight_bytes() == (m.params() - experts) * 1 + experts * 4.25 / 8
+
+
+def test_dsa_cache_holds_latent_and_index_key():
+    """DeepSeek-V3.2-Exp: per layer the MLA latent (512 + 64) x 2 B and the index key, 128 fp8 bytes
+    and one fp32 scale: 61 x (1152 + 132) = 78,324 B a token (bf16 latent); fp8 halves the latent only."""
+    m = load_model("deepseek-v3.2-exp")
+    assert m.kv_bytes_per_token == 61 * (576 * 2 + 132)
+    assert m.with_dtypes(kv_dtype="fp8").kv_bytes_per_token == 61 * (576 + 132)
+
+
+def test_linear_attention_state_is_constant():
+    """Qwen3-Next: 36 gated-DeltaNet layers, each 32 value heads x 128 x 128 fp32 state and a
+    3-token bf16 convolution over 2 x 16 x 128 + 32 x 128 channels."""
+    m = load_model("qwen3-next-80b-a3b")
+    assert m.state_bytes_per_sequence == 36 * (32 * 128 * 128 * 4 + (2 * 16 * 128 + 32 * 128) * 3 * 2)
+    assert m.kv_bytes(10_000_000) - m.kv_bytes(10_000_000 - 1) == 12 * 2 * 2 * 256 * 2
+
+
+def test_gpt_oss_context_is_yarn_over_4096():
+    m = load_model("gpt-oss-120b")
+    assert m.max_context_tokens == 4096 and m.context_limit_tokens == 131_072
+    experts = 36 * 128 * 3 * 2880 * 2880
+    assert m.weight_bytes() == pytest.approx((m.params() - experts) * 2 + experts * 4.25 / 8, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("name", "kv_bytes_per_token", "state_bytes"),
+    [
+        ("kimi-k2", 61 * (512 + 64) * 2, 0),  # MLA latent + rope key, 61 layers
+        ("glm-4.5", 92 * 2 * 8 * 128 * 2, 0),  # 376,832
+        # 10 softmax-attention layers; 70 lightning layers of 64 fp32 states of 128 x 128
+        ("minimax-m1", 10 * 2 * 8 * 128 * 2, 70 * 64 * 128 * 128 * 4),
+        ("qwen2.5-7b-1m", 28 * 2 * 4 * 128 * 2, 0),  # 57,344
+    ],
+)
+def test_new_presets_cache_bytes_by_hand(name, kv_bytes_per_token, state_bytes):
+    m = load_model(name)
+    assert m.kv_bytes_per_token == kv_bytes_per_token
+    assert m.state_bytes_per_sequence == state_bytes
+    assert m.params() == pytest.approx(m.params_total, rel=0.03)
+
+
+def test_new_presets_layer_patterns():
+    minimax = load_model("minimax-m1")
+    assert {(g.mixer, g.count) for g in minimax.layer_groups()} == {("attention", 10), ("linear", 70)}
+    assert {(g.ffn, g.count) for g in load_model("glm-4.5").layer_groups()} == {("dense", 3), ("moe", 89)}
+    assert {(g.ffn, g.count) for g in load_model("kimi-k2").layer_groups()} == {("dense", 1), ("moe", 60)}
+    assert load_model("qwen2.5-7b-1m").context_limit_tokens == 1_010_000
