@@ -11,9 +11,11 @@ from hardware.spec import (
     Power,
     Price,
 )
+from hardware.stacks import DEFAULT_STACK, StackProfile, apply_stack, load_stack, stack_names
 
 __all__ = [
     "BYTES_PER_ELEMENT",
+    "DEFAULT_STACK",
     "Accelerator",
     "Efficiency",
     "Link",
@@ -21,7 +23,11 @@ __all__ = [
     "PeakFlops",
     "Power",
     "Price",
+    "StackProfile",
     "UnknownNameError",
+    "apply_stack",
     "hardware_names",
     "load_hardware",
+    "load_stack",
+    "stack_names",
 ]

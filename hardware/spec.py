@@ -195,7 +195,8 @@ class Efficiency(Frozen):
     (few tokens per expert, routing and token permutation); it divides both legs of the expert GEMMs.
     `collective` is the fraction of the link's kernel-measured bandwidth (`link` or its curve) that a
     stack's own collectives reach (its all-reduce implementation, buffer copies around it); it divides
-    the bandwidth leg of every link transfer."""
+    the bandwidth leg of every link transfer. `stack` names the serving-stack profile
+    (`hardware.stacks`) these efficiencies were taken from, empty when they are the file's own."""
 
     compute: float = Field(default=1.0, gt=0, le=1)
     memory: float = Field(default=1.0, gt=0, le=1)
@@ -206,6 +207,7 @@ class Efficiency(Frozen):
     collective: float = Field(default=1.0, gt=0, le=1)
     curves: Curves = Curves()
     calibration: Calibration | None = None
+    stack: str = ""
     source: str = ""
 
 

@@ -12,6 +12,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
+from hardware.stacks import StackProfile, load_stack, served_by
 from sim.converge import until_converged
 from sim.cost import pricing
 from sim.cost.memory import memory_plan
@@ -220,8 +221,34 @@ def _simulate(
     summary = metrics.summarize(requests_df, timeseries, consts, scenario.slo, class_slos)
     summary.update(_cache_metrics(scenario, pools[0], result, requests_df, timeseries, per_device_hour))
     summary["sim_wall_s"] = time.perf_counter() - wall
+    summary.update(model_intervals(summary, served_by(scenario.hardware, load_stack(scenario.stack))))
     classes = metrics.per_class(requests_df, scenario.slo, class_slos)
     return Result(scenario, Summary(**summary), requests_df, timeseries, classes)
+
+
+# Summary fields with a model-uncertainty interval: field -> (band metric, lo field, hi field).
+MODEL_INTERVALS = {
+    **{
+        f"{m}_{p}_s": (m, f"{m}_{p}_lo_s", f"{m}_{p}_hi_s")
+        for m in ("ttft", "tpot", "e2e")
+        for p in ("p50", "p90", "p99")
+    },
+    "throughput_rps": ("throughput", "throughput_lo_rps", "throughput_hi_rps"),
+    "output_tokens_per_s": ("throughput", "output_tokens_lo_per_s", "output_tokens_hi_per_s"),
+}
+
+
+def model_intervals(summary: dict, stack: StackProfile | None) -> dict:
+    """The `*_lo*` / `*_hi*` fields of a summary: each latency percentile and rate times the lo and hi
+    of `stack`'s band for its metric under load (`serving` regime, else over all regimes), the 80%
+    spread of measured / predicted on rows no fit read. Empty without a stack or a band."""
+    out = {}
+    for field, (metric, lo, hi) in MODEL_INTERVALS.items():
+        band = stack.band(metric, "serving") if stack is not None else None
+        value = summary.get(field)
+        if band is not None and value is not None:
+            out[lo], out[hi] = value * band.lo, value * band.hi
+    return out
 
 
 def prefill_clock(scenario: Scenario, pools: list[Pool]) -> PrefillClock:

@@ -6,6 +6,10 @@ model by `sim.runnable`; `sim.runnable.load_scenario` does both. `hardware` and 
 name, a file path, or a mapping: `{preset: h100-sxm, memory: {hbm: {bandwidth_bytes_per_s: 4 TB/s}}}`
 overrides fields of a preset (memory tiers are addressed by name). `--set a.b.c=value` edits the raw
 mapping before validation, so every field can be overridden from the command line or a sweep.
+
+`stack` names the serving stack (`hardware.stacks`: typical by default, vllm, sglang, trtllm, roofline,
+or none for the hardware file as written); the scenario's `hardware` is the device as that stack
+serves it, and efficiency fields set in the scenario's own hardware mapping win over the stack's.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pydantic import BeforeValidator, Field, ValidationError, field_validator, m
 from hardware.base import Frozen
 from hardware.catalog import hardware_names, load_hardware, read_yaml
 from hardware.spec import Accelerator, BytesPerS, Seconds
+from hardware.stacks import DEFAULT_STACK, apply_stack, load_stack
 from hardware.yamltext import load_yaml
 from sim.cost.memory import TierPlacement
 from sim.cost.parallelism import EXPERT_IMBALANCE, Parallelism
@@ -69,6 +74,26 @@ HardwareField = Annotated[
 ModelField = Annotated[
     ModelArch, BeforeValidator(lambda v: _resolve(v, load_model, "model"), json_schema_input_type=str | dict)
 ]
+
+
+def _stacked(value: Any, stack_name: Any) -> Any:
+    """A scenario's `hardware` value as `stack_name` serves it (`hardware.stacks.apply_stack`). A
+    preset with overrides is stacked before the overrides are merged, so fields the scenario sets
+    win over the stack's; a device that already carries the stack (a written-out scenario) is left
+    as it is."""
+    try:
+        stack = load_stack(stack_name)
+    except ValueError as exc:
+        raise ValueError(f"stack: {exc}") from None
+    if isinstance(value, dict) and "preset" in value:
+        base = apply_stack(load_hardware(value["preset"]), stack).model_dump(mode="json")
+        try:
+            return deep_merge(base, {k: v for k, v in value.items() if k != "preset"})
+        except ValueError as exc:
+            raise ValueError(f"hardware: {exc}") from None
+    resolved = _resolve(value, load_hardware, "hardware")
+    device = resolved if isinstance(resolved, Accelerator) else Accelerator.model_validate(resolved)
+    return apply_stack(device, stack)
 
 
 class ParallelismSpec(Frozen):
@@ -303,6 +328,7 @@ class Scenario(Frozen):
     name: str = "scenario"
     seed: int = 0
     hardware: HardwareField
+    stack: str = DEFAULT_STACK
     model: ModelField
     parallelism: ParallelismSpec = ParallelismSpec()
     cluster: Cluster = Cluster()
@@ -313,6 +339,13 @@ class Scenario(Frozen):
     slo: Slo | None = None
     stop: Stop
     cost: CostAssumptions = CostAssumptions()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _serve_with_stack(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "hardware" not in data:
+            return data
+        return {**data, "hardware": _stacked(data["hardware"], data.get("stack", DEFAULT_STACK))}
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -22,9 +22,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hardware.stacks import load_stack, served_by
 from sim.api import (
     build_pools,
     cluster_config,
+    model_intervals,
     prefill_clock,
     prefilled_tokens,
     run_constants,
@@ -107,6 +109,7 @@ def run_streamed(
     }
     fields.update(online.cache_fields(len(result.replicas), counters))
     fields["sim_wall_s"] = time.perf_counter() - wall
+    fields.update(model_intervals(fields, served_by(scenario.hardware, load_stack(scenario.stack))))
     return StreamedRun(scenario, Summary(**fields), online.per_class(), dict(online.reasons))
 
 

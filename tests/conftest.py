@@ -55,6 +55,7 @@ def _tiny_mapping(rate_per_s: float, prompt_high: int, output_high: int, request
     lengths: the one shape both tiny scenarios below share, with their own load and size."""
     return {
         "hardware": TINY_HW,
+        "stack": "none",  # the tiny device's efficiencies as written: no serving stack's overheads
         "model": TINY_MODEL,
         "scheduler": {"max_num_batched_tokens": 256, "max_num_seqs": 16},
         "workload": {

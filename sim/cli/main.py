@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from hardware.spec import BYTES_PER_ELEMENT
+from hardware.stacks import DEFAULT_STACK
 from sim.cli.console import err, fail, guard_commands, out
 from sim.cli.costs import BasisOption, PriceOption, basis_line, cost_assumptions, parse_price
 from sim.format import count, number, percent, seconds, si, usd
@@ -37,6 +38,17 @@ MAX_DEVICES = 65_536  # tensor-parallel or pipeline degree
 def _time(s: float) -> str:
     """A duration to the microsecond, as the estimate table shows it."""
     return seconds(s, ms_places=3, s_places=3)
+
+
+def _band(lo: float | None, hi: float | None, fmt=_time) -> str:
+    """' (lo-hi)' of a model-uncertainty interval, or nothing without one."""
+    return "" if lo is None or hi is None else f" ({fmt(lo)}-{fmt(hi)})"
+
+
+STACK_HELP = (
+    "serving stack profile: typical, vllm, sglang, trtllm, roofline (the physical lower bound), "
+    "none (the hardware file as written), or a profile YAML"
+)
 
 
 # The dtypes weights and KV can be served in: every known dtype but fp32.
@@ -73,13 +85,15 @@ def estimate(
         typer.Option(help="memory placement, ROLE=TIER pairs: weights, weights_spill, kv, kv_spill, "
                      "activations (e.g. kv_spill=host)"),
     ] = None,
+    stack: Annotated[str, typer.Option(help=STACK_HELP)] = DEFAULT_STACK,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
     basis: BasisOption = None,
     price: PriceOption = None,
 ) -> None:
     """Analytic answer in a second: memory fit, KV bytes, prefill time, decode step time, max batch,
+    each latency and throughput with the serving stack's 80% interval from held-out measurements,
     and what it costs: $/hour, $/1M input tokens (prefill time) and $/1M output tokens (decode)."""
-    from hardware import load_hardware
+    from hardware import load_hardware, load_stack
     from sim.cost.estimate import Memory
     from sim.cost.estimate import estimate as run_estimate
     from sim.cost.memory import TierPlacement
@@ -100,7 +114,7 @@ def estimate(
             arch = arch.model_copy(update={"rope_scaling": RopeScaling(factor=rope_factor)})
         hw = load_hardware(hardware)
         split = Parallelism(tp, pp, ep=ep, attention_dp=attention_dp, cp=cp)
-        result = run_estimate(arch, hw, split, input, output, batch, memory)
+        result = run_estimate(arch, hw, split, input, output, batch, memory, load_stack(stack))
     except ValueError as exc:
         fail(str(exc))
     costs = _estimate_costs(result, hw, split.devices, cost)
@@ -110,8 +124,12 @@ def estimate(
     r = result
     table = Table(
         title=f"{r.model} on {split.devices} x {r.hardware} ({_split(r)}), "
-        f"{r.batch} x {r.input_tokens:,} in / {r.output_tokens:,} out",
+        f"{r.batch} x {r.input_tokens:,} in / {r.output_tokens:,} out, stack {r.stack or 'none'}",
         show_header=False,
+        caption="[dim](lo-hi): the stack's 80% interval from held-out measurements[/]"
+        if r.ttft_lo_s is not None
+        else None,
+        caption_justify="left",
     )
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -123,11 +141,18 @@ def estimate(
         ("KV per sequence", si(r.kv_bytes_per_sequence, "B")),
         ("KV capacity", f"{r.kv_capacity_tokens:,} tokens"),
         ("max batch at this context", f"{r.max_batch_at_context:,}"),
-        ("prefill (TTFT)", f"{_time(r.prefill_s)} ({r.prefill_bound}-bound)"),
+        (
+            "prefill (TTFT)",
+            f"{_time(r.prefill_s)}{_band(r.ttft_lo_s, r.ttft_hi_s)} ({r.prefill_bound}-bound)",
+        ),
         ("first decode step", f"{_time(r.decode_step_s)} ({r.decode_bound}-bound)"),
-        ("TPOT (mean)", _time(r.tpot_s)),
-        ("end to end", _time(r.e2e_s)),
-        ("output tokens/s", f"{r.output_tokens_per_s:,.1f}"),
+        ("TPOT (mean)", _time(r.tpot_s) + _band(r.tpot_lo_s, r.tpot_hi_s)),
+        ("end to end", _time(r.e2e_s) + _band(r.e2e_lo_s, r.e2e_hi_s)),
+        (
+            "output tokens/s",
+            f"{r.output_tokens_per_s:,.1f}"
+            + _band(r.output_tokens_lo_per_s, r.output_tokens_hi_per_s, lambda x: f"{x:,.1f}"),
+        ),
     ]
     if not r.fits and r.devices_needed:
         rows.insert(1, ("devices needed", f"{r.devices_needed} (tp={r.suggested_tp}, pp={r.suggested_pp})"))
@@ -222,11 +247,20 @@ def _summary_table(sc, s: Summary, rejected: dict[str, int]) -> Table:
     caption."""
     from rich.markup import escape
 
-    from sim.report.readout import estimate, latency, measured, notes, overload, rejected_text
+    from sim.report.readout import (
+        estimate,
+        latency,
+        measured,
+        model_band_rows,
+        notes,
+        overload,
+        rejected_text,
+    )
 
     style = {"warning": "yellow", "info": "dim"}
     table = Table(
-        title=f"{sc.name}: {sc.model.name} on {sc.replicas} x {sc.par.devices} x {sc.hardware.name}",
+        title=f"{sc.name}: {sc.model.name} on {sc.replicas} x {sc.par.devices} x {sc.hardware.name}, "
+        f"stack {sc.stack}",
         show_header=False,
         caption="\n".join(f"[{style[n.level]}]{escape(n.text)}[/]" for n in notes(s)),
         caption_justify="left",
@@ -251,6 +285,7 @@ def _summary_table(sc, s: Summary, rejected: dict[str, int]) -> Table:
         *_run_cost_rows(sc, s),
         ("simulated in", f"{s.sim_wall_s:.2f} s"),
     ]
+    rows += model_band_rows(s)
     for label, value in rows:
         table.add_row(label, escape(value) if value is not None else "—")
     return table

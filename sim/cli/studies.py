@@ -25,6 +25,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from hardware.stacks import DEFAULT_STACK
 from sim.cli.console import Overwrite, check_output_file, err, fail, out, write_output_file
 from sim.cli.costs import BasisOption, PriceOption, basis_line, cost_assumptions, with_cost
 from sim.format import seconds, usd
@@ -246,6 +247,16 @@ def plan(
     ] = None,
     basis: BasisOption = None,
     price: PriceOption = None,
+    stack: Annotated[
+        str | None, typer.Option(help="serving stack profile (default: the scenario's, else typical)")
+    ] = None,
+    margin: Annotated[
+        bool,
+        typer.Option(
+            help="judge each SLO at the pessimistic edge of the stack's 80% band from held-out "
+            "measurements, not at the simulated latency"
+        ),
+    ] = False,
 ) -> None:
     """Cheapest hardware x tp x ep x attention_dp x pp x cp x replicas (optionally in prefill and
     decode pools) that meets the SLOs at a load, with the runners-up; splits are pruned by memory and
@@ -262,7 +273,9 @@ def plan(
         base = with_cost(rebase_paths(read_yaml(scenario), scenario.parent), basis, price)
         if seed is not None:
             base = {**base, "seed": seed}
-        demand = Demand(qps, tuple(parse_slo(s) for s in slo), requests)
+        if stack is not None:
+            base = {**base, "stack": stack}
+        demand = Demand(qps, tuple(parse_slo(s, margin) for s in slo), requests)
         space = SearchSpace(
             presets,
             tuple(_csv(tp, "--tp", int)),
@@ -401,10 +414,13 @@ def cost_curve(
     overwrite: Overwrite = False,
     basis: BasisOption = None,
     price: PriceOption = None,
+    stack: Annotated[
+        str, typer.Option(help="serving stack profile each device is served with (typical, vllm, ...)")
+    ] = DEFAULT_STACK,
 ) -> None:
     """Cost per request against prompt length per hardware, and where a request outgrows a device;
     with --cp or --ep, context- or expert-parallel groups are costed beside tp x pp."""
-    from hardware import load_hardware
+    from hardware import apply_stack, load_hardware, load_stack
     from sim.cost.estimate import Memory
     from sim.report.figures import cost_curve as curve_figure
     from sim.studies.costcurve import cost_curve as make_curve
@@ -414,7 +430,8 @@ def cost_curve(
     cost = cost_assumptions(None, basis, price)
     try:
         arch = load_model(model)
-        hws = [load_hardware(h) for h in _csv(hardware, "--hardware")]
+        profile = load_stack(stack)
+        hws = [apply_stack(load_hardware(h), profile) for h in _csv(hardware, "--hardware")]
         top = max_context or arch.context_limit_tokens or 1_000_000
         memory = Memory(max_batched_tokens=max_batched_tokens)
         extra = _extra_splits(arch, _csv(cp, "--cp", int), _csv(ep, "--ep", int))

@@ -9,6 +9,12 @@ smaller than the pipeline's depth leaves stages idle.
 activation reserve is sized for the largest step a scheduler with the given token budget forms for
 its share of the batch: min(budget, share x prompt) tokens, so a single short request on an
 SRAM-only device (an LPU) reserves what it needs rather than a GPU server's 8,192-token default.
+
+Given a serving-stack profile (`hardware.stacks`), the device is served by it and every latency and
+throughput comes with the profile's 80% interval (`*_lo*`, `*_hi*`): the prefill takes the band of
+TTFT in the prefill regime, each decode step that of TPOT in the decode regime, the end-to-end time
+their sum at each edge, and the throughput the band of throughput in the regime that takes most of
+the time. Without a profile, or where it has no band, the interval is None.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from itertools import dropwhile
 import numpy as np
 
 from hardware.spec import Accelerator
+from hardware.stacks import StackProfile, apply_stack, served_by
 from sim.cost.memory import DEFAULT_TOKEN_BUDGET, MAIN_TIER, MemoryPlan, TierPlacement, memory_plan
 from sim.cost.parallelism import Parallelism, check_parallelism
 from sim.cost.roofline import RooflineCost, new_acc
@@ -62,6 +69,15 @@ class Estimate:
     tpot_s: float
     e2e_s: float
     output_tokens_per_s: float
+    stack: str = ""
+    ttft_lo_s: float | None = None
+    ttft_hi_s: float | None = None
+    tpot_lo_s: float | None = None
+    tpot_hi_s: float | None = None
+    e2e_lo_s: float | None = None
+    e2e_hi_s: float | None = None
+    output_tokens_lo_per_s: float | None = None
+    output_tokens_hi_per_s: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -152,6 +168,26 @@ def smallest_fit(
     return None
 
 
+def _intervals(stack: StackProfile, prefill_s: float, decode_s: float, tpot_s: float, rate: float) -> dict:
+    """The `*_lo*` / `*_hi*` fields of an estimate from `stack`'s bands (see the module docstring)."""
+    ttft = stack.band("ttft", "prefill")
+    tpot = stack.band("tpot", "decode")
+    tput = stack.band("throughput", "prefill" if prefill_s > decode_s else "decode")
+    out: dict = {}
+    if ttft is not None:
+        out.update(ttft_lo_s=prefill_s * ttft.lo, ttft_hi_s=prefill_s * ttft.hi)
+    if tpot is not None:
+        out.update(tpot_lo_s=tpot_s * tpot.lo, tpot_hi_s=tpot_s * tpot.hi)
+    if ttft is not None and tpot is not None:
+        out.update(
+            e2e_lo_s=prefill_s * ttft.lo + decode_s * tpot.lo,
+            e2e_hi_s=prefill_s * ttft.hi + decode_s * tpot.hi,
+        )
+    if tput is not None:
+        out.update(output_tokens_lo_per_s=rate * tput.lo, output_tokens_hi_per_s=rate * tput.hi)
+    return out
+
+
 def min_devices_for_weights(model: ModelArch, hw: Accelerator, memory: Memory = DEFAULT_MEMORY) -> int:
     """A lower bound on the devices that hold the weights: the weight bytes over the usable bytes of
     the weights' tier (and of its spill tier) on one device, rounded up, before any activation
@@ -170,9 +206,13 @@ def estimate(
     output_tokens: int,
     batch: int = 1,
     memory: Memory = DEFAULT_MEMORY,
+    stack: StackProfile | None = None,
 ) -> Estimate:
+    """The estimate on `hw` as `stack` serves it (as given when None), with `stack`'s intervals."""
     if input_tokens < 1 or output_tokens < 1 or batch < 1:
         raise ValueError("input, output and batch must be at least 1")
+    hw = apply_stack(hw, stack)
+    stack = served_by(hw, stack)
     check_parallelism(model, par)
     share = -(-batch // par.engines)  # sequences on each busy scheduler
     plan = memory.plan(model, hw, par, share * input_tokens)
@@ -199,6 +239,8 @@ def estimate(
     e2e = prefill.total_s + decode_s
     engine = plan.share(par.engines)
     capacity = engine.kv_capacity_tokens
+    rate = batch * output_tokens / e2e
+    bands = _intervals(stack, prefill.total_s, decode_s, tpot, rate) if stack is not None else {}
     return Estimate(
         model=model.name,
         hardware=hw.name,
@@ -230,5 +272,7 @@ def estimate(
         ttft_s=prefill.total_s,
         tpot_s=tpot,
         e2e_s=e2e,
-        output_tokens_per_s=batch * output_tokens / e2e,
+        output_tokens_per_s=rate,
+        stack=hw.efficiency.stack,
+        **bands,
     )

@@ -10,7 +10,10 @@ converge (`stop: {until: converged}`) says whether it did and the `stop.requests
 run (`sim.converge`); for other runs both are None. Every dollar figure is on the basis
 `cost_basis` states (`sim.cost.pricing.DevicePrice.label`; None without a price), and the run's cost
 is split between its input and its output tokens by `prefill_cost_share`, the share of the device
-time that prefill took (`sim.api.prefill_share`).
+time that prefill took (`sim.api.prefill_share`). The model-uncertainty intervals `*_lo*` and
+`*_hi*` (`sim.api.model_intervals`: how far the serving stack's predictions were off on held-out
+measurements) are a different thing from the `*_ci_*` intervals, which say only how precisely this
+simulated run measured its own numbers; they are None under `stack: none` or a stack without bands.
 """
 
 from __future__ import annotations
@@ -111,6 +114,28 @@ class Summary:
     converged_requests: int | None = None
     prefill_cost_share: float | None = None
     cost_basis: str | None = None
+    ttft_p50_lo_s: float | None = None
+    ttft_p50_hi_s: float | None = None
+    ttft_p90_lo_s: float | None = None
+    ttft_p90_hi_s: float | None = None
+    ttft_p99_lo_s: float | None = None
+    ttft_p99_hi_s: float | None = None
+    tpot_p50_lo_s: float | None = None
+    tpot_p50_hi_s: float | None = None
+    tpot_p90_lo_s: float | None = None
+    tpot_p90_hi_s: float | None = None
+    tpot_p99_lo_s: float | None = None
+    tpot_p99_hi_s: float | None = None
+    e2e_p50_lo_s: float | None = None
+    e2e_p50_hi_s: float | None = None
+    e2e_p90_lo_s: float | None = None
+    e2e_p90_hi_s: float | None = None
+    e2e_p99_lo_s: float | None = None
+    e2e_p99_hi_s: float | None = None
+    throughput_lo_rps: float | None = None
+    throughput_hi_rps: float | None = None
+    output_tokens_lo_per_s: float | None = None
+    output_tokens_hi_per_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as the JSON-ready mapping of field name to value, in field order."""

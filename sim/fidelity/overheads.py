@@ -32,6 +32,7 @@ scored number is ever read by the fit.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,12 +43,14 @@ from hardware.catalog import load_hardware
 from hardware.spec import Accelerator, Efficiency
 from sim.cost.ops import build_ops
 from sim.cost.parallelism import ConfigError, Parallelism
+from sim.fidelity import serving
 from sim.fidelity import validate as val
 from sim.fidelity.kernels import KernelDataError
 from workloads.model import ModelArch
 
 STEP_METRICS = ("tpot", "ttft")  # one engine step per measured value: per-token decode, batch prefill
 THROUGHPUT_METRICS = ("output_throughput_per_gpu", "output_token_throughput")
+SERVING_RATES = ("request_throughput", "output_throughput", "total_token_throughput")
 WORKLOAD = ("input_len", "output_len", "batch_size")
 
 
@@ -99,13 +102,20 @@ def roofline_device(hw: Accelerator) -> Accelerator:
 
 
 def _as_time(row, value: float) -> float:
-    """A row's number as a time: seconds per output token for throughput, seconds for latency."""
-    if row.metric in THROUGHPUT_METRICS:
+    """A row's number as a time: seconds per output token (or request) for throughput, seconds for
+    latency."""
+    if row.metric in (*THROUGHPUT_METRICS, *SERVING_RATES):
         return 1.0 / value
     return value * val.UNIT_SCALE.get(str(row.unit).strip().lower(), 1.0)
 
 
-def _seconds(row, model: ModelArch, hw: Accelerator, engine: bool) -> float:
+def _seconds(row, model: ModelArch, hw: Accelerator, engine: bool, runs: dict) -> float:
+    """A row's prediction as a time; serving rows share simulated runs through `runs`."""
+    if serving.is_serving(row):
+        pred = val.predict_serving(row, model, hw, engine, runs)
+        if isinstance(pred, str):
+            raise ValueError(f"row {row.row_id}: {pred}")
+        return _as_time(row, pred.value)
     return _as_time(row, val.predict_row(row, model, hw, engine).value)
 
 
@@ -124,40 +134,56 @@ def _nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return best
 
 
-def fit_overheads(
-    rows: pd.DataFrame, models: list[ModelArch], hw: Accelerator, engine: bool = False
-) -> Overheads:
-    """The knobs, all of which only add time, that minimise squared relative error over measured
-    `rows` (the published_measurements columns; `models[i]` is row i's model) on top of `hw`.
-
-    Rows may be per-token (`tpot`), prefill (`ttft`) or throughput; offline throughput rows run the
-    engine and need `engine=True`. A knob no row depends on (no TP > 1, no MoE model) stays at its
-    default, which for the hop latency is the link's own. The collective fraction is linear through
-    1 / collective - 1, the factor by which it stretches each all-reduce's bandwidth time."""
-    known = (*STEP_METRICS, *THROUGHPUT_METRICS)
-    zero = with_overheads(hw, Overheads(hop_latency_s=0.0))
-    probes = (
+def _probes(hw: Accelerator) -> tuple[Accelerator, ...]:
+    """`hw` with no knobs, then with each knob alone at its `PROBE` value."""
+    return (
+        with_overheads(hw, Overheads(hop_latency_s=0.0)),
         with_overheads(hw, Overheads(step_overhead_s=PROBE.step_overhead_s, hop_latency_s=0.0)),
         with_overheads(hw, Overheads(hop_latency_s=PROBE.hop_latency_s)),
         with_overheads(hw, Overheads(hop_latency_s=0.0, moe_gemm=PROBE.moe_gemm)),
         with_overheads(hw, Overheads(hop_latency_s=0.0, collective=PROBE.collective)),
     )
+
+
+def fit_overheads(
+    rows: pd.DataFrame,
+    models: list[ModelArch],
+    hw: Accelerator | Sequence[Accelerator],
+    engine: bool = False,
+) -> Overheads:
+    """The knobs, all of which only add time, that minimise squared relative error over measured
+    `rows` (the published_measurements columns; `models[i]` is row i's model) on top of `hw`, one
+    device for every row or `hw[i]` for row i (one stack's knobs fitted across GPUs).
+
+    Rows may be per-token (`tpot`), prefill (`ttft`, `prefill_time`), throughput or serving-benchmark rows
+    (`sim.fidelity.serving`); offline throughput and serving rows run the engine and need
+    `engine=True`. A serving row's time under load is not linear in the knobs (queueing), so for
+    those rows the fit is a linearisation at the probe values. A knob no row depends on (no TP > 1,
+    no MoE model) stays at its default, which for the hop latency is the link's own. The collective
+    fraction is linear through 1 / collective - 1, the factor by which it stretches each
+    all-reduce's bandwidth time."""
+    known = (*STEP_METRICS, "prefill_time", *THROUGHPUT_METRICS)
+    devices = [hw] * len(rows) if isinstance(hw, Accelerator) else list(hw)
+    probes = {id(d): _probes(d) for d in devices}
     steps = (PROBE.step_overhead_s, PROBE.hop_latency_s, 1 / PROBE.moe_gemm - 1, 1 / PROBE.collective - 1)
+    runs: dict = {}
     y, base, slopes = [], [], []
-    for row, model in zip(rows.itertuples(index=False), models, strict=True):
-        if row.metric not in known:
+    for row, model, device in zip(rows.itertuples(index=False), models, devices, strict=True):
+        if row.metric not in known and not serving.is_serving(row):
             raise ValueError(
-                f"row {row.row_id}: metric {row.metric!r}; overheads are fitted on {', '.join(known)}"
+                f"row {row.row_id}: metric {row.metric!r}; overheads are fitted on {', '.join(known)} "
+                "and serving-benchmark rows"
             )
         if row.metric == "output_token_throughput" and not engine:
             raise ValueError(f"row {row.row_id}: offline throughput needs the engine (engine=True)")
-        b = _seconds(row, model, zero, engine)
+        zero, *knobbed = probes[id(device)]
+        b = _seconds(row, model, zero, engine, runs)
         tp = int(float(row.tp or 1)) > 1
         uses = (True, tp, model.moe is not None, tp)
         slopes.append(
             [
-                (_seconds(row, model, probe, engine) - b) / step if use else 0.0
-                for probe, step, use in zip(probes, steps, uses, strict=True)
+                (_seconds(row, model, probe, engine, runs) - b) / step if use else 0.0
+                for probe, step, use in zip(knobbed, steps, uses, strict=True)
             ]
         )
         y.append(_as_time(row, float(row.value)))
@@ -219,7 +245,7 @@ def fit_stacks(
                 build_ops(model, hw, Parallelism(int(float(row.tp or 1)), int(float(row.pp or 1))))
             except ConfigError:
                 continue
-            if _as_time(row, float(row.value)) < _seconds(row, model, roofline, engine):
+            if _as_time(row, float(row.value)) < _seconds(row, model, roofline, engine, {}):
                 impossible.append(row.row_id)
                 continue
             use.append(i)

@@ -147,6 +147,7 @@ def simulate(run: Run) -> pd.DataFrame:
     scenario = Scenario(
         name="serving-benchmark",
         hardware=run.hardware,
+        stack="none",
         model=run.model,
         parallelism={"tp": run.tp},
         cluster={"replicas": run.replicas},

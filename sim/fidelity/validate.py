@@ -310,6 +310,7 @@ def _offline(model: ModelArch, hw: Accelerator, par: Parallelism, isl: int, osl:
     scenario = Scenario(
         name="offline",
         hardware=hw,
+        stack="none",
         model=model,
         parallelism={"tp": par.tp, "pp": par.pp},
         scheduler={

@@ -48,6 +48,33 @@ def latency(s: Summary, metric: str) -> str:
     return f"{seconds_ci(s.metric(f'{metric}_p50_s'))} / {estimate(s, f'{metric}_p99_s')}"
 
 
+MODEL_BAND_FIELDS = ("ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "throughput_rps")
+"""The fields whose model-uncertainty interval the run table and report show."""
+
+
+def model_band(s: Summary, field: str) -> str | None:
+    """The serving stack's 80% interval of `field` (`*_lo*` to `*_hi*`, model uncertainty), as
+    '240 ms – 410 ms'; None without one."""
+    unit = "_rps" if field.endswith("_rps") else "_s"
+    stem = field.removesuffix(unit)
+    lo, hi = s.metric(f"{stem}_lo{unit}"), s.metric(f"{stem}_hi{unit}")
+    if lo is None or hi is None:
+        return None
+    fmt = seconds_ci if unit == "_s" else rate_ci
+    return f"{fmt(lo)} – {fmt(hi)}"
+
+
+def model_band_rows(s: Summary) -> list[tuple[str, str]]:
+    """(label, text) of each field in `MODEL_BAND_FIELDS` that has a model interval."""
+    labels = {"ttft_p99_s": "TTFT p99", "tpot_p99_s": "TPOT p99", "e2e_p99_s": "e2e p99"}
+    rows = []
+    for field in MODEL_BAND_FIELDS:
+        text = model_band(s, field)
+        if text is not None:
+            rows.append((f"{labels.get(field, 'throughput')}, stack's 80% band", text))
+    return rows
+
+
 def measured(s: Summary) -> str | None:
     """How many requests the numbers measure and how many were dropped at each end of the run:
     '4,931 (dropped 26 warm-up, 43 drain)'; None when the summary does not say."""
@@ -75,6 +102,14 @@ def notes(s: Summary) -> list[Note]:
         found.append(Note("info", f"p99 intervals need ≥ {P99_MIN_REQUESTS:,} measured requests"))
     if any(_has_interval(s, f) for f in INTERVAL_FIELDS):
         found.append(Note("info", f"[lo–hi]: {s.ci_level:.0%} confidence intervals"))
+    if model_band_rows(s):
+        found.append(
+            Note(
+                "info",
+                "stack's 80% band: where 80% of held-out public measurements fell against this stack's "
+                "predictions (model uncertainty, which no run length narrows)",
+            )
+        )
     return found
 
 

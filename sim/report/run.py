@@ -9,7 +9,16 @@ import plotly.io as pio
 from sim.engine.summary import Summary
 from sim.format import number, percent, seconds, seconds_ci, usd
 from sim.report import figures
-from sim.report.readout import SloVerdict, estimate, latency, measured, notes, overload, slo_verdict
+from sim.report.readout import (
+    SloVerdict,
+    estimate,
+    latency,
+    measured,
+    model_band_rows,
+    notes,
+    overload,
+    slo_verdict,
+)
 
 
 def _number(v: float) -> str:
@@ -46,6 +55,7 @@ def summary_rows(s: Summary, caching: bool) -> list[tuple[str, str]]:
         ("prefill share of device time", (s.prefill_cost_share,), percent(s.prefill_cost_share)),
         ("priced at", (s.cost_basis,), s.cost_basis),
     ]
+    rows += [(label, (text,), text) for label, text in model_band_rows(s)]
     if caching:
         rows += _cache_rows(s)
     return [(label, text) for label, values, text in rows if not any(v is None for v in values)]

@@ -14,6 +14,12 @@ interval (`sim.engine.steady`):
   at 64,000 requests is known to about 2%): it is decided by its point estimates
   (`meets_at_cap`) and stays marked borderline, so the answer does not flip with the seed and the
   user sees how close it is.
+
+With `margin`, a target is judged at the pessimistic edge of the model's own uncertainty: its
+latency (and that interval) times the ratio of the summary's `*_hi_s` (the serving stack's 80%
+band on held-out measurements, `sim.api.model_intervals`) to its point estimate, so a configuration
+is bought for the slow end of how far this stack's predictions have been off. A stack without bands
+(`none`, `roofline`) leaves the latency as simulated.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ class SloTarget(Frozen):
     metric: Literal["ttft", "tpot", "e2e"]
     percentile: Literal[50, 90, 99]
     limit_s: float = Field(gt=0)
+    margin: bool = False
 
     @property
     def key(self) -> str:
@@ -62,18 +69,28 @@ class SloTarget(Frozen):
     def name(self) -> str:
         return f"{self.metric}_p{self.percentile}"
 
+    def _scale(self, summary: Summary) -> float:
+        """What the latency is multiplied by before it is judged: the model band's pessimistic edge
+        over the point estimate with `margin`, else 1."""
+        point, edge = summary.metric(self.key), summary.metric(self.key.removesuffix("_s") + "_hi_s")
+        return edge / point if self.margin and edge is not None and point else 1.0
+
+    def _read(self, summary: Summary, name: str) -> float | None:
+        value = summary.metric(name)
+        return None if value is None else value * self._scale(summary)
+
     def headroom(self, summary: Summary) -> float | None:
         """1 - observed / limit: positive when met (0.4 = 40% below the limit), None when unmeasured."""
-        observed = summary.metric(self.key)
+        observed = self._read(summary, self.key)
         return None if observed is None else 1.0 - observed / self.limit_s
 
     def pessimistic_headroom(self, summary: Summary) -> float | None:
         """`headroom` at the interval's pessimistic edge; None without an interval."""
-        edge = summary.metric(ci_names(self.key)[1])
+        edge = self._read(summary, ci_names(self.key)[1])
         return None if edge is None else 1.0 - edge / self.limit_s
 
     def verdict(self, summary: Summary) -> Verdict:
-        lo, hi = (summary.metric(name) for name in ci_names(self.key))
+        lo, hi = (self._read(summary, name) for name in ci_names(self.key))
         point = summary.metric(self.key)
         if point is None:
             return Verdict.misses
@@ -106,8 +123,9 @@ def next_requests(requests: int) -> int | None:
     return None if requests >= MAX_REQUESTS else min(2 * requests, MAX_REQUESTS)
 
 
-def parse_slo(text: str) -> SloTarget:
-    """`ttft_p99=2s` -> SloTarget(ttft, 99, 2.0); metrics ttft, tpot, e2e at p50, p90 or p99."""
+def parse_slo(text: str, margin: bool = False) -> SloTarget:
+    """`ttft_p99=2s` -> SloTarget(ttft, 99, 2.0); metrics ttft, tpot, e2e at p50, p90 or p99; judged
+    at the model band's pessimistic edge with `margin`."""
     key, sep, value = text.partition("=")
     match = _SLO.match(key.strip())
     if not sep or not match:
@@ -121,7 +139,7 @@ def parse_slo(text: str) -> SloTarget:
         raise PlanError(f"--slo {text!r}: {exc}") from None
     if limit <= 0:
         raise PlanError(f"--slo {text!r}: the limit must be positive")
-    return SloTarget(metric=match.group(1), percentile=int(match.group(2)), limit_s=limit)
+    return SloTarget(metric=match.group(1), percentile=int(match.group(2)), limit_s=limit, margin=margin)
 
 
 def _number(text: str) -> str | float:

@@ -3,6 +3,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from hardware.stacks import DEFAULT_STACK, apply_stack, load_stack
 from sim.cli import app
 from sim.cost.estimate import estimate
 from sim.cost.parallelism import Parallelism
@@ -53,7 +54,7 @@ def test_estimate_json_keys_and_values(llama8b, h100):
     data = json.loads(r.stdout)
     assert set(data) >= KEYS
     assert data["fits"] is True and data["kv_bytes_per_token"] == 131_072
-    cost = RooflineCost(llama8b, h100)
+    cost = RooflineCost(llama8b, apply_stack(h100, load_stack(DEFAULT_STACK)))  # the device as served
     assert data["prefill_s"] == pytest.approx(cost.step([8192] * 4, [0] * 4, 4).total_s)
     assert data["decode_step_s"] == pytest.approx(cost.step([1] * 4, [8192] * 4, 4).total_s)
     assert data["e2e_s"] == pytest.approx(data["ttft_s"] + 255 * data["tpot_s"])

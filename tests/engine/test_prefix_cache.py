@@ -28,6 +28,7 @@ def sessions(
         {
             "seed": seed,
             "hardware": hw,
+            "stack": "none",  # the tiny device as written, as the numbers below were chosen for
             "model": TINY_MODEL,
             "cluster": {"replicas": replicas, "router": router},
             "scheduler": {"max_num_batched_tokens": 512, "max_num_seqs": 32},

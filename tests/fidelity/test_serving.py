@@ -48,6 +48,7 @@ def _scenario(arrivals: dict, requests: int) -> Scenario:
     """The scenario a BASE row describes, written out by hand."""
     return Scenario(
         hardware="h100-sxm",
+        stack="none",  # validate serves each row's device as given
         model="llama-3.1-8b",
         workload={
             "arrivals": arrivals,

@@ -1,0 +1,231 @@
+"""Fit serving-stack profiles (`hardware.stacks`) on public measurements and score them on rows no fit read.
+
+A profile is fitted in two stages, as the kernel and stack calibrations are (`sim.fidelity.calibrate`,
+`sim.fidelity.overheads`): its efficiency curves come from a stack's published kernel timings (read by
+`sim.fidelity.kernels`), then its framework knobs (per-step overhead, all-reduce hop latency and
+bandwidth fraction, grouped expert GEMMs) are fitted by `overheads.fit_overheads` on the stack's
+end-to-end rows, pooled over every GPU they were measured on, each on its catalog preset carrying
+the curves. One set of knobs per stack, not per GPU, is what lets a profile serve a GPU it was never
+measured on.
+
+Which rows a stack owns: its `framework` column names it (`stack_of`); `typical` owns every row.
+
+The split (`held_out`) is fixed here, before anything is scored, and depends on nothing but the rows'
+configuration: within each source and GPU, the distinct runs (a serving benchmark's load and
+workload; for a static or offline row its workload shape, as `overheads.split_by_workload` takes it)
+in sorted order alternate between the halves, the first to the fit. `fold` 1 fits on that half and
+scores the other; `fold` 2 swaps them. A profile ships with fold 1's knobs, so its reported error is
+measured on rows its own fit never read, and with the 80% bands (`hardware.stacks.Band`) read off
+fold 2's held-out rows (rows fold 1 fitted on, scored by a fit that never read them): the band's
+coverage, measured on fold 1's held-out rows, is then a test on rows neither the band nor the knobs
+were taken from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hardware.catalog import load_hardware
+from hardware.spec import Efficiency
+from hardware.stacks import Band, StackProfile, apply_stack, load_stack
+from sim.fidelity import overheads as ovh
+from sim.fidelity import serving
+from sim.fidelity import validate as val
+
+STACKS = ("vllm", "sglang", "trtllm")
+TYPICAL = "typical"
+# A run's identity in a serving benchmark: rows that share these were measured in one run.
+RUN_COLUMNS = (
+    "framework",
+    "model",
+    "precision",
+    "tp",
+    "num_gpus",
+    "scenario",
+    "input_len",
+    "output_len",
+    "batch_size",
+    "qps",
+    "concurrency",
+    "dataset",
+)
+LOWER_Q, UPPER_Q = 0.10, 0.90
+MIN_BAND_ROWS = 8
+"""Fewest held-out rows a band is read from; a regime with fewer takes its metric's band over all
+regimes, and a metric with fewer in all gets no band (its predictions no interval)."""
+
+
+def stack_of(framework: str) -> str | None:
+    """The shipped stack a `framework` column names, or None (another or no serving framework)."""
+    text = str(framework).lower()
+    if "tensorrt" in text or "trt-llm" in text:
+        return "trtllm"
+    if "sglang" in text:
+        return "sglang"
+    if "vllm" in text:
+        return "vllm"
+    return None
+
+
+def rows_of(rows: pd.DataFrame, stack: str) -> pd.DataFrame:
+    """The rows a stack's profile is fitted and scored on: its own, or every row for `typical`."""
+    if stack == TYPICAL:
+        return rows
+    return rows[rows["framework"].map(stack_of) == stack]
+
+
+def held_out(rows: pd.DataFrame) -> pd.Series:
+    """True for the rows fold 1 holds out (see the module docstring); a pure function of the rows'
+    configuration columns, in the order of `rows`."""
+    is_serving = pd.Series([serving.is_serving(r) for r in rows.itertuples(index=False)], index=rows.index)
+    held = pd.Series(False, index=rows.index)
+    static = rows[~is_serving]
+    if len(static):
+        _, odd = ovh.split_by_workload(static)
+        held[odd.index] = True
+    runs = rows[is_serving]
+    key = runs[list(RUN_COLUMNS)].astype(str).apply(tuple, axis=1)
+    for _, idx in runs.groupby(["source_id", "gpu"], sort=False).groups.items():
+        order = {k: i for i, k in enumerate(sorted(set(key[idx])))}
+        held[idx] = key[idx].map(lambda k, order=order: order[k] % 2 == 1)
+    return held
+
+
+def fold(rows: pd.DataFrame, number: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(fit rows, scored rows) of fold 1 or 2."""
+    held = held_out(rows)
+    if number == 1:
+        return rows[~held], rows[held]
+    if number == 2:
+        return rows[held], rows[~held]
+    raise ValueError(f"fold must be 1 or 2, got {number}")
+
+
+def with_curves(efficiency: Efficiency, name: str) -> StackProfile:
+    """A profile of `name` carrying `efficiency`'s curves, scalars and op overhead and no knobs yet:
+    what the knobs are fitted on top of."""
+    eff = efficiency.model_copy(update={"calibration": None, "step_overhead_s": 0.0})
+    return StackProfile(
+        name=f"{name}-curves",
+        description="",
+        efficiency=eff,
+        scale_up_latency_s=0.0,
+        scale_up_algorithm="ring",
+    )
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A stack's knobs fitted on one fold: the knobs, the row ids they were fitted on, and the fit
+    rows left out because they were measured faster than their GPU's roofline (which no added time
+    can explain, and which on relative error would hold every knob at zero)."""
+
+    knobs: ovh.Overheads
+    fitted_ids: tuple[str, ...]
+    faster_than_roofline: tuple[str, ...]
+
+
+def predict(
+    rows: pd.DataFrame, profile: StackProfile | None, models_dir: Path | None, engine: bool = True
+) -> pd.DataFrame:
+    """`validate.validate` of `rows`, each on its GPU's catalog preset served by `profile`."""
+    presets = {p for p in rows["gpu"].map(val.gpu_preset) if isinstance(p, str)}
+    devices = {p: apply_stack(load_hardware(p), profile) for p in presets}
+    return val.validate(rows, models_dir, devices, engine)
+
+
+def is_rate(metric: str) -> bool:
+    """Whether a metric's number is a rate (higher is faster)."""
+    return metric in (*ovh.THROUGHPUT_METRICS, *ovh.SERVING_RATES)
+
+
+def fit_knobs(rows: pd.DataFrame, curves: StackProfile, models_dir: Path | None) -> Fit:
+    """The knobs of one stack over `rows`, every GPU pooled, each row on its GPU's preset served by
+    `curves` (a profile with curves and no knobs). Rows `validate` cannot predict are left out, and
+    so are offline-throughput rows: each probe of one is a simulation of up to 30,000 requests, so
+    they are scored, never fitted."""
+    rows = rows[rows["metric"] != "output_token_throughput"]
+    at_curves = predict(rows, curves, models_dir)
+    at_roofline = predict(rows, load_stack("roofline"), models_dir)
+    ok = (at_curves["skipped_reason"] == "").to_numpy() & at_roofline["predicted"].notna().to_numpy()
+    measured, floor = at_curves["measured"].to_numpy(float), at_roofline["predicted"].to_numpy(float)
+    rate = rows["metric"].map(is_rate).to_numpy(bool)
+    faster = ok & np.where(rate, measured > floor, measured < floor)
+    use = ok & ~faster
+    part = rows[use]
+    if part.empty:
+        raise ValueError(f"{curves.name}: no row left to fit on")
+    models = [val.resolve_model(r.model, r.precision or "bf16", models_dir) for r in part.itertuples()]
+    devices = {p: apply_stack(load_hardware(p), curves) for p in set(part["gpu"].map(val.gpu_preset))}
+    knobs = ovh.fit_overheads(part, models, [devices[val.gpu_preset(g)] for g in part["gpu"]], engine=True)
+    return Fit(knobs, tuple(part["row_id"].astype(str)), tuple(rows.loc[faster, "row_id"].astype(str)))
+
+
+def with_knobs(curves: StackProfile, knobs: ovh.Overheads, **fields) -> StackProfile:
+    """`curves` carrying fitted `knobs` (a hop latency of None, when no fit row had TP > 1, keeps a
+    ring all-reduce at the hop latency the catalog presets assume, 2 us) and the other profile
+    `fields` given."""
+    eff = curves.efficiency.model_copy(
+        update={
+            "step_overhead_s": knobs.step_overhead_s,
+            "moe_gemm": knobs.moe_gemm,
+            "collective": knobs.collective,
+        }
+    )
+    tree = knobs.hop_latency_s is not None
+    return curves.model_copy(
+        update={
+            "efficiency": eff,
+            "scale_up_latency_s": knobs.hop_latency_s if tree else 2e-6,
+            "scale_up_algorithm": "tree" if tree else "ring",
+            **fields,
+        }
+    )
+
+
+def ratios(results: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """Scored rows of `results` with `ratio`: measured / predicted, for a duration predicted /
+    measured (so that for every rate, a ratio below 1 means the prediction was too fast, and for
+    every latency, above 1), with the row's framework and metric."""
+    scored = results[results["skipped_reason"] == ""].merge(
+        rows[["row_id", "framework", "gpu", "input_len"]], on="row_id"
+    )
+    ratio = scored["measured"] / scored["predicted"]
+    duration = scored["metric"] == "benchmark_duration"
+    return scored.assign(ratio=ratio.where(~duration, 1 / ratio))
+
+
+def bands(held: pd.DataFrame) -> tuple[Band, ...]:
+    """The 80% band of measured / predicted (`ratios`) per metric group, over all regimes and per
+    regime, each read from at least `MIN_BAND_ROWS` rows."""
+    out = []
+    for group, part in held.groupby("group", sort=True):
+        cells = [("all", part), *part.groupby("regime", sort=True)]
+        cells = [(r, p) for r, p in cells if len(p) >= MIN_BAND_ROWS]
+        for regime, p in cells:
+            r = p["ratio"].to_numpy(float)
+            out.append(
+                Band(
+                    metric=group,
+                    regime=regime,
+                    lo=float(np.quantile(r, LOWER_Q)),
+                    hi=float(np.quantile(r, UPPER_Q)),
+                    rows=len(r),
+                    median_abs_error_pct=float(np.median(np.abs(p["error_pct"]))),
+                )
+            )
+    return tuple(out)
+
+
+def covered(held: pd.DataFrame, profile: StackProfile) -> pd.Series:
+    """Per scored row of `held` (`ratios`): whether its ratio lies in `profile`'s band for its metric
+    group and regime (NaN where the profile has no band)."""
+    inside = []
+    for r in held.itertuples(index=False):
+        b = profile.band(r.group, r.regime)
+        inside.append(np.nan if b is None else float(b.lo <= r.ratio <= b.hi))
+    return pd.Series(inside, index=held.index, dtype=float)

@@ -1,0 +1,119 @@
+"""Fitting serving-stack profiles: the split is fixed by the rows' configuration before anything is
+scored, the fit never reads a scored row, and bands and coverage are read the way the docs say."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hardware.spec import Efficiency
+from sim.fidelity import stacks as st
+from sim.fidelity import validate as val
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "validation"
+MODELS = DATA / "models"
+
+
+def rows():
+    return pd.concat(
+        [
+            val.read_measurements(DATA / "sample_measurements.csv"),
+            val.read_measurements(DATA / "splitwise_a100_steps_sample.csv"),
+        ],
+        ignore_index=True,
+    )
+
+
+def test_frameworks_name_their_stack():
+    assert st.stack_of("TensorRT-LLM (PyTorch backend)") == "trtllm"
+    assert st.stack_of("vLLM (V1, TPU backend)") == "vllm"
+    assert st.stack_of("SGLang (+ NVIDIA Dynamo, PD disaggregation)") == "sglang"
+    assert st.stack_of("JetStream-PyTorch") is None
+
+
+def test_the_split_depends_on_the_rows_configuration_only():
+    data = rows()
+    held = set(data.loc[st.held_out(data), "row_id"])
+    shuffled = data.sample(frac=1.0, random_state=3)
+    assert set(shuffled.loc[st.held_out(shuffled), "row_id"]) == held
+    assert set(data.assign(value="1").loc[st.held_out(data.assign(value="1")), "row_id"]) == held
+
+
+def test_the_two_folds_swap_halves_and_cover_every_row_once():
+    data = rows()
+    fit1, held1 = st.fold(data, 1)
+    fit2, held2 = st.fold(data, 2)
+    assert set(held1["row_id"]) == set(fit2["row_id"])
+    assert set(held2["row_id"]) == set(fit1["row_id"])
+    assert sorted([*held1["row_id"], *held2["row_id"]]) == sorted(data["row_id"])
+    with pytest.raises(ValueError, match="fold must be 1 or 2"):
+        st.fold(data, 3)
+
+
+def test_a_serving_run_stays_whole_on_one_side():
+    """The rows of one serving run (same configuration, other metrics) never straddle the split."""
+    base = {c: "" for c in val.MEASUREMENT_COLUMNS}
+    runs = []
+    for i, qps in enumerate(("4", "8", "12", "16")):
+        for metric in ("ttft", "tpot", "e2e_latency"):
+            runs.append(
+                {
+                    **base,
+                    "row_id": f"{qps}-{metric}",
+                    "source_id": "S",
+                    "gpu": "H100",
+                    "framework": "vLLM",
+                    "model": "Llama-3.1-8B",
+                    "scenario": "poisson_rate",
+                    "qps": qps,
+                    "metric": metric,
+                    "dataset": "sharegpt",
+                    "stat": "median",
+                    "value": str(i + 1),
+                }
+            )
+    data = pd.DataFrame(runs)
+    held = data.assign(held=st.held_out(data))
+    assert held.groupby("qps")["held"].nunique().eq(1).all()
+    assert held["held"].sum() == 6
+
+
+def test_the_fit_reads_no_scored_row():
+    data = rows()
+    fit_rows, scored = st.fold(data, 1)
+    fit = st.fit_knobs(fit_rows, st.with_curves(Efficiency(), "t"), MODELS)
+    assert fit.fitted_ids
+    assert set(fit.fitted_ids) <= set(fit_rows["row_id"])
+    assert set(fit.fitted_ids).isdisjoint(scored["row_id"])
+
+
+def test_bands_are_the_10th_and_90th_percentile_of_measured_over_predicted():
+    """Ratios 1..10 (10 rows): numpy's linear quantiles put the band at 1.9 and 9.1."""
+    held = pd.DataFrame(
+        {"group": "tpot", "regime": "decode", "ratio": np.arange(1.0, 11.0), "error_pct": np.arange(10.0)}
+    )
+    (all_regimes, decode) = st.bands(held)
+    assert (all_regimes.regime, decode.regime) == ("all", "decode")
+    assert (decode.lo, decode.hi, decode.rows) == (pytest.approx(1.9), pytest.approx(9.1), 10)
+    assert decode.median_abs_error_pct == pytest.approx(4.5)
+    mixed = pd.concat([held.iloc[:3], held.iloc[3:].assign(regime="serving")])
+    assert [b.regime for b in st.bands(mixed)] == ["all"]  # 3 decode rows: too few for their own band
+    assert st.bands(held.iloc[: st.MIN_BAND_ROWS - 1]) == ()
+
+
+def test_a_duration_ratio_is_turned_round_to_read_like_a_rate():
+    results = pd.DataFrame(
+        {
+            "row_id": ["a", "b"],
+            "metric": ["benchmark_duration", "output_throughput"],
+            "group": "throughput",
+            "regime": "serving",
+            "measured": [20.0, 50.0],
+            "predicted": [10.0, 100.0],
+            "error_pct": [-50.0, 100.0],
+            "skipped_reason": "",
+        }
+    )
+    frame = pd.DataFrame({"row_id": ["a", "b"], "framework": "vLLM", "gpu": "H100", "input_len": ""})
+    assert st.ratios(results, frame)["ratio"].tolist() == [0.5, 0.5]
