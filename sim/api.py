@@ -238,12 +238,21 @@ MODEL_INTERVALS = {
 }
 
 
+RATES = ("throughput_rps", "output_tokens_per_s")
+
+
 def model_intervals(summary: dict, stack: StackProfile | None) -> dict:
     """The `*_lo*` / `*_hi*` fields of a summary: each latency percentile and rate times the lo and hi
     of `stack`'s band for its metric under load (`serving` regime, else over all regimes), the 80%
-    spread of measured / predicted on rows no fit read. Empty without a stack or a band."""
+    spread of measured / predicted on rows no fit read. Empty without a stack or a band.
+
+    A rate gets its band only when the run is `overloaded`: below capacity a run serves what arrives,
+    so its rate is the offered load whatever the stack's speed, and a band scaled from a benchmark's
+    capacity would wrongly say it serves less (the latencies carry the stack's uncertainty then)."""
     out = {}
     for field, (metric, lo, hi) in MODEL_INTERVALS.items():
+        if field in RATES and not summary.get("overloaded"):
+            continue
         band = stack.band(metric, "serving") if stack is not None else None
         value = summary.get(field)
         if band is not None and value is not None:

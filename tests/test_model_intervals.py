@@ -105,14 +105,27 @@ def test_estimate_json_carries_the_stack_and_its_interval():
 
 
 def test_run_intervals_are_each_field_times_the_serving_band():
-    """A TTFT p99 of 2 s under the serving band [0.5, 2.0] reads [1 s, 4 s]; throughput takes the
-    band over all regimes; a metric without a band gets no interval."""
-    fields = {"ttft_p99_s": 2.0, "tpot_p50_s": 0.01, "throughput_rps": 10.0, "output_tokens_per_s": None}
+    """A TTFT p99 of 2 s under the serving band [0.5, 2.0] reads [1 s, 4 s]; throughput of an
+    overloaded run (its capacity) takes the band over all regimes; a metric without a band gets no
+    interval."""
+    fields = {
+        "ttft_p99_s": 2.0,
+        "tpot_p50_s": 0.01,
+        "throughput_rps": 10.0,
+        "output_tokens_per_s": None,
+        "overloaded": True,
+    }
     out = model_intervals(fields, HAND)
     assert out == pytest.approx(
         {"ttft_p99_lo_s": 1.0, "ttft_p99_hi_s": 4.0, "throughput_lo_rps": 6.0, "throughput_hi_rps": 11.0}
     )
     assert model_intervals(fields, None) == {}
+
+
+def test_a_run_below_capacity_gets_no_rate_band():
+    """Below capacity the throughput is the offered load, whatever the stack: no band on it."""
+    fields = {"ttft_p99_s": 2.0, "throughput_rps": 10.0, "output_tokens_per_s": 900.0, "overloaded": False}
+    assert set(model_intervals(fields, HAND)) == {"ttft_p99_lo_s", "ttft_p99_hi_s"}
 
 
 def test_a_run_summary_has_both_kinds_of_interval():
