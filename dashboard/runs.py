@@ -23,6 +23,7 @@ import yaml
 from hardware import hardware_names
 from hardware.catalog import read_yaml
 from hardware.yamltext import load_yaml
+from sim import scenario as schema
 from sim.api import Result, make_requests, run
 from sim.engine.steady import ci_names
 from sim.engine.summary import Summary
@@ -104,9 +105,11 @@ def _check_presets(data: dict) -> None:
             )
 
 
-def parse_upload(contents: str, filename: str, max_bytes: int) -> dict:
-    """A `dcc.Upload` data URL as a scenario mapping, validated against the schema. Raises
-    `ScenarioError` naming the file and the field."""
+def parse_upload(contents: str, filename: str, max_bytes: int, runnable: bool = True) -> dict:
+    """A `dcc.Upload` data URL as a scenario mapping, validated against the schema and, when
+    `runnable`, checked to run as it stands (`ctxsim run`'s checks; `ctxsim plan` takes a scenario
+    whose own parallelism does not fit, since it chooses tp itself). Raises `ScenarioError` naming
+    the file and the field."""
     try:
         raw = base64.b64decode(contents.split(",", 1)[1], validate=True)
     except (IndexError, ValueError, binascii.Error):
@@ -124,7 +127,7 @@ def parse_upload(contents: str, filename: str, max_bytes: int) -> dict:
         raise ScenarioError(f"{paths[0]}: an uploaded scenario cannot refer to files on the server")
     try:
         _check_presets(data)
-        scenario_from_dict(data)
+        (scenario_from_dict if runnable else schema.scenario_from_dict)(data)
     except ScenarioError as exc:
         raise ScenarioError(f"{filename}: {exc}") from None
     return data
