@@ -63,7 +63,8 @@ def plan_job(
 
 # ---- the answer, read for a person ---------------------------------------------------------------------
 def layout_text(c: dict) -> str:
-    """'3 x 4 x h200 (tp 4, pp 1): 12 devices', with any degrees beyond tp and pools."""
+    """'3 x 4 x h200 (tp 4, pp 1)': replicas x devices each x hardware, with any degrees beyond tp
+    and the prefill and decode pools."""
     per = c["devices"] // c["replicas"]
     extra = "".join(f", {k} {v}" for k, v in (c.get("split") or {}).items() if k != "pp")
     pools = ""
