@@ -69,7 +69,7 @@ def analytic(designer) -> tuple[float, float]:
             designer.update_answer("h100-sxm", model, "model", "auto", 32768, 512, 1, *values)
             answer_s.append(time.perf_counter() - t)
             t = time.perf_counter()
-            designer.update_cost_curve(preset, "h100-sxm", model, "model", 512, 1, *values)
+            designer.update_cost_curve(preset, "h100-sxm", model, "model", 512, 1, 32768, *values)
             curve_s.append(time.perf_counter() - t)
     print(f"designer answer + roofline ({', '.join(MODELS)}): {stats(answer_s)}")
     print(f"designer cost curve (modified device):        {stats(curve_s)}")

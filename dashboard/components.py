@@ -106,11 +106,12 @@ def upload_box(id_: str, text: str = "Drop a scenario YAML here, or click to cho
     )
 
 
-def register_source_choice(page: str) -> None:
+def register_source_choice(page: str, runnable: bool = True) -> None:
     """Register the callback that fills a page's `{page}-source` store from its example dropdown or its
     upload box, so the pages that start from a scenario load and check it the same way. An upload
-    passes the same checks as the CLI's scenario files and is marked, since it cannot travel in a
-    link; a refused one leaves the store alone and shows its message in `{page}-source-error`."""
+    passes the same checks as the CLI's scenario files (`runnable`: as `ctxsim run` takes them, else
+    as `ctxsim plan` does, `dashboard.runs.parse_upload`) and is marked uploaded; a refused one
+    leaves the store alone and shows its message in `{page}-source-error`."""
 
     @callback(
         Output(f"{page}-source", "data"),
@@ -123,7 +124,7 @@ def register_source_choice(page: str) -> None:
     def choose_source(example, contents, filename):
         try:
             if dash.ctx.triggered_id == f"{page}-upload" and contents:
-                data = parse_upload(contents, filename, settings().max_upload_bytes)
+                data = parse_upload(contents, filename, settings().max_upload_bytes, runnable)
                 return {"label": filename, "data": data, "uploaded": True}, None
             return {"label": example, "data": read_example(settings().examples_dir, example)}, None
         except ScenarioError as exc:

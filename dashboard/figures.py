@@ -67,10 +67,17 @@ def roofline(ops: pd.DataFrame, roofs: dict[str, tuple[float, float]]) -> go.Fig
     )
 
 
-def cost_curve(curve: pd.DataFrame, jumps: Sequence[Jump], model_context_tokens: int | None) -> go.Figure:
+def cost_curve(
+    curve: pd.DataFrame,
+    jumps: Sequence[Jump],
+    model_context_tokens: int | None,
+    prompt_tokens: int | None = None,
+) -> go.Figure:
     """Cost per request against prompt length on the cheapest device group, one line per hardware of
     a `sim.studies.costcurve` curve (the first solid), with the price cliffs marked: the cost on the
-    last prompt before and the first at each jump of the fewest devices that hold a request."""
+    last prompt before and the first at each jump of the fewest devices that hold a request. The
+    model's context limit is a labelled vertical line, and `prompt_tokens` (the prompt asked about)
+    another, first among the shapes (`prompt_marker`), so a page can move it alone."""
     traces = []
     for i, (label, group) in enumerate(curve.groupby("hardware", sort=False)):
         traces.append(
@@ -103,32 +110,56 @@ def cost_curve(curve: pd.DataFrame, jumps: Sequence[Jump], model_context_tokens:
                 )
             )
     layout = _log_log("prompt tokens", "$ per request", "Cost per request vs context (cheapest device group)")
-    if model_context_tokens:  # a vertical line at the model's positions (as add_vline draws it, cheaper)
-        layout["shapes"] = [
-            {
-                "type": "line",
-                "xref": "x",
-                "yref": "paper",
-                "x0": model_context_tokens,
-                "x1": model_context_tokens,
-                "y0": 0,
-                "y1": 1,
-                "line": {"dash": "dot", "color": "grey"},
-            }
-        ]
-        layout["annotations"] = [
-            {
-                "text": "model's positions",
-                "xref": "x",
-                "yref": "paper",
-                "x": float(np.log10(model_context_tokens)),
-                "y": 1,
-                "xanchor": "right",
-                "yanchor": "top",
-                "showarrow": False,
-            }
-        ]
+    marks = [prompt_marker(prompt_tokens)] if prompt_tokens else []
+    if model_context_tokens:  # vertical lines as add_vline draws them, cheaper
+        marks.append(
+            _vertical(
+                model_context_tokens,
+                f"context limit: {model_context_tokens:,}",
+                {"dash": "dot", "color": "grey"},
+                "limit",
+            )
+        )
+    if marks:
+        layout["shapes"], layout["annotations"] = [m[0] for m in marks], [m[1] for m in marks]
     return go.Figure(traces, layout)
+
+
+def prompt_marker(prompt_tokens: int) -> tuple[dict, dict]:
+    """The cost curve's mark of the prompt asked about: a vertical line and its label at the foot."""
+    line = {"dash": "dash", "color": "#6f42c1"}
+    return _vertical(prompt_tokens, f"prompt: {prompt_tokens:,}", line, "prompt")
+
+
+def _vertical(x: float, text: str, line: dict, name: str) -> tuple[dict, dict]:
+    """A vertical line across a log-x plot at `x`, and its label (at the top for the model's limit,
+    at the foot for the prompt); annotations on a log axis take log10(x)."""
+    top = name == "limit"
+    shape = {
+        "type": "line",
+        "name": name,
+        "xref": "x",
+        "yref": "paper",
+        "x0": x,
+        "x1": x,
+        "y0": 0,
+        "y1": 1,
+        "line": line,
+    }
+    label = {
+        "text": text,
+        "name": name,
+        "xref": "x",
+        "yref": "paper",
+        "x": float(np.log10(x)),
+        "y": 1 if top else 0,
+        "xanchor": "right",
+        "yanchor": "top" if top else "bottom",
+        "showarrow": False,
+        "font": {"color": line["color"], "size": 11},
+        "bgcolor": "rgba(255,255,255,0.7)",
+    }
+    return shape, label
 
 
 def _log_log(x_title: str, y_title: str, title: str) -> dict:

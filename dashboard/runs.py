@@ -125,10 +125,11 @@ def _check_schema(data: dict) -> None:
         raise ScenarioError(str(exc)) from None
 
 
-def parse_upload(contents: str, filename: str, max_bytes: int) -> dict:
-    """A `dcc.Upload` data URL as a scenario mapping, validated against the schema. Raises
-    `ScenarioError` naming the file and the one field at fault, with "did you mean" for a misspelt
-    key, kind or preset."""
+def parse_upload(contents: str, filename: str, max_bytes: int, runnable: bool = True) -> dict:
+    """A `dcc.Upload` data URL as a scenario mapping, validated against the schema and, when
+    `runnable`, checked to run as it stands (`ctxsim run`'s checks; `ctxsim plan` takes a scenario
+    whose own parallelism does not fit, since it chooses tp itself). Raises `ScenarioError` naming
+    the file and the one field at fault, with "did you mean" for a misspelt key, kind or preset."""
     try:
         raw = base64.b64decode(contents.split(",", 1)[1], validate=True)
     except (IndexError, ValueError, binascii.Error):
@@ -147,7 +148,8 @@ def parse_upload(contents: str, filename: str, max_bytes: int) -> dict:
     try:
         _check_presets(data)
         _check_schema(data)
-        scenario_from_dict(data)
+        if runnable:
+            scenario_from_dict(data)
     except ScenarioError as exc:
         raise ScenarioError(f"{filename}: {exc}") from None
     return data

@@ -206,3 +206,46 @@ def warm_up() -> None:
     first = answer(model, hw, 1_000, 10, 1)
     roofline_points(model, hw, first.par, 1_000, 1)
     cost_curve(model, [hw], 10, 1_000, 100_000, max_batch=1)
+
+
+def blocked(ans: Answer) -> str | None:
+    """Why a design point has no latency or cost to show, or None when it runs: a prompt and output
+    past the model's context limit, or weights, activations and KV that do not fit the devices
+    (with the fewest devices that would hold it, when some do)."""
+    e = ans.estimate
+    if e.fits:
+        return None
+    context = e.input_tokens + e.output_tokens
+    limit = e.model_max_context_tokens
+    if limit is not None and context > limit:
+        return (
+            f"{e.input_tokens:,} prompt + {e.output_tokens:,} output tokens exceed {e.model}'s context "
+            f"limit of {limit:,} tokens"
+        )
+    why = e.reason or f"{e.model} does not fit on {ans.par.devices} x {e.hardware}"
+    if e.devices_needed and e.devices_needed != ans.par.devices:
+        why += f"; it fits on {e.devices_needed} devices (tp {e.suggested_tp} x pp {e.suggested_pp})"
+    return why
+
+
+def max_context_tokens(e: Estimate) -> int:
+    """The longest context a single sequence may have: the KV pool's tokens, capped by the model's
+    context limit."""
+    limit = e.model_max_context_tokens
+    return e.max_context_tokens if limit is None else min(e.max_context_tokens, limit)
+
+
+def on_preset_split(
+    model: ModelArch,
+    hw: Accelerator,
+    input_tokens: int,
+    output_tokens: int,
+    batch: int,
+    preset: Answer,
+    modified: Answer,
+) -> Answer | None:
+    """The modified device on the preset's split, where the knobs changed the fewest devices that
+    fit (None when they did not): the hardware's effect apart from the change of parallelism."""
+    if modified.par == preset.par:
+        return None
+    return answer(model, hw, input_tokens, output_tokens, batch, preset.par)

@@ -2,7 +2,11 @@
 
 Every number comes from `sim.cost.estimate` through `dashboard.whatif`, and the cost curve from
 `sim.studies.costcurve` (as `ctxsim cost-curve` draws it); the callbacks only read the controls, call
-those functions and format what comes back.
+those functions and format what comes back. A design point that does not fit (weights and KV past the
+devices' memory, or a prompt past the model's context) shows why instead of numbers; where the knobs
+change the fewest devices that fit, the hardware's own effect is shown apart, on the preset's split.
+Each knob has a box beside its slider that applies a typed value on Enter. The controls scroll in a
+panel of their own, so the answer stays in view on a laptop screen.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from functools import lru_cache
 import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import Input, Output, State, callback, dcc, html
+from dash import Input, Output, Patch, State, callback, dcc, html
 
 from dashboard import figures
 from dashboard.components import (
@@ -25,18 +29,30 @@ from dashboard.components import (
     page_url,
     share_box,
 )
+from dashboard.designer_view import (
+    KNOBS,
+    METRICS,
+    SLIDER_PROPS,
+    answer_cells,
+    change_class,
+    change_text,
+    fit_alerts,
+    knob_controls,
+    knobs_from,
+    move_knob,
+    par_note,
+    sram_help,
+)
 from dashboard.whatif import (
-    Knobs,
     answer,
     apply_knobs,
-    knobs_of,
-    onchip_tier,
+    blocked,
+    on_preset_split,
     roof,
     roofline_points,
 )
 from hardware import hardware_names, load_hardware
 from sim.cost.parallelism import Parallelism
-from sim.format import count, seconds_significant, usd
 from sim.studies.costcurve import Jump, cost_curve
 from workloads import load_model, model_names
 
@@ -61,51 +77,15 @@ pipeline (pp) or context (cp) parallelism, or data-parallel attention (dp) with 
 (ep) for MoE models."""
 DEGREE_NAMES = {"tp": "tp", "pp": "pp", "cp": "cp", "ep": "ep", "dp": "attention_dp"}
 CURVE_CONTEXT = (1_000, 10_000_000)  # the prompt slider's range
-# knob -> (query key, unit label, scale from SI)
-KNOBS = {
-    "memory_capacity_bytes": ("mem_gb", "GB", 1e9),
-    "memory_bandwidth_bytes_per_s": ("bw_tbs", "TB/s", 1e12),
-    "peak_bf16_flops_per_s": ("tflops", "TFLOP/s", 1e12),
-    "sram_bytes": ("sram_mb", "MB", 1e6),
-    "scale_up_bytes_per_s": ("link_gbs", "GB/s", 1e9),
+PANEL = {
+    "position": "sticky",
+    "top": "0.5rem",
+    "maxHeight": "calc(100vh - 5rem)",
+    "overflowY": "auto",
+    "overflowX": "hidden",
 }
-KNOB_LABELS = {
-    "memory_capacity_bytes": "{tier} capacity",
-    "memory_bandwidth_bytes_per_s": "{tier} bandwidth",
-    "peak_bf16_flops_per_s": "peak bf16 FLOP/s (other dtypes scale with it)",
-    "sram_bytes": "on-chip SRAM ({sram}; holds weights first, the rest in {tier})",
-    "scale_up_bytes_per_s": "scale-up link bandwidth (per direction)",
-}
-METRICS = [
-    ("devices", "devices (tp x pp, other degrees)"),
-    ("fits", "fits"),
-    ("ttft", "TTFT"),
-    ("tpot", "TPOT"),
-    ("max_context", "max context (tokens)"),
-    ("max_batch", "max batch at this context"),
-    ("cost_1m", "$ / 1M output tokens"),
-    ("cost_request", "$ / request"),
-]
-
-
-def knob_slider(knob: str, value_si: float | None) -> dict:
-    """Slider settings for one knob from a quarter to four times its preset value, in steps of a
-    hundredth of the preset's leading digit (so the preset's own value lies on a step)."""
-    _, _unit, scale = KNOBS[knob]
-    if value_si is None:
-        return {"min": 0, "max": 1, "step": 1, "value": 0, "disabled": True, "marks": None}
-    preset = value_si / scale
-    step = 10.0 ** (math.floor(math.log10(preset)) - 2)
-    lo, hi = step * max(1, round(preset / 4 / step)), step * round(preset * 4 / step)
-    marks = {float(v): f"{v:g}" for v in (lo, preset, hi)}
-    return {"min": lo, "max": hi, "step": step, "value": preset, "disabled": False, "marks": marks}
-
-
-def _query_float(query: dict, key: str) -> float | None:
-    try:
-        return float(query[key]) if key in query else None
-    except ValueError:
-        return None
+"""The controls' panel: it scrolls on its own and stays put while the page scrolls, so on a laptop
+screen (1366 x 768) every knob can be reached with the answer beside it still in view."""
 
 
 def _query_int(query: dict, key: str, default: int) -> int:
@@ -113,34 +93,6 @@ def _query_int(query: dict, key: str, default: int) -> int:
         return max(1, int(float(query.get(key, default))))
     except ValueError:
         return default
-
-
-def _sliders(hw, query: dict) -> list:
-    """One slider per knob around the preset's value, set to the shared link's value when it has one."""
-    preset = knobs_of(hw)
-    sliders = []
-    for knob, (key, unit, _scale) in KNOBS.items():
-        spec = knob_slider(knob, getattr(preset, knob))
-        wanted = _query_float(query, key)
-        if wanted is not None and not spec["disabled"]:
-            spec["value"] = min(max(wanted, spec["min"]), spec["max"])
-        sliders.append(
-            labelled(
-                html.Span(_knob_label(knob, hw), id=f"designer-{key}-label"),
-                dcc.Slider(
-                    id=f"designer-{key}",
-                    min=spec["min"],
-                    max=spec["max"],
-                    step=spec["step"],
-                    value=spec["value"],
-                    marks=spec["marks"],
-                    disabled=spec["disabled"],
-                    tooltip={"placement": "bottom"},
-                ),
-                help_text=unit,
-            )
-        )
-    return sliders
 
 
 def _device_row(kv: str, devices: str) -> dbc.Row:
@@ -251,25 +203,28 @@ def layout(**query):
         _device_row(kv, devices),
         *_workload_controls(prompt, output, batch),
         html.H6("knobs", className="mt-3"),
-        *_sliders(hw, query),
+        *knob_controls(hw, query),
     ]
-    table = _answer_table()
+    answer_card = dbc.Card(
+        dbc.CardBody(
+            [
+                html.H5("Analytic answer", className="card-title"),
+                html.Div(id="designer-verdict"),
+                _answer_table(),
+                html.Div(id="designer-par-note"),
+                html.Div(id="designer-note", className="small text-muted"),
+            ]
+        ),
+        className="mb-3",
+        id="designer-answer",
+    )
     return dbc.Row(
         [
-            dbc.Col(dbc.Card(dbc.CardBody(controls)), md=4),
+            dbc.Col(dbc.Card(dbc.CardBody(controls), id="designer-controls", style=PANEL), md=4),
             dbc.Col(
                 [
                     html.Div(id="designer-error"),
-                    dbc.Card(
-                        dbc.CardBody(
-                            [
-                                html.H5("Analytic answer", className="card-title"),
-                                table,
-                                html.Div(id="designer-note", className="small text-muted"),
-                            ]
-                        ),
-                        className="mb-3",
-                    ),
+                    answer_card,
                     share_box("designer-link"),
                     figure_card("designer-roofline"),
                     figure_card("designer-cost-curve"),
@@ -281,35 +236,43 @@ def layout(**query):
     )
 
 
-def _knob_label(knob: str, hw) -> str:
-    sram = onchip_tier(hw)
-    if knob == "sram_bytes" and sram is None:
-        return f"on-chip SRAM: {hw.main_tier.name.upper()} is already the main tier"
-    return KNOB_LABELS[knob].format(tier=hw.main_tier.name.upper(), sram=sram.name if sram else "")
-
-
 KNOB_INPUTS = [Input(f"designer-{key}", "value") for key, _, _ in KNOBS.values()]
 
 
+def _register_knob(knob: str) -> None:
+    slider_id = f"designer-{KNOBS[knob][0]}"
+
+    @callback(
+        *[Output(slider_id, p) for p in SLIDER_PROPS],
+        Output(slider_id, "value"),
+        Output(f"{slider_id}-box", "value"),
+        Output(f"{slider_id}-box", "disabled"),
+        Output(f"{slider_id}-label", "children"),
+        Input("designer-hardware", "value"),
+        Input(f"{slider_id}-box", "value"),
+        Input(slider_id, "value"),
+        State(slider_id, "min"),
+        State(slider_id, "max"),
+        State(slider_id, "disabled"),
+        prevent_initial_call=True,
+    )
+    def move(hw_name, box, slider, lo, hi, disabled):
+        return move_knob(knob, hw_name, box, slider, lo, hi, disabled, dash.ctx.triggered_id)
+
+
+for _knob in KNOBS:
+    _register_knob(_knob)
+
+
 @callback(
-    [
-        Output(f"designer-{key}", prop)
-        for key, _, _ in KNOBS.values()
-        for prop in ("min", "max", "step", "value", "marks", "disabled")
-    ]
-    + [Output(f"designer-{key}-label", "children") for key, _, _ in KNOBS.values()],
+    Output("designer-sram-help", "children"),
+    Output("designer-sram-tip", "children"),
     Input("designer-hardware", "value"),
     prevent_initial_call=True,
 )
-def reset_knobs(hw_name):
-    """A new preset puts every knob back on the preset's value, with ranges around it."""
-    hw = load_hardware(hw_name)
-    preset = knobs_of(hw)
-    out = []
-    for knob in KNOBS:
-        spec = knob_slider(knob, getattr(preset, knob))
-        out += [spec[p] for p in ("min", "max", "step", "value", "marks", "disabled")]
-    return out + [_knob_label(knob, hw) for knob in KNOBS]
+def explain_sram(hw_name):
+    """What the SRAM knob means on the chosen preset."""
+    return [sram_help(load_hardware(hw_name))] * 2
 
 
 @callback(
@@ -326,17 +289,6 @@ def sync_prompt(tokens, log_tokens):
     if not tokens or tokens < 1:
         return dash.no_update, dash.no_update
     return dash.no_update, round(math.log10(tokens), 2)
-
-
-def knobs_from(hw, values) -> Knobs:
-    """Slider values (display units) as `Knobs`; a disabled knob keeps the preset's value."""
-    preset = knobs_of(hw)
-    fields = {}
-    for (knob, (_, _, scale)), value in zip(KNOBS.items(), values, strict=True):
-        was = getattr(preset, knob)
-        unchanged = was is None or value is None or math.isclose(value * scale, was, rel_tol=1e-9)
-        fields[knob] = was if unchanged else value * scale
-    return Knobs(**fields)
 
 
 def _model(name: str, kv: str):
@@ -361,47 +313,20 @@ def _device_label(choice: str) -> str:
     return " x ".join(f"{DEGREE_NAMES[k]}={v}" for k, v in re.findall(r"([a-z]+)(\d+)", choice))
 
 
-def _split_text(par: Parallelism) -> str:
-    """tp x pp, with any other degree above 1 after them."""
-    extra = [f"{k} {getattr(par, k)}" for k in ("attention_dp", "ep", "cp") if getattr(par, k) > 1]
-    return " x ".join([f"{par.tp} x {par.pp}", *extra])
-
-
-def _change(new: float | None, old: float | None) -> str:
-    if (
-        new is None
-        or old is None
-        or old == 0
-        or any(isinstance(v, float) and math.isnan(v) for v in (new, old))
-    ):
-        return ""
-    return f"{(new / old - 1) * 100:+.1f}%"
-
-
-def _cells(ans) -> dict:
-    e = ans.estimate
-    return {
-        "devices": (f"{ans.par.devices} ({_split_text(ans.par)})", ans.par.devices),
-        "fits": ("yes" if e.fits else "no", None),
-        "ttft": (seconds_significant(e.ttft_s), e.ttft_s),
-        "tpot": (seconds_significant(e.tpot_s), e.tpot_s),
-        "max_context": (count(e.max_context_tokens), e.max_context_tokens),
-        "max_batch": (count(e.max_batch_at_context), e.max_batch_at_context),
-        "cost_1m": (usd(ans.cost_per_1m_output_tokens_usd), ans.cost_per_1m_output_tokens_usd),
-        "cost_request": (usd(ans.cost_per_request_usd), ans.cost_per_request_usd),
-    }
-
-
 ANSWER_OUTPUTS = [
     Output(f"designer-{key}-{col}", "children")
     for key, _ in METRICS
     for col in ("preset", "modified", "change")
 ]
+CHANGE_CLASSES = [Output(f"designer-{key}-change", "className") for key, _ in METRICS]
 
 
 @callback(
     [
         *ANSWER_OUTPUTS,
+        *CHANGE_CLASSES,
+        Output("designer-verdict", "children"),
+        Output("designer-par-note", "children"),
         Output("designer-note", "children"),
         Output(figure_id("designer-roofline"), "figure"),
         Output("designer-link", "value"),
@@ -417,8 +342,9 @@ ANSWER_OUTPUTS = [
     *KNOB_INPUTS,
 )
 def update_answer(hw_name, model_name, kv, devices, prompt, output, batch, *knob_values):
-    """TTFT, TPOT, capacity and cost for the preset and the modified device, and the roofline."""
-    none = [dash.no_update] * (len(ANSWER_OUTPUTS) + 3)
+    """TTFT, TPOT, capacity and cost for the preset and the modified device (or why it does not
+    fit), the change of split the knobs forced apart from the hardware's effect, and the roofline."""
+    none = [dash.no_update] * (len(ANSWER_OUTPUTS) + len(CHANGE_CLASSES) + 5)
     if not all(isinstance(v, int | float) and v >= 1 for v in (prompt, output, batch)):
         return [
             *none,
@@ -431,17 +357,24 @@ def update_answer(hw_name, model_name, kv, devices, prompt, output, batch, *knob
     try:
         before = answer(model, base, prompt, output, batch, _par(devices))
         after = answer(model, hw, prompt, output, batch, _par(devices))
-        ops = roofline_points(model, hw, after.par, prompt, batch)
+        alone = on_preset_split(model, hw, prompt, output, batch, before, after)
+        why = blocked(after)
+        ops = None if why else roofline_points(model, hw, after.par, prompt, batch)
     except ValueError as exc:
         return [*none, dbc.Alert(str(exc), color="danger")]
-    old, new = _cells(before), _cells(after)
-    cells = []
+    old, new = answer_cells(before), answer_cells(after)
+    cells, classes = [], []
     for key, _ in METRICS:
-        cells += [old[key][0], new[key][0], _change(new[key][1], old[key][1])]
-    note = after.estimate.reason or f"{model.name} fits on {after.par.devices} x {hw.name}"
-    roofs = {hw.name: roof(hw, model.weight_dtype)}
-    if hw is not base:
-        roofs[base.name] = roof(base, model.weight_dtype)
+        cells += [old[key][0], new[key][0], change_text(new[key][1], old[key][1])]
+        classes.append(change_class(key, new[key][1], old[key][1]))
+    note = "" if why else f"{model.name} fits on {after.par.devices} x {hw.name}"
+    if why:
+        roofline = figures.empty(f"does not fit on {after.par.devices} x {hw.name}: no operators to place")
+    else:
+        roofs = {hw.name: roof(hw, model.weight_dtype)}
+        if hw is not base:
+            roofs[base.name] = roof(base, model.weight_dtype)
+        roofline = figures.roofline(ops, roofs)
     knob_query = {key: v for (key, _, _), v in zip(KNOBS.values(), knob_values, strict=True) if v is not None}
     link = page_url(
         "/",
@@ -456,7 +389,8 @@ def update_answer(hw_name, model_name, kv, devices, prompt, output, batch, *knob
             **knob_query,
         },
     )
-    return [*cells, note, figures.roofline(ops, roofs), link, None]
+    verdict = fit_alerts(before, after, hw is not base)
+    return [*cells, *classes, verdict, par_note(before, after, alone), note, roofline, link, None]
 
 
 def _curve_data(model, hw, output: int, batch: int) -> dict:
@@ -497,10 +431,12 @@ def _preset_curve_data(hw_name: str, model_name: str, kv: str, output: int, batc
     State("designer-kv", "value"),
     State("designer-output", "value"),
     State("designer-batch", "value"),
+    State("designer-prompt", "value"),
     *KNOB_INPUTS,
 )
-def update_cost_curve(preset, hw_name, model_name, kv, output, batch, *knob_values):
-    """Cost per request against context on the modified device, beside the preset's."""
+def update_cost_curve(preset, hw_name, model_name, kv, output, batch, prompt, *knob_values):
+    """Cost per request against context on the modified device, beside the preset's, with the
+    model's context limit and the prompt length asked about marked."""
     if not preset or preset["hardware"] != hw_name:
         return dash.no_update
     base = load_hardware(hw_name)
@@ -512,4 +448,23 @@ def update_cost_curve(preset, hw_name, model_name, kv, output, batch, *knob_valu
         mine = _curve_data(model, hw, int(output), int(batch))
         curves.insert(0, pd.DataFrame(mine["curve"]))
         jumps = [Jump(**j) for j in mine["jumps"]] + jumps
-    return figures.cost_curve(pd.concat(curves, ignore_index=True), jumps, model.max_context_tokens)
+    marked = int(prompt) if isinstance(prompt, int | float) and prompt >= 1 else None
+    return figures.cost_curve(pd.concat(curves, ignore_index=True), jumps, model.context_limit_tokens, marked)
+
+
+@callback(
+    Output(figure_id("designer-cost-curve"), "figure", allow_duplicate=True),
+    Input("designer-prompt", "value"),
+    State(figure_id("designer-cost-curve"), "figure"),
+    prevent_initial_call=True,
+)
+def mark_prompt(prompt, figure):
+    """Move the prompt's mark on the cost curve without drawing the curve again."""
+    shapes = ((figure or {}).get("layout") or {}).get("shapes") or [{}]
+    if shapes[0].get("name") != "prompt" or not isinstance(prompt, int | float) or prompt < 1:
+        return dash.no_update
+    patched = Patch()
+    marker, label = figures.prompt_marker(int(prompt))
+    patched["layout"]["shapes"][0] = marker
+    patched["layout"]["annotations"][0] = label
+    return patched

@@ -14,7 +14,10 @@ A configuration is a hardware preset, a tensor-parallel degree and a replica cou
    hold, then binary-searches the fewest replicas that meet them (latency falls as replicas grow).
 Pairs are searched cheapest lower bound first; once `top` configurations are found, a pair is
 searched only up to the replica count that still costs less than the `top`-th, and dropped
-unsimulated when its lower bound costs more.
+unsimulated when its lower bound costs more. A plan `per_hardware` also answers for each hardware
+type on its own: a pair is pruned only against the dearer of the `top`-th and the cheapest found on
+its own hardware, so every type searched gets its cheapest configuration (`Plan.per_hardware`), and
+every configuration found is kept (`Plan.found`: a tie with the best, beyond the `top`, too).
 
 Price per hour is devices x the device-hour on the scenario's `cost:` basis (cloud on-demand rent,
 or total cost of ownership with electricity at TDP, or the user's own price; `sim.cost.pricing`), a
@@ -226,7 +229,9 @@ class Skipped:
 class Plan:
     """`ranked`: the fewest replicas meeting the SLOs for each (hardware, tp) searched, cheapest
     first; `below`: for each of those, the simulated run one replica short (None when the bound
-    proved it cannot keep up); `misses`: pairs that miss even at the most devices allowed."""
+    proved it cannot keep up); `misses`: pairs that miss even at the most devices allowed;
+    `found` (a plan made `per_hardware`, else empty): every configuration found meeting the SLOs,
+    ranked or not, cheapest first, whose cheapest on each hardware type is `per_hardware`."""
 
     qps: float
     slos: tuple[SloTarget, ...]
@@ -238,15 +243,26 @@ class Plan:
     skipped: tuple[Skipped, ...]
     simulations: int
     wall_s: float
+    found: tuple[Candidate, ...] = ()
 
     @property
     def best(self) -> Candidate | None:
         return self.ranked[0] if self.ranked else None
 
+    @property
+    def per_hardware(self) -> tuple[Candidate, ...]:
+        """The cheapest of `found` on each hardware type, cheapest first."""
+        each: dict[str, Candidate] = {}
+        for c in self.found:
+            each.setdefault(c.hardware, c)
+        return tuple(each.values())
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["slos"] = [{**s.model_dump(), "name": s.name} for s in self.slos]
         out["best"] = out["ranked"][0] if self.ranked else None
+        cheapest = {id(c) for c in self.per_hardware}
+        out["per_hardware"] = [d for c, d in zip(self.found, out["found"], strict=True) if id(c) in cheapest]
         return out
 
 
@@ -358,23 +374,27 @@ def _with_split(reason: str, degrees: dict[str, int]) -> str:
 
 
 def _search_pairs(
-    pairs: Sequence[_Pair], top: int, simulate: Callable[[_Pair, int], Candidate]
+    pairs: Sequence[_Pair],
+    top: int,
+    simulate: Callable[[_Pair, int], Candidate],
+    per_hardware: bool = False,
 ) -> tuple[list[tuple[Candidate, Candidate | None]], list[Candidate], list[Skipped]]:
     """Search each pair, cheapest floor first, for its fewest replicas meeting the SLOs; once `top`
-    are found, a pair is searched only up to the replicas that could still beat the `top`-th.
-    Returns (found with the failing count just below, misses, skipped)."""
+    are found, a pair is searched only up to the replicas that could still beat the `top`-th (and,
+    `per_hardware`, the cheapest found on its own hardware, a pair of hardware with none found yet
+    being searched in full). Returns (found with the failing count just below, misses, skipped)."""
     found: list[tuple[Candidate, Candidate | None]] = []
     misses: list[Candidate] = []
     skipped: list[Skipped] = []
     for pair in pairs:
         cap = pair.rmax
-        costs = sorted(c.cost_per_hour_usd for c, _ in found)
-        if len(costs) >= top:
-            cap = min(cap, int(costs[top - 1] / pair.replica_hour_usd + 1e-9))
+        bar, beaten = _bar(found, top, pair.name, per_hardware)
+        if bar is not None:
+            cap = min(cap, int(bar / pair.replica_hour_usd + 1e-9))
             if cap < pair.lo:
                 why = (
                     f"at least ${pair.floor_cost:,.2f}/h ({pair.lo} replica(s) by the roofline bound), "
-                    f"dearer than the {top} cheapest found"
+                    f"dearer than {beaten}"
                 )
                 skipped.append(Skipped(pair.label, pair.tp, why))
                 continue
@@ -382,20 +402,42 @@ def _search_pairs(
         if good is not None:
             found.append((good, bad))
         elif cap < pair.rmax:
-            why = f"misses the SLOs with {cap} replica(s); more cost more than the {top} cheapest found"
+            why = f"misses the SLOs with {cap} replica(s); more cost more than {beaten}"
             skipped.append(Skipped(pair.label, pair.tp, why))
         else:
             misses.append(bad)
     return found, misses, skipped
 
 
+def _bar(
+    found: list[tuple[Candidate, Candidate | None]], top: int, hardware: str, per_hardware: bool
+) -> tuple[float | None, str]:
+    """The $/hour a pair on `hardware` must stay within to be worth searching, and what sets it (None:
+    no bar yet): the `top`-th cheapest found, or with `per_hardware` the dearer of that and the
+    cheapest found on `hardware` (no bar while that hardware has none)."""
+    costs = sorted(c.cost_per_hour_usd for c, _ in found)
+    if len(costs) < top:
+        return None, ""
+    beaten = f"the {top} cheapest found"
+    if not per_hardware:
+        return costs[top - 1], beaten
+    own = [c.cost_per_hour_usd for c, _ in found if c.hardware == hardware]
+    if not own:
+        return None, ""
+    if min(own) > costs[top - 1]:
+        return min(own), f"the cheapest found on {hardware}"
+    return costs[top - 1], beaten
+
+
+def _rank_key(c: Candidate) -> tuple:
+    return (c.cost_per_hour_usd, c.hardware, c.tp, c.prefill_replicas)
+
+
 def _rank(
     found: list[tuple[Candidate, Candidate | None]], top: int
 ) -> tuple[list[tuple[Candidate, Candidate | None]], list[Skipped]]:
     """The `top` cheapest of `found`, and the rest as skipped (dearer than those)."""
-    found = sorted(
-        found, key=lambda cb: (cb[0].cost_per_hour_usd, cb[0].hardware, cb[0].tp, cb[0].prefill_replicas)
-    )
+    found = sorted(found, key=lambda cb: _rank_key(cb[0]))
     dearer = [
         Skipped(
             c.label,
@@ -415,10 +457,12 @@ def plan(
     *,
     top: int = 3,
     progress: Callable[[str], None] | None = None,
+    per_hardware: bool = False,
 ) -> Plan:
     """Search the hardware x tp x replicas of `space` for the cheapest configuration of the `base`
-    scenario mapping that meets `demand`; `top` configurations are ranked. Disaggregated pools are
-    split by the analytic prefill share. `progress(text)` is called before each simulation."""
+    scenario mapping that meets `demand`; `top` configurations are ranked, and with `per_hardware`
+    the cheapest on each hardware type is found too (see the module docstring). Disaggregated pools
+    are split by the analytic prefill share. `progress(text)` is called before each simulation."""
     started = time.perf_counter()
     _check_request(base, demand)
     pairs, skipped, workload = _pairs(base, demand, space)
@@ -446,7 +490,8 @@ def plan(
             count = next_requests(count) if candidate.verdict == Verdict.borderline else None
         return candidate
 
-    found, misses, search_skipped = _search_pairs(pairs, top, simulate)
+    found, misses, search_skipped = _search_pairs(pairs, top, simulate, per_hardware)
+    kept = tuple(c for c, _ in sorted(found, key=lambda cb: _rank_key(cb[0]))) if per_hardware else ()
     found, dearer = _rank(found, top)
     return Plan(
         qps=demand.qps,
@@ -459,6 +504,7 @@ def plan(
         skipped=tuple(skipped + search_skipped + dearer),
         simulations=simulations,
         wall_s=time.perf_counter() - started,
+        found=kept,
     )
 
 

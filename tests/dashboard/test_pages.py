@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from dashboard.runs import COMPARED, form_values, read_example
+from dashboard.question import scenario_question
+from dashboard.runs import COMPARED, form_values, parse_upload, read_example
 from dashboard.whatif import sram_memory
 from hardware import load_hardware
 from sim.api import run
@@ -25,19 +26,22 @@ from workloads import load_model
 H100_KNOBS = [80, 3.35, 989, 50, 450]  # GB, TB/s, TFLOP/s, MB, GB/s
 
 
-def _answer(pages, *knobs, devices="auto", prompt=65536):
-    out = pages["designer"].update_answer("h100-sxm", "llama-3.1-8b", "fp8", devices, prompt, 256, 4, *knobs)
+def _answer(pages, *knobs, devices="auto", prompt=65536, hardware="h100-sxm", model="llama-3.1-8b"):
+    """The designer's answer as {(metric, column): text} (the change column's colour as column
+    "colour"), and (alerts, parallelism note, note, roofline, link, error)."""
+    out = pages["designer"].update_answer(hardware, model, "fp8", devices, prompt, 256, 4, *knobs)
     metrics = [key for key, _ in pages["designer"].METRICS]
     cells = {
         (key, col): out[3 * i + j]
         for i, key in enumerate(metrics)
         for j, col in enumerate(("preset", "modified", "change"))
     }
-    return cells, out[3 * len(metrics) :]
+    cells |= {(key, "colour"): out[3 * len(metrics) + i] for i, key in enumerate(metrics)}
+    return cells, out[4 * len(metrics) :]
 
 
 def test_designer_numbers_are_the_estimate(pages):
-    cells, (_note, roofline, link, error) = _answer(pages, 80, 6.7, 989, 50, 450)
+    cells, (alerts, par_note, _note, roofline, link, error) = _answer(pages, 80, 6.7, 989, 50, 450)
     hw = load_hardware("h100-sxm")
     hw = type(hw).model_validate(
         {
@@ -55,8 +59,11 @@ def test_designer_numbers_are_the_estimate(pages):
     assert error is None
     assert cells["ttft", "modified"] == seconds_significant(api.ttft_s)
     assert cells["tpot", "modified"] == seconds_significant(api.tpot_s)
-    assert cells["max_context", "modified"] == f"{api.max_context_tokens:,}"
+    held = f"{api.max_context_tokens:,}"
+    assert cells["max_context", "modified"] == f"131,072 (model's limit; KV {held})"
     assert cells["tpot", "change"].startswith("-")  # twice the bandwidth, faster decode
+    assert "text-success" in cells["tpot", "colour"]  # faster is good: green
+    assert alerts == [] and par_note is None  # it fits, on the preset's split
     assert "bw_tbs=6.7" in link and "kv=fp8" in link
     assert {t.name for t in roofline.data} >= {"prefill", "decode"}
 
@@ -67,7 +74,7 @@ def test_untouched_knobs_show_no_change(pages):
 
 
 def test_a_tp_the_model_cannot_use_is_an_error_in_the_page(pages):
-    _, (_note, _fig, _link, error) = _answer(pages, *H100_KNOBS, devices="8", prompt=1000)
+    _, (*_, error) = _answer(pages, *H100_KNOBS, devices="8", prompt=1000)
     assert error is None  # 32 heads / 8
     inf2 = [32, 0.82, 190, None, None]  # no scale-up link: tp=2 cannot run
     out = pages["designer"].update_answer("inferentia2", "llama-3.1-8b", "model", "2", 1000, 10, 1, *inf2)
@@ -78,7 +85,7 @@ def test_cost_curve_has_both_devices_and_their_cliffs(pages):
     designer = pages["designer"]
     preset = designer.preset_curve("h100-sxm", "llama-3.1-8b", "model", 256, 1)
     fig = designer.update_cost_curve(
-        preset, "h100-sxm", "llama-3.1-8b", "model", 256, 1, 160, 3.35, 989, 50, 450
+        preset, "h100-sxm", "llama-3.1-8b", "model", 256, 1, 50_000, 160, 3.35, 989, 50, 450
     )
     names = [t.name for t in fig.data]
     assert names == [
@@ -96,14 +103,24 @@ def test_cost_curve_has_both_devices_and_their_cliffs(pages):
     np.testing.assert_array_equal(fig.data[2].y, shared["cost_per_request_usd"].astype(float))
     assert shared.loc[~shared["fits"], "context_tokens"].min() + 256 > 131_072  # past the context limit
     assert preset_first_cliff == found[0].context_tokens - 1
+    marks = {a.name: a.text for a in fig.layout.annotations}  # the prompt asked about, the model's limit
+    assert marks == {"prompt": "prompt: 50,000", "limit": "context limit: 131,072"}
+    assert [s.x0 for s in fig.layout.shapes] == [50_000, 131_072]
+    moved = designer.mark_prompt(200_000, fig.to_plotly_json())
+    assert moved.to_plotly_json()["operations"][0]["params"]["value"]["x0"] == 200_000
 
 
 def test_a_new_preset_resets_every_knob(pages):
-    out = pages["designer"].reset_knobs("groq-lpu")
-    values = out[3:30:6]  # the value of each of the five sliders
+    from dashboard.designer_view import move_knob
+
+    out = move_knob("memory_capacity_bytes", "groq-lpu", 80, 80, 20, 320, False, "designer-hardware")
+    lo, hi, _step, _marks, disabled, slider, box, box_disabled, label = out
     lpu = load_hardware("groq-lpu")
-    assert values[0] == pytest.approx(lpu.main_tier.capacity_bytes / 1e9)
-    assert out[3 * 6 + 5] is True  # the SRAM knob: no cache tier above the LPU's SRAM
+    assert slider == box == pytest.approx(lpu.main_tier.capacity_bytes / 1e9) and lo < slider < hi
+    assert not disabled and not box_disabled and label == "SRAM capacity"
+    sram = move_knob("sram_bytes", "groq-lpu", 50, 50, 12.5, 200, False, "designer-hardware")
+    assert sram[4] is True and sram[6] is None  # no cache tier above the LPU's SRAM: off, box empty
+    assert "already its main tier" in pages["designer"].explain_sram("groq-lpu")[0]
 
 
 def test_a_scenario_run_from_the_page_is_ctxsim_run(pages, settings, tmp_path, session, finish):
@@ -183,25 +200,37 @@ def test_form_errors_name_the_field(pages, settings, session):
 
 def test_sizing_plans_and_draws_the_chosen_cluster(pages, settings, session, finish):
     sizing = pages["sizing"]
-    source = {"label": "chat-h100", "data": read_example(settings.examples_dir, "chat-h100")}
-    job, error = sizing.start_plan(1, session, source, 8.0, 300, 2.0, 0.05, None, None, [1, 2], 16)
+    data = read_example(settings.examples_dir, "chat-h100")
+    source = {"label": "chat-h100", "data": data}
+    values = sizing._flat(scenario_question(data))
+    form = dict(zip(sizing.FORM, values, strict=True))
+    form |= {"sizing-qps": 8.0, "sizing-requests": 300, "sizing-tps": [1, 2], "sizing-max-devices": 16}
+    job, error = sizing.start_plan(1, session, source, *form.values())
     assert error is None
     assert finish(job["key"]).state == "done"
     cleared, shown, text, error = sizing.poll_plan(1, job, None)
     assert cleared is None and error is None and shown == {"key": job["key"]}
     assert text.endswith(" s") and "simulations in" in text
-    answer, table, latency = sizing.show_plan(shown)
+    answer, each, rows, columns, styles, latency = sizing.show_plan(shown)
     best = sizing.job_store().result(job["key"])["plan"]["best"]
     assert best["hardware"] == "h100-sxm" and best["tp"] == 1
-    assert f"{best['devices']} devices" in answer.children.children[0].children
-    columns = list(table.data[0].header.values)
-    cells = dict(zip(columns, table.data[0].cells.values, strict=True))
-    assert cells["hardware"][0] == "h100-sxm" and cells["verdict"][0] == best["verdict"]
-    assert cells["judged on (requests)"][0] == best["requests"]
-    verdict = answer.children.children[2]
+    body = answer.children.children
+    assert body[0].children[0].children.startswith("best for llama-3.1-8b · 8 req/s")  # what it answers
+    assert body[0].children[1].children.startswith("prompts median 1,500 tokens")
+    assert body[1].children.endswith(f"{best['devices']} devices")
+    assert rows[0]["hardware"] == "h100-sxm" and rows[0]["verdict"] == best["verdict"]
+    assert rows[0]["judged on (requests)"] == best["requests"] and "best overall" in rows[0]["note"]
+    assert {"TTFT p99 (s)", "TTFT p99 headroom", "note"} <= {c["id"] for c in columns}
+    assert any(s["if"].get("filter_query") == '{verdict} = "borderline"' for s in styles)
+    verdict = body[3]
     assert verdict.id == "sizing-verdict" and verdict.children[0].children == best["verdict"]
     assert answer.color == {"meets": "success", "borderline": "warning"}[best["verdict"]]
-    assert sum(1 for t in latency.data if t.name) == 3
+    slo_cells = [[td.children for td in tr.children] for tr in body[4].children[1].children]
+    assert [r[0] for r in slo_cells] == ["TTFT p99", "TPOT p99"] and slo_cells[0][1] == "2.00 s"
+    assert "h100-sxm" in str(each) and sum(1 for t in latency.data if t.name) == 3
+    problem = dict(form, **{"sizing-ttft": None, "sizing-tpot": None})
+    _job, refused = sizing.start_plan(1, session, source, *problem.values())
+    assert "at least one p99 target" in refused.children
 
 
 def test_sweep_explorer_opens_a_folder_below_the_root(pages, settings):
@@ -260,8 +289,6 @@ def test_cli_serves_on_localhost_by_default():
 def test_an_overloaded_run_and_a_borderline_plan_are_flagged(pages):
     """Imported inside: the components register callbacks, which needs the app the fixture builds."""
     from dashboard.components import run_notes, verdict_card_body
-    from dashboard.figures import table
-    from dashboard.sizing import borderline_rows
     from sim.engine.summary import FIELDS, Summary
 
     summary = Summary(
@@ -282,10 +309,6 @@ def test_an_overloaded_run_and_a_borderline_plan_are_flagged(pages):
     assert alerts[1].color == "warning" and "still drifting" in alerts[1].children
     badge, alert = verdict_card_body({"verdict": "borderline", "requests": 64_000})
     assert "64,000 simulated requests" in badge.children[1] and alert.color == "warning"
-    frame = pd.DataFrame({"verdict": ["meets", "borderline", None]})
-    fill = table(frame, "t", borderline_rows(frame)).data[0].cells.fill.color[0]
-    assert list(fill) == ["white", "#fff3cd", "white"]
-    assert not borderline_rows(pd.DataFrame({"status": ["skipped"]})).any()
 
 
 def test_designer_takes_cluster_splits(pages):
@@ -299,3 +322,87 @@ def test_designer_takes_cluster_splits(pages):
     assert "ep (8) needs experts" in str(out[-1].children)
     out = designer.update_answer("h100-sxm", "llama-3.1-70b", "model", "tp8-cp4", 100_000, 10, 1, *knobs)
     assert out[-1] is None and out[0].startswith("32 (8 x 1 x cp 4)")
+
+
+def test_the_designer_shows_no_numbers_where_it_does_not_fit(pages):
+    """DeepSeek-V3 on 8 x H100, and a prompt past the model's context: "does not fit: why" and no
+    latency, capacity or cost, for the preset and the modified device alike."""
+    knobs = [None] * len(pages["designer"].KNOBS)
+    cells, (alerts, par_note, note, roofline, _link, error) = _answer(
+        pages, *knobs, devices="8", prompt=128_000, model="deepseek-v3"
+    )
+    assert error is None and note == "" and par_note is None
+    assert [a.children for a in alerts] == [
+        "does not fit: weights (83.9 GB per device) and activation reserve (0.545 GB, 8,192 tokens) "
+        "exceed the usable 72 GB of hbm on 8 x h100-sxm; it fits on 10 devices (tp 2 x pp 5)"
+    ]
+    for key in ("ttft", "tpot", "max_context", "max_batch", "cost_1m", "cost_request"):
+        assert cells[key, "preset"] == cells[key, "modified"] == "—" and cells[key, "change"] == ""
+    assert cells["fits", "modified"] == "no" and "does not fit" in roofline.layout.annotations[0].text
+    cells, (alerts, *_) = _answer(pages, *knobs, prompt=1_000_000, model="llama-3.1-70b")
+    assert alerts[0].children == (
+        "does not fit: 1,000,000 prompt + 256 output tokens exceed llama-3.1-70b's context limit of "
+        "131,072 tokens"
+    )
+    assert cells["ttft", "modified"] == "—" and cells["cost_request", "modified"] == "—"
+
+
+def test_a_change_of_split_forced_by_a_knob_is_called_out_apart_from_the_hardware(pages):
+    """Llama-3.1-70B (fp8 KV) needs 3 x H100 (a pipeline of 3); with 160 GB of HBM two hold it. The
+    change column mixes the two; the note gives the hardware's effect alone, on the preset's 1 x 3."""
+    from dashboard.designer_view import change_text, knobs_from
+    from dashboard.whatif import answer, apply_knobs
+
+    knobs = [160, 3.35, 989, 50, 450]
+    cells, (_alerts, note, *_) = _answer(pages, *knobs, model="llama-3.1-70b", prompt=8000)
+    assert (cells["devices", "preset"], cells["devices", "modified"]) == ("3 (1 x 3)", "2 (2 x 1)")
+    assert "text-success" in cells["devices", "colour"]  # fewer devices: green
+    text = "".join(c if isinstance(c, str) else c.children for c in note.children)
+    assert text.startswith("parallelism changed: the modified device runs on 2 (2 x 1) where the preset")
+    h100, model = load_hardware("h100-sxm"), load_model("llama-3.1-70b").with_dtypes(None, "fp8")
+    preset = answer(model, h100, 8000, 256, 4)
+    alone = answer(model, apply_knobs(h100, knobs_from(h100, knobs)), 8000, 256, 4, preset.par)
+    ttft = change_text(alone.estimate.ttft_s, preset.estimate.ttft_s)
+    assert f"The hardware alone, on the preset's 1 x 3: TTFT {ttft}, TPOT " in text
+
+
+def test_a_typed_knob_value_moves_its_slider_within_range(pages):
+    from dashboard.designer_view import move_knob
+
+    knob = "memory_bandwidth_bytes_per_s"
+    moved = move_knob(knob, "h100-sxm", 6.7, 3.35, 0.84, 13.4, False, "designer-bw_tbs-box")
+    assert moved[5:7] == [6.7, dash.no_update]  # the slider takes the typed value; the box keeps it
+    clamped = move_knob(knob, "h100-sxm", 99, 3.35, 0.84, 13.4, False, "designer-bw_tbs-box")
+    assert clamped[5:7] == [13.4, 13.4]  # past the range: the slider's end, shown in the box too
+    emptied = move_knob(knob, "h100-sxm", None, 3.35, 0.84, 13.4, False, "designer-bw_tbs-box")
+    assert emptied[5:7] == [dash.no_update, 3.35]
+    dragged = move_knob(knob, "h100-sxm", 3.35, 5.0, 0.84, 13.4, False, "designer-bw_tbs")
+    assert dragged[5:7] == [dash.no_update, 5.0]
+
+
+def test_an_upload_fills_the_sizing_form_and_its_link_opens_it_again(pages, settings):
+    """A 70B chat scenario whose own tp 1 cannot hold the weights (the CLI's `plan` takes it, and
+    picks tp itself): the upload fills the form, the link carries it, and the link opens on it."""
+    import base64
+    from urllib.parse import parse_qs, urlsplit
+
+    import yaml
+
+    sizing = pages["sizing"]
+    data = {**read_example(settings.examples_dir, "chat-h100"), "model": "llama-3.1-70b"}
+    upload = "data:application/x-yaml;base64," + base64.b64encode(yaml.safe_dump(data).encode()).decode()
+    source = {"label": "chat-70b.yaml", "data": parse_upload(upload, "chat-70b.yaml", 10_000, False)}
+    source["uploaded"] = True  # as the page's upload box stores it (`register_source_choice`)
+    filled = dict(zip(["options", *sizing.FILLED], sizing.fill_form(source), strict=True))
+    assert filled["sizing-model"] == "llama-3.1-70b" and filled["sizing-qps"] == 12.0
+    assert filled["sizing-hardware"] == ["h100-sxm"] and filled["sizing-workload"] == "lengths"
+    values = sizing._flat(scenario_question(source["data"]))
+    asked, link, note = sizing.show_question(source, *values)
+    assert note == "this link carries chat-70b.yaml too" and "Sizing" in str(asked)
+    query = {k: v if len(v) > 1 else v[0] for k, v in parse_qs(urlsplit(link).query).items()}
+    assert query["upload"] == "chat-70b.yaml" and query["model"] == "llama-3.1-70b"
+    page = sizing.layout(**query)
+    store = next(c for c in page.children[0].children if getattr(c, "id", None) == "sizing-source")
+    assert store.data == {"label": "chat-70b.yaml", "data": data, "uploaded": True}
+    refused = sizing.layout(scenario="garbage", model="llama-3.1-70b")
+    assert "does not read" in str(refused.children[1].children[0])

@@ -209,3 +209,26 @@ def test_a_search_where_every_configuration_is_skipped_says_so():
     answer = plan(base, Demand(8.0, [parse_slo("ttft_p99=2s")], 300), SearchSpace(None, [1], 1))
     assert answer.best is None and answer.simulations == 0
     assert answer.skipped and all(s.tp == 1 for s in answer.skipped)
+
+
+def test_per_hardware_finds_each_types_cheapest_and_keeps_the_overall_best():
+    """A plan made per_hardware answers for every hardware type as a plan of that type alone would,
+    where a plain plan prunes the dearer type unsimulated, and its overall best is the plain plan's
+    (what `ctxsim plan` prints)."""
+    demand, space = Demand(10.0, SLOS, 200), SearchSpace(HARDWARE, (1,), 8)
+    plain, each = plan(BASE, demand, space, top=1), plan(BASE, demand, space, top=1, per_hardware=True)
+    assert plain.per_hardware == () and plain.best.hardware == "h100-sxm"
+    assert any(s.hardware == "a100-80g-sxm" and "dearer than" in s.reason for s in plain.skipped)
+    assert (each.best.hardware, each.best.tp, each.best.replicas) == (
+        plain.best.hardware,
+        plain.best.tp,
+        plain.best.replicas,
+    )
+    assert [c.hardware for c in each.per_hardware] == ["h100-sxm", "a100-80g-sxm"]
+    assert each.per_hardware[0] == each.best and set(map(id, each.per_hardware)) <= set(map(id, each.found))
+    out = each.to_dict()
+    assert [c["hardware"] for c in out["per_hardware"]] == ["h100-sxm", "a100-80g-sxm"]
+    alone = plan(BASE, demand, SearchSpace(("a100-80g-sxm",), (1,), 8), top=1).best
+    a100 = each.per_hardware[1]
+    assert (a100.tp, a100.replicas) == (alone.tp, alone.replicas)
+    assert a100.cost_per_hour_usd == alone.cost_per_hour_usd
