@@ -18,6 +18,7 @@ from dashboard.app import job_store, settings
 from dashboard.figures import figure_csv
 from dashboard.jobs import Status
 from dashboard.runs import parse_upload, read_example
+from dashboard.whatif import BASIS_LABELS, stack_choices
 from sim.engine.summary import Summary
 from sim.format import count
 from sim.report.readout import BORDERLINE, notes, overload
@@ -75,6 +76,31 @@ def labelled(label: str, control, help_text: str | None = None) -> html.Div:
     if help_text:
         children.append(dbc.FormText(help_text))
     return html.Div(children, className="mb-2")
+
+
+def serving_controls(prefix: str, stack: str | None, basis: str, price: float | None) -> dbc.Row:
+    """The serving stack (`{prefix}-stack`), the cost basis (`{prefix}-basis`) and an optional own
+    price per device-hour (`{prefix}-price`, empty: the basis's). A `stack` of None leaves the
+    dropdown empty: the scenario's own stack."""
+    stack_box = dcc.Dropdown(stack_choices(), stack, id=f"{prefix}-stack", clearable=stack is None)
+    basis_box = dbc.RadioItems(
+        options=[{"label": text, "value": key} for key, text in BASIS_LABELS.items()],
+        value=basis,
+        id=f"{prefix}-basis",
+        inline=True,
+    )
+    price_box = dbc.Input(
+        id=f"{prefix}-price", type="number", min=0, step="any", value=price, size="sm", debounce=True,
+        placeholder="the basis's",
+    )
+    return dbc.Row(
+        [
+            dbc.Col(labelled("serving stack", stack_box, "roofline: the physical lower bound"), md=6),
+            dbc.Col(labelled("$ / device-hour", price_box, "empty: the basis's price"), md=6),
+            dbc.Col(labelled("cost basis", basis_box), width=12),
+        ],
+        className="g-2",
+    )
 
 
 def share_box(id_: str) -> dbc.InputGroup:

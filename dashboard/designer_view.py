@@ -15,7 +15,7 @@ from dashboard.components import labelled
 from dashboard.whatif import Knobs, blocked, knobs_of, max_context_tokens, onchip_tier
 from hardware import load_hardware
 from sim.cost.parallelism import Parallelism
-from sim.format import MISSING, count, seconds_significant, usd
+from sim.format import MISSING, count, interval, seconds_significant, usd
 
 # knob -> (query key, unit label, scale from SI)
 KNOBS = {
@@ -145,13 +145,31 @@ def answer_cells(ans) -> dict:
     if context < e.max_context_tokens:  # the model's limit, not the KV pool, binds: say both
         text = f"{text} (model's limit; KV {count(e.max_context_tokens)})"
     return cells | {
-        "ttft": (seconds_significant(e.ttft_s), e.ttft_s),
-        "tpot": (seconds_significant(e.tpot_s), e.tpot_s),
+        "ttft": (_banded(e.ttft_s, e.ttft_lo_s, e.ttft_hi_s), e.ttft_s),
+        "tpot": (_banded(e.tpot_s, e.tpot_lo_s, e.tpot_hi_s), e.tpot_s),
         "max_context": (text, e.max_context_tokens),
         "max_batch": (count(e.max_batch_at_context), e.max_batch_at_context),
         "cost_1m": (usd(ans.cost_per_1m_output_tokens_usd), ans.cost_per_1m_output_tokens_usd),
         "cost_request": (usd(ans.cost_per_request_usd), ans.cost_per_request_usd),
     }
+
+
+def _banded(value: float, lo: float | None, hi: float | None) -> str:
+    """A latency with the serving stack's 80% interval after it, where the estimate carries one."""
+    text = seconds_significant(value)
+    return text if lo is None or hi is None else f"{text} {interval(lo, hi, seconds_significant)}"
+
+
+def cost_note(before, after) -> str:
+    """What the answer's dollars are on (each device's basis, once where they agree) and which stack
+    serves it, with what its bracket means."""
+    bases = list(dict.fromkeys(a.cost_basis for a in (before, after) if a.cost_basis))
+    band = (
+        "; [lo–hi]: the stack's 80% interval from held-out measurements"
+        if after.estimate.ttft_lo_s is not None
+        else ""
+    )
+    return f"$ on {' / '.join(bases) or 'no price'} · stack {after.estimate.stack or 'none'}{band}"
 
 
 def fit_alerts(before, after, modified: bool) -> list:

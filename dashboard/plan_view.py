@@ -13,6 +13,7 @@ from dashboard.components import verdict_card_body, verdict_colour
 from dashboard.sizing import (
     THIN_HEADROOM,
     candidates_table,
+    cost_basis_text,
     layout_text,
     per_hardware,
     slo_rows,
@@ -35,6 +36,7 @@ def asked_text(asked: dict, verb: str) -> list:
             [
                 html.Div(["workload: ", asked["workload"]]),
                 html.Div(["load: ", asked["load"]]),
+                html.Div(["serving: ", asked["serving"]]) if "serving" in asked else None,
                 html.Div(["search: ", asked["search"]], className="text-muted"),
             ],
             className="small",
@@ -67,6 +69,7 @@ def best_card(best: dict, plan_dict: dict, asked: dict) -> dbc.Card:
                         f"{usd(best['cost_per_hour_usd'])} per hour · ",
                         f"{usd(best['cost_per_1m_output_tokens_usd'])} per 1M output tokens · ",
                         f"{usd(best['cost_per_1m_input_tokens_usd'])} per 1M input tokens",
+                        html.Div(cost_basis_text(best), className="small text-muted", id="sizing-cost-basis"),
                     ],
                     id="sizing-cost",
                 ),
@@ -167,6 +170,13 @@ def per_hardware_card(plan_dict: dict) -> dbc.Card:
                     hover=True,
                     className="mb-0",
                     id="sizing-per-hardware-table",
+                ),
+                html.Div(
+                    [
+                        html.Div(f"{c['hardware']}: {cost_basis_text(c)}")
+                        for c in plan_dict.get("per_hardware", ())
+                    ],
+                    className="small text-muted mt-1",
                 ),
             ]
         )

@@ -1,6 +1,7 @@
 """The question the cluster-sizing page asks the planner: a model, its workload (a starting scenario's
 own, lognormal prompt and output lengths, a task-mix preset, or a trace's lengths), a load, p99 SLOs,
-and the hardware and tensor-parallel degrees to consider. A `Question` reads from a scenario (an
+the hardware and tensor-parallel degrees to consider, the serving stack, and the cost basis with an
+optional own price per device-hour. A `Question` reads from a scenario (an
 example or an upload fills the form), from the form, and from a share link's query, and turns into
 the scenario mapping `ctxsim plan` is given (`planned_scenario`), described in words (`describe`).
 A share link carries an uploaded scenario too, deflated (`link_scenario`), when it is short enough.
@@ -19,8 +20,9 @@ from typing import Any
 
 import yaml
 
+from dashboard.whatif import BASIS_LABELS, own_price, stack_choices
 from sim.format import count, seconds
-from sim.scenario import Scenario, ScenarioError, scenario_from_dict, set_path
+from sim.scenario import Scenario, ScenarioError, scenario_from_dict, set_path, with_cost
 from sim.studies.planner import RATE_ARRIVALS, Demand, SearchSpace
 from sim.studies.verdict import DEFAULT_REQUESTS, SloTarget
 from workloads import model_names
@@ -71,7 +73,8 @@ class Question:
     """What the sizing page asks the planner. `model` None keeps the scenario's own; `workload` is a
     key of `WORKLOADS` with its `prompt`/`output` lengths, task-mix preset `mix`, or `trace` path
     under the dashboard's data folder; `hardware` empty searches the scenario's own. SLO limits are
-    p99 seconds, None where unset."""
+    p99 seconds, None where unset. `stack` None keeps the scenario's serving stack; `price` None
+    prices a device-hour on `basis` (`cloud` or `tco`)."""
 
     model: str | None = None
     workload: str = "scenario"
@@ -87,6 +90,9 @@ class Question:
     hardware: tuple[str, ...] = ()
     tps: tuple[int, ...] = TPS
     max_devices: int = MAX_DEVICES
+    stack: str | None = None
+    basis: str = "cloud"
+    price: float | None = None
 
     def slos(self) -> tuple[SloTarget, ...]:
         """p99 targets for the limits that are set (an empty field or 0: no target)."""
@@ -122,6 +128,9 @@ class Question:
             "hardware": list(self.hardware) or None,
             "tp": list(self.tps),
             "max_devices": self.max_devices,
+            "stack": self.stack,
+            "basis": self.basis,
+            "price": self.price,
         }
         return out
 
@@ -141,6 +150,8 @@ def scenario_question(data: dict) -> Question:
         model=raw_model if isinstance(raw_model, str) and raw_model in model_names() else None,
         hardware=(raw_hw,) if isinstance(raw_hw, str) else (),
     )
+    given = sc.cost.per_device_hour_usd
+    q = replace(q, stack=sc.stack, basis=sc.cost.basis, price=given if isinstance(given, float) else None)
     rate = getattr(sc.workload.arrivals, "rate_per_s", None)
     if rate:
         q = replace(q, qps=float(rate))
@@ -216,6 +227,12 @@ def question_from_query(query: dict, start: Question, hardware_names: list[str])
     for key in ("ttft_p99", "tpot_p99", "e2e_p99"):
         if key in query:
             q = replace(q, **{f"{key}_s": _number(query[key]) or None})
+    if query.get("stack") in stack_choices():
+        q = replace(q, stack=query["stack"])
+    if query.get("basis") in BASIS_LABELS:
+        q = replace(q, basis=query["basis"])
+    if "price" in query:
+        q = replace(q, price=own_price(query["price"]))
     chosen = [h for h in _listed(query.get("hardware")) if h in hardware_names]
     if chosen:
         q = replace(q, hardware=tuple(chosen))
@@ -237,6 +254,9 @@ FORM_FIELDS = (
     "hardware",
     "tps",
     "max-devices",
+    "stack",
+    "basis",
+    "price",
 )
 """The sizing form's fields, in the order `question_from_form` reads them and `form_values` gives them;
 the SLO fields are p99 limits in seconds."""
@@ -268,6 +288,9 @@ def question_from_form(values: list) -> Question:
         hardware=tuple(f["hardware"] or ()),
         tps=tuple(sorted(int(t) for t in (f["tps"] or TPS))),
         max_devices=_number(f["max-devices"], int) or MAX_DEVICES,
+        stack=f["stack"] if f["stack"] in stack_choices() else None,
+        basis=f["basis"] if f["basis"] in BASIS_LABELS else "cloud",
+        price=own_price(f["price"]),
     )
 
 
@@ -292,6 +315,9 @@ def form_values(q: Question) -> list:
         list(q.hardware),
         list(q.tps),
         q.max_devices,
+        q.stack,
+        q.basis,
+        q.price,
     ]
 
 
@@ -310,13 +336,18 @@ def trace_path(root: Path, relative: str) -> Path:
 
 
 def planned_scenario(data: dict, q: Question, data_root: Path) -> dict:
-    """The scenario mapping `ctxsim plan` is given for the question: `data` with the question's model
-    and workload where they differ from its own. Arrivals keep their process (Poisson unless the
-    scenario's has a rate to set) and the load sets their rate; a trace gives lengths only."""
+    """The scenario mapping `ctxsim plan` is given for the question: `data` with the question's model,
+    workload, serving stack, cost basis and price where they differ from its own. Arrivals keep their
+    process (Poisson unless the scenario's has a rate to set) and the load sets their rate; a trace
+    gives lengths only."""
     own = scenario_question(data)
     out = data
     if q.model is not None and q.model != own.model:
         out = set_path(out, "model", q.model)
+    if q.stack is not None and q.stack != own.stack:
+        out = set_path(out, "stack", q.stack)
+    basis = q.basis if q.basis != own.basis else None
+    out = with_cost(out, basis, q.price if q.price != own.price else None)
     if q.workload == "scenario" or _same_workload(q, own):
         return out
     old = data.get("workload") or {}
@@ -371,6 +402,8 @@ def describe(data: dict, label: str, q: Question) -> dict[str, str]:
         "model": sc.model.name,
         "workload": workload,
         "load": f"{q.qps:g} req/s ({sc.workload.arrivals.kind} arrivals); p99 {targets}",
+        "serving": f"stack {sc.stack}; dollars on the {sc.cost.basis} basis"
+        + (f" at your ${q.price:,.4g}/device-hour" if q.price is not None else ""),
         "search": f"{hardware}; tp {', '.join(map(str, q.tps))}; at most {q.max_devices} devices; "
         f"{count(q.requests)} simulated requests per configuration (more when borderline)",
     }

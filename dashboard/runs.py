@@ -22,6 +22,7 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
+from dashboard.whatif import BASIS_LABELS, own_price, stack_choices
 from hardware import hardware_names
 from hardware.catalog import read_yaml
 from hardware.yamltext import load_yaml
@@ -167,7 +168,14 @@ FORM_FIELDS = [
     ("stop.requests", "requests"),
     ("scheduler.max_num_seqs", "max sequences per batch"),
     ("scheduler.max_num_batched_tokens", "token budget per step"),
+    ("stack", "serving stack"),
+    ("cost.basis", "cost basis"),
+    ("cost.per_device_hour_usd", "$ / device-hour (empty: the basis's)"),
 ]
+CHOICES = {"stack": stack_choices(), "cost.basis": list(BASIS_LABELS)}
+"""The form fields picked from a list."""
+COST_BASIS = "$ on"
+"""The compare table's row saying what each run's dollars are on."""
 
 
 def form_values(scenario: Scenario) -> list:
@@ -184,6 +192,9 @@ def form_values(scenario: Scenario) -> list:
         scenario.stop.requests,
         scenario.scheduler.max_num_seqs,
         scenario.scheduler.max_num_batched_tokens,
+        scenario.stack,
+        scenario.cost.basis,
+        own_price(scenario.cost.per_device_hour_usd),  # a per-preset mapping is not one field's value
     ]
 
 
@@ -195,6 +206,10 @@ def apply_form(data: dict, values: list) -> tuple[dict, list[str]]:
     for (path, _label), new, old in zip(FORM_FIELDS, values, current, strict=True):
         if new is None or new == "" or new == old:
             continue
+        if path == "cost.per_device_hour_usd":
+            new = own_price(new)
+            if new is None or new == old:
+                continue
         if path == "cluster.replicas":
             cluster = {k: v for k, v in (data.get("cluster") or {}).items() if k != "devices"}
             data = set_path(data, "cluster", {**cluster, "replicas": new})
@@ -387,6 +402,7 @@ def _column(run: dict) -> dict[str, str]:
         cells[label] = _cell(s, key)
         if key == "e2e_p99_s":
             cells |= _slo_cells(slo_checks(run.get("scenario"), s, run.get("classes")), s)
+    cells[COST_BASIS] = s.cost_basis or MISSING
     return cells
 
 

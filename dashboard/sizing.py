@@ -73,6 +73,11 @@ def layout_text(c: dict) -> str:
     return f"{c['replicas']} x {per} x {c['hardware']} (tp {c['tp']}, pp {c['pp']}{extra}{pools})"
 
 
+def cost_basis_text(c: dict) -> str:
+    """What a configuration's dollars are on (`sim.cost.pricing.DevicePrice.label`)."""
+    return f"$ on {c.get('cost_basis') or 'no stated basis'}"
+
+
 def slo_rows(c: dict, slos: list[dict]) -> list[dict]:
     """Each target of the plan against what the configuration achieved: the target's name, limit,
     the achieved value and headroom (1 - achieved / limit), and whether that headroom is thin."""

@@ -11,18 +11,22 @@ Dash; the hardware designer page turns its sliders into `Knobs` and hands the ta
 
 Cost: a device-hour is priced as the planner prices it (`sim.cost.pricing.device_hour_at_tdp_usd`): on
 the basis and at the price of `answer(..., cost=CostAssumptions(...))`, by default the preset's cloud
-on-demand price.
+on-demand price, or at the user's own price (`cost_assumptions`). Each device is served by a stack
+profile (`hardware.stacks`, `served`), `typical` unless the user picks another, and each estimate then
+carries the stack's 80% interval.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from hardware import load_hardware
+from hardware import apply_stack, load_hardware, load_stack
 from hardware.spec import Accelerator, MemoryTier
+from hardware.stacks import DEFAULT_STACK, StackProfile, stack_names
 from sim.cost import pricing
 from sim.cost.estimate import Estimate, Memory, estimate, smallest_fit
 from sim.cost.memory import MAIN_TIER, TierPlacement
@@ -34,6 +38,38 @@ from workloads import load_model
 from workloads.model import ModelArch
 
 PEAK_DTYPES = ("bf16", "fp8", "int8", "fp4")
+BASIS_LABELS = {"cloud": "cloud on-demand", "tco": "TCO (buy, host, power)"}
+"""The cost bases a page offers (`CostAssumptions.basis`), cloud first as the default."""
+
+
+def stack_choices() -> list[str]:
+    """The serving-stack profiles a page offers, the default (`typical`) first."""
+    return [DEFAULT_STACK, *(name for name in stack_names() if name != DEFAULT_STACK)]
+
+
+def served(hw: Accelerator, stack: str) -> tuple[Accelerator, StackProfile | None]:
+    """`hw` as the stack named `stack` serves it, and the profile (None for `none`)."""
+    profile = load_stack(stack)
+    return apply_stack(hw, profile), profile
+
+
+def own_price(value) -> float | None:
+    """A "$ / device-hour" field's value as a price: None when empty, unreadable or not above 0 (the
+    basis's own price then applies)."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        price = float(value)
+    except (TypeError, ValueError):
+        return None
+    return price if math.isfinite(price) and price > 0 else None
+
+
+def cost_assumptions(basis: str | None, price) -> CostAssumptions:
+    """The cost a page's basis choice and "$ / device-hour" field ask for: one price for every device
+    (a knob-modified device has no preset name to key a per-preset price by), else the basis's."""
+    chosen = basis if basis in BASIS_LABELS else "cloud"
+    return CostAssumptions(basis=chosen, per_device_hour_usd=own_price(price))
 
 
 @dataclass(frozen=True)
@@ -150,16 +186,18 @@ def answer(
     batch: int,
     par: Parallelism | None = None,
     cost: CostAssumptions | None = None,
+    stack: StackProfile | None = None,
 ) -> Answer:
     """The estimate on `par`, or on the fewest devices that hold the batch when `par` is None
     (one device when nothing searched fits; the estimate then says why), weights placed by
     `sram_memory`, priced on `cost` (its basis, or the user's own `per_device_hour_usd`; default: the
-    preset's cloud on-demand price)."""
+    preset's cloud on-demand price), `hw` served by `stack` (as given when None) with its interval."""
+    hw = apply_stack(hw, stack)
     memory = sram_memory(hw)
     if par is None:
         step = batch * input_tokens
         par = smallest_fit(model, hw, input_tokens + output_tokens, batch, memory, step) or Parallelism()
-    est = estimate(model, hw, par, input_tokens, output_tokens, batch, memory)
+    est = estimate(model, hw, par, input_tokens, output_tokens, batch, memory, stack)
     price = pricing.device_price(hw, cost or CostAssumptions())
     basis = price.label if price else pricing.no_price_reason(hw, cost or CostAssumptions())
     return Answer(est, par, device_hour_usd(hw, cost), basis)
@@ -243,9 +281,11 @@ def on_preset_split(
     batch: int,
     preset: Answer,
     modified: Answer,
+    cost: CostAssumptions | None = None,
+    stack: StackProfile | None = None,
 ) -> Answer | None:
     """The modified device on the preset's split, where the knobs changed the fewest devices that
     fit (None when they did not): the hardware's effect apart from the change of parallelism."""
     if modified.par == preset.par:
         return None
-    return answer(model, hw, input_tokens, output_tokens, batch, preset.par)
+    return answer(model, hw, input_tokens, output_tokens, batch, preset.par, cost, stack)

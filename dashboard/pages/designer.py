@@ -27,6 +27,7 @@ from dashboard.components import (
     figure_id,
     labelled,
     page_url,
+    serving_controls,
     share_box,
 )
 from dashboard.designer_view import (
@@ -36,6 +37,7 @@ from dashboard.designer_view import (
     answer_cells,
     change_class,
     change_text,
+    cost_note,
     fit_alerts,
     knob_controls,
     knobs_from,
@@ -44,15 +46,21 @@ from dashboard.designer_view import (
     sram_help,
 )
 from dashboard.whatif import (
+    BASIS_LABELS,
     answer,
     apply_knobs,
     blocked,
+    cost_assumptions,
     on_preset_split,
+    own_price,
     roof,
     roofline_points,
+    served,
+    stack_choices,
 )
 from hardware import hardware_names, load_hardware
 from sim.cost.parallelism import Parallelism
+from sim.scenario import CostAssumptions
 from sim.studies.costcurve import Jump, cost_curve
 from workloads import load_model, model_names
 
@@ -66,6 +74,8 @@ DEFAULTS = {
     "prompt": 32_768,
     "output": 512,
     "batch": 1,
+    "stack": "typical",
+    "basis": "cloud",
 }
 KV_DTYPES = ["model", "bf16", "fp8", "int8", "fp4", "int4"]
 DEVICE_CHOICES = [
@@ -196,12 +206,15 @@ def layout(**query):
     prompt = _query_int(query, "prompt", DEFAULTS["prompt"])
     output = _query_int(query, "output", DEFAULTS["output"])
     batch = _query_int(query, "batch", DEFAULTS["batch"])
+    stack = query.get("stack") if query.get("stack") in stack_choices() else DEFAULTS["stack"]
+    basis = query.get("basis") if query.get("basis") in BASIS_LABELS else DEFAULTS["basis"]
     hw = load_hardware(hw_name)
     controls = [
         labelled("preset", dcc.Dropdown(hardware_names(), hw_name, id="designer-hardware", clearable=False)),
         labelled("model", dcc.Dropdown(model_names(), model, id="designer-model", clearable=False)),
         _device_row(kv, devices),
         *_workload_controls(prompt, output, batch),
+        serving_controls("designer", stack, basis, own_price(query.get("price"))),
         html.H6("knobs", className="mt-3"),
         *knob_controls(hw, query),
     ]
@@ -211,6 +224,7 @@ def layout(**query):
                 html.H5("Analytic answer", className="card-title"),
                 html.Div(id="designer-verdict"),
                 _answer_table(),
+                html.Div(id="designer-cost-basis", className="small text-muted mb-1"),
                 html.Div(id="designer-par-note"),
                 html.Div(id="designer-note", className="small text-muted"),
             ]
@@ -327,6 +341,7 @@ CHANGE_CLASSES = [Output(f"designer-{key}-change", "className") for key, _ in ME
         *CHANGE_CLASSES,
         Output("designer-verdict", "children"),
         Output("designer-par-note", "children"),
+        Output("designer-cost-basis", "children"),
         Output("designer-note", "children"),
         Output(figure_id("designer-roofline"), "figure"),
         Output("designer-link", "value"),
@@ -339,25 +354,32 @@ CHANGE_CLASSES = [Output(f"designer-{key}-change", "className") for key, _ in ME
     Input("designer-prompt", "value"),
     Input("designer-output", "value"),
     Input("designer-batch", "value"),
+    Input("designer-stack", "value"),
+    Input("designer-basis", "value"),
+    Input("designer-price", "value"),
     *KNOB_INPUTS,
 )
-def update_answer(hw_name, model_name, kv, devices, prompt, output, batch, *knob_values):
+def update_answer(
+    hw_name, model_name, kv, devices, prompt, output, batch, stack, basis, price, *knob_values
+):
     """TTFT, TPOT, capacity and cost for the preset and the modified device (or why it does not
-    fit), the change of split the knobs forced apart from the hardware's effect, and the roofline."""
-    none = [dash.no_update] * (len(ANSWER_OUTPUTS) + len(CHANGE_CLASSES) + 5)
+    fit) as the chosen stack serves them and priced on the chosen basis, the change of split the
+    knobs forced apart from the hardware's effect, and the roofline."""
+    none = [dash.no_update] * (len(ANSWER_OUTPUTS) + len(CHANGE_CLASSES) + 6)
     if not all(isinstance(v, int | float) and v >= 1 for v in (prompt, output, batch)):
         return [
             *none,
             dbc.Alert("prompt, output and batch must be whole numbers of at least 1", color="warning"),
         ]
     prompt, output, batch = int(prompt), int(output), int(batch)
-    base = load_hardware(hw_name)
+    base, profile = served(load_hardware(hw_name), stack or DEFAULTS["stack"])
     hw = apply_knobs(base, knobs_from(base, knob_values))
     model = _model(model_name, kv)
+    cost = cost_assumptions(basis, price)
     try:
-        before = answer(model, base, prompt, output, batch, _par(devices))
-        after = answer(model, hw, prompt, output, batch, _par(devices))
-        alone = on_preset_split(model, hw, prompt, output, batch, before, after)
+        before = answer(model, base, prompt, output, batch, _par(devices), cost, profile)
+        after = answer(model, hw, prompt, output, batch, _par(devices), cost, profile)
+        alone = on_preset_split(model, hw, prompt, output, batch, before, after, cost, profile)
         why = blocked(after)
         ops = None if why else roofline_points(model, hw, after.par, prompt, batch)
     except ValueError as exc:
@@ -386,17 +408,21 @@ def update_answer(hw_name, model_name, kv, devices, prompt, output, batch, *knob
             "prompt": prompt,
             "output": output,
             "batch": batch,
+            "stack": stack,
+            "basis": cost.basis,
+            "price": cost.per_device_hour_usd,
             **knob_query,
         },
     )
     verdict = fit_alerts(before, after, hw is not base)
-    return [*cells, *classes, verdict, par_note(before, after, alone), note, roofline, link, None]
+    notes = [par_note(before, after, alone), cost_note(before, after), note]
+    return [*cells, *classes, verdict, *notes, roofline, link, None]
 
 
-def _curve_data(model, hw, output: int, batch: int) -> dict:
-    """`hw`'s cost curve over the prompt slider's range, batching up to `batch` requests, as JSON data
-    for the page's store."""
-    curve, jumps = cost_curve(model, [hw], output, *CURVE_CONTEXT, max_batch=batch)
+def _curve_data(model, hw, output: int, batch: int, cost: CostAssumptions) -> dict:
+    """`hw`'s cost curve over the prompt slider's range, batching up to `batch` requests, priced on
+    `cost`, as JSON data for the page's store."""
+    curve, jumps = cost_curve(model, [hw], output, *CURVE_CONTEXT, max_batch=batch, cost=cost)
     return {"curve": curve.to_dict("list"), "jumps": [asdict(j) for j in jumps]}
 
 
@@ -407,20 +433,30 @@ def _curve_data(model, hw, output: int, batch: int) -> dict:
     Input("designer-kv", "value"),
     Input("designer-output", "value"),
     Input("designer-batch", "value"),
+    Input("designer-stack", "value"),
+    Input("designer-basis", "value"),
+    Input("designer-price", "value"),
 )
-def preset_curve(hw_name, model_name, kv, output, batch):
-    """The untouched preset's cost curve; it changes only with the preset and the workload."""
+def preset_curve(hw_name, model_name, kv, output, batch, stack, basis, price):
+    """The untouched preset's cost curve; it changes only with the preset, the workload, the stack
+    and the price."""
     if not all(isinstance(v, int | float) and v >= 1 for v in (output, batch)):
         return dash.no_update
-    return _preset_curve_data(hw_name, model_name, kv, int(output), int(batch))
+    cost = cost_assumptions(basis, price)
+    stack = stack or DEFAULTS["stack"]
+    return _preset_curve_data(hw_name, model_name, kv, int(output), int(batch), stack, cost)
 
 
 @lru_cache(maxsize=256)
-def _preset_curve_data(hw_name: str, model_name: str, kv: str, output: int, batch: int) -> dict:
+def _preset_curve_data(
+    hw_name: str, model_name: str, kv: str, output: int, batch: int, stack: str, cost: CostAssumptions
+) -> dict:
     """A preset's cost curve as the page's store holds it (read, never changed). Presets do not
-    change while the server runs, so a web worker draws each preset's curve for a workload once,
-    however many users open the designer on it."""
-    return {"hardware": hw_name, **_curve_data(_model(model_name, kv), load_hardware(hw_name), output, batch)}
+    change while the server runs, so a web worker draws each preset's curve for a workload, stack and
+    price once, however many users open the designer on it."""
+    hw, _ = served(load_hardware(hw_name), stack)
+    curve = _curve_data(_model(model_name, kv), hw, output, batch, cost)
+    return {"hardware": hw_name, "stack": stack, "cost": cost.model_dump(mode="json"), **curve}
 
 
 @callback(
@@ -435,17 +471,18 @@ def _preset_curve_data(hw_name: str, model_name: str, kv: str, output: int, batc
     *KNOB_INPUTS,
 )
 def update_cost_curve(preset, hw_name, model_name, kv, output, batch, prompt, *knob_values):
-    """Cost per request against context on the modified device, beside the preset's, with the
-    model's context limit and the prompt length asked about marked."""
+    """Cost per request against context on the modified device, beside the preset's (served by the
+    same stack, on the same price), with the model's context limit and the prompt length asked
+    about marked."""
     if not preset or preset["hardware"] != hw_name:
         return dash.no_update
-    base = load_hardware(hw_name)
+    base, _ = served(load_hardware(hw_name), preset["stack"])
     hw = apply_knobs(base, knobs_from(base, knob_values))
     model = _model(model_name, kv)
     curves = [pd.DataFrame(preset["curve"])]
     jumps = [Jump(**j) for j in preset["jumps"]]
     if hw is not base:
-        mine = _curve_data(model, hw, int(output), int(batch))
+        mine = _curve_data(model, hw, int(output), int(batch), CostAssumptions(**preset["cost"]))
         curves.insert(0, pd.DataFrame(mine["curve"]))
         jumps = [Jump(**j) for j in mine["jumps"]] + jumps
     marked = int(prompt) if isinstance(prompt, int | float) and prompt >= 1 else None

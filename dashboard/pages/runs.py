@@ -32,6 +32,7 @@ from dashboard.components import (
     upload_box,
 )
 from dashboard.runs import (
+    CHOICES,
     FORM_FIELDS,
     SLO_VERDICT,
     apply_form,
@@ -62,6 +63,9 @@ FORM_IDS = [f"runs-field-{path.replace('.', '-').replace('_', '-')}" for path, _
 
 
 def _field(path: str, label: str, id_: str, value):
+    if path in CHOICES:
+        options = CHOICES[path] if value in CHOICES[path] or value is None else [value, *CHOICES[path]]
+        return labelled(label, dcc.Dropdown(options, value, id=id_, clearable=False))
     if path in ("hardware", "model"):
         names = hardware_names() if path == "hardware" else model_names()
         options = names if value in names or value is None else [value, *names]

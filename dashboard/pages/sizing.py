@@ -27,6 +27,7 @@ from dashboard.components import (
     page_url,
     register_job_controls,
     register_source_choice,
+    serving_controls,
     share_box,
     upload_box,
 )
@@ -201,6 +202,7 @@ def _controls(examples: list[str], example: str | None, source: dict, values: li
                     dbc.Checklist(options=list(TPS), value=v["sizing-tps"], id="sizing-tps", inline=True),
                 ),
                 labelled("most devices", _number("sizing-max-devices", v["sizing-max-devices"], 1)),
+                serving_controls("sizing", v["sizing-stack"], v["sizing-basis"], v["sizing-price"]),
             ]
         )
     )

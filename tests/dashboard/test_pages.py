@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from dashboard.question import scenario_question
 from dashboard.runs import COMPARED, form_values, parse_upload, read_example
 from dashboard.whatif import sram_memory
-from hardware import load_hardware
+from hardware import apply_stack, load_hardware, load_stack
 from sim.api import run
 from sim.cost.estimate import estimate, smallest_fit
 from sim.format import number, seconds_significant
@@ -24,12 +24,25 @@ from sim.studies.costcurve import cost_curve
 from workloads import load_model
 
 H100_KNOBS = [80, 3.35, 989, 50, 450]  # GB, TB/s, TFLOP/s, MB, GB/s
+TYPICAL_CLOUD = ["typical", "cloud", None]  # the designer's stack, cost basis and own price by default
 
 
-def _answer(pages, *knobs, devices="auto", prompt=65536, hardware="h100-sxm", model="llama-3.1-8b"):
+def _answer(
+    pages,
+    *knobs,
+    devices="auto",
+    prompt=65536,
+    hardware="h100-sxm",
+    model="llama-3.1-8b",
+    stack="typical",
+    basis="cloud",
+    price=None,
+):
     """The designer's answer as {(metric, column): text} (the change column's colour as column
-    "colour"), and (alerts, parallelism note, note, roofline, link, error)."""
-    out = pages["designer"].update_answer(hardware, model, "fp8", devices, prompt, 256, 4, *knobs)
+    "colour"), and (alerts, parallelism note, cost basis, note, roofline, link, error)."""
+    out = pages["designer"].update_answer(
+        hardware, model, "fp8", devices, prompt, 256, 4, stack, basis, price, *knobs
+    )
     metrics = [key for key, _ in pages["designer"].METRICS]
     cells = {
         (key, col): out[3 * i + j]
@@ -41,7 +54,9 @@ def _answer(pages, *knobs, devices="auto", prompt=65536, hardware="h100-sxm", mo
 
 
 def test_designer_numbers_are_the_estimate(pages):
-    cells, (alerts, par_note, _note, roofline, link, error) = _answer(pages, 80, 6.7, 989, 50, 450)
+    """The modified device's numbers are the estimate's as the typical stack serves it, each latency
+    with the stack's 80% interval, priced on the cloud basis."""
+    cells, (alerts, par_note, basis, _note, roofline, link, error) = _answer(pages, 80, 6.7, 989, 50, 450)
     hw = load_hardware("h100-sxm")
     hw = type(hw).model_validate(
         {
@@ -55,16 +70,18 @@ def test_designer_numbers_are_the_estimate(pages):
     model = load_model("llama-3.1-8b").with_dtypes(None, "fp8")
     memory = sram_memory(hw)  # the designer's placement: weights first in the on-chip tier
     par = smallest_fit(model, hw, 65536 + 256, 4, memory, 4 * 65536)
-    api = estimate(model, hw, par, 65536, 256, 4, memory)
+    api = estimate(model, hw, par, 65536, 256, 4, memory, load_stack("typical"))
     assert error is None
-    assert cells["ttft", "modified"] == seconds_significant(api.ttft_s)
-    assert cells["tpot", "modified"] == seconds_significant(api.tpot_s)
+    sig = seconds_significant
+    assert cells["ttft", "modified"] == f"{sig(api.ttft_s)} [{sig(api.ttft_lo_s)}–{sig(api.ttft_hi_s)}]"
+    assert cells["tpot", "modified"] == f"{sig(api.tpot_s)} [{sig(api.tpot_lo_s)}–{sig(api.tpot_hi_s)}]"
+    assert basis.startswith("$ on cloud on-demand") and "stack typical" in basis
     held = f"{api.max_context_tokens:,}"
     assert cells["max_context", "modified"] == f"131,072 (model's limit; KV {held})"
     assert cells["tpot", "change"].startswith("-")  # twice the bandwidth, faster decode
     assert "text-success" in cells["tpot", "colour"]  # faster is good: green
     assert alerts == [] and par_note is None  # it fits, on the preset's split
-    assert "bw_tbs=6.7" in link and "kv=fp8" in link
+    assert "bw_tbs=6.7" in link and "kv=fp8" in link and "stack=typical" in link and "basis=cloud" in link
     assert {t.name for t in roofline.data} >= {"prefill", "decode"}
 
 
@@ -77,13 +94,15 @@ def test_a_tp_the_model_cannot_use_is_an_error_in_the_page(pages):
     _, (*_, error) = _answer(pages, *H100_KNOBS, devices="8", prompt=1000)
     assert error is None  # 32 heads / 8
     inf2 = [32, 0.82, 190, None, None]  # no scale-up link: tp=2 cannot run
-    out = pages["designer"].update_answer("inferentia2", "llama-3.1-8b", "model", "2", 1000, 10, 1, *inf2)
+    out = pages["designer"].update_answer(
+        "inferentia2", "llama-3.1-8b", "model", "2", 1000, 10, 1, *TYPICAL_CLOUD, *inf2
+    )
     assert "needs hardware.scale_up" in str(out[-1].children)
 
 
 def test_cost_curve_has_both_devices_and_their_cliffs(pages):
     designer = pages["designer"]
-    preset = designer.preset_curve("h100-sxm", "llama-3.1-8b", "model", 256, 1)
+    preset = designer.preset_curve("h100-sxm", "llama-3.1-8b", "model", 256, 1, *TYPICAL_CLOUD)
     fig = designer.update_cost_curve(
         preset, "h100-sxm", "llama-3.1-8b", "model", 256, 1, 50_000, 160, 3.35, 989, 50, 450
     )
@@ -97,9 +116,9 @@ def test_cost_curve_has_both_devices_and_their_cliffs(pages):
     doubled_hbm_first_cliff = min(x for x in fig.data[1].x if x == x)
     preset_first_cliff = min(x for x in fig.data[3].x if x == x)
     assert doubled_hbm_first_cliff > 2 * preset_first_cliff
-    hw, model = load_hardware("h100-sxm"), load_model("llama-3.1-8b")
+    hw, model = apply_stack(load_hardware("h100-sxm"), load_stack("typical")), load_model("llama-3.1-8b")
     shared, found = cost_curve(model, [hw], 256, 1000, 10_000_000, max_batch=1)
-    assert list(fig.data[2].x) == list(shared["context_tokens"])  # the curve `ctxsim cost-curve` computes
+    assert list(fig.data[2].x) == list(shared["context_tokens"])  # `ctxsim cost-curve`'s, typical stack
     np.testing.assert_array_equal(fig.data[2].y, shared["cost_per_request_usd"].astype(float))
     assert shared.loc[~shared["fits"], "context_tokens"].min() + 256 > 131_072  # past the context limit
     assert preset_first_cliff == found[0].context_tokens - 1
@@ -316,11 +335,17 @@ def test_designer_takes_cluster_splits(pages):
     and pipeline parallelism; a split the model cannot take is an error naming the degree."""
     designer = pages["designer"]
     knobs = [None] * len(designer.KNOBS)
-    out = designer.update_answer("gb200", "qwen3-30b-a3b", "model", "dp8-ep8", 4000, 100, 64, *knobs)
+    out = designer.update_answer(
+        "gb200", "qwen3-30b-a3b", "model", "dp8-ep8", 4000, 100, 64, *TYPICAL_CLOUD, *knobs
+    )
     assert out[-1] is None and out[0].startswith("8 (1 x 1 x attention_dp 8 x ep 8)")
-    out = designer.update_answer("h100-sxm", "llama-3.1-8b", "model", "dp8-ep8", 4000, 100, 1, *knobs)
+    out = designer.update_answer(
+        "h100-sxm", "llama-3.1-8b", "model", "dp8-ep8", 4000, 100, 1, *TYPICAL_CLOUD, *knobs
+    )
     assert "ep (8) needs experts" in str(out[-1].children)
-    out = designer.update_answer("h100-sxm", "llama-3.1-70b", "model", "tp8-cp4", 100_000, 10, 1, *knobs)
+    out = designer.update_answer(
+        "h100-sxm", "llama-3.1-70b", "model", "tp8-cp4", 100_000, 10, 1, *TYPICAL_CLOUD, *knobs
+    )
     assert out[-1] is None and out[0].startswith("32 (8 x 1 x cp 4)")
 
 
@@ -328,7 +353,7 @@ def test_the_designer_shows_no_numbers_where_it_does_not_fit(pages):
     """DeepSeek-V3 on 8 x H100, and a prompt past the model's context: "does not fit: why" and no
     latency, capacity or cost, for the preset and the modified device alike."""
     knobs = [None] * len(pages["designer"].KNOBS)
-    cells, (alerts, par_note, note, roofline, _link, error) = _answer(
+    cells, (alerts, par_note, _basis, note, roofline, _link, error) = _answer(
         pages, *knobs, devices="8", prompt=128_000, model="deepseek-v3"
     )
     assert error is None and note == "" and par_note is None

@@ -4,6 +4,7 @@ import pytest
 
 from dashboard.runs import (
     CDF_POINTS,
+    FORM_FIELDS,
     apply_form,
     change,
     change_tones,
@@ -129,6 +130,28 @@ def test_form_edits_are_overrides_on_the_raw_mapping():
     values[4] = 3  # tp 3 does not divide 32 heads
     with pytest.raises(ScenarioError, match=r"parallelism: tp \(3\) must divide num_heads"):
         scenario_from_dict(apply_form(data, values)[0])
+
+
+def test_a_picked_stack_and_price_override_the_scenario_only_when_changed():
+    """The form shows the scenario's stack and basis; picking roofline and typing a price sets
+    `stack:` and `cost:` as `--set` would, and the run's dollars scale with the price."""
+    data = parse_upload(upload(GOOD), "up.yaml", 10_000)
+    values = form_values(scenario_from_dict(data))
+    stack, basis, price = (
+        FORM_FIELDS.index(f)
+        for f in FORM_FIELDS
+        if f[0] in ("stack", "cost.basis", "cost.per_device_hour_usd")
+    )
+    assert (values[stack], values[basis], values[price]) == ("typical", "cloud", None)
+    values[stack], values[price] = "roofline", "2"
+    edited, edits = apply_form(data, values)
+    assert edits == ["stack=roofline", "cost.per_device_hour_usd=2.0"]
+    sc = scenario_from_dict(edited)
+    assert sc.stack == "roofline" and sc.cost.per_device_hour_usd == 2.0
+    values[price] = 4
+    cheap, dear = run(sc), run(scenario_from_dict(apply_form(data, values)[0]))
+    assert dear.summary.cost_per_hour_usd == pytest.approx(2 * cheap.summary.cost_per_hour_usd)
+    assert "user-set: $2/device-hour" in compare_table([compact(cheap, "a", edited)]).loc["$ on", "a"]
 
 
 def test_a_kept_run_is_small_and_keeps_the_summary():

@@ -113,6 +113,9 @@ def test_a_link_carries_the_whole_question():
         hardware=("h200", "mi300x"),
         tps=(4, 8),
         max_devices=32,
+        stack="vllm",
+        basis="tco",
+        price=3.2,
     )
     query = q.query()
     assert query["qps"] == 40 and query["hardware"] == ["h200", "mi300x"] and query["tp"] == [4, 8]
@@ -123,9 +126,21 @@ def test_a_link_carries_the_whole_question():
     assert question_from_mapping(question_mapping(q)) == q
     form = question_from_form(
         ["llama-3.3-70b", "lengths", 3000, 0.6, 32000, 400, 0.5, None, None, None, 40, 500,
-         1.5, None, 30, ["h200", "mi300x"], [8, 4], 32]
+         1.5, None, 30, ["h200", "mi300x"], [8, 4], 32, "vllm", "tco", "3.2"]
     )  # fmt: skip
     assert form == q and question_from_form(form_values(q)) == q
+
+
+def test_the_stack_and_price_reach_the_planned_scenario():
+    """A stack and an own price picked on the page are the planned scenario's `stack:` and `cost:`;
+    the scenario's own stack and basis leave it as it is."""
+    q = replace(scenario_question(CHAT), stack="roofline", basis="tco", price=4.0)
+    planned = planned_scenario(CHAT, q, ROOT)
+    assert planned["stack"] == "roofline"
+    assert planned["cost"] == {**(CHAT.get("cost") or {}), "basis": "tco", "per_device_hour_usd": 4.0}
+    sc = scenario_from_dict(planned)
+    assert (sc.stack, sc.cost.basis, sc.cost.per_device_hour_usd) == ("roofline", "tco", 4.0)
+    assert "stack roofline" in describe(planned, "chat-h100", q)["serving"]
 
 
 def test_an_upload_ctxsim_plan_accepts_is_accepted_and_travels_in_the_link():

@@ -5,11 +5,14 @@ import pytest
 from dashboard.whatif import (
     answer,
     apply_knobs,
+    cost_assumptions,
     device_hour_usd,
     knobs_of,
     onchip_tier,
     roofline_points,
+    served,
     sram_memory,
+    stack_choices,
 )
 from sim.cost.estimate import estimate, smallest_fit
 from sim.cost.parallelism import Parallelism
@@ -97,3 +100,36 @@ def test_more_onchip_sram_shortens_decode(h100):
     before = answer(model, h100, 1000, 100, 1, Parallelism())
     after = answer(model, bigger, 1000, 100, 1, Parallelism())
     assert after.estimate.tpot_s < 0.85 * before.estimate.tpot_s
+
+
+def test_own_price_scales_the_dollars_by_hand(h100):
+    """$ / request = devices x $ / device-hour x end-to-end seconds / 3600 / batch, at the price typed;
+    the label says the price is the user's."""
+    model = load_model("llama-3.1-8b")
+    mine = answer(model, h100, 4000, 200, 2, cost=cost_assumptions("cloud", "2.5"))
+    e = mine.estimate
+    assert mine.cost_per_request_usd == pytest.approx(mine.par.devices * 2.5 * e.e2e_s / 3600 / 2)
+    assert "user-set: $2.5/device-hour" in mine.cost_basis
+    doubled = answer(model, h100, 4000, 200, 2, cost=cost_assumptions("cloud", 5))
+    assert doubled.cost_per_request_usd == pytest.approx(2 * mine.cost_per_request_usd)
+
+
+def test_an_empty_price_field_takes_the_basis_price(h100):
+    for empty in (None, "", "abc", 0, -3):
+        assert cost_assumptions("tco", empty) == CostAssumptions(basis="tco")
+    assert cost_assumptions("nonsense", None).basis == "cloud"
+    tco = answer(load_model("llama-3.1-8b"), h100, 1000, 10, 1, cost=cost_assumptions("tco", None))
+    assert tco.cost_basis.startswith("TCO")
+    assert tco.device_hour_usd == device_hour_usd(h100, CostAssumptions(basis="tco"))
+
+
+def test_roofline_stack_is_faster_than_typical_and_only_typical_has_a_band(h100):
+    model = load_model("llama-3.1-8b")
+    assert stack_choices()[0] == "typical" and {"roofline", "none", "vllm"} <= set(stack_choices())
+    hw, profile = served(h100, "typical")
+    typical = answer(model, hw, 8000, 100, 1, stack=profile)
+    hw, profile = served(h100, "roofline")
+    roofline = answer(model, hw, 8000, 100, 1, stack=profile)
+    assert roofline.estimate.ttft_s < typical.estimate.ttft_s
+    assert typical.estimate.ttft_lo_s < typical.estimate.ttft_s < typical.estimate.ttft_hi_s
+    assert typical.estimate.stack == "typical" and roofline.estimate.stack == "roofline"
