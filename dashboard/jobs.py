@@ -119,6 +119,17 @@ def _alive(pid: int) -> bool:
         return False
 
 
+ROOT_PREFIX = "ctxsim-jobs-"
+"""How `job_runner` names the job folder it makes; the runner removes a folder only of that name."""
+
+
+def is_job_root(root: Path) -> bool:
+    """Whether `root` is a job folder `job_runner` made (its name, its queue and jobs folders): the
+    only kind the runner, which removes its folder when its owner dies, may be given."""
+    root = Path(root)
+    return root.name.startswith(ROOT_PREFIX) and (root / "queue").is_dir() and (root / "jobs").is_dir()
+
+
 class JobStore:
     """The job folder as the web workers see it: submit, look, read, cancel, discard. Cheap to make;
     it holds nothing but the folder's path and the queue's bounds."""
@@ -394,7 +405,7 @@ def job_runner(workers: int = 1, ttl_s: float = 4 * 3600.0, timeout_s: float = 1
     finalise. The runner gets this process's import path, as multiprocessing's spawn passes it, so
     it runs the same code the server does."""
     owner = os.getpid()
-    root = Path(tempfile.mkdtemp(prefix="ctxsim-jobs-"))
+    root = Path(tempfile.mkdtemp(prefix=ROOT_PREFIX))
     (root / "queue").mkdir()
     (root / "jobs").mkdir()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(os.path.abspath(p) for p in sys.path)}
@@ -417,6 +428,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ttl-s", type=float, default=4 * 3600.0)
     parser.add_argument("--timeout-s", type=float, default=1800.0)
     args = parser.parse_args(argv)
+    if not is_job_root(args.root):
+        made = f"{ROOT_PREFIX}*/ with queue/ and jobs/"
+        parser.error(f"{args.root}: not a job folder made by the dashboard ({made})")
     _Runner(args.root, args.workers, args.ttl_s, args.timeout_s).serve()
 
 

@@ -11,7 +11,7 @@ import time
 import job_tasks
 import pytest
 
-from dashboard.jobs import JobsBusy, JobStore, job_runner, new_session
+from dashboard.jobs import JobsBusy, JobStore, job_runner, main, new_session
 
 
 def wait_for(condition, timeout_s: float = 30.0, what: str = "condition"):
@@ -182,3 +182,16 @@ def test_a_job_whose_runner_is_gone_is_reported(session):
         assert failed.message == "the job runner is not running: restart the dashboard"
         died = wait_for(lambda: (s := store.status(running)).state == "died" and s, what="report")
         assert died.message.endswith("ended without an answer")
+
+
+def test_the_runner_refuses_a_folder_it_did_not_make(tmp_path, capsys):
+    """The runner removes its folder when its owner dies, so it must never be pointed at a user's."""
+    mine = tmp_path / "results"
+    (mine / "queue").mkdir(parents=True)
+    (mine / "jobs").mkdir()
+    (mine / "keep.txt").write_text("a user's file")
+    with pytest.raises(SystemExit) as exit_:
+        main([str(mine)])
+    assert exit_.value.code != 0
+    assert "not a job folder made by the dashboard" in capsys.readouterr().err
+    assert (mine / "keep.txt").read_text() == "a user's file"
