@@ -88,18 +88,33 @@ def test_the_fit_reads_no_scored_row():
     assert set(fit.fitted_ids).isdisjoint(scored["row_id"])
 
 
-def test_bands_are_the_10th_and_90th_percentile_of_measured_over_predicted():
-    """Ratios 1..10 (10 rows): numpy's linear quantiles put the band at 1.9 and 9.1."""
+def test_bands_are_an_80pct_prediction_interval_of_measured_over_predicted():
+    """Ratios 1..10 (10 rows): j = floor(0.1 * 11) = 1 and k = ceil(0.9 * 11) = 10, so the band is
+    the smallest and the largest, which hold a new row with probability 9/11 (>= 80%)."""
     held = pd.DataFrame(
         {"group": "tpot", "regime": "decode", "ratio": np.arange(1.0, 11.0), "error_pct": np.arange(10.0)}
     )
     (all_regimes, decode) = st.bands(held)
     assert (all_regimes.regime, decode.regime) == ("all", "decode")
-    assert (decode.lo, decode.hi, decode.rows) == (pytest.approx(1.9), pytest.approx(9.1), 10)
+    assert (decode.lo, decode.hi, decode.rows) == (1.0, 10.0, 10)
     assert decode.median_abs_error_pct == pytest.approx(4.5)
     mixed = pd.concat([held.iloc[:3], held.iloc[3:].assign(regime="serving")])
     assert [b.regime for b in st.bands(mixed)] == ["all"]  # 3 decode rows: too few for their own band
     assert st.bands(held.iloc[: st.MIN_BAND_ROWS - 1]) == ()
+
+
+def test_the_prediction_interval_holds_80pct_of_new_draws():
+    """n = 29 ratios: j = 3, k = 27, so the band is the 3rd and 27th smallest; over many samples a
+    new draw lands inside it (27 - 3) / 30 = 80% of the time, where the sample's 10th-90th
+    percentiles hold fewer (their expected coverage is below 80% for small n)."""
+    x = np.arange(1.0, 30.0)
+    assert st.prediction_interval(x[::-1]) == (3.0, 27.0)
+    rng = np.random.default_rng(0)
+    draws = rng.lognormal(size=(20_000, 12))
+    inside = [lo <= d[-1] <= hi for d in draws for lo, hi in [st.prediction_interval(d[:-1])]]
+    percentile = [np.quantile(d[:-1], 0.1) <= d[-1] <= np.quantile(d[:-1], 0.9) for d in draws]
+    assert np.mean(inside) == pytest.approx(10 / 12, abs=0.01)  # n = 11: j = 1, k = 11
+    assert np.mean(percentile) < 0.72
 
 
 def test_a_duration_ratio_is_turned_round_to_read_like_a_rate():
