@@ -12,8 +12,9 @@ share one simulation: `Run` is what ctxsim simulates, and the same `Run` reached
 from another framework measured on the same configuration, is simulated once (`validate` keeps a
 cache keyed by `Run`). A run serves `num_prompts` requests, at most `MAX_REQUESTS`, on
 `num_gpus / tp` replicas of `tp` GPUs behind a round-robin router, with the scenario defaults for
-batching (256 sequences, 8,192 tokens per step, chunked prefill, 90% of memory): the catalog presets
-and nothing fitted.
+batching (256 sequences, 8,192 tokens per step, chunked prefill, 90% of memory) unless the row
+states the server's own (`SERVER_COLUMNS`: `--max-num-seqs`, `--max-num-batched-tokens`, chunked
+prefill on or off, and how many tokens each streamed chunk carries), and nothing fitted.
 
 Assumptions, stated where they bite:
 - Lengths are fixed: `input_len` / `output_len` when given, else the dataset's mean lengths (the row's
@@ -24,8 +25,9 @@ Assumptions, stated where they bite:
   them, not over the steady window of `sim.engine.summary`; a rate divides by the run's span, first
   arrival to last finish.
 - ctxsim has no token-by-token timeline, so ITL (inter-token latency) is read as each request's mean
-  time per output token (TPOT). A server that streams tokens in bursts (vLLM's multi-step
-  scheduling) reports an ITL of several TPOTs; such rows show it as error.
+  time per output token (TPOT), times the tokens per streamed chunk when the row states them
+  (`stream_interval`): vLLM 0.6's `--num-scheduler-steps 10` runs ten decode steps and then streams
+  their ten tokens at once, so a benchmark client sees one gap of ten steps per chunk.
 - `stat` "unstated" is scored as the mean and flagged.
 """
 
@@ -61,6 +63,34 @@ per run; 2,000 Poisson arrivals put each p99 on 20 requests."""
 DATASET_LENGTHS = {"sharegpt": (229.711, 203.068)}
 
 
+# The server's settings a row may state (empty: the scenario's default). `stream_interval` is the
+# tokens per streamed chunk (vLLM's `--num-scheduler-steps`, SGLang's `--stream-interval`).
+SERVER_COLUMNS = ("max_num_seqs", "max_num_batched_tokens", "chunked_prefill", "stream_interval")
+_SWITCH = {"true": True, "on": True, "false": False, "off": False}
+
+
+def server_settings_error(row) -> str | None:
+    """Why a row's server settings cannot be read (the column named), or None."""
+    for col in ("max_num_seqs", "max_num_batched_tokens", "stream_interval"):
+        text = str(getattr(row, col)).strip()
+        if text and not (_number(text) >= 1 and _number(text) == round(_number(text))):
+            return f"{col} must be a whole number >= 1, got {text!r}"
+    text = str(row.chunked_prefill).strip().lower()
+    if text and text not in _SWITCH:
+        return f"chunked_prefill must be true or false, got {row.chunked_prefill!r}"
+    return None
+
+
+def _scheduler(row) -> tuple[tuple[str, object], ...]:
+    """The scheduler settings the row states, as items of the scenario's `scheduler` mapping."""
+    out = [(c, _number(getattr(row, c))) for c in ("max_num_seqs", "max_num_batched_tokens")]
+    out = [(c, round(v)) for c, v in out if v >= 1]
+    switch = str(row.chunked_prefill).strip().lower()
+    if switch:
+        out.append(("chunked_prefill", _SWITCH[switch]))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Run:
     """One benchmark run as ctxsim simulates it: `arrivals` is the scenario's arrivals mapping as a
@@ -74,6 +104,8 @@ class Run:
     prompt_tokens: int
     output_tokens: int
     requests: int
+    scheduler: tuple[tuple[str, object], ...] = ()
+    stream_interval: int = 1
 
 
 def is_serving(row) -> bool:
@@ -139,7 +171,18 @@ def plan_run(row, model: ModelArch, hw: Accelerator) -> Run | str:
         return arrivals
     prompts = _number(row.num_prompts)
     requests = min(round(prompts), MAX_REQUESTS) if prompts >= 1 else MAX_REQUESTS
-    return Run(model, hw, tp, round(gpus) // tp, tuple(arrivals.items()), *lengths, requests)
+    interval = _number(getattr(row, "stream_interval", ""))
+    return Run(
+        model,
+        hw,
+        tp,
+        round(gpus) // tp,
+        tuple(arrivals.items()),
+        *lengths,
+        requests,
+        _scheduler(row),
+        round(interval) if interval >= 1 else 1,
+    )
 
 
 def simulate(run: Run) -> pd.DataFrame:
@@ -157,16 +200,20 @@ def simulate(run: Run) -> pd.DataFrame:
             "output_tokens": {"kind": "fixed", "tokens": run.output_tokens},
         },
         stop={"requests": run.requests},
+        scheduler=dict(run.scheduler),
     )
     return run_scenario(scenario).requests
 
 
-def measure(requests: pd.DataFrame, metric: str, stat: str) -> float:
+def measure(requests: pd.DataFrame, metric: str, stat: str, stream_interval: int = 1) -> float:
     """The row's number from a simulated requests table, in SI units (seconds, or per second):
-    `stat` of a latency over the finished requests, or a rate over the run's span."""
+    `stat` of a latency over the finished requests, or a rate over the run's span. ITL is the gap
+    between streamed chunks: `stream_interval` decode steps."""
     done = requests[requests["finish_s"].notna()]
     if metric in LATENCY_COLUMNS:
         values = done[LATENCY_COLUMNS[metric]].dropna().to_numpy()
+        if metric == "itl":
+            values = values * stream_interval
         if not len(values):
             return math.nan
         if stat in ("mean", "unstated", ""):

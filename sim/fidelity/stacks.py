@@ -24,7 +24,6 @@ were taken from.
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 from pathlib import Path
 

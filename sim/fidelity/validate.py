@@ -66,6 +66,7 @@ MEASUREMENT_COLUMNS = (
     "mean_output_len",
     "num_prompts",
     "stat",
+    *serving.SERVER_COLUMNS,
 )
 REQUIRED_COLUMNS = ("row_id", "model", "gpu", "metric", "value")
 METRIC_GROUP = {
@@ -126,8 +127,9 @@ class MeasurementError(ValueError):
 def read_measurements(path: str | Path) -> pd.DataFrame:
     """A measurement CSV, checked: all columns known, the required ones present, and every row of a
     supported metric has a positive numeric value and the lengths its query needs. Serving-benchmark
-    columns (dataset, mean_input_len, mean_output_len, num_prompts, stat) are optional; their rows
-    (`sim.fidelity.serving`) need only a value, and say why when they cannot be simulated."""
+    columns (dataset, mean_input_len, mean_output_len, num_prompts, stat, and the server's settings
+    of `serving.SERVER_COLUMNS`) are optional; their rows (`sim.fidelity.serving`) need only a value,
+    and say why when they cannot be simulated."""
     path = Path(path)
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -145,6 +147,9 @@ def read_measurements(path: str | Path) -> pd.DataFrame:
         raise MeasurementError(f"{path}: missing column {missing[0]!r}")
     df = df.reindex(columns=list(MEASUREMENT_COLUMNS), fill_value="")
     for line, row in enumerate(df.itertuples(index=False), start=2):
+        bad = serving.server_settings_error(row)
+        if bad:
+            raise MeasurementError(f"{path}: line {line} (row_id {row.row_id}): {bad}")
         if serving.is_serving(row):
             needs = ()
         elif row.metric in NEEDS:
@@ -432,10 +437,11 @@ def predict_serving(row, model, hw, engine: bool, runs: dict) -> Prediction | st
             runs[run] = f"cannot run: {str(exc).splitlines()[0]}"
     if isinstance(runs[run], str):
         return runs[run]
-    value = serving.measure(runs[run], row.metric, row.stat)
+    value = serving.measure(runs[run], row.metric, row.stat, run.stream_interval)
     flags = []
     if row.metric == "itl":
-        flags.append("ITL read as TPOT")
+        chunk = f"{run.stream_interval} x " if run.stream_interval > 1 else ""
+        flags.append(f"ITL read as {chunk}TPOT")
     if row.stat == "unstated":
         flags.append("statistic not stated: scored as mean")
     if pd.to_numeric(row.num_prompts, errors="coerce") > run.requests or not row.num_prompts:

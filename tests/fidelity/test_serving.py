@@ -112,6 +112,44 @@ def test_the_statistic_picks_mean_median_p90_or_p99_and_itl_reads_tpot():
     assert serving.measure(reqs, "itl", "median") == serving.measure(reqs, "tpot", "median") == 0.505
     assert serving.measure(reqs, "total_token_throughput", "none") == 100 * 12 / 100
     assert serving.measure(reqs, "benchmark_duration", "none") == 100
+    # ten tokens per streamed chunk: a client sees one gap of ten decode steps per chunk
+    assert serving.measure(reqs, "itl", "median", stream_interval=10) == pytest.approx(5.05)
+
+
+def test_a_row_runs_with_the_server_settings_it_states(tmp_path):
+    """`--max-num-seqs 2 --max-num-batched-tokens 512`, chunked prefill off: the run is the scenario
+    with that scheduler, and two sequences at a time take longer than 256 for the same 60 requests."""
+    stated = {"max_num_seqs": "2", "max_num_batched_tokens": "512", "chunked_prefill": "false",
+              "stream_interval": "4", "qps": "40", "metric": "itl", "stat": "median", "value": "1"}
+    table = _table(tmp_path, [stated, {**stated, "max_num_seqs": "", "max_num_batched_tokens": "",
+                                       "chunked_prefill": "", "stream_interval": ""}])
+    rows = list(table.itertuples(index=False))
+    model, hw = load_model("llama-3.1-8b"), load_hardware("h100-sxm")
+    plan = serving.plan_run(rows[0], model, hw)
+    stated_scheduler = {"max_num_seqs": 2, "max_num_batched_tokens": 512, "chunked_prefill": False}
+    assert dict(plan.scheduler) == stated_scheduler
+    assert plan.stream_interval == 4
+    default = serving.plan_run(rows[1], model, hw)
+    assert (default.scheduler, default.stream_interval) == ((), 1)
+    reqs = serving.simulate(plan)
+    assert serving.simulate(default)["e2e_s"].mean() < reqs["e2e_s"].mean()
+    got = validate(table).set_index("row_id")
+    assert got.loc["0", "predicted"] == pytest.approx(np.median(reqs["tpot_s"]) * 4 * 1e3)
+    assert got.loc["0", "flags"].startswith("ITL read as 4 x TPOT")
+
+
+@pytest.mark.parametrize(
+    ("column", "text"),
+    [
+        ("max_num_seqs", "0"),
+        ("max_num_batched_tokens", "1.5"),
+        ("stream_interval", "ten"),
+        ("chunked_prefill", "maybe"),
+    ],
+)
+def test_a_bad_server_setting_names_its_row_and_column(tmp_path, column, text):
+    with pytest.raises(ValueError, match=rf"line 2 \(row_id 0\): {column} must be"):
+        _table(tmp_path, [{column: text, "metric": "ttft", "stat": "median", "value": "1"}])
 
 
 def test_rows_of_one_run_share_one_simulation(tmp_path, monkeypatch):
