@@ -12,8 +12,9 @@ schema (`hardware.spec.Efficiency`):
   benchmarked bandwidth its all-reduces reach, the speed of its grouped expert GEMMs against a dense
   GEMM, and its all-reduce latency per hop and algorithm on the scale-up link;
 - what the stack supports, which public data it was fitted on and how the fit was split;
-- `uncertainty`: for each metric and regime, the 10th and 90th percentile of measured / predicted on
-  rows no fit read, so a prediction `x` comes with the 80% interval [lo x, hi x].
+- `uncertainty`: for each metric and regime, an 80% prediction interval of measured / predicted
+  from rows no fit read (order statistics, `sim.fidelity.stacks.prediction_interval`), so a
+  prediction `x` comes with the interval [lo x, hi x].
 
 `apply_stack` puts a profile on a device. The rule: a device whose efficiencies were measured
 (`efficiency.calibration`, which `ctxsim calibrate` sets and profiles never carry) keeps its measured
@@ -66,7 +67,7 @@ class Supports(Frozen):
 
 class Band(Frozen):
     """The spread of measured / predicted for one metric family in one regime, over held-out rows:
-    `lo` and `hi` its 10th and 90th percentiles, `rows` how many rows they were read from, and the
+    `lo` and `hi` the edges of its 80% prediction interval, `rows` how many rows they were read from, and the
     median absolute error (%) of those rows."""
 
     metric: Metric
