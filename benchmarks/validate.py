@@ -242,7 +242,7 @@ def calibrate_stacks(rows: pd.DataFrame, calibrated: dict[str, Accelerator], eng
     of each fold also at the datasheet roofline."""
     even, odd = ovh.split_by_workload(rows)
     presets = sorted({p for p in rows["gpu"].map(val.gpu_preset) if isinstance(p, str)})
-    roofline = {p: ovh.roofline_device(load_hardware(p)) for p in presets}
+    roofline = {p: ovh.roofline_device(val.load_device(p)) for p in presets}
     knobs = ovh.fit_stacks(even, MODELS, calibrated, engine)
     swapped = ovh.fit_stacks(odd, MODELS, calibrated, engine)
     return {

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hardware.catalog import load_hardware
 from sim.fidelity import calibrate as cal
 from sim.fidelity import kernels as kernel_tables
 from sim.fidelity import names, serving
@@ -378,7 +377,7 @@ def _serving_fields(before: pd.DataFrame, rows: pd.DataFrame, load: dict) -> dic
 
 
 def _nvidia(preset: str) -> bool:
-    return load_hardware(preset).vendor == "NVIDIA"
+    return val.load_device(preset).vendor == "NVIDIA"
 
 
 def _shape(r) -> str:

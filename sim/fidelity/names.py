@@ -24,6 +24,12 @@ Decisions a reader should know:
   the 1,048,576 tokens its name gives, and resolves to llama-3.1-8b with that context
   (`CONTEXT_OVERRIDES`); Qwen3-30B-A3B-Instruct-2507 is qwen3-30b-a3b with the 262,144-token native
   context of its model card (huggingface.co/Qwen/Qwen3-30B-A3B-Instruct-2507).
+- "Llama3 405B" is the name the Context Parallelism paper (arXiv 2411.01783v3) gives the model it ran
+  to 1,000,000-token prefills (Section 4.2.3; Appendix A takes T = 1M as 10^6), past the 128K window it
+  says the model supports (Section 4.2.1): that name resolves with a 1,000,000-token context.
+- The H100s of that paper's Grand Teton Training hosts are power-limited to 500 W with 96 GB of
+  HBM2e at 2.4 TB/s (Section 4.1, Appendix A): not the SXM preset, but the `h100-gtt` part of
+  `hardware/validation/`.
 """
 
 from __future__ import annotations
@@ -70,6 +76,7 @@ MODEL_ALIASES = {
 CONTEXT_OVERRIDES = {
     "llama38bgradient1048k": 1_048_576,
     "qwen330ba3b2507": 262_144,
+    "llama3405b": 1_000_000,
 }
 # GPU key -> hardware preset.
 GPU_ALIASES = {
@@ -83,6 +90,7 @@ GPU_ALIASES = {
     "h100nvl": "h100-nvl",
     "h100nvl94gb": "h100-nvl",
     "h100pcie": "h100-pcie",
+    "h100grandtetontraining96gbhbm2e500w": "h100-gtt",
     "h100pcie80gb": "h100-pcie",
     "h200": "h200",
     "h200141gbhbm3": "h200",

@@ -39,10 +39,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hardware.catalog import load_hardware
 from hardware.spec import Accelerator, Efficiency
 from sim.cost.ops import build_ops
-from sim.cost.parallelism import ConfigError, Parallelism
+from sim.cost.parallelism import ConfigError
 from sim.fidelity import serving
 from sim.fidelity import validate as val
 from sim.fidelity.kernels import KernelDataError
@@ -232,7 +231,7 @@ def fit_stacks(
     for (source, preset), part in _stacks(rows):
         if preset is None:
             continue
-        device = hardware.get(preset) or load_hardware(preset)
+        device = hardware.get(preset) or val.load_device(preset)
         roofline = roofline_device(device)
         use, models, impossible = [], [], []
         for i, row in enumerate(part.itertuples(index=False)):
@@ -242,7 +241,7 @@ def fit_stacks(
             if val.skip_reason(row, model, hw, engine):
                 continue
             try:
-                build_ops(model, hw, Parallelism(int(float(row.tp or 1)), int(float(row.pp or 1))))
+                build_ops(model, hw, val.row_parallelism(row))
             except ConfigError:
                 continue
             if _as_time(row, float(row.value)) < _seconds(row, model, roofline, engine, {}):
@@ -272,7 +271,7 @@ def validate_stacks(
         if stack in knobs:
             preset = stack[1]
             devices[preset] = with_overheads(
-                hardware.get(preset) or load_hardware(preset), knobs[stack].knobs
+                hardware.get(preset) or val.load_device(preset), knobs[stack].knobs
             )
         parts.append(val.validate(part, models_dir, devices, engine))
     order = {r: i for i, r in enumerate(rows["row_id"])}

@@ -157,6 +157,8 @@ def plan_run(row, model: ModelArch, hw: Accelerator) -> Run | str:
     """The run a serving row was measured in, or why it cannot be simulated."""
     if row.stat and row.stat not in STATS and row.metric in LATENCY_COLUMNS:
         return f"unsupported statistic {row.stat!r}"
+    if _number(getattr(row, "cp", "")) > 1:
+        return f"context parallelism (cp {row.cp}) not simulated for serving rows"
     tp = round(_number(row.tp)) if _number(row.tp) > 0 else 1
     gpus = _number(row.num_gpus)
     if not gpus > 0:

@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hardware.catalog import load_hardware
 from hardware.spec import Efficiency
 from hardware.stacks import Band, StackProfile, apply_stack, load_stack
 from sim.fidelity import overheads as ovh
@@ -136,7 +135,7 @@ def predict(
 ) -> pd.DataFrame:
     """`validate.validate` of `rows`, each on its GPU's catalog preset served by `profile`."""
     presets = {p for p in rows["gpu"].map(val.gpu_preset) if isinstance(p, str)}
-    devices = {p: apply_stack(load_hardware(p), profile) for p in presets}
+    devices = {p: apply_stack(val.load_device(p), profile) for p in presets}
     return val.validate(rows, models_dir, devices, engine)
 
 
@@ -162,7 +161,7 @@ def fit_knobs(rows: pd.DataFrame, curves: StackProfile, models_dir: Path | None)
     if part.empty:
         raise ValueError(f"{curves.name}: no row left to fit on")
     models = [val.resolve_model(r.model, r.precision or "bf16", models_dir) for r in part.itertuples()]
-    devices = {p: apply_stack(load_hardware(p), curves) for p in set(part["gpu"].map(val.gpu_preset))}
+    devices = {p: apply_stack(val.load_device(p), curves) for p in set(part["gpu"].map(val.gpu_preset))}
     knobs = ovh.fit_overheads(part, models, [devices[val.gpu_preset(g)] for g in part["gpu"]], engine=True)
     return Fit(knobs, tuple(part["row_id"].astype(str)), tuple(rows.loc[faster, "row_id"].astype(str)))
 

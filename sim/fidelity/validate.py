@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import hardware
 from hardware.catalog import load_hardware
 from hardware.spec import Accelerator
 from sim.cost.parallelism import ConfigError, Parallelism
@@ -51,6 +52,7 @@ MEASUREMENT_COLUMNS = (
     "num_gpus",
     "tp",
     "pp",
+    "cp",
     "scenario",
     "input_len",
     "output_len",
@@ -156,7 +158,7 @@ def read_measurements(path: str | Path) -> pd.DataFrame:
             needs = NEEDS[row.metric]
         else:
             continue
-        for col in ("value", *needs, "tp", "num_gpus", "batch_size", "pp"):
+        for col in ("value", *needs, "tp", "num_gpus", "batch_size", "pp", "cp"):
             text = getattr(row, col)
             if text == "" and col not in ("value", *needs):
                 continue
@@ -251,13 +253,25 @@ def gpu_preset(name: str) -> str | None:
     return names.gpu_preset(name)
 
 
+# Parts that published measurements ran on but that are not sold as catalog presets (e.g. Meta's
+# 500 W, 96 GB H100 of the Context Parallelism paper), one `<name>.yaml` each.
+VALIDATION_DEVICES = Path(hardware.__file__).parent / "validation"
+
+
+def load_device(preset: str) -> Accelerator:
+    """The accelerator a `gpu_preset` name stands for: a catalog preset, or a part of
+    `VALIDATION_DEVICES`."""
+    path = VALIDATION_DEVICES / f"{preset}.yaml"
+    return load_hardware(path if path.exists() else preset)
+
+
 def resolve_gpu(name: str, overrides: dict[str, Accelerator]) -> Accelerator | None:
     """The accelerator for a published GPU name; `overrides` (preset name -> accelerator, e.g. a
     calibrated file) replaces presets. None if unknown."""
     preset = gpu_preset(name)
     if preset is None:
         return None
-    return overrides.get(preset) or load_hardware(preset)
+    return overrides.get(preset) or load_device(preset)
 
 
 def hardware_overrides(paths: list[Path]) -> dict[str, Accelerator]:
@@ -333,10 +347,18 @@ def _offline(model: ModelArch, hw: Accelerator, par: Parallelism, isl: int, osl:
     return float(run(scenario).summary.output_tokens_per_s)
 
 
+def row_parallelism(row) -> Parallelism:
+    """A row's tensor-, pipeline- and context-parallel degrees, each 1 where the row leaves it empty
+    (`cp` is optional: files without the column read as cp 1)."""
+    return Parallelism(
+        tp=int(float(row.tp or 1)), pp=int(float(row.pp or 1)), cp=int(float(getattr(row, "cp", "") or 1))
+    )
+
+
 def predict_row(row, model: ModelArch, hw: Accelerator, engine: bool) -> Prediction:
     """The prediction for one measurement row, in the row's own unit."""
-    tp = int(float(row.tp or 1))
-    par = Parallelism(tp, int(float(row.pp or 1)))
+    par = row_parallelism(row)
+    tp = par.tp
     cost = RooflineCost(model, hw, par)
     isl = int(float(row.input_len))
     osl = int(float(row.output_len or 1))
@@ -452,8 +474,9 @@ def predict_serving(row, model, hw, engine: bool, runs: dict) -> Prediction | st
 def _case(row, precision: str) -> str:
     """A row's configuration in a few words, for tables."""
     if not serving.is_serving(row):
+        cp = f" cp{row.cp}" if getattr(row, "cp", "") not in ("", "1") else ""
         return (
-            f"{row.model} {precision} {row.gpu} tp{row.tp or 1} {row.input_len}/{row.output_len}"
+            f"{row.model} {precision} {row.gpu} tp{row.tp or 1}{cp} {row.input_len}/{row.output_len}"
             f"{' b' + row.batch_size if row.batch_size else ''}"
         )
     load = {

@@ -42,6 +42,16 @@ def test_malformed_value_names_the_row(tmp_path):
     assert "line 2 (row_id 99): input_len must be a positive number" in said(r)
 
 
+def test_malformed_cp_names_the_row(tmp_path):
+    lines = _sample_lines()
+    row = next(line for line in lines[1:] if line.startswith("99,"))
+    bad = tmp_path / "m.csv"
+    bad.write_text("\n".join([lines[0] + ",cp", row + ",two"]) + "\n")
+    r = runner.invoke(app, ["validate", str(bad), "--no-engine"])
+    assert r.exit_code != 0
+    assert "line 2 (row_id 99): cp must be a positive number" in said(r)
+
+
 def test_row_with_too_many_fields_names_the_line(tmp_path):
     bad = tmp_path / "m.csv"
     bad.write_text("row_id,model,gpu,metric,value\n1,x,y,ttft,1\n2,x,y,ttft,1,extra\n")

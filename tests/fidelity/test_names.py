@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 
 from sim.fidelity import names
-from sim.fidelity.validate import coverage, dtypes, read_measurements, resolve_model, skip_reasons, validate
+from sim.fidelity.validate import (
+    coverage,
+    dtypes,
+    load_device,
+    read_measurements,
+    resolve_model,
+    skip_reasons,
+    validate,
+)
 from tests.conftest import SHARED
 
 MODELS = Path(__file__).resolve().parents[1] / "data" / "validation" / "models"
@@ -57,6 +65,7 @@ GPUS_SPELLED = [
     ("H100-NVL", "h100-nvl"),
     ("H100 NVL 94GB", "h100-nvl"),
     ("H100 PCIe", "h100-pcie"),
+    ("H100 (Grand Teton Training, 96GB HBM2e, 500W)", "h100-gtt"),
     ("H100-PCIe-80GB", "h100-pcie"),
     ("H200", "h200"),
     ("H200 141GB HBM3", "h200"),
@@ -124,6 +133,19 @@ def test_llama_3_8b_is_not_llama_3_1_8b():
 def test_a_stretched_context_checkpoint_keeps_its_own_context():
     assert resolve_model("Llama-3-8B-Instruct-Gradient-1048k", "bf16", None).max_context_tokens == 1_048_576
     assert resolve_model("Llama-3.1-8B", "bf16", None).max_context_tokens == 131_072
+    # the Context Parallelism paper's name for the model it ran to 1,000,000-token prefills
+    assert resolve_model("Llama-3-405B", "fp8", None).max_context_tokens == 1_000_000
+    assert resolve_model("Llama-3.1-405B", "fp8", None).max_context_tokens == 131_072
+
+
+def test_a_part_outside_the_catalog_loads_from_the_validation_devices():
+    gtt, sxm = load_device("h100-gtt"), load_device("h100-sxm")
+    assert gtt.name == "h100-gtt" and sxm.name == "h100-sxm"
+    # the paper's 500 W part: BF16 peak 800 TF/s and 96 GB at 2.4 TB/s, against the SXM's 989 and 80 at 3.35
+    assert gtt.peak_flops.bf16 == pytest.approx(800e12) and sxm.peak_flops.bf16 == pytest.approx(989e12)
+    hbm = gtt.main_tier
+    assert (hbm.capacity_bytes, hbm.bandwidth_bytes_per_s) == pytest.approx((96e9, 2.4e12))
+    assert gtt.scale_up.domain_devices == 8
 
 
 @pytest.mark.parametrize(

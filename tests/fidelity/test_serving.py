@@ -3,6 +3,7 @@ the right statistic is read, rows of one run share one simulation, and what cann
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,9 +13,19 @@ from typer.testing import CliRunner
 from hardware import load_hardware
 from sim.api import run
 from sim.cli import app
+from sim.cost.parallelism import Parallelism
 from sim.cost.roofline import RooflineCost
 from sim.fidelity import serving
-from sim.fidelity.validate import MEASUREMENT_COLUMNS, coverage, read_measurements, skip_reasons, validate
+from sim.fidelity.validate import (
+    MEASUREMENT_COLUMNS,
+    coverage,
+    load_device,
+    read_measurements,
+    resolve_gpu,
+    resolve_model,
+    skip_reasons,
+    validate,
+)
 from sim.scenario import Scenario
 from workloads import load_model
 
@@ -216,6 +227,58 @@ def test_long_context_prefill_rows_are_one_prefill_step(tmp_path):
     assert got["skipped_reason"] == ""
     assert got["predicted"] == pytest.approx(step.total_s)
     assert got["regime"] == "prefill" and got["group"] == "ttft"
+
+
+def test_a_cp_row_prefills_its_sequence_over_cp_ranks_of_tp_gpus(tmp_path):
+    rows = [{"scenario": "single_request_prefill", "model": "Llama-3.1-405B", "precision": "FP8",
+             "gpu": "H100-SXM", "num_gpus": "32", "tp": "8", "cp": cp, "input_len": "128000",
+             "output_len": "0", "batch_size": "1", "metric": "ttft", "value": "10950", "qps": ""}
+            for cp in ("4", "1")]
+    got = validate(_table(tmp_path, rows))
+    model = load_model("llama-3.1-405b").with_dtypes("fp8", "fp8")
+    hw = load_hardware("h100-sxm")
+    for (_, r), cp in zip(got.iterrows(), (4, 1), strict=True):
+        step = RooflineCost(model, hw, Parallelism(tp=8, cp=cp)).step([128_000], [0], 1)
+        assert r["skipped_reason"] == ""
+        assert r["predicted"] == pytest.approx(step.total_s * 1e3)
+    assert got.loc[0, "predicted"] < got.loc[1, "predicted"] / 3  # four ranks share the prompt
+    assert "tp8 cp4" in got.loc[0, "case"] and "cp" not in got.loc[1, "case"]
+
+
+def test_a_file_without_a_cp_column_reads_as_cp_1(tmp_path):
+    row = {"scenario": "single_request_prefill", "input_len": "4096", "output_len": "0", "batch_size": "1",
+           "metric": "ttft", "value": "1", "qps": ""}
+    with_cp = validate(_table(tmp_path, [{**row, "cp": "1"}]))
+    frame = pd.DataFrame([{**BASE, "row_id": "0", **row}])
+    path = tmp_path / "no_cp.csv"
+    frame.reindex(columns=[c for c in MEASUREMENT_COLUMNS if c != "cp"]).fillna("").to_csv(path, index=False)
+    without = validate(read_measurements(path))
+    assert without.loc[0, "predicted"] == pytest.approx(with_cp.loc[0, "predicted"])
+
+
+def test_a_serving_row_with_context_parallelism_says_it_is_not_simulated(tmp_path):
+    got = validate(_table(tmp_path, [{"num_gpus": "2", "tp": "1", "cp": "2", "metric": "ttft", "stat": "p99",
+                                      "value": "1"}]))
+    assert got.loc[0, "skipped_reason"] == "context parallelism (cp 2) not simulated for serving rows"
+
+
+PUBLIC = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "public" / "serving_measurements.csv"
+MODELS = Path(__file__).resolve().parents[1] / "data" / "validation" / "models"
+
+
+def test_the_context_parallelism_papers_rows_parse_resolve_and_are_predicted():
+    rows = read_measurements(PUBLIC)
+    paper = rows[rows["source_id"] == "LC-PAPER-CONTEXT-PARALLELISM"]
+    assert len(paper) > 10
+    got = validate(paper, MODELS, engine=False)
+    assert (got["skipped_reason"] == "").all(), got["skipped_reason"].tolist()
+    for r in paper.itertuples(index=False):
+        # each stated layout uses the GPUs the row says it ran on: tp GPUs per CP rank
+        assert int(r.tp) * int(r.cp or 1) == int(r.num_gpus), r.row_id
+        assert resolve_gpu(r.gpu, {}) == load_device("h100-gtt")
+        assert resolve_model(r.model, r.precision, MODELS).max_context_tokens >= int(r.input_len)
+    long = pd.to_numeric(paper["input_len"]) >= 128_000
+    assert long.sum() >= 10
 
 
 def test_coverage_counts_predicted_rows_and_skip_reasons_are_counted(tmp_path):
