@@ -58,7 +58,35 @@ per run; 2,000 Poisson arrivals put each p99 on 20 requests."""
 # input and 203,068 generated tokens. Cross-check: SGLang's offline ShareGPT run of the same model
 # (benchmark/benchmark_vllm_060/README.md) gives 4,281.51 tok/s / 22.03 req/s = 194 output tokens
 # per request.
-DATASET_LENGTHS = {"sharegpt": (229.711, 203.068)}
+#
+# MLPerf Inference datasets, keyed by the names the MLPerf rows give. Input means: per-sample prompt
+# token counts of the official MLCommons dataset files, published one row per sample as
+# mlperf-data/summaries/<name>.csv in github.com/openshift-psap/performance-dashboard (llama2-70b-99,
+# llama3-1-8b-datacenter and deepseek-r1 at commit 7cd1065, 2025-11-04; mixtral-8x7b and
+# llama3-1-405b at 67033ba, 2025-11-20); the mean is the column's sum over its row count. Each file
+# has the dataset's sample count, and where the file's output column holds the reference outputs
+# its mean equals MLCommons' published one (mixtral 144.84, llama3.1-405b 684.68), so the files are
+# the official sets. Output means are what the benchmark's reference generation produced, from
+# github.com/mlcommons/inference at commit b66003e unless noted: a benchmark row serves the model's
+# generated tokens, not the dataset's reference answers.
+DATASET_LENGTHS = {
+    "sharegpt": (229.711, 203.068),
+    # input 5,463,976 tokens / 24,576 samples; output language/llama2-70b/README.md "Tokens per
+    # sample: 294.45"
+    "open_orca (mlperf llama2-70b, 24576 samples)": (222.330, 294.45),
+    # input 6,410,905 / 15,000; output language/mixtral-8x7b/README.md {'tokens_per_sample': 144.84}
+    "mlperf mixtral-8x7b dataset": (427.394, 144.84),
+    # input 78,380,323 / 8,313; output language/llama3.1-405b/README.md 'tokens_per_sample': 684.68
+    "mlperf llama3.1-405b dataset": (9428.645, 684.68),
+    # input 3,527,036 / 4,388; output language/deepseek-r1/README.md "mean-output-tok-len": 3886.2274
+    "mlperf deepseek-r1 dataset": (803.791, 3886.2274),
+    # input 11,639,915 / 13,368. Output: the reference's gen_len (8,167,644) counts characters, so the
+    # token mean is NVIDIA's B200 Offline run over the whole dataset, github.com/mlcommons/
+    # inference_results_v5.1 (commit 965182b) closed/NVIDIA/results/B200-SXM-180GBx8_TRT/llama3.1-8b/
+    # Offline/performance/run_1/mlperf_log_summary.txt: "Tokens per second: 136752" / "Samples per
+    # second: 1060.23" (the reference caps output at 128 tokens, language/llama3.1-8b/SUT_VLLM.py)
+    "cnn_dailymail (mlperf llama3.1-8b)": (870.730, 128.983),
+}
 
 
 @dataclass(frozen=True)
