@@ -22,7 +22,16 @@ Assumptions, stated where they bite:
   too narrow. A dataset whose mean lengths are unknown is skipped, not guessed.
 - Statistics are taken over every finished request, as bench_serving and MLPerf's loadgen report
   them, not over the steady window of `sim.engine.summary`; a rate divides by the run's span, first
-  arrival to last finish.
+  arrival to last finish (loadgen's "Completed samples per second" is the same: samples over the
+  time to the last completion).
+- A benchmark that served more requests than are simulated (`num_prompts` above `MAX_REQUESTS`:
+  MLPerf Server runs last at least 10 minutes, 8,313 to 945,000 queries) spends almost none of its
+  time draining, while 2,000 simulated requests at hundreds per second would spend a third of their
+  span on it. Such a run's rates are read over its steady window (`sim.engine.steady`: after the
+  warm-up, before the drain), the rate the long run sustains; latencies stay over every request.
+  Where the simulated requests are too few to settle (2,000 requests at 348 req/s arrive in 6 s and
+  take 3 s each) the engine finds no steady state (`Summary.steady_state`), the window may be all of
+  the run, and the row is flagged.
 - ctxsim has no token-by-token timeline, so ITL (inter-token latency) is read as each request's mean
   time per output token (TPOT). A server that streams tokens in bursts (vLLM's multi-step
   scheduling) reports an ITL of several TPOTs; such rows show it as error.
@@ -102,6 +111,19 @@ class Run:
     prompt_tokens: int
     output_tokens: int
     requests: int
+    truncated: bool = False
+    """The benchmark served more requests than `requests` (rates are read over the steady window)."""
+
+
+@dataclass(frozen=True)
+class Simulated:
+    """A simulated run: the engine's requests table and the run's steady window (`sim.engine.steady`);
+    `steady` is the summary's `steady_state`."""
+
+    requests: pd.DataFrame
+    steady_start_s: float
+    steady_end_s: float
+    steady: bool
 
 
 def is_serving(row) -> bool:
@@ -167,11 +189,12 @@ def plan_run(row, model: ModelArch, hw: Accelerator) -> Run | str:
         return arrivals
     prompts = _number(row.num_prompts)
     requests = min(round(prompts), MAX_REQUESTS) if prompts >= 1 else MAX_REQUESTS
-    return Run(model, hw, tp, round(gpus) // tp, tuple(arrivals.items()), *lengths, requests)
+    truncated = prompts > MAX_REQUESTS
+    return Run(model, hw, tp, round(gpus) // tp, tuple(arrivals.items()), *lengths, requests, truncated)
 
 
-def simulate(run: Run) -> pd.DataFrame:
-    """The engine's requests table for `run` (`sim.api.run` on the scenario the run describes)."""
+def simulate(run: Run) -> Simulated:
+    """`sim.api.run` on the scenario `run` describes: its requests table and steady window."""
     scenario = Scenario(
         name="serving-benchmark",
         hardware=run.hardware,
@@ -186,12 +209,23 @@ def simulate(run: Run) -> pd.DataFrame:
         },
         stop={"requests": run.requests},
     )
-    return run_scenario(scenario).requests
+    result = run_scenario(scenario)
+    summary = result.summary
+    return Simulated(result.requests, summary.steady_start_s, summary.steady_end_s, summary.steady_state)
 
 
-def measure(requests: pd.DataFrame, metric: str, stat: str) -> float:
+def read(simulated: Simulated, run: Run, metric: str, stat: str) -> float:
+    """The row's number from a simulated run: `measure`, over the steady window when the benchmark
+    ran longer than the simulation (`Run.truncated`)."""
+    window = (simulated.steady_start_s, simulated.steady_end_s) if run.truncated else None
+    return measure(simulated.requests, metric, stat, window)
+
+
+def measure(requests: pd.DataFrame, metric: str, stat: str,
+            window: tuple[float, float] | None = None) -> float:
     """The row's number from a simulated requests table, in SI units (seconds, or per second):
-    `stat` of a latency over the finished requests, or a rate over the run's span."""
+    `stat` of a latency over the finished requests, or a rate over the run's span (first arrival
+    to last finish), or over `window` (start_s, end_s) when given: requests finishing in it."""
     done = requests[requests["finish_s"].notna()]
     if metric in LATENCY_COLUMNS:
         values = done[LATENCY_COLUMNS[metric]].dropna().to_numpy()
@@ -203,6 +237,10 @@ def measure(requests: pd.DataFrame, metric: str, stat: str) -> float:
     span = float(done["finish_s"].max() - requests["arrival_s"].min()) if len(done) else math.nan
     if metric == "benchmark_duration":
         return span
+    if window is not None:
+        start, end = window
+        done = done[(done["finish_s"] >= start) & (done["finish_s"] <= end)]
+        span = end - start
     tokens = {
         "request_throughput": len(done),
         "output_throughput": done["output_tokens"].sum(),
