@@ -362,7 +362,7 @@ def _serving_fields(before: pd.DataFrame, rows: pd.DataFrame, load: dict) -> dic
     no_lengths = results["skipped_reason"].str.contains("length of dataset")
     return {
         "serving_no_lengths": int(no_lengths.sum()),
-        "serving_no_length_sources": ", ".join(sorted(set(results.loc[no_lengths, "source_id"]))),
+        "serving_no_length_sources": ", ".join(sorted(set(results.loc[no_lengths, "source_id"]))) or "none",
         "published_coverage": f"{pub_predicted} of {pub_given} ({pub_predicted / pub_given:.0%})",
         "published_skipped": md_table(val.skip_reasons(mine)),
         "serving_coverage": f"{predicted} of {given} ({predicted / given:.0%})",

@@ -23,7 +23,16 @@ Assumptions, stated where they bite:
   too narrow. A dataset whose mean lengths are unknown is skipped, not guessed.
 - Statistics are taken over every finished request, as bench_serving and MLPerf's loadgen report
   them, not over the steady window of `sim.engine.summary`; a rate divides by the run's span, first
-  arrival to last finish.
+  arrival to last finish (loadgen's "Completed samples per second" is the same: samples over the
+  time to the last completion).
+- A benchmark that served more requests than are simulated (`num_prompts` above `MAX_REQUESTS`:
+  MLPerf Server runs last at least 10 minutes, 8,313 to 945,000 queries) spends almost none of its
+  time draining, while 2,000 simulated requests at hundreds per second would spend a third of their
+  span on it. Such a run's rates are read over its steady window (`sim.engine.steady`: after the
+  warm-up, before the drain), the rate the long run sustains; latencies stay over every request.
+  Where the simulated requests are too few to settle (2,000 requests at 348 req/s arrive in 6 s and
+  take 3 s each) the engine finds no steady state (`Summary.steady_state`), the window may be all of
+  the run, and the row is flagged.
 - ctxsim has no token-by-token timeline, so ITL (inter-token latency) is read as each request's mean
   time per output token (TPOT), times the tokens per streamed chunk when the row states them
   (`stream_interval`): vLLM 0.6's `--num-scheduler-steps 10` runs ten decode steps and then streams
@@ -60,7 +69,35 @@ per run; 2,000 Poisson arrivals put each p99 on 20 requests."""
 # input and 203,068 generated tokens. Cross-check: SGLang's offline ShareGPT run of the same model
 # (benchmark/benchmark_vllm_060/README.md) gives 4,281.51 tok/s / 22.03 req/s = 194 output tokens
 # per request.
-DATASET_LENGTHS = {"sharegpt": (229.711, 203.068)}
+#
+# MLPerf Inference datasets, keyed by the names the MLPerf rows give. Input means: per-sample prompt
+# token counts of the official MLCommons dataset files, published one row per sample as
+# mlperf-data/summaries/<name>.csv in github.com/openshift-psap/performance-dashboard (llama2-70b-99,
+# llama3-1-8b-datacenter and deepseek-r1 at commit 7cd1065, 2025-11-04; mixtral-8x7b and
+# llama3-1-405b at 67033ba, 2025-11-20); the mean is the column's sum over its row count. Each file
+# has the dataset's sample count, and where the file's output column holds the reference outputs
+# its mean equals MLCommons' published one (mixtral 144.84, llama3.1-405b 684.68), so the files are
+# the official sets. Output means are what the benchmark's reference generation produced, from
+# github.com/mlcommons/inference at commit b66003e unless noted: a benchmark row serves the model's
+# generated tokens, not the dataset's reference answers.
+DATASET_LENGTHS = {
+    "sharegpt": (229.711, 203.068),
+    # input 5,463,976 tokens / 24,576 samples; output language/llama2-70b/README.md "Tokens per
+    # sample: 294.45"
+    "open_orca (mlperf llama2-70b, 24576 samples)": (222.330, 294.45),
+    # input 6,410,905 / 15,000; output language/mixtral-8x7b/README.md {'tokens_per_sample': 144.84}
+    "mlperf mixtral-8x7b dataset": (427.394, 144.84),
+    # input 78,380,323 / 8,313; output language/llama3.1-405b/README.md 'tokens_per_sample': 684.68
+    "mlperf llama3.1-405b dataset": (9428.645, 684.68),
+    # input 3,527,036 / 4,388; output language/deepseek-r1/README.md "mean-output-tok-len": 3886.2274
+    "mlperf deepseek-r1 dataset": (803.791, 3886.2274),
+    # input 11,639,915 / 13,368. Output: the reference's gen_len (8,167,644) counts characters, so the
+    # token mean is NVIDIA's B200 Offline run over the whole dataset, github.com/mlcommons/
+    # inference_results_v5.1 (commit 965182b) closed/NVIDIA/results/B200-SXM-180GBx8_TRT/llama3.1-8b/
+    # Offline/performance/run_1/mlperf_log_summary.txt: "Tokens per second: 136752" / "Samples per
+    # second: 1060.23" (the reference caps output at 128 tokens, language/llama3.1-8b/SUT_VLLM.py)
+    "cnn_dailymail (mlperf llama3.1-8b)": (870.730, 128.983),
+}
 
 
 # The server's settings a row may state (empty: the scenario's default). `stream_interval` is the
@@ -106,6 +143,19 @@ class Run:
     requests: int
     scheduler: tuple[tuple[str, object], ...] = ()
     stream_interval: int = 1
+    truncated: bool = False
+    """The benchmark served more requests than `requests` (rates are read over the steady window)."""
+
+
+@dataclass(frozen=True)
+class Simulated:
+    """A simulated run: the engine's requests table and the run's steady window (`sim.engine.steady`);
+    `steady` is the summary's `steady_state`."""
+
+    requests: pd.DataFrame
+    steady_start_s: float
+    steady_end_s: float
+    steady: bool
 
 
 def is_serving(row) -> bool:
@@ -182,13 +232,14 @@ def plan_run(row, model: ModelArch, hw: Accelerator) -> Run | str:
         tuple(arrivals.items()),
         *lengths,
         requests,
-        _scheduler(row),
-        round(interval) if interval >= 1 else 1,
+        scheduler=_scheduler(row),
+        stream_interval=round(interval) if interval >= 1 else 1,
+        truncated=prompts > MAX_REQUESTS,
     )
 
 
-def simulate(run: Run) -> pd.DataFrame:
-    """The engine's requests table for `run` (`sim.api.run` on the scenario the run describes)."""
+def simulate(run: Run) -> Simulated:
+    """`sim.api.run` on the scenario `run` describes: its requests table and steady window."""
     scenario = Scenario(
         name="serving-benchmark",
         hardware=run.hardware,
@@ -204,13 +255,29 @@ def simulate(run: Run) -> pd.DataFrame:
         stop={"requests": run.requests},
         scheduler=dict(run.scheduler),
     )
-    return run_scenario(scenario).requests
+    result = run_scenario(scenario)
+    summary = result.summary
+    return Simulated(result.requests, summary.steady_start_s, summary.steady_end_s, summary.steady_state)
 
 
-def measure(requests: pd.DataFrame, metric: str, stat: str, stream_interval: int = 1) -> float:
+def read(simulated: Simulated, run: Run, metric: str, stat: str) -> float:
+    """The row's number from a simulated run: `measure`, over the steady window when the benchmark
+    ran longer than the simulation (`Run.truncated`)."""
+    window = (simulated.steady_start_s, simulated.steady_end_s) if run.truncated else None
+    return measure(simulated.requests, metric, stat, window, run.stream_interval)
+
+
+def measure(
+    requests: pd.DataFrame,
+    metric: str,
+    stat: str,
+    window: tuple[float, float] | None = None,
+    stream_interval: int = 1,
+) -> float:
     """The row's number from a simulated requests table, in SI units (seconds, or per second):
-    `stat` of a latency over the finished requests, or a rate over the run's span. ITL is the gap
-    between streamed chunks: `stream_interval` decode steps."""
+    `stat` of a latency over the finished requests, or a rate over the run's span (first arrival
+    to last finish), or over `window` (start_s, end_s) when given: requests finishing in it. ITL is
+    the gap between streamed chunks: `stream_interval` decode steps."""
     done = requests[requests["finish_s"].notna()]
     if metric in LATENCY_COLUMNS:
         values = done[LATENCY_COLUMNS[metric]].dropna().to_numpy()
@@ -224,6 +291,10 @@ def measure(requests: pd.DataFrame, metric: str, stat: str, stream_interval: int
     span = float(done["finish_s"].max() - requests["arrival_s"].min()) if len(done) else math.nan
     if metric == "benchmark_duration":
         return span
+    if window is not None:
+        start, end = window
+        done = done[(done["finish_s"] >= start) & (done["finish_s"] <= end)]
+        span = end - start
     tokens = {
         "request_throughput": len(done),
         "output_throughput": done["output_tokens"].sum(),

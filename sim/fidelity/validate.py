@@ -439,7 +439,7 @@ def skip_reason(row, model, hw, engine: bool) -> str:
 
 def predict_serving(row, model, hw, engine: bool, runs: dict) -> Prediction | str:
     """The prediction for a serving-benchmark row (`sim.fidelity.serving`), or why there is none.
-    `runs` caches each simulated run's requests table by `serving.Run`, so the rows of one run, and
+    `runs` caches each simulated run (`serving.Simulated`) by `serving.Run`, so the rows of one run, and
     runs of the same configuration under other frameworks, are simulated once."""
     reason = unknown_reason(row, model, hw) or _not_modelled(row)
     if reason:
@@ -459,7 +459,7 @@ def predict_serving(row, model, hw, engine: bool, runs: dict) -> Prediction | st
             runs[run] = f"cannot run: {str(exc).splitlines()[0]}"
     if isinstance(runs[run], str):
         return runs[run]
-    value = serving.measure(runs[run], row.metric, row.stat, run.stream_interval)
+    value = serving.read(runs[run], run, row.metric, row.stat)
     flags = []
     if row.metric == "itl":
         chunk = f"{run.stream_interval} x " if run.stream_interval > 1 else ""
@@ -468,6 +468,8 @@ def predict_serving(row, model, hw, engine: bool, runs: dict) -> Prediction | st
         flags.append("statistic not stated: scored as mean")
     if pd.to_numeric(row.num_prompts, errors="coerce") > run.requests or not row.num_prompts:
         flags.append(f"{run.requests:,} requests simulated")
+    if run.truncated and row.metric in serving.RATE_METRICS and not runs[run].steady:
+        flags.append("no steady state in the simulated requests")
     return Prediction(value / UNIT_SCALE.get(row.unit.strip().lower(), 1.0), "serving", tuple(flags))
 
 

@@ -142,8 +142,8 @@ def test_a_row_runs_with_the_server_settings_it_states(tmp_path):
     assert plan.stream_interval == 4
     default = serving.plan_run(rows[1], model, hw)
     assert (default.scheduler, default.stream_interval) == ((), 1)
-    reqs = serving.simulate(plan)
-    assert serving.simulate(default)["e2e_s"].mean() < reqs["e2e_s"].mean()
+    reqs = serving.simulate(plan).requests
+    assert serving.simulate(default).requests["e2e_s"].mean() < reqs["e2e_s"].mean()
     got = validate(table).set_index("row_id")
     assert got.loc["0", "predicted"] == pytest.approx(np.median(reqs["tpot_s"]) * 4 * 1e3)
     assert got.loc["0", "flags"].startswith("ITL read as 4 x TPOT")
@@ -304,3 +304,78 @@ def test_cli_reports_coverage_and_skip_reasons(tmp_path):
     assert summary["coverage"] == {"predicted": 1, "rows": 2}
     assert summary["skipped"] == [{"reason": "unknown GPU 'GH200' (nearest preset: h200)", "rows": 1}]
     assert summary["by_source"][0]["source_id"] == "TEST"
+
+
+PUBLIC = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "public" / "serving_measurements.csv"
+
+
+def _mlperf_rows() -> pd.DataFrame:
+    table = read_measurements(PUBLIC)
+    return table[table["source_id"].str.startswith("MLPERF")]
+
+
+def test_every_mlperf_dataset_has_cited_mean_lengths():
+    """Each dataset an MLPerf row names resolves (case and spacing as the rows spell them) to its
+    DATASET_LENGTHS entry, rounded to whole tokens per request."""
+    rows = _mlperf_rows().drop_duplicates("dataset")
+    assert len(rows) == 5
+    model, hw = load_model("llama-3.1-8b"), load_hardware("h100-sxm")
+    for row in rows.itertuples(index=False):
+        plan = serving.plan_run(row, model, hw)
+        assert not isinstance(plan, str), plan
+        isl, osl = serving.DATASET_LENGTHS[row.dataset.strip().lower()]
+        assert (plan.prompt_tokens, plan.output_tokens) == (round(isl), round(osl))
+    # the published output means are what a run serves: loadgen's completed tokens per completed sample
+    runs = _mlperf_rows()
+    measured = runs.pivot_table(index="source_path", columns="metric", values="value", aggfunc="first")
+    per_sample = measured["output_throughput"].astype(float) / measured["request_throughput"].astype(float)
+    names = runs.drop_duplicates("source_path").set_index("source_path")["dataset"].str.lower()
+    cited = names.map(lambda n: serving.DATASET_LENGTHS[n][1])
+    assert ((per_sample / cited[per_sample.index] - 1).abs() < 0.1).all()
+
+
+def test_an_mlperf_server_run_is_predicted_and_reads_rates_as_a_long_run():
+    """A loadgen Server run (L40S, Llama-3.1-8B, 9.37 req/s, 13,368 queries) is simulated with
+    2,000 of its requests at the dataset's mean lengths: every row is predicted, and its throughput,
+    read over the steady window, is the offered rate a 25-minute run sustains."""
+    rows = _mlperf_rows()
+    run_rows = rows[rows["source_path"].str.contains("IBM_Cloud_gx3-48x240x2l40s_vLLM")]
+    assert len(run_rows) == 14
+    got = validate(run_rows).set_index("metric")
+    assert (got["skipped_reason"] == "").all(), got["skipped_reason"].tolist()
+    assert got["flags"].str.contains("2,000 requests simulated").all()
+    qps = float(run_rows["qps"].iloc[0])
+    assert got.loc["request_throughput", "predicted"] == pytest.approx(qps, rel=0.05)
+
+
+def test_a_benchmark_longer_than_the_simulation_reads_rates_over_the_steady_window(tmp_path, monkeypatch):
+    """Rows whose benchmark served more requests than are simulated read rates over the engine's
+    steady window; latencies are the same either way, and a run of the benchmark's own length keeps
+    the whole span (its drain is part of what the benchmark timed)."""
+    monkeypatch.setattr(serving, "MAX_REQUESTS", 300)
+    metrics = [("request_throughput", "none", "req/s"), ("output_throughput", "none", "tok/s"),
+               ("e2e_latency", "p99", "s")]
+    rows = [{"qps": "20", "output_len": "256", "num_prompts": n, "metric": m, "stat": s, "value": "1",
+             "unit": u} for n in ("300", "100000") for m, s, u in metrics]
+    table = _table(tmp_path, rows)
+    got = validate(table).set_index("row_id")["predicted"]
+    model, hw = load_model("llama-3.1-8b"), load_hardware("h100-sxm")
+    short, long = (serving.plan_run(next(table.iloc[[i]].itertuples(index=False)), model, hw) for i in (0, 3))
+    assert (short.requests, short.truncated, long.requests, long.truncated) == (300, False, 300, True)
+    simulated = serving.simulate(long)
+    window = (simulated.steady_start_s, simulated.steady_end_s)
+    reqs = simulated.requests
+    assert got["3"] == pytest.approx(serving.measure(reqs, "request_throughput", "none", window))
+    assert got["4"] == pytest.approx(serving.measure(reqs, "output_throughput", "none", window))
+    assert got["0"] == pytest.approx(serving.measure(reqs, "request_throughput", "none"))
+    assert got["2"] == got["5"]  # latencies over every request either way
+    # the short run's rate includes its drain; the long run's is the offered rate it keeps up with
+    assert got["0"] < got["3"] and got["3"] == pytest.approx(20, rel=0.15)
+
+
+def test_a_rate_over_a_window_counts_the_requests_finishing_in_it():
+    reqs = pd.DataFrame({"arrival_s": np.arange(10.0), "finish_s": np.arange(10.0) + 0.5,
+                         "prompt_tokens": 10, "output_tokens": 2})
+    assert serving.measure(reqs, "request_throughput", "none", (2.0, 6.0)) == 4 / 4  # 2.5 .. 5.5
+    assert serving.measure(reqs, "output_throughput", "none", (2.0, 6.0)) == 4 * 2 / 4
+    assert serving.measure(reqs, "request_throughput", "none") == 10 / 9.5
