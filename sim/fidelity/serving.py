@@ -50,6 +50,7 @@ import pandas as pd
 
 from hardware.spec import Accelerator
 from sim.api import run as run_scenario
+from sim.fidelity import ratesearch
 from sim.scenario import Scenario
 from workloads.model import ModelArch
 
@@ -103,6 +104,10 @@ DATASET_LENGTHS = {
 # The server's settings a row may state (empty: the scenario's default). `stream_interval` is the
 # tokens per streamed chunk (vLLM's `--num-scheduler-steps`, SGLang's `--stream-interval`).
 SERVER_COLUMNS = ("max_num_seqs", "max_num_batched_tokens", "chunked_prefill", "stream_interval")
+# A benchmark's latency limits on the 99th percentiles (MLPerf Server and Interactive). A run that
+# states them is simulated as the benchmark's search for the highest rate within them
+# (`sim.fidelity.ratesearch`), not at the rate the submitter found.
+LIMIT_COLUMNS = ("ttft_p99_limit_ms", "tpot_p99_limit_ms")
 _SWITCH = {"true": True, "on": True, "false": False, "off": False}
 
 
@@ -115,6 +120,14 @@ def server_settings_error(row) -> str | None:
     text = str(row.chunked_prefill).strip().lower()
     if text and text not in _SWITCH:
         return f"chunked_prefill must be true or false, got {row.chunked_prefill!r}"
+    limits = [str(getattr(row, c)).strip() for c in LIMIT_COLUMNS]
+    for col, text in zip(LIMIT_COLUMNS, limits, strict=True):
+        if text and not 0 < _number(text) < math.inf:
+            return f"{col} must be a positive number of milliseconds, got {text!r}"
+    if any(limits) and not all(limits):
+        return f"{' and '.join(LIMIT_COLUMNS)} go together: give both or neither"
+    if any(limits) and row.scenario != "poisson_rate":
+        return f"latency limits apply to poisson_rate rows (the rate is searched), not {row.scenario!r}"
     return None
 
 
@@ -144,6 +157,8 @@ class Run:
     scheduler: tuple[tuple[str, object], ...] = ()
     stream_interval: int = 1
     truncated: bool = False
+    limits: tuple[float, float] | None = None
+    """p99 TTFT and TPOT limits (s): simulate the search for the highest rate within them."""
     """The benchmark served more requests than `requests` (rates are read over the steady window)."""
 
 
@@ -156,6 +171,8 @@ class Simulated:
     steady_start_s: float
     steady_end_s: float
     steady: bool
+    rate_per_s: float | None = None
+    """The rate the search found, for a run with `limits`."""
 
 
 def is_serving(row) -> bool:
@@ -235,11 +252,46 @@ def plan_run(row, model: ModelArch, hw: Accelerator) -> Run | str:
         scheduler=_scheduler(row),
         stream_interval=round(interval) if interval >= 1 else 1,
         truncated=prompts > MAX_REQUESTS,
+        limits=_limits(row),
     )
 
 
+def _limits(row) -> tuple[float, float] | None:
+    """The row's p99 TTFT and TPOT limits in seconds, or None."""
+    values = [_number(getattr(row, c, "")) for c in LIMIT_COLUMNS]
+    return None if any(math.isnan(v) for v in values) else (values[0] * 1e-3, values[1] * 1e-3)
+
+
 def simulate(run: Run) -> Simulated:
-    """`sim.api.run` on the scenario `run` describes: its requests table and steady window."""
+    """`sim.api.run` on the scenario `run` describes: its requests table and steady window. A run
+    with latency limits is the benchmark's search: the highest Poisson rate whose p99 TTFT and TPOT
+    stay within them (every request finished), from the rate the submitter found."""
+    if run.limits is None:
+        return _simulate(run, dict(run.arrivals))
+    tried: dict[float, Simulated] = {}
+
+    def meets(rate: float) -> bool:
+        tried[rate] = _simulate(run, {"kind": "poisson", "rate_per_s": rate})
+        return within(tried[rate].requests, run.limits)
+
+    start = float(dict(run.arrivals)["rate_per_s"])
+    rate = ratesearch.highest_rate(meets, start)
+    if rate is None:
+        lowest = start / 2 ** (ratesearch.BRACKET_STEPS - 1)
+        raise ValueError(f"no request rate down to {lowest:.3g}/s meets the p99 latency limits")
+    found = tried[rate]
+    return Simulated(found.requests, found.steady_start_s, found.steady_end_s, found.steady, rate)
+
+
+def within(requests: pd.DataFrame, limits: tuple[float, float]) -> bool:
+    """Whether every request finished with p99 TTFT and p99 TPOT within `limits` (seconds)."""
+    if requests["finish_s"].isna().any():
+        return False
+    ttft, tpot = (np.percentile(requests[c].to_numpy(float), 99) for c in ("ttft_s", "tpot_s"))
+    return bool(ttft <= limits[0] and tpot <= limits[1])
+
+
+def _simulate(run: Run, arrivals: dict) -> Simulated:
     scenario = Scenario(
         name="serving-benchmark",
         hardware=run.hardware,
@@ -248,7 +300,7 @@ def simulate(run: Run) -> Simulated:
         parallelism={"tp": run.tp},
         cluster={"replicas": run.replicas},
         workload={
-            "arrivals": dict(run.arrivals),
+            "arrivals": arrivals,
             "prompt_tokens": {"kind": "fixed", "tokens": run.prompt_tokens},
             "output_tokens": {"kind": "fixed", "tokens": run.output_tokens},
         },

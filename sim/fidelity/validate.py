@@ -69,6 +69,7 @@ MEASUREMENT_COLUMNS = (
     "num_prompts",
     "stat",
     *serving.SERVER_COLUMNS,
+    *serving.LIMIT_COLUMNS,
 )
 REQUIRED_COLUMNS = ("row_id", "model", "gpu", "metric", "value")
 METRIC_GROUP = {
@@ -468,6 +469,9 @@ def predict_serving(row, model, hw, engine: bool, runs: dict) -> Prediction | st
         flags.append("statistic not stated: scored as mean")
     if pd.to_numeric(row.num_prompts, errors="coerce") > run.requests or not row.num_prompts:
         flags.append(f"{run.requests:,} requests simulated")
+    if runs[run].rate_per_s is not None:
+        found = runs[run].rate_per_s
+        flags.append(f"highest rate within the p99 limits: {found:.3g}/s (submitter: {row.qps}/s)")
     if run.truncated and row.metric in serving.RATE_METRICS and not runs[run].steady:
         flags.append("no steady state in the simulated requests")
     return Prediction(value / UNIT_SCALE.get(row.unit.strip().lower(), 1.0), "serving", tuple(flags))

@@ -1,6 +1,7 @@
 """Serving-benchmark rows: each is simulated as its benchmark ran (Poisson, closed loop or offline),
 the right statistic is read, rows of one run share one simulation, and what cannot be simulated says why."""
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -334,18 +335,20 @@ def test_every_mlperf_dataset_has_cited_mean_lengths():
     assert ((per_sample / cited[per_sample.index] - 1).abs() < 0.1).all()
 
 
-def test_an_mlperf_server_run_is_predicted_and_reads_rates_as_a_long_run():
-    """A loadgen Server run (L40S, Llama-3.1-8B, 9.37 req/s, 13,368 queries) is simulated with
-    2,000 of its requests at the dataset's mean lengths: every row is predicted, and its throughput,
-    read over the steady window, is the offered rate a 25-minute run sustains."""
+def test_an_mlperf_server_run_is_predicted_as_the_search_for_its_highest_rate():
+    """A loadgen Server run (L40S, Llama-3.1-8B, 9.37 req/s, 13,368 queries, p99 limits TTFT 2 s and
+    TPOT 100 ms) is simulated with 2,000 of its requests at the dataset's mean lengths, at the
+    highest rate within its limits: every row is predicted, and its throughput, read over the
+    steady window, is that rate."""
     rows = _mlperf_rows()
     run_rows = rows[rows["source_path"].str.contains("IBM_Cloud_gx3-48x240x2l40s_vLLM")]
     assert len(run_rows) == 14
     got = validate(run_rows).set_index("metric")
     assert (got["skipped_reason"] == "").all(), got["skipped_reason"].tolist()
     assert got["flags"].str.contains("2,000 requests simulated").all()
-    qps = float(run_rows["qps"].iloc[0])
-    assert got.loc["request_throughput", "predicted"] == pytest.approx(qps, rel=0.05)
+    found = float(got["flags"].iloc[0].split("limits: ")[1].split("/s")[0])
+    assert got["flags"].str.contains("highest rate within the p99 limits").all()
+    assert got.loc["request_throughput", "predicted"] == pytest.approx(found, rel=0.05)
 
 
 def test_a_benchmark_longer_than_the_simulation_reads_rates_over_the_steady_window(tmp_path, monkeypatch):
@@ -379,3 +382,45 @@ def test_a_rate_over_a_window_counts_the_requests_finishing_in_it():
     assert serving.measure(reqs, "request_throughput", "none", (2.0, 6.0)) == 4 / 4  # 2.5 .. 5.5
     assert serving.measure(reqs, "output_throughput", "none", (2.0, 6.0)) == 4 * 2 / 4
     assert serving.measure(reqs, "request_throughput", "none") == 10 / 9.5
+
+
+def test_a_row_with_latency_limits_is_the_search_for_the_highest_rate_within_them(tmp_path):
+    """An MLPerf Server row: the run is simulated at the highest Poisson rate whose p99 TTFT and TPOT
+    stay within the limits; a little above it the limits break, and the throughput row reads that
+    rate, not the submitter's."""
+    limits = {"ttft_p99_limit_ms": "200", "tpot_p99_limit_ms": "30", "qps": "5", "num_prompts": "200"}
+    rows = [
+        {**limits, "metric": "request_throughput", "stat": "none", "value": "5", "unit": "req/s"},
+        {**limits, "metric": "ttft", "stat": "p99", "value": "150"},
+    ]
+    table = _table(tmp_path, rows)
+    row = next(table.itertuples(index=False))
+    model, hw = load_model("llama-3.1-8b"), load_hardware("h100-sxm")
+    plan = serving.plan_run(row, model, hw)
+    assert plan.limits == (0.2, 0.03)
+    found = serving.simulate(plan)
+    assert found.rate_per_s is not None and found.rate_per_s != 5
+    assert serving.within(found.requests, plan.limits)
+    faster = (("kind", "poisson"), ("rate_per_s", found.rate_per_s * 1.05))
+    above = serving.simulate(dataclasses.replace(plan, arrivals=faster, limits=None))
+    assert not serving.within(above.requests, plan.limits)
+    got = validate(table).set_index("row_id")
+    rate = serving.measure(found.requests, "request_throughput", "none")
+    assert got.loc["0", "predicted"] == pytest.approx(rate)
+    assert "highest rate within the p99 limits" in got.loc["1", "flags"]
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        ({"ttft_p99_limit_ms": "2000"}, "give both or neither"),
+        ({"ttft_p99_limit_ms": "0", "tpot_p99_limit_ms": "200"}, "ttft_p99_limit_ms must be a positive"),
+        (
+            {"ttft_p99_limit_ms": "2000", "tpot_p99_limit_ms": "200", "scenario": "offline"},
+            "apply to poisson_rate",
+        ),
+    ],
+)
+def test_bad_latency_limits_name_their_row(tmp_path, limits, message):
+    with pytest.raises(ValueError, match=message):
+        _table(tmp_path, [{**limits, "metric": "ttft", "stat": "median", "value": "1"}])
