@@ -253,12 +253,14 @@ def coverage_line(results: dict, profiles: dict) -> str:
     return "; ".join(parts)
 
 
-def faster_than_roofline(results: dict) -> str:
+def faster_than_roofline(results: dict, rows: pd.DataFrame) -> str:
     parts = []
     for stack in PROFILES:
         held = results[stack][1]["held"].set_index("row_id")
         roof = results[stack]["roofline"].set_index("row_id")["predicted"]
         both = held.join(roof.rename("roofline"), how="inner").dropna(subset=["roofline"])
+        config = rows.set_index("row_id").loc[both.index]
+        both = both[st.roofline_comparable(config.assign(metric=both["metric"].to_numpy()))]
         rate = both["metric"].map(st.is_rate)
         faster = np.where(
             rate,
@@ -276,7 +278,7 @@ def render(results: dict, profiles: dict, rows: pd.DataFrame, seconds: float) ->
         serving=md_table(serving_scores(results, profiles)),
         headline=md_table(headline(results, profiles, rows)),
         knobs=md_table(knob_table(results)),
-        roofline=faster_than_roofline(results),
+        roofline=faster_than_roofline(results, rows),
         coverage=coverage_line(results, profiles),
         long_count=len(long),
         long=md_table(long) if len(long) else "(none predicted)",

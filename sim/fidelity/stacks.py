@@ -144,18 +144,28 @@ def is_rate(metric: str) -> bool:
     return metric in (*ovh.THROUGHPUT_METRICS, *ovh.SERVING_RATES)
 
 
+def roofline_comparable(rows: pd.DataFrame) -> np.ndarray:
+    """Per row, whether "faster than the roofline" means anything for it: every row but a latency of
+    a run searched for its highest rate within latency limits (`serving.LIMIT_COLUMNS`). Each
+    system, the roofline too, is read at its own edge, where its latencies sit near the same limits;
+    there a faster system shows as a higher rate, not as lower latencies."""
+    limited = rows.get(serving.LIMIT_COLUMNS[0], pd.Series("", index=rows.index)).astype(str) != ""
+    return (rows["metric"].map(is_rate) | ~limited).to_numpy(bool)
+
+
 def fit_knobs(rows: pd.DataFrame, curves: StackProfile, models_dir: Path | None) -> Fit:
     """The knobs of one stack over `rows`, every GPU pooled, each row on its GPU's preset served by
     `curves` (a profile with curves and no knobs). Rows `validate` cannot predict are left out, and
     so are offline-throughput rows: each probe of one is a simulation of up to 30,000 requests, so
-    they are scored, never fitted."""
+    they are scored, never fitted. So is a row measured faster than its GPU's roofline, which no
+    added time can reach (`roofline_comparable` says where that comparison holds)."""
     rows = rows[rows["metric"] != "output_token_throughput"]
     at_curves = predict(rows, curves, models_dir)
     at_roofline = predict(rows, load_stack("roofline"), models_dir)
     ok = (at_curves["skipped_reason"] == "").to_numpy() & at_roofline["predicted"].notna().to_numpy()
     measured, floor = at_curves["measured"].to_numpy(float), at_roofline["predicted"].to_numpy(float)
     rate = rows["metric"].map(is_rate).to_numpy(bool)
-    faster = ok & np.where(rate, measured > floor, measured < floor)
+    faster = ok & roofline_comparable(rows) & np.where(rate, measured > floor, measured < floor)
     use = ok & ~faster
     part = rows[use]
     if part.empty:

@@ -132,3 +132,14 @@ def test_a_duration_ratio_is_turned_round_to_read_like_a_rate():
     )
     frame = pd.DataFrame({"row_id": ["a", "b"], "framework": "vLLM", "gpu": "H100", "input_len": ""})
     assert st.ratios(results, frame)["ratio"].tolist() == [0.5, 0.5]
+
+
+def test_latencies_of_a_searched_run_are_not_compared_with_the_roofline_but_its_rate_is():
+    rows = pd.DataFrame(
+        {
+            "metric": ["ttft", "request_throughput", "ttft", "tpot"],
+            "ttft_p99_limit_ms": ["2000", "2000", "", ""],
+        }
+    )
+    assert st.roofline_comparable(rows).tolist() == [False, True, True, True]
+    assert st.roofline_comparable(rows.drop(columns="ttft_p99_limit_ms")).tolist() == [True] * 4
