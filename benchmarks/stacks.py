@@ -191,6 +191,16 @@ def serving_scores(results: dict, profiles: dict) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def serving_by_source(results: dict) -> pd.DataFrame:
+    """The typical profile's held-out serving rows (fold 1) per source and metric group."""
+    held = results["typical"][1]["held"]
+    held = held[held["regime"] == "serving"]
+    cells = held.groupby(["source_id", "group"])["error_pct"]
+    return cells.apply(
+        lambda e: f"{e.abs().median():.1f} / {e.median():+.1f} ({len(e)})"
+    ).unstack("group", fill_value="").reset_index()
+
+
 def both_folds(result: dict) -> pd.DataFrame:
     """Every row of a stack scored by the fold that did not fit on it."""
     return pd.concat([result[1]["held"], result[2]["held"]], ignore_index=True)
@@ -276,6 +286,7 @@ def render(results: dict, profiles: dict, rows: pd.DataFrame, seconds: float) ->
     template = (ROOT / "benchmarks" / "stacks_template.md").read_text(encoding="utf-8")
     return template.format(
         serving=md_table(serving_scores(results, profiles)),
+        by_source=md_table(serving_by_source(results)),
         headline=md_table(headline(results, profiles, rows)),
         knobs=md_table(knob_table(results)),
         roofline=faster_than_roofline(results, rows),
