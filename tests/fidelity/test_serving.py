@@ -229,6 +229,18 @@ def test_long_context_prefill_rows_are_one_prefill_step(tmp_path):
     assert got["regime"] == "prefill" and got["group"] == "ttft"
 
 
+def test_a_one_prompt_prefill_on_pipeline_stages_says_it_is_not_modelled(tmp_path):
+    # ctxsim runs one prompt's chunks through every stage in turn, so a chunked pipeline-parallel
+    # prefill (chunks overlapped across stages) would be priced like pp 1; the pp 1 row is predicted
+    row = {"scenario": "single_request_prefill", "gpu": "H100-SXM", "num_gpus": "8", "tp": "4",
+           "input_len": "131072", "output_len": "", "batch_size": "1", "metric": "ttft", "value": "10",
+           "unit": "s", "qps": ""}
+    got = validate(_table(tmp_path, [{**row, "pp": "2"}, {**row, "num_gpus": "4", "pp": "1"}]))
+    reason = "chunked pipeline-parallel prefill of one prompt (pp 2) not modelled"
+    assert got.loc[0, "skipped_reason"] == reason
+    assert got.loc[1, "skipped_reason"] == "" and got.loc[1, "predicted"] > 0
+
+
 def test_a_cp_row_prefills_its_sequence_over_cp_ranks_of_tp_gpus(tmp_path):
     rows = [{"scenario": "single_request_prefill", "model": "Llama-3.1-405B", "precision": "FP8",
              "gpu": "H100-SXM", "num_gpus": "32", "tp": "8", "cp": cp, "input_len": "128000",
