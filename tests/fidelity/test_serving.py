@@ -293,6 +293,31 @@ def test_the_context_parallelism_papers_rows_parse_resolve_and_are_predicted():
     assert long.sum() >= 10
 
 
+def test_the_chunked_pipeline_blogs_rows_parse_and_the_pp1_row_is_predicted_on_the_h20():
+    rows = read_measurements(PUBLIC)
+    blog = rows[rows["source_id"] == "LC-SGLANG-CHUNKED-PP"]
+    assert len(blog) == 7
+    assert (pd.to_numeric(blog["input_len"]) >= 128_000).all()
+    assert set(blog["metric"]) == {"ttft"}
+    got = validate(blog, MODELS, engine=False).set_index("row_id")
+    single = blog[blog["pp"] == "1"]
+    for r in blog.itertuples(index=False):
+        # every layout uses the GPUs the row says it ran on: tp GPUs per pipeline stage
+        assert int(r.tp) * int(r.pp) == int(r.num_gpus), r.row_id
+        reason = got.loc[r.row_id, "skipped_reason"]
+        if r.pp != "1":
+            assert reason == f"chunked pipeline-parallel prefill of one prompt (pp {r.pp}) not modelled"
+    on_h20 = single[single["gpu"] == "H20"]
+    assert len(on_h20) == 1
+    r = on_h20.iloc[0]
+    assert resolve_gpu(r.gpu, {}) == load_device("h20")
+    assert resolve_model(r.model, r.precision, MODELS).max_context_tokens >= int(r.input_len)
+    assert got.loc[r.row_id, "skipped_reason"] == "" and got.loc[r.row_id, "predicted"] > 0
+    # the 141 GB H20 has no part yet: its row says so rather than borrowing the 96 GB one
+    other = single[single["gpu"] != "H20"].iloc[0]
+    assert got.loc[other.row_id, "skipped_reason"].startswith("unknown GPU 'H20 (141GB)'")
+
+
 def test_coverage_counts_predicted_rows_and_skip_reasons_are_counted(tmp_path):
     rows = [{"metric": "ttft", "stat": "p99", "value": "1"}] + [
         {"gpu": "GH200", "metric": "ttft", "stat": s, "value": "1"} for s in ("p90", "p99")
