@@ -30,6 +30,11 @@ Decisions a reader should know:
 - The H100s of that paper's Grand Teton Training hosts are power-limited to 500 W with 96 GB of
   HBM2e at 2.4 TB/s (Section 4.1, Appendix A): not the SXM preset, but the `h100-gtt` part of
   `hardware/validation/`.
+- DeepSeek-V3.1 keeps DeepSeek-V3's architecture (a post-trained checkpoint of it). Qwen3-235B-A22B-FP8
+  is qwen3-235b-a22b with FP8 weights; SGLang's pipeline-parallelism blog (lmsys.org, 2026-01-15)
+  overwrote its context to "1 million" tokens for its runs, so that name resolves with 1,048,576.
+- A bare "H20" is the 96 GB HBM3 part, the `h20` part of `hardware/validation/` (NVIDIA sells it only
+  in China and publishes no datasheet page); the 141 GB HBM3e H20 has no part yet and stays unresolved.
 """
 
 from __future__ import annotations
@@ -69,6 +74,9 @@ MODEL_ALIASES = {
     "deepseekv3": "deepseek-v3",
     "qwen330ba3b": "qwen3-30b-a3b",
     "qwen330ba3b2507": "qwen3-30b-a3b",
+    "qwen3235ba22b": "qwen3-235b-a22b",
+    "qwen3235ba22bfp8": "qwen3-235b-a22b",
+    "deepseekv31": "deepseek-v3",
     "gptoss20b": "gpt-oss-20b",
     "gptoss120b": "gpt-oss-120b",
 }
@@ -77,6 +85,7 @@ CONTEXT_OVERRIDES = {
     "llama38bgradient1048k": 1_048_576,
     "qwen330ba3b2507": 262_144,
     "llama3405b": 1_000_000,
+    "qwen3235ba22bfp8": 1_048_576,
 }
 # GPU key -> hardware preset.
 GPU_ALIASES = {
@@ -117,6 +126,8 @@ GPU_ALIASES = {
     "tpuv5e8": "tpu-v5e",
     "tpuv6e": "tpu-v6e",
     "tpuv6e1": "tpu-v6e",
+    "h20": "h20",
+    "h2096gb": "h20",
 }
 
 

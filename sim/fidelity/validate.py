@@ -399,7 +399,11 @@ APPROXIMATE_ATTENTION = ("streamingllm", "infllm", "minference")
 
 def _not_modelled(row) -> str:
     """Rows whose deployment ctxsim would have to guess, or does not model: several GPUs (or an
-    unstated count) without a tensor-parallel degree, and approximate attention."""
+    unstated count) without a tensor-parallel degree, approximate attention, and the prefill time of
+    one prompt on pipeline stages. ctxsim runs a prompt's chunks one after another through every
+    stage (vLLM's and SGLang's schedulers without chunked pipeline parallelism), so it would price
+    such a prompt like one stage group; chunked pipeline parallelism (SGLang's, Mooncake's) overlaps
+    the chunks across stages and is not modelled."""
     gpus = pd.to_numeric(row.num_gpus, errors="coerce")
     if not row.tp and not gpus <= 1:
         gpus_text = f"{row.num_gpus} GPUs" if row.num_gpus else "GPU count"
@@ -407,6 +411,9 @@ def _not_modelled(row) -> str:
     method = next((m for m in APPROXIMATE_ATTENTION if m in row.framework.lower()), None)
     if method is not None:
         return f"approximate attention ({row.framework}) not modelled"
+    pp = pd.to_numeric(row.pp, errors="coerce")
+    if row.metric in ("ttft", "prefill_time") and pp > 1 and row.scenario == "single_request_prefill":
+        return f"chunked pipeline-parallel prefill of one prompt (pp {int(pp)}) not modelled"
     return ""
 
 

@@ -53,6 +53,9 @@ MODELS_SPELLED = [
     ("DeepSeek-V3", "deepseek-v3"),
     ("Qwen3-30B-A3B", "qwen3-30b-a3b"),
     ("Qwen3-30B-A3B-Instruct-2507", "qwen3-30b-a3b"),
+    ("Qwen3-235B-A22B", "qwen3-235b-a22b"),
+    ("Qwen3-235B-A22B-FP8", "qwen3-235b-a22b"),
+    ("DeepSeek-V3.1", "deepseek-v3"),
 ]
 GPUS_SPELLED = [
     ("H100", "h100-sxm"),
@@ -66,6 +69,8 @@ GPUS_SPELLED = [
     ("H100 NVL 94GB", "h100-nvl"),
     ("H100 PCIe", "h100-pcie"),
     ("H100 (Grand Teton Training, 96GB HBM2e, 500W)", "h100-gtt"),
+    ("H20", "h20"),
+    ("H20 96GB", "h20"),
     ("H100-PCIe-80GB", "h100-pcie"),
     ("H200", "h200"),
     ("H200 141GB HBM3", "h200"),
@@ -136,6 +141,9 @@ def test_a_stretched_context_checkpoint_keeps_its_own_context():
     # the Context Parallelism paper's name for the model it ran to 1,000,000-token prefills
     assert resolve_model("Llama-3-405B", "fp8", None).max_context_tokens == 1_000_000
     assert resolve_model("Llama-3.1-405B", "fp8", None).max_context_tokens == 131_072
+    # SGLang's pipeline-parallelism blog overwrote the FP8 checkpoint's context to 1M for its runs
+    assert resolve_model("Qwen3-235B-A22B-FP8", "fp8", None).max_context_tokens == 1_048_576
+    assert resolve_model("Qwen3-235B-A22B", "fp8", None).max_context_tokens == 40_960
 
 
 def test_a_part_outside_the_catalog_loads_from_the_validation_devices():
@@ -146,6 +154,17 @@ def test_a_part_outside_the_catalog_loads_from_the_validation_devices():
     hbm = gtt.main_tier
     assert (hbm.capacity_bytes, hbm.bandwidth_bytes_per_s) == pytest.approx((96e9, 2.4e12))
     assert gtt.scale_up.domain_devices == 8
+
+
+def test_the_h20_is_a_validation_part_with_a_sixth_of_the_h100s_compute_and_more_bandwidth():
+    h20, sxm = load_device("h20"), load_device("h100-sxm")
+    assert h20.name == "h20"
+    assert h20.peak_flops.bf16 == pytest.approx(148e12) and h20.peak_flops.fp8 == pytest.approx(296e12)
+    assert h20.peak_flops.bf16 < sxm.peak_flops.bf16 / 6
+    hbm = h20.main_tier
+    assert (hbm.capacity_bytes, hbm.bandwidth_bytes_per_s) == pytest.approx((96e9, 4.0e12))
+    assert hbm.bandwidth_bytes_per_s > sxm.main_tier.bandwidth_bytes_per_s
+    assert names.gpu_preset("H20 (141GB)") is None
 
 
 @pytest.mark.parametrize(

@@ -230,6 +230,18 @@ def test_long_context_prefill_rows_are_one_prefill_step(tmp_path):
     assert got["regime"] == "prefill" and got["group"] == "ttft"
 
 
+def test_a_one_prompt_prefill_on_pipeline_stages_says_it_is_not_modelled(tmp_path):
+    # ctxsim runs one prompt's chunks through every stage in turn, so a chunked pipeline-parallel
+    # prefill (chunks overlapped across stages) would be priced like pp 1; the pp 1 row is predicted
+    row = {"scenario": "single_request_prefill", "gpu": "H100-SXM", "num_gpus": "8", "tp": "4",
+           "input_len": "131072", "output_len": "", "batch_size": "1", "metric": "ttft", "value": "10",
+           "unit": "s", "qps": ""}
+    got = validate(_table(tmp_path, [{**row, "pp": "2"}, {**row, "num_gpus": "4", "pp": "1"}]))
+    reason = "chunked pipeline-parallel prefill of one prompt (pp 2) not modelled"
+    assert got.loc[0, "skipped_reason"] == reason
+    assert got.loc[1, "skipped_reason"] == "" and got.loc[1, "predicted"] > 0
+
+
 def test_a_cp_row_prefills_its_sequence_over_cp_ranks_of_tp_gpus(tmp_path):
     rows = [{"scenario": "single_request_prefill", "model": "Llama-3.1-405B", "precision": "FP8",
              "gpu": "H100-SXM", "num_gpus": "32", "tp": "8", "cp": cp, "input_len": "128000",
@@ -280,6 +292,31 @@ def test_the_context_parallelism_papers_rows_parse_resolve_and_are_predicted():
         assert resolve_model(r.model, r.precision, MODELS).max_context_tokens >= int(r.input_len)
     long = pd.to_numeric(paper["input_len"]) >= 128_000
     assert long.sum() >= 10
+
+
+def test_the_chunked_pipeline_blogs_rows_parse_and_the_pp1_row_is_predicted_on_the_h20():
+    rows = read_measurements(PUBLIC)
+    blog = rows[rows["source_id"] == "LC-SGLANG-CHUNKED-PP"]
+    assert len(blog) == 7
+    assert (pd.to_numeric(blog["input_len"]) >= 128_000).all()
+    assert set(blog["metric"]) == {"ttft"}
+    got = validate(blog, MODELS, engine=False).set_index("row_id")
+    single = blog[blog["pp"] == "1"]
+    for r in blog.itertuples(index=False):
+        # every layout uses the GPUs the row says it ran on: tp GPUs per pipeline stage
+        assert int(r.tp) * int(r.pp) == int(r.num_gpus), r.row_id
+        reason = got.loc[r.row_id, "skipped_reason"]
+        if r.pp != "1":
+            assert reason == f"chunked pipeline-parallel prefill of one prompt (pp {r.pp}) not modelled"
+    on_h20 = single[single["gpu"] == "H20"]
+    assert len(on_h20) == 1
+    r = on_h20.iloc[0]
+    assert resolve_gpu(r.gpu, {}) == load_device("h20")
+    assert resolve_model(r.model, r.precision, MODELS).max_context_tokens >= int(r.input_len)
+    assert got.loc[r.row_id, "skipped_reason"] == "" and got.loc[r.row_id, "predicted"] > 0
+    # the 141 GB H20 has no part yet: its row says so rather than borrowing the 96 GB one
+    other = single[single["gpu"] != "H20"].iloc[0]
+    assert got.loc[other.row_id, "skipped_reason"].startswith("unknown GPU 'H20 (141GB)'")
 
 
 def test_coverage_counts_predicted_rows_and_skip_reasons_are_counted(tmp_path):
