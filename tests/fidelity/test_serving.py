@@ -388,6 +388,26 @@ def test_an_mlperf_server_run_is_predicted_as_the_search_for_its_highest_rate():
     assert got.loc["request_throughput", "predicted"] == pytest.approx(found, rel=0.05)
 
 
+def test_the_nvidia_h200_llama2_server_run_carries_its_config_batch_size_into_the_plan():
+    """NVIDIA's v4.1 H200x8 Llama-2-70B Server config states `gpu_batch_size = {'llama2-70b': 896}`,
+    TP1 and `max_num_tokens = 4096`: all 14 rows of the run carry them, with the file and line in the
+    notes, and the plan is 8 TP1 replicas with that scheduler, not the 256-sequence default."""
+    rows = _mlperf_rows()
+    run = "closed/NVIDIA/results/H200-SXM-141GBx8_TRT/llama2-70b-99/"
+    run_rows = rows[(rows["source_id"] == "MLPERF-INF-v4.1") & rows["source_path"].str.startswith(run)]
+    assert len(run_rows) == 14
+    assert set(run_rows["max_num_seqs"]) == {"896"}
+    config = "closed/NVIDIA/configs/llama2-70b/Server/__init__.py:158"
+    assert run_rows["notes"].str.contains(f"max_num_seqs 896 (gpu_batch_size per TP1 engine, {config})",
+                                          regex=False).all()
+    model, hw = load_model("llama-2-70b"), load_hardware("h200")
+    for row in run_rows.itertuples(index=False):
+        plan = serving.plan_run(row, model, hw)
+        assert not isinstance(plan, str), plan
+        assert (plan.tp, plan.replicas) == (1, 8)
+        assert dict(plan.scheduler) == {"max_num_seqs": 896, "max_num_batched_tokens": 4096}
+
+
 def test_a_benchmark_longer_than_the_simulation_reads_rates_over_the_steady_window(tmp_path, monkeypatch):
     """Rows whose benchmark served more requests than are simulated read rates over the engine's
     steady window; latencies are the same either way, and a run of the benchmark's own length keeps
