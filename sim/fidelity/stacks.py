@@ -156,10 +156,13 @@ def roofline_comparable(rows: pd.DataFrame) -> np.ndarray:
 def fit_knobs(rows: pd.DataFrame, curves: StackProfile, models_dir: Path | None) -> Fit:
     """The knobs of one stack over `rows`, every GPU pooled, each row on its GPU's preset served by
     `curves` (a profile with curves and no knobs). Rows `validate` cannot predict are left out, and
-    so are offline-throughput rows: each probe of one is a simulation of up to 30,000 requests, so
-    they are scored, never fitted. So is a row measured faster than its GPU's roofline, which no
-    added time can reach (`roofline_comparable` says where that comparison holds)."""
-    rows = rows[rows["metric"] != "output_token_throughput"]
+    so are offline-throughput rows and runs searched for their highest rate within latency limits
+    (MLPerf Server): each probe of one is a simulation of up to 30,000 requests, or a search of a
+    dozen simulations of `serving.SEARCH_REQUESTS`, so they are scored, never fitted. So is a row
+    measured faster than its GPU's roofline, which no added time can reach (`roofline_comparable`
+    says where that comparison holds)."""
+    limited = rows.get(serving.LIMIT_COLUMNS[0], pd.Series("", index=rows.index)).astype(str) != ""
+    rows = rows[(rows["metric"] != "output_token_throughput") & ~limited]
     at_curves = predict(rows, curves, models_dir)
     at_roofline = predict(rows, load_stack("roofline"), models_dir)
     ok = (at_curves["skipped_reason"] == "").to_numpy() & at_roofline["predicted"].notna().to_numpy()

@@ -374,15 +374,15 @@ def test_every_mlperf_dataset_has_cited_mean_lengths():
 
 def test_an_mlperf_server_run_is_predicted_as_the_search_for_its_highest_rate():
     """A loadgen Server run (L40S, Llama-3.1-8B, 9.37 req/s, 13,368 queries, p99 limits TTFT 2 s and
-    TPOT 100 ms) is simulated with 2,000 of its requests at the dataset's mean lengths, at the
-    highest rate within its limits: every row is predicted, and its throughput, read over the
-    steady window, is that rate."""
+    TPOT 100 ms) is simulated at the dataset's mean lengths, 8,000 of its requests for each rate the
+    search tries, at the highest rate within its limits: every row is predicted, and its
+    throughput, read over the steady window, is that rate."""
     rows = _mlperf_rows()
     run_rows = rows[rows["source_path"].str.contains("IBM_Cloud_gx3-48x240x2l40s_vLLM")]
     assert len(run_rows) == 14
     got = validate(run_rows).set_index("metric")
     assert (got["skipped_reason"] == "").all(), got["skipped_reason"].tolist()
-    assert got["flags"].str.contains("2,000 requests simulated").all()
+    assert got["flags"].str.contains("8,000 requests simulated").all()
     found = float(got["flags"].iloc[0].split("limits: ")[1].split("/s")[0])
     assert got["flags"].str.contains("highest rate within the p99 limits").all()
     assert got.loc["request_throughput", "predicted"] == pytest.approx(found, rel=0.05)
