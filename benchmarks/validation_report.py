@@ -368,6 +368,7 @@ def _serving_fields(before: pd.DataFrame, rows: pd.DataFrame, load: dict) -> dic
         "serving_coverage": f"{predicted} of {given} ({predicted / given:.0%})",
         "serving_seconds": f"{load['seconds']:.0f}",
         "serving_max_requests": f"{serving.MAX_REQUESTS:,}",
+        "search_requests": f"{serving.SEARCH_REQUESTS:,}",
         "serving_by_source": md_table(val.summarize_by_source(results)),
         "serving_long_context": md_table(long_context),
         "serving_non_nvidia": md_table(scored[~nvidia][columns]),
