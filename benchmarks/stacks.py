@@ -269,8 +269,7 @@ def faster_than_roofline(results: dict, rows: pd.DataFrame) -> str:
         held = results[stack][1]["held"].set_index("row_id")
         roof = results[stack]["roofline"].set_index("row_id")["predicted"]
         both = held.join(roof.rename("roofline"), how="inner").dropna(subset=["roofline"])
-        config = rows.set_index("row_id").loc[both.index]
-        both = both[st.roofline_comparable(config.assign(metric=both["metric"].to_numpy()))]
+        both = both[st.roofline_comparable(rows.set_index("row_id").loc[both.index])]
         rate = both["metric"].map(st.is_rate)
         faster = np.where(
             rate,

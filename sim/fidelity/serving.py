@@ -10,7 +10,9 @@ p90, p99) of a per-request latency (`ttft`, `tpot`, `itl`, `e2e_latency`), or a 
 All rows of one run (the same system, model, load and workload; MLPerf prints 14 numbers per run)
 share one simulation: `Run` is what ctxsim simulates, and the same `Run` reached from another row, or
 from another framework measured on the same configuration, is simulated once (`validate` keeps a
-cache keyed by `Run`). A run serves `num_prompts` requests, at most `MAX_REQUESTS`, on
+cache keyed by `Run`). A run serves `num_prompts` requests, at most `MAX_REQUESTS` (at most
+`SEARCH_REQUESTS` per rate tried when the row states latency limits, `LIMIT_COLUMNS`: then the run is
+the benchmark's search for the highest rate within them, `sim.fidelity.ratesearch`), on
 `num_gpus / tp` replicas of `tp` GPUs behind a round-robin router, with the scenario defaults for
 batching (256 sequences, 8,192 tokens per step, chunked prefill, 90% of memory) unless the row
 states the server's own (`SERVER_COLUMNS`: `--max-num-seqs`, `--max-num-batched-tokens`, chunked
@@ -25,11 +27,11 @@ Assumptions, stated where they bite:
   them, not over the steady window of `sim.engine.summary`; a rate divides by the run's span, first
   arrival to last finish (loadgen's "Completed samples per second" is the same: samples over the
   time to the last completion).
-- A benchmark that served more requests than are simulated (`num_prompts` above `MAX_REQUESTS`:
-  MLPerf Server runs last at least 10 minutes, 8,313 to 945,000 queries) spends almost none of its
-  time draining, while 2,000 simulated requests at hundreds per second would spend a third of their
-  span on it. Such a run's rates are read over its steady window (`sim.engine.steady`: after the
-  warm-up, before the drain), the rate the long run sustains; latencies stay over every request.
+- A benchmark that served more requests than are simulated (MLPerf Server runs last at least 10
+  minutes, 8,313 to 945,000 queries) spends almost none of its time draining, while a few thousand
+  simulated requests at hundreds per second would spend a third of their span on it. Such a run's
+  rates are read over its steady window (`sim.engine.steady`: after the warm-up, before the drain),
+  the rate the long run sustains; latencies stay over every request.
   Where the simulated requests are too few to settle (2,000 requests at 348 req/s arrive in 6 s and
   take 3 s each) the engine finds no steady state (`Summary.steady_state`), the window may be all of
   the run, and the row is flagged.
@@ -115,6 +117,11 @@ SERVER_COLUMNS = ("max_num_seqs", "max_num_batched_tokens", "chunked_prefill", "
 # states them is simulated as the benchmark's search for the highest rate within them
 # (`sim.fidelity.ratesearch`), not at the rate the submitter found.
 LIMIT_COLUMNS = ("ttft_p99_limit_ms", "tpot_p99_limit_ms")
+
+
+def has_limits(rows: pd.DataFrame) -> pd.Series:
+    """Per row of a measurement table, whether it states latency limits (its run is searched)."""
+    return rows.get(LIMIT_COLUMNS[0], pd.Series("", index=rows.index)).astype(str) != ""
 _SWITCH = {"true": True, "on": True, "false": False, "off": False}
 
 
@@ -164,9 +171,9 @@ class Run:
     scheduler: tuple[tuple[str, object], ...] = ()
     stream_interval: int = 1
     truncated: bool = False
+    """The benchmark served more requests than `requests` (rates are read over the steady window)."""
     limits: tuple[float, float] | None = None
     """p99 TTFT and TPOT limits (s): simulate the search for the highest rate within them."""
-    """The benchmark served more requests than `requests` (rates are read over the steady window)."""
 
 
 @dataclass(frozen=True)
@@ -296,8 +303,7 @@ def within(requests: pd.DataFrame, limits: tuple[float, float]) -> bool:
     """Whether every request finished with p99 TTFT and p99 TPOT within `limits` (seconds)."""
     if requests["finish_s"].isna().any():
         return False
-    ttft, tpot = (np.percentile(requests[c].to_numpy(float), 99) for c in ("ttft_s", "tpot_s"))
-    return bool(ttft <= limits[0] and tpot <= limits[1])
+    return measure(requests, "ttft", "p99") <= limits[0] and measure(requests, "tpot", "p99") <= limits[1]
 
 
 def _simulate(run: Run, arrivals: dict) -> Simulated:

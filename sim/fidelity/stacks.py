@@ -149,8 +149,7 @@ def roofline_comparable(rows: pd.DataFrame) -> np.ndarray:
     a run searched for its highest rate within latency limits (`serving.LIMIT_COLUMNS`). Each
     system, the roofline too, is read at its own edge, where its latencies sit near the same limits;
     there a faster system shows as a higher rate, not as lower latencies."""
-    limited = rows.get(serving.LIMIT_COLUMNS[0], pd.Series("", index=rows.index)).astype(str) != ""
-    return (rows["metric"].map(is_rate) | ~limited).to_numpy(bool)
+    return (rows["metric"].map(is_rate) | ~serving.has_limits(rows)).to_numpy(bool)
 
 
 def fit_knobs(rows: pd.DataFrame, curves: StackProfile, models_dir: Path | None) -> Fit:
@@ -159,16 +158,14 @@ def fit_knobs(rows: pd.DataFrame, curves: StackProfile, models_dir: Path | None)
     so are offline-throughput rows and runs searched for their highest rate within latency limits
     (MLPerf Server): each probe of one is a simulation of up to 30,000 requests, or a search of a
     dozen simulations of `serving.SEARCH_REQUESTS`, so they are scored, never fitted. So is a row
-    measured faster than its GPU's roofline, which no added time can reach (`roofline_comparable`
-    says where that comparison holds)."""
-    limited = rows.get(serving.LIMIT_COLUMNS[0], pd.Series("", index=rows.index)).astype(str) != ""
-    rows = rows[(rows["metric"] != "output_token_throughput") & ~limited]
+    measured faster than its GPU's roofline, which no added time can reach."""
+    rows = rows[(rows["metric"] != "output_token_throughput") & ~serving.has_limits(rows)]
     at_curves = predict(rows, curves, models_dir)
     at_roofline = predict(rows, load_stack("roofline"), models_dir)
     ok = (at_curves["skipped_reason"] == "").to_numpy() & at_roofline["predicted"].notna().to_numpy()
     measured, floor = at_curves["measured"].to_numpy(float), at_roofline["predicted"].to_numpy(float)
     rate = rows["metric"].map(is_rate).to_numpy(bool)
-    faster = ok & roofline_comparable(rows) & np.where(rate, measured > floor, measured < floor)
+    faster = ok & np.where(rate, measured > floor, measured < floor)
     use = ok & ~faster
     part = rows[use]
     if part.empty:
@@ -236,11 +233,13 @@ def bands(held: pd.DataFrame) -> tuple[Band, ...]:
         cells = [(r, p) for r, p in cells if len(p) >= MIN_BAND_ROWS]
         for regime, p in cells:
             r = p["ratio"].to_numpy(float)
+            lo, hi = prediction_interval(r)
             out.append(
                 Band(
                     metric=group,
                     regime=regime,
-                    **dict(zip(("lo", "hi"), prediction_interval(r), strict=True)),
+                    lo=lo,
+                    hi=hi,
                     rows=len(r),
                     median_abs_error_pct=float(np.median(np.abs(p["error_pct"]))),
                 )

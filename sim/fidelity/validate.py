@@ -130,9 +130,9 @@ class MeasurementError(ValueError):
 def read_measurements(path: str | Path) -> pd.DataFrame:
     """A measurement CSV, checked: all columns known, the required ones present, and every row of a
     supported metric has a positive numeric value and the lengths its query needs. Serving-benchmark
-    columns (dataset, mean_input_len, mean_output_len, num_prompts, stat, and the server's settings
-    of `serving.SERVER_COLUMNS`) are optional; their rows (`sim.fidelity.serving`) need only a value,
-    and say why when they cannot be simulated."""
+    columns (dataset, mean_input_len, mean_output_len, num_prompts, stat, the server's settings of
+    `serving.SERVER_COLUMNS` and the latency limits of `serving.LIMIT_COLUMNS`) are optional; their
+    rows (`sim.fidelity.serving`) need only a value, and say why when they cannot be simulated."""
     path = Path(path)
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
