@@ -10,9 +10,9 @@ p90, p99) of a per-request latency (`ttft`, `tpot`, `itl`, `e2e_latency`), or a 
 All rows of one run (the same system, model, load and workload; MLPerf prints 14 numbers per run)
 share one simulation: `Run` is what ctxsim simulates, and the same `Run` reached from another row, or
 from another framework measured on the same configuration, is simulated once (`validate` keeps a
-cache keyed by `Run`). A run serves `num_prompts` requests, at most `MAX_REQUESTS` (at most
-`SEARCH_REQUESTS` per rate tried when the row states latency limits, `LIMIT_COLUMNS`: then the run is
-the benchmark's search for the highest rate within them, `sim.fidelity.ratesearch`), on
+cache keyed by `Run`). A run serves `num_prompts` requests, at most `MAX_REQUESTS` (when the row
+states latency limits, `LIMIT_COLUMNS`, the run is the benchmark's search for the highest rate within
+them, `sim.fidelity.ratesearch`, each rate tried for the benchmark's duration, `search_requests`), on
 `num_gpus / tp` replicas of `tp` GPUs behind a round-robin router, with the scenario defaults for
 batching (256 sequences, 8,192 tokens per step, chunked prefill, 90% of memory) unless the row
 states the server's own (`SERVER_COLUMNS`: `--max-num-seqs`, `--max-num-batched-tokens`, chunked
@@ -44,6 +44,7 @@ Assumptions, stated where they bite:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -65,13 +66,27 @@ STATS = ("mean", "median", "p90", "p99", "unstated")
 MAX_REQUESTS = 2000
 """Requests simulated per run at most: MLPerf runs serve 24,576+ samples, which would take minutes
 per run; 2,000 Poisson arrivals put each p99 on 20 requests."""
-SEARCH_REQUESTS = 8000
-"""Requests simulated per rate a search tries (a run with latency limits). MLPerf's requests live
-10-40 s at its limits; 2,000 arrivals at 100-400 requests/s span 5-20 s, so such a run never leaves
-its ramp-up, its queue never builds, and the search runs up to rates the real server could not hold
-(Llama-2-70B on 8 H200s: 319 requests/s found, 95 sustained). 8,000 arrivals span 20-80 s; MLPerf's
-own runs last at least 10 minutes; 20,000 per rate moved the medians of every MLPerf metric by
-under 5 points, so 8,000 are long enough for the search."""
+SEARCH_SECONDS = 600.0
+"""Seconds of Poisson arrivals simulated per rate a search tries (a run with latency limits): MLPerf
+Server runs last at least this long (github.com/mlcommons/inference, loadgen/mlperf.conf at commit
+b66003e: `*.Server.min_duration = 600000` ms), and serve at least their dataset (`num_prompts`). A
+shorter run cannot tell a rate the server holds from one it cannot: at its limits a llama2-70b
+request lives 30-60 s, and 8,000 arrivals at 140 requests/s onto 8 H200s (whose 7,168 sequence
+slots take them all) end before the batch fills, so every p99 stays within the limits while the
+server completes 95 requests/s; over 600 s the queue builds and TTFT grows past a minute."""
+SEARCH_MIN_REQUESTS = 2000
+"""Requests per rate tried at least, so a slow run's p99 rests on 20 requests."""
+SEARCH_MAX_REQUESTS = 200_000
+"""Requests per rate tried at most (about 5 s of simulation): above 333 requests/s the simulated span
+is shorter than 600 s but still hundreds of request lifetimes."""
+
+
+def search_requests(rate_per_s: float, prompts: int) -> int:
+    """Requests simulated at one rate of a search: the benchmark's duration at that rate, at least its
+    dataset, within `SEARCH_MIN_REQUESTS` and `SEARCH_MAX_REQUESTS`."""
+    wanted = max(math.ceil(rate_per_s * SEARCH_SECONDS), prompts)
+    return min(max(wanted, SEARCH_MIN_REQUESTS), SEARCH_MAX_REQUESTS)
+
 
 # Mean lengths (prompt tokens, output tokens) per request of public datasets, by the `dataset` column.
 # sharegpt: vLLM PR #18566 (github.com/vllm-project/vllm/pull/18566, description), `vllm bench serve`
@@ -173,7 +188,9 @@ class Run:
     truncated: bool = False
     """The benchmark served more requests than `requests` (rates are read over the steady window)."""
     limits: tuple[float, float] | None = None
-    """p99 TTFT and TPOT limits (s): simulate the search for the highest rate within them."""
+    """p99 TTFT and TPOT limits (s): simulate the search for the highest rate within them, each rate
+    for the benchmark's duration (`search_requests`; `requests` is then the dataset's size, 0 when
+    not stated)."""
 
 
 @dataclass(frozen=True)
@@ -187,6 +204,8 @@ class Simulated:
     steady: bool
     rate_per_s: float | None = None
     """The rate the search found, for a run with `limits`."""
+    truncated: bool = False
+    """The search's run at that rate was cut at `SEARCH_MAX_REQUESTS`, short of the benchmark's."""
 
 
 def is_serving(row) -> bool:
@@ -254,8 +273,10 @@ def plan_run(row, model: ModelArch, hw: Accelerator) -> Run | str:
         return arrivals
     prompts = _number(row.num_prompts)
     limits = _limits(row)
-    cap = MAX_REQUESTS if limits is None else SEARCH_REQUESTS
-    requests = min(round(prompts), cap) if prompts >= 1 else cap
+    dataset = round(prompts) if prompts >= 1 else 0
+    # a search sizes each rate's run from the dataset's size itself (`search_requests`)
+    simulated = min(dataset, MAX_REQUESTS) if dataset else MAX_REQUESTS
+    requests = dataset if limits is not None else simulated
     interval = _number(getattr(row, "stream_interval", ""))
     return Run(
         model,
@@ -267,7 +288,7 @@ def plan_run(row, model: ModelArch, hw: Accelerator) -> Run | str:
         requests,
         scheduler=_scheduler(row),
         stream_interval=round(interval) if interval >= 1 else 1,
-        truncated=prompts > cap,
+        truncated=limits is None and prompts > MAX_REQUESTS,
         limits=limits,
     )
 
@@ -287,7 +308,8 @@ def simulate(run: Run) -> Simulated:
     tried: dict[float, Simulated] = {}
 
     def meets(rate: float) -> bool:
-        tried[rate] = _simulate(run, {"kind": "poisson", "rate_per_s": rate})
+        sized = dataclasses.replace(run, requests=search_requests(rate, run.requests))
+        tried[rate] = _simulate(sized, {"kind": "poisson", "rate_per_s": rate})
         return within(tried[rate].requests, run.limits)
 
     start = float(dict(run.arrivals)["rate_per_s"])
@@ -296,7 +318,8 @@ def simulate(run: Run) -> Simulated:
         lowest = start / 2 ** (ratesearch.BRACKET_STEPS - 1)
         raise ValueError(f"no request rate down to {lowest:.3g}/s meets the p99 latency limits")
     found = tried[rate]
-    return Simulated(found.requests, found.steady_start_s, found.steady_end_s, found.steady, rate)
+    cut = search_requests(rate, run.requests) == SEARCH_MAX_REQUESTS < rate * SEARCH_SECONDS
+    return Simulated(found.requests, found.steady_start_s, found.steady_end_s, found.steady, rate, cut)
 
 
 def within(requests: pd.DataFrame, limits: tuple[float, float]) -> bool:
@@ -329,8 +352,9 @@ def _simulate(run: Run, arrivals: dict) -> Simulated:
 
 def read(simulated: Simulated, run: Run, metric: str, stat: str) -> float:
     """The row's number from a simulated run: `measure`, over the steady window when the benchmark
-    ran longer than the simulation (`Run.truncated`)."""
-    window = (simulated.steady_start_s, simulated.steady_end_s) if run.truncated else None
+    ran longer than the simulation (`Run.truncated`, `Simulated.truncated`)."""
+    cut = run.truncated or simulated.truncated
+    window = (simulated.steady_start_s, simulated.steady_end_s) if cut else None
     return measure(simulated.requests, metric, stat, window, run.stream_interval)
 
 

@@ -157,7 +157,8 @@ def fit_knobs(rows: pd.DataFrame, curves: StackProfile, models_dir: Path | None)
     `curves` (a profile with curves and no knobs). Rows `validate` cannot predict are left out, and
     so are offline-throughput rows and runs searched for their highest rate within latency limits
     (MLPerf Server): each probe of one is a simulation of up to 30,000 requests, or a search of a
-    dozen simulations of `serving.SEARCH_REQUESTS`, so they are scored, never fitted. So is a row
+    dozen simulations of the benchmark's 600 s (`serving.search_requests`), so they are scored,
+    never fitted. So is a row
     measured faster than its GPU's roofline, which no added time can reach."""
     rows = rows[(rows["metric"] != "output_token_throughput") & ~serving.has_limits(rows)]
     at_curves = predict(rows, curves, models_dir)

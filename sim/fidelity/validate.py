@@ -467,19 +467,22 @@ def predict_serving(row, model, hw, engine: bool, runs: dict) -> Prediction | st
             runs[run] = f"cannot run: {str(exc).splitlines()[0]}"
     if isinstance(runs[run], str):
         return runs[run]
-    value = serving.read(runs[run], run, row.metric, row.stat)
+    simulated = runs[run]
+    value = serving.read(simulated, run, row.metric, row.stat)
     flags = []
     if row.metric == "itl":
         chunk = f"{run.stream_interval} x " if run.stream_interval > 1 else ""
         flags.append(f"ITL read as {chunk}TPOT")
     if row.stat == "unstated":
         flags.append("statistic not stated: scored as mean")
-    if pd.to_numeric(row.num_prompts, errors="coerce") > run.requests or not row.num_prompts:
-        flags.append(f"{run.requests:,} requests simulated")
-    if runs[run].rate_per_s is not None:
-        found = runs[run].rate_per_s
+    count = len(simulated.requests)
+    if pd.to_numeric(row.num_prompts, errors="coerce") > count or not row.num_prompts:
+        flags.append(f"{count:,} requests simulated")
+    if simulated.rate_per_s is not None:
+        found = simulated.rate_per_s
         flags.append(f"highest rate within the p99 limits: {found:.3g}/s (submitter: {row.qps}/s)")
-    if run.truncated and row.metric in serving.RATE_METRICS and not runs[run].steady:
+    cut = run.truncated or simulated.truncated
+    if cut and row.metric in serving.RATE_METRICS and not simulated.steady:
         flags.append("no steady state in the simulated requests")
     return Prediction(value / UNIT_SCALE.get(row.unit.strip().lower(), 1.0), "serving", tuple(flags))
 

@@ -374,18 +374,53 @@ def test_every_mlperf_dataset_has_cited_mean_lengths():
 
 def test_an_mlperf_server_run_is_predicted_as_the_search_for_its_highest_rate():
     """A loadgen Server run (L40S, Llama-3.1-8B, 9.37 req/s, 13,368 queries, p99 limits TTFT 2 s and
-    TPOT 100 ms) is simulated at the dataset's mean lengths, 8,000 of its requests for each rate the
-    search tries, at the highest rate within its limits: every row is predicted, and its
-    throughput, read over the steady window, is that rate."""
+    TPOT 100 ms) is simulated at the dataset's mean lengths, as many requests for each rate the
+    search tries as the benchmark serves (its 13,368 queries: 600 s at 10 req/s is fewer), at the
+    highest rate within its limits: every row is predicted, and its throughput is that rate."""
     rows = _mlperf_rows()
     run_rows = rows[rows["source_path"].str.contains("IBM_Cloud_gx3-48x240x2l40s_vLLM")]
     assert len(run_rows) == 14
     got = validate(run_rows).set_index("metric")
     assert (got["skipped_reason"] == "").all(), got["skipped_reason"].tolist()
-    assert got["flags"].str.contains("8,000 requests simulated").all()
+    assert not got["flags"].str.contains("requests simulated").any()  # all 13,368 of them
     found = float(got["flags"].iloc[0].split("limits: ")[1].split("/s")[0])
     assert got["flags"].str.contains("highest rate within the p99 limits").all()
     assert got.loc["request_throughput", "predicted"] == pytest.approx(found, rel=0.05)
+    plan = serving.plan_run(next(run_rows.itertuples(index=False)), load_model("llama-3.1-8b"),
+                            load_hardware("l40s"))
+    assert len(serving.simulate(plan).requests) == 13_368
+
+
+@pytest.mark.parametrize(
+    ("rate", "dataset", "requests"),
+    [(100.0, 24_576, 60_000), (10.0, 24_576, 24_576), (0.45, 0, 2_000), (0.45, 8_313, 8_313),
+     (1_000.0, 13_368, 200_000)],
+)
+def test_a_search_runs_each_rate_for_the_benchmark_duration(rate, dataset, requests):
+    """600 s of arrivals at the rate tried (MLPerf's minimum duration), at least the dataset, at least
+    2,000 and at most 200,000 requests."""
+    assert serving.search_requests(rate, dataset) == requests
+
+
+def test_the_search_finds_a_rate_the_server_sustains(monkeypatch):
+    """NVIDIA's v4.1 8xH200 Llama-2-70B Server run: at the rate the search finds, the requests
+    completed over the steady window keep up with the offered rate. A search whose runs last 8,000
+    requests (80 s here) accepts a rate the server cannot hold: its 7,168 sequence slots take in
+    every request, each lives 40 s, so no p99 crosses its limit before the run ends."""
+    rows = _mlperf_rows()
+    run = "closed/NVIDIA/results/H200-SXM-141GBx8_TRT/llama2-70b-99/"
+    row = rows[(rows["source_id"] == "MLPERF-INF-v4.1") & rows["source_path"].str.startswith(run)]
+    row = next(row.itertuples(index=False))
+    plan = serving.plan_run(row, resolve_model(row.model, row.precision, None), load_hardware("h200"))
+
+    def sustained(found: serving.Simulated) -> float:
+        window = (found.steady_start_s, found.steady_end_s)
+        return serving.measure(found.requests, "request_throughput", "none", window) / found.rate_per_s
+
+    assert sustained(serving.simulate(plan)) > 0.97
+    monkeypatch.setattr(serving, "SEARCH_SECONDS", 0.0)
+    monkeypatch.setattr(serving, "SEARCH_MIN_REQUESTS", 8000)
+    assert sustained(serving.simulate(dataclasses.replace(plan, requests=0))) < 0.9
 
 
 def test_the_nvidia_h200_llama2_server_run_carries_its_config_batch_size_into_the_plan():
@@ -458,8 +493,10 @@ def test_a_row_with_latency_limits_is_the_search_for_the_highest_rate_within_the
     found = serving.simulate(plan)
     assert found.rate_per_s is not None and found.rate_per_s != 5
     assert serving.within(found.requests, plan.limits)
-    faster = (("kind", "poisson"), ("rate_per_s", found.rate_per_s * 1.05))
-    above = serving.simulate(dataclasses.replace(plan, arrivals=faster, limits=None))
+    faster = found.rate_per_s * 1.05
+    longer = serving.search_requests(faster, plan.requests)
+    arrivals = (("kind", "poisson"), ("rate_per_s", faster))
+    above = serving.simulate(dataclasses.replace(plan, arrivals=arrivals, requests=longer, limits=None))
     assert not serving.within(above.requests, plan.limits)
     got = validate(table).set_index("row_id")
     rate = serving.measure(found.requests, "request_throughput", "none")
