@@ -77,6 +77,7 @@ def scheduler_config(sched: Scheduler) -> SchedulerConfig:
         priority=sched.priority,
         block_size=sched.block_size,
         preemption=sched.preemption,
+        scheduler_steps=sched.scheduler_steps,
     )
 
 

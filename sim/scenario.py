@@ -166,7 +166,9 @@ class KVCacheSpec(Frozen):
 
 class Scheduler(Frozen):
     """Iteration-level (continuous) batching, as in vLLM. `priority: decode` runs the running decodes
-    first and fills the token budget with prefill chunks; `prefill` runs admissible prefills alone."""
+    first and fills the token budget with prefill chunks; `prefill` runs admissible prefills alone.
+    `scheduler_steps` is vLLM's `--num-scheduler-steps` (multi-step scheduling, vLLM 0.6-0.9): the
+    batch decodes in windows of that many steps, and waiting requests join only between windows."""
 
     max_num_seqs: int = Field(default=256, ge=1)
     max_num_batched_tokens: int = Field(default=8192, ge=1)
@@ -177,6 +179,7 @@ class Scheduler(Frozen):
     preemption: Literal["recompute", "swap"] = "recompute"
     memory_fraction: float = Field(default=0.9, gt=0, le=1)
     context_overflow: Literal["reject", "truncate"] = "reject"
+    scheduler_steps: int = Field(default=1, ge=1)
 
     @property
     def prefill_chunk(self) -> int:

@@ -45,6 +45,7 @@ class Batch:
         self.pinned: list[list[int]] = [[] for _ in range(cap)]  # hashes each slot pins
         self.n = 0
         self.waiting: deque[int] = deque()
+        self.window_pos = 0  # decode steps run of the current multi-step window (`scheduler_steps`)
         self.capacity_blocks = self.layout.capacity_blocks
         self.free_blocks = self.capacity_blocks
         self.watermark_blocks = int(WATERMARK * self.capacity_blocks)

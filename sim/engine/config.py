@@ -17,7 +17,9 @@ class SchedulerConfig:
     """Iteration-level batching as in vLLM: at most `max_num_seqs` running sequences and
     `max_num_batched_tokens` new tokens a step; prompts prefill in chunks of `prefill_chunk` when
     `chunked_prefill`; `priority` (`decode` or `prefill`) says which runs first; KV is paged in
-    blocks of `block_size` tokens; `preemption` is `recompute` or `swap`."""
+    blocks of `block_size` tokens; `preemption` is `recompute` or `swap`. With `scheduler_steps` k > 1
+    (vLLM's multi-step scheduling) decode-only steps run in windows of k, and waiting requests are
+    admitted only at a window's boundary."""
 
     max_num_seqs: int = 256
     max_num_batched_tokens: int = 8192
@@ -26,6 +28,7 @@ class SchedulerConfig:
     priority: str = "decode"
     block_size: int = 16
     preemption: str = "recompute"
+    scheduler_steps: int = 1
 
 
 @dataclass(frozen=True)

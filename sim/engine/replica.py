@@ -109,14 +109,18 @@ class Replica(StepScheduler):
             if self.n == 0 and not self.waiting:
                 self.idle = True
                 return
+            if self.n == 0:
+                self.window_pos = 0  # an empty batch has no window left to finish
             self.stats.events += 1
             new, k_max = self.plan_decodes()
+            prefill = False
             if new is None:
                 new, prefill, work = self.schedule()
                 if not work:  # the step lost its members to preemption: plan again
                     continue
                 # a swap stall belongs to this one step
-                k_max = self.span_length() if not prefill and self.skip and not self.stall_s else 0
+                span = not prefill and self.skip and not self.stall_s
+                k_max = self.window_cap(self.span_length()) if span else 0
             if k_max > 1:
                 self.start_span(k_max)
                 return
@@ -126,12 +130,13 @@ class Replica(StepScheduler):
             self.busy_s += dt
             self.stall_s = 0.0
             self.stats.steps += 1
-            self.step_new = new[:n]
+            self.step_new, self.step_prefill = new[:n], prefill
             self.after(dt, self.end_step)
             return
 
     def end_step(self, _event) -> None:
         self.commit_step(self.step_new)
+        self.advance_window(1, self.step_prefill)
         self.advance()
 
     def start_span(self, k_max: int) -> None:
@@ -146,10 +151,16 @@ class Replica(StepScheduler):
         self.after(t_end - t0, self.end_span)
 
     def cut_span(self) -> None:
-        """End the span with the step in flight now, so the waiting request joins the next step."""
+        """End the span with the step in flight now, or with multi-step scheduling at the end of the
+        window it is in, so the waiting request joins the step after."""
         t0, k_max, _, _ = self.span
         acc = new_acc()
-        k, t_end = self.cost.decode_span(self.kv[: self.n], t0, self.env.now, k_max, acc)
+        kv = self.kv[: self.n]
+        if self.cfg.scheduler_steps > 1:
+            started, _ = self.cost.decode_span(kv, t0, self.env.now, k_max, new_acc())
+            k, t_end = self.cost.decode_span(kv, t0, np.inf, min(self.window_end(started), k_max), acc)
+        else:
+            k, t_end = self.cost.decode_span(kv, t0, self.env.now, k_max, acc)
         self.timer.callbacks.remove(self.end_span)  # the old end fires with nobody listening
         self.span = (t0, k_max, k, acc)
         self.after(t_end - self.env.now, self.end_span)
@@ -170,6 +181,7 @@ class Replica(StepScheduler):
         self.acc += acc
         self.busy_s += acc[0]
         self.commit_span(k)
+        self.advance_window(k, False)
         self.advance()
 
     # ---- committing --------------------------------------------------------------------------------

@@ -6,7 +6,9 @@ room). Partial prefills continue in admission order, and waiting requests are ad
 the token budget and the sequence cap when the blocks for their whole prompt fit. A prompt that
 starts with cached prefix blocks skips their prefill; an entry found in the offload tier is
 reloaded when that is faster than recomputing it. Transfers (swap in, reload) stall the step they
-happen in (`stall_s`).
+happen in (`stall_s`). With multi-step scheduling (`scheduler_steps` k > 1, vLLM 0.6-0.9's
+`--num-scheduler-steps`) decode-only steps run in windows of k and waiting requests join only at a
+window's boundary, so an arrival waits for the rest of the window it lands in.
 """
 
 from __future__ import annotations
@@ -39,14 +41,39 @@ class StepScheduler(Batch):
         """`schedule` in one kernel call for the common step nobody can join (no request waiting):
         if every running sequence is decoding and their next blocks fit, grant them and return (new
         tokens, decode steps until the batch must change); otherwise (None, 0)."""
-        if self.waiting or not self.skip or self.stall_s:
+        if (self.waiting and self.admitting) or not self.skip or self.stall_s:
             return None, 0
         new = self.decode_new  # plan_decode sets new[:n] = 1; nothing reads past n
         total, k_max = K.plan_decode(self.S, self.n, self.L, self.need, new, self.available())
         if total < 0:
             return None, 0
         self.take(total)
-        return new, k_max
+        return new, self.window_cap(k_max)
+
+    @property
+    def admitting(self) -> bool:
+        """Whether waiting requests may join the next step: with multi-step scheduling, only at the
+        boundary of a decode window."""
+        return self.window_pos == 0
+
+    def window_cap(self, k_max: int) -> int:
+        """Decode steps a span may run: k_max, but no further than the window's end while requests
+        wait to join."""
+        steps = self.cfg.scheduler_steps
+        return min(k_max, steps - self.window_pos) if self.waiting and steps > 1 else k_max
+
+    def window_end(self, k: int) -> int:
+        """The fewest decode steps, at least k, that end the current window (k when windows are
+        single steps)."""
+        return k + (-(self.window_pos + k)) % self.cfg.scheduler_steps
+
+    def advance_window(self, steps: int, prefill: bool) -> None:
+        """Count `steps` decode steps into the window; a step with prefill work, or an empty batch,
+        ends it."""
+        if prefill or not self.n:
+            self.window_pos = 0
+        else:
+            self.window_pos = (self.window_pos + steps) % self.cfg.scheduler_steps
 
     def span_length(self) -> int:
         """Decode steps until the batch must change: a sequence finishes or a new block is missing."""
@@ -69,7 +96,8 @@ class StepScheduler(Batch):
             preempted = True
         n = self.n
         all_decoding = decoding_count == n if not preempted else bool((self.kv[:n] >= self.target[:n]).all())
-        prefill_first = cfg.priority == "prefill" and (bool(self.waiting) or not all_decoding)
+        admitting = self.admitting
+        prefill_first = cfg.priority == "prefill" and ((bool(self.waiting) and admitting) or not all_decoding)
         granted = 0
         if not prefill_first:
             self.take(total)
@@ -85,7 +113,7 @@ class StepScheduler(Batch):
                     budget -= chunk
                     has_prefill = True
 
-        while self.waiting and self.n < cfg.max_num_seqs and budget > 0:
+        while admitting and self.waiting and self.n < cfg.max_num_seqs and budget > 0:
             i = self.admit(self.waiting[0], budget)
             if i is None:
                 break

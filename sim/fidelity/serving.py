@@ -137,6 +137,8 @@ LIMIT_COLUMNS = ("ttft_p99_limit_ms", "tpot_p99_limit_ms")
 def has_limits(rows: pd.DataFrame) -> pd.Series:
     """Per row of a measurement table, whether it states latency limits (its run is searched)."""
     return rows.get(LIMIT_COLUMNS[0], pd.Series("", index=rows.index)).astype(str) != ""
+
+
 _SWITCH = {"true": True, "on": True, "false": False, "off": False}
 
 
@@ -161,12 +163,23 @@ def server_settings_error(row) -> str | None:
 
 
 def _scheduler(row) -> tuple[tuple[str, object], ...]:
-    """The scheduler settings the row states, as items of the scenario's `scheduler` mapping."""
+    """The scheduler settings the row states, as items of the scenario's `scheduler` mapping. On a
+    vLLM row, `stream_interval` is `--num-scheduler-steps`, which also batches in windows of that
+    many decode steps (`scheduler_steps`); and with chunked prefill off, vLLM's scheduler runs
+    admissible prefills alone and first ("By default, vLLM scheduler prioritizes prefills ... Once
+    chunked prefill is enabled, the policy is changed to prioritize decode requests", vLLM's docs as
+    quoted in github.com/vllm-project/vllm/pull/7874), `priority: prefill`."""
     out = [(c, _number(getattr(row, c))) for c in ("max_num_seqs", "max_num_batched_tokens")]
     out = [(c, round(v)) for c, v in out if v >= 1]
     switch = str(row.chunked_prefill).strip().lower()
     if switch:
         out.append(("chunked_prefill", _SWITCH[switch]))
+    if "vllm" in str(row.framework).lower():
+        steps = _number(getattr(row, "stream_interval", ""))
+        if steps > 1:
+            out.append(("scheduler_steps", round(steps)))
+        if switch and not _SWITCH[switch]:
+            out.append(("priority", "prefill"))
     return tuple(out)
 
 

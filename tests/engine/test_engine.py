@@ -128,6 +128,7 @@ scenarios = st.fixed_dictionaries(
         "chunked": st.booleans(),
         "priority": st.sampled_from(["decode", "prefill"]),
         "preemption": st.sampled_from(["recompute", "swap"]),
+        "scheduler_steps": st.sampled_from([1, 1, 4, 10]),
         "router": st.sampled_from(["round_robin", "least_tokens"]),
         "seed": st.integers(0, 10_000),
     }
@@ -148,6 +149,7 @@ def build(p):
             "chunked_prefill": p["chunked"],
             "priority": p["priority"],
             "preemption": p["preemption"],
+            "scheduler_steps": p["scheduler_steps"],
             "max_num_batched_tokens": 256,
         },
         stop={"requests": 40},

@@ -129,8 +129,11 @@ def test_the_statistic_picks_mean_median_p90_or_p99_and_itl_reads_tpot():
 
 
 def test_a_row_runs_with_the_server_settings_it_states(tmp_path):
-    """`--max-num-seqs 2 --max-num-batched-tokens 512`, chunked prefill off: the run is the scenario
-    with that scheduler, and two sequences at a time take longer than 256 for the same 60 requests."""
+    """vLLM with `--max-num-seqs 2 --max-num-batched-tokens 512 --num-scheduler-steps 4`, chunked
+    prefill off: the run is the scenario with that scheduler (decode windows of 4 steps, prefills
+    first, as vLLM schedules without chunked prefill), and two sequences at a time take longer than
+    256 for the same 60 requests. SGLang's `--stream-interval 4` only streams: its scheduler is as
+    stated."""
     stated = {"max_num_seqs": "2", "max_num_batched_tokens": "512", "chunked_prefill": "false",
               "stream_interval": "4", "qps": "40", "metric": "itl", "stat": "median", "value": "1"}
     table = _table(tmp_path, [stated, {**stated, "max_num_seqs": "", "max_num_batched_tokens": "",
@@ -139,8 +142,11 @@ def test_a_row_runs_with_the_server_settings_it_states(tmp_path):
     model, hw = load_model("llama-3.1-8b"), load_hardware("h100-sxm")
     plan = serving.plan_run(rows[0], model, hw)
     stated_scheduler = {"max_num_seqs": 2, "max_num_batched_tokens": 512, "chunked_prefill": False}
-    assert dict(plan.scheduler) == stated_scheduler
+    vllm = {"scheduler_steps": 4, "priority": "prefill"}
+    assert dict(plan.scheduler) == stated_scheduler | vllm
     assert plan.stream_interval == 4
+    sglang = serving.plan_run(rows[0]._replace(framework="SGLang"), model, hw)
+    assert (dict(sglang.scheduler), sglang.stream_interval) == (stated_scheduler, 4)
     default = serving.plan_run(rows[1], model, hw)
     assert (default.scheduler, default.stream_interval) == ((), 1)
     reqs = serving.simulate(plan).requests
