@@ -53,6 +53,7 @@ def validate(
     """Predict every measured row and print measured vs predicted, error %, median / p90 error by
     metric group and by source, how many rows were predicted, and why the others were skipped."""
     import pandas as pd
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sim.fidelity.validate import (
         MeasurementError,
@@ -66,11 +67,20 @@ def validate(
     )
     from sim.fidelity.validate import validate as run_validate
 
+    columns = (
+        TextColumn("[bold]predicting"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} rows"),
+        TimeElapsedColumn(),
+    )
     try:
         df = read_measurements(data)
         if splitwise is not None:
             df = pd.concat([df, splitwise_measurements(splitwise)], ignore_index=True)
-        results = run_validate(df, models, hardware_overrides(hardware or []), engine)
+        devices = hardware_overrides(hardware or [])
+        with Progress(*columns, console=err, disable=as_json, transient=True) as bar:
+            task = bar.add_task("validate", total=len(df))
+            results = run_validate(df, models, devices, engine, progress=lambda k: bar.advance(task, k))
     except (MeasurementError, ValueError) as exc:
         fail(str(exc))
     summary = summarize(results)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -510,10 +511,12 @@ def validate(
     models_dir: Path | None = None,
     hardware: dict[str, Accelerator] | None = None,
     engine: bool = True,
+    progress: Callable[[int], None] | None = None,
 ) -> pd.DataFrame:
     """One row per measurement: row_id, source_id, case, metric, group, regime, measured, predicted,
     error_pct ((predicted - measured) / measured x 100), flags, skipped_reason. `engine=False` skips
-    the rows that need a simulation (offline throughput, serving benchmarks)."""
+    the rows that need a simulation (offline throughput, serving benchmarks); `progress(1)` is
+    called as each row is done (a searched serving run takes up to a minute)."""
     out = []
     runs: dict = {}
     for row in df.itertuples(index=False):
@@ -554,6 +557,8 @@ def validate(
                 error_pct=(pred.value - rec["measured"]) / rec["measured"] * 100,
             )
         out.append(rec)
+        if progress is not None:
+            progress(1)
     return pd.DataFrame(out)
 
 

@@ -104,6 +104,15 @@ def test_no_prediction_is_faster_than_the_physical_roofline(files, results):
             assert got.loc[row_id, "predicted"] >= roof.loc[row_id, "predicted"] * (1 - 1e-9), row_id
 
 
+def test_progress_is_told_of_every_row_once_it_is_done():
+    """A long validation (a searched serving run takes up to a minute) reports each row as it ends,
+    skipped or predicted, so the total is the table's length."""
+    done: list[int] = []
+    table = read_measurements(SAMPLE)
+    validate(table, MODELS, engine=False, progress=done.append)
+    assert done == [1] * len(table)
+
+
 def test_cli_json_lines_end_with_a_summary():
     r = CliRunner().invoke(app, ["validate", str(SAMPLE), "--json", "--models", str(MODELS), "--no-engine"])
     assert r.exit_code == 0, r.output
