@@ -68,9 +68,9 @@ class StepScheduler(Batch):
         return k + (-(self.window_pos + k)) % self.cfg.scheduler_steps
 
     def advance_window(self, steps: int, prefill: bool) -> None:
-        """Count `steps` decode steps into the window; a step with prefill work, or an empty batch,
-        ends it."""
-        if prefill or not self.n:
+        """Count `steps` decode steps into the window; a step with prefill work ends it (an empty
+        batch ends it too, where `Replica.advance` plans the next step)."""
+        if prefill:
             self.window_pos = 0
         else:
             self.window_pos = (self.window_pos + steps) % self.cfg.scheduler_steps
