@@ -19,10 +19,12 @@ states the server's own (`SERVER_COLUMNS`: `--max-num-seqs`, `--max-num-batched-
 prefill on or off, and how many tokens each streamed chunk carries), and nothing fitted.
 
 Assumptions, stated where they bite:
-- Lengths are fixed: `input_len` / `output_len` when given, else the dataset's mean lengths (the row's
-  `mean_input_len` / `mean_output_len`, else `DATASET_LENGTHS`). No spread is published with those
-  means, so every request gets the mean; tails (p90, p99) of a dataset run are expected to come out
-  too narrow. A dataset whose mean lengths are unknown is skipped, not guessed.
+- Lengths: `input_len` / `output_len` when given; else, on an MLPerf dataset, each request's prompt
+  and output drawn from the dataset's per-sample lengths (`DATASET_FILES`; each independently, so a
+  sample's prompt and output are not kept together); else the dataset's mean lengths (the row's
+  `mean_input_len` / `mean_output_len`, else `DATASET_LENGTHS`). Where only means are known every
+  request gets the mean, and tails (p90, p99) of such a run are expected to come out too narrow. A
+  dataset whose mean lengths are unknown is skipped, not guessed.
 - Statistics are taken over every finished request, as bench_serving and MLPerf's loadgen report
   them, not over the steady window of `sim.engine.summary`; a rate divides by the run's span, first
   arrival to last finish (loadgen's "Completed samples per second" is the same: samples over the
@@ -47,6 +49,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -125,6 +128,30 @@ DATASET_LENGTHS = {
     "cnn_dailymail (mlperf llama3.1-8b)": (870.730, 128.983),
 }
 
+# Per-sample lengths of the MLPerf datasets (`sim/fidelity/datasets/<name>.csv.gz`, written by
+# scripts/mlperf_lengths.py from the official dataset files' per-sample token counts; outputs
+# scaled to the generated means above where the file holds other answers). A row on one of these
+# datasets that states no lengths of its own draws each request's prompt and output from them, as
+# loadgen draws samples, rather than giving every request the means.
+DATASET_FILES = {
+    "open_orca (mlperf llama2-70b, 24576 samples)": "llama2-70b",
+    "mlperf mixtral-8x7b dataset": "mixtral-8x7b",
+    "mlperf llama3.1-405b dataset": "llama3.1-405b",
+    "mlperf deepseek-r1 dataset": "deepseek-r1",
+    "cnn_dailymail (mlperf llama3.1-8b)": "llama3.1-8b",
+}
+DATASET_DIR = Path(__file__).parent / "datasets"
+
+
+def dataset_file(row) -> Path | None:
+    """The per-sample lengths file a row's requests are drawn from, or None (fixed lengths): only for
+    a dataset with a file, when the row states no lengths or means of its own."""
+    own = (row.input_len, row.output_len, row.mean_input_len, row.mean_output_len)
+    name = DATASET_FILES.get(str(row.dataset).strip().lower())
+    if name is None or any(_number(v) > 0 for v in own):
+        return None
+    return DATASET_DIR / f"{name}.csv.gz"
+
 
 # The server's settings a row may state (empty: the scenario's default). `stream_interval` is the
 # tokens per streamed chunk (vLLM's `--num-scheduler-steps`, SGLang's `--stream-interval`).
@@ -197,6 +224,9 @@ class Run:
     prompt_tokens: int
     output_tokens: int
     requests: int
+    lengths_file: Path | None = None
+    """Per-sample lengths each request is drawn from (`DATASET_FILES`); `prompt_tokens` and
+    `output_tokens` are then the dataset's means."""
     scheduler: tuple[tuple[str, object], ...] = ()
     stream_interval: int = 1
     truncated: bool = False
@@ -302,6 +332,7 @@ def plan_run(row, model: ModelArch, hw: Accelerator) -> Run | str:
         tuple(arrivals.items()),
         *lengths,
         requests,
+        lengths_file=dataset_file(row),
         scheduler=_scheduler(row),
         stream_interval=round(interval) if interval >= 1 else 1,
         truncated=limits is None and prompts > MAX_REQUESTS,
@@ -355,8 +386,7 @@ def _simulate(run: Run, arrivals: dict) -> Simulated:
         cluster={"replicas": run.replicas},
         workload={
             "arrivals": arrivals,
-            "prompt_tokens": {"kind": "fixed", "tokens": run.prompt_tokens},
-            "output_tokens": {"kind": "fixed", "tokens": run.output_tokens},
+            **_length_fields(run),
         },
         stop={"requests": run.requests},
         scheduler=dict(run.scheduler),
@@ -364,6 +394,19 @@ def _simulate(run: Run, arrivals: dict) -> Simulated:
     result = run_scenario(scenario)
     summary = result.summary
     return Simulated(result.requests, summary.steady_start_s, summary.steady_end_s, summary.steady_state)
+
+
+def _length_fields(run: Run) -> dict:
+    """The workload's length distributions: drawn from the dataset's samples, else fixed."""
+    if run.lengths_file is not None:
+        return {
+            name: {"kind": "empirical", "path": run.lengths_file, "column": name}
+            for name in ("prompt_tokens", "output_tokens")
+        }
+    return {
+        "prompt_tokens": {"kind": "fixed", "tokens": run.prompt_tokens},
+        "output_tokens": {"kind": "fixed", "tokens": run.output_tokens},
+    }
 
 
 def read(simulated: Simulated, run: Run, metric: str, stat: str) -> float:

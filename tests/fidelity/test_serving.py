@@ -378,9 +378,37 @@ def test_every_mlperf_dataset_has_cited_mean_lengths():
     assert ((per_sample / cited[per_sample.index] - 1).abs() < 0.1).all()
 
 
+def test_each_mlperf_dataset_draws_its_samples_lengths_whose_means_are_the_cited_ones():
+    """Every MLPerf dataset has a per-sample lengths file with one row per sample of the official set
+    (counts from MLCommons' READMEs) and the DATASET_LENGTHS means; a row on it draws each request's
+    lengths from the file, so its requests vary in length around those means. A row that states its
+    own lengths keeps them fixed."""
+    samples = {"llama2-70b": 24_576, "mixtral-8x7b": 15_000, "llama3.1-405b": 8_313,
+               "deepseek-r1": 4_388, "llama3.1-8b": 13_368}
+    assert set(serving.DATASET_FILES) == set(serving.DATASET_LENGTHS) - {"sharegpt"}
+    for dataset, name in serving.DATASET_FILES.items():
+        table = pd.read_csv(serving.DATASET_DIR / f"{name}.csv.gz")
+        assert len(table) == samples[name]
+        assert (table >= 1).all().all()
+        isl, osl = serving.DATASET_LENGTHS[dataset]
+        assert table["prompt_tokens"].mean() == pytest.approx(isl, abs=0.001)
+        assert table["output_tokens"].mean() == pytest.approx(osl, abs=0.6)  # whole tokens per sample
+    row = next(_mlperf_rows().drop_duplicates("dataset").itertuples(index=False))
+    model, hw = load_model("llama-3.1-8b"), load_hardware("h100-sxm")
+    plan = dataclasses.replace(serving.plan_run(row, model, hw), limits=None, requests=3000,
+                               arrivals=(("kind", "poisson"), ("rate_per_s", 5.0)))
+    assert plan.lengths_file == serving.DATASET_DIR / f"{serving.DATASET_FILES[row.dataset.lower()]}.csv.gz"
+    served = serving.simulate(plan).requests
+    isl, osl = serving.DATASET_LENGTHS[row.dataset.lower()]
+    assert served["prompt_tokens"].nunique() > 100 and served["output_tokens"].nunique() > 10
+    assert served["prompt_tokens"].mean() == pytest.approx(isl, rel=0.05)
+    stated = row._replace(input_len="300", output_len="100")
+    assert serving.plan_run(stated, model, hw).lengths_file is None
+
+
 def test_an_mlperf_server_run_is_predicted_as_the_search_for_its_highest_rate():
     """A loadgen Server run (L40S, Llama-3.1-8B, 9.37 req/s, 13,368 queries, p99 limits TTFT 2 s and
-    TPOT 100 ms) is simulated at the dataset's mean lengths, as many requests for each rate the
+    TPOT 100 ms) is simulated on the dataset's per-sample lengths, as many requests for each rate the
     search tries as the benchmark serves (its 13,368 queries: 600 s at 10 req/s is fewer), at the
     highest rate within its limits: every row is predicted, and its throughput is that rate."""
     rows = _mlperf_rows()
