@@ -5,7 +5,7 @@
 1. Curves per stack from published kernel timings on an H100 SXM (aiconfigurator's TensorRT-LLM and
    vLLM kernel tables, NCCL all-reduce): trtllm from TensorRT-LLM's; vllm, sglang and typical from
    vLLM's (SGLang publishes no kernel table; it runs the same cuBLAS GEMMs and FlashInfer-class
-   attention kernels).
+   attention kernels). The same for the B200 and GB200 on their own tables (`device_curves`).
 2. Knobs per stack, every GPU pooled (`sim.fidelity.stacks`), on two folds of the end-to-end rows it
    owns: the TensorRT-LLM v0.9/v0.17 tables, splitwise-sim and the public serving benchmarks
    (benchmarks/data/public/serving_measurements.csv). Fold 1's knobs ship; fold 2's held-out rows
@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from validation_report import md_table  # noqa: E402
 
 from hardware import load_hardware  # noqa: E402
-from hardware.stacks import STACK_DIR, FittedOn, StackProfile, load_stack  # noqa: E402
+from hardware.stacks import STACK_DIR, FittedOn, StackProfile, load_stack, parts_of  # noqa: E402
 from sim.fidelity import calibrate as cal  # noqa: E402
 from sim.fidelity import kernels as kernel_tables  # noqa: E402
 from sim.fidelity import stacks as st  # noqa: E402
@@ -40,11 +40,14 @@ from sim.fidelity import validate as val  # noqa: E402
 MODELS = ROOT / "tests" / "data" / "validation" / "models"
 SERVING = ROOT / "benchmarks" / "data" / "public" / "serving_measurements.csv"
 KERNELS = {"trtllm": "trtllm", "vllm": "vllm", "sglang": "vllm", "typical": "vllm"}
+# Presets with kernel tables of their own (benchmarks/data/public/aiconfigurator/SOURCE.md), by the
+# aiconfigurator system folder that holds them.
+DEVICE_KERNELS = ROOT / "benchmarks" / "data" / "public" / "aiconfigurator"
+DEVICE_SYSTEMS = {"b200": "b200_sxm", "gb200": "gb200"}
 PROFILES = ("typical", "vllm", "sglang", "trtllm")
 # Sources write "128K" for 128,000 tokens (MInference, TriangleMix, the Context Parallelism paper's
 # Table 4) and "1M" for 1,000,000, so the long-context tally starts at 128,000.
 LONG_CONTEXT_TOKENS = 128_000
-NON_NVIDIA = ("mi300x", "mi325x", "mi355x", "tpu-v5e", "tpu-v5p", "tpu-v6e", "tpu7x", "gaudi3", "trainium2")
 # Targets of the issue this report answers: median absolute error (%) on held-out serving rows.
 TARGETS = {"typical": {"tpot": 15.0, "throughput": 15.0, "ttft": 25.0}}
 TARGETS.update({s: {"tpot": 10.0, "throughput": 10.0, "ttft": 15.0} for s in st.STACKS})
@@ -64,16 +67,24 @@ def read_rows(validation: Path) -> pd.DataFrame:
     )
 
 
+def _calibrated(system_dir: Path, preset: str, framework: str):
+    table = kernel_tables.aiconfigurator_kernels(system_dir, framework)
+    source = (f"aiconfigurator {system_dir.name} {framework}",)
+    return cal.fit(table, load_hardware(preset), source).efficiency
+
+
 def curves(validation: Path) -> dict[str, StackProfile]:
-    """Each stack's curves: a kernel calibration of the H100 SXM preset on its kernel table."""
-    fitted = {}
+    """Each stack's curves: a kernel calibration of the H100 SXM preset on its kernel table, and of
+    each preset in `DEVICE_KERNELS` on its own (the profile's `device_curves`)."""
+    fitted, devices = {}, {}
     for framework in sorted(set(KERNELS.values())):
-        table = kernel_tables.aiconfigurator_kernels(
-            validation / "aiconfigurator" / "data" / "h100_sxm", framework
-        )
-        hw = cal.fit(table, load_hardware("h100-sxm"), (f"aiconfigurator h100_sxm {framework}",))
-        fitted[framework] = hw.efficiency
-    return {s: st.with_curves(fitted[k], s) for s, k in KERNELS.items()}
+        h100 = validation / "aiconfigurator" / "data" / "h100_sxm"
+        fitted[framework] = _calibrated(h100, "h100-sxm", framework)
+        devices[framework] = {
+            preset: _calibrated(DEVICE_KERNELS / system, preset, framework)
+            for preset, system in DEVICE_SYSTEMS.items()
+        }
+    return {s: st.with_curves(fitted[k], s, devices[k]) for s, k in KERNELS.items()}
 
 
 def run_stack(stack: str, rows: pd.DataFrame, base: StackProfile, offline: bool) -> dict:
@@ -114,7 +125,8 @@ def write_profile(stack: str, result: dict, sources: tuple[str, ...]) -> StackPr
         ),
     )
     dumped = fitted.model_dump(mode="json", exclude_defaults=False)
-    for key in ("efficiency", "scale_up_latency_s", "scale_up_algorithm", "uncertainty", "fitted_on"):
+    fields = ("efficiency", "device_curves", "scale_up_latency_s", "scale_up_algorithm", "uncertainty")
+    for key in (*fields, "fitted_on"):
         data[key] = dumped[key]
     data["efficiency"]["source"] = (
         f"curves: {KERNELS[stack]} kernels, aiconfigurator h100_sxm; knobs fitted by benchmarks/stacks.py"
@@ -220,7 +232,7 @@ def regime_rows(results: dict, rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.Dat
     pooled = both_folds(results["typical"])
     tokens = pooled["row_id"].map(prompt_tokens(rows).to_dict())
     long = pooled[tokens >= LONG_CONTEXT_TOKENS]
-    other = pooled[pooled["gpu"].map(val.gpu_preset).isin(NON_NVIDIA)]
+    other = pooled[st.vendors(pooled["gpu"]).map(parts_of) == "non-nvidia"]
     cols = ["row_id", "source_id", "case", "metric", "measured", "predicted", "error_pct"]
     return long[cols], other[cols]
 
@@ -246,9 +258,36 @@ def knob_table(results: dict) -> pd.DataFrame:
                     else f"{k.hop_latency_s * 1e6:.1f}",
                     "grouped expert GEMMs (x dense)": f"{k.moe_gemm:.2f}",
                     "all-reduce (x link bandwidth)": f"{k.collective:.2f}",
+                    "other vendors' parts (x curves)": f"{k.other_vendors:.2f}",
                     "left out (faster than roofline)": len(
                         results[stack][number]["fit"].faster_than_roofline
                     ),
+                }
+            )
+    return pd.DataFrame(out)
+
+
+def non_nvidia_bands(results: dict, profiles: dict) -> pd.DataFrame:
+    """Per profile, the bands read from held-out rows on other vendors' parts (fold 2), and the share
+    of fold 1's held-out rows on such parts that each band applies to inside it."""
+    out = []
+    for stack in PROFILES:
+        profile, held = profiles[stack], results[stack][1]["held"]
+        vendor = st.vendors(held["gpu"])
+        applies = [profile.band(r.group, r.regime, v) for r, v in zip(held.itertuples(), vendor, strict=True)]
+        for b in profile.uncertainty:
+            if b.parts != "non-nvidia":
+                continue
+            inside = st.covered(held[[a == b for a in applies]], profile).dropna()
+            share = f"{inside.mean():.0%} of {len(inside)}" if len(inside) else ""
+            out.append(
+                {
+                    "profile": stack,
+                    "group": b.metric,
+                    "regime": b.regime,
+                    "80% band": f"{b.lo:.2f}-{b.hi:.2f} x ({b.rows} rows)",
+                    "median abs error % (band rows)": f"{b.median_abs_error_pct:.1f}",
+                    "coverage (fold 1 held out)": share,
                 }
             )
     return pd.DataFrame(out)
@@ -294,6 +333,7 @@ def render(results: dict, profiles: dict, rows: pd.DataFrame, seconds: float) ->
         long=md_table(long) if len(long) else "(none predicted)",
         other_count=len(other),
         other=md_table(other) if len(other) else "(none predicted)",
+        other_bands=md_table(bands) if len(bands := non_nvidia_bands(results, profiles)) else "(no band)",
         long_median=f"{long['error_pct'].abs().median():.1f}" if len(long) else "n/a",
         other_median=f"{other['error_pct'].abs().median():.1f}" if len(other) else "n/a",
         minutes=f"{seconds / 60:.0f}",

@@ -7,7 +7,9 @@ some time between dishes. A profile (`hardware/stacks/<name>.yaml`) holds, in th
 schema (`hardware.spec.Efficiency`):
 
 - efficiency curves, as fractions of peak keyed by the work one kernel call does (so they carry over
-  to a device with other peaks), and the fixed overhead per kernel call;
+  to a device with other peaks), and the fixed overhead per kernel call; in `device_curves`, the
+  same measured on particular devices, which a device of that name takes instead; and
+  `other_vendors`, the fraction of those efficiencies the stack reaches on other vendors' parts;
 - the stack's per-step overhead (scheduling, sampling, launch gaps), the fraction of the link's
   benchmarked bandwidth its all-reduces reach, the speed of its grouped expert GEMMs against a dense
   GEMM, and its all-reduce latency per hop and algorithm on the scale-up link;
@@ -43,7 +45,7 @@ from pydantic import Field, model_validator
 
 from hardware.base import Frozen
 from hardware.catalog import load_preset, preset_names, unknown_name
-from hardware.spec import Accelerator, Efficiency, Seconds
+from hardware.spec import Accelerator, Curves, Efficiency, Seconds
 
 STACK_DIR = Path(__file__).parent / "stacks"
 DEFAULT_STACK = "typical"
@@ -54,6 +56,37 @@ AS_GIVEN = "none"
 Metric = Literal["ttft", "tpot", "e2e", "throughput"]
 Kind = Literal["gpu", "tpu", "lpu", "other"]
 Regime = Literal["prefill", "decode", "serving", "all"]
+Parts = Literal["any", "non-nvidia"]
+"""Which devices a band was read from: every held-out row, or the rows on parts of other vendors
+than NVIDIA, whose kernels no profile measured (its curves carry over from NVIDIA GPUs)."""
+
+
+def parts_of(vendor: str) -> Parts:
+    """The band family a device of `vendor` reads first: its own when its kernels were carried over."""
+    return "any" if vendor.strip().lower() in ("", "nvidia") else "non-nvidia"
+
+
+KERNEL_CURVES = ("gemm", "gemm_fp8", "attention", "memory", "attention_memory")
+
+
+def derated(efficiency: Efficiency, fraction: float) -> Efficiency:
+    """`efficiency` with its compute and memory legs (scalars and curves, not links or overheads) at
+    `fraction` of what they were: kernels that reach only part of the fraction of peak they reach
+    where they were measured."""
+    if fraction == 1.0:
+        return efficiency
+    curves = {
+        name: curve.model_copy(update={"efficiency": tuple(e * fraction for e in curve.efficiency)})
+        for name in KERNEL_CURVES
+        if (curve := getattr(efficiency.curves, name)) is not None
+    }
+    return efficiency.model_copy(
+        update={
+            "compute": efficiency.compute * fraction,
+            "memory": efficiency.memory * fraction,
+            "curves": efficiency.curves.model_copy(update=curves),
+        }
+    )
 
 
 class Supports(Frozen):
@@ -72,6 +105,7 @@ class Band(Frozen):
 
     metric: Metric
     regime: Regime
+    parts: Parts = "any"
     lo: float = Field(gt=0)
     hi: float = Field(gt=0)
     rows: int = Field(ge=1)
@@ -94,11 +128,29 @@ class FittedOn(Frozen):
     split: str = ""
 
 
+class DeviceCurves(Frozen):
+    """The stack's kernel efficiencies measured on one device (a kernel calibration, as in
+    `Efficiency`): what a device of that name takes instead of the profile's own curves, which were
+    measured on another device and carry over only as fractions of peak."""
+
+    compute: float = Field(default=1.0, gt=0, le=1)
+    memory: float = Field(default=1.0, gt=0, le=1)
+    link: float = Field(default=1.0, gt=0, le=1)
+    op_overhead_s: Seconds = Field(default=0.0, ge=0)
+    curves: Curves = Curves()
+    source: str = ""
+
+
 class StackProfile(Frozen):
     name: str
     description: str
     versions: tuple[str, ...] = ()
     efficiency: Efficiency = Efficiency()
+    device_curves: dict[str, DeviceCurves] = Field(default_factory=dict)
+    """Kernel efficiencies measured on particular devices, by hardware name (`Accelerator.name`)."""
+    other_vendors: float = Field(default=1.0, gt=0, le=1)
+    """The fraction of the curves' efficiencies that the stack's kernels reach on a part of another
+    vendor than NVIDIA (`parts_of`), whose kernels no table measured: fitted on such rows."""
     keep_measured_curves: bool = True
     scale_up_latency_s: Seconds = Field(ge=0)
     scale_up_algorithm: Literal["ring", "tree"]
@@ -117,17 +169,23 @@ class StackProfile(Frozen):
             raise ValueError("efficiency.calibration: a stack profile records its data in fitted_on")
         return self
 
-    def band(self, metric: Metric, regime: Regime) -> Band | None:
-        """The band for `metric` in `regime`, else the metric's band over all regimes, else None."""
-        for want in (regime, "all"):
-            for b in self.uncertainty:
-                if b.metric == metric and b.regime == want:
-                    return b
+    def band(self, metric: Metric, regime: Regime, vendor: str = "") -> Band | None:
+        """The band for `metric` in `regime`, else the metric's band over all regimes, else None. On
+        a device of another vendor than NVIDIA (`parts_of`), that vendor family's bands come first:
+        an extrapolation is scored on rows that were extrapolations too."""
+        families = dict.fromkeys((parts_of(vendor), "any"))
+        for parts in families:
+            for want in (regime, "all"):
+                for b in self.uncertainty:
+                    if b.metric == metric and b.regime == want and b.parts == parts:
+                        return b
         return None
 
-    def interval(self, value: float, metric: Metric, regime: Regime) -> tuple[float, float] | None:
+    def interval(
+        self, value: float, metric: Metric, regime: Regime, vendor: str = ""
+    ) -> tuple[float, float] | None:
         """The 80% interval [lo x value, hi x value] of a predicted `value`, or None without a band."""
-        b = self.band(metric, regime)
+        b = self.band(metric, regime, vendor)
         return None if b is None else (value * b.lo, value * b.hi)
 
 
@@ -157,7 +215,12 @@ def apply_stack(hw: Accelerator, stack: StackProfile | None) -> Accelerator:
             update={**{k: getattr(stack.efficiency, k) for k in own}, "stack": stack.name}
         )
     else:
-        efficiency = stack.efficiency.model_copy(update={"stack": stack.name})
+        measured = stack.device_curves.get(hw.name)
+        fields = ("compute", "memory", "link", "op_overhead_s", "curves")
+        own = {k: getattr(measured, k) for k in fields} if measured is not None else {}
+        efficiency = stack.efficiency.model_copy(update={**own, "stack": stack.name})
+        if measured is None and parts_of(hw.vendor) == "non-nvidia":
+            efficiency = derated(efficiency, stack.other_vendors)
     update: dict = {"efficiency": efficiency}
     if hw.scale_up is not None:
         link = {"latency_s": stack.scale_up_latency_s, "algorithm": stack.scale_up_algorithm}

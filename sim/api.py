@@ -222,7 +222,8 @@ def _simulate(
     summary = metrics.summarize(requests_df, timeseries, consts, scenario.slo, class_slos)
     summary.update(_cache_metrics(scenario, pools[0], result, requests_df, timeseries, per_device_hour))
     summary["sim_wall_s"] = time.perf_counter() - wall
-    summary.update(model_intervals(summary, served_by(scenario.hardware, load_stack(scenario.stack))))
+    stack = served_by(scenario.hardware, load_stack(scenario.stack))
+    summary.update(model_intervals(summary, stack, scenario.hardware.vendor))
     classes = metrics.per_class(requests_df, scenario.slo, class_slos)
     return Result(scenario, Summary(**summary), requests_df, timeseries, classes)
 
@@ -242,10 +243,11 @@ MODEL_INTERVALS = {
 RATES = ("throughput_rps", "output_tokens_per_s")
 
 
-def model_intervals(summary: dict, stack: StackProfile | None) -> dict:
+def model_intervals(summary: dict, stack: StackProfile | None, vendor: str = "") -> dict:
     """The `*_lo*` / `*_hi*` fields of a summary: each latency percentile and rate times the lo and hi
-    of `stack`'s band for its metric under load (`serving` regime, else over all regimes), the 80%
-    spread of measured / predicted on rows no fit read. Empty without a stack or a band.
+    of `stack`'s band for its metric under load (`serving` regime, else over all regimes) on a device
+    of `vendor` (`StackProfile.band`), the 80% spread of measured / predicted on rows no fit read.
+    Empty without a stack or a band.
 
     A rate gets its band only when the run is `overloaded`: below capacity a run serves what arrives,
     so its rate is the offered load whatever the stack's speed, and a band scaled from a benchmark's
@@ -254,7 +256,7 @@ def model_intervals(summary: dict, stack: StackProfile | None) -> dict:
     for field, (metric, lo, hi) in MODEL_INTERVALS.items():
         if field in RATES and not summary.get("overloaded"):
             continue
-        band = stack.band(metric, "serving") if stack is not None else None
+        band = stack.band(metric, "serving", vendor) if stack is not None else None
         value = summary.get(field)
         if band is not None and value is not None:
             out[lo], out[hi] = value * band.lo, value * band.hi

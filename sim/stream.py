@@ -109,7 +109,8 @@ def run_streamed(
     }
     fields.update(online.cache_fields(len(result.replicas), counters))
     fields["sim_wall_s"] = time.perf_counter() - wall
-    fields.update(model_intervals(fields, served_by(scenario.hardware, load_stack(scenario.stack))))
+    stack = served_by(scenario.hardware, load_stack(scenario.stack))
+    fields.update(model_intervals(fields, stack, scenario.hardware.vendor))
     return StreamedRun(scenario, Summary(**fields), online.per_class(), dict(online.reasons))
 
 

@@ -122,6 +122,23 @@ def test_run_intervals_are_each_field_times_the_serving_band():
     assert model_intervals(fields, None) == {}
 
 
+def test_a_part_of_another_vendor_reads_the_bands_of_extrapolated_rows_first():
+    """A non-NVIDIA band (ttft 0.3-3.0 under load) applies on an AMD device, in `run` summaries and
+    in `estimate`; an NVIDIA device, and a metric with no such band, keep the bands of all rows."""
+    other = Band(metric="ttft", regime="serving", parts="non-nvidia", lo=0.3, hi=3.0, rows=9,
+                 median_abs_error_pct=40.0)
+    both = profile(*HAND.uncertainty, other, other.model_copy(update={"regime": "prefill"}))
+    fields = {"ttft_p99_s": 2.0, "throughput_rps": 10.0, "overloaded": True}
+    assert model_intervals(fields, both, "AMD") == pytest.approx(
+        {"ttft_p99_lo_s": 0.6, "ttft_p99_hi_s": 6.0, "throughput_lo_rps": 6.0, "throughput_hi_rps": 11.0}
+    )
+    assert model_intervals(fields, both, "NVIDIA") == model_intervals(fields, HAND)
+    model, par = load_model("llama-3.1-8b"), Parallelism(1)
+    amd = estimate(model, load_hardware("mi300x"), par, 1000, 101, 4, stack=both)
+    assert (amd.ttft_lo_s, amd.ttft_hi_s) == pytest.approx((0.3 * amd.ttft_s, 3.0 * amd.ttft_s))
+    assert (amd.tpot_lo_s, amd.tpot_hi_s) == pytest.approx((0.8 * amd.tpot_s, 1.5 * amd.tpot_s))
+
+
 def test_a_run_below_capacity_gets_no_rate_band():
     """Below capacity the throughput is the offered load, whatever the stack: no band on it."""
     fields = {"ttft_p99_s": 2.0, "throughput_rps": 10.0, "output_tokens_per_s": 900.0, "overloaded": False}

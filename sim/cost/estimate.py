@@ -168,11 +168,14 @@ def smallest_fit(
     return None
 
 
-def _intervals(stack: StackProfile, prefill_s: float, decode_s: float, tpot_s: float, rate: float) -> dict:
-    """The `*_lo*` / `*_hi*` fields of an estimate from `stack`'s bands (see the module docstring)."""
-    ttft = stack.band("ttft", "prefill")
-    tpot = stack.band("tpot", "decode")
-    tput = stack.band("throughput", "prefill" if prefill_s > decode_s else "decode")
+def _intervals(
+    stack: StackProfile, vendor: str, prefill_s: float, decode_s: float, tpot_s: float, rate: float
+) -> dict:
+    """The `*_lo*` / `*_hi*` fields of an estimate from `stack`'s bands for a device of `vendor` (see
+    the module docstring)."""
+    ttft = stack.band("ttft", "prefill", vendor)
+    tpot = stack.band("tpot", "decode", vendor)
+    tput = stack.band("throughput", "prefill" if prefill_s > decode_s else "decode", vendor)
     out: dict = {}
     if ttft is not None:
         out.update(ttft_lo_s=prefill_s * ttft.lo, ttft_hi_s=prefill_s * ttft.hi)
@@ -240,7 +243,7 @@ def estimate(
     engine = plan.share(par.engines)
     capacity = engine.kv_capacity_tokens
     rate = batch * output_tokens / e2e
-    bands = _intervals(stack, prefill.total_s, decode_s, tpot, rate) if stack is not None else {}
+    bands = _intervals(stack, hw.vendor, prefill.total_s, decode_s, tpot, rate) if stack is not None else {}
     return Estimate(
         model=model.name,
         hardware=hw.name,

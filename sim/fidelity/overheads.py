@@ -1,7 +1,7 @@
 """Framework overheads of a serving stack: the time end-to-end runs show and kernel benchmarks cannot.
 
 Kernel calibration (`sim.fidelity.calibrate`) fits how fast each kernel runs when called back to back. A
-serving stack (one framework version on one GPU) adds time around its kernels, described by four
+serving stack (one framework version on one GPU) adds time around its kernels, described by five
 knobs, each of which can only make a prediction slower:
 
 - `efficiency.step_overhead_s`: paid once per engine step (scheduling, sampling, launch gaps);
@@ -11,15 +11,19 @@ knobs, each of which can only make a prediction slower:
   GEMMs reach on the same work;
 - `efficiency.collective` (<= 1): the fraction of the link's kernel-measured (NCCL benchmark)
   bandwidth that the stack's own all-reduces reach: collective time that grows with the bytes moved,
-  so with the tokens of a large prefill, and not with the number of hops.
+  so with the tokens of a large prefill, and not with the number of hops;
+- `other_vendors` (<= 1, `hardware.stacks.StackProfile.other_vendors`): the fraction of the
+  curves' efficiencies the stack's kernels reach on a part of another vendor than NVIDIA
+  (`hardware.stacks.derated`), whose kernels no table measured.
 
 `fit_overheads` fits them on measured rows in `sim.fidelity.validate`'s format. Every row's predicted time
 is linear in (step overhead, hop latency, 1 / moe_gemm - 1, 1 / collective - 1): a step's time is
 its operators' times plus the overheads, and an offline run (all requests at t=0, fixed lengths) is
 scheduled by token and KV budgets, never by step times, so its makespan is a sum of steps. The slope
 of each row in each knob is read off the model itself (one probe prediction per knob the row depends
-on), and the knobs solve a non-negative least squares on relative error. Latency rows are fitted as
-time, throughput rows as time per output token (1 / value).
+on), and the knobs solve a non-negative least squares on relative error. The vendor fraction is
+linear through 1 / other_vendors - 1, the factor by which it stretches every kernel's time. Latency
+rows are fitted as time, throughput rows as time per output token (1 / value).
 
 `fit_stacks` leaves out of a fit any row measured faster than the physical roofline
 (`roofline_device`): no model of the hardware can explain it, and on relative error one such row
@@ -40,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from hardware.spec import Accelerator, Efficiency
+from hardware.stacks import derated, parts_of
 from sim.cost.ops import build_ops
 from sim.cost.parallelism import ConfigError
 from sim.fidelity import serving
@@ -57,12 +62,14 @@ WORKLOAD = ("input_len", "output_len", "batch_size")
 class Overheads:
     """One stack's framework knobs: seconds per engine step, seconds per tree all-reduce hop (None
     keeps the link's own latency and algorithm), the grouped expert GEMMs' fraction of dense GEMM
-    speed, and the stack's collectives' fraction of the link's measured bandwidth."""
+    speed, the stack's collectives' fraction of the link's measured bandwidth, and the fraction of
+    its kernels' efficiencies it reaches on other vendors' parts than NVIDIA's."""
 
     step_overhead_s: float = 0.0
     hop_latency_s: float | None = None
     moe_gemm: float = 1.0
     collective: float = 1.0
+    other_vendors: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -75,12 +82,16 @@ class StackFit:
     faster_than_roofline: tuple[str, ...] = ()
 
 
-PROBE = Overheads(step_overhead_s=1e-3, hop_latency_s=1e-5, moe_gemm=0.5, collective=0.5)
+PROBE = Overheads(step_overhead_s=1e-3, hop_latency_s=1e-5, moe_gemm=0.5, collective=0.5, other_vendors=0.5)
 
 
 def with_overheads(hw: Accelerator, knobs: Overheads) -> Accelerator:
-    """`hw` with `knobs`: the per-step overhead, the grouped-GEMM and collective fractions, and (unless
-    the hop latency is None) tree all-reduces of `knobs.hop_latency_s` per hop on its scale-up link."""
+    """`hw` with `knobs`: the per-step overhead, the grouped-GEMM and collective fractions, on a part
+    of another vendor than NVIDIA its kernels at `knobs.other_vendors` of their efficiencies, and
+    (unless the hop latency is None) tree all-reduces of `knobs.hop_latency_s` per hop on its
+    scale-up link."""
+    if parts_of(hw.vendor) == "non-nvidia":
+        hw = hw.model_copy(update={"efficiency": derated(hw.efficiency, knobs.other_vendors)})
     data = hw.model_dump()
     data["efficiency"]["step_overhead_s"] = knobs.step_overhead_s
     data["efficiency"]["moe_gemm"] = knobs.moe_gemm
@@ -120,7 +131,7 @@ def _seconds(row, model: ModelArch, hw: Accelerator, engine: bool, runs: dict) -
 
 def _nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """argmin |a x - b| over x >= 0, by least squares on every subset of the columns that vary (the
-    optimum is the unconstrained solution on its own non-zero columns; there are at most four)."""
+    optimum is the unconstrained solution on its own non-zero columns; there are at most five)."""
     best, best_res = np.zeros(a.shape[1]), float(np.sum(b**2))
     live = [j for j in range(a.shape[1]) if np.any(a[:, j])]
     for n in range(1, len(live) + 1):
@@ -141,6 +152,7 @@ def _probes(hw: Accelerator) -> tuple[Accelerator, ...]:
         with_overheads(hw, Overheads(hop_latency_s=PROBE.hop_latency_s)),
         with_overheads(hw, Overheads(hop_latency_s=0.0, moe_gemm=PROBE.moe_gemm)),
         with_overheads(hw, Overheads(hop_latency_s=0.0, collective=PROBE.collective)),
+        with_overheads(hw, Overheads(hop_latency_s=0.0, other_vendors=PROBE.other_vendors)),
     )
 
 
@@ -164,7 +176,13 @@ def fit_overheads(
     known = (*STEP_METRICS, "prefill_time", *THROUGHPUT_METRICS)
     devices = [hw] * len(rows) if isinstance(hw, Accelerator) else list(hw)
     probes = {id(d): _probes(d) for d in devices}
-    steps = (PROBE.step_overhead_s, PROBE.hop_latency_s, 1 / PROBE.moe_gemm - 1, 1 / PROBE.collective - 1)
+    steps = (
+        PROBE.step_overhead_s,
+        PROBE.hop_latency_s,
+        1 / PROBE.moe_gemm - 1,
+        1 / PROBE.collective - 1,
+        1 / PROBE.other_vendors - 1,
+    )
     runs: dict = {}
     y, base, slopes = [], [], []
     for row, model, device in zip(rows.itertuples(index=False), models, devices, strict=True):
@@ -178,7 +196,7 @@ def fit_overheads(
         zero, *knobbed = probes[id(device)]
         b = _seconds(row, model, zero, engine, runs)
         tp = int(float(row.tp or 1)) > 1
-        uses = (True, tp, model.moe is not None, tp)
+        uses = (True, tp, model.moe is not None, tp, parts_of(device.vendor) == "non-nvidia")
         slopes.append(
             [
                 (_seconds(row, model, probe, engine, runs) - b) / step if use else 0.0
@@ -188,9 +206,10 @@ def fit_overheads(
         y.append(_as_time(row, float(row.value)))
         base.append(b)
     y, base, slopes = np.array(y), np.array(base), np.array(slopes)
-    step_s, hop_s, moe_x, coll_x = _nnls(slopes / y[:, None], (y - base) / y)
+    step_s, hop_s, moe_x, coll_x, vendor_x = _nnls(slopes / y[:, None], (y - base) / y)
     hop = float(hop_s) if slopes[:, 1].any() else None
-    return Overheads(float(step_s), hop, float(1.0 / (1.0 + moe_x)), float(1.0 / (1.0 + coll_x)))
+    fraction = (float(1.0 / (1.0 + x)) for x in (moe_x, coll_x, vendor_x))
+    return Overheads(float(step_s), hop, *fraction)
 
 
 def split_by_workload(rows: pd.DataFrame, every: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:

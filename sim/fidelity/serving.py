@@ -85,10 +85,10 @@ is shorter than 600 s, but still many request lifetimes (200 s at 1,000 requests
 a 4 s Llama-3.1-8B request)."""
 
 
-def search_requests(rate_per_s: float, prompts: int) -> int:
-    """Requests simulated at one rate of a search: the benchmark's duration at that rate, at least its
-    dataset, within `SEARCH_MIN_REQUESTS` and `SEARCH_MAX_REQUESTS`."""
-    wanted = max(math.ceil(rate_per_s * SEARCH_SECONDS), prompts)
+def search_requests(rate_per_s: float, prompts: int, seconds: float = SEARCH_SECONDS) -> int:
+    """Requests simulated at one rate of a search: the benchmark's duration (`seconds`) at that rate,
+    at least its dataset, within `SEARCH_MIN_REQUESTS` and `SEARCH_MAX_REQUESTS`."""
+    wanted = max(math.ceil(rate_per_s * seconds), prompts)
     return min(max(wanted, SEARCH_MIN_REQUESTS), SEARCH_MAX_REQUESTS)
 
 
@@ -165,6 +165,19 @@ LIMIT_COLUMNS = ("ttft_p99_limit_ms", "tpot_p99_limit_ms")
 def has_limits(rows: pd.DataFrame) -> pd.Series:
     """Per row of a measurement table, whether it states latency limits (its run is searched)."""
     return rows.get(LIMIT_COLUMNS[0], pd.Series("", index=rows.index)).astype(str) != ""
+
+
+def at_submitted_rate(rows: pd.DataFrame) -> pd.DataFrame:
+    """`rows` with each searched run (`has_limits`) turned into a run at the Poisson rate its
+    submitter found (`qps`) for the benchmark's duration (`SEARCH_SECONDS`, in a `duration_s`
+    column), not a search: how a fit reads such rows, one simulation per probe instead of a dozen.
+    At that rate the row's latencies are what the benchmark measured."""
+    limited = has_limits(rows)
+    out = rows.copy()
+    for column in LIMIT_COLUMNS:
+        out.loc[limited, column] = ""
+    out["duration_s"] = np.where(limited, str(SEARCH_SECONDS), "")
+    return out
 
 
 _SWITCH = {"true": True, "on": True, "false": False, "off": False}
@@ -323,6 +336,12 @@ def plan_run(row, model: ModelArch, hw: Accelerator) -> Run | str:
     # a search sizes each rate's run from the dataset's size itself (`search_requests`)
     simulated = min(dataset, MAX_REQUESTS) if dataset else MAX_REQUESTS
     requests = dataset if limits is not None else simulated
+    duration = _number(getattr(row, "duration_s", ""))
+    truncated = limits is None and prompts > MAX_REQUESTS
+    if limits is None and duration > 0 and arrivals.get("kind") == "poisson":
+        # a run of a stated duration at its rate (`at_submitted_rate`)
+        requests = search_requests(arrivals["rate_per_s"], dataset, duration)
+        truncated = requests < max(arrivals["rate_per_s"] * duration, dataset)
     interval = _number(getattr(row, "stream_interval", ""))
     return Run(
         model,
@@ -335,7 +354,7 @@ def plan_run(row, model: ModelArch, hw: Accelerator) -> Run | str:
         lengths_file=dataset_file(row),
         scheduler=_scheduler(row),
         stream_interval=round(interval) if interval >= 1 else 1,
-        truncated=limits is None and prompts > MAX_REQUESTS,
+        truncated=truncated,
         limits=limits,
     )
 

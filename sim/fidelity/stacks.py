@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from hardware.spec import Efficiency
-from hardware.stacks import Band, StackProfile, apply_stack, load_stack
+from hardware.stacks import Band, DeviceCurves, StackProfile, apply_stack, load_stack, parts_of
 from sim.fidelity import overheads as ovh
 from sim.fidelity import serving
 from sim.fidelity import validate as val
@@ -106,14 +106,29 @@ def fold(rows: pd.DataFrame, number: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     raise ValueError(f"fold must be 1 or 2, got {number}")
 
 
-def with_curves(efficiency: Efficiency, name: str) -> StackProfile:
-    """A profile of `name` carrying `efficiency`'s curves, scalars and op overhead and no knobs yet:
-    what the knobs are fitted on top of."""
+def with_curves(
+    efficiency: Efficiency, name: str, devices: dict[str, Efficiency] | None = None
+) -> StackProfile:
+    """A profile of `name` carrying `efficiency`'s curves, scalars and op overhead, and those of
+    `devices` (kernel calibrations on other devices, by hardware name) as its `device_curves`, and
+    no knobs yet: what the knobs are fitted on top of."""
     eff = efficiency.model_copy(update={"calibration": None, "step_overhead_s": 0.0})
+    measured = {
+        device: DeviceCurves(
+            compute=e.compute,
+            memory=e.memory,
+            link=e.link,
+            op_overhead_s=e.op_overhead_s,
+            curves=e.curves,
+            source=", ".join(e.calibration.data) if e.calibration else "",
+        )
+        for device, e in (devices or {}).items()
+    }
     return StackProfile(
         name=f"{name}-curves",
         description="",
         efficiency=eff,
+        device_curves=measured,
         scale_up_latency_s=0.0,
         scale_up_algorithm="ring",
     )
@@ -155,12 +170,16 @@ def roofline_comparable(rows: pd.DataFrame) -> np.ndarray:
 def fit_knobs(rows: pd.DataFrame, curves: StackProfile, models_dir: Path | None) -> Fit:
     """The knobs of one stack over `rows`, every GPU pooled, each row on its GPU's preset served by
     `curves` (a profile with curves and no knobs). Rows `validate` cannot predict are left out, and
-    so are offline-throughput rows and runs searched for their highest rate within latency limits
-    (MLPerf Server): each probe of one is a simulation of up to 30,000 requests, or a search of a
-    dozen simulations of the benchmark's 600 s (`serving.search_requests`), so they are scored,
-    never fitted. So is a row
-    measured faster than its GPU's roofline, which no added time can reach."""
-    rows = rows[(rows["metric"] != "output_token_throughput") & ~serving.has_limits(rows)]
+    so are offline-throughput rows (each probe of one is a simulation of up to 30,000 requests). A
+    run searched for its highest rate within latency limits (MLPerf Server) is fitted on its TPOT
+    rows only, simulated at the rate its submitter found for the benchmark's 600 s
+    (`serving.at_submitted_rate`; a search per probe would be a dozen such runs): its TTFT near the
+    limits is queueing, no straight line in the knobs, and its rate at a fixed rate says nothing; it
+    is scored as the search. So is a row measured faster than its GPU's roofline, which no added
+    time can reach."""
+    limited = serving.has_limits(rows)
+    rows = rows[(rows["metric"] != "output_token_throughput") & (~limited | (rows["metric"] == "tpot"))]
+    rows = serving.at_submitted_rate(rows)
     at_curves = predict(rows, curves, models_dir)
     at_roofline = predict(rows, load_stack("roofline"), models_dir)
     ok = (at_curves["skipped_reason"] == "").to_numpy() & at_roofline["predicted"].notna().to_numpy()
@@ -192,6 +211,7 @@ def with_knobs(curves: StackProfile, knobs: ovh.Overheads, **fields) -> StackPro
     return curves.model_copy(
         update={
             "efficiency": eff,
+            "other_vendors": knobs.other_vendors,
             "scale_up_latency_s": knobs.hop_latency_s if tree else 2e-6,
             "scale_up_algorithm": "tree" if tree else "ring",
             **fields,
@@ -225,34 +245,46 @@ def prediction_interval(ratios: np.ndarray) -> tuple[float, float]:
     return float(x[j - 1]), float(x[k - 1])
 
 
+def vendors(gpus: pd.Series) -> pd.Series:
+    """The vendor of each measurement row's GPU (its catalog preset's), "" when it has no preset."""
+    names = {g: val.gpu_preset(g) for g in gpus.unique()}
+    vendor = {g: val.load_device(p).vendor if isinstance(p, str) else "" for g, p in names.items()}
+    return gpus.map(vendor)
+
+
 def bands(held: pd.DataFrame) -> tuple[Band, ...]:
     """The 80% band of measured / predicted (`ratios`) per metric group, over all regimes and per
-    regime, each read from at least `MIN_BAND_ROWS` rows."""
+    regime, each read from at least `MIN_BAND_ROWS` rows: from every row (`parts` "any"), and again
+    from the rows on other vendors' parts than NVIDIA's (`hardware.stacks.parts_of`), which a device
+    of such a vendor reads first."""
     out = []
-    for group, part in held.groupby("group", sort=True):
-        cells = [("all", part), *part.groupby("regime", sort=True)]
-        cells = [(r, p) for r, p in cells if len(p) >= MIN_BAND_ROWS]
-        for regime, p in cells:
-            r = p["ratio"].to_numpy(float)
-            lo, hi = prediction_interval(r)
-            out.append(
-                Band(
-                    metric=group,
-                    regime=regime,
-                    lo=lo,
-                    hi=hi,
-                    rows=len(r),
-                    median_abs_error_pct=float(np.median(np.abs(p["error_pct"]))),
+    families = held.assign(parts=vendors(held["gpu"]).map(parts_of))
+    for parts, rows in (("any", families), ("non-nvidia", families[families["parts"] == "non-nvidia"])):
+        for group, part in rows.groupby("group", sort=True):
+            cells = [("all", part), *part.groupby("regime", sort=True)]
+            cells = [(r, p) for r, p in cells if len(p) >= MIN_BAND_ROWS]
+            for regime, p in cells:
+                r = p["ratio"].to_numpy(float)
+                lo, hi = prediction_interval(r)
+                out.append(
+                    Band(
+                        metric=group,
+                        regime=regime,
+                        parts=parts,
+                        lo=lo,
+                        hi=hi,
+                        rows=len(r),
+                        median_abs_error_pct=float(np.median(np.abs(p["error_pct"]))),
+                    )
                 )
-            )
     return tuple(out)
 
 
 def covered(held: pd.DataFrame, profile: StackProfile) -> pd.Series:
     """Per scored row of `held` (`ratios`): whether its ratio lies in `profile`'s band for its metric
-    group and regime (NaN where the profile has no band)."""
+    group, regime and GPU vendor (NaN where the profile has no band)."""
     inside = []
-    for r in held.itertuples(index=False):
-        b = profile.band(r.group, r.regime)
+    for r, vendor in zip(held.itertuples(index=False), vendors(held["gpu"]), strict=True):
+        b = profile.band(r.group, r.regime, vendor)
         inside.append(np.nan if b is None else float(b.lo <= r.ratio <= b.hi))
     return pd.Series(inside, index=held.index, dtype=float)

@@ -189,6 +189,41 @@ def test_fit_recovers_all_three_knobs_from_throughput_and_latency_rows():
     assert knobs.collective == pytest.approx(1.0, abs=1e-6)
 
 
+def test_fit_recovers_the_fraction_other_vendors_parts_reach_jointly_with_the_step_overhead():
+    """The same single-GPU rows on an H100 and on an MI300X, generated with 1 ms per step on both and
+    the MI300X's kernels at 0.6 of the curves' efficiencies, fit back to both numbers, each row on
+    its own device; the H100 rows alone say nothing of the vendor fraction, which stays at 1."""
+    single = STATIC[STATIC["tp"] == "1"]
+    amd = single.assign(gpu="MI300X", row_id=single["row_id"] + "-amd")
+    rows = pd.concat([single, amd], ignore_index=True)
+    devices = {"H100": load_hardware("h100-sxm"), "MI300X": load_hardware("mi300x")}
+    truth = Overheads(1e-3, other_vendors=0.6)
+    rows, models = synthetic(rows, lambda r: with_overheads(devices[r.gpu], truth))
+    knobs = fit_overheads(rows, models, [devices[g] for g in rows["gpu"]])
+    assert knobs.step_overhead_s == pytest.approx(1e-3, rel=1e-6)
+    assert knobs.other_vendors == pytest.approx(0.6, rel=1e-6)
+    nvidia = rows["gpu"] == "H100"
+    h100_models = [m for m, n in zip(models, nvidia, strict=True) if n]
+    alone = fit_overheads(rows[nvidia], h100_models, devices["H100"])
+    assert alone.other_vendors == 1.0
+
+
+def test_the_vendor_fraction_slows_other_vendors_kernels_only():
+    """At 0.5 an MI300X's compute and memory legs (scalars and every kernel curve) are at half their
+    efficiencies and its decode step takes longer; an H100 is untouched."""
+    mi300x, h100 = load_hardware("mi300x"), load_hardware("h100-sxm")
+    slow = with_overheads(mi300x, Overheads(other_vendors=0.5))
+    assert slow.efficiency.compute == pytest.approx(0.5 * mi300x.efficiency.compute)
+    assert slow.efficiency.memory == pytest.approx(0.5 * mi300x.efficiency.memory)
+    assert slow.efficiency.link == mi300x.efficiency.link
+    assert with_overheads(h100, Overheads(other_vendors=0.5)) == with_overheads(h100, Overheads())
+    model, par = val.resolve_model("LLaMA 7B", "FP16", DATA / "models"), Parallelism(1)
+    ctx = np.full(32, 1000, np.int64)
+    before = RooflineCost(model, mi300x, par).step(np.ones(32, np.int64), ctx, 32).total_s
+    after = RooflineCost(model, slow, par).step(np.ones(32, np.int64), ctx, 32).total_s
+    assert 1.5 * before < after <= 2.0 * before
+
+
 def test_fit_recovers_the_achieved_all_reduce_bandwidth_jointly_with_the_other_knobs():
     """Rows generated with the stack's all-reduces at 0.4 of the link's measured bandwidth (with
     1 ms per step, 10 us per hop, grouped GEMMs at 0.8) fit back to all four numbers: large prefills

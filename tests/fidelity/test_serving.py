@@ -457,6 +457,27 @@ def test_the_search_finds_a_rate_the_server_sustains(monkeypatch):
     assert sustained(serving.simulate(dataclasses.replace(plan, requests=0))) < 0.9
 
 
+def test_a_fit_reads_a_searched_run_at_its_submitted_rate_for_the_benchmarks_duration():
+    """`at_submitted_rate`: an MLPerf run becomes a Poisson run at its scheduled rate, no search, for
+    600 s of arrivals (at least the queries it served, at most 200,000 requests, its rates read over
+    the steady window when cut); rows without limits are left as they were."""
+    rows = _mlperf_rows()
+    model, hw = load_model("llama-3.1-8b"), load_hardware("h100-sxm")
+    for path, qps, requests, cut in (
+        ("IBM_Cloud_gx3-48x240x2l40s_vLLM", 9.37, 13_368, False),  # 5,622 in 600 s: its 13,368 queries
+        ("closed/NVIDIA/results/H200-SXM-141GBx8_TRT/llama2-70b-99/Server", 101.25, 200_000, True),
+        ("closed/NVIDIA/results/B200-SXM-180GBx8_TRT/llama3.1-8b/Server", 999.47, 200_000, True),
+    ):
+        run = rows[rows["source_path"].str.contains(path, regex=False)].head(1)
+        plan = serving.plan_run(next(serving.at_submitted_rate(run).itertuples(index=False)), model, hw)
+        assert plan.limits is None
+        assert dict(plan.arrivals)["rate_per_s"] == pytest.approx(qps)
+        assert (plan.requests, plan.truncated) == (requests, cut)
+    public = read_measurements(PUBLIC)
+    plain = public[~serving.has_limits(public)]
+    assert serving.at_submitted_rate(plain).drop(columns="duration_s").equals(plain)
+
+
 def test_the_nvidia_h200_llama2_server_run_carries_its_config_batch_size_into_the_plan():
     """NVIDIA's v4.1 H200x8 Llama-2-70B Server config states `gpu_batch_size = {'llama2-70b': 896}`,
     TP1 and `max_num_tokens = 4096`: all 14 rows of the run carry them, with the file and line in the

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from hardware.spec import Efficiency
+from hardware.stacks import StackProfile
 from sim.fidelity import stacks as st
 from sim.fidelity import validate as val
 
@@ -92,7 +93,8 @@ def test_bands_are_an_80pct_prediction_interval_of_measured_over_predicted():
     """Ratios 1..10 (10 rows): j = floor(0.1 * 11) = 1 and k = ceil(0.9 * 11) = 10, so the band is
     the smallest and the largest, which hold a new row with probability 9/11 (>= 80%)."""
     held = pd.DataFrame(
-        {"group": "tpot", "regime": "decode", "ratio": np.arange(1.0, 11.0), "error_pct": np.arange(10.0)}
+        {"group": "tpot", "regime": "decode", "gpu": "H100-SXM", "ratio": np.arange(1.0, 11.0),
+         "error_pct": np.arange(10.0)}
     )
     (all_regimes, decode) = st.bands(held)
     assert (all_regimes.regime, decode.regime) == ("all", "decode")
@@ -101,6 +103,35 @@ def test_bands_are_an_80pct_prediction_interval_of_measured_over_predicted():
     mixed = pd.concat([held.iloc[:3], held.iloc[3:].assign(regime="serving")])
     assert [b.regime for b in st.bands(mixed)] == ["all"]  # 3 decode rows: too few for their own band
     assert st.bands(held.iloc[: st.MIN_BAND_ROWS - 1]) == ()
+
+
+def test_rows_on_other_vendors_parts_get_bands_of_their_own_which_those_parts_read_first():
+    """Ten H100 rows at ratios 1..10 and ten MI300X rows at 0.2..0.65: the bands of all rows span
+    the smallest to the largest of the 20 (j = floor(2.1) = 2, k = ceil(18.9) = 19); the MI300X rows
+    give their own (`parts` non-nvidia), which an AMD or TPU device reads first and an NVIDIA one
+    never does; a metric without such a band falls back to the band of all rows."""
+    nvidia = pd.DataFrame({"gpu": "H100-SXM", "ratio": np.arange(1.0, 11.0)})
+    amd = pd.DataFrame({"gpu": "MI300X", "ratio": np.linspace(0.2, 0.65, 10)})
+    held = pd.concat([nvidia, amd], ignore_index=True).assign(
+        group="throughput", regime="serving", error_pct=0.0
+    )
+    held = pd.concat([held, nvidia.assign(group="tpot", regime="serving", error_pct=0.0)], ignore_index=True)
+    found = {(b.metric, b.regime, b.parts): b for b in st.bands(held)}
+    everything = found["throughput", "serving", "any"]
+    assert (everything.lo, everything.hi) == pytest.approx((0.25, 9.0))
+    other = found["throughput", "serving", "non-nvidia"]
+    assert (other.lo, other.hi, other.rows) == pytest.approx((0.2, 0.65, 10))
+    assert ("tpot", "serving", "non-nvidia") not in found
+    profile = StackProfile(name="t", description="", scale_up_latency_s=0.0, scale_up_algorithm="ring",
+                           uncertainty=tuple(found.values()))
+    assert profile.band("throughput", "serving", "AMD") == other
+    assert profile.band("throughput", "serving", "Google") == other
+    assert profile.band("throughput", "serving", "NVIDIA") == found["throughput", "serving", "any"]
+    assert profile.band("throughput", "serving") == found["throughput", "serving", "any"]
+    assert profile.band("tpot", "serving", "AMD") == found["tpot", "serving", "any"]
+    inside = st.covered(held, profile)
+    assert inside.iloc[:9].all() and inside.iloc[9] == 0  # 1..9 inside 0.25-9.0, 10 outside
+    assert inside.iloc[10:20].all()  # the MI300X rows, each in its own band
 
 
 def test_the_prediction_interval_holds_80pct_of_new_draws():

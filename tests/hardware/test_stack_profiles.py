@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from hardware import load_hardware
+from hardware.spec import Curve, Curves, Efficiency
 from hardware.stacks import (
     AS_GIVEN,
     DEFAULT_STACK,
@@ -88,6 +89,41 @@ def test_a_datasheet_preset_takes_the_whole_efficiency_block():
     stack = load_stack("trtllm")
     served = apply_stack(load_hardware("h100-sxm"), stack)
     assert served.efficiency == stack.efficiency.model_copy(update={"stack": "trtllm"})
+
+
+@pytest.mark.parametrize("name", ["typical", "vllm", "sglang", "trtllm"])
+def test_a_device_with_curves_measured_on_it_takes_them_and_keeps_the_stack_knobs(name):
+    """Each fitted profile carries the B200's and GB200's own kernel curves (aiconfigurator's tables
+    of them); a B200 takes its own, an H200 the profile's (the H100's, carried over as fractions)."""
+    stack = load_stack(name)
+    assert set(stack.device_curves) == {"b200", "gb200"}
+    measured = stack.device_curves["b200"]
+    assert "b200_sxm" in measured.source and measured.curves.gemm is not None
+    assert measured.curves != stack.efficiency.curves
+    b200 = apply_stack(load_hardware("b200"), stack)
+    assert b200.efficiency.curves == measured.curves
+    assert b200.efficiency.op_overhead_s == measured.op_overhead_s
+    assert b200.efficiency.step_overhead_s == stack.efficiency.step_overhead_s
+    assert b200.efficiency.collective == stack.efficiency.collective
+    assert apply_stack(b200, stack) == b200
+    assert apply_stack(load_hardware("h200"), stack).efficiency.curves == stack.efficiency.curves
+
+
+def test_a_part_of_another_vendor_takes_the_curves_at_the_stacks_fraction_for_other_vendors():
+    """A profile whose kernels reach 0.7 of their curves on other vendors' parts: an MI300X and a TPU
+    take every kernel curve at 0.7 of its values; an H100 takes the curves as they are."""
+    curve = Curve(size=(1e9, 1e12), efficiency=(0.4, 0.8))
+    stack = StackProfile(
+        name="t", description="", scale_up_latency_s=0.0, scale_up_algorithm="ring", other_vendors=0.7,
+        efficiency=Efficiency(compute=0.9, memory=0.8, curves=Curves(gemm=curve, memory=curve, link=curve)),
+    )
+    for part in ("mi300x", "tpu-v6e"):
+        served = apply_stack(load_hardware(part), stack).efficiency
+        assert served.curves.gemm.efficiency == pytest.approx((0.28, 0.56))
+        assert served.curves.memory.efficiency == pytest.approx((0.28, 0.56))
+        assert served.curves.link == curve  # links are not kernels the tables measured
+        assert (served.compute, served.memory) == pytest.approx((0.63, 0.56))
+    assert apply_stack(load_hardware("h100-sxm"), stack).efficiency.curves.gemm == curve
 
 
 def test_an_interval_is_the_band_times_the_value():
