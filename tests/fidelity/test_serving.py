@@ -439,8 +439,9 @@ def test_a_search_runs_each_rate_for_the_benchmark_duration(rate, dataset, reque
 def test_the_search_finds_a_rate_the_server_sustains(monkeypatch):
     """NVIDIA's v4.1 8xH200 Llama-2-70B Server run: at the rate the search finds, the requests
     completed over the steady window keep up with the offered rate. A search whose runs last 8,000
-    requests (80 s here) accepts a rate the server cannot hold: its 7,168 sequence slots take in
-    every request, each lives 40 s, so no p99 crosses its limit before the run ends."""
+    requests (about 60 s here) accepts a rate the server cannot hold, and fails the same check: its
+    7,168 sequence slots take in every request, each lives tens of seconds, so no p99 crosses its
+    limit before the run ends."""
     rows = _mlperf_rows()
     run = "closed/NVIDIA/results/H200-SXM-141GBx8_TRT/llama2-70b-99/"
     row = rows[(rows["source_id"] == "MLPERF-INF-v4.1") & rows["source_path"].str.startswith(run)]
@@ -454,7 +455,7 @@ def test_the_search_finds_a_rate_the_server_sustains(monkeypatch):
     assert sustained(serving.simulate(plan)) > 0.97
     monkeypatch.setattr(serving, "SEARCH_SECONDS", 0.0)
     monkeypatch.setattr(serving, "SEARCH_MIN_REQUESTS", 8000)
-    assert sustained(serving.simulate(dataclasses.replace(plan, requests=0))) < 0.9
+    assert sustained(serving.simulate(dataclasses.replace(plan, requests=0))) < 0.97
 
 
 def test_a_fit_reads_a_searched_run_at_its_submitted_rate_for_the_benchmarks_duration():
