@@ -125,7 +125,8 @@ def write_profile(stack: str, result: dict, sources: tuple[str, ...]) -> StackPr
         ),
     )
     dumped = fitted.model_dump(mode="json", exclude_defaults=False)
-    fields = ("efficiency", "device_curves", "scale_up_latency_s", "scale_up_algorithm", "uncertainty")
+    fields = ("efficiency", "device_curves", "other_vendors", "scale_up_latency_s", "scale_up_algorithm")
+    fields = (*fields, "uncertainty")
     for key in (*fields, "fitted_on"):
         data[key] = dumped[key]
     data["efficiency"]["source"] = (
