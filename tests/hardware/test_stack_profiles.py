@@ -126,6 +126,14 @@ def test_a_part_of_another_vendor_takes_the_curves_at_the_stacks_fraction_for_ot
     assert apply_stack(load_hardware("h100-sxm"), stack).efficiency.curves.gemm == curve
 
 
+def test_profiles_fitted_on_rows_of_other_vendors_parts_ship_their_fraction():
+    """`typical` and `vllm` own AMD and TPU rows, so their files carry a fitted fraction below 1 (a
+    writer that dropped the field would ship 1); TensorRT-LLM runs on NVIDIA GPUs only."""
+    assert 0 < load_stack("typical").other_vendors < 1
+    assert 0 < load_stack("vllm").other_vendors < 1
+    assert load_stack("trtllm").other_vendors == 1.0
+
+
 def test_an_interval_is_the_band_times_the_value():
     """lo 0.8 and hi 1.5 of measured / predicted put 2 s at [1.6 s, 3.0 s]; a regime without a band
     falls back to the metric's band over all regimes."""
