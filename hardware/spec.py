@@ -117,12 +117,15 @@ class PeakFlops(Frozen):
     vector: FlopsPerS | None = Field(default=None, gt=0)
     source: str = ""
 
-    def for_dtype(self, dtype: str) -> float:
-        """The rate a GEMM with weights of `dtype` runs at: its own unit if the device has one (MXFP4
-        on the fp4 unit), else bf16 (weight-only quantisation dequantises into bf16 math)."""
+    def unit_for(self, dtype: str) -> str:
+        """The unit a GEMM with weights of `dtype` runs on: its own if the device has one (MXFP4 on
+        the fp4 unit), else bf16 (weight-only quantisation dequantises into bf16 math)."""
         unit = "fp4" if dtype == "mxfp4" else dtype
-        rate = getattr(self, unit, None) if unit in ("fp8", "int8", "fp4") else None
-        return rate if rate is not None else self.bf16
+        return unit if unit in ("fp8", "int8", "fp4") and getattr(self, unit) is not None else "bf16"
+
+    def for_dtype(self, dtype: str) -> float:
+        """The rate a GEMM with weights of `dtype` runs at, on `unit_for(dtype)`."""
+        return getattr(self, self.unit_for(dtype))
 
 
 # The most knots a Curve may have: the cost kernels store each curve inline in a fixed-width row,
@@ -163,13 +166,15 @@ class Curve(Frozen):
 class Curves(Frozen):
     """Optional size-dependent efficiencies; a leg without a curve uses the scalar efficiency.
 
-    gemm / gemm_fp8: compute leg of weight GEMMs (projections, FFN, experts, LM head) at the bf16 or
-    the fp8/int8 peak; attention: compute leg of attention (FLOPs grow with sequence length x batch);
-    memory: memory leg of every non-attention operator (weights, activations); attention_memory:
-    memory leg of attention (KV reads); link: bytes a device sends per collective."""
+    gemm / gemm_fp8 / gemm_fp4: compute leg of weight GEMMs (projections, FFN, experts, LM head) at
+    the bf16, the fp8/int8 or the fp4 peak (a device without a `gemm_fp4` curve uses `gemm_fp8`'s);
+    attention: compute leg of attention (FLOPs grow with sequence length x batch); memory: memory
+    leg of every non-attention operator (weights, activations); attention_memory: memory leg of
+    attention (KV reads); link: bytes a device sends per collective."""
 
     gemm: Curve | None = None
     gemm_fp8: Curve | None = None
+    gemm_fp4: Curve | None = None
     attention: Curve | None = None
     memory: Curve | None = None
     attention_memory: Curve | None = None

@@ -66,7 +66,7 @@ def parts_of(vendor: str) -> Parts:
     return "any" if vendor.strip().lower() in ("", "nvidia") else "non-nvidia"
 
 
-KERNEL_CURVES = ("gemm", "gemm_fp8", "attention", "memory", "attention_memory")
+KERNEL_CURVES = ("gemm", "gemm_fp8", "gemm_fp4", "attention", "memory", "attention_memory")
 
 
 def derated(efficiency: Efficiency, fraction: float) -> Efficiency:

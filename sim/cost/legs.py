@@ -68,7 +68,10 @@ def kernel_legs(
         return KernelLegs(np.inf, None, *_leg(bw_link, eff.link, cv.link), 0.0, 0.0, power[1])
     if kind == "gemm":
         peak = hw.peak_flops.for_dtype(dtype)
-        curve = cv.gemm_fp8 if peak != hw.peak_flops.bf16 else cv.gemm
+        unit = hw.peak_flops.unit_for(dtype)
+        curve = cv.gemm if unit == "bf16" else cv.gemm_fp8
+        if unit == "fp4" and cv.gemm_fp4 is not None:
+            curve = cv.gemm_fp4
         return KernelLegs(
             *_leg(peak, eff.compute, curve), *_leg(bw, eff.memory, cv.memory), eff.op_overhead_s, *power
         )

@@ -5,7 +5,8 @@ bytes, by the same formulas the cost model uses). Their ratio is the fraction of
 reached. Gather those fractions per leg and kind of kernel, against the work per call, and you have an
 efficiency curve (`hardware.spec.Curve`):
 
-- `gemm` / `gemm_fp8`: compute-bound GEMMs, efficiency vs FLOPs per call (bf16 / fp8 peak);
+- `gemm` / `gemm_fp8` / `gemm_fp4`: compute-bound GEMMs, efficiency vs FLOPs per call (bf16 / fp8 /
+  fp4 peak);
 - `memory`: memory-bound GEMMs (weight streaming at small batch) and device copies, vs bytes per call;
 - `attention`: compute-bound attention (prefill), vs FLOPs per call: grows with sequence length x batch;
 - `attention_memory`: memory-bound attention (decode, KV reads), vs bytes per call;
@@ -192,11 +193,10 @@ def fit(df: pd.DataFrame, hw: Accelerator, sources: tuple[str, ...] = ()) -> Acc
     bw = hw.main_tier.bandwidth_bytes_per_s
     link = hw.link()
     kind, f, b = work["kind"].to_numpy(), work["flops"].to_numpy(), work["bytes"].to_numpy()
-    peak = np.where(
-        work["dtype"].to_numpy() == "bf16", peak_bf16, [hw.peak_flops.for_dtype(d) for d in work["dtype"]]
-    )
+    units = work["dtype"].map(hw.peak_flops.unit_for).to_numpy()
+    peak = np.array([getattr(hw.peak_flops, u) for u in units], dtype=float)
     compute_bound = f / peak >= b / bw
-    fp8 = peak != peak_bf16
+    fp8, fp4 = ~np.isin(units, ("bf16", "fp4")), units == "fp4"
     label = ", ".join(sources) or "measured kernels"
 
     def curve(sel, work_size, rate):
@@ -208,8 +208,9 @@ def fit(df: pd.DataFrame, hw: Accelerator, sources: tuple[str, ...] = ()) -> Acc
         )
 
     curves = Curves(
-        gemm=curve((kind == "gemm") & compute_bound & ~fp8, f, peak),
+        gemm=curve((kind == "gemm") & compute_bound & (units == "bf16"), f, peak),
         gemm_fp8=curve((kind == "gemm") & compute_bound & fp8, f, peak),
+        gemm_fp4=curve((kind == "gemm") & compute_bound & fp4, f, peak),
         attention=curve((kind == "attention") & compute_bound, f, peak_bf16),
         memory=curve(((kind == "gemm") & ~compute_bound) | (kind == "memory"), b, bw),
         attention_memory=curve((kind == "attention") & ~compute_bound, b, bw),

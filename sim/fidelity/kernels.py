@@ -84,7 +84,8 @@ def read_kernels(path: str | Path) -> pd.DataFrame:
 
 def aiconfigurator_kernels(system_dir: str | Path, framework: str = "trtllm") -> pd.DataFrame:
     """aiconfigurator's measured kernels for one system (`.../data/h100_sxm`) as a kernel table: GEMMs
-    (bf16, fp8), full-attention context and generation attention in bf16, NCCL all-reduce (half).
+    (bf16, fp8, and nvfp4 as fp4 where the system measured it), full-attention context and
+    generation attention in bf16, NCCL all-reduce (half).
     Latencies there are milliseconds, message sizes elements."""
     root = Path(system_dir)
 
@@ -100,11 +101,12 @@ def aiconfigurator_kernels(system_dir: str | Path, framework: str = "trtllm") ->
 
     device = root.name
     g = table("gemm", "gemm_perf")
-    g = g[g.gemm_dtype.isin(["bfloat16", "fp8"])]
+    dtypes = {"bfloat16": "bf16", "fp8": "fp8", "nvfp4": "fp4"}
+    g = g[g.gemm_dtype.isin(list(dtypes))]
     gemm = pd.DataFrame(
         {
             "op": "gemm",
-            "dtype": g.gemm_dtype.map({"bfloat16": "bf16", "fp8": "fp8"}),
+            "dtype": g.gemm_dtype.map(dtypes),
             "m": g.m,
             "n": g.n,
             "k": g.k,
