@@ -190,3 +190,46 @@ def test_calibrate_cli_reads_an_nccl_table(tmp_path):
     assert r.exit_code == 0, r.output
     link = yaml.safe_load(out.read_text())["efficiency"]["curves"]["link"]
     assert np.allclose(link["efficiency"], 0.5, rtol=1e-6)
+
+
+def test_fp4_gemms_get_their_own_curve():
+    """On a part with an fp4 unit, fp4 GEMMs are fitted apart from fp8 ones (NVFP4 GEMMs reach a
+    smaller fraction of their peak), and each recovers the curve that generated it."""
+    hw = load_hardware("b200")
+    curves = Curves(
+        gemm=Curve(size=(1e9, 1e13), efficiency=(0.3, 0.7)),
+        gemm_fp8=Curve(size=(1e9, 1e13), efficiency=(0.25, 0.6)),
+        gemm_fp4=Curve(size=(1e9, 1e13), efficiency=(0.15, 0.4)),
+        memory=Curve(size=(1e5, 1e10), efficiency=(0.2, 0.8)),
+    )
+    truth = hw.model_copy(update={"efficiency": hw.efficiency.model_copy(update={"curves": curves})})
+    gemms = synthetic_table().query("op == 'gemm'")
+    table = pd.concat([gemms.assign(dtype=d) for d in ("bf16", "fp8", "fp4")], ignore_index=True)
+    table["time_s"] = cal.predict_kernels(table, truth)
+    fitted = cal.fit(table, hw, ("synthetic",)).efficiency.curves
+    assert fitted.gemm_fp4.efficiency[-1] == pytest.approx(0.4, abs=0.04)
+    assert fitted.gemm_fp8.efficiency[-1] == pytest.approx(0.6, abs=0.06)
+    assert fitted.gemm.efficiency[-1] == pytest.approx(0.7, abs=0.07)
+
+
+def test_fp4_on_a_part_without_an_fp4_unit_is_a_bf16_gemm():
+    """An H100 has no fp4 unit: fp4 weights are dequantised into bf16 math, at the bf16 peak and
+    on the bf16 curve, so its kernels join the bf16 fit and no fp4 curve is made."""
+    hw = load_hardware("h100-sxm")
+    assert hw.peak_flops.unit_for("fp4") == "bf16" and hw.peak_flops.for_dtype("fp4") == hw.peak_flops.bf16
+    gemms = synthetic_table().query("op == 'gemm'").assign(dtype="fp4")
+    gemms["time_s"] = cal.predict_kernels(gemms, hw)
+    assert cal.fit(gemms, hw, ("synthetic",)).efficiency.curves.gemm_fp4 is None
+
+
+def test_published_b200_nvfp4_gemms_reach_less_of_their_peak_than_fp8():
+    """aiconfigurator's B200 tables (shipped, benchmarks/data/public/aiconfigurator): NVFP4 GEMMs of
+    10^12 to 10^13 FLOPs (prefill-sized) reach a smaller fraction of the fp4 peak (vLLM's: 0.44-0.49)
+    than fp8 GEMMs of the fp8 peak (0.52-0.57)."""
+    table = kernel_tables.aiconfigurator_kernels(PROFILES / "public" / "aiconfigurator" / "b200_sxm", "vllm")
+    assert set(table.query("op == 'gemm'")["dtype"]) == {"bf16", "fp8", "fp4"}
+    curves = cal.fit(table, load_hardware("b200"), ("b200",)).efficiency.curves
+    for size in (1e12, 1e13):
+        fp4 = np.interp(np.log10(size), np.log10(curves.gemm_fp4.size), curves.gemm_fp4.efficiency)
+        fp8 = np.interp(np.log10(size), np.log10(curves.gemm_fp8.size), curves.gemm_fp8.efficiency)
+        assert fp4 < 0.9 * fp8, size

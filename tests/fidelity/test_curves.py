@@ -11,6 +11,7 @@ from hardware import load_hardware
 from hardware.spec import Curve, Curves
 from sim.cost import _kernels as K
 from sim.cost import _reference as R
+from sim.cost.legs import kernel_legs
 from sim.cost.ops import build_ops
 from sim.cost.optable import curve_columns
 from sim.cost.parallelism import Parallelism
@@ -101,3 +102,28 @@ def test_curve_rejects_bad_knots():
         Curve(size=(10.0, 5.0), efficiency=(0.1, 0.2))
     with pytest.raises(ValidationError, match=r"in \(0, 1\]"):
         Curve(size=(1.0, 5.0), efficiency=(0.1, 1.2))
+
+
+def test_gemm_legs_take_the_curve_of_the_unit_they_run_on():
+    """bf16 GEMMs take `gemm`, fp8 `gemm_fp8`, fp4 `gemm_fp4` at the fp4 peak where the part has an
+    fp4 unit and a curve for it, else `gemm_fp8`'s; fp4 weights on a part without an fp4 unit
+    (H100) run as bf16."""
+    b200 = with_curves(load_hardware("b200"))
+    fp4 = Curve(size=(1e6, 1e12), efficiency=(0.03, 0.45))
+    fp4_b200 = b200.model_copy(
+        update={
+            "efficiency": b200.efficiency.model_copy(
+                update={"curves": b200.efficiency.curves.model_copy(update={"gemm_fp4": fp4})}
+            )
+        }
+    )
+    curves, peaks = b200.efficiency.curves, b200.peak_flops
+    assert kernel_legs(b200, "gemm", "bf16").curve_f == curves.gemm
+    assert kernel_legs(b200, "gemm", "fp8").curve_f == curves.gemm_fp8
+    assert kernel_legs(b200, "gemm", "fp4").curve_f == curves.gemm_fp8
+    legs = kernel_legs(fp4_b200, "gemm", "fp4")
+    assert legs.curve_f == fp4 and legs.rate_f == peaks.fp4 == 2 * peaks.fp8
+    assert kernel_legs(fp4_b200, "gemm", "mxfp4").curve_f == fp4
+    h100 = with_curves(load_hardware("h100-sxm"))
+    legs = kernel_legs(h100, "gemm", "fp4")
+    assert legs.curve_f == h100.efficiency.curves.gemm and legs.rate_f == h100.peak_flops.bf16
