@@ -8,8 +8,9 @@
    attention kernels). The same for the B200 and GB200 on their own tables (`device_curves`).
 2. Knobs per stack, every GPU pooled (`sim.fidelity.stacks`), on two folds of the end-to-end rows it
    owns: the TensorRT-LLM v0.9/v0.17 tables, splitwise-sim and the public serving benchmarks
-   (benchmarks/data/public/serving_measurements.csv). Fold 1's knobs ship; fold 2's held-out rows
-   give the 80% bands; fold 1's held-out rows measure error and band coverage.
+   (benchmarks/data/public/serving_measurements.csv). Fold 1's knobs ship; its held-out rows
+   measure error and give the 80% bands, whose coverage is measured run by run (each run against
+   the band read from the others).
 3. Writes hardware/stacks/<stack>.yaml (fitted fields only; the hand-written ones are kept) and
    docs/stacks.md.
 """
@@ -103,11 +104,13 @@ def run_stack(stack: str, rows: pd.DataFrame, base: StackProfile, offline: bool)
     one = out[1]
     presets = st.ratios(st.predict(one["held_rows"], None, MODELS), rows)
     roofline = st.predict(one["held_rows"], load_stack("roofline"), MODELS)
-    return {**out, "presets": presets, "roofline": roofline, "bands": st.bands(out[2]["held"])}
+    held = out[1]["held"]
+    covered = st.covered_leaving_out_runs(held, rows, out[1]["profile"])
+    return {**out, "presets": presets, "roofline": roofline, "bands": st.bands(held), "covered": covered}
 
 
 def write_profile(stack: str, result: dict, sources: tuple[str, ...]) -> StackProfile:
-    """hardware/stacks/<stack>.yaml with fold 1's knobs, fold 2's bands and where they came from; the
+    """hardware/stacks/<stack>.yaml with fold 1's knobs and bands and where they came from; the
     hand-written fields of the file are kept."""
     path = STACK_DIR / f"{stack}.yaml"
     data = yaml.safe_load(path.read_text())
@@ -121,7 +124,7 @@ def write_profile(stack: str, result: dict, sources: tuple[str, ...]) -> StackPr
             fit_rows=len(one["fit"].fitted_ids),
             scored_rows=len(one["held"]),
             split="sim.fidelity.stacks.held_out: fold 1 fits, the other half is scored; "
-            "bands from fold 2's held-out rows",
+            "bands from the same held-out rows",
         ),
     )
     dumped = fitted.model_dump(mode="json", exclude_defaults=False)
@@ -147,8 +150,9 @@ def _cell(part: pd.DataFrame) -> str:
     return f"{e.median():.1f} / {e.quantile(0.9):.1f} ({len(part)})"
 
 
-def _coverage(part: pd.DataFrame, profile: StackProfile) -> str:
-    inside = st.covered(part, profile).dropna()
+def _coverage(part: pd.DataFrame, covered: pd.Series) -> str:
+    """The share of `part` (held-out rows) inside the band read without their run (`covered`)."""
+    inside = covered.loc[part.index].dropna()
     return "" if inside.empty else f"{inside.mean():.0%} of {len(inside)}"
 
 
@@ -170,7 +174,7 @@ def headline(results: dict, profiles: dict, rows: pd.DataFrame) -> pd.DataFrame:
                     "profile, held out": _cell(part),
                     "median signed %": f"{part['error_pct'].median():+.1f}",
                     "80% band": _band(profiles[stack], group, regime),
-                    "band coverage": _coverage(part, profiles[stack]),
+                    "band coverage": _coverage(part, r["covered"]),
                 }
             )
     return pd.DataFrame(out)
@@ -181,7 +185,7 @@ def _band(profile: StackProfile, group: str, regime: str) -> str:
     return "" if b is None else f"{b.lo:.2f}-{b.hi:.2f} x ({b.regime}, {b.rows} rows)"
 
 
-def serving_scores(results: dict, profiles: dict) -> pd.DataFrame:
+def serving_scores(results: dict) -> pd.DataFrame:
     """Held-out serving-benchmark rows only: the issue's targets, per profile and metric group."""
     out = []
     for stack in PROFILES:
@@ -198,7 +202,7 @@ def serving_scores(results: dict, profiles: dict) -> pd.DataFrame:
                     "median / p90 abs error %": _cell(part),
                     "target (median)": f"<= {target:.0f}%" if target else "",
                     "met": ("met" if median <= target else "**missed**") if target else "",
-                    "band coverage": _coverage(part, profiles[stack]),
+                    "band coverage": _coverage(part, results[stack]["covered"]),
                 }
             )
     return pd.DataFrame(out)
@@ -269,8 +273,8 @@ def knob_table(results: dict) -> pd.DataFrame:
 
 
 def non_nvidia_bands(results: dict, profiles: dict) -> pd.DataFrame:
-    """Per profile, the bands read from held-out rows on other vendors' parts (fold 2), and the share
-    of fold 1's held-out rows on such parts that each band applies to inside it."""
+    """Per profile, the bands read from held-out rows on other vendors' parts, and the share of those
+    rows inside the band read without their run."""
     out = []
     for stack in PROFILES:
         profile, held = profiles[stack], results[stack][1]["held"]
@@ -279,8 +283,7 @@ def non_nvidia_bands(results: dict, profiles: dict) -> pd.DataFrame:
         for b in profile.uncertainty:
             if b.parts != "non-nvidia":
                 continue
-            inside = st.covered(held[[a == b for a in applies]], profile).dropna()
-            share = f"{inside.mean():.0%} of {len(inside)}" if len(inside) else ""
+            share = _coverage(held[[a == b for a in applies]], results[stack]["covered"])
             out.append(
                 {
                     "profile": stack,
@@ -288,17 +291,18 @@ def non_nvidia_bands(results: dict, profiles: dict) -> pd.DataFrame:
                     "regime": b.regime,
                     "80% band": f"{b.lo:.2f}-{b.hi:.2f} x ({b.rows} rows)",
                     "median abs error % (band rows)": f"{b.median_abs_error_pct:.1f}",
-                    "coverage (fold 1 held out)": share,
+                    "coverage (run left out)": share,
                 }
             )
     return pd.DataFrame(out)
 
 
-def coverage_line(results: dict, profiles: dict) -> str:
-    """Per profile: the share of all its held-out rows (fold 1) inside the shipped 80% band."""
+def coverage_line(results: dict) -> str:
+    """Per profile: the share of all its held-out rows (fold 1) inside the 80% band read without
+    their run."""
     parts = []
     for stack in PROFILES:
-        inside = st.covered(results[stack][1]["held"], profiles[stack]).dropna()
+        inside = results[stack]["covered"].dropna()
         parts.append(f"{stack} {inside.mean():.0%} of {len(inside)}" if len(inside) else f"{stack} no band")
     return "; ".join(parts)
 
@@ -324,12 +328,12 @@ def render(results: dict, profiles: dict, rows: pd.DataFrame, seconds: float) ->
     long, other = regime_rows(results, rows)
     template = (ROOT / "benchmarks" / "stacks_template.md").read_text(encoding="utf-8")
     return template.format(
-        serving=md_table(serving_scores(results, profiles)),
+        serving=md_table(serving_scores(results)),
         by_source=md_table(serving_by_source(results)),
         headline=md_table(headline(results, profiles, rows)),
         knobs=md_table(knob_table(results)),
         roofline=faster_than_roofline(results, rows),
-        coverage=coverage_line(results, profiles),
+        coverage=coverage_line(results),
         long_count=len(long),
         long=md_table(long) if len(long) else "(none predicted)",
         other_count=len(other),

@@ -16,9 +16,11 @@ workload; for a static or offline row its workload shape, as `overheads.split_by
 in sorted order alternate between the halves, the first to the fit. `fold` 1 fits on that half and
 scores the other; `fold` 2 swaps them. A profile ships with fold 1's knobs, so its reported error is
 measured on rows its own fit never read, and with the 80% bands (`hardware.stacks.Band`) read off
-fold 2's held-out rows (rows fold 1 fitted on, scored by a fit that never read them): the band's
-coverage, measured on fold 1's held-out rows, is then a test on rows neither the band nor the knobs
-were taken from.
+the same held-out rows: the errors of the very knobs it ships, on rows they never read (split
+conformal prediction). Fold 2's knobs are another model, whose errors centre elsewhere (its step
+overhead may be three times fold 1's), so its rows would describe a band for a profile nobody
+ships. The band's coverage is measured run by run (`covered_leaving_out_runs`): each run's rows
+against the band read from every other run's, so no row is scored by a band that read it.
 """
 
 from __future__ import annotations
@@ -278,6 +280,25 @@ def bands(held: pd.DataFrame) -> tuple[Band, ...]:
                     )
                 )
     return tuple(out)
+
+
+def runs(rows: pd.DataFrame) -> pd.Series:
+    """Per row, the run it was measured in: its source, GPU and `RUN_COLUMNS` (a serving benchmark's
+    load and workload; a static row's workload shape), as one string."""
+    return rows[["source_id", "gpu", *RUN_COLUMNS]].astype(str).agg("|".join, axis=1)
+
+
+def covered_leaving_out_runs(held: pd.DataFrame, rows: pd.DataFrame, profile: StackProfile) -> pd.Series:
+    """Per scored row of `held` (`ratios`; `rows` the measurement rows they came from): whether its
+    ratio lies in the band `bands` reads from the rows of every other run of `held`, NaN where
+    those give none. This is the coverage a new run sees of the band `bands(held)` ships; rows of
+    one run (mean, median, p99 of one benchmark) share its errors, so they leave together."""
+    run = held["row_id"].map(dict(zip(rows["row_id"], runs(rows), strict=True)))
+    inside = pd.Series(np.nan, index=held.index, dtype=float)
+    for idx in held.groupby(run, sort=True).groups.values():
+        others = profile.model_copy(update={"uncertainty": bands(held.drop(index=idx))})
+        inside[idx] = covered(held.loc[idx], others)
+    return inside
 
 
 def covered(held: pd.DataFrame, profile: StackProfile) -> pd.Series:

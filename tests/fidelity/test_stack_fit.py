@@ -174,3 +174,26 @@ def test_latencies_of_a_searched_run_are_not_compared_with_the_roofline_but_its_
     )
     assert st.roofline_comparable(rows).tolist() == [False, True, True, True]
     assert st.roofline_comparable(rows.drop(columns="ttft_p99_limit_ms")).tolist() == [True] * 4
+
+
+def test_coverage_judges_each_run_by_the_band_read_from_the_other_runs():
+    """Ten runs with one TPOT row each at ratios 1..10, and a second row (ratio 0.5) in the run at
+    10. Left out, the run at r (1..9) meets the band of the other ten rows, the smallest to the
+    largest (n = 10: j = 1, k = 10), 0.5-10, and lies inside. The run at 10 leaves with both its
+    rows: the band of 1..9 (n = 9: j = 1, k = 9) holds neither, where a band that had read the
+    0.5 row would have held it. So 9 of 11."""
+    base = {c: "" for c in val.MEASUREMENT_COLUMNS}
+    measured = [
+        {**base, "row_id": f"r{i}", "source_id": "S", "gpu": "H100-SXM", "qps": str(i), "metric": "tpot"}
+        for i in range(1, 11)
+    ]
+    measured.append({**measured[-1], "row_id": "r10b", "metric": "itl"})
+    data = pd.DataFrame(measured)
+    held = pd.DataFrame(
+        {"row_id": data["row_id"], "gpu": "H100-SXM", "group": "tpot", "regime": "serving",
+         "ratio": [*np.arange(1.0, 11.0), 0.5], "error_pct": 0.0}
+    )
+    profile = StackProfile(name="t", description="", scale_up_latency_s=0.0, scale_up_algorithm="ring")
+    inside = st.covered_leaving_out_runs(held, data, profile)
+    assert inside.tolist() == [1.0] * 9 + [0.0, 0.0]
+    assert st.runs(data).nunique() == 10
