@@ -26,6 +26,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _ctrl_c_reaches_it() -> None:
+    """Ctrl+C at its default in the server, as a terminal starts it: a test run started in the
+    background of a non-interactive shell (`cmd &`) inherits SIGINT ignored, and Python then keeps
+    ignoring it, so the development server would never stop."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture
 def start_server():
     """`start_server(*options)` serves the dashboard in a process group of its own and returns
@@ -41,6 +48,7 @@ def start_server():
             text=True,
             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
             start_new_session=True,
+            preexec_fn=_ctrl_c_reaches_it,
         )
         started.append(process)
         folder = Path(process.stdout.readline().rsplit(" ", 1)[-1].strip())
