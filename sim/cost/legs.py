@@ -67,8 +67,8 @@ def kernel_legs(
         bw_link = link.bandwidth_bytes_per_s * eff.collective
         return KernelLegs(np.inf, None, *_leg(bw_link, eff.link, cv.link), 0.0, 0.0, power[1])
     if kind == "gemm":
-        peak = hw.peak_flops.for_dtype(dtype)
         unit = hw.peak_flops.unit_for(dtype)
+        peak = getattr(hw.peak_flops, unit)
         curve = cv.gemm if unit == "bf16" else cv.gemm_fp8
         if unit == "fp4" and cv.gemm_fp4 is not None:
             curve = cv.gemm_fp4
