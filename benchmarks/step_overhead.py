@@ -53,7 +53,8 @@ def main() -> None:
         fitted = with_overheads(calibrated, knobs)
         print(
             f"{gpu}: fitted on {len(train)} TPOT rows at TP 2/4: step overhead "
-            f"{knobs.step_overhead_s * 1e3:.2f} ms, tree all-reduce hop latency "
+            f"{knobs.step_overhead_s * 1e3:.2f} ms (+ {knobs.seq_overhead_s * 1e6:.1f} us per sequence), "
+            "tree all-reduce hop latency "
             f"{knobs.hop_latency_s * 1e6:.1f} us, all-reduces at {knobs.collective:.2f} of the link's "
             "bandwidth"
         )

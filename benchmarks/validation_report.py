@@ -97,6 +97,7 @@ def _knobs(folds: dict[str, dict]) -> pd.DataFrame:
                     "fold": fold,
                     "fit rows": fit.rows,
                     "step overhead ms": f"{k.step_overhead_s * 1e3:.2f}",
+                    "per sequence us": f"{k.seq_overhead_s * 1e6:.1f}",
                     "tree all-reduce hop us": hop,
                     "grouped expert GEMMs (x dense speed)": f"{k.moe_gemm:.2f}",
                     "all-reduce (x measured link bandwidth)": f"{k.collective:.2f}",

@@ -195,7 +195,11 @@ class Calibration(Frozen):
 class Efficiency(Frozen):
     """Measured fractions of peak a real kernel reaches; 1.0 means the datasheet roofline.
     `op_overhead_s` is paid per kernel call, `step_overhead_s` once per engine step (the serving
-    framework's scheduling, sampling and launch gaps, which no kernel measurement sees). `moe_gemm` is
+    framework's scheduling, sampling and launch gaps, which no kernel measurement sees) and
+    `seq_overhead_s` once per sequence a step runs (the framework's per-request work around the
+    kernels: preparing its inputs and block tables, sampling and detokenising its token, streaming
+    it out; vLLM 0.6's performance update, blog.vllm.ai/2024/09/05/perf-update.html, measured the
+    GPU of a Llama-3-8B server on one H100 busy only 38% of the time for such CPU work). `moe_gemm` is
     the fraction of a dense GEMM's speed that a stack's grouped expert GEMMs reach on the same work
     (few tokens per expert, routing and token permutation); it divides both legs of the expert GEMMs.
     `collective` is the fraction of the link's kernel-measured bandwidth (`link` or its curve) that a
@@ -208,6 +212,7 @@ class Efficiency(Frozen):
     link: float = Field(default=1.0, gt=0, le=1)
     op_overhead_s: Seconds = Field(default=0.0, ge=0)
     step_overhead_s: Seconds = Field(default=0.0, ge=0)
+    seq_overhead_s: Seconds = Field(default=0.0, ge=0)
     moe_gemm: float = Field(default=1.0, gt=0, le=1)
     collective: float = Field(default=1.0, gt=0, le=1)
     curves: Curves = Curves()

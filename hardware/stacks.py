@@ -10,7 +10,8 @@ schema (`hardware.spec.Efficiency`):
   to a device with other peaks), and the fixed overhead per kernel call; in `device_curves`, the
   same measured on particular devices, which a device of that name takes instead; and
   `other_vendors`, the fraction of those efficiencies the stack reaches on other vendors' parts;
-- the stack's per-step overhead (scheduling, sampling, launch gaps), the fraction of the link's
+- the stack's overhead per step (scheduling, launch gaps) and per sequence a step runs (inputs,
+  sampling, detokenising and streaming each request's token), the fraction of the link's
   benchmarked bandwidth its all-reduces reach, the speed of its grouped expert GEMMs against a dense
   GEMM, and its all-reduce latency per hop and algorithm on the scale-up link;
 - what the stack supports, which public data it was fitted on and how the fit was split;
@@ -20,8 +21,8 @@ schema (`hardware.spec.Efficiency`):
 
 `apply_stack` puts a profile on a device. The rule: a device whose efficiencies were measured
 (`efficiency.calibration`, which `ctxsim calibrate` sets and profiles never carry) keeps its measured
-curves and scalars and takes only the stack's overheads (per step, all-reduce bandwidth fraction,
-grouped GEMMs); any other device (a datasheet preset) takes the whole efficiency block. Either way
+curves and scalars and takes only the stack's overheads (per step and sequence, all-reduce bandwidth
+fraction, grouped GEMMs); any other device (a datasheet preset) takes the whole efficiency block. Either way
 the scale-up link takes the stack's latency per hop and algorithm. A stack replaces the fields it
 owns and never multiplies, and the device records the stack's name: applying the stack a device
 already carries changes nothing (a scenario written out and read back is not stacked twice), and a
@@ -210,7 +211,7 @@ def apply_stack(hw: Accelerator, stack: StackProfile | None) -> Accelerator:
     if stack is None or hw.efficiency.stack == stack.name or hw.kind not in stack.kinds:
         return hw
     if hw.efficiency.calibration is not None and stack.keep_measured_curves:
-        own = ("step_overhead_s", "moe_gemm", "collective")
+        own = ("step_overhead_s", "seq_overhead_s", "moe_gemm", "collective")
         efficiency = hw.efficiency.model_copy(
             update={**{k: getattr(stack.efficiency, k) for k in own}, "stack": stack.name}
         )

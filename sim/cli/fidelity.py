@@ -221,7 +221,8 @@ def _print_step_fit(step_fit) -> None:
     knobs = step_fit.knobs
     err.print(
         f"framework overheads from {step_fit.fitted_rows} step rows: {knobs.step_overhead_s * 1e3:.3g} ms "
-        f"per step, {knobs.hop_latency_s * 1e6:.3g} us per tree all-reduce hop, grouped expert GEMMs at "
+        f"per step and {knobs.seq_overhead_s * 1e6:.3g} us per sequence, "
+        f"{knobs.hop_latency_s * 1e6:.3g} us per tree all-reduce hop, grouped expert GEMMs at "
         f"{knobs.moe_gemm:.2f} of dense speed, all-reduces at {knobs.collective:.2f} of the link's "
         "measured bandwidth",
         highlight=False,

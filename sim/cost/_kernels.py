@@ -24,14 +24,15 @@ N_FEATURES = 12
 # per-operator row of the `ops` array: rate_f, rate_b, overhead_s, count, is_link, kernel calls the
 # operator stands for, then two curves (compute leg, memory leg), each [knots, log10 sizes..., values...],
 # then the share of the device's dynamic power (TDP - idle) a fully active compute leg and a fully
-# active memory leg draw
+# active memory leg draw, then the overhead paid per sequence of the batch (on top of overhead_s)
 RATE_F, RATE_B, OVERHEAD, COUNT, IS_LINK, CALLS = range(6)
 CURVE_WIDTH = 1 + 2 * MAX_CURVE_KNOTS
 CURVE_F = 6
 CURVE_B = CURVE_F + CURVE_WIDTH
 POWER_C = CURVE_B + CURVE_WIDTH
 POWER_M = POWER_C + 1
-N_OP_COLS = POWER_M + 1
+SEQ_OVERHEAD = POWER_M + 1
+N_OP_COLS = SEQ_OVERHEAD + 1
 # accumulator slots: seconds of the step in all, compute-bound, memory-bound and on links, and active
 # seconds (each operator's time weighted by the share of dynamic power it draws, at most its time)
 N_ACC = 5
@@ -92,15 +93,16 @@ def curve_at(ops, o, start, size):
 
 
 @numba.njit(cache=True, inline="always")
-def op_seconds(ops, o, f, b):
-    """Operator o's time for f FLOPs and b bytes (all its instances), the accumulator slot it counts
+def op_seconds(ops, o, f, b, seqs):
+    """Operator o's time for f FLOPs and b bytes (all its instances) in a batch of `seqs` sequences
+    (its fixed overhead is overhead_s + seqs x the per-sequence overhead), the accumulator slot it counts
     in (LINK, COMPUTE or MEMORY, or TOTAL for an operator with no work at all: a fixed per-step
     overhead counts in the total only), and its active seconds: min(time, power_c x compute leg +
     power_m x memory leg), so the dynamic power it draws never passes the TDP."""
     calls = ops[o, CALLS]
     rate_f = ops[o, RATE_F] * curve_at(ops, o, CURVE_F, f / calls)
     rate_b = ops[o, RATE_B] * curve_at(ops, o, CURVE_B, b / calls)
-    t, c, m = op_time(f, b, rate_f, rate_b, ops[o, OVERHEAD])
+    t, c, m = op_time(f, b, rate_f, rate_b, ops[o, OVERHEAD] + seqs * ops[o, SEQ_OVERHEAD])
     active = min(t, ops[o, POWER_C] * c + ops[o, POWER_M] * m) * ops[o, COUNT]
     t *= ops[o, COUNT]
     if ops[o, IS_LINK] > 0:
@@ -123,7 +125,7 @@ def ops_time(x, flops_coef, bytes_coef, ops, acc):
         for k in range(N_FEATURES):
             f += flops_coef[o, k] * x[k]
             b += bytes_coef[o, k] * x[k]
-        t, slot, active = op_seconds(ops, o, f, b)
+        t, slot, active = op_seconds(ops, o, f, b, x[SEQS])
         total += t
         acc[ACTIVE] += active
         if slot != TOTAL:
@@ -207,7 +209,7 @@ def decode_span(ctx, window, moe_ratio, spill_from, flops_coef, bytes_coef, ops,
         step = 0.0
         for o in range(n_ops):
             f = f0[o] + k * df[o] + xw * wf[o] + xs * sf[o]
-            dt, slot, active = op_seconds(ops, o, f, b0[o] + k * db[o] + xw * wb[o] + xs * sb[o])
+            dt, slot, active = op_seconds(ops, o, f, b0[o] + k * db[o] + xw * wb[o] + xs * sb[o], seqs)
             step += dt
             split[ACTIVE] += active
             if slot != TOTAL:

@@ -13,6 +13,7 @@ CURVE_F = 6
 CURVE_B = CURVE_F + 1 + 2 * MAX_CURVE_KNOTS
 POWER_C = CURVE_B + 1 + 2 * MAX_CURVE_KNOTS
 POWER_M = POWER_C + 1
+SEQ_OVERHEAD = POWER_M + 1
 
 
 def curve_at(row, start, size):
@@ -66,7 +67,7 @@ def step_time(new, ctx, sampled, window, moe_ratio, spill_from, flops_coef, byte
         b = sum(a * b for a, b in zip(b_row, x, strict=True))
         rate_f *= curve_at(row, CURVE_F, f / calls)
         rate_b *= curve_at(row, CURVE_B, b / calls)
-        t, c, m = op_time(f, b, rate_f, rate_b, overhead)
+        t, c, m = op_time(f, b, rate_f, rate_b, overhead + len(new) * row[SEQ_OVERHEAD])
         acc[4] += min(t, row[POWER_C] * c + row[POWER_M] * m) * count
         t *= count
         acc[0] += t

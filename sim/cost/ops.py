@@ -442,8 +442,10 @@ def emit_pp_send(bld: OpBuilder, c: Placement) -> None:
 
 
 def emit_step_overhead(bld: OpBuilder, c: Placement) -> None:
-    """Framework time every step pays whatever its size: scheduling, sampling, launch gaps."""
-    bld.add("step_overhead", 1, overhead_only(c.hw.efficiency.step_overhead_s))
+    """Framework time every step pays whatever its size (scheduling, sampling, launch gaps), and once
+    more per sequence it runs (inputs, sampling, detokenising and streaming each request's token)."""
+    eff = c.hw.efficiency
+    bld.add("step_overhead", 1, overhead_only(eff.step_overhead_s), per_seq_s=eff.seq_overhead_s)
 
 
 def build_ops(
@@ -466,7 +468,7 @@ def build_ops(
         fold_ring_exchange(bld, c)
     if par.pp > 1:
         emit_pp_send(bld, c)
-    if hw.efficiency.step_overhead_s > 0:
+    if hw.efficiency.step_overhead_s > 0 or hw.efficiency.seq_overhead_s > 0:
         emit_step_overhead(bld, c)
     window = model.window.size if model.window else (model.sparse.topk if model.sparse else 0)
     spill_from = plan.share(par.engines).spill_from_tokens

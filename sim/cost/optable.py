@@ -1,8 +1,8 @@
 """The operator table: one row per operator of a step, in the layout the kernels in
 sim/cost/_kernels.py read (FLOP and byte coefficients over the batch features, then rates, overhead,
-count, link flag, calls, two inline efficiency curves and the shares of dynamic power each leg
-draws). `OpBuilder` appends rows; `build_ops` in sim/cost/ops.py fills it for a model, `FixedCost`
-with a single constant row."""
+count, link flag, calls, two inline efficiency curves, the shares of dynamic power each leg draws
+and the overhead per sequence of the batch). `OpBuilder` appends rows; `build_ops` in sim/cost/ops.py
+fills it for a model, `FixedCost` with a single constant row."""
 
 from __future__ import annotations
 
@@ -65,10 +65,12 @@ class OpBuilder:
         nbytes: dict | None = None,
         link: bool = False,
         calls: float = 1.0,
+        per_seq_s: float = 0.0,
     ) -> None:
         """An operator run `count` times per step at the rates and curves of `legs`, paying
-        `legs.overhead_s` each time; `flops` and `nbytes` map batch features to coefficients, `link`
-        marks communication and `calls` is how many kernels the operator's work is split over."""
+        `legs.overhead_s` and `per_seq_s` per sequence of the batch each time; `flops` and `nbytes`
+        map batch features to coefficients, `link` marks communication and `calls` is how many
+        kernels the operator's work is split over."""
         f, b = np.zeros(K.N_FEATURES), np.zeros(K.N_FEATURES)
         for idx, v in (flops or {}).items():
             f[idx] += v
@@ -78,9 +80,9 @@ class OpBuilder:
         self.f.append(f)
         self.b.append(b)
         head = [legs.rate_f, legs.rate_b, legs.overhead_s, float(count), 1.0 if link else 0.0, float(calls)]
-        power = [legs.power_c, legs.power_m]
+        tail = [legs.power_c, legs.power_m, per_seq_s]
         self.ops.append(
-            np.concatenate([head, curve_columns(legs.curve_f), curve_columns(legs.curve_b), power])
+            np.concatenate([head, curve_columns(legs.curve_f), curve_columns(legs.curve_b), tail])
         )
 
     def add_kernel(

@@ -128,7 +128,8 @@ class CostModel:
         flops, nbytes = flops_one * count, bytes_one * count
         compute_s = flops / (t.ops[:, K.RATE_F] * eff_f)
         memory_s = nbytes / (t.ops[:, K.RATE_B] * eff_b)
-        time_s = np.maximum(compute_s, memory_s) + t.ops[:, K.OVERHEAD] * count
+        overhead_s = t.ops[:, K.OVERHEAD] + t.ops[:, K.SEQ_OVERHEAD] * x[K.SEQS]
+        time_s = np.maximum(compute_s, memory_s) + overhead_s * count
         active_s = np.minimum(time_s, t.ops[:, K.POWER_C] * compute_s + t.ops[:, K.POWER_M] * memory_s)
         link = t.ops[:, K.IS_LINK] > 0
         idle = (compute_s == 0) & (memory_s == 0)

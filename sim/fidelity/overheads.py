@@ -1,10 +1,13 @@
 """Framework overheads of a serving stack: the time end-to-end runs show and kernel benchmarks cannot.
 
 Kernel calibration (`sim.fidelity.calibrate`) fits how fast each kernel runs when called back to back. A
-serving stack (one framework version on one GPU) adds time around its kernels, described by five
+serving stack (one framework version on one GPU) adds time around its kernels, described by six
 knobs, each of which can only make a prediction slower:
 
-- `efficiency.step_overhead_s`: paid once per engine step (scheduling, sampling, launch gaps);
+- `efficiency.step_overhead_s`: paid once per engine step (scheduling, launch gaps);
+- `efficiency.seq_overhead_s`: paid once per sequence an engine step runs (its inputs, sampling,
+  detokenising and streaming its token): time that grows with the batch, which a large batch on a
+  busy server pays and a kernel benchmark never sees;
 - the scale-up link's per-hop `latency_s` with a tree all-reduce (2 ceil(log2 tp) hops per
   all-reduce, two all-reduces a layer): collective latency that grows with log2 tp;
 - `efficiency.moe_gemm` (<= 1): the fraction of a dense GEMM's speed that the stack's grouped expert
@@ -17,7 +20,8 @@ knobs, each of which can only make a prediction slower:
   (`hardware.stacks.derated`), whose kernels no table measured.
 
 `fit_overheads` fits them on measured rows in `sim.fidelity.validate`'s format. Every row's predicted time
-is linear in (step overhead, hop latency, 1 / moe_gemm - 1, 1 / collective - 1): a step's time is
+is linear in (step overhead, hop latency, 1 / moe_gemm - 1, 1 / collective - 1, sequence overhead):
+a step's time is
 its operators' times plus the overheads, and an offline run (all requests at t=0, fixed lengths) is
 scheduled by token and KV budgets, never by step times, so its makespan is a sum of steps. The slope
 of each row in each knob is read off the model itself (one probe prediction per knob the row depends
@@ -62,14 +66,16 @@ WORKLOAD = ("input_len", "output_len", "batch_size")
 class Overheads:
     """One stack's framework knobs: seconds per engine step, seconds per tree all-reduce hop (None
     keeps the link's own latency and algorithm), the grouped expert GEMMs' fraction of dense GEMM
-    speed, the stack's collectives' fraction of the link's measured bandwidth, and the fraction of
-    its kernels' efficiencies it reaches on other vendors' parts than NVIDIA's."""
+    speed, the stack's collectives' fraction of the link's measured bandwidth, the fraction of its
+    kernels' efficiencies it reaches on other vendors' parts than NVIDIA's, and seconds per sequence
+    of each engine step."""
 
     step_overhead_s: float = 0.0
     hop_latency_s: float | None = None
     moe_gemm: float = 1.0
     collective: float = 1.0
     other_vendors: float = 1.0
+    seq_overhead_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -82,11 +88,19 @@ class StackFit:
     faster_than_roofline: tuple[str, ...] = ()
 
 
-PROBE = Overheads(step_overhead_s=1e-3, hop_latency_s=1e-5, moe_gemm=0.5, collective=0.5, other_vendors=0.5)
+PROBE = Overheads(
+    step_overhead_s=1e-3,
+    hop_latency_s=1e-5,
+    moe_gemm=0.5,
+    collective=0.5,
+    other_vendors=0.5,
+    seq_overhead_s=1e-5,
+)
 
 
 def with_overheads(hw: Accelerator, knobs: Overheads) -> Accelerator:
-    """`hw` with `knobs`: the per-step overhead, the grouped-GEMM and collective fractions, on a part
+    """`hw` with `knobs`: the per-step and per-sequence overheads, the grouped-GEMM and collective
+    fractions, on a part
     of another vendor than NVIDIA its kernels at `knobs.other_vendors` of their efficiencies, and
     (unless the hop latency is None) tree all-reduces of `knobs.hop_latency_s` per hop on its
     scale-up link."""
@@ -94,6 +108,7 @@ def with_overheads(hw: Accelerator, knobs: Overheads) -> Accelerator:
         hw = hw.model_copy(update={"efficiency": derated(hw.efficiency, knobs.other_vendors)})
     data = hw.model_dump()
     data["efficiency"]["step_overhead_s"] = knobs.step_overhead_s
+    data["efficiency"]["seq_overhead_s"] = knobs.seq_overhead_s
     data["efficiency"]["moe_gemm"] = knobs.moe_gemm
     data["efficiency"]["collective"] = knobs.collective
     if data.get("scale_up") and knobs.hop_latency_s is not None:
@@ -131,7 +146,7 @@ def _seconds(row, model: ModelArch, hw: Accelerator, engine: bool, runs: dict) -
 
 def _nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """argmin |a x - b| over x >= 0, by least squares on every subset of the columns that vary (the
-    optimum is the unconstrained solution on its own non-zero columns; there are at most five)."""
+    optimum is the unconstrained solution on its own non-zero columns; there are at most six)."""
     best, best_res = np.zeros(a.shape[1]), float(np.sum(b**2))
     live = [j for j in range(a.shape[1]) if np.any(a[:, j])]
     for n in range(1, len(live) + 1):
@@ -153,6 +168,7 @@ def _probes(hw: Accelerator) -> tuple[Accelerator, ...]:
         with_overheads(hw, Overheads(hop_latency_s=0.0, moe_gemm=PROBE.moe_gemm)),
         with_overheads(hw, Overheads(hop_latency_s=0.0, collective=PROBE.collective)),
         with_overheads(hw, Overheads(hop_latency_s=0.0, other_vendors=PROBE.other_vendors)),
+        with_overheads(hw, Overheads(hop_latency_s=0.0, seq_overhead_s=PROBE.seq_overhead_s)),
     )
 
 
@@ -182,6 +198,7 @@ def fit_overheads(
         1 / PROBE.moe_gemm - 1,
         1 / PROBE.collective - 1,
         1 / PROBE.other_vendors - 1,
+        PROBE.seq_overhead_s,
     )
     runs: dict = {}
     y, base, slopes = [], [], []
@@ -196,7 +213,7 @@ def fit_overheads(
         zero, *knobbed = probes[id(device)]
         b = _seconds(row, model, zero, engine, runs)
         tp = int(float(row.tp or 1)) > 1
-        uses = (True, tp, model.moe is not None, tp, parts_of(device.vendor) == "non-nvidia")
+        uses = (True, tp, model.moe is not None, tp, parts_of(device.vendor) == "non-nvidia", True)
         slopes.append(
             [
                 (_seconds(row, model, probe, engine, runs) - b) / step if use else 0.0
@@ -206,10 +223,10 @@ def fit_overheads(
         y.append(_as_time(row, float(row.value)))
         base.append(b)
     y, base, slopes = np.array(y), np.array(base), np.array(slopes)
-    step_s, hop_s, moe_x, coll_x, vendor_x = _nnls(slopes / y[:, None], (y - base) / y)
+    step_s, hop_s, moe_x, coll_x, vendor_x, seq_s = _nnls(slopes / y[:, None], (y - base) / y)
     hop = float(hop_s) if slopes[:, 1].any() else None
     fraction = (float(1.0 / (1.0 + x)) for x in (moe_x, coll_x, vendor_x))
-    return Overheads(float(step_s), hop, *fraction)
+    return Overheads(float(step_s), hop, *fraction, float(seq_s))
 
 
 def split_by_workload(rows: pd.DataFrame, every: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:

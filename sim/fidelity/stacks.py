@@ -114,7 +114,7 @@ def with_curves(
     """A profile of `name` carrying `efficiency`'s curves, scalars and op overhead, and those of
     `devices` (kernel calibrations on other devices, by hardware name) as its `device_curves`, and
     no knobs yet: what the knobs are fitted on top of."""
-    eff = efficiency.model_copy(update={"calibration": None, "step_overhead_s": 0.0})
+    eff = efficiency.model_copy(update={"calibration": None, "step_overhead_s": 0.0, "seq_overhead_s": 0.0})
     measured = {
         device: DeviceCurves(
             compute=e.compute,
@@ -205,6 +205,7 @@ def with_knobs(curves: StackProfile, knobs: ovh.Overheads, **fields) -> StackPro
     eff = curves.efficiency.model_copy(
         update={
             "step_overhead_s": knobs.step_overhead_s,
+            "seq_overhead_s": knobs.seq_overhead_s,
             "moe_gemm": knobs.moe_gemm,
             "collective": knobs.collective,
         }

@@ -47,6 +47,7 @@ def _measured(hw):
         link=0.9,
         op_overhead_s=4e-6,
         step_overhead_s=1.5e-3,
+        seq_overhead_s=20e-6,
         moe_gemm=0.6,
         collective=0.7,
         curves=Curves(

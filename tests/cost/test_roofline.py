@@ -187,6 +187,22 @@ def test_step_overhead_is_paid_once_per_step_and_bound_by_nothing(llama8b):
     assert row.bound == "overhead" and row.time_s == pytest.approx(0.005)
 
 
+def test_sequence_overhead_is_paid_per_sequence_of_the_step_and_bound_by_nothing(llama8b):
+    """20 us per sequence: a step of one sequence pays 20 us, of 64 decoding sequences 1.28 ms, in
+    single steps and in a span of decode steps alike."""
+    base = ideal()
+    slow = Accelerator.model_validate(
+        {**base.model_dump(), "efficiency": {**base.efficiency.model_dump(), "seq_overhead_s": 20e-6}}
+    )
+    fast, slowed = RooflineCost(llama8b, base), RooflineCost(llama8b, slow)
+    for new, ctx, extra in (([1], [1000], 20e-6), ([8192], [0], 20e-6), ([1] * 64, [4000] * 64, 1.28e-3)):
+        a, b = fast.step(new, ctx, len(new)), slowed.step(new, ctx, len(new))
+        assert b.total_s == pytest.approx(a.total_s + extra, rel=1e-12)
+        assert (b.compute_bound_s, b.memory_bound_s) == pytest.approx((a.compute_bound_s, a.memory_bound_s))
+    row = slowed.breakdown([1] * 64, [4000] * 64, 64).set_index("op").loc["step_overhead"]
+    assert row.bound == "overhead" and row.time_s == pytest.approx(1.28e-3)
+
+
 def test_moe_gemm_slows_the_expert_gemms_only():
     """At half of dense speed the grouped expert GEMMs take exactly twice as long; nothing else moves."""
     mixtral = load_model("mixtral-8x7b")
