@@ -189,6 +189,17 @@ def test_fit_recovers_all_three_knobs_from_throughput_and_latency_rows():
     assert knobs.collective == pytest.approx(1.0, abs=1e-6)
 
 
+def test_fit_tells_the_overhead_per_sequence_from_the_one_per_step():
+    """The same rows generated with 1.5 ms per step and 30 us per sequence of a step as well: rows at
+    batch 1, 8, 16 and 64 separate the two (a batch of 64 pays 1.5 + 1.92 ms a step, one request
+    1.53 ms), and the fit gives back all four numbers."""
+    truth = with_overheads(load_hardware("h100-sxm"), Overheads(1.5e-3, 8e-6, 0.7, seq_overhead_s=30e-6))
+    rows, models = synthetic(STATIC, lambda r: truth)
+    knobs = fit_overheads(rows, models, load_hardware("h100-sxm"))
+    assert (knobs.step_overhead_s, knobs.seq_overhead_s) == pytest.approx((1.5e-3, 30e-6), rel=1e-6)
+    assert (knobs.hop_latency_s, knobs.moe_gemm) == pytest.approx((8e-6, 0.7), rel=1e-6)
+
+
 def test_fit_recovers_the_fraction_other_vendors_parts_reach_jointly_with_the_step_overhead():
     """The same single-GPU rows on an H100 and on an MI300X, generated with 1 ms per step on both and
     the MI300X's kernels at 0.6 of the curves' efficiencies, fit back to both numbers, each row on

@@ -75,11 +75,14 @@ def test_a_device_carrying_one_stack_served_with_another_is_as_if_it_never_carri
 
 def test_a_calibrated_device_keeps_its_curves_and_takes_the_stack_overheads():
     calibrated = load_hardware(CALIBRATED)
-    stack = load_stack("vllm")
+    vllm = load_stack("vllm")
+    per_seq = vllm.efficiency.model_copy(update={"seq_overhead_s": 25e-6})
+    stack = vllm.model_copy(update={"efficiency": per_seq})
     served = apply_stack(calibrated, stack)
     assert served.efficiency.curves == calibrated.efficiency.curves
     assert served.efficiency.calibration == calibrated.efficiency.calibration
     assert served.efficiency.step_overhead_s == stack.efficiency.step_overhead_s
+    assert served.efficiency.seq_overhead_s == 25e-6
     assert served.efficiency.collective == stack.efficiency.collective
     assert served.scale_up.latency_s == stack.scale_up_latency_s
     assert apply_stack(served, stack) == served
