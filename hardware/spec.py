@@ -198,8 +198,9 @@ class Efficiency(Frozen):
     framework's scheduling, sampling and launch gaps, which no kernel measurement sees) and
     `seq_overhead_s` once per sequence a step runs (the framework's per-request work around the
     kernels: preparing its inputs and block tables, sampling and detokenising its token, streaming
-    it out; vLLM 0.6's performance update, blog.vllm.ai/2024/09/05/perf-update.html, measured the
-    GPU of a Llama-3-8B server on one H100 busy only 38% of the time for such CPU work). `moe_gemm` is
+    it out: profiling vLLM 0.5 serving Llama 3 8B on one H100, its team found the HTTP API server
+    taking 33% of the execution time and scheduling and input preparation 29%,
+    blog.vllm.ai/2024/09/05/perf-update.html). `moe_gemm` is
     the fraction of a dense GEMM's speed that a stack's grouped expert GEMMs reach on the same work
     (few tokens per expert, routing and token permutation); it divides both legs of the expert GEMMs.
     `collective` is the fraction of the link's kernel-measured bandwidth (`link` or its curve) that a

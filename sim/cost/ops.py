@@ -442,8 +442,8 @@ def emit_pp_send(bld: OpBuilder, c: Placement) -> None:
 
 
 def emit_step_overhead(bld: OpBuilder, c: Placement) -> None:
-    """Framework time every step pays whatever its size (scheduling, sampling, launch gaps), and once
-    more per sequence it runs (inputs, sampling, detokenising and streaming each request's token)."""
+    """Framework time every step pays whatever its size (scheduling, launch gaps), and once more per
+    sequence it runs (inputs, sampling, detokenising and streaming each request's token)."""
     eff = c.hw.efficiency
     bld.add("step_overhead", 1, overhead_only(eff.step_overhead_s), per_seq_s=eff.seq_overhead_s)
 
