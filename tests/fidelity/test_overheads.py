@@ -1,6 +1,6 @@
-"""Framework knobs of a serving stack (step overhead, tree hop latency, grouped expert GEMM speed,
-achieved all-reduce bandwidth), fitted from end-to-end rows, and the split that keeps scored rows out
-of the fit."""
+"""Framework knobs of a serving stack (overhead per step and per sequence, tree hop latency, grouped
+expert GEMM speed, achieved all-reduce bandwidth), fitted from end-to-end rows, and the split that
+keeps scored rows out of the fit."""
 
 import itertools
 from dataclasses import astuple
