@@ -22,6 +22,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import pandas as pd
@@ -33,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from validation_report import md_table  # noqa: E402
 
 from hardware import load_hardware  # noqa: E402
-from hardware.stacks import STACK_DIR, FittedOn, StackProfile, load_stack, parts_of  # noqa: E402
+from hardware.stacks import STACK_DIR, Band, FittedOn, Metric, StackProfile, load_stack, parts_of  # noqa: E402
 from sim.fidelity import calibrate as cal  # noqa: E402
 from sim.fidelity import kernels as kernel_tables  # noqa: E402
 from sim.fidelity import stacks as st  # noqa: E402
@@ -100,14 +101,24 @@ def run_stack(stack: str, rows: pd.DataFrame, base: StackProfile, offline: bool)
         fit = st.fit_knobs(fit_rows, base, MODELS)
         profile = st.with_knobs(base, fit.knobs)
         held = st.ratios(st.predict(held_rows, profile, MODELS), rows)
-        out[number] = {"fit": fit, "profile": profile, "held": held, "held_rows": held_rows}
+        out[number] = {"fit": fit, "profile": profile, "held": held}
+        out[number].update(held_rows=held_rows, fit_rows=fit_rows)
         print(f"{stack} fold {number}: {len(fit.fitted_ids)} fit rows, {len(held)} scored", file=sys.stderr)
     one = out[1]
     presets = st.ratios(st.predict(one["held_rows"], None, MODELS), rows)
     roofline = st.predict(one["held_rows"], load_stack("roofline"), MODELS)
     held = out[1]["held"]
-    covered = st.covered_leaving_out_runs(held, rows, out[1]["profile"])
-    return {**out, "presets": presets, "roofline": roofline, "bands": st.bands(held), "covered": covered}
+    pool = None
+    if {b.metric for b in st.own_bands(held)} != set(get_args(Metric)):
+        # too few held-out rows of its own for some metric: its bands there come from every stack's,
+        # less those its own fit read (a source's runs alternate between halves over all its rows)
+        everyone = rows if offline else rows[rows["metric"] != "output_token_throughput"]
+        pooled = st.fold(everyone, 1)[1]
+        pooled = pooled[~pooled["row_id"].isin(one["fit_rows"]["row_id"])]
+        pool = st.ratios(st.predict(pooled, one["profile"], MODELS), rows)
+    covered = st.covered_leaving_out_runs(held, rows, one["profile"], pool)
+    bands = st.bands(held, pool)
+    return {**out, "presets": presets, "roofline": roofline, "bands": bands, "covered": covered}
 
 
 def write_profile(stack: str, result: dict, sources: tuple[str, ...]) -> StackProfile:
@@ -183,7 +194,14 @@ def headline(results: dict, profiles: dict, rows: pd.DataFrame) -> pd.DataFrame:
 
 def _band(profile: StackProfile, group: str, regime: str) -> str:
     b = profile.band(group, regime)
-    return "" if b is None else f"{b.lo:.2f}-{b.hi:.2f} x ({b.regime}, {b.rows} rows)"
+    return "" if b is None else _band_text(b, b.regime)
+
+
+def _band_text(b: Band, *where: str) -> str:
+    """A band's edges and what it was read from: "1.10-2.19 x (serving, 40 rows)", with "of every
+    stack" for a band read from every stack's rows (`Band.rows_of`)."""
+    whose = " of every stack" if b.rows_of == "every stack" else ""
+    return f"{b.lo:.2f}-{b.hi:.2f} x ({', '.join((*where, f'{b.rows} rows{whose}'))})"
 
 
 def serving_scores(results: dict) -> pd.DataFrame:
@@ -291,7 +309,7 @@ def non_nvidia_bands(results: dict, profiles: dict) -> pd.DataFrame:
                     "profile": stack,
                     "group": b.metric,
                     "regime": b.regime,
-                    "80% band": f"{b.lo:.2f}-{b.hi:.2f} x ({b.rows} rows)",
+                    "80% band": _band_text(b),
                     "median abs error % (band rows)": f"{b.median_abs_error_pct:.1f}",
                     "coverage (run left out)": share,
                 }

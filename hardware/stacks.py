@@ -58,6 +58,7 @@ Metric = Literal["ttft", "tpot", "e2e", "throughput"]
 Kind = Literal["gpu", "tpu", "lpu", "other"]
 Regime = Literal["prefill", "decode", "serving", "all"]
 Parts = Literal["any", "non-nvidia"]
+RowsOf = Literal["this stack", "every stack"]
 """Which devices a band was read from: every held-out row, or the rows on parts of other vendors
 than NVIDIA, whose kernels no profile measured (its curves carry over from NVIDIA GPUs)."""
 
@@ -102,11 +103,14 @@ class Supports(Frozen):
 class Band(Frozen):
     """The spread of measured / predicted for one metric family in one regime, over held-out rows:
     `lo` and `hi` the edges of its 80% prediction interval, `rows` how many rows they were read from, and the
-    median absolute error (%) of those rows."""
+    median absolute error (%) of those rows. `rows_of` says whose rows: the profile's own stack's, or,
+    for a metric its own stack has too few held-out rows of, every stack's (the profile's predictions of
+    them: wider, since it carries the differences between stacks as error too)."""
 
     metric: Metric
     regime: Regime
     parts: Parts = "any"
+    rows_of: RowsOf = "this stack"
     lo: float = Field(gt=0)
     hi: float = Field(gt=0)
     rows: int = Field(ge=1)

@@ -255,7 +255,20 @@ def vendors(gpus: pd.Series) -> pd.Series:
     return gpus.map(vendor)
 
 
-def bands(held: pd.DataFrame) -> tuple[Band, ...]:
+def bands(held: pd.DataFrame, pool: pd.DataFrame | None = None) -> tuple[Band, ...]:
+    """`own_bands(held)`, and for each metric group `held` gives no band of (too few rows), the bands
+    `pool` gives it: the same profile's ratios on every stack's held-out rows, marked
+    `rows_of="every stack"`. A profile fitted on few rows of its own (SGLang's) so still gives every
+    prediction an interval, read from rows its fit never read."""
+    own = own_bands(held)
+    if pool is None:
+        return own
+    have = {b.metric for b in own}
+    borrowed = [b for b in own_bands(pool) if b.metric not in have]
+    return (*own, *(b.model_copy(update={"rows_of": "every stack"}) for b in borrowed))
+
+
+def own_bands(held: pd.DataFrame) -> tuple[Band, ...]:
     """The 80% band of measured / predicted (`ratios`) per metric group, over all regimes and per
     regime, each read from at least `MIN_BAND_ROWS` rows: from every row (`parts` "any"), and again
     from the rows on other vendors' parts than NVIDIA's (`hardware.stacks.parts_of`), which a device
@@ -289,15 +302,19 @@ def runs(rows: pd.DataFrame) -> pd.Series:
     return rows[["source_id", "gpu", *RUN_COLUMNS]].astype(str).agg("|".join, axis=1)
 
 
-def covered_leaving_out_runs(held: pd.DataFrame, rows: pd.DataFrame, profile: StackProfile) -> pd.Series:
+def covered_leaving_out_runs(
+    held: pd.DataFrame, rows: pd.DataFrame, profile: StackProfile, pool: pd.DataFrame | None = None
+) -> pd.Series:
     """Per scored row of `held` (`ratios`; `rows` the measurement rows they came from): whether its
-    ratio lies in the band `bands` reads from the rows of every other run of `held`, NaN where
-    those give none. This is the coverage a new run sees of the band `bands(held)` ships; rows of
-    one run (mean, median, p99 of one benchmark) share its errors, so they leave together."""
+    ratio lies in the band `bands` reads from the rows of every other run of `held` (and of `pool`),
+    NaN where those give none. This is the coverage a new run sees of the band `bands(held, pool)`
+    ships; rows of one run (mean, median, p99 of one benchmark) share its errors, so they leave
+    together."""
     run = held["row_id"].map(dict(zip(rows["row_id"], runs(rows), strict=True)))
     inside = pd.Series(np.nan, index=held.index, dtype=float)
     for idx in held.groupby(run, sort=True).groups.values():
-        others = profile.model_copy(update={"uncertainty": bands(held.drop(index=idx))})
+        rest = None if pool is None else pool[~pool["row_id"].isin(held.loc[idx, "row_id"])]
+        others = profile.model_copy(update={"uncertainty": bands(held.drop(index=idx), rest)})
         inside[idx] = covered(held.loc[idx], others)
     return inside
 

@@ -197,3 +197,36 @@ def test_coverage_judges_each_run_by_the_band_read_from_the_other_runs():
     inside = st.covered_leaving_out_runs(held, data, profile)
     assert inside.tolist() == [1.0] * 9 + [0.0, 0.0]
     assert st.runs(data).nunique() == 10
+
+
+def test_a_metric_with_too_few_rows_of_its_own_reads_its_band_from_every_stacks_rows():
+    """A stack with ten held-out TPOT rows (ratios 1..10) and three TTFT rows keeps its own TPOT
+    band and takes its TTFT band from the pool (its profile's ratios on every stack's held-out
+    rows, here ten at 0.5..0.95), marked as read from every stack. Coverage leaves a run's rows out
+    of the pool too: the own TTFT row at 2.0, also in the pool, is judged by the band of the other
+    pool rows (0.5-0.95), which does not hold it."""
+    base = {c: "" for c in val.MEASUREMENT_COLUMNS}
+    own_rows = [
+        {**base, "row_id": f"t{i}", "source_id": "S", "gpu": "H100-SXM", "qps": str(i), "metric": "tpot"}
+        for i in range(1, 11)
+    ]
+    own_rows += [{**base, "row_id": f"f{i}", "source_id": "S", "gpu": "H100-SXM", "qps": f"f{i}",
+                  "metric": "ttft"} for i in range(3)]
+    data = pd.DataFrame(own_rows)
+    held = pd.DataFrame(
+        {"row_id": data["row_id"], "gpu": "H100-SXM", "group": [*["tpot"] * 10, *["ttft"] * 3],
+         "regime": "serving", "ratio": [*np.arange(1.0, 11.0), 2.0, 0.6, 0.7], "error_pct": 0.0}
+    )
+    others = pd.DataFrame(
+        {"row_id": [f"o{i}" for i in range(10)], "gpu": "H100-SXM", "group": "ttft", "regime": "serving",
+         "ratio": np.linspace(0.5, 0.95, 10), "error_pct": 0.0}
+    )
+    pool = pd.concat([others, held[held["group"] == "ttft"]], ignore_index=True)
+    found = {(b.metric, b.regime): b for b in st.bands(held, pool)}
+    assert found["tpot", "serving"].rows_of == "this stack" and found["tpot", "serving"].rows == 10
+    ttft = found["ttft", "serving"]
+    assert (ttft.rows_of, ttft.rows, ttft.hi) == ("every stack", 13, 2.0)
+    assert st.bands(held) == tuple(b for b in found.values() if b.metric == "tpot")
+    profile = StackProfile(name="t", description="", scale_up_latency_s=0.0, scale_up_algorithm="ring")
+    inside = st.covered_leaving_out_runs(held, data, profile, pool)
+    assert inside.tolist()[10:] == [0.0, 1.0, 1.0]
