@@ -184,3 +184,24 @@ def test_margin_judges_at_the_pessimistic_edge_of_the_band():
     assert strict.verdict(s) == Verdict.misses
     assert strict.headroom(s) == pytest.approx(1 - 1.5 / 1.2)
     assert parse_slo("ttft_p99=2s", margin=True).verdict(s) == Verdict.meets
+
+
+@pytest.mark.parametrize("stack", ["typical", "vllm", "sglang", "trtllm"])
+def test_every_shipped_gpu_stack_gives_every_estimate_an_interval(stack):
+    """Each latency and the throughput of an estimate on a GPU carries its stack's 80% interval, the
+    SGLang profile's too, whose own held-out rows are too few for any band and whose bands are read
+    from every stack's (`Band.rows_of`): the readout says so under the table."""
+    model, hw, par = load_model("llama-3.1-8b"), load_hardware("h100-sxm"), Parallelism(1)
+    e = estimate(model, hw, par, 1000, 101, 4, stack=load_stack(stack))
+    for lo, value, hi in (
+        (e.ttft_lo_s, e.ttft_s, e.ttft_hi_s),
+        (e.tpot_lo_s, e.tpot_s, e.tpot_hi_s),
+        (e.e2e_lo_s, e.e2e_s, e.e2e_hi_s),
+        (e.output_tokens_lo_per_s, e.output_tokens_per_s, e.output_tokens_hi_per_s),
+    ):
+        assert lo is not None and hi is not None and lo <= hi and lo < value * 10 and hi > value / 10
+    args = ["estimate", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--input", "1000"]
+    shown = runner.invoke(app, [*args, "--output", "101", "--stack", stack], env={"COLUMNS": "200"})
+    borrowed = any(b.rows_of == "every stack" for b in load_stack(stack).uncertainty)
+    assert ("every stack's for" in shown.stdout) == borrowed
+    assert borrowed == (stack == "sglang")

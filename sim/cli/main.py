@@ -40,6 +40,13 @@ def _time(s: float) -> str:
     return seconds(s, ms_places=3, s_places=3)
 
 
+def _borrowed(profile) -> str:
+    """', every stack's for ttft, e2e (too few of its own)' for a profile with bands read from every
+    stack's held-out rows (`hardware.stacks.Band.rows_of`), else nothing."""
+    metrics = sorted({b.metric for b in profile.uncertainty if b.rows_of == "every stack"}) if profile else []
+    return f", every stack's for {', '.join(metrics)} (too few of its own)" if metrics else ""
+
+
 def _band(lo: float | None, hi: float | None, fmt=_time) -> str:
     """' (lo-hi)' of a model-uncertainty interval, or nothing without one."""
     return "" if lo is None or hi is None else f" ({fmt(lo)}-{fmt(hi)})"
@@ -114,7 +121,8 @@ def estimate(
             arch = arch.model_copy(update={"rope_scaling": RopeScaling(factor=rope_factor)})
         hw = load_hardware(hardware)
         split = Parallelism(tp, pp, ep=ep, attention_dp=attention_dp, cp=cp)
-        result = run_estimate(arch, hw, split, input, output, batch, memory, load_stack(stack))
+        profile = load_stack(stack)
+        result = run_estimate(arch, hw, split, input, output, batch, memory, profile)
     except ValueError as exc:
         fail(str(exc))
     costs = _estimate_costs(result, hw, split.devices, cost)
@@ -126,7 +134,7 @@ def estimate(
         title=f"{r.model} on {split.devices} x {r.hardware} ({_split(r)}), "
         f"{r.batch} x {r.input_tokens:,} in / {r.output_tokens:,} out, stack {r.stack or 'none'}",
         show_header=False,
-        caption="[dim](lo-hi): the stack's 80% interval from held-out measurements[/]"
+        caption=f"[dim](lo-hi): the stack's 80% interval from held-out measurements{_borrowed(profile)}[/]"
         if r.ttft_lo_s is not None
         else None,
         caption_justify="left",
