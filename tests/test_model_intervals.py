@@ -3,8 +3,10 @@ summary and `plan --margin`, by hand-calculated cases."""
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from hardware import load_hardware
@@ -18,6 +20,7 @@ from sim.studies.verdict import Verdict, parse_slo
 from workloads import load_model
 
 runner = CliRunner()
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 WORKLOAD = {
     "arrivals": {"kind": "poisson", "rate_per_s": 4},
     "prompt_tokens": {"kind": "fixed", "tokens": 256},
@@ -203,5 +206,17 @@ def test_every_shipped_gpu_stack_gives_every_estimate_an_interval(stack):
     args = ["estimate", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--input", "1000"]
     shown = runner.invoke(app, [*args, "--output", "101", "--stack", stack], env={"COLUMNS": "200"})
     borrowed = any(b.rows_of == "every stack" for b in load_stack(stack).uncertainty)
-    assert ("every stack's for" in shown.stdout) == borrowed
+    assert ("every stack's (too few of its own)" in shown.stdout) == borrowed
     assert borrowed == (stack == "sglang")
+
+
+@pytest.mark.parametrize("stack", ["sglang", "vllm"])
+def test_a_run_readout_says_when_its_stacks_bands_are_read_from_every_stack(tmp_path, stack):
+    data = yaml.safe_load((EXAMPLES / "chat-h100.yaml").read_text())
+    data.update(stack=stack, stop={"requests": 300})
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data))
+    shown = runner.invoke(app, ["run", str(path), "-q"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    assert "stack's 80% band" in shown.stdout
+    assert ("every stack's (too few of its own)" in shown.stdout) == (stack == "sglang")

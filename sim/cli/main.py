@@ -41,10 +41,10 @@ def _time(s: float) -> str:
 
 
 def _borrowed(profile) -> str:
-    """', every stack's for ttft, e2e (too few of its own)' for a profile with bands read from every
-    stack's held-out rows (`hardware.stacks.Band.rows_of`), else nothing."""
-    metrics = sorted({b.metric for b in profile.uncertainty if b.rows_of == "every stack"}) if profile else []
-    return f", every stack's for {', '.join(metrics)} (too few of its own)" if metrics else ""
+    """'e2e, ttft' for a profile whose bands of those metrics are read from every stack's held-out
+    rows (`hardware.stacks.Band.rows_of`: it has too few of its own), else ''."""
+    metrics = {b.metric for b in profile.uncertainty if b.rows_of == "every stack"} if profile else set()
+    return ", ".join(sorted(metrics))
 
 
 def _band(lo: float | None, hi: float | None, fmt=_time) -> str:
@@ -130,11 +130,14 @@ def estimate(
         typer.echo(json.dumps({**result.to_dict(), **costs}))
         return
     r = result
+    borrowed = _borrowed(profile)
     table = Table(
         title=f"{r.model} on {split.devices} x {r.hardware} ({_split(r)}), "
         f"{r.batch} x {r.input_tokens:,} in / {r.output_tokens:,} out, stack {r.stack or 'none'}",
         show_header=False,
-        caption=f"[dim](lo-hi): the stack's 80% interval from held-out measurements{_borrowed(profile)}[/]"
+        caption="[dim](lo-hi): the stack's 80% interval from held-out measurements"
+        + (f"; for {borrowed}: every stack's (too few of its own)" if borrowed else "")
+        + "[/]"
         if r.ttft_lo_s is not None
         else None,
         caption_justify="left",
@@ -255,6 +258,7 @@ def _summary_table(sc, s: Summary, rejected: dict[str, int]) -> Table:
     caption."""
     from rich.markup import escape
 
+    from hardware.stacks import load_stack
     from sim.report.readout import (
         estimate,
         latency,
@@ -266,11 +270,14 @@ def _summary_table(sc, s: Summary, rejected: dict[str, int]) -> Table:
     )
 
     style = {"warning": "yellow", "info": "dim"}
+    caption = [f"[{style[n.level]}]{escape(n.text)}[/]" for n in notes(s)]
+    if model_band_rows(s) and (borrowed := _borrowed(load_stack(sc.stack))):
+        caption.append(f"[dim]stack's 80% bands of {borrowed}: every stack's (too few of its own)[/]")
     table = Table(
         title=f"{sc.name}: {sc.model.name} on {sc.replicas} x {sc.par.devices} x {sc.hardware.name}, "
         f"stack {sc.stack}",
         show_header=False,
-        caption="\n".join(f"[{style[n.level]}]{escape(n.text)}[/]" for n in notes(s)),
+        caption="\n".join(caption),
         caption_justify="left",
     )
     table.add_column(style="bold")
