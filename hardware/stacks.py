@@ -58,9 +58,10 @@ Metric = Literal["ttft", "tpot", "e2e", "throughput"]
 Kind = Literal["gpu", "tpu", "lpu", "other"]
 Regime = Literal["prefill", "decode", "serving", "all"]
 Parts = Literal["any", "non-nvidia"]
-RowsOf = Literal["this stack", "every stack"]
 """Which devices a band was read from: every held-out row, or the rows on parts of other vendors
 than NVIDIA, whose kernels no profile measured (its curves carry over from NVIDIA GPUs)."""
+RowsOf = Literal["this stack", "every stack"]
+"""Which stacks' held-out rows a band was read from (`Band.rows_of`)."""
 
 
 def parts_of(vendor: str) -> Parts:
