@@ -20,6 +20,7 @@ from sim.cost.parallelism import Parallelism
 from sim.cost.prefill import PrefillClock, prefill_s
 from sim.cost.roofline import ACC_ACTIVE, RooflineCost
 from sim.engine import metrics
+from sim.engine.batcher import Batcher
 from sim.engine.config import CacheConfig, ClusterConfig, Pool, SchedulerConfig
 from sim.engine.kvcache import KVLayout
 from sim.engine.recorder import REASONS
@@ -84,7 +85,8 @@ def scheduler_config(sched: Scheduler) -> SchedulerConfig:
 def cluster_config(
     scenario: Scenario, transfer_s_per_token: float, transfer_latency_s: float
 ) -> ClusterConfig:
-    """The router, the KV link between pools and closed-loop users, as the engine reads them."""
+    """The router, the KV link between pools, closed-loop users and the front-end batcher, as the
+    engine reads them."""
     arrivals = scenario.workload.arrivals
     return ClusterConfig(
         router=scenario.cluster.router,
@@ -93,6 +95,7 @@ def cluster_config(
         closed_loop=arrivals if isinstance(arrivals, ClosedLoop) else None,
         seed=scenario.seed,
         max_context_tokens=scenario.model.context_limit_tokens,
+        batcher=None if (b := scenario.cluster.batcher) is None else Batcher(b.window_s, b.max_requests),
     )
 
 

@@ -32,6 +32,7 @@ from sim.cost.memory import TierPlacement
 from sim.cost.parallelism import EXPERT_IMBALANCE, Parallelism
 from sim.engine.steady import INTERVAL_FIELDS
 from sim.limits import LimitError, check_numbers
+from workloads.arrivals import ClosedLoop
 from workloads.catalog import load_model
 from workloads.lengths import shortest
 from workloads.model import ModelArch
@@ -144,14 +145,26 @@ class Disaggregation(Frozen):
     link_latency_s: Seconds | None = Field(default=None, ge=0)
 
 
+class FrontBatcher(Frozen):
+    """A harness in front of the replicas that holds arrivals and sends them on in batches, each
+    batch to one replica (MLPerf harnesses' `--enable-batcher`): a batch leaves once `window_s`
+    has passed since the last one left, or `max_requests` are held. Latencies count from each
+    request's arrival, so the wait shows in TTFT."""
+
+    window_s: Seconds = Field(gt=0)
+    max_requests: int = Field(ge=1)
+
+
 class Cluster(Frozen):
     """Replicas behind a router. Give `replicas`, or `devices` (replicas = devices // (tp·pp)), or
-    `disaggregated` pools. `prefix_affinity` sends a request where most of its prefix is cached."""
+    `disaggregated` pools. `prefix_affinity` sends a request where most of its prefix is cached.
+    `batcher` holds open-loop arrivals in front of the router (`FrontBatcher`)."""
 
     replicas: int | None = Field(default=None, ge=1)
     devices: int | None = Field(default=None, ge=1)
     router: Literal["round_robin", "least_tokens", "prefix_affinity"] = "round_robin"
     disaggregated: Disaggregation | None = None
+    batcher: FrontBatcher | None = None
 
 
 class KVCacheSpec(Frozen):
@@ -368,6 +381,10 @@ class Scenario(Frozen):
                 raise ValueError(
                     "cluster.disaggregated.link_bandwidth_bytes_per_s: the hardware has no link to default to"
                 )
+        if self.cluster.batcher is not None and isinstance(self.workload.arrivals, ClosedLoop):
+            raise ValueError(
+                "cluster.batcher: holds open-loop arrivals; closed-loop users send theirs one by one"
+            )
         kv = self.kv_cache
         if kv.offload_tier is not None and kv.offload_tier not in [
             t.name for t in self.hardware.offload_tiers

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import simpy
 
+from sim.engine.batcher import dispatch
 from sim.engine.config import ClusterConfig, SchedulerConfig
 from sim.engine.context import RunContext
 from sim.engine.recorder import CONTEXT_LIMIT, KV_CAPACITY, PROMPT_TOO_LONG
@@ -82,20 +83,27 @@ class Cluster:
 
     def admit(self, r: int) -> None:
         """Route request r, arriving now, or reject it with a reason."""
+        if self.accepts(r):
+            self.enqueue(r, self.pick(r, r))
+
+    def accepts(self, r: int) -> bool:
+        """Whether request r can be served at all; if not, it is finished as rejected."""
         state, stats, sched = self.state, self.stats, self.sched
         stats.events += 1
+        reason = None
         if self.max_context_tokens is not None and self.work[r] > self.max_context_tokens:
-            state.rejected[r] = CONTEXT_LIMIT
+            reason = CONTEXT_LIMIT
+        elif self.fits_blocks[r] > self.capacity_blocks:
+            reason = KV_CAPACITY
+        elif not sched.chunked_prefill and self.prompt[r] > sched.max_num_batched_tokens:
+            reason = PROMPT_TOO_LONG
+        if reason is not None:
+            state.rejected[r] = reason
             self.done(1, (r,))
-            return
-        if self.fits_blocks[r] > self.capacity_blocks:
-            state.rejected[r] = KV_CAPACITY
-            self.done(1, (r,))
-            return
-        if not sched.chunked_prefill and self.prompt[r] > sched.max_num_batched_tokens:
-            state.rejected[r] = PROMPT_TOO_LONG
-            self.done(1, (r,))
-            return
+        return reason is None
+
+    def pick(self, r: int, counter: int) -> Replica:
+        """The front replica the router picks for request r, `counter` arrivals (or batches) in."""
         # round robin needs only the count of replicas, not their loads
         outstanding = (
             self.front if self.route is round_robin else [rep.outstanding_tokens for rep in self.front]
@@ -103,14 +111,19 @@ class Cluster:
         hits = (
             [rep.prefix_hits(r) for rep in self.front] if self.route is ROUTERS["prefix_affinity"] else None
         )
-        rep = self.front[self.route(outstanding, r, hits)]
-        stats.in_system += 1
+        return self.front[self.route(outstanding, counter, hits)]
+
+    def enqueue(self, r: int, rep: Replica) -> None:
+        self.stats.in_system += 1
         rep.enqueue(r)
         rep.record()
 
     def arrivals(self) -> None:
         """Open loop: requests arrive at their `arrival_s` (a chain of timeout callbacks, one
-        outstanding at a time)."""
+        outstanding at a time), or, behind a `batcher`, in batches at the times it sends them."""
+        if self.config.batcher is not None:
+            self.batches()
+            return
         env = self.env
         times = self.reqs.arrival_s.tolist()
         nxt = [0]  # the next request to arrive
@@ -128,6 +141,29 @@ class Cluster:
                 r += 1
 
         env.timeout(0).callbacks.append(arrive)
+
+    def batches(self) -> None:
+        """Open loop behind the `batcher`: each batch reaches the replica the router picks for it
+        (its first servable request decides; the batch's number is the round-robin counter) when
+        the batcher sends it. Latencies still count from each request's arrival."""
+        env = self.env
+        release, number = dispatch(self.reqs.arrival_s, self.config.batcher)
+        starts = [*np.flatnonzero(np.diff(number, prepend=-1)).tolist(), len(number)]
+
+        def send(b: int):
+            first, end = starts[b], starts[b + 1]
+            yield env.timeout(release[first] - env.now)
+            rep = None
+            for r in range(first, end):
+                if self.accepts(r):
+                    if rep is None:
+                        rep = self.pick(r, int(number[first]))
+                    self.enqueue(r, rep)
+            if b + 1 < len(starts) - 1:
+                env.process(send(b + 1))
+
+        if len(number):
+            env.process(send(0))
 
     def users(self, loop: ClosedLoop, rng: np.random.Generator) -> None:
         """Closed loop: each user sends the next request, waits for its answer, thinks, repeats.

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sim.cost.roofline import CostModel
+from sim.engine.batcher import Batcher
 from sim.engine.kvcache import KVLayout
 from workloads.arrivals import ClosedLoop
 
@@ -64,8 +65,9 @@ class CacheConfig:
 class ClusterConfig:
     """The replicas' surroundings: the `router`'s name, the KV link from prefill to decode replicas
     (seconds per token and latency), closed-loop users (think times drawn from `seed`) in place
-    of the requests' own arrival times, and the model's context limit: a request whose prompt plus
-    output exceeds `max_context_tokens` is rejected as `context_limit` (None: no limit)."""
+    of the requests' own arrival times, the model's context limit: a request whose prompt plus
+    output exceeds `max_context_tokens` is rejected as `context_limit` (None: no limit), and a
+    front-end `batcher` that holds open-loop arrivals and sends each batch to one replica."""
 
     router: str = "round_robin"
     transfer_s_per_token: float = 0.0
@@ -73,3 +75,4 @@ class ClusterConfig:
     closed_loop: ClosedLoop | None = None
     seed: int = 0
     max_context_tokens: int | None = None
+    batcher: Batcher | None = None

@@ -154,8 +154,18 @@ def dataset_file(row) -> Path | None:
 
 
 # The server's settings a row may state (empty: the scenario's default). `stream_interval` is the
-# tokens per streamed chunk (vLLM's `--num-scheduler-steps`, SGLang's `--stream-interval`).
-SERVER_COLUMNS = ("max_num_seqs", "max_num_batched_tokens", "chunked_prefill", "stream_interval")
+# tokens per streamed chunk (vLLM's `--num-scheduler-steps`, SGLang's `--stream-interval`). The
+# batcher columns describe a harness that holds arrivals and sends them to the replicas in batches
+# (`sim.engine.batcher`; AMD's MLPerf v4.1 `--enable-batcher`): its window in milliseconds and the
+# most requests a batch carries.
+BATCHER_COLUMNS = ("batcher_window_ms", "batcher_max_requests")
+SERVER_COLUMNS = (
+    "max_num_seqs",
+    "max_num_batched_tokens",
+    "chunked_prefill",
+    "stream_interval",
+    *BATCHER_COLUMNS,
+)
 # A benchmark's latency limits on the 99th percentiles (MLPerf Server and Interactive). A run that
 # states them is simulated as the benchmark's search for the highest rate within them
 # (`sim.fidelity.ratesearch`), not at the rate the submitter found.
@@ -185,10 +195,17 @@ _SWITCH = {"true": True, "on": True, "false": False, "off": False}
 
 def server_settings_error(row) -> str | None:
     """Why a row's server settings cannot be read (the column named), or None."""
-    for col in ("max_num_seqs", "max_num_batched_tokens", "stream_interval"):
-        text = str(getattr(row, col)).strip()
+    for col in ("max_num_seqs", "max_num_batched_tokens", "stream_interval", "batcher_max_requests"):
+        text = str(getattr(row, col, "")).strip()
         if text and not (_number(text) >= 1 and _number(text) == round(_number(text))):
             return f"{col} must be a whole number >= 1, got {text!r}"
+    batcher = [str(getattr(row, c, "")).strip() for c in BATCHER_COLUMNS]
+    if batcher[0] and not 0 < _number(batcher[0]) < math.inf:
+        return f"batcher_window_ms must be a positive number of milliseconds, got {batcher[0]!r}"
+    if any(batcher) and not all(batcher):
+        return f"{' and '.join(BATCHER_COLUMNS)} go together: give both or neither"
+    if any(batcher) and row.scenario != "poisson_rate":
+        return f"a batcher holds open-loop arrivals: poisson_rate rows only, not {row.scenario!r}"
     text = str(row.chunked_prefill).strip().lower()
     if text and text not in _SWITCH:
         return f"chunked_prefill must be true or false, got {row.chunked_prefill!r}"
@@ -242,6 +259,8 @@ class Run:
     `output_tokens` are then the dataset's means."""
     scheduler: tuple[tuple[str, object], ...] = ()
     stream_interval: int = 1
+    batcher: tuple[tuple[str, object], ...] = ()
+    """The harness's front-end batcher (`sim.scenario.FrontBatcher` fields), if the row states one."""
     truncated: bool = False
     """The benchmark served more requests than `requests` (rates are read over the steady window)."""
     limits: tuple[float, float] | None = None
@@ -354,9 +373,18 @@ def plan_run(row, model: ModelArch, hw: Accelerator) -> Run | str:
         lengths_file=dataset_file(row),
         scheduler=_scheduler(row),
         stream_interval=round(interval) if interval >= 1 else 1,
+        batcher=_batcher(row),
         truncated=truncated,
         limits=limits,
     )
+
+
+def _batcher(row) -> tuple[tuple[str, object], ...]:
+    """The row's front-end batcher as items of the scenario's `cluster.batcher`, or ()."""
+    window, most = (_number(getattr(row, c, "")) for c in BATCHER_COLUMNS)
+    if math.isnan(window) or math.isnan(most):
+        return ()
+    return (("window_s", window * 1e-3), ("max_requests", round(most)))
 
 
 def _limits(row) -> tuple[float, float] | None:
@@ -402,7 +430,7 @@ def _simulate(run: Run, arrivals: dict) -> Simulated:
         stack="none",
         model=run.model,
         parallelism={"tp": run.tp},
-        cluster={"replicas": run.replicas},
+        cluster={"replicas": run.replicas, "batcher": dict(run.batcher) or None},
         workload={
             "arrivals": arrivals,
             **_length_fields(run),

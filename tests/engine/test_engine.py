@@ -130,6 +130,9 @@ scenarios = st.fixed_dictionaries(
         "preemption": st.sampled_from(["recompute", "swap"]),
         "scheduler_steps": st.sampled_from([1, 1, 4, 10]),
         "router": st.sampled_from(["round_robin", "least_tokens"]),
+        "batcher": st.sampled_from(
+            [None, None, {"window_s": 0.02, "max_requests": 4}, {"window_s": 0.3, "max_requests": 96}]
+        ),
         "seed": st.integers(0, 10_000),
     }
 )
@@ -143,7 +146,7 @@ def build(p):
             "prompt_tokens": {"kind": "uniform", "low": 1, "high": p["prompt_hi"]},
             "output_tokens": {"kind": "uniform", "low": 1, "high": p["out_hi"]},
         },
-        cluster={"replicas": p["replicas"], "router": p["router"]},
+        cluster={"replicas": p["replicas"], "router": p["router"], "batcher": p["batcher"]},
         scheduler={
             "max_num_seqs": p["seqs"],
             "chunked_prefill": p["chunked"],

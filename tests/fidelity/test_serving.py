@@ -574,3 +574,50 @@ def test_a_row_with_latency_limits_is_the_search_for_the_highest_rate_within_the
 def test_bad_latency_limits_name_their_row(tmp_path, limits, message):
     with pytest.raises(ValueError, match=message):
         _table(tmp_path, [{**limits, "metric": "ttft", "stat": "median", "value": "1"}])
+
+
+def test_a_row_behind_a_harness_batcher_runs_behind_it(tmp_path):
+    """A 300 ms, 96-request batcher in the row's columns is the scenario's `cluster.batcher`: the
+    same 60 arrivals, each waiting for its batch, so TTFT grows and arrival times do not move."""
+    held = {"batcher_window_ms": "300", "batcher_max_requests": "96"}
+    held |= {"metric": "ttft", "stat": "mean", "value": "1"}
+    table = _table(tmp_path, [held, {**held, "batcher_window_ms": "", "batcher_max_requests": ""}])
+    rows = list(table.itertuples(index=False))
+    model, hw = load_model("llama-3.1-8b"), load_hardware("h100-sxm")
+    plan, plain = (serving.plan_run(r, model, hw) for r in rows)
+    assert dict(plan.batcher) == {"window_s": pytest.approx(0.3), "max_requests": 96}
+    assert plain.batcher == ()
+    batched, direct = serving.simulate(plan).requests, serving.simulate(plain).requests
+    assert (batched["arrival_s"].to_numpy() == direct["arrival_s"].to_numpy()).all()
+    assert batched["ttft_s"].mean() > direct["ttft_s"].mean() + 0.1
+
+
+def test_amds_v41_server_runs_carry_their_harness_batcher():
+    """AMD's v4.1 Llama-2-70B Server runs (1 and 8 MI300X) pass `--enable-batcher` and keep the
+    harness's defaults, 0.3 s and 96 samples: all 28 rows carry them, citing the file and line."""
+    rows = _mlperf_rows()
+    amd = rows[(rows["source_id"] == "MLPERF-INF-v4.1") & (rows["gpu"] == "MI300X")]
+    assert len(amd) == 28
+    assert set(amd["batcher_window_ms"]) == {"300"} and set(amd["batcher_max_requests"]) == {"96"}
+    where = "closed/AMD/code/llama2-70b-99/VllmFp8/mainVllmFp8_SyncServer.py:63"
+    clause = f"batcher_window_ms 300 (--batcher-threshold in s, with --enable-batcher, {where})"
+    assert amd["notes"].str.contains(clause, regex=False).all()
+    others = rows[~rows.index.isin(amd.index)]
+    assert set(others["batcher_window_ms"]) == {""}
+
+
+@pytest.mark.parametrize(
+    ("batcher", "message"),
+    [
+        ({"batcher_window_ms": "300"}, "give both or neither"),
+        ({"batcher_window_ms": "0", "batcher_max_requests": "96"}, "batcher_window_ms must be a positive"),
+        ({"batcher_window_ms": "300", "batcher_max_requests": "1.5"}, "batcher_max_requests must be a whole"),
+        (
+            {"batcher_window_ms": "300", "batcher_max_requests": "96", "scenario": "offline"},
+            "poisson_rate rows only",
+        ),
+    ],
+)
+def test_bad_batcher_columns_name_their_row(tmp_path, batcher, message):
+    with pytest.raises(ValueError, match=rf"line 2 \(row_id 0\): .*{message}"):
+        _table(tmp_path, [{**batcher, "metric": "ttft", "stat": "median", "value": "1"}])
