@@ -79,6 +79,7 @@ def scheduler_config(sched: Scheduler) -> SchedulerConfig:
         block_size=sched.block_size,
         preemption=sched.preemption,
         scheduler_steps=sched.scheduler_steps,
+        prefill_min_waiting=sched.prefill_min_waiting,
     )
 
 

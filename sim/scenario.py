@@ -193,6 +193,7 @@ class Scheduler(Frozen):
     memory_fraction: float = Field(default=0.9, gt=0, le=1)
     context_overflow: Literal["reject", "truncate"] = "reject"
     scheduler_steps: int = Field(default=1, ge=1)
+    prefill_min_waiting: int = Field(default=1, ge=1)
 
     @property
     def prefill_chunk(self) -> int:

@@ -30,6 +30,7 @@ class SchedulerConfig:
     block_size: int = 16
     preemption: str = "recompute"
     scheduler_steps: int = 1
+    prefill_min_waiting: int = 1
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,7 @@ class Replica(StepScheduler):
                 return
             if self.n == 0:
                 self.window_pos = 0  # an empty batch has no window left to finish
+                self.prefilled_last = False
             self.stats.events += 1
             new, k_max = self.plan_decodes()
             prefill = False

@@ -8,7 +8,10 @@ starts with cached prefix blocks skips their prefill; an entry found in the offl
 reloaded when that is faster than recomputing it. Transfers (swap in, reload) stall the step they
 happen in (`stall_s`). With multi-step scheduling (`scheduler_steps` k > 1, vLLM 0.6-0.9's
 `--num-scheduler-steps`) decode-only steps run in windows of k and waiting requests join only at a
-window's boundary, so an arrival waits for the rest of the window it lands in.
+window's boundary, so an arrival waits for the rest of the window it lands in. With
+`prefill_min_waiting` m > 1, the step right after one with prefill work admits only when m requests
+wait; otherwise a decode window runs first (AMD's MLPerf v5.1 vLLM patch, which alternates its
+scheduling calls between admitting freely and admitting only m or more).
 """
 
 from __future__ import annotations
@@ -53,14 +56,19 @@ class StepScheduler(Batch):
     @property
     def admitting(self) -> bool:
         """Whether waiting requests may join the next step: with multi-step scheduling, only at the
-        boundary of a decode window."""
-        return self.window_pos == 0
+        boundary of a decode window; right after a step with prefill work, only when
+        `prefill_min_waiting` of them wait."""
+        if self.window_pos:
+            return False
+        return not self.prefilled_last or len(self.waiting) >= self.cfg.prefill_min_waiting
 
     def window_cap(self, k_max: int) -> int:
         """Decode steps a span may run: k_max, but no further than the window's end while requests
-        wait to join."""
+        wait to join (a window of one step when they wait only for a prefill step to pass)."""
         steps = self.cfg.scheduler_steps
-        return min(k_max, steps - self.window_pos) if self.waiting and steps > 1 else k_max
+        if self.waiting and (steps > 1 or self.prefilled_last):
+            return min(k_max, steps - self.window_pos)
+        return k_max
 
     def window_end(self, k: int) -> int:
         """The fewest decode steps, at least k, that end the current window (k when windows are
@@ -70,6 +78,7 @@ class StepScheduler(Batch):
     def advance_window(self, steps: int, prefill: bool) -> None:
         """Count `steps` decode steps into the window; a step with prefill work ends it (an empty
         batch ends it too, where `Replica.advance` plans the next step)."""
+        self.prefilled_last = prefill
         if prefill:
             self.window_pos = 0
         else:

@@ -158,13 +158,16 @@ def dataset_file(row) -> Path | None:
 # tokens per streamed chunk (vLLM's `--num-scheduler-steps`, SGLang's `--stream-interval`). The
 # batcher columns describe a harness that holds arrivals and sends them to the replicas in batches
 # (`sim.engine.batcher`; AMD's MLPerf v4.1 `--enable-batcher`): its window in milliseconds and the
-# most requests a batch carries.
+# most requests a batch carries. `prefill_min_waiting` is AMD's MLPerf v5.1 vLLM scheduler patch
+# (`VLLM_LLAMA2_MLPERF_MIN_REQUIRE_PREFILL_QUERY`): right after a step that prefilled, new requests
+# join only when that many wait (`scheduler.prefill_min_waiting`).
 BATCHER_COLUMNS = ("batcher_window_ms", "batcher_max_requests")
 SERVER_COLUMNS = (
     "max_num_seqs",
     "max_num_batched_tokens",
     "chunked_prefill",
     "stream_interval",
+    "prefill_min_waiting",
     *BATCHER_COLUMNS,
 )
 # A benchmark's latency limits on the 99th percentiles (MLPerf Server and Interactive). A run that
@@ -196,7 +199,8 @@ _SWITCH = {"true": True, "on": True, "false": False, "off": False}
 
 def server_settings_error(row) -> str | None:
     """Why a row's server settings cannot be read (the column named), or None."""
-    for col in ("max_num_seqs", "max_num_batched_tokens", "stream_interval", "batcher_max_requests"):
+    whole = ("max_num_seqs", "max_num_batched_tokens", "stream_interval", "prefill_min_waiting")
+    for col in (*whole, "batcher_max_requests"):
         text = str(getattr(row, col, "")).strip()
         if text and not (_number(text) >= 1 and _number(text) == round(_number(text))):
             return f"{col} must be a whole number >= 1, got {text!r}"
@@ -228,7 +232,8 @@ def _scheduler(row) -> tuple[tuple[str, object], ...]:
     admissible prefills alone and first ("By default, vLLM scheduler prioritizes prefills ... Once
     chunked prefill is enabled, the policy is changed to prioritize decode requests", vLLM's docs as
     quoted in github.com/vllm-project/vllm/pull/7874), `priority: prefill`."""
-    out = [(c, _number(getattr(row, c))) for c in ("max_num_seqs", "max_num_batched_tokens")]
+    stated = ("max_num_seqs", "max_num_batched_tokens", "prefill_min_waiting")
+    out = [(c, _number(getattr(row, c, ""))) for c in stated]
     out = [(c, round(v)) for c, v in out if v >= 1]
     switch = str(row.chunked_prefill).strip().lower()
     if switch:
