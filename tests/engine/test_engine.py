@@ -129,6 +129,7 @@ scenarios = st.fixed_dictionaries(
         "priority": st.sampled_from(["decode", "prefill"]),
         "preemption": st.sampled_from(["recompute", "swap"]),
         "scheduler_steps": st.sampled_from([1, 1, 4, 10]),
+        "prefill_min_waiting": st.sampled_from([1, 1, 3, 8]),
         "router": st.sampled_from(["round_robin", "least_tokens"]),
         "batcher": st.sampled_from(
             [None, None, {"window_s": 0.02, "max_requests": 4}, {"window_s": 0.3, "max_requests": 96}]
@@ -153,6 +154,7 @@ def build(p):
             "priority": p["priority"],
             "preemption": p["preemption"],
             "scheduler_steps": p["scheduler_steps"],
+            "prefill_min_waiting": p["prefill_min_waiting"],
             "max_num_batched_tokens": 256,
         },
         stop={"requests": 40},

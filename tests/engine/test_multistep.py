@@ -54,3 +54,34 @@ def test_windows_cost_a_busy_server_up_to_half_a_window_of_ttft():
     assert ten["tpot_s"].median() == pytest.approx(tpot, rel=0.05)
     extra = (ten["ttft_s"].median() - one["ttft_s"].median()) / tpot
     assert 2.5 < extra <= 5.5
+
+
+def _prefill_gate(least: int):
+    return tiny_scenario(
+        scheduler={"prefill_min_waiting": least, "max_num_seqs": 4}, stop={"requests": 3}
+    )
+
+
+def _prefill_end() -> float:
+    """When A, alone, ends its prefill step (its first token)."""
+    return run(_prefill_gate(1), requests=_requests([0.0])).requests["first_token_s"].iloc[0]
+
+
+@pytest.mark.parametrize(("least", "waits_for"), [(1, 0), (2, 1), (3, 1)])
+@pytest.mark.parametrize("skip", [True, False])
+def test_after_a_prefill_a_lone_arrival_waits_for_one_decode_step(least, waits_for, skip):
+    """B arrives during A's prefill step. Without the gate it joins the very next step; with AMD's
+    patch at 2 or 3 (`prefill_min_waiting`), one waiting request is not enough right after a prefill,
+    so one decode step of A runs first and B joins the step after it."""
+    arrival = _prefill_end() / 2
+    both = run(_prefill_gate(least), skip=skip, requests=_requests([0.0, arrival])).requests
+    expected = _prefill_end() if waits_for == 0 else _decode_end(1)
+    assert both["scheduled_s"].iloc[1] == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_after_a_prefill_enough_arrivals_join_at_once(skip):
+    """B and C both arrive during A's prefill step: two wait, which the gate at 2 lets straight in."""
+    arrival = _prefill_end() / 2
+    three = run(_prefill_gate(2), skip=skip, requests=_requests([0.0, arrival, arrival * 1.5])).requests
+    assert three["scheduled_s"].iloc[1:].tolist() == pytest.approx([_prefill_end()] * 2, rel=1e-9)

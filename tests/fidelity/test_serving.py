@@ -162,6 +162,7 @@ def test_a_row_runs_with_the_server_settings_it_states(tmp_path):
         ("max_num_seqs", "0"),
         ("max_num_batched_tokens", "1.5"),
         ("stream_interval", "ten"),
+        ("prefill_min_waiting", "0"),
         ("chunked_prefill", "maybe"),
     ],
 )
@@ -604,6 +605,22 @@ def test_amds_v41_server_runs_carry_their_harness_batcher():
     assert amd["notes"].str.contains(clause, regex=False).all()
     others = rows[~rows.index.isin(amd.index)]
     assert set(others["batcher_window_ms"]) == {""}
+
+
+def test_amds_v51_server_runs_carry_their_scheduler_patchs_prefill_threshold():
+    """AMD's v5.1 Llama-2-70B Server YAMLs switch on the MLPerf scheduler patch with a prefill
+    threshold of 8 (MI300X) and 10 (MI325X): their rows carry it, and the plan's scheduler has it."""
+    rows = _mlperf_rows()
+    stated = rows[rows["prefill_min_waiting"] != ""].drop_duplicates(["gpu", "qps"])
+    got = {(r.gpu, r.qps): r.prefill_min_waiting for r in stated.itertuples(index=False)}
+    assert got == {("MI300X", "83.90"): "8", ("MI325X", "109.52"): "10", ("MI325X", "61.89"): "1"}
+    row = stated[stated["gpu"] == "MI300X"].iloc[0]
+    yaml = "closed/AMD/code/llama2-70b-99/harness_llm/models/llama2-70b/server_mi300x.yaml:15"
+    assert "prefill_min_waiting 8 (VLLM_LLAMA2_MLPERF_MIN_REQUIRE_PREFILL_QUERY" in row["notes"]
+    assert yaml in row["notes"]
+    plan = serving.plan_run(next(stated[stated["gpu"] == "MI300X"].itertuples(index=False)),
+                            load_model("llama-2-70b"), load_hardware("mi300x"))
+    assert dict(plan.scheduler)["prefill_min_waiting"] == 8
 
 
 @pytest.mark.parametrize(
