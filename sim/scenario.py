@@ -181,7 +181,9 @@ class Scheduler(Frozen):
     """Iteration-level (continuous) batching, as in vLLM. `priority: decode` runs the running decodes
     first and fills the token budget with prefill chunks; `prefill` runs admissible prefills alone.
     `scheduler_steps` is vLLM's `--num-scheduler-steps` (multi-step scheduling, vLLM 0.6-0.9): the
-    batch decodes in windows of that many steps, and waiting requests join only between windows."""
+    batch decodes in windows of that many steps, and waiting requests join only between windows.
+    `prefill_min_waiting` m: right after a step that prefilled, waiting requests join only when m
+    of them wait, else after the next decode window (AMD's MLPerf v5.1 vLLM scheduler patch)."""
 
     max_num_seqs: int = Field(default=256, ge=1)
     max_num_batched_tokens: int = Field(default=8192, ge=1)
