@@ -16,8 +16,9 @@ them, `sim.fidelity.ratesearch`, each rate tried for the benchmark's duration, `
 `num_gpus / tp` replicas of `tp` GPUs behind a round-robin router, with the scenario defaults for
 batching (256 sequences, 8,192 tokens per step, chunked prefill, 90% of memory) unless the row
 states the server's own (`SERVER_COLUMNS`: `--max-num-seqs`, `--max-num-batched-tokens`, chunked
-prefill on or off, how many tokens each streamed chunk carries, and a harness that batches arrivals
-in front of the replicas, `BATCHER_COLUMNS`), and nothing fitted.
+prefill on or off, how many tokens each streamed chunk carries, how many requests must wait before a
+prefill may follow a prefill, and a harness that batches arrivals in front of the replicas,
+`BATCHER_COLUMNS`), and nothing fitted.
 
 Assumptions, stated where they bite:
 - Lengths: `input_len` / `output_len` when given; else, on an MLPerf dataset, each request's prompt
