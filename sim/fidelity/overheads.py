@@ -172,34 +172,42 @@ def _probes(hw: Accelerator) -> tuple[Accelerator, ...]:
     )
 
 
-def fit_overheads(
+@dataclass(frozen=True)
+class OverheadSystem:
+    """`fit_overheads`' least squares, linearised at no knobs: per row, its time's relative slope in
+    each knob's linear form (step overhead, hop latency, 1 / moe_gemm - 1, 1 / collective - 1,
+    1 / other_vendors - 1, sequence overhead) and its relative gap to the measured time, so that
+    knobs x predict relative errors `slopes @ x - gaps`."""
+
+    slopes: np.ndarray
+    gaps: np.ndarray
+
+    def errors(self, knobs: Overheads) -> np.ndarray:
+        """Each row's linearised relative error (predicted / measured - 1) with `knobs`."""
+        return self.slopes @ _linear(knobs) - self.gaps
+
+
+SEQ = 5
+"""Column of the sequence overhead in `OverheadSystem.slopes`."""
+
+
+def _linear(knobs: Overheads) -> np.ndarray:
+    """The knobs in the linear form `OverheadSystem.slopes` is read in."""
+    fractions = (1 / knobs.moe_gemm - 1, 1 / knobs.collective - 1, 1 / knobs.other_vendors - 1)
+    return np.array([knobs.step_overhead_s, knobs.hop_latency_s or 0.0, *fractions, knobs.seq_overhead_s])
+
+
+def overhead_system(
     rows: pd.DataFrame,
     models: list[ModelArch],
     hw: Accelerator | Sequence[Accelerator],
     engine: bool = False,
-) -> Overheads:
-    """The knobs, all of which only add time, that minimise squared relative error over measured
-    `rows` (the published_measurements columns; `models[i]` is row i's model) on top of `hw`, one
-    device for every row or `hw[i]` for row i (one stack's knobs fitted across GPUs).
-
-    Rows may be per-token (`tpot`), prefill (`ttft`, `prefill_time`), throughput or serving-benchmark rows
-    (`sim.fidelity.serving`); offline throughput and serving rows run the engine and need
-    `engine=True`. A serving row's time under load is not linear in the knobs (queueing), so for
-    those rows the fit is a linearisation at the probe values. A knob no row depends on (no TP > 1,
-    no MoE model) stays at its default, which for the hop latency is the link's own. The collective
-    fraction is linear through 1 / collective - 1, the factor by which it stretches each
-    all-reduce's bandwidth time."""
+) -> OverheadSystem:
+    """The least squares `fit_overheads` solves over `rows` (see there)."""
     known = (*STEP_METRICS, "prefill_time", *THROUGHPUT_METRICS)
     devices = [hw] * len(rows) if isinstance(hw, Accelerator) else list(hw)
     probes = {id(d): _probes(d) for d in devices}
-    steps = (
-        PROBE.step_overhead_s,
-        PROBE.hop_latency_s,
-        1 / PROBE.moe_gemm - 1,
-        1 / PROBE.collective - 1,
-        1 / PROBE.other_vendors - 1,
-        PROBE.seq_overhead_s,
-    )
+    steps = _linear(PROBE)
     runs: dict = {}
     y, base, slopes = [], [], []
     for row, model, device in zip(rows.itertuples(index=False), models, devices, strict=True):
@@ -223,10 +231,43 @@ def fit_overheads(
         y.append(_as_time(row, float(row.value)))
         base.append(b)
     y, base, slopes = np.array(y), np.array(base), np.array(slopes)
-    step_s, hop_s, moe_x, coll_x, vendor_x, seq_s = _nnls(slopes / y[:, None], (y - base) / y)
-    hop = float(hop_s) if slopes[:, 1].any() else None
+    return OverheadSystem(slopes / y[:, None], (y - base) / y)
+
+
+def solve(system: OverheadSystem, seq_overhead_s: float | None = None) -> Overheads:
+    """The add-only knobs minimising `system`'s squared relative errors; with `seq_overhead_s` given,
+    the sequence overhead held at it and the other knobs fitted around it. A knob no row depends on
+    stays at its default (for the hop latency, None: the link's own)."""
+    slopes, gaps = system.slopes, system.gaps
+    if seq_overhead_s is not None:
+        gaps = gaps - slopes[:, SEQ] * seq_overhead_s
+        slopes = slopes.copy()
+        slopes[:, SEQ] = 0.0
+    step_s, hop_s, moe_x, coll_x, vendor_x, seq_s = _nnls(slopes, gaps)
+    hop = float(hop_s) if system.slopes[:, 1].any() else None
     fraction = (float(1.0 / (1.0 + x)) for x in (moe_x, coll_x, vendor_x))
-    return Overheads(float(step_s), hop, *fraction, float(seq_s))
+    seq = float(seq_s) if seq_overhead_s is None else float(seq_overhead_s)
+    return Overheads(float(step_s), hop, *fraction, seq)
+
+
+def fit_overheads(
+    rows: pd.DataFrame,
+    models: list[ModelArch],
+    hw: Accelerator | Sequence[Accelerator],
+    engine: bool = False,
+) -> Overheads:
+    """The knobs, all of which only add time, that minimise squared relative error over measured
+    `rows` (the published_measurements columns; `models[i]` is row i's model) on top of `hw`, one
+    device for every row or `hw[i]` for row i (one stack's knobs fitted across GPUs).
+
+    Rows may be per-token (`tpot`), prefill (`ttft`, `prefill_time`), throughput or serving-benchmark rows
+    (`sim.fidelity.serving`); offline throughput and serving rows run the engine and need
+    `engine=True`. A serving row's time under load is not linear in the knobs (queueing), so for
+    those rows the fit is a linearisation at the probe values. A knob no row depends on (no TP > 1,
+    no MoE model) stays at its default, which for the hop latency is the link's own. The collective
+    fraction is linear through 1 / collective - 1, the factor by which it stretches each
+    all-reduce's bandwidth time."""
+    return solve(overhead_system(rows, models, hw, engine))
 
 
 def split_by_workload(rows: pd.DataFrame, every: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
