@@ -175,6 +175,8 @@ SERVER_COLUMNS = (
 # states them is simulated as the benchmark's search for the highest rate within them
 # (`sim.fidelity.ratesearch`), not at the rate the submitter found.
 LIMIT_COLUMNS = ("ttft_p99_limit_ms", "tpot_p99_limit_ms")
+NO_RATE = "no request rate"
+"""How the reason a searched run found no rate within its limits begins (`simulate`)."""
 
 
 def has_limits(rows: pd.DataFrame) -> pd.Series:
@@ -417,7 +419,7 @@ def simulate(run: Run) -> Simulated:
     rate = ratesearch.highest_rate(meets, start)
     if rate is None:
         lowest = start / 2 ** (ratesearch.BRACKET_STEPS - 1)
-        raise ValueError(f"no request rate down to {lowest:.3g}/s meets the p99 latency limits")
+        raise ValueError(f"{NO_RATE} down to {lowest:.3g}/s meets the p99 latency limits")
     found = tried[rate]
     cut = rate * SEARCH_SECONDS > SEARCH_MAX_REQUESTS  # fewer than the benchmark's 600 s simulated
     return Simulated(found.requests, found.steady_start_s, found.steady_end_s, found.steady, rate, cut)

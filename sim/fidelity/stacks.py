@@ -169,17 +169,27 @@ def roofline_comparable(rows: pd.DataFrame) -> np.ndarray:
     return (rows["metric"].map(is_rate) | ~serving.has_limits(rows)).to_numpy(bool)
 
 
+SEQ_GRID_S = (0.0, 2.5e-6, 5e-6, 1e-5, 2e-5, 4e-5)
+"""Sequence overheads (`efficiency.seq_overhead_s`) `fit_knobs` tries against the searched rates of
+its fit rows, each with the other knobs refitted around it; a factor of 2 apart, from none to
+40 us (the fits per stack on splitwise-sim's rows take 60-150 us, docs/stacks.md)."""
+
+
 def fit_knobs(rows: pd.DataFrame, curves: StackProfile, models_dir: Path | None) -> Fit:
     """The knobs of one stack over `rows`, every GPU pooled, each row on its GPU's preset served by
     `curves` (a profile with curves and no knobs). Rows `validate` cannot predict are left out, and
-    so are offline-throughput rows (each probe of one is a simulation of up to 30,000 requests). A
-    run searched for its highest rate within latency limits (MLPerf Server) is fitted on its TPOT
-    rows only, simulated at the rate its submitter found for the benchmark's 600 s
-    (`serving.at_submitted_rate`; a search per probe would be a dozen such runs): its TTFT near the
-    limits is queueing, no straight line in the knobs, and its rate at a fixed rate says nothing; it
-    is scored as the search. So is a row measured faster than its GPU's roofline, which no added
-    time can reach."""
+    so are offline-throughput rows (each probe of one is a simulation of up to 30,000 requests).
+
+    A run searched for its highest rate within latency limits (MLPerf Server) enters twice. Its TPOT
+    rows join the least squares, simulated at the rate its submitter found for the benchmark's
+    600 s (`serving.at_submitted_rate`; a search per probe would be a dozen such runs): its TTFT near
+    the limits is queueing, no straight line in the knobs. And its rates choose the sequence
+    overhead (`best_sequence_overhead`): the time a step spends per sequence is what sets where a
+    busy server saturates, which only the searched rate shows, and at one rate a per-step overhead
+    matches one step's time just as well. A row measured faster than its GPU's roofline, which no
+    added time can reach, is left out."""
     limited = serving.has_limits(rows)
+    searched = rows[limited & rows["metric"].map(is_rate)]
     rows = rows[(rows["metric"] != "output_token_throughput") & (~limited | (rows["metric"] == "tpot"))]
     rows = serving.at_submitted_rate(rows)
     at_curves = predict(rows, curves, models_dir)
@@ -194,8 +204,38 @@ def fit_knobs(rows: pd.DataFrame, curves: StackProfile, models_dir: Path | None)
         raise ValueError(f"{curves.name}: no row left to fit on")
     models = [val.resolve_model(r.model, r.precision or "bf16", models_dir) for r in part.itertuples()]
     devices = {p: apply_stack(val.load_device(p), curves) for p in set(part["gpu"].map(val.gpu_preset))}
-    knobs = ovh.fit_overheads(part, models, [devices[val.gpu_preset(g)] for g in part["gpu"]], engine=True)
+    system = ovh.overhead_system(part, models, [devices[val.gpu_preset(g)] for g in part["gpu"]], engine=True)
+    knobs = best_sequence_overhead(system, searched, curves, models_dir)
     return Fit(knobs, tuple(part["row_id"].astype(str)), tuple(rows.loc[faster, "row_id"].astype(str)))
+
+
+def searched_errors(searched: pd.DataFrame, profile: StackProfile, models_dir: Path | None) -> np.ndarray:
+    """Relative error of each searched rate in `searched` (predicted / measured - 1) served by
+    `profile`; -1 for a run no rate of which meets its limits (a rate of 0), and nothing for a row
+    `validate` cannot predict for another reason."""
+    res = predict(searched, profile, models_dir)
+    none = res["skipped_reason"].str.contains(serving.NO_RATE)
+    ok = res[res["skipped_reason"] == ""]
+    found = ok["predicted"].to_numpy(float) / ok["measured"].to_numpy(float) - 1
+    return np.concatenate([found, -np.ones(int(none.sum()))])
+
+
+def best_sequence_overhead(
+    system: ovh.OverheadSystem, searched: pd.DataFrame, curves: StackProfile, models_dir: Path | None
+) -> ovh.Overheads:
+    """Of the free least-squares knobs of `system` and those refitted around each sequence overhead in
+    `SEQ_GRID_S`, the knobs with the least sum of squared relative errors over the rows of `system`
+    (linearised) and the searched rates of `searched` (simulated, each its benchmark's search), every
+    row weighing the same; the free fit when there is no searched rate."""
+    free = ovh.solve(system)
+    if searched.empty:
+        return free
+
+    def loss(knobs: ovh.Overheads) -> float:
+        rates = searched_errors(searched, with_knobs(curves, knobs), models_dir)
+        return float(np.sum(system.errors(knobs) ** 2) + np.sum(rates**2))
+
+    return min((free, *(ovh.solve(system, s) for s in SEQ_GRID_S)), key=loss)
 
 
 def with_knobs(curves: StackProfile, knobs: ovh.Overheads, **fields) -> StackProfile:
