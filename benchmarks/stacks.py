@@ -287,6 +287,9 @@ def knob_table(results: dict) -> pd.DataFrame:
                     "left out (faster than roofline)": len(
                         results[stack][number]["fit"].faster_than_roofline
                     ),
+                    "loss by per-sequence us tried": "; ".join(
+                        f"{seq * 1e6:.1f}: {loss:.2f}" for seq, loss in fit.tried
+                    ),
                 }
             )
     return pd.DataFrame(out)

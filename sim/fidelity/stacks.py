@@ -138,13 +138,15 @@ def with_curves(
 
 @dataclass(frozen=True)
 class Fit:
-    """A stack's knobs fitted on one fold: the knobs, the row ids they were fitted on, and the fit
-    rows left out because they were measured faster than their GPU's roofline (which no added time
-    can explain, and which on relative error would hold every knob at zero)."""
+    """A stack's knobs fitted on one fold: the knobs, the row ids they were fitted on, the fit rows
+    left out because they were measured faster than their GPU's roofline (which no added time can
+    explain, and which on relative error would hold every knob at zero), and the sequence overheads
+    tried against the searched rates with each one's loss (`best_sequence_overhead`)."""
 
     knobs: ovh.Overheads
     fitted_ids: tuple[str, ...]
     faster_than_roofline: tuple[str, ...]
+    tried: tuple[tuple[float, float], ...] = ()
 
 
 def predict(
@@ -205,8 +207,9 @@ def fit_knobs(rows: pd.DataFrame, curves: StackProfile, models_dir: Path | None)
     models = [val.resolve_model(r.model, r.precision or "bf16", models_dir) for r in part.itertuples()]
     devices = {p: apply_stack(val.load_device(p), curves) for p in set(part["gpu"].map(val.gpu_preset))}
     system = ovh.overhead_system(part, models, [devices[val.gpu_preset(g)] for g in part["gpu"]], engine=True)
-    knobs = best_sequence_overhead(system, searched, curves, models_dir)
-    return Fit(knobs, tuple(part["row_id"].astype(str)), tuple(rows.loc[faster, "row_id"].astype(str)))
+    knobs, tried = best_sequence_overhead(system, searched, curves, models_dir)
+    ids, faster_ids = tuple(part["row_id"].astype(str)), tuple(rows.loc[faster, "row_id"].astype(str))
+    return Fit(knobs, ids, faster_ids, tried)
 
 
 def searched_errors(searched: pd.DataFrame, profile: StackProfile, models_dir: Path | None) -> np.ndarray:
@@ -222,20 +225,22 @@ def searched_errors(searched: pd.DataFrame, profile: StackProfile, models_dir: P
 
 def best_sequence_overhead(
     system: ovh.OverheadSystem, searched: pd.DataFrame, curves: StackProfile, models_dir: Path | None
-) -> ovh.Overheads:
+) -> tuple[ovh.Overheads, tuple[tuple[float, float], ...]]:
     """Of the free least-squares knobs of `system` and those refitted around each sequence overhead in
     `SEQ_GRID_S`, the knobs with the least sum of squared relative errors over the rows of `system`
     (linearised) and the searched rates of `searched` (simulated, each its benchmark's search), every
-    row weighing the same; the free fit when there is no searched rate."""
+    row weighing the same, and each candidate's (sequence overhead, loss); the free fit, and nothing
+    tried, when there is no searched rate."""
     free = ovh.solve(system)
     if searched.empty:
-        return free
-
-    def loss(knobs: ovh.Overheads) -> float:
+        return free, ()
+    candidates = (free, *(ovh.solve(system, s) for s in SEQ_GRID_S))
+    losses = []
+    for knobs in candidates:
         rates = searched_errors(searched, with_knobs(curves, knobs), models_dir)
-        return float(np.sum(system.errors(knobs) ** 2) + np.sum(rates**2))
-
-    return min((free, *(ovh.solve(system, s) for s in SEQ_GRID_S)), key=loss)
+        losses.append(float(np.sum(system.errors(knobs) ** 2) + np.sum(rates**2)))
+    tried = tuple((k.seq_overhead_s, loss) for k, loss in zip(candidates, losses, strict=True))
+    return candidates[int(np.argmin(losses))], tried
 
 
 def with_knobs(curves: StackProfile, knobs: ovh.Overheads, **fields) -> StackProfile:
