@@ -20,7 +20,9 @@ from sim.fidelity.overheads import (
     Overheads,
     fit_overheads,
     fit_stacks,
+    overhead_system,
     roofline_device,
+    solve,
     split_by_workload,
     validate_stacks,
     with_overheads,
@@ -198,6 +200,24 @@ def test_fit_tells_the_overhead_per_sequence_from_the_one_per_step():
     knobs = fit_overheads(rows, models, load_hardware("h100-sxm"))
     assert (knobs.step_overhead_s, knobs.seq_overhead_s) == pytest.approx((1.5e-3, 30e-6), rel=1e-6)
     assert (knobs.hop_latency_s, knobs.moe_gemm) == pytest.approx((8e-6, 0.7), rel=1e-6)
+
+
+def test_holding_the_sequence_overhead_refits_the_other_knobs_around_it():
+    """On the rows of the test above: held at its true 30 us, the sequence overhead leaves the other
+    knobs to come back exact with no error left; held at 0, the fit can only stretch the per-step
+    overhead to cover the batch's time, which leaves errors; and solving freely is `fit_overheads`."""
+    truth = with_overheads(load_hardware("h100-sxm"), Overheads(1.5e-3, 8e-6, 0.7, seq_overhead_s=30e-6))
+    rows, models = synthetic(STATIC, lambda r: truth)
+    system = overhead_system(rows, models, load_hardware("h100-sxm"))
+    held = solve(system, 30e-6)
+    assert held.seq_overhead_s == 30e-6
+    others = (held.step_overhead_s, held.hop_latency_s, held.moe_gemm)
+    assert others == pytest.approx((1.5e-3, 8e-6, 0.7), rel=1e-6)
+    assert np.abs(system.errors(held)).max() < 1e-9
+    none = solve(system, 0.0)
+    assert none.seq_overhead_s == 0.0 and none.step_overhead_s > 1.5e-3
+    assert np.abs(system.errors(none)).max() > 0.01
+    assert solve(system) == fit_overheads(rows, models, load_hardware("h100-sxm"))
 
 
 def test_fit_recovers_the_fraction_other_vendors_parts_reach_jointly_with_the_step_overhead():

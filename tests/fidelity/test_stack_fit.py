@@ -9,6 +9,8 @@ import pytest
 
 from hardware.spec import Efficiency
 from hardware.stacks import StackProfile
+from sim.fidelity import overheads as ovh
+from sim.fidelity import serving
 from sim.fidelity import stacks as st
 from sim.fidelity import validate as val
 
@@ -87,6 +89,46 @@ def test_the_fit_reads_no_scored_row():
     assert fit.fitted_ids
     assert set(fit.fitted_ids) <= set(fit_rows["row_id"])
     assert set(fit.fitted_ids).isdisjoint(scored["row_id"])
+
+
+def test_the_sequence_overhead_weighs_linear_rows_and_searched_rates_together(monkeypatch):
+    """Two linearised rows that a 1 ms step overhead alone explains exactly, and one searched rate
+    whose error is zero only at 10 us per sequence: every candidate is the free fit or a grid value
+    with the other knobs refitted around it, the loss adds both kinds of squared error, and the
+    least wins. Without a searched rate the free fit is kept and nothing is tried."""
+    # relative slopes: per second of step overhead, and per second per sequence at batches 1 and 64
+    slopes = np.zeros((2, 6))
+    slopes[:, 0] = 100.0
+    slopes[:, ovh.SEQ] = (100.0, 6400.0)
+    system = ovh.OverheadSystem(slopes, np.array([0.1, 0.1]))
+
+    def searched_errors(searched, profile, models_dir):
+        return np.array([profile.efficiency.seq_overhead_s / 1e-5 - 1.0]) * 10
+
+    monkeypatch.setattr(st, "searched_errors", searched_errors)
+    curves = st.with_curves(Efficiency(), "t")
+    knobs, tried = st.best_sequence_overhead(system, pd.DataFrame({"row_id": ["r"]}), curves, None)
+    assert [seq for seq, _ in tried] == pytest.approx([0.0, *st.SEQ_GRID_S], abs=1e-12)
+    assert knobs.seq_overhead_s == 1e-5
+    # the step overhead refitted around 10 us: least squares over the two rows' gaps
+    assert knobs.step_overhead_s == pytest.approx(np.mean([0.1 - 100 * 1e-5, 0.1 - 6400 * 1e-5]) / 100)
+    free = ovh.solve(system)
+    assert (free.seq_overhead_s, free.step_overhead_s) == pytest.approx((0.0, 1e-3), abs=1e-12)
+    assert tried[0][1] == pytest.approx(100.0)  # the free fit: no linear error, the rate 100% off
+    assert st.best_sequence_overhead(system, pd.DataFrame(), curves, None) == (free, ())
+
+
+def test_a_searched_run_with_no_rate_within_its_limits_counts_as_a_rate_of_zero(monkeypatch):
+    predicted = pd.DataFrame(
+        {
+            "measured": [100.0, 50.0, 10.0],
+            "predicted": [120.0, float("nan"), float("nan")],
+            "skipped_reason": ["", f"cannot run: {serving.NO_RATE} down to 0.1/s meets them", "unknown GPU"],
+        }
+    )
+    monkeypatch.setattr(st, "predict", lambda rows, profile, models_dir: predicted)
+    errors = st.searched_errors(pd.DataFrame(), st.with_curves(Efficiency(), "t"), None)
+    assert errors == pytest.approx([0.2, -1.0])
 
 
 def test_bands_are_an_80pct_prediction_interval_of_measured_over_predicted():
