@@ -3,10 +3,10 @@
 A profile is fitted in two stages, as the kernel and stack calibrations are (`sim.fidelity.calibrate`,
 `sim.fidelity.overheads`): its efficiency curves come from a stack's published kernel timings (read by
 `sim.fidelity.kernels`), then its framework knobs (per-step overhead, all-reduce hop latency and
-bandwidth fraction, grouped expert GEMMs) are fitted by `overheads.fit_overheads` on the stack's
+bandwidth fraction, grouped expert GEMMs) are fitted by `overheads`' least squares on the stack's
 end-to-end rows, pooled over every GPU they were measured on, each on its catalog preset carrying
-the curves. One set of knobs per stack, not per GPU, is what lets a profile serve a GPU it was never
-measured on.
+the curves, with the time per sequence chosen against the searched rates too (`fit_knobs`). One
+set of knobs per stack, not per GPU, is what lets a profile serve a GPU it was never measured on.
 
 Which rows a stack owns: its `framework` column names it (`stack_of`); `typical` owns every row.
 
