@@ -174,7 +174,7 @@ def roofline_comparable(rows: pd.DataFrame) -> np.ndarray:
 SEQ_GRID_S = (0.0, 2.5e-6, 5e-6, 1e-5, 2e-5, 4e-5)
 """Sequence overheads (`efficiency.seq_overhead_s`) `fit_knobs` tries against the searched rates of
 its fit rows, each with the other knobs refitted around it; a factor of 2 apart, from none to
-40 us (the fits per stack on splitwise-sim's rows take 60-150 us, docs/stacks.md)."""
+40 us (the per-GPU fits on splitwise-sim's rows take 60-150 us, docs/validation.md)."""
 
 
 def fit_knobs(rows: pd.DataFrame, curves: StackProfile, models_dir: Path | None) -> Fit:
