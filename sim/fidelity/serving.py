@@ -13,7 +13,8 @@ from another framework measured on the same configuration, is simulated once (`v
 cache keyed by `Run`). A run serves `num_prompts` requests, at most `MAX_REQUESTS` (when the row
 states latency limits, `LIMIT_COLUMNS`, the run is the benchmark's search for the highest rate within
 them, `sim.fidelity.ratesearch`, each rate tried for the benchmark's duration, `search_requests`), on
-`num_gpus / tp` replicas of `tp` GPUs behind a round-robin router, with the scenario defaults for
+`num_gpus / tp` replicas of `tp` GPUs behind a round-robin router (each split as the row's
+`PARALLEL_COLUMNS` say, where it states them), with the scenario defaults for
 batching (256 sequences, 8,192 tokens per step, chunked prefill, 90% of memory) unless the row
 states the server's own (`SERVER_COLUMNS`: `--max-num-seqs`, `--max-num-batched-tokens`, chunked
 prefill on or off, how many tokens each streamed chunk carries, how many requests must wait before a
@@ -175,6 +176,12 @@ SERVER_COLUMNS = (
 # states them is simulated as the benchmark's search for the highest rate within them
 # (`sim.fidelity.ratesearch`), not at the rate the submitter found.
 LIMIT_COLUMNS = ("ttft_p99_limit_ms", "tpot_p99_limit_ms")
+# How an engine of `tp` GPUs splits a model beyond tensor parallelism, as vendors write it (empty: 1):
+# `attention_dp` data-parallel attention ranks, each serving its own requests with attention split
+# tp / attention_dp ways (TensorRT-LLM's `enable_attention_dp`, SGLang's `--enable-dp-attention --dp`),
+# and `ep` expert-parallel groups of its MoE layers. The engine's `max_num_seqs` is then shared by its
+# attention ranks, each scheduling max_num_seqs / attention_dp (`sim.cost.parallelism`).
+PARALLEL_COLUMNS = ("attention_dp", "ep")
 NO_RATE = "no request rate"
 """How the reason a searched run found no rate within its limits begins (`simulate`)."""
 
@@ -203,7 +210,7 @@ _SWITCH = {"true": True, "on": True, "false": False, "off": False}
 def server_settings_error(row) -> str | None:
     """Why a row's server settings cannot be read (the column named), or None."""
     whole = ("max_num_seqs", "max_num_batched_tokens", "stream_interval", "prefill_min_waiting")
-    for col in (*whole, "batcher_max_requests"):
+    for col in (*whole, "batcher_max_requests", *PARALLEL_COLUMNS):
         text = str(getattr(row, col, "")).strip()
         if text and not (_number(text) >= 1 and _number(text) == round(_number(text))):
             return f"{col} must be a whole number >= 1, got {text!r}"
@@ -228,8 +235,9 @@ def server_settings_error(row) -> str | None:
     return None
 
 
-def _scheduler(row) -> tuple[tuple[str, object], ...]:
-    """The scheduler settings the row states, as items of the scenario's `scheduler` mapping. On a
+def _scheduler(row, attention_dp: int = 1) -> tuple[tuple[str, object], ...]:
+    """The scheduler settings the row states, as items of the scenario's `scheduler` mapping (each of
+    an engine's `attention_dp` schedulers takes its share of the engine's `max_num_seqs`). On a
     vLLM row, `stream_interval` is `--num-scheduler-steps`, which also batches in windows of that
     many decode steps (`scheduler_steps`); and with chunked prefill off, vLLM's scheduler runs
     admissible prefills alone and first ("By default, vLLM scheduler prioritizes prefills ... Once
@@ -238,6 +246,7 @@ def _scheduler(row) -> tuple[tuple[str, object], ...]:
     stated = ("max_num_seqs", "max_num_batched_tokens", "prefill_min_waiting")
     out = [(c, _number(getattr(row, c, ""))) for c in stated]
     out = [(c, round(v)) for c, v in out if v >= 1]
+    out = [(c, max(1, v // attention_dp) if c == "max_num_seqs" else v) for c, v in out]
     switch = str(row.chunked_prefill).strip().lower()
     if switch:
         out.append(("chunked_prefill", _SWITCH[switch]))
@@ -258,6 +267,7 @@ class Run:
     model: ModelArch
     hardware: Accelerator
     tp: int
+    """GPUs of one engine (a replica), as the row counts them."""
     replicas: int
     arrivals: tuple[tuple[str, object], ...]
     prompt_tokens: int
@@ -276,6 +286,16 @@ class Run:
     """p99 TTFT and TPOT limits (s): simulate the search for the highest rate within them, each rate
     for the benchmark's duration (`search_requests`; `requests` is then the dataset's size, 0 when
     not stated)."""
+    attention_dp: int = 1
+    """Data-parallel attention ranks of each engine (`PARALLEL_COLUMNS`); attention runs on
+    tp / attention_dp GPUs each."""
+    ep: int = 1
+    """Expert-parallel groups of each engine's MoE layers."""
+
+    @property
+    def parallelism(self) -> dict[str, int]:
+        """The scenario's `parallelism` mapping of one engine."""
+        return {"tp": self.tp // self.attention_dp, "attention_dp": self.attention_dp, "ep": self.ep}
 
 
 @dataclass(frozen=True)
@@ -352,6 +372,10 @@ def plan_run(row, model: ModelArch, hw: Accelerator) -> Run | str:
         gpus = tp
     if gpus % tp:
         return f"num_gpus {row.num_gpus} is not a multiple of tp {tp}"
+    stated = (_number(getattr(row, c, "")) for c in PARALLEL_COLUMNS)
+    attention_dp, ep = (round(v) if v >= 1 else 1 for v in stated)
+    if tp % attention_dp:
+        return f"attention_dp {attention_dp} does not divide tp {tp}"
     lengths = _lengths(row)
     if isinstance(lengths, str):
         return lengths
@@ -380,11 +404,13 @@ def plan_run(row, model: ModelArch, hw: Accelerator) -> Run | str:
         *lengths,
         requests,
         lengths_file=dataset_file(row),
-        scheduler=_scheduler(row),
+        scheduler=_scheduler(row, attention_dp),
         stream_interval=round(interval) if interval >= 1 else 1,
         batcher=_batcher(row),
         truncated=truncated,
         limits=limits,
+        attention_dp=attention_dp,
+        ep=ep,
     )
 
 
@@ -438,7 +464,7 @@ def _simulate(run: Run, arrivals: dict) -> Simulated:
         hardware=run.hardware,
         stack="none",
         model=run.model,
-        parallelism={"tp": run.tp},
+        parallelism=run.parallelism,
         cluster={"replicas": run.replicas, "batcher": dict(run.batcher) or None},
         workload={
             "arrivals": arrivals,

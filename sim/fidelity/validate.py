@@ -71,6 +71,7 @@ MEASUREMENT_COLUMNS = (
     "stat",
     *serving.SERVER_COLUMNS,
     *serving.LIMIT_COLUMNS,
+    *serving.PARALLEL_COLUMNS,
 )
 REQUIRED_COLUMNS = ("row_id", "model", "gpu", "metric", "value")
 METRIC_GROUP = {
@@ -132,7 +133,8 @@ def read_measurements(path: str | Path) -> pd.DataFrame:
     """A measurement CSV, checked: all columns known, the required ones present, and every row of a
     supported metric has a positive numeric value and the lengths its query needs. Serving-benchmark
     columns (dataset, mean_input_len, mean_output_len, num_prompts, stat, the server's settings of
-    `serving.SERVER_COLUMNS` and the latency limits of `serving.LIMIT_COLUMNS`) are optional; their
+    `serving.SERVER_COLUMNS`, the latency limits of `serving.LIMIT_COLUMNS` and the engine's split of
+    `serving.PARALLEL_COLUMNS`) are optional; their
     rows (`sim.fidelity.serving`) need only a value, and say why when they cannot be simulated."""
     path = Path(path)
     try:

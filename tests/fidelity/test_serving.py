@@ -164,6 +164,8 @@ def test_a_row_runs_with_the_server_settings_it_states(tmp_path):
         ("stream_interval", "ten"),
         ("prefill_min_waiting", "0"),
         ("chunked_prefill", "maybe"),
+        ("attention_dp", "0"),
+        ("ep", "two"),
     ],
 )
 def test_a_bad_server_setting_names_its_row_and_column(tmp_path, column, text):
@@ -223,6 +225,39 @@ def test_several_gpus_are_replicas_of_tp_gpus(tmp_path):
     plan = serving.plan_run(next(table.itertuples(index=False)), load_model("llama-3.1-8b"),
                             load_hardware("h100-sxm"))
     assert (plan.tp, plan.replicas) == (2, 4)
+
+
+def test_an_engine_with_attention_dp_runs_its_ranks_as_schedulers_sharing_its_batch(tmp_path):
+    """TensorRT-LLM's `tp_size 8` with `enable_attention_dp` and EP8, as vendors write it: an engine of
+    8 GPUs whose attention runs on 1 GPU per rank, 8 ranks (schedulers) sharing the engine's
+    `max_num_seqs`, and the MoE layers in 8 expert-parallel groups."""
+    stated = {"model": "DeepSeek-R1", "precision": "FP8", "gpu": "B200", "num_gpus": "16", "tp": "8",
+              "attention_dp": "8", "ep": "8", "max_num_seqs": "4096", "metric": "ttft", "stat": "p99",
+              "value": "1"}
+    table = _table(tmp_path, [stated, {**stated, "attention_dp": "3"}, {**stated, "attention_dp": "",
+                                                                          "ep": ""}])
+    rows = list(table.itertuples(index=False))
+    model, hw = load_model("deepseek-v3"), load_hardware("b200")
+    plan = serving.plan_run(rows[0], model, hw)
+    assert (plan.tp, plan.replicas) == (8, 2)
+    assert plan.parallelism == {"tp": 1, "attention_dp": 8, "ep": 8}
+    assert dict(plan.scheduler) == {"max_num_seqs": 512}
+    assert serving.plan_run(rows[1], model, hw) == "attention_dp 3 does not divide tp 8"
+    plain = serving.plan_run(rows[2], model, hw)
+    assert plain.parallelism == {"tp": 8, "attention_dp": 1, "ep": 1}
+    assert dict(plain.scheduler) == {"max_num_seqs": 4096}
+
+
+def test_mlperfs_deepseek_r1_runs_carry_their_attention_dp_and_expert_parallel_split():
+    """NVIDIA's v5.1 DeepSeek-R1 configs run TP8 engines with attention DP and EP8, as each row's notes
+    quote: every such row says so in the split columns, and no other row states a split."""
+    rows = _mlperf_rows()
+    split = rows["attention_dp"] != ""
+    deepseek = (rows["model"] == "DeepSeek-R1") & (rows["source_id"] == "MLPERF-INF-v5.1")
+    assert (split == deepseek).all() and deepseek.sum() == 28
+    assert rows.loc[deepseek, "notes"].str.contains("TP8 EP8", regex=False).all()
+    assert set(zip(rows.loc[deepseek, "attention_dp"], rows.loc[deepseek, "ep"], rows.loc[deepseek, "tp"],
+                   strict=True)) == {("8", "8", "8")}
 
 
 def test_long_context_prefill_rows_are_one_prefill_step(tmp_path):
