@@ -136,6 +136,16 @@ def test_a_run_that_never_settles_is_flagged():
     assert not s.steady_state
 
 
+def test_latency_intervals_never_reach_below_zero():
+    """A run near its edge, whose TTFT median spread over batches once gave a 95% interval from
+    -0.09 s: a latency's interval is cut at zero, as a rate's is."""
+    near_edge = ["workload.arrivals.rate_per_s=3", "stop.requests=4000"]
+    summary = run(load_scenario("examples/multiturn-prefix-cache.yaml", near_edge)).summary.to_dict()
+    bounds = {name: v for name, v in summary.items() if name.endswith("_ci_lo_s")}
+    assert bounds["ttft_p50_ci_lo_s"] == 0.0
+    assert all(v is None or v >= 0.0 for v in bounds.values()), bounds
+
+
 def test_a_tail_percentile_needs_enough_samples_for_an_interval():
     rng = np.random.default_rng(5)
     assert np.isnan(stats.quantile_ci(rng.exponential(1.0, 19_999), 99).lo)

@@ -210,13 +210,13 @@ class OnlineSummary:
                 values = (
                     np.array([_quantile(p, q) for p in parts]) if tail >= stats.TAIL_SAMPLES else np.array([])
                 )
-                out[f"{m}_p{q}_s"] = stats.interval(point, values, level)
+                out[f"{m}_p{q}_s"] = stats.interval(point, values, level).within(0.0)
         queued = sum(c.queued for c in self.chunks)
         queue_means = np.array(
             [sum(c.queue_s for c in b) / max(sum(c.queued for c in b), 1) for b in batches]
         )
         mean_queue = sum(c.queue_s for c in self.chunks) / queued if queued else np.nan
-        out["mean_queue_s"] = stats.interval(mean_queue, queue_means, level)
+        out["mean_queue_s"] = stats.interval(mean_queue, queue_means, level).within(0.0)
         win = self.window()
         met = sum(c.met for c in self.chunks)
         out["throughput_rps"] = self._rate(self.finishes, self.finished, win, level)

@@ -120,8 +120,8 @@ def intervals(requests: pd.DataFrame, win: Window, meets: pd.Series, level: floa
     for m in LATENCIES:
         values = column(f"{m}_s")
         for q in PERCENTILES:
-            out[f"{m}_p{q}_s"] = stats.quantile_ci(values, q, level)
-    out["mean_queue_s"] = stats.mean_ci(column("scheduled_s") - column("arrival_s"), level)
+            out[f"{m}_p{q}_s"] = stats.quantile_ci(values, q, level).within(0.0)
+    out["mean_queue_s"] = stats.mean_ci(column("scheduled_s") - column("arrival_s"), level).within(0.0)
     met = meets.to_numpy(dtype=bool)
     out["throughput_rps"] = stats.rate_ci(finish, win.start_s, win.end_s, level).within(0.0)
     out["goodput_rps"] = stats.rate_ci(finish[met], win.start_s, win.end_s, level).within(0.0)
