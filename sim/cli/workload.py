@@ -15,8 +15,11 @@ from sim.format import number
 from workloads import describe as stats
 from workloads.mixes import PRESETS, preset_names
 
-workload_app = typer.Typer(no_args_is_help=True, help="Request streams: describe a scenario's workload or a "
-                           "trace file, list the task-mix presets.")
+workload_app = typer.Typer(
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    help="Request streams: describe a scenario's workload or a trace file, list the task-mix presets.",
+)
 out = PipeConsole()
 err = PipeConsole(stderr=True)
 
