@@ -10,7 +10,7 @@ from typing import Annotated, NoReturn
 import typer
 from rich.table import Table
 
-from sim.cli.console import PipeConsole
+from sim.cli.console import err, out
 from sim.format import number
 from workloads import describe as stats
 from workloads.mixes import PRESETS, preset_names
@@ -20,8 +20,6 @@ workload_app = typer.Typer(
     rich_markup_mode="markdown",
     help="Request streams: describe a scenario's workload or a trace file, list the task-mix presets.",
 )
-out = PipeConsole()
-err = PipeConsole(stderr=True)
 
 
 class Format(StrEnum):
