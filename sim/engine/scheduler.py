@@ -105,7 +105,7 @@ class StepScheduler(Batch):
             preempted = True
         n = self.n
         all_decoding = decoding_count == n if not preempted else bool((self.kv[:n] >= self.target[:n]).all())
-        admitting = self.admitting
+        admitting = self.admitting and not preempted
         prefill_first = cfg.priority == "prefill" and ((bool(self.waiting) and admitting) or not all_decoding)
         granted = 0
         if not prefill_first:
