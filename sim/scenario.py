@@ -525,12 +525,17 @@ def with_cost(data: dict, basis: str | None = None, per_device_hour_usd: Any = N
     return {**data, "cost": {**(cost if isinstance(cost, dict) else {}), **fields}}
 
 
+def parse_override(item: str) -> tuple[str, Any]:
+    """`key.path=value` as (dotted path, value read as YAML: `4`, `true`, `[1, 2]`, or the text)."""
+    if "=" not in item:
+        raise ScenarioError(f"--set {item!r}: expected key.path=value")
+    key, value = item.split("=", 1)
+    return key.strip(), _parse_value(value)
+
+
 def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> dict:
     for item in overrides:
-        if "=" not in item:
-            raise ScenarioError(f"--set {item!r}: expected key.path=value")
-        key, value = item.split("=", 1)
-        data = set_path(data, key.strip(), _parse_value(value))
+        data = set_path(data, *parse_override(item))
     return data
 
 

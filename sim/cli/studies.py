@@ -51,17 +51,23 @@ def sweep(
     ] = None,
     retry_failed: Annotated[bool, typer.Option(help="run again the points whose last run failed")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="set a field on every point: key.path=value (e.g. stack=none)"),
+    ] = None,
 ) -> None:
     """Run every point of a sweep, one row each in OUT/results.parquet, plus OUT/report.html.
 
     Finished points are kept in OUT/points/ as they complete; running the same command again
-    (after a crash, Ctrl-C or kill) runs only the points still missing."""
+    (after a crash, Ctrl-C or kill) runs only the points still missing. `--set` changes every
+    point as the file's `set:` does, after it: `--set stack=none` runs the sweep on the catalog
+    presets."""
     from sim.report.sweep import sweep_report
     from sim.studies import store
     from sim.studies.sweep import SweepError, load_sweep
 
     try:
-        sw = load_sweep(sweep_file)
+        sw = load_sweep(sweep_file, overrides or ())
     except SweepError as exc:
         fail(str(exc))
     if ray is not None and importlib.util.find_spec("ray") is None:

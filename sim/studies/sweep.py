@@ -42,7 +42,7 @@ from pydantic import ConfigDict, Field, ValidationError, model_validator
 from hardware.base import Frozen
 from hardware.catalog import read_yaml
 from sim.runnable import scenario_from_dict
-from sim.scenario import Scenario, ScenarioError, format_error, rebase_paths, set_path
+from sim.scenario import Scenario, ScenarioError, format_error, parse_override, rebase_paths, set_path
 
 PARENT_POLL_S = 0.5
 Scalar = str | int | float | bool
@@ -198,10 +198,12 @@ def _validate(data: dict, where: str) -> Scenario:
         raise SweepError(f"{where}: {message}") from None
 
 
-def load_sweep(path: str | Path) -> Sweep:
+def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> Sweep:
     """Read a sweep file and validate every point. A relative `base` resolves from the sweep file's
     folder, and relative file paths inside the base from the base's own folder (an inline base's
-    from the sweep file's), as `load_scenario` resolves them."""
+    from the sweep file's), as `load_scenario` resolves them. `overrides` (`key.path=value`, as
+    `ctxsim sweep --set` takes them) apply to every point after the file's `set:`; a swept path is
+    refused, since each point sets its own."""
     path = Path(path)
     try:
         raw = read_yaml(path)
@@ -215,6 +217,7 @@ def load_sweep(path: str | Path) -> Sweep:
         raise SweepError(f"{path}: {format_error(exc)}") from None
     except ValueError as exc:
         raise SweepError(str(exc)) from None
+    spec = spec.model_copy(update={"set": {**spec.set, **_overrides(overrides, spec.params)}})
     if isinstance(spec.base, str):
         base_path = path.parent / spec.base
         try:
@@ -227,6 +230,19 @@ def load_sweep(path: str | Path) -> Sweep:
         return build(spec, base)
     except SweepError as exc:
         raise SweepError(f"{path}: {exc}") from None
+
+
+def _overrides(items: Sequence[str], swept: Sequence[str]) -> dict[str, Any]:
+    parsed = {}
+    for item in items:
+        try:
+            key, value = parse_override(item)
+        except ScenarioError as exc:
+            raise SweepError(str(exc)) from None
+        if key in swept:
+            raise SweepError(f"--set {key}: swept by this file, so each point sets its own")
+        parsed[key] = value
+    return parsed
 
 
 # ---- running ---------------------------------------------------------------------------------------

@@ -49,6 +49,22 @@ def test_list_points_and_fixed_overrides(tmp_path):
     assert all(p.scenario.stop.requests == 20 for p in sweep.points)
 
 
+def test_set_on_the_command_line_wins_over_the_files_set_and_changes_every_point(tmp_path):
+    path = write_sweep(tmp_path, set={"stop.requests": 20}, grid={"cluster.replicas": [1, 2]})
+    sweep = load_sweep(path, ["stop.requests=30", "stack=none", "seed=3"])
+    assert [p.scenario.stop.requests for p in sweep.points] == [30, 30]
+    assert {(p.scenario.stack, p.scenario.seed) for p in sweep.points} == {("none", 3)}
+    assert [p.scenario.replicas for p in sweep.points] == [1, 2]
+    plain = load_sweep(path)
+    assert not {p.point_id for p in plain.points} & {p.point_id for p in sweep.points}
+    with pytest.raises(SweepError, match=r"--set cluster.replicas: swept by this file"):
+        load_sweep(path, ["cluster.replicas=4"])
+    with pytest.raises(SweepError, match=r"expected key.path=value"):
+        load_sweep(path, ["stack"])
+    r = runner.invoke(app, ["sweep", str(path), "--out", str(tmp_path / "o"), "--set", "parallelism.tpp=2"])
+    assert r.exit_code == 2 and "parallelism.tpp" in r.output and not (tmp_path / "o").exists()
+
+
 def test_point_identity_follows_the_resolved_scenario(tmp_path):
     a = load_sweep(write_sweep(tmp_path, grid={"cluster.replicas": [1, 2]}))
     # the same scenarios reached another way keep their ids: a grown grid reuses finished points
