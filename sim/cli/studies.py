@@ -60,7 +60,7 @@ def sweep(
 
     Finished points are kept in OUT/points/ as they complete; running the same command again
     (after a crash, Ctrl-C or kill) runs only the points still missing. `--set` changes every
-    point as the file's `set:` does, after it: `--set stack=none` runs the sweep on the catalog
+    point, over the file's own `set` section: `--set stack=none` runs the sweep on the catalog
     presets."""
     from sim.report.sweep import sweep_report
     from sim.studies import store
