@@ -14,7 +14,15 @@ from sim.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
-SCENARIOS = sorted((ROOT / "examples").glob("*.yaml"))
+EXAMPLES = ROOT / "examples"
+# every example scenario but the streamed day (minutes, and `--stream` only); sweeps are not scenarios
+SCENARIOS = sorted(
+    [
+        *EXAMPLES.glob("*.yaml"),
+        *(EXAMPLES / "cluster").glob("*.yaml"),
+        *(EXAMPLES / "workloads").glob("*.yaml"),
+    ]
+)
 VOLATILE = {"sim_wall_s"}
 TEXT = {"cost_basis"}  # not a number: the price's basis, checked by the pricing tests
 
