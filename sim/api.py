@@ -103,8 +103,9 @@ def cluster_config(
 def build_pool(scenario: Scenario, role: str, replicas: int, par: Parallelism) -> Pool:
     """A pool of `replicas` replicas split as `par`, as the engine runs it: one engine replica per
     scheduler (`par.engines`, the data-parallel attention ranks), each with its share of the KV pool
-    and of the devices' offload tiers. With pp pipeline stages a scheduler's batch is pp scheduler
-    batches in flight (`scheduler_for`), costed as micro-batches through the stages
+    and of the devices' offload tiers; the ranks of a MoE model step together
+    (`sim.engine.lockstep`). With pp pipeline stages a scheduler's batch is pp scheduler batches in
+    flight (`scheduler_for`), costed as micro-batches through the stages
     (`sim.cost.roofline.micro_batch`)."""
     hw, sched = scenario.hardware, scenario.scheduler
     plan = memory_plan(
@@ -131,6 +132,8 @@ def build_pool(scenario: Scenario, role: str, replicas: int, par: Parallelism) -
         offload_bytes_per_s=offload_bw,
         offload_capacity_blocks=offload_blocks,
         batches_in_flight=par.pp,
+        # ranks that share MoE layers exchange tokens in every one of them, so they step together
+        lockstep=par.engines if scenario.model.moe is not None else 1,
     )
 
 

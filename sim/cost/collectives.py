@@ -218,16 +218,24 @@ def boundaries_across(link: Link | None, stages: int, width: int) -> int:
 
 
 def add_collective(
-    bld: OpBuilder, hw: Accelerator, name: str, count: float, legs: tuple[Leg, ...], nbytes: dict
+    bld: OpBuilder,
+    hw: Accelerator,
+    name: str,
+    count: float,
+    legs: tuple[Leg, ...],
+    nbytes: dict,
+    shared: bool = False,
 ) -> None:
     """Append a collective's legs to a step's operators, one row each (named `name`, then
     `name.<leg>`): `nbytes` maps batch features to the message's bytes; each leg runs at the
     device's link rate (measured efficiencies included) scaled to the leg's bandwidth, and pays
-    its hops' latency per call."""
+    its hops' latency per call. `shared`: the attention ranks exchange their tokens in it
+    (`OpTable.shared`)."""
     base_link = hw.link()
     base = kernel_legs(hw, "link")
     for leg in legs:
         rate = base.rate_b * leg.bandwidth_bytes_per_s / base_link.bandwidth_bytes_per_s
         legs_k = replace(base, rate_b=rate, overhead_s=leg.hops * leg.latency_s)
         row = f"{name}.{leg.name}" if leg.name else name
-        bld.add(row, count, legs_k, nbytes={f: v * leg.bytes_per_byte for f, v in nbytes.items()}, link=True)
+        scaled = {f: v * leg.bytes_per_byte for f, v in nbytes.items()}
+        bld.add(row, count, legs_k, nbytes=scaled, link=True, shared=shared)

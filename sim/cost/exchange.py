@@ -76,17 +76,17 @@ def emit_ffn_exchange(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> 
         sent = destinations(moe.active, par.ep) * h * both * par.imbalance / par.tp
         where = f"ep ({par.ep})"
         legs = all_to_all(hw, par.ep, par.moe_tp, where)
-        add_collective(bld, hw, f"{tag}.dispatch_combine", g.count, legs, {K.TOKENS: sent})
+        add_collective(bld, hw, f"{tag}.dispatch_combine", g.count, legs, {K.TOKENS: sent}, shared=True)
         if par.moe_tp > 1:
             pairs = moe.active * par.attention_dp * par.imbalance / par.ep
             legs = all_reduce(hw, par.moe_tp, where=f"moe tp ({par.moe_tp})")
             outputs = {K.TOKENS: pairs * h * ACT_BYTES}
-            add_collective(bld, hw, f"{tag}.expert_allreduce", g.count, legs, outputs)
+            add_collective(bld, hw, f"{tag}.expert_allreduce", g.count, legs, outputs, shared=True)
         return
     where = f"attention_dp ({par.attention_dp})"
     legs = all_reduce(hw, par.ffn_group, where=where)
     gathered = par.attention_dp * h * ACT_BYTES
-    add_collective(bld, hw, f"{tag}.dp_gather_scatter", g.count, legs, {K.TOKENS: gathered})
+    add_collective(bld, hw, f"{tag}.dp_gather_scatter", g.count, legs, {K.TOKENS: gathered}, shared=True)
 
 
 def moe_ratio(c: Placement) -> float:

@@ -347,6 +347,7 @@ def emit_moe(bld: OpBuilder, c: Placement, g: LayerGroup, tag: str) -> None:
             K.MOE_TOUCHED: pe * c.par.physical_experts(c.model) * c.model.expert_bytes_per_param / (ep * mtp),
             T: a * pairs * (2 * h + 3 * moe.expert_ffn / mtp),
         },
+        shared=True,
     )
     if moe.shared_experts:
         ps = pe * moe.shared_experts

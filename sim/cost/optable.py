@@ -6,7 +6,7 @@ fills it for a model, `FixedCost` with a single constant row."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -28,6 +28,10 @@ class OpTable:
     window: int
     moe_ratio: float
     spill_from: float = np.inf
+    shared: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    """Per operator, whether the data-parallel attention ranks of a step share it (the routed
+    experts and their token exchange): a rank's batch pays its own operators, and the shared ones
+    are paid once on every rank's tokens together (`CostModel.group_step_into`)."""
 
     @property
     def kernel_args(self) -> tuple:
@@ -54,6 +58,7 @@ class OpBuilder:
         self.f: list[np.ndarray] = []
         self.b: list[np.ndarray] = []
         self.ops: list[np.ndarray] = []
+        self.shared: list[bool] = []
 
     def add(
         self,
@@ -66,17 +71,20 @@ class OpBuilder:
         link: bool = False,
         calls: float = 1.0,
         per_seq_s: float = 0.0,
+        shared: bool = False,
     ) -> None:
         """An operator run `count` times per step at the rates and curves of `legs`, paying
         `legs.overhead_s` and `per_seq_s` per sequence of the batch each time; `flops` and `nbytes`
-        map batch features to coefficients, `link` marks communication and `calls` is how many
-        kernels the operator's work is split over."""
+        map batch features to coefficients, `link` marks communication, `calls` is how many
+        kernels the operator's work is split over and `shared` marks work the attention ranks share
+        (`OpTable.shared`)."""
         f, b = np.zeros(K.N_FEATURES), np.zeros(K.N_FEATURES)
         for idx, v in (flops or {}).items():
             f[idx] += v
         for idx, v in (nbytes or {}).items():
             b[idx] += v
         self.names.append(name)
+        self.shared.append(shared)
         self.f.append(f)
         self.b.append(b)
         head = [legs.rate_f, legs.rate_b, legs.overhead_s, float(count), 1.0 if link else 0.0, float(calls)]
@@ -94,11 +102,12 @@ class OpBuilder:
         *,
         flops: dict | None = None,
         nbytes: dict | None = None,
+        shared: bool = False,
     ) -> None:
         """An operator that runs as `calls` kernels (fused QKV + O, gate-up + down): the overhead is paid
         per call and curves are read at the work of one call."""
         paid_per_call = replace(legs, overhead_s=legs.overhead_s * calls)
-        self.add(name, count, paid_per_call, flops=flops, nbytes=nbytes, calls=calls)
+        self.add(name, count, paid_per_call, flops=flops, nbytes=nbytes, calls=calls, shared=shared)
 
     def build(self, window: int, moe_ratio: float, spill_from: float = np.inf) -> OpTable:
         return OpTable(
@@ -109,4 +118,5 @@ class OpBuilder:
             window,
             moe_ratio,
             float(spill_from),
+            np.array(self.shared, bool),
         )

@@ -99,6 +99,40 @@ class CostModel:
         acc += alone if t_alone > t_split else split
         return max(t_split, t_alone)
 
+    def group_step_into(self, batches: list, ranks: int, accs: list[np.ndarray]) -> float:
+        """One step of `ranks` data-parallel attention ranks stepping together (`sim.engine.lockstep`):
+        `batches` holds (new, ctx, sampled) of each rank with work; the others run an empty batch.
+        A rank's own operators take its own batch; the operators the ranks share (`OpTable.shared`:
+        the routed experts and their token exchange, costed per rank as if every rank brought the
+        same batch) take the mean rank's features, so they do the work of all the ranks' tokens
+        together. The step lasts as long as the slowest rank's own operators plus the shared ones.
+        accs[i] gets rank i's time split, and as its total the whole step. With pipeline stages every
+        rank takes the micro-batch split of the largest batch (`_table`), and no rank's heaviest
+        sequence is priced alone (`step_into`)."""
+        table = self._table(max(len(new) for new, _, _ in batches))
+        window, moe_ratio, spill_from, flops_coef, bytes_coef, ops = table.kernel_args
+        own = [
+            K.batch_features(new, ctx, float(sampled), window, moe_ratio, spill_from)
+            for new, ctx, sampled in batches
+        ]
+        mean = np.sum(own, axis=0) / ranks
+        mean[K.ONE] = 1.0
+        if moe_ratio > 0:
+            mean[K.MOE_TOUCHED] = 1.0 - (1.0 - moe_ratio) ** mean[K.TOKENS]
+        shared = table.shared if len(table.shared) else np.zeros(len(ops), bool)
+        mine = ~shared
+        shared_acc = new_acc()
+        t_shared = K.ops_time(mean, flops_coef[shared], bytes_coef[shared], ops[shared], shared_acc)
+        times = [
+            K.ops_time(x, flops_coef[mine], bytes_coef[mine], ops[mine], acc)
+            for x, acc in zip(own, accs, strict=True)
+        ]
+        dt = max(times) + t_shared
+        for t, acc in zip(times, accs, strict=True):
+            acc += shared_acc
+            acc[K.TOTAL] += dt - t - t_shared  # waiting for the slowest rank
+        return dt
+
     def decode_span(
         self, ctx: np.ndarray, t0: float, t_stop: float, k_max: int, acc: np.ndarray
     ) -> tuple[int, float]:
@@ -116,7 +150,11 @@ class CostModel:
         `extrapolated` marks an operator whose work per call lies outside a curve's measured range."""
         t = self._table(len(new))
         x = K.batch_features(
-            np.asarray(new, np.int64), np.asarray(ctx, np.int64), float(sampled), t.window, t.moe_ratio,
+            np.asarray(new, np.int64),
+            np.asarray(ctx, np.int64),
+            float(sampled),
+            t.window,
+            t.moe_ratio,
             t.spill_from,
         )
         count = t.ops[:, K.COUNT]

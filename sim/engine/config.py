@@ -48,6 +48,7 @@ class Pool:
     offload_bytes_per_s: float = 0.0
     offload_capacity_blocks: int = 0
     batches_in_flight: int = 1
+    lockstep: int = 1  # consecutive replicas stepping together as one engine's attention ranks
 
 
 @dataclass(frozen=True)

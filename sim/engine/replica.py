@@ -64,12 +64,15 @@ class Replica(StepScheduler):
         self.span: tuple | None = None  # (start time, k_max, steps, time split) of the span in flight;
         # its steps' blocks are taken when it commits, or earlier by `reserve_span`
         self.interruptible = False
+        self.group = None  # the engine whose ranks step together (`sim.engine.lockstep`), if any
 
     # ---- arrivals ------------------------------------------------------------------------------------
     def enqueue(self, r: int) -> None:
         self.waiting.append(r)
         self.outstanding_tokens += self.work[r]
-        if self.idle:
+        if self.group is not None:
+            self.group.wake()
+        elif self.idle:
             self.idle = False
             self.env.timeout(0).callbacks.append(self.advance)
         elif self.interruptible:
@@ -105,35 +108,45 @@ class Replica(StepScheduler):
 
     def advance(self, _event=None) -> None:
         """Plan the next step (or decode span) and schedule its end."""
+        step = self.next_step()
+        if step is None:
+            self.idle = True
+            return
+        new, prefill, k_max = step
+        if k_max > 1:
+            self.start_span(k_max)
+            return
+        n = self.n
+        dt = self.cost.step_into(new[:n], self.kv[:n], K.sampled_count(self.S, n, new), self.acc)
+        self.after(self.begin_step(new, prefill, dt), self.end_step)
+
+    def next_step(self) -> tuple[np.ndarray, bool, int] | None:
+        """The next step's new tokens per slot, whether it has prefill work, and the decode steps a
+        span may run from it (0: one step); None with nothing to do."""
         while True:
             if self.n == 0 and not self.waiting:
-                self.idle = True
-                return
+                return None
             if self.n == 0:
                 self.window_pos = 0  # an empty batch has no window left to finish
                 self.prefilled_last = False
             self.stats.events += 1
             new, k_max = self.plan_decodes()
-            prefill = False
-            if new is None:
-                new, prefill, work = self.schedule()
-                if not work:  # the step lost its members to preemption: plan again
-                    continue
+            if new is not None:
+                return new, False, k_max
+            new, prefill, work = self.schedule()
+            if work:  # else the step lost its members to preemption: plan again
                 # a swap stall belongs to this one step
                 span = not prefill and self.skip and not self.stall_s
-                k_max = self.window_cap(self.span_length()) if span else 0
-            if k_max > 1:
-                self.start_span(k_max)
-                return
-            n = self.n
-            dt = self.cost.step_into(new[:n], self.kv[:n], K.sampled_count(self.S, n, new), self.acc)
-            dt += self.stall_s
-            self.busy_s += dt
-            self.stall_s = 0.0
-            self.stats.steps += 1
-            self.step_new, self.step_prefill = new[:n], prefill
-            self.after(dt, self.end_step)
-            return
+                return new, prefill, self.window_cap(self.span_length()) if span else 0
+
+    def begin_step(self, new: np.ndarray, prefill: bool, dt: float) -> float:
+        """Start a step of `dt` seconds of work (plus any swap stall); returns its length."""
+        dt += self.stall_s
+        self.busy_s += dt
+        self.stall_s = 0.0
+        self.stats.steps += 1
+        self.step_new, self.step_prefill = new[: self.n], prefill
+        return dt
 
     def end_step(self, _event) -> None:
         self.commit_step(self.step_new)

@@ -12,6 +12,7 @@ from sim.engine.cluster import Cluster
 from sim.engine.config import CacheConfig, ClusterConfig, Pool, SchedulerConfig
 from sim.engine.context import RunContext
 from sim.engine.kvcache import KVLayout
+from sim.engine.lockstep import rank_groups
 from sim.engine.recorder import EngineStats, Recorder, RequestState
 from sim.engine.replica import Replica
 from workloads.requests import Requests
@@ -40,10 +41,13 @@ def build_replicas(
         caps = cfg if k == 1 else replace(
             cfg, max_num_seqs=cfg.max_num_seqs * k, max_num_batched_tokens=cfg.max_num_batched_tokens * k
         )
+        ranks = []
         for _ in range(pool.replicas):
             rep = Replica(len(replicas), pool, caps, cache, ctx, hub)
             replicas.append(rep)
+            ranks.append(rep)
             (hub.back if pool.role == "decode" else hub.front).append(rep)
+        rank_groups(ranks, pool.lockstep)
     return replicas
 
 

@@ -1,0 +1,85 @@
+"""Attention ranks of a MoE engine step together (`sim.engine.lockstep`): a rank's prefill holds up
+the other ranks' decodes, and every request still finishes with all its tokens."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from sim.api import build_pools, cluster_config, run, scheduler_config
+from sim.engine.simulate import simulate
+from sim.runnable import scenario_from_dict
+from workloads.requests import Requests
+
+PROMPT, LONG_PROMPT, OUTPUT = 100, 8000, 200
+
+
+def _scenario(attention_dp=2):
+    return scenario_from_dict(
+        {
+            "hardware": "h100-sxm",
+            "model": "qwen3-30b-a3b",
+            "parallelism": {"attention_dp": attention_dp, "ep": attention_dp},
+            "scheduler": {"max_num_batched_tokens": 8192},
+            "workload": {
+                "arrivals": {"kind": "poisson", "rate_per_s": 1},
+                "prompt_tokens": {"kind": "fixed", "tokens": PROMPT},
+                "output_tokens": {"kind": "fixed", "tokens": OUTPUT},
+            },
+            "stop": {"requests": 2},
+        }
+    )
+
+
+def _two(arrival_b: float) -> Requests:
+    """A decodes on rank 0 from t=0; B's long prompt reaches rank 1 (round robin) at arrival_b."""
+    return Requests(
+        np.array([0.0, arrival_b]),
+        np.array([PROMPT, LONG_PROMPT]),
+        np.array([OUTPUT, 2]),
+        np.zeros(2, np.int64),
+    )
+
+
+def _served(requests: Requests, lockstep: bool):
+    sc = _scenario()
+    pools, per_token, latency = build_pools(sc)
+    assert pools[0].lockstep == 2
+    if not lockstep:
+        pools = [replace(p, lockstep=1) for p in pools]
+    result = simulate(requests, pools, scheduler_config(sc.scheduler), cluster_config(sc, per_token, latency))
+    return result.state
+
+
+def test_a_prefill_on_one_rank_holds_up_the_other_ranks_decode():
+    """In step with rank 1, A's decode waits out B's 8,000-token prefill: A finishes later by that
+    step, less the decode step it replaced; stepping apart, A does not notice B."""
+    assert _served(_two(0.5), lockstep=False).finish_s[0] == _served(_two(1e6), lockstep=False).finish_s[0]
+    alone, together = _served(_two(1e6), lockstep=True), _served(_two(0.5), lockstep=True)
+    cost = build_pools(_scenario())[0][0].cost
+    a_decodes = (np.array([1]), np.array([PROMPT + 60]), 1)  # about where A is when B arrives
+    b_prefills = (np.array([LONG_PROMPT]), np.array([0]), 1)
+    prefill_step = cost.group_step_into([a_decodes, b_prefills], 2, [np.zeros(5), np.zeros(5)])
+    decode_step = cost.group_step_into([a_decodes], 2, [np.zeros(5)])
+    delay = together.finish_s[0] - alone.finish_s[0]
+    # B's second token is one more shared decode step, slightly slower than A's alone
+    assert delay == pytest.approx(prefill_step - decode_step, rel=0.02)
+    assert together.generated.tolist() == [OUTPUT, 2]
+
+
+def test_ranks_in_step_serve_every_request_with_all_its_tokens():
+    sc = scenario_from_dict(
+        _scenario(4).model_dump(mode="json")
+        | {
+            "workload": {
+                "arrivals": {"kind": "poisson", "rate_per_s": 40},
+                "prompt_tokens": {"kind": "lognormal", "median": 800, "sigma": 0.8, "max": 8000},
+                "output_tokens": {"kind": "lognormal", "median": 100, "sigma": 0.6, "max": 600},
+            },
+            "stop": {"requests": 400},
+        }
+    )
+    req = run(sc).requests
+    assert req["finish_s"].notna().all()
+    assert (req["first_token_s"] <= req["finish_s"]).all()
+    assert set(req["replica"]) == {0, 1, 2, 3}
