@@ -222,3 +222,84 @@ def decode_span(ctx, window, moe_ratio, spill_from, flops_coef, bytes_coef, ops,
     for j in range(N_ACC):
         acc[j] += split[j]
     return k, t
+
+
+@numba.njit(cache=True)
+def ops_time_of(x, flops_coef, bytes_coef, ops, shared, want, acc):
+    """`ops_time` over the operators whose `shared` flag equals `want`."""
+    total = 0.0
+    for o in range(flops_coef.shape[0]):
+        if shared[o] != want:
+            continue
+        f = 0.0
+        b = 0.0
+        for k in range(N_FEATURES):
+            f += flops_coef[o, k] * x[k]
+            b += bytes_coef[o, k] * x[k]
+        t, slot, active = op_seconds(ops, o, f, b, x[SEQS])
+        total += t
+        acc[ACTIVE] += active
+        if slot != TOTAL:
+            acc[slot] += t
+    acc[TOTAL] += total
+    return total
+
+
+@numba.njit(cache=True)
+def group_decode_span(
+    ctx, starts, ranks, window, moe_ratio, spill_from, flops_coef, bytes_coef, ops, shared, t0, t_stop, k_max,
+    accs,
+):
+    """`decode_span` for attention ranks in step (`CostModel.group_step_into`): rank r decodes the
+    sequences ctx[starts[r]:starts[r + 1]], and the other of the `ranks` ranks run empty batches.
+    Each step lasts as long as the slowest rank's own operators plus the shared ones, taken on the
+    mean rank's features. Adds rank r's time split into accs[r] (its total: the whole steps) and
+    returns (steps done, end time)."""
+    active = starts.shape[0] - 1
+    x = np.zeros(N_FEATURES)
+    mean = np.zeros(N_FEATURES)
+    own = np.zeros((active, N_ACC))
+    shared_acc = np.zeros(N_ACC)
+    times = np.zeros(active)
+    t = t0
+    k = 0
+    while k < k_max:
+        mean[:] = 0.0
+        own[:, :] = 0.0
+        shared_acc[:] = 0.0
+        for r in range(active):
+            x[:] = 0.0
+            seqs = starts[r + 1] - starts[r]
+            x[ONE] = 1.0
+            x[TOKENS] = seqs
+            x[SAMPLED] = seqs
+            x[SEQS] = seqs
+            for i in range(starts[r], starts[r + 1]):
+                c = float(ctx[i]) + k
+                x[PAIRS_FULL] += c + 1.0
+                if window > 0:
+                    x[PAIRS_WINDOW] += min(c + 1.0, float(window))
+            x[KV_FULL] = x[PAIRS_FULL]
+            x[KV_WINDOW] = x[PAIRS_WINDOW]
+            if moe_ratio > 0:
+                x[MOE_TOUCHED] = 1.0 - (1.0 - moe_ratio) ** seqs
+            x[KV_SPILL] = max(0.0, x[KV_FULL] - spill_from)
+            for j in range(N_FEATURES):
+                mean[j] += x[j]
+            times[r] = ops_time_of(x, flops_coef, bytes_coef, ops, shared, False, own[r])
+        for j in range(N_FEATURES):
+            mean[j] /= ranks
+        mean[ONE] = 1.0
+        if moe_ratio > 0:
+            mean[MOE_TOUCHED] = 1.0 - (1.0 - moe_ratio) ** mean[TOKENS]
+        t_shared = ops_time_of(mean, flops_coef, bytes_coef, ops, shared, True, shared_acc)
+        step = times.max() + t_shared
+        for r in range(active):
+            for j in range(N_ACC):
+                accs[r, j] += own[r, j] + shared_acc[j]
+            accs[r, TOTAL] += step - times[r] - t_shared
+        t += step
+        k += 1
+        if t >= t_stop:
+            break
+    return k, t

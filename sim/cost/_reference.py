@@ -60,14 +60,22 @@ def batch_features(new, ctx, sampled, window, moe_ratio, spill_from):
 def step_time(new, ctx, sampled, window, moe_ratio, spill_from, flops_coef, bytes_coef, ops):
     """[total, compute-bound, memory-bound, link, active] seconds of one step."""
     x = batch_features(new, ctx, sampled, window, moe_ratio, spill_from)
+    return ops_time(x, flops_coef, bytes_coef, ops, [True] * len(ops))
+
+
+def ops_time(x, flops_coef, bytes_coef, ops, which):
+    """[total, compute-bound, memory-bound, link, active] seconds of the operators `which` marks,
+    for features x."""
     acc = [0.0, 0.0, 0.0, 0.0, 0.0]
-    for f_row, b_row, row in zip(flops_coef, bytes_coef, ops, strict=True):
+    for f_row, b_row, row, keep in zip(flops_coef, bytes_coef, ops, which, strict=True):
+        if not keep:
+            continue
         rate_f, rate_b, overhead, count, is_link, calls = row[:6]
         f = sum(a * b for a, b in zip(f_row, x, strict=True))
         b = sum(a * b for a, b in zip(b_row, x, strict=True))
         rate_f *= curve_at(row, CURVE_F, f / calls)
         rate_b *= curve_at(row, CURVE_B, b / calls)
-        t, c, m = op_time(f, b, rate_f, rate_b, overhead + len(new) * row[SEQ_OVERHEAD])
+        t, c, m = op_time(f, b, rate_f, rate_b, overhead + x[8] * row[SEQ_OVERHEAD])
         acc[4] += min(t, row[POWER_C] * c + row[POWER_M] * m) * count
         t *= count
         acc[0] += t
@@ -76,6 +84,45 @@ def step_time(new, ctx, sampled, window, moe_ratio, spill_from, flops_coef, byte
         elif c > 0 or m > 0:
             acc[1 if c >= m else 2] += t
     return acc
+
+
+def group_step(batches, ranks, window, moe_ratio, spill_from, flops_coef, bytes_coef, ops, shared):
+    """One step of `ranks` attention ranks in step, `batches` holding (new, ctx, sampled) of those
+    with work: (its seconds, each such rank's [total, compute, memory, link, active]). Each rank's
+    own operators take its batch, the shared ones the mean rank's features; the step lasts as long
+    as the slowest rank's own operators plus the shared ones."""
+    own = [batch_features(*b, window, moe_ratio, spill_from) for b in batches]
+    mean = [sum(x[j] for x in own) / ranks for j in range(len(own[0]))]
+    mean[0] = 1.0
+    mean[3] = 1.0 - (1.0 - moe_ratio) ** mean[1] if moe_ratio > 0 else 0.0
+    shared_acc = ops_time(mean, flops_coef, bytes_coef, ops, list(shared))
+    own_accs = [ops_time(x, flops_coef, bytes_coef, ops, [not s for s in shared]) for x in own]
+    dt = max(a[0] for a in own_accs) + shared_acc[0]
+    accs = [[a + s for a, s in zip(acc, shared_acc, strict=True)] for acc in own_accs]
+    for acc in accs:
+        acc[0] = dt
+    return dt, accs
+
+
+def group_decode_span(
+    ctxs, ranks, window, moe_ratio, spill_from, flops_coef, bytes_coef, ops, shared, t0, t_stop, k_max
+):
+    """`group_step` of decoding ranks (`ctxs`: each rank's contexts) one step at a time; returns
+    (steps, end time, each rank's [total, compute, memory, link, active])."""
+    ctxs = [list(c) for c in ctxs]
+    t, k, accs = t0, 0, [[0.0] * 5 for _ in ctxs]
+    while k < k_max:
+        batches = [([1] * len(c), c, len(c)) for c in ctxs]
+        dt, step = group_step(
+            batches, ranks, window, moe_ratio, spill_from, flops_coef, bytes_coef, ops, shared
+        )
+        accs = [[a + s for a, s in zip(acc, st, strict=True)] for acc, st in zip(accs, step, strict=True)]
+        t += dt
+        ctxs = [[c + 1 for c in cs] for cs in ctxs]
+        k += 1
+        if t >= t_stop:
+            break
+    return k, t, accs
 
 
 def decode_span(ctx, window, moe_ratio, spill_from, flops_coef, bytes_coef, ops, t0, t_stop, k_max):

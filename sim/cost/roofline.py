@@ -111,6 +111,7 @@ class CostModel:
         sequence is priced alone (`step_into`)."""
         table = self._table(max(len(new) for new, _, _ in batches))
         window, moe_ratio, spill_from, flops_coef, bytes_coef, ops = table.kernel_args
+        shared = _shared(table)
         own = [
             K.batch_features(new, ctx, float(sampled), window, moe_ratio, spill_from)
             for new, ctx, sampled in batches
@@ -119,12 +120,10 @@ class CostModel:
         mean[K.ONE] = 1.0
         if moe_ratio > 0:
             mean[K.MOE_TOUCHED] = 1.0 - (1.0 - moe_ratio) ** mean[K.TOKENS]
-        shared = table.shared if len(table.shared) else np.zeros(len(ops), bool)
-        mine = ~shared
         shared_acc = new_acc()
-        t_shared = K.ops_time(mean, flops_coef[shared], bytes_coef[shared], ops[shared], shared_acc)
+        t_shared = K.ops_time_of(mean, flops_coef, bytes_coef, ops, shared, True, shared_acc)
         times = [
-            K.ops_time(x, flops_coef[mine], bytes_coef[mine], ops[mine], acc)
+            K.ops_time_of(x, flops_coef, bytes_coef, ops, shared, False, acc)
             for x, acc in zip(own, accs, strict=True)
         ]
         dt = max(times) + t_shared
@@ -132,6 +131,21 @@ class CostModel:
             acc += shared_acc
             acc[K.TOTAL] += dt - t - t_shared  # waiting for the slowest rank
         return dt
+
+    def group_decode_span(
+        self, ctxs: list[np.ndarray], ranks: int, t0: float, t_stop: float, k_max: int, accs: np.ndarray
+    ) -> tuple[int, float]:
+        """`decode_span` for `ranks` attention ranks in step, those in `ctxs` decoding sequences of
+        these contexts (`group_step_into` a step at a time); accs[i] ((ranks with work, N_ACC))
+        accumulates rank i's split."""
+        table = self._table(max(len(c) for c in ctxs))
+        window, moe_ratio, spill_from, flops_coef, bytes_coef, ops = table.kernel_args
+        starts = np.cumsum([0] + [len(c) for c in ctxs]).astype(np.int64)
+        ctx = np.concatenate(ctxs).astype(np.int64)
+        return K.group_decode_span(
+            ctx, starts, float(ranks), window, moe_ratio, spill_from, flops_coef, bytes_coef, ops,
+            _shared(table), t0, t_stop, k_max, accs,
+        )
 
     def decode_span(
         self, ctx: np.ndarray, t0: float, t_stop: float, k_max: int, acc: np.ndarray
@@ -193,6 +207,11 @@ class CostModel:
 
 ACC_ACTIVE = K.ACTIVE
 """The accumulator slot of active seconds."""
+
+
+def _shared(table: OpTable) -> np.ndarray:
+    """The table's shared-operator flags, all False for a table built without them (`FixedCost`)."""
+    return table.shared if len(table.shared) else np.zeros(len(table.ops), bool)
 
 
 def new_acc() -> np.ndarray:

@@ -7,15 +7,20 @@ so each rank waits there for the others, and a rank with no requests runs an emp
 part (SGLang's and vLLM's idle or dummy batches). One step of the engine is one step of every
 rank: it lasts as long as the slowest rank's own operators plus the shared ones
 (`CostModel.group_step_into`), so a rank prefilling a long prompt holds up the decodes of all the
-others, which is why TensorRT-LLM delays context requests until every rank has one
+others, which is why TensorRT-LLM holds context requests back until every rank has one
 (`_balance_adp_requests`).
 
 The ranks are `Replica`s that plan and commit their own steps; the group asks each for its next
-step, prices them together, and commits them all at the step's end. Ranks step one at a time (no
-event skipping).
+step, prices them together and commits them all at the step's end. When every rank with work can
+run a decode span, the group runs one span of the fewest steps any of them may take
+(`CostModel.group_decode_span`), cut short, as a replica's is, by an arrival that could join its
+rank's batch; with the prefix cache on, the group steps one step at a time (a span would have to
+take its steps' blocks for routing mid-span, `Replica.reserve_span`).
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from sim.cost.roofline import new_acc
 from sim.engine import _kernels as K
@@ -23,54 +28,99 @@ from sim.engine.replica import Replica
 
 
 class Lockstep:
-    """The ranks of one engine and the step they run together."""
+    """The ranks of one engine and the step or decode span they run together."""
 
     def __init__(self, ranks: list[Replica]):
         self.ranks = ranks
         self.env = ranks[0].env
         self.cost = ranks[0].cost
+        self.spans = ranks[0].skip and ranks[0].cache is None
         self.idle = True
         self.stepping: list[Replica] = []
+        self.timer = None
+        self.span: tuple | None = None  # (start, k_max, steps, accs, contexts) of the span in flight
+        self.cuts: set[int] = set()  # ranks whose arrival would join their batch, cutting the span
         for rank in ranks:
             rank.group = self
-            rank.skip = False
 
-    def wake(self) -> None:
-        """A rank got a request: start stepping if the engine was idle."""
+    def wake(self, rank: Replica) -> None:
+        """`rank` got a request: start stepping if the engine was idle, or end the span in flight
+        after its current step if the request could join the rank's batch."""
         if self.idle:
             self.idle = False
             self.env.timeout(0).callbacks.append(self.advance)
+        elif self.span is not None and rank.index in self.cuts:
+            self.cuts.clear()
+            self.cut_span()
 
     def advance(self, _event=None) -> None:
-        batches, accs, stalls, self.stepping = [], [], [], []
         steps = []
         for rank in self.ranks:
             step = rank.next_step()
-            if step is None:
-                rank.idle = True
-                continue
-            rank.idle = False
-            new, prefill, _ = step
-            n = rank.n
-            batches.append((new[:n], rank.kv[:n], K.sampled_count(rank.S, n, new)))
-            accs.append(new_acc())
-            stalls.append(rank.stall_s)
-            steps.append((rank, new, prefill))
+            if step is not None:
+                steps.append((rank, *step))
+        self.stepping = [rank for rank, *_ in steps]
         if not steps:
             self.idle = True
             return
-        dt = self.cost.group_step_into(batches, len(self.ranks), accs) + max(stalls)
-        for (rank, new, prefill), acc in zip(steps, accs, strict=True):
+        k_max = min(k for *_, k in steps)
+        if self.spans and k_max > 1:
+            self.start_span(k_max)
+            return
+        batches = [(new[: r.n], r.kv[: r.n], K.sampled_count(r.S, r.n, new)) for r, new, _, _ in steps]
+        accs = [new_acc() for _ in steps]
+        stall = max(r.stall_s for r in self.stepping)
+        dt = self.cost.group_step_into(batches, len(self.ranks), accs) + stall
+        for (rank, new, prefill, _), acc in zip(steps, accs, strict=True):
             rank.acc += acc
             rank.stall_s = 0.0
             rank.begin_step(new, prefill, dt)
-            self.stepping.append(rank)
-        self.env.timeout(dt).callbacks.append(self.end_step)
+        self.after(dt, self.end_step)
+
+    def after(self, delay: float, callback) -> None:
+        self.timer = self.env.timeout(delay)
+        self.timer.callbacks.append(callback)
 
     def end_step(self, _event) -> None:
         for rank in self.stepping:
             rank.commit_step(rank.step_new)
             rank.advance_window(1, rank.step_prefill)
+        self.advance()
+
+    # ---- decode spans -----------------------------------------------------------------------------
+    def start_span(self, k_max: int) -> None:
+        t0 = self.env.now
+        contexts = [rank.kv[: rank.n].copy() for rank in self.stepping]
+        accs = np.zeros((len(contexts), len(new_acc())))
+        k, t_end = self.cost.group_decode_span(contexts, len(self.ranks), t0, np.inf, k_max, accs)
+        self.span = (t0, k_max, k, accs, contexts)
+        self.cuts = {
+            rank.index
+            for rank in self.ranks
+            if rank.n == 0 or (not rank.waiting and rank.n < rank.cfg.max_num_seqs and rank.available() > 0)
+        }
+        for rank in self.stepping:
+            rank.stats.spans += 1
+        self.after(t_end - t0, self.end_span)
+
+    def cut_span(self) -> None:
+        """End the span with the step in flight now; the waiting request joins the step after."""
+        t0, k_max, _, _, contexts = self.span
+        accs = np.zeros((len(contexts), len(new_acc())))
+        k, t_end = self.cost.group_decode_span(contexts, len(self.ranks), t0, self.env.now, k_max, accs)
+        self.timer.callbacks.remove(self.end_span)  # the old end fires with nobody listening
+        self.span = (t0, k_max, k, accs, contexts)
+        self.after(t_end - self.env.now, self.end_span)
+
+    def end_span(self, _event) -> None:
+        _, _, k, accs, _ = self.span
+        self.span = None
+        self.cuts.clear()
+        for rank, acc in zip(self.stepping, accs, strict=True):
+            rank.acc += acc
+            rank.busy_s += acc[0]
+            rank.commit_span(k)
+            rank.advance_window(k, False)
         self.advance()
 
 

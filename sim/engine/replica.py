@@ -71,7 +71,7 @@ class Replica(StepScheduler):
         self.waiting.append(r)
         self.outstanding_tokens += self.work[r]
         if self.group is not None:
-            self.group.wake()
+            self.group.wake(self)
         elif self.idle:
             self.idle = False
             self.env.timeout(0).callbacks.append(self.advance)

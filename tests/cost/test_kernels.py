@@ -73,3 +73,36 @@ def test_roofline_kernel_matches_reference(rows):
     assert total == pytest.approx(ref_total, rel=1e-12)
     assert times.tolist() == pytest.approx(ref_times, rel=1e-12)
     assert bound.tolist() == ref_bound
+
+
+GROUPS = {
+    name: build_ops(load_model(name), load_hardware(hw), par)
+    for name, hw, par in [
+        ("deepseek-v3", "b200", Parallelism(attention_dp=8, ep=8)),
+        ("qwen3-30b-a3b", "h100-sxm", Parallelism(tp=2, attention_dp=4)),  # experts tensor-split, shared
+        ("gpt-oss-120b", "h200", Parallelism(attention_dp=4, ep=4)),  # sliding-window layers
+    ]
+}
+
+
+@settings(deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 20_000), min_size=1, max_size=12), min_size=1, max_size=4),
+    st.integers(1, 120),
+    st.sampled_from(sorted(GROUPS)),
+    st.floats(0.0, 3.0),
+)
+def test_group_decode_span_matches_group_steps_one_at_a_time(ctxs, k_max, name, t_stop):
+    table = GROUPS[name]
+    ranks = 8 if name == "deepseek-v3" else 4
+    args = table.kernel_args
+    accs = np.zeros((len(ctxs), K.N_ACC))
+    starts = np.cumsum([0] + [len(c) for c in ctxs]).astype(np.int64)
+    flat = np.array([c for cs in ctxs for c in cs], np.int64)
+    k, t = K.group_decode_span(flat, starts, float(ranks), *args, table.shared, 0.0, t_stop, k_max, accs)
+    plain = [a.tolist() if isinstance(a, np.ndarray) else a for a in args]
+    shared = table.shared.tolist()
+    k_ref, t_ref, accs_ref = R.group_decode_span(ctxs, ranks, *plain, shared, 0.0, t_stop, k_max)
+    assert k == k_ref
+    assert t == pytest.approx(t_ref, rel=1e-9)
+    assert accs.tolist() == [pytest.approx(a, rel=1e-9) for a in accs_ref]

@@ -83,3 +83,19 @@ def test_ranks_in_step_serve_every_request_with_all_its_tokens():
     assert req["finish_s"].notna().all()
     assert (req["first_token_s"] <= req["finish_s"]).all()
     assert set(req["replica"]) == {0, 1, 2, 3}
+
+
+@pytest.mark.parametrize("steps", [1, 4])
+def test_group_decode_spans_equal_stepping_one_step_at_a_time(steps):
+    data = _scenario(4).model_dump(mode="json")
+    data["scheduler"] |= {"scheduler_steps": steps, "max_num_seqs": 16}
+    data["workload"] = {
+        "arrivals": {"kind": "poisson", "rate_per_s": 30},
+        "prompt_tokens": {"kind": "lognormal", "median": 600, "sigma": 0.8, "max": 6000},
+        "output_tokens": {"kind": "lognormal", "median": 80, "sigma": 0.8, "max": 500},
+    }
+    data["stop"] = {"requests": 300}
+    sc = scenario_from_dict(data)
+    fast, slow = run(sc).requests, run(sc, skip=False).requests
+    for column in ("scheduled_s", "first_token_s", "finish_s"):
+        assert fast[column].to_numpy() == pytest.approx(slow[column].to_numpy(), rel=1e-9, abs=1e-12)
