@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -98,6 +99,7 @@ def run_stack(stack: str, rows: pd.DataFrame, base: StackProfile, offline: bool)
     out = {}
     for number in (1, 2):
         fit_rows, held_rows = st.fold(own, number)
+        print(f"{stack} fold {number}: fitting, {len(fit_rows)} rows in its half", file=sys.stderr)
         fit = st.fit_knobs(fit_rows, base, MODELS)
         profile = st.with_knobs(base, fit.knobs)
         held = st.ratios(st.predict(held_rows, profile, MODELS), rows)
@@ -368,6 +370,14 @@ def render(results: dict, profiles: dict, rows: pd.DataFrame, seconds: float) ->
     )
 
 
+def show_progress() -> None:
+    """Print the fit's progress (each time per sequence tried, `sim.fidelity.stacks`) on stderr, in
+    this process or a worker: without it a refit says nothing for two hours."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--validation", type=Path, default=ROOT.parent / "shared" / "validation")
@@ -381,7 +391,7 @@ def main() -> None:
     rows = read_rows(args.validation)
     base = curves(args.validation)
     print(f"curves fitted in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    with ProcessPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
+    with ProcessPoolExecutor(max_workers=max(args.jobs, 1), initializer=show_progress) as pool:
         futures = {s: pool.submit(run_stack, s, rows, base[s], not args.no_offline) for s in PROFILES}
         results, profiles = {}, {}
         for stack in PROFILES:

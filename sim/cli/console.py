@@ -6,17 +6,36 @@ here, so none of them needs `sim.cli` (which imports them) while it is being bui
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import click
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 
 from sim.errors import explain
 
-out = Console()
-err = Console(stderr=True)
+PIPE_WIDTH = 160
+"""Columns a table is laid out in when the output is a file or a pipe, not a terminal."""
+
+
+class PipeConsole(Console):
+    """A rich console that, writing to a file or a pipe, lays tables out `PIPE_WIDTH` columns wide
+    rather than rich's 80, so a saved or piped run keeps every word of its tables (the SLO verdict's
+    seven columns cut "conversation" to "conver…" at 80). A terminal's width, and `COLUMNS`, still
+    rule where they are known."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        if self.is_terminal or "COLUMNS" in os.environ:
+            return size
+        return ConsoleDimensions(max(size.width, PIPE_WIDTH), size.height)
+
+
+out = PipeConsole()
+err = PipeConsole(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

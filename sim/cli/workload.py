@@ -8,17 +8,18 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from sim.cli.console import err, out
 from sim.format import number
 from workloads import describe as stats
 from workloads.mixes import PRESETS, preset_names
 
-workload_app = typer.Typer(no_args_is_help=True, help="Request streams: describe a scenario's workload or a "
-                           "trace file, list the task-mix presets.")
-out = Console()
-err = Console(stderr=True)
+workload_app = typer.Typer(
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    help="Request streams: describe a scenario's workload or a trace file, list the task-mix presets.",
+)
 
 
 class Format(StrEnum):

@@ -2,7 +2,8 @@
 
 Running decodes get one token each and the blocks it needs; while they need more blocks than are
 available the newest sequence is preempted (recompute, or swap to the offload tier when it has
-room). Partial prefills continue in admission order, and waiting requests are admitted FCFS under
+room), and a step that preempted admits nobody (vLLM V0: no room for a swap-in). Partial
+prefills continue in admission order, and waiting requests are admitted FCFS under
 the token budget and the sequence cap when the blocks for their whole prompt fit. A prompt that
 starts with cached prefix blocks skips their prefill; an entry found in the offload tier is
 reloaded when that is faster than recomputing it. Transfers (swap in, reload) stall the step they
@@ -105,7 +106,7 @@ class StepScheduler(Batch):
             preempted = True
         n = self.n
         all_decoding = decoding_count == n if not preempted else bool((self.kv[:n] >= self.target[:n]).all())
-        admitting = self.admitting
+        admitting = self.admitting and not preempted
         prefill_first = cfg.priority == "prefill" and ((bool(self.waiting) and admitting) or not all_decoding)
         granted = 0
         if not prefill_first:

@@ -25,7 +25,9 @@ against the band read from every other run's, so no row is scored by a band that
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +39,8 @@ from hardware.stacks import Band, DeviceCurves, StackProfile, apply_stack, load_
 from sim.fidelity import overheads as ovh
 from sim.fidelity import serving
 from sim.fidelity import validate as val
+
+log = logging.getLogger(__name__)
 
 STACKS = ("vllm", "sglang", "trtllm")
 TYPICAL = "typical"
@@ -236,9 +240,15 @@ def best_sequence_overhead(
         return free, ()
     candidates = (free, *(ovh.solve(system, s) for s in SEQ_GRID_S))
     losses = []
-    for knobs in candidates:
+    for i, knobs in enumerate(candidates, 1):
+        t0 = time.perf_counter()
         rates = searched_errors(searched, with_knobs(curves, knobs), models_dir)
         losses.append(float(np.sum(system.errors(knobs) ** 2) + np.sum(rates**2)))
+        log.info(
+            "%s: time per sequence %d of %d (%.1f us): loss %.2f, %d searched rates in %.0f s",
+            curves.name, i, len(candidates), knobs.seq_overhead_s * 1e6, losses[-1], len(rates),
+            time.perf_counter() - t0,
+        )
     tried = tuple((k.seq_overhead_s, loss) for k, loss in zip(candidates, losses, strict=True))
     return candidates[int(np.argmin(losses))], tried
 

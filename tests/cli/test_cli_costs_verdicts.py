@@ -175,6 +175,19 @@ def test_run_prints_each_slo_target_and_its_verdict_per_class(tmp_path):
     assert seconds_ci(p99) in rows["easy|TTFT p99 ≤ 100 s"]
 
 
+def test_a_piped_run_keeps_every_word_of_its_tables(tmp_path):
+    """Written to a pipe or a file (no terminal, no COLUMNS), the tables are laid out wide enough
+    that a class name and the verdict's headers stay whole; at rich's 80 columns they were cut."""
+    data = two_classes()
+    data["workload"]["classes"][0]["name"] = "conversation"
+    r = runner.invoke(app, ["run", str(write(tmp_path, data)), "-q"], env={"COLUMNS": None})
+    assert r.exit_code == 0, r.output
+    assert "…" not in r.stdout
+    assert "│ conversation │ TTFT p99 ≤ 100 s" in r.stdout and "headroom ┃ verdict ┃" in r.stdout
+    narrow = runner.invoke(app, ["run", str(write(tmp_path, data)), "-q"], env={"COLUMNS": "80"})
+    assert "…" in narrow.stdout  # a width that is asked for is kept
+
+
 def test_run_without_an_slo_says_how_to_get_a_verdict(tmp_path):
     r = runner.invoke(app, ["run", str(write(tmp_path, TINY_BASE)), "-q"])
     assert r.exit_code == 0 and "no SLO set" in r.stdout

@@ -154,3 +154,14 @@ def test_an_overloaded_run_says_so_in_red_instead_of_latency():
     assert re.search(r"offered \d+\.\d\d req/s, sustainable \d+\.\d\d req/s", row)
     assert "TTFT p50 / p99" in text and "— / —" in text
     assert "the load was still drifting: simulate more requests" in text
+
+
+def test_help_flows_each_command_description_to_the_width():
+    """A command's description is one paragraph, wrapped to the terminal, not broken where its
+    docstring's source lines end."""
+    wide = runner.invoke(app, ["--help"], env={"COLUMNS": "250"})
+    assert wide.exit_code == 0, wide.output
+    lines = [t for t in wide.stdout.splitlines() if t.count("│") == 2 and t.strip("│ ")]
+    rows = {t.split("│")[1].split()[0]: t for t in lines}
+    assert "max batch, each latency and throughput" in rows["estimate"]
+    assert "(optionally in prefill and decode pools)" in rows["plan"]

@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sim.api import make_requests, run
@@ -172,6 +172,13 @@ def assert_same_request_times(fast, slow):
 
 @settings(max_examples=30, deadline=None)
 @given(scenarios)
+# a prefill-first step swapped out a sequence and swapped it straight back in, forever, until a
+# step that preempts stopped admitting
+@example(
+    {"rate": 261.16802959627745, "prompt_hi": 82, "out_hi": 339, "replicas": 3, "seqs": 23, "chunked": True,
+     "priority": "prefill", "preemption": "swap", "scheduler_steps": 4, "prefill_min_waiting": 1,
+     "router": "round_robin", "batcher": {"window_s": 0.3, "max_requests": 96}, "seed": 6410}
+)
 def test_invariants_and_event_skipping_equals_step_by_step(p):
     sc = build(p)
     fast, slow = run(sc), run(sc, skip=False)

@@ -1,6 +1,7 @@
 """Fitting serving-stack profiles: the split is fixed by the rows' configuration before anything is
 scored, the fit never reads a scored row, and bands and coverage are read the way the docs say."""
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -91,7 +92,7 @@ def test_the_fit_reads_no_scored_row():
     assert set(fit.fitted_ids).isdisjoint(scored["row_id"])
 
 
-def test_the_sequence_overhead_weighs_linear_rows_and_searched_rates_together(monkeypatch):
+def test_the_sequence_overhead_weighs_linear_rows_and_searched_rates_together(monkeypatch, caplog):
     """Two linearised rows that a 1 ms step overhead alone explains exactly, and one searched rate
     whose error is zero only at 10 us per sequence: every candidate is the free fit or a grid value
     with the other knobs refitted around it, the loss adds both kinds of squared error, and the
@@ -107,8 +108,13 @@ def test_the_sequence_overhead_weighs_linear_rows_and_searched_rates_together(mo
 
     monkeypatch.setattr(st, "searched_errors", searched_errors)
     curves = st.with_curves(Efficiency(), "t")
-    knobs, tried = st.best_sequence_overhead(system, pd.DataFrame({"row_id": ["r"]}), curves, None)
+    with caplog.at_level(logging.INFO, logger=st.__name__):
+        knobs, tried = st.best_sequence_overhead(system, pd.DataFrame({"row_id": ["r"]}), curves, None)
     assert [seq for seq, _ in tried] == pytest.approx([0.0, *st.SEQ_GRID_S], abs=1e-12)
+    # each candidate tried is reported as it finishes (a refit runs for hours)
+    assert len(caplog.records) == len(tried)
+    n = len(tried)
+    assert caplog.messages[-1].startswith(f"{curves.name}: time per sequence {n} of {n} (40.0 us): loss")
     assert knobs.seq_overhead_s == 1e-5
     # the step overhead refitted around 10 us: least squares over the two rows' gaps
     assert knobs.step_overhead_s == pytest.approx(np.mean([0.1 - 100 * 1e-5, 0.1 - 6400 * 1e-5]) / 100)
