@@ -166,6 +166,7 @@ def test_a_row_runs_with_the_server_settings_it_states(tmp_path):
         ("chunked_prefill", "maybe"),
         ("attention_dp", "0"),
         ("ep", "two"),
+        ("adp_timeout_iters", "0.5"),
     ],
 )
 def test_a_bad_server_setting_names_its_row_and_column(tmp_path, column, text):
@@ -248,6 +249,22 @@ def test_an_engine_with_attention_dp_runs_its_ranks_as_schedulers_sharing_its_ba
     assert dict(plain.scheduler) == {"max_num_seqs": 4096}
 
 
+def test_attention_dp_balancing_admits_new_requests_every_timeout_iterations(tmp_path):
+    """TensorRT-LLM's attention-DP balancing with `timeout_iters` 9 lets context requests in on every
+    9th iteration: a window of 8 decode-only steps, then a step with prefill work."""
+    stated = {"model": "DeepSeek-R1", "precision": "FP8", "gpu": "B200", "num_gpus": "8", "tp": "8",
+              "attention_dp": "8", "ep": "8", "adp_timeout_iters": "9", "metric": "ttft", "stat": "p99",
+              "value": "1"}
+    once = {**stated, "adp_timeout_iters": "1"}  # the count reaches 1 at every iteration: no window
+    table = _table(tmp_path, [stated, once])
+    rows = list(table.itertuples(index=False))
+    model, hw = load_model("deepseek-v3"), load_hardware("b200")
+    assert dict(serving.plan_run(rows[0], model, hw).scheduler) == {"scheduler_steps": 8}
+    assert dict(serving.plan_run(rows[1], model, hw).scheduler) == {}
+    with pytest.raises(ValueError, match=r"row_id 0\): adp_timeout_iters balances attention-DP ranks"):
+        _table(tmp_path, [{**stated, "attention_dp": ""}])
+
+
 def test_mlperfs_deepseek_r1_runs_carry_their_attention_dp_and_expert_parallel_split():
     """NVIDIA's v5.1 DeepSeek-R1 configs run TP8 engines with attention DP and EP8, as each row's notes
     quote: every such row says so in the split columns, and no other row states a split."""
@@ -258,6 +275,10 @@ def test_mlperfs_deepseek_r1_runs_carry_their_attention_dp_and_expert_parallel_s
     assert rows.loc[deepseek, "notes"].str.contains("TP8 EP8", regex=False).all()
     assert set(zip(rows.loc[deepseek, "attention_dp"], rows.loc[deepseek, "ep"], rows.loc[deepseek, "tp"],
                    strict=True)) == {("8", "8", "8")}
+    # and their configs' attention-DP balancing (adp_balancing_timeout_iters 9), as the notes quote
+    assert ((rows["adp_timeout_iters"] == "9") == deepseek).all()
+    quoted = "adp_timeout_iters 9 (adp_balancing_timeout_iters"
+    assert rows.loc[deepseek, "notes"].str.contains(quoted, regex=False).all()
 
 
 def test_long_context_prefill_rows_are_one_prefill_step(tmp_path):
