@@ -80,6 +80,8 @@ def scheduler_config(sched: Scheduler) -> SchedulerConfig:
         preemption=sched.preemption,
         scheduler_steps=sched.scheduler_steps,
         prefill_min_waiting=sched.prefill_min_waiting,
+        adp_timeout_iters=sched.adp_timeout_iters,
+        adp_batching_wait_iters=sched.adp_batching_wait_iters,
     )
 
 

@@ -183,7 +183,11 @@ class Scheduler(Frozen):
     `scheduler_steps` is vLLM's `--num-scheduler-steps` (multi-step scheduling, vLLM 0.6-0.9): the
     batch decodes in windows of that many steps, and waiting requests join only between windows.
     `prefill_min_waiting` m: right after a step that prefilled, waiting requests join only when m
-    of them wait, else after the next decode window (AMD's MLPerf v5.1 vLLM scheduler patch)."""
+    of them wait, else after the next decode window (AMD's MLPerf v5.1 vLLM scheduler patch).
+    `adp_timeout_iters` N above 0 balances the attention ranks of a MoE engine (`parallelism.
+    attention_dp`) as TensorRT-LLM's `attention_dp_config: {enable_balance: true, timeout_iters: N,
+    batching_wait_iters: W}` does: new requests join all ranks at once, when every rank has one
+    waiting (after W more iterations while every rank is decoding), else every N iterations."""
 
     max_num_seqs: int = Field(default=256, ge=1)
     max_num_batched_tokens: int = Field(default=8192, ge=1)
@@ -196,6 +200,8 @@ class Scheduler(Frozen):
     context_overflow: Literal["reject", "truncate"] = "reject"
     scheduler_steps: int = Field(default=1, ge=1)
     prefill_min_waiting: int = Field(default=1, ge=1)
+    adp_timeout_iters: int = Field(default=0, ge=0)
+    adp_batching_wait_iters: int = Field(default=0, ge=0)
 
     @property
     def prefill_chunk(self) -> int:

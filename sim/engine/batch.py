@@ -47,6 +47,7 @@ class Batch:
         self.waiting: deque[int] = deque()
         self.window_pos = 0  # decode steps run of the current multi-step window (`scheduler_steps`)
         self.prefilled_last = False  # the last step had prefill work (`prefill_min_waiting`)
+        self.held = False  # the engine's rank balancing holds new requests back (`sim.engine.lockstep`)
         self.capacity_blocks = self.layout.capacity_blocks
         self.free_blocks = self.capacity_blocks
         self.watermark_blocks = int(WATERMARK * self.capacity_blocks)

@@ -20,7 +20,8 @@ class SchedulerConfig:
     `chunked_prefill`; `priority` (`decode` or `prefill`) says which runs first; KV is paged in
     blocks of `block_size` tokens; `preemption` is `recompute` or `swap`. With `scheduler_steps` k > 1
     (vLLM's multi-step scheduling) decode-only steps run in windows of k, and waiting requests are
-    admitted only at a window's boundary."""
+    admitted only at a window's boundary. `adp_timeout_iters` above 0 balances the attention ranks
+    of an engine as TensorRT-LLM does (`sim.engine.lockstep.Balance`)."""
 
     max_num_seqs: int = 256
     max_num_batched_tokens: int = 8192
@@ -31,6 +32,8 @@ class SchedulerConfig:
     preemption: str = "recompute"
     scheduler_steps: int = 1
     prefill_min_waiting: int = 1
+    adp_timeout_iters: int = 0
+    adp_batching_wait_iters: int = 0
 
 
 @dataclass(frozen=True)

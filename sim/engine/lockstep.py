@@ -34,7 +34,10 @@ class Lockstep:
         self.ranks = ranks
         self.env = ranks[0].env
         self.cost = ranks[0].cost
-        self.spans = ranks[0].skip and ranks[0].cache is None
+        cfg = ranks[0].cfg
+        timeout = cfg.adp_timeout_iters
+        self.balance = Balance(timeout, cfg.adp_batching_wait_iters) if timeout else None
+        self.spans = ranks[0].skip and ranks[0].cache is None and self.balance is None
         self.idle = True
         self.stepping: list[Replica] = []
         self.timer = None
@@ -54,6 +57,10 @@ class Lockstep:
             self.cut_span()
 
     def advance(self, _event=None) -> None:
+        if self.balance is not None:
+            held = not self.balance.admit(self.ranks)
+            for rank in self.ranks:
+                rank.held = held
         steps = []
         for rank in self.ranks:
             step = rank.next_step()
@@ -122,6 +129,37 @@ class Lockstep:
             rank.commit_span(k)
             rank.advance_window(k, False)
         self.advance()
+
+
+class Balance:
+    """TensorRT-LLM's attention-DP balancing (`attention_dp_config: {enable_balance: true}`;
+    `_balance_adp_requests` in tensorrt_llm/_torch/pyexecutor/py_executor.py): each iteration the
+    ranks share what they would schedule, and new requests join every rank at once or none. When
+    every rank has a free slot and a request waiting, they join, after `batching_wait_iters` more
+    iterations if every rank is also decoding; otherwise they wait, until `timeout_iters`
+    iterations have passed (the count restarts when they join) or at once when some rank has
+    nothing to decode. Ranks step one at a time under it (no decode spans)."""
+
+    def __init__(self, timeout_iters: int, batching_wait_iters: int):
+        self.timeout_iters, self.batching_wait_iters = timeout_iters, batching_wait_iters
+        self.waited = 0  # iterations since requests last joined, while not every rank had one
+        self.batched = 0  # iterations every rank has had one waiting, while all decode
+
+    def admit(self, ranks: list[Replica]) -> bool:
+        """Whether this iteration's waiting requests may join (counting the iteration)."""
+        decoding = all(rank.n > 0 for rank in ranks)
+        if all(rank.waiting and rank.n < rank.cfg.max_num_seqs for rank in ranks):
+            self.waited = 0
+            if decoding and self.batched < self.batching_wait_iters:
+                self.batched += 1
+                return False
+            self.batched = 0
+            return True
+        self.waited += 1
+        if self.waited >= self.timeout_iters or not decoding:
+            self.waited = 0
+            return True
+        return False
 
 
 def rank_groups(replicas: list[Replica], size: int) -> list[Lockstep]:

@@ -58,8 +58,8 @@ class StepScheduler(Batch):
     def admitting(self) -> bool:
         """Whether waiting requests may join the next step: with multi-step scheduling, only at the
         boundary of a decode window; right after a step with prefill work, only when
-        `prefill_min_waiting` of them wait."""
-        if self.window_pos:
+        `prefill_min_waiting` of them wait; never while the engine's rank balancing holds them."""
+        if self.window_pos or self.held:
             return False
         return not self.prefilled_last or len(self.waiting) >= self.cfg.prefill_min_waiting
 

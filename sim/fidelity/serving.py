@@ -165,7 +165,7 @@ def dataset_file(row) -> Path | None:
 # join only when that many wait (`scheduler.prefill_min_waiting`). `adp_timeout_iters` is TensorRT-LLM's
 # attention-DP balancing (`attention_dp_config: {enable_balance: true, timeout_iters: N}`), which holds
 # new context requests back until N iterations have passed since it last let them in, unless every
-# attention rank has one waiting (`adp_scheduler_steps`).
+# attention rank has one waiting (`sim.engine.lockstep.Balance`).
 BATCHER_COLUMNS = ("batcher_window_ms", "batcher_max_requests")
 SERVER_COLUMNS = (
     "max_num_seqs",
@@ -251,7 +251,7 @@ def _scheduler(row, attention_dp: int = 1) -> tuple[tuple[str, object], ...]:
     admissible prefills alone and first ("By default, vLLM scheduler prioritizes prefills ... Once
     chunked prefill is enabled, the policy is changed to prioritize decode requests", vLLM's docs as
     quoted in github.com/vllm-project/vllm/pull/7874), `priority: prefill`. TensorRT-LLM's attention-DP
-    balancing admits new requests in windows too (`adp_scheduler_steps`)."""
+    balancing is the scheduler's `adp_timeout_iters` (`sim.engine.lockstep.Balance`)."""
     stated = ("max_num_seqs", "max_num_batched_tokens", "prefill_min_waiting")
     out = [(c, _number(getattr(row, c, ""))) for c in stated]
     out = [(c, round(v)) for c, v in out if v >= 1]
@@ -266,24 +266,9 @@ def _scheduler(row, attention_dp: int = 1) -> tuple[tuple[str, object], ...]:
         if switch and not _SWITCH[switch]:
             out.append(("priority", "prefill"))
     timeout = _number(getattr(row, "adp_timeout_iters", ""))
-    if timeout >= 1 and adp_scheduler_steps(round(timeout)) > 1:
-        out.append(("scheduler_steps", adp_scheduler_steps(round(timeout))))
+    if timeout >= 1:
+        out.append(("adp_timeout_iters", round(timeout)))
     return tuple(out)
-
-
-def adp_scheduler_steps(timeout_iters: int) -> int:
-    """The decode window (`scheduler.scheduler_steps`) that TensorRT-LLM's attention-DP balancing
-    with `timeout_iters` N amounts to on one rank. Its PyExecutor (`_balance_adp_requests`,
-    tensorrt_llm/_torch/pyexecutor/py_executor.py) counts every iteration in which not every rank has
-    a context request to schedule and lets context requests in only when the count reaches N (then
-    restarts it), or at once when some rank has no generation request; when every rank has one it
-    waits `batching_wait_iters` instead. So under load new requests join every N-th iteration: N - 1
-    decode-only steps, then a step with prefill work. The every-rank branch is left out: at the
-    MLPerf DeepSeek-R1 rates (5 requests/s to an engine of 8 ranks, iterations of about 50 ms)
-    a rank gets a new request in 3% of iterations, so all 8 hold one before the count runs out in
-    about one window of 80,000. The ranks' windows are simulated apart, where the real ones share
-    one count."""
-    return max(1, timeout_iters - 1)
 
 
 @dataclass(frozen=True)

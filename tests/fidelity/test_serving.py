@@ -249,18 +249,16 @@ def test_an_engine_with_attention_dp_runs_its_ranks_as_schedulers_sharing_its_ba
     assert dict(plain.scheduler) == {"max_num_seqs": 4096}
 
 
-def test_attention_dp_balancing_admits_new_requests_every_timeout_iterations(tmp_path):
-    """TensorRT-LLM's attention-DP balancing with `timeout_iters` 9 lets context requests in on every
-    9th iteration: a window of 8 decode-only steps, then a step with prefill work."""
+def test_attention_dp_balancing_reaches_the_scheduler(tmp_path):
+    """TensorRT-LLM's attention-DP balancing with `timeout_iters` 9 is the engine's balancing of its
+    ranks (`sim.engine.lockstep.Balance`, tested in tests/engine/test_lockstep.py)."""
     stated = {"model": "DeepSeek-R1", "precision": "FP8", "gpu": "B200", "num_gpus": "8", "tp": "8",
               "attention_dp": "8", "ep": "8", "adp_timeout_iters": "9", "metric": "ttft", "stat": "p99",
               "value": "1"}
-    once = {**stated, "adp_timeout_iters": "1"}  # the count reaches 1 at every iteration: no window
-    table = _table(tmp_path, [stated, once])
-    rows = list(table.itertuples(index=False))
+    table = _table(tmp_path, [stated])
+    (row,) = table.itertuples(index=False)
     model, hw = load_model("deepseek-v3"), load_hardware("b200")
-    assert dict(serving.plan_run(rows[0], model, hw).scheduler) == {"scheduler_steps": 8}
-    assert dict(serving.plan_run(rows[1], model, hw).scheduler) == {}
+    assert dict(serving.plan_run(row, model, hw).scheduler) == {"adp_timeout_iters": 9}
     with pytest.raises(ValueError, match=r"row_id 0\): adp_timeout_iters balances attention-DP ranks"):
         _table(tmp_path, [{**stated, "attention_dp": ""}])
 
