@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from sim.api import build_pools, cluster_config, run, scheduler_config
+from sim.engine.lockstep import Balance
 from sim.engine.simulate import simulate
 from sim.runnable import scenario_from_dict
 from workloads.requests import Requests
@@ -99,3 +100,48 @@ def test_group_decode_spans_equal_stepping_one_step_at_a_time(steps):
     fast, slow = run(sc).requests, run(sc, skip=False).requests
     for column in ("scheduled_s", "first_token_s", "finish_s"):
         assert fast[column].to_numpy() == pytest.approx(slow[column].to_numpy(), rel=1e-9, abs=1e-12)
+
+
+class _Rank:
+    def __init__(self, n, waiting, max_num_seqs=4):
+        self.n, self.waiting = n, [0] * waiting
+        self.cfg = type("Cfg", (), {"max_num_seqs": max_num_seqs})
+
+
+def _admissions(balance, ranks, iterations):
+    return [i for i in range(1, iterations + 1) if balance.admit(ranks)]
+
+
+def test_balance_lets_requests_in_every_timeout_iterations_while_some_rank_has_none():
+    """TensorRT-LLM's counts, by hand: timeout 3, every rank decoding, one with a request waiting."""
+    ranks = [_Rank(2, 1), _Rank(2, 0)]
+    assert _admissions(Balance(3, 0), ranks, 9) == [3, 6, 9]
+
+
+def test_balance_lets_requests_in_at_once_when_every_rank_has_one_or_one_rank_is_idle():
+    assert _admissions(Balance(9, 0), [_Rank(2, 1), _Rank(3, 2)], 3) == [1, 2, 3]
+    assert _admissions(Balance(9, 2), [_Rank(2, 1), _Rank(3, 2)], 6) == [3, 6]  # batching wait of 2
+    assert _admissions(Balance(9, 2), [_Rank(0, 1), _Rank(3, 2)], 2) == [1, 2]  # rank 0 has nothing to decode
+    assert _admissions(Balance(9, 0), [_Rank(2, 1), _Rank(0, 0)], 2) == [1, 2]
+    full = [_Rank(4, 1), _Rank(2, 1)]  # rank 0 has no free slot: not every rank can take one
+    assert _admissions(Balance(3, 0), full, 6) == [3, 6]
+
+
+def test_balanced_ranks_admit_a_request_at_the_timeout_iteration():
+    """A and C start together on ranks 0 and 1 (every rank has one waiting: they join at once, in
+    iteration 1); D reaches rank 0 while both decode and joins only in an iteration 4k + 1, when 4
+    iterations have passed since requests last joined. Without balancing it joins at once."""
+    data = _scenario().model_dump(mode="json")
+    data["scheduler"] |= {"adp_timeout_iters": 4}
+    sc = scenario_from_dict(data)
+    reqs = Requests(
+        np.array([0.0, 0.0, 0.1]), np.full(3, PROMPT), np.array([OUTPUT, OUTPUT, 5]), np.zeros(3, np.int64)
+    )
+    served, plain = run(sc, requests=reqs).requests, run(_scenario(), requests=reqs).requests
+    assert served["scheduled_s"][:2].tolist() == [0.0, 0.0]
+    cost = build_pools(sc)[0][0].cost
+    step = cost.group_step_into([(np.array([1]), np.array([PROMPT + 10]), 1)] * 2, 2, [np.zeros(5)] * 2)
+    iterations = (served["scheduled_s"][2] - served["first_token_s"][0]) / step  # since iteration 2 began
+    assert abs(iterations - round(iterations)) < 0.05
+    assert (round(iterations) + 2) % 4 == 1
+    assert plain["scheduled_s"][2] < served["scheduled_s"][2]
