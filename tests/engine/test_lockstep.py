@@ -5,11 +5,14 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sim.api import build_pools, cluster_config, run, scheduler_config
 from sim.engine.lockstep import Balance
 from sim.engine.simulate import simulate
 from sim.runnable import scenario_from_dict
+from tests.engine.test_engine import assert_same_request_times, check_invariants
 from workloads.requests import Requests
 
 PROMPT, LONG_PROMPT, OUTPUT = 100, 8000, 200
@@ -145,3 +148,39 @@ def test_balanced_ranks_admit_a_request_at_the_timeout_iteration():
     assert abs(iterations - round(iterations)) < 0.05
     assert (round(iterations) + 2) % 4 == 1
     assert plain["scheduled_s"][2] < served["scheduled_s"][2]
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    st.sampled_from([2, 4]),
+    st.floats(5.0, 200.0),
+    st.integers(1, 3000),
+    st.integers(1, 300),
+    st.sampled_from([1, 1, 4]),
+    st.sampled_from(["recompute", "swap"]),
+    st.sampled_from([0, 0, 3, 9]),
+    st.integers(0, 10_000),
+)
+def test_ranks_in_step_keep_the_invariants_and_skip_events_exactly(
+    dp, rate, prompt_hi, out_hi, steps, mode, adp, seed
+):
+    data = _scenario(dp).model_dump(mode="json")
+    data["seed"] = seed
+    data["scheduler"] |= {
+        "max_num_seqs": 8,
+        "max_num_batched_tokens": 2048,
+        "scheduler_steps": steps,
+        "preemption": mode,
+        "adp_timeout_iters": adp,
+        "memory_fraction": 0.6,
+    }
+    data["workload"] = {
+        "arrivals": {"kind": "poisson", "rate_per_s": rate},
+        "prompt_tokens": {"kind": "uniform", "low": 1, "high": prompt_hi},
+        "output_tokens": {"kind": "uniform", "low": 1, "high": out_hi},
+    }
+    data["stop"] = {"requests": 60}
+    sc = scenario_from_dict(data)
+    fast, slow = run(sc), run(sc, skip=False)
+    check_invariants(sc, fast)
+    assert_same_request_times(fast, slow)
