@@ -114,12 +114,18 @@ def op_seconds(ops, o, f, b, seqs):
     return t, TOTAL, active
 
 
+EVERY_OP = np.zeros(0, np.bool_)
+"""An empty `shared` mask: `ops_time_of` over every operator."""
+
+
 @numba.njit(cache=True)
-def ops_time(x, flops_coef, bytes_coef, ops, acc):
-    """Add each operator's roofline time for features x into acc[TOTAL, COMPUTE, MEMORY, LINK] and
-    its active seconds into acc[ACTIVE]; return the step's total."""
+def ops_time_of(x, flops_coef, bytes_coef, ops, shared, want, acc):
+    """`ops_time` over the operators whose `shared` flag equals `want` (every operator when
+    `shared` is empty)."""
     total = 0.0
     for o in range(flops_coef.shape[0]):
+        if shared.shape[0] and shared[o] != want:
+            continue
         f = 0.0
         b = 0.0
         for k in range(N_FEATURES):
@@ -132,6 +138,13 @@ def ops_time(x, flops_coef, bytes_coef, ops, acc):
             acc[slot] += t
     acc[TOTAL] += total
     return total
+
+
+@numba.njit(cache=True)
+def ops_time(x, flops_coef, bytes_coef, ops, acc):
+    """Add each operator's roofline time for features x into acc[TOTAL, COMPUTE, MEMORY, LINK] and
+    its active seconds into acc[ACTIVE]; return the step's total."""
+    return ops_time_of(x, flops_coef, bytes_coef, ops, EVERY_OP, False, acc)
 
 
 @numba.njit(cache=True)
@@ -222,27 +235,6 @@ def decode_span(ctx, window, moe_ratio, spill_from, flops_coef, bytes_coef, ops,
     for j in range(N_ACC):
         acc[j] += split[j]
     return k, t
-
-
-@numba.njit(cache=True)
-def ops_time_of(x, flops_coef, bytes_coef, ops, shared, want, acc):
-    """`ops_time` over the operators whose `shared` flag equals `want`."""
-    total = 0.0
-    for o in range(flops_coef.shape[0]):
-        if shared[o] != want:
-            continue
-        f = 0.0
-        b = 0.0
-        for k in range(N_FEATURES):
-            f += flops_coef[o, k] * x[k]
-            b += bytes_coef[o, k] * x[k]
-        t, slot, active = op_seconds(ops, o, f, b, x[SEQS])
-        total += t
-        acc[ACTIVE] += active
-        if slot != TOTAL:
-            acc[slot] += t
-    acc[TOTAL] += total
-    return total
 
 
 @numba.njit(cache=True)
