@@ -79,6 +79,21 @@ def check_runnable(scenario: Scenario) -> None:
             if not _plan(scenario, pool.split).fits:
                 raise ScenarioError(f"{where}: weights leave no KV space at tp={pool.tp}")
     _weights_fit(scenario, spec.split)
+    _balanced(scenario)
+
+
+def _balanced(scenario: Scenario) -> None:
+    """Attention-DP balancing needs attention ranks that step together: a MoE model with
+    attention_dp above 1 (in some pool)."""
+    if not scenario.scheduler.adp_timeout_iters:
+        return
+    dis = scenario.cluster.disaggregated
+    splits = [scenario.parallelism] if dis is None else [dis.prefill, dis.decode]
+    if scenario.model.moe is None or all(s.attention_dp == 1 for s in splits):
+        raise ScenarioError(
+            "scheduler.adp_timeout_iters balances the attention ranks of a MoE engine: it needs a MoE "
+            "model and parallelism.attention_dp above 1"
+        )
 
 
 def _splits(scenario: Scenario, par: Parallelism, where: str) -> None:

@@ -12,6 +12,7 @@ from sim.api import build_pools, cluster_config, run, scheduler_config
 from sim.engine.lockstep import Balance
 from sim.engine.simulate import simulate
 from sim.runnable import scenario_from_dict
+from sim.scenario import ScenarioError
 from tests.engine.test_engine import assert_same_request_times, check_invariants
 from workloads.requests import Requests
 
@@ -184,3 +185,10 @@ def test_ranks_in_step_keep_the_invariants_and_skip_events_exactly(
     fast, slow = run(sc), run(sc, skip=False)
     check_invariants(sc, fast)
     assert_same_request_times(fast, slow)
+
+
+def test_balancing_needs_attention_ranks_of_a_moe_engine():
+    data = _scenario(1).model_dump(mode="json")
+    data["scheduler"] |= {"adp_timeout_iters": 9}
+    with pytest.raises(ScenarioError, match=r"scheduler.adp_timeout_iters balances the attention ranks"):
+        scenario_from_dict(data)
