@@ -91,8 +91,9 @@ def curves(validation: Path) -> dict[str, StackProfile]:
     return {s: st.with_curves(fitted[k], s, devices[k]) for s, k in KERNELS.items()}
 
 
-def run_stack(stack: str, rows: pd.DataFrame, base: StackProfile, offline: bool) -> dict:
-    """Both folds of one stack: knobs, held-out results (as `st.ratios`), the shipped profile."""
+def run_stack(stack: str, rows: pd.DataFrame, base: StackProfile, offline: bool, pool_map=map) -> dict:
+    """Both folds of one stack: knobs, held-out results (as `st.ratios`), the shipped profile; its
+    serving runs simulated through `pool_map` (an executor's `map`)."""
     own = st.rows_of(rows, stack)
     if not offline:
         own = own[own["metric"] != "output_token_throughput"]
@@ -100,15 +101,15 @@ def run_stack(stack: str, rows: pd.DataFrame, base: StackProfile, offline: bool)
     for number in (1, 2):
         fit_rows, held_rows = st.fold(own, number)
         print(f"{stack} fold {number}: fitting, {len(fit_rows)} rows in its half", file=sys.stderr)
-        fit = st.fit_knobs(fit_rows, base, MODELS)
+        fit = st.fit_knobs(fit_rows, base, MODELS, pool_map)
         profile = st.with_knobs(base, fit.knobs)
-        held = st.ratios(st.predict(held_rows, profile, MODELS), rows)
+        held = st.ratios(st.predict(held_rows, profile, MODELS, pool_map=pool_map), rows)
         out[number] = {"fit": fit, "profile": profile, "held": held}
         out[number].update(held_rows=held_rows, fit_rows=fit_rows)
         print(f"{stack} fold {number}: {len(fit.fitted_ids)} fit rows, {len(held)} scored", file=sys.stderr)
     one = out[1]
-    presets = st.ratios(st.predict(one["held_rows"], None, MODELS), rows)
-    roofline = st.predict(one["held_rows"], load_stack("roofline"), MODELS)
+    presets = st.ratios(st.predict(one["held_rows"], None, MODELS, pool_map=pool_map), rows)
+    roofline = st.predict(one["held_rows"], load_stack("roofline"), MODELS, pool_map=pool_map)
     held = out[1]["held"]
     pool = None
     if {b.metric for b in st.own_bands(held)} != set(get_args(Metric)):
@@ -117,7 +118,7 @@ def run_stack(stack: str, rows: pd.DataFrame, base: StackProfile, offline: bool)
         everyone = rows if offline else rows[rows["metric"] != "output_token_throughput"]
         pooled = st.fold(everyone, 1)[1]
         pooled = pooled[~pooled["row_id"].isin(one["fit_rows"]["row_id"])]
-        pool = st.ratios(st.predict(pooled, one["profile"], MODELS), rows)
+        pool = st.ratios(st.predict(pooled, one["profile"], MODELS, pool_map=pool_map), rows)
     covered = st.covered_leaving_out_runs(held, rows, one["profile"], pool)
     bands = st.bands(held, pool)
     return {**out, "presets": presets, "roofline": roofline, "bands": bands, "covered": covered}
@@ -371,8 +372,8 @@ def render(results: dict, profiles: dict, rows: pd.DataFrame, seconds: float) ->
 
 
 def show_progress() -> None:
-    """Print the fit's progress (each time per sequence tried, `sim.fidelity.stacks`) on stderr, in
-    this process or a worker: without it a refit says nothing for two hours."""
+    """Print the fit's progress (each time per sequence tried, `sim.fidelity.stacks`) on stderr:
+    without it a refit says nothing for two hours."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr
     )
@@ -385,17 +386,17 @@ def main() -> None:
     ap.add_argument(
         "--no-offline", action="store_true", help="leave out TensorRT-LLM v0.17's offline rows (engine runs)"
     )
-    ap.add_argument("--jobs", type=int, default=1, help="profiles fitted at once, one process each")
+    ap.add_argument("--jobs", type=int, default=1, help="processes simulating serving runs at once")
     args = ap.parse_args()
     t0 = time.perf_counter()
     rows = read_rows(args.validation)
     base = curves(args.validation)
     print(f"curves fitted in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    with ProcessPoolExecutor(max_workers=max(args.jobs, 1), initializer=show_progress) as pool:
-        futures = {s: pool.submit(run_stack, s, rows, base[s], not args.no_offline) for s in PROFILES}
+    show_progress()
+    with ProcessPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
         results, profiles = {}, {}
         for stack in PROFILES:
-            results[stack] = futures[stack].result()
+            results[stack] = run_stack(stack, rows, base[stack], not args.no_offline, pool.map)
             sources = tuple(sorted(set(st.rows_of(rows, stack)["source_id"])))
             profiles[stack] = write_profile(stack, results[stack], sources)
             print(f"{stack} done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)

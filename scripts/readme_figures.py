@@ -2,7 +2,7 @@
 change can be carried into the prose (the golden summaries in tests/golden/ catch that they moved;
 this says what to).
 
-    python scripts/readme_figures.py                  # every figure, about 10 minutes on 2 cores
+    python scripts/readme_figures.py                  # every figure, about 10 seconds
     python scripts/readme_figures.py sram offload     # some of them
 
 Each figure runs an example as `ctxsim run --set ...` or `ctxsim sweep --set ...` would (a sweep

@@ -40,7 +40,7 @@ scored number is ever read by the fit.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,6 +134,12 @@ def _as_time(row, value: float) -> float:
     return value * val.UNIT_SCALE.get(str(row.unit).strip().lower(), 1.0)
 
 
+def _uses(row, model: ModelArch, device: Accelerator) -> tuple[bool, ...]:
+    """Which knobs' probes a row's time can depend on (the knob order of `_probes` after the first)."""
+    tp = int(float(row.tp or 1)) > 1
+    return (True, tp, model.moe is not None, tp, parts_of(device.vendor) == "non-nvidia", True)
+
+
 def _seconds(row, model: ModelArch, hw: Accelerator, engine: bool, runs: dict) -> float:
     """A row's prediction as a time; serving rows share simulated runs through `runs`."""
     if serving.is_serving(row):
@@ -202,15 +208,27 @@ def overhead_system(
     models: list[ModelArch],
     hw: Accelerator | Sequence[Accelerator],
     engine: bool = False,
+    pool_map: Callable | None = None,
 ) -> OverheadSystem:
-    """The least squares `fit_overheads` solves over `rows` (see there)."""
+    """The least squares `fit_overheads` solves over `rows` (see there); with `pool_map` (an
+    executor's `map`) the serving runs of every row and probe are simulated through it first."""
     known = (*STEP_METRICS, "prefill_time", *THROUGHPUT_METRICS)
     devices = [hw] * len(rows) if isinstance(hw, Accelerator) else list(hw)
     probes = {id(d): _probes(d) for d in devices}
     steps = _linear(PROBE)
     runs: dict = {}
+    cases = list(zip(rows.itertuples(index=False), models, devices, strict=True))
+    uses = [_uses(row, model, device) for row, model, device in cases]
+    if pool_map is not None and engine:
+        probed = (
+            (row, model, probe)
+            for (row, model, device), used in zip(cases, uses, strict=True)
+            for probe, use in zip(probes[id(device)], (True, *used), strict=True)
+            if use
+        )
+        val.prefetch(probed, runs, pool_map)
     y, base, slopes = [], [], []
-    for row, model, device in zip(rows.itertuples(index=False), models, devices, strict=True):
+    for (row, model, device), used in zip(cases, uses, strict=True):
         if row.metric not in known and not serving.is_serving(row):
             raise ValueError(
                 f"row {row.row_id}: metric {row.metric!r}; overheads are fitted on {', '.join(known)} "
@@ -220,12 +238,10 @@ def overhead_system(
             raise ValueError(f"row {row.row_id}: offline throughput needs the engine (engine=True)")
         zero, *knobbed = probes[id(device)]
         b = _seconds(row, model, zero, engine, runs)
-        tp = int(float(row.tp or 1)) > 1
-        uses = (True, tp, model.moe is not None, tp, parts_of(device.vendor) == "non-nvidia", True)
         slopes.append(
             [
                 (_seconds(row, model, probe, engine, runs) - b) / step if use else 0.0
-                for probe, step, use in zip(knobbed, steps, uses, strict=True)
+                for probe, step, use in zip(knobbed, steps, used, strict=True)
             ]
         )
         y.append(_as_time(row, float(row.value)))

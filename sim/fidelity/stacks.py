@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,12 +155,17 @@ class Fit:
 
 
 def predict(
-    rows: pd.DataFrame, profile: StackProfile | None, models_dir: Path | None, engine: bool = True
+    rows: pd.DataFrame,
+    profile: StackProfile | None,
+    models_dir: Path | None,
+    engine: bool = True,
+    pool_map: Callable | None = None,
 ) -> pd.DataFrame:
-    """`validate.validate` of `rows`, each on its GPU's catalog preset served by `profile`."""
+    """`validate.validate` of `rows`, each on its GPU's catalog preset served by `profile` (its
+    serving runs simulated through `pool_map`, an executor's `map`, when given)."""
     presets = {p for p in rows["gpu"].map(val.gpu_preset) if isinstance(p, str)}
     devices = {p: apply_stack(val.load_device(p), profile) for p in presets}
-    return val.validate(rows, models_dir, devices, engine)
+    return val.validate(rows, models_dir, devices, engine, pool_map=pool_map)
 
 
 def is_rate(metric: str) -> bool:
@@ -181,7 +187,9 @@ its fit rows, each with the other knobs refitted around it; a factor of 2 apart,
 40 us (the per-GPU fits on splitwise-sim's rows take 60-150 us, docs/validation.md)."""
 
 
-def fit_knobs(rows: pd.DataFrame, curves: StackProfile, models_dir: Path | None) -> Fit:
+def fit_knobs(
+    rows: pd.DataFrame, curves: StackProfile, models_dir: Path | None, pool_map: Callable | None = None
+) -> Fit:
     """The knobs of one stack over `rows`, every GPU pooled, each row on its GPU's preset served by
     `curves` (a profile with curves and no knobs). Rows `validate` cannot predict are left out, and
     so are offline-throughput rows (each probe of one is a simulation of up to 30,000 requests).
@@ -193,13 +201,14 @@ def fit_knobs(rows: pd.DataFrame, curves: StackProfile, models_dir: Path | None)
     overhead (`best_sequence_overhead`): the time a step spends per sequence is what sets where a
     busy server saturates, which only the searched rate shows, and at one rate a per-step overhead
     matches one step's time just as well. A row measured faster than its GPU's roofline, which no
-    added time can reach, is left out."""
+    added time can reach, is left out. `pool_map` (an executor's `map`) simulates the serving runs
+    in parallel; the fit is the same without it."""
     limited = serving.has_limits(rows)
     searched = rows[limited & rows["metric"].map(is_rate)]
     rows = rows[(rows["metric"] != "output_token_throughput") & (~limited | (rows["metric"] == "tpot"))]
     rows = serving.at_submitted_rate(rows)
-    at_curves = predict(rows, curves, models_dir)
-    at_roofline = predict(rows, load_stack("roofline"), models_dir)
+    at_curves = predict(rows, curves, models_dir, pool_map=pool_map)
+    at_roofline = predict(rows, load_stack("roofline"), models_dir, pool_map=pool_map)
     ok = (at_curves["skipped_reason"] == "").to_numpy() & at_roofline["predicted"].notna().to_numpy()
     measured, floor = at_curves["measured"].to_numpy(float), at_roofline["predicted"].to_numpy(float)
     rate = rows["metric"].map(is_rate).to_numpy(bool)
@@ -210,17 +219,21 @@ def fit_knobs(rows: pd.DataFrame, curves: StackProfile, models_dir: Path | None)
         raise ValueError(f"{curves.name}: no row left to fit on")
     models = [val.resolve_model(r.model, r.precision or "bf16", models_dir) for r in part.itertuples()]
     devices = {p: apply_stack(val.load_device(p), curves) for p in set(part["gpu"].map(val.gpu_preset))}
-    system = ovh.overhead_system(part, models, [devices[val.gpu_preset(g)] for g in part["gpu"]], engine=True)
-    knobs, tried = best_sequence_overhead(system, searched, curves, models_dir)
+    system = ovh.overhead_system(
+        part, models, [devices[val.gpu_preset(g)] for g in part["gpu"]], engine=True, pool_map=pool_map
+    )
+    knobs, tried = best_sequence_overhead(system, searched, curves, models_dir, pool_map)
     ids, faster_ids = tuple(part["row_id"].astype(str)), tuple(rows.loc[faster, "row_id"].astype(str))
     return Fit(knobs, ids, faster_ids, tried)
 
 
-def searched_errors(searched: pd.DataFrame, profile: StackProfile, models_dir: Path | None) -> np.ndarray:
+def searched_errors(
+    searched: pd.DataFrame, profile: StackProfile, models_dir: Path | None, pool_map: Callable | None = None
+) -> np.ndarray:
     """Relative error of each searched rate in `searched` (predicted / measured - 1) served by
     `profile`; -1 for a run no rate of which meets its limits (a rate of 0), and nothing for a row
     `validate` cannot predict for another reason."""
-    res = predict(searched, profile, models_dir)
+    res = predict(searched, profile, models_dir, pool_map=pool_map)
     none = res["skipped_reason"].str.contains(serving.NO_RATE)
     ok = res[res["skipped_reason"] == ""]
     found = ok["predicted"].to_numpy(float) / ok["measured"].to_numpy(float) - 1
@@ -228,7 +241,11 @@ def searched_errors(searched: pd.DataFrame, profile: StackProfile, models_dir: P
 
 
 def best_sequence_overhead(
-    system: ovh.OverheadSystem, searched: pd.DataFrame, curves: StackProfile, models_dir: Path | None
+    system: ovh.OverheadSystem,
+    searched: pd.DataFrame,
+    curves: StackProfile,
+    models_dir: Path | None,
+    pool_map: Callable | None = None,
 ) -> tuple[ovh.Overheads, tuple[tuple[float, float], ...]]:
     """Of the free least-squares knobs of `system` and those refitted around each sequence overhead in
     `SEQ_GRID_S`, the knobs with the least sum of squared relative errors over the rows of `system`
@@ -242,7 +259,7 @@ def best_sequence_overhead(
     losses = []
     for i, knobs in enumerate(candidates, 1):
         t0 = time.perf_counter()
-        rates = searched_errors(searched, with_knobs(curves, knobs), models_dir)
+        rates = searched_errors(searched, with_knobs(curves, knobs), models_dir, pool_map)
         losses.append(float(np.sum(system.errors(knobs) ** 2) + np.sum(rates**2)))
         log.info(
             "%s: time per sequence %d of %d (%.1f us): loss %.2f, %d searched rates in %.0f s",

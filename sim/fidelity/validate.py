@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -452,22 +452,11 @@ def predict_serving(row, model, hw, engine: bool, runs: dict) -> Prediction | st
     """The prediction for a serving-benchmark row (`sim.fidelity.serving`), or why there is none.
     `runs` caches each simulated run (`serving.Simulated`) by `serving.Run`, so the rows of one run, and
     runs of the same configuration under other frameworks, are simulated once."""
-    reason = unknown_reason(row, model, hw) or _not_modelled(row)
-    if reason:
-        return reason
-    if not engine:
-        return "needs engine"
-    run = serving.plan_run(row, model, hw)
+    run = planned_run(row, model, hw, engine)
     if isinstance(run, str):
         return run
-    reason = _context_limit(model, run.prompt_tokens + run.output_tokens)
-    if reason:
-        return reason
     if run not in runs:
-        try:
-            runs[run] = serving.simulate(run)
-        except (ConfigError, ValueError) as exc:
-            runs[run] = f"cannot run: {str(exc).splitlines()[0]}"
+        runs[run] = simulated_run(run)
     if isinstance(runs[run], str):
         return runs[run]
     simulated = runs[run]
@@ -488,6 +477,36 @@ def predict_serving(row, model, hw, engine: bool, runs: dict) -> Prediction | st
     if cut and row.metric in serving.RATE_METRICS and not simulated.steady:
         flags.append("no steady state in the simulated requests")
     return Prediction(value / UNIT_SCALE.get(row.unit.strip().lower(), 1.0), "serving", tuple(flags))
+
+
+def planned_run(row, model, hw, engine: bool) -> serving.Run | str:
+    """The run a serving-benchmark row is simulated as (`serving.plan_run`), or why there is none."""
+    reason = unknown_reason(row, model, hw) or _not_modelled(row)
+    if reason:
+        return reason
+    if not engine:
+        return "needs engine"
+    run = serving.plan_run(row, model, hw)
+    if isinstance(run, str):
+        return run
+    return _context_limit(model, run.prompt_tokens + run.output_tokens) or run
+
+
+def simulated_run(run: serving.Run) -> serving.Simulated | str:
+    """`serving.simulate(run)`, or why it cannot run."""
+    try:
+        return serving.simulate(run)
+    except (ConfigError, ValueError) as exc:
+        return f"cannot run: {str(exc).splitlines()[0]}"
+
+
+def prefetch(cases: Iterable[tuple], runs: dict, pool_map: Callable) -> None:
+    """Simulate the serving runs of `cases` ((row, model, hardware) triples) not yet in `runs`, through
+    `pool_map` (an executor's `map`: the runs are independent and each is a pure function of its
+    `Run`, so a pool gives the same cache as simulating them one by one), and add them to `runs`."""
+    planned = (planned_run(row, model, hw, True) for row, model, hw in cases if serving.is_serving(row))
+    todo = list(dict.fromkeys(r for r in planned if isinstance(r, serving.Run) and r not in runs))
+    runs.update(zip(todo, pool_map(simulated_run, todo), strict=True))
 
 
 def _case(row, precision: str) -> str:
@@ -514,18 +533,20 @@ def validate(
     hardware: dict[str, Accelerator] | None = None,
     engine: bool = True,
     progress: Callable[[int], None] | None = None,
+    pool_map: Callable | None = None,
 ) -> pd.DataFrame:
     """One row per measurement: row_id, source_id, case, metric, group, regime, measured, predicted,
     error_pct ((predicted - measured) / measured x 100), flags, skipped_reason. `engine=False` skips
     the rows that need a simulation (offline throughput, serving benchmarks); `progress(1)` is
-    called as each row is done (a searched serving run takes up to a minute)."""
+    called as each row is done (a searched serving run takes up to a minute). With `pool_map` (an
+    executor's `map`) the serving runs are simulated through it first (`prefetch`)."""
     out = []
     runs: dict = {}
-    for row in df.itertuples(index=False):
+    cases = [(row, *_inputs(row, models_dir, hardware)) for row in df.itertuples(index=False)]
+    if pool_map is not None and engine:
+        prefetch(cases, runs, pool_map)
+    for row, model, hw in cases:
         precision = row.precision or "bf16"
-        modelled = row.metric in NEEDS or serving.is_serving(row)
-        model = resolve_model(row.model, precision, models_dir) if modelled else None
-        hw = resolve_gpu(row.gpu, hardware or {}) if modelled else None
         rec = {
             "row_id": row.row_id,
             "source_id": row.source_id,
@@ -562,6 +583,13 @@ def validate(
         if progress is not None:
             progress(1)
     return pd.DataFrame(out)
+
+
+def _inputs(row, models_dir: Path | None, hardware: dict[str, Accelerator] | None) -> tuple:
+    """A row's model and device, for a row that needs them (None, None otherwise)."""
+    if not (row.metric in NEEDS or serving.is_serving(row)):
+        return None, None
+    return resolve_model(row.model, row.precision or "bf16", models_dir), resolve_gpu(row.gpu, hardware or {})
 
 
 # The columns of a `summarize` table, in order.

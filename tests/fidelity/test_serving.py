@@ -692,3 +692,34 @@ def test_amds_v51_server_runs_carry_their_scheduler_patchs_prefill_threshold():
 def test_bad_batcher_columns_name_their_row(tmp_path, batcher, message):
     with pytest.raises(ValueError, match=rf"line 2 \(row_id 0\): .*{message}"):
         _table(tmp_path, [{**batcher, "metric": "ttft", "stat": "median", "value": "1"}])
+
+
+def test_runs_simulated_in_a_process_pool_give_the_same_predictions_and_fit(tmp_path):
+    """`pool_map` only moves the serving runs into worker processes: every prediction, skip reason and
+    linearised row of the overhead fit is what simulating them one by one gives."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from sim.fidelity import overheads
+
+    rows = _table(
+        tmp_path,
+        [
+            {"metric": "ttft", "stat": "median", "value": "40"},
+            {"metric": "tpot", "stat": "p99", "value": "9"},
+            {"metric": "ttft", "stat": "mean", "qps": "8", "value": "50"},
+            {"metric": "e2e_latency", "stat": "median", "scenario": "fixed_concurrency", "qps": "",
+             "concurrency": "4", "value": "400"},
+            {"metric": "ttft", "stat": "median", "gpu": "Unknown-GPU-9000", "value": "40"},
+        ],
+    )
+    model = resolve_model("Meta-Llama-3.1-8B-Instruct", "BF16", None)
+    hw = load_device("h100-sxm")
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        pooled = validate(rows, pool_map=pool.map)
+        system = overheads.overhead_system(rows.iloc[:4], [model] * 4, hw, engine=True, pool_map=pool.map)
+    alone = validate(rows)
+    pd.testing.assert_frame_equal(pooled, alone)
+    assert pooled["skipped_reason"].tolist()[:4] == [""] * 4 and pooled["skipped_reason"].iloc[4]
+    plain = overheads.overhead_system(rows.iloc[:4], [model] * 4, hw, engine=True)
+    np.testing.assert_array_equal(system.slopes, plain.slopes)
+    np.testing.assert_array_equal(system.gaps, plain.gaps)

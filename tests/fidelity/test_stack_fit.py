@@ -103,7 +103,7 @@ def test_the_sequence_overhead_weighs_linear_rows_and_searched_rates_together(mo
     slopes[:, ovh.SEQ] = (100.0, 6400.0)
     system = ovh.OverheadSystem(slopes, np.array([0.1, 0.1]))
 
-    def searched_errors(searched, profile, models_dir):
+    def searched_errors(searched, profile, models_dir, pool_map=None):
         return np.array([profile.efficiency.seq_overhead_s / 1e-5 - 1.0]) * 10
 
     monkeypatch.setattr(st, "searched_errors", searched_errors)
@@ -132,7 +132,7 @@ def test_a_searched_run_with_no_rate_within_its_limits_counts_as_a_rate_of_zero(
             "skipped_reason": ["", f"cannot run: {serving.NO_RATE} down to 0.1/s meets them", "unknown GPU"],
         }
     )
-    monkeypatch.setattr(st, "predict", lambda rows, profile, models_dir: predicted)
+    monkeypatch.setattr(st, "predict", lambda rows, profile, models_dir, pool_map=None: predicted)
     errors = st.searched_errors(pd.DataFrame(), st.with_curves(Efficiency(), "t"), None)
     assert errors == pytest.approx([0.2, -1.0])
 
