@@ -20,6 +20,8 @@ take its steps' blocks for routing mid-span, `Replica.reserve_span`).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from sim.cost.roofline import new_acc
@@ -37,11 +39,12 @@ class Lockstep:
         cfg = ranks[0].cfg
         timeout = cfg.adp_timeout_iters
         self.balance = Balance(timeout, cfg.adp_batching_wait_iters) if timeout else None
-        self.spans = ranks[0].skip and ranks[0].cache is None and self.balance is None
+        self.spans = ranks[0].skip and ranks[0].cache is None
         self.idle = True
         self.stepping: list[Replica] = []
         self.timer = None
         self.span: tuple | None = None  # (start, k_max, steps, accs, contexts) of the span in flight
+        self.reading: tuple[bool, bool] | None = None  # the balancing counts' reading during the span
         self.cuts: set[int] = set()  # ranks whose arrival would join their batch, cutting the span
         for rank in ranks:
             rank.group = self
@@ -71,6 +74,8 @@ class Lockstep:
             self.idle = True
             return
         k_max = min(k for *_, k in steps)
+        if self.balance is not None:
+            k_max = min(k_max, self.balance.quiet(self.ranks))
         if self.spans and k_max > 1:
             self.start_span(k_max)
             return
@@ -97,6 +102,7 @@ class Lockstep:
     # ---- decode spans -----------------------------------------------------------------------------
     def start_span(self, k_max: int) -> None:
         t0 = self.env.now
+        self.reading = None if self.balance is None else self.balance.reading(self.ranks)
         contexts = [rank.kv[: rank.n].copy() for rank in self.stepping]
         accs = np.zeros((len(contexts), len(new_acc())))
         k, t_end = self.cost.group_decode_span(contexts, len(self.ranks), t0, np.inf, k_max, accs)
@@ -104,7 +110,10 @@ class Lockstep:
         self.cuts = {
             rank.index
             for rank in self.ranks
-            if rank.n == 0 or (not rank.waiting and rank.n < rank.cfg.max_num_seqs and rank.available() > 0)
+            # under balancing any arrival may change whether requests join, on every rank
+            if self.balance is not None
+            or rank.n == 0
+            or (not rank.waiting and rank.n < rank.cfg.max_num_seqs and rank.available() > 0)
         }
         for rank in self.stepping:
             rank.stats.spans += 1
@@ -123,6 +132,8 @@ class Lockstep:
         _, _, k, accs, _ = self.span
         self.span = None
         self.cuts.clear()
+        if self.balance is not None:
+            self.balance.count(k - 1, self.reading)
         for rank, acc in zip(self.stepping, accs, strict=True):
             rank.acc += acc
             rank.busy_s += acc[0]
@@ -138,7 +149,9 @@ class Balance:
     every rank has a free slot and a request waiting, they join, after `batching_wait_iters` more
     iterations if every rank is also decoding; otherwise they wait, until `timeout_iters`
     iterations have passed (the count restarts when they join) or at once when some rank has
-    nothing to decode. Ranks step one at a time under it (no decode spans)."""
+    nothing to decode. A decode span counts its iterations too: it ends before the iteration that
+    would let waiting requests in (`quiet`), and nothing it does changes what the counts read
+    (an arrival ends it; a finishing sequence ends it)."""
 
     def __init__(self, timeout_iters: int, batching_wait_iters: int):
         self.timeout_iters, self.batching_wait_iters = timeout_iters, batching_wait_iters
@@ -147,8 +160,17 @@ class Balance:
 
     def admit(self, ranks: list[Replica]) -> bool:
         """Whether this iteration's waiting requests may join (counting the iteration)."""
-        decoding = all(rank.n > 0 for rank in ranks)
-        if all(rank.waiting and rank.n < rank.cfg.max_num_seqs for rank in ranks):
+        return self.decide(*self.reading(ranks))
+
+    @staticmethod
+    def reading(ranks: list[Replica]) -> tuple[bool, bool]:
+        """What the ranks' gathered counts say: every rank has a free slot and a request waiting;
+        every rank is decoding."""
+        every_waits = all(rank.waiting and rank.n < rank.cfg.max_num_seqs for rank in ranks)
+        return every_waits, all(rank.n > 0 for rank in ranks)
+
+    def decide(self, every_waits: bool, decoding: bool) -> bool:
+        if every_waits:
             self.waited = 0
             if decoding and self.batched < self.batching_wait_iters:
                 self.batched += 1
@@ -160,6 +182,21 @@ class Balance:
             self.waited = 0
             return True
         return False
+
+    def quiet(self, ranks: list[Replica]) -> int | float:
+        """Iterations from this one (`admit` counted) before requests waiting now could join, if
+        nothing changes meanwhile: infinite when none waits."""
+        if not any(rank.waiting for rank in ranks):
+            return math.inf
+        if self.reading(ranks)[0]:
+            return 1 + self.batching_wait_iters - self.batched
+        return self.timeout_iters - self.waited
+
+    def count(self, iterations: int, reading: tuple[bool, bool]) -> None:
+        """`admit` for `iterations` more iterations in which the counts read `reading` (a decode
+        span within `quiet`, whose arrivals and finishing sequences end it)."""
+        for _ in range(iterations):
+            self.decide(*reading)
 
 
 def rank_groups(replicas: list[Replica], size: int) -> list[Lockstep]:

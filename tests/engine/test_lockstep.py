@@ -160,10 +160,11 @@ def test_balanced_ranks_admit_a_request_at_the_timeout_iteration():
     st.sampled_from([1, 1, 4]),
     st.sampled_from(["recompute", "swap"]),
     st.sampled_from([0, 0, 3, 9]),
+    st.sampled_from([0, 0, 3]),
     st.integers(0, 10_000),
 )
 def test_ranks_in_step_keep_the_invariants_and_skip_events_exactly(
-    dp, rate, prompt_hi, out_hi, steps, mode, adp, seed
+    dp, rate, prompt_hi, out_hi, steps, mode, adp, wait, seed
 ):
     data = _scenario(dp).model_dump(mode="json")
     data["seed"] = seed
@@ -173,6 +174,7 @@ def test_ranks_in_step_keep_the_invariants_and_skip_events_exactly(
         "scheduler_steps": steps,
         "preemption": mode,
         "adp_timeout_iters": adp,
+        "adp_batching_wait_iters": wait,
         "memory_fraction": 0.6,
     }
     data["workload"] = {
