@@ -21,7 +21,7 @@ import argparse
 import logging
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import get_args
 
@@ -386,17 +386,22 @@ def main() -> None:
     ap.add_argument(
         "--no-offline", action="store_true", help="leave out TensorRT-LLM v0.17's offline rows (engine runs)"
     )
-    ap.add_argument("--jobs", type=int, default=1, help="processes simulating serving runs at once")
+    ap.add_argument("--jobs", type=int, default=1, help="processes simulating the profiles' serving runs")
     args = ap.parse_args()
     t0 = time.perf_counter()
     rows = read_rows(args.validation)
     base = curves(args.validation)
     print(f"curves fitted in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     show_progress()
-    with ProcessPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
+    # every profile at once, in threads of this process (their own work is light next to the runs),
+    # all handing their serving runs to one pool: no profile waits on another's, and no core idles
+    # while one profile has runs left
+    offline = not args.no_offline
+    with ProcessPoolExecutor(max(args.jobs, 1)) as pool, ThreadPoolExecutor(len(PROFILES)) as fits:
+        futures = {s: fits.submit(run_stack, s, rows, base[s], offline, pool.map) for s in PROFILES}
         results, profiles = {}, {}
         for stack in PROFILES:
-            results[stack] = run_stack(stack, rows, base[stack], not args.no_offline, pool.map)
+            results[stack] = futures[stack].result()
             sources = tuple(sorted(set(st.rows_of(rows, stack)["source_id"])))
             profiles[stack] = write_profile(stack, results[stack], sources)
             print(f"{stack} done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)

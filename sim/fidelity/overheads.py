@@ -218,6 +218,14 @@ def overhead_system(
     steps = _linear(PROBE)
     runs: dict = {}
     cases = list(zip(rows.itertuples(index=False), models, devices, strict=True))
+    for row, _, _ in cases:  # before anything is simulated
+        if row.metric not in known and not serving.is_serving(row):
+            raise ValueError(
+                f"row {row.row_id}: metric {row.metric!r}; overheads are fitted on {', '.join(known)} "
+                "and serving-benchmark rows"
+            )
+        if row.metric == "output_token_throughput" and not engine:
+            raise ValueError(f"row {row.row_id}: offline throughput needs the engine (engine=True)")
     uses = [_uses(row, model, device) for row, model, device in cases]
     if pool_map is not None and engine:
         probed = (
@@ -229,13 +237,6 @@ def overhead_system(
         val.prefetch(probed, runs, pool_map)
     y, base, slopes = [], [], []
     for (row, model, device), used in zip(cases, uses, strict=True):
-        if row.metric not in known and not serving.is_serving(row):
-            raise ValueError(
-                f"row {row.row_id}: metric {row.metric!r}; overheads are fitted on {', '.join(known)} "
-                "and serving-benchmark rows"
-            )
-        if row.metric == "output_token_throughput" and not engine:
-            raise ValueError(f"row {row.row_id}: offline throughput needs the engine (engine=True)")
         zero, *knobbed = probes[id(device)]
         b = _seconds(row, model, zero, engine, runs)
         slopes.append(
