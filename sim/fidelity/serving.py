@@ -208,6 +208,19 @@ def at_submitted_rate(rows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def search_from(rows: pd.DataFrame, rates: pd.Series) -> pd.DataFrame:
+    """`rows` with each searched run (`has_limits`) that `rates` gives a rate for (by row index; nan:
+    none) started there at `ratesearch.NEAR_STEP` (in a `search_step` column) instead of at its
+    submitter's rate: how a fit searches again for knobs close to those that found `rates`, in
+    about half the runs of a search from the submitter's rate, to the same resolution."""
+    rates = rates.reindex(rows.index)
+    near = has_limits(rows) & rates.notna()
+    out = rows.copy()
+    out.loc[near, "qps"] = rates[near].map(repr)
+    out["search_step"] = np.where(near, repr(ratesearch.NEAR_STEP), "")
+    return out
+
+
 _SWITCH = {"true": True, "on": True, "false": False, "off": False}
 
 
@@ -303,6 +316,10 @@ class Run:
     tp / attention_dp GPUs each."""
     ep: int = 1
     """Expert-parallel groups of each engine's MoE layers."""
+    search_step: float = 2.0
+    """The first step of a search from the run's rate (`ratesearch.highest_rate`): 2 from the
+    submitter's rate, `ratesearch.NEAR_STEP` from a rate found for knobs close to these
+    (`search_from`)."""
 
     @property
     def parallelism(self) -> dict[str, int]:
@@ -407,6 +424,7 @@ def plan_run(row, model: ModelArch, hw: Accelerator) -> Run | str:
         requests = search_requests(arrivals["rate_per_s"], dataset, duration)
         truncated = requests < max(arrivals["rate_per_s"] * duration, dataset)
     interval = _number(getattr(row, "stream_interval", ""))
+    step = _number(getattr(row, "search_step", ""))
     return Run(
         model,
         hw,
@@ -423,6 +441,7 @@ def plan_run(row, model: ModelArch, hw: Accelerator) -> Run | str:
         limits=limits,
         attention_dp=attention_dp,
         ep=ep,
+        search_step=step if step > 0 else 2.0,
     )
 
 
@@ -443,7 +462,8 @@ def _limits(row) -> tuple[float, float] | None:
 def simulate(run: Run) -> Simulated:
     """`sim.api.run` on the scenario `run` describes: its requests table and steady window. A run
     with latency limits is the benchmark's search: the highest Poisson rate whose p99 TTFT and TPOT
-    stay within them (every request finished), from the rate the submitter found."""
+    stay within them (every request finished), from the run's rate (the submitter's, or one found
+    before: `Run.search_step`)."""
     if run.limits is None:
         return _simulate(run, dict(run.arrivals))
     tried: dict[float, Simulated] = {}
@@ -453,11 +473,9 @@ def simulate(run: Run) -> Simulated:
         tried[rate] = _simulate(sized, {"kind": "poisson", "rate_per_s": rate})
         return within(tried[rate].requests, run.limits)
 
-    start = float(dict(run.arrivals)["rate_per_s"])
-    rate = ratesearch.highest_rate(meets, start)
+    rate = ratesearch.highest_rate(meets, float(dict(run.arrivals)["rate_per_s"]), run.search_step)
     if rate is None:
-        lowest = start / 2 ** (ratesearch.BRACKET_STEPS - 1)
-        raise ValueError(f"{NO_RATE} down to {lowest:.3g}/s meets the p99 latency limits")
+        raise ValueError(f"{NO_RATE} down to {min(tried):.3g}/s meets the p99 latency limits")
     found = tried[rate]
     cut = rate * SEARCH_SECONDS > SEARCH_MAX_REQUESTS  # fewer than the benchmark's 600 s simulated
     return Simulated(found.requests, found.steady_start_s, found.steady_end_s, found.steady, rate, cut)

@@ -229,15 +229,17 @@ def fit_knobs(
 
 def searched_errors(
     searched: pd.DataFrame, profile: StackProfile, models_dir: Path | None, pool_map: Callable | None = None
-) -> np.ndarray:
+) -> tuple[np.ndarray, pd.Series]:
     """Relative error of each searched rate in `searched` (predicted / measured - 1) served by
-    `profile`; -1 for a run no rate of which meets its limits (a rate of 0), and nothing for a row
-    `validate` cannot predict for another reason."""
+    `profile`, -1 for a run no rate of which meets its limits (a rate of 0), and nothing for a row
+    `validate` cannot predict for another reason; and the rate each row's search found (by the
+    index of `searched`, nan where none)."""
     res = predict(searched, profile, models_dir, pool_map=pool_map)
     none = res["skipped_reason"].str.contains(serving.NO_RATE)
     ok = res[res["skipped_reason"] == ""]
     found = ok["predicted"].to_numpy(float) / ok["measured"].to_numpy(float) - 1
-    return np.concatenate([found, -np.ones(int(none.sum()))])
+    rates = pd.Series(res["searched_rate_per_s"].to_numpy(float), index=searched.index)
+    return np.concatenate([found, -np.ones(int(none.sum()))]), rates
 
 
 def best_sequence_overhead(
@@ -251,23 +253,48 @@ def best_sequence_overhead(
     `SEQ_GRID_S`, the knobs with the least sum of squared relative errors over the rows of `system`
     (linearised) and the searched rates of `searched` (simulated, each its benchmark's search), every
     row weighing the same, and each candidate's (sequence overhead, loss); the free fit, and nothing
-    tried, when there is no searched rate."""
+    tried, when there is no searched rate.
+
+    The free fit is tried first, then the grid upwards, stopping once the loss has risen twice in a
+    row (`tried_in_order`): in every refit the loss has fallen to one least and risen from it. Each
+    candidate after the first searches from the rates the one before found (`serving.search_from`),
+    about half the runs of a search from the submitter's rate."""
     free = ovh.solve(system)
     if searched.empty:
         return free, ()
     candidates = (free, *(ovh.solve(system, s) for s in SEQ_GRID_S))
-    losses = []
-    for i, knobs in enumerate(candidates, 1):
-        t0 = time.perf_counter()
-        rates = searched_errors(searched, with_knobs(curves, knobs), models_dir, pool_map)
-        losses.append(float(np.sum(system.errors(knobs) ** 2) + np.sum(rates**2)))
+    found = pd.Series(np.nan, index=searched.index)
+
+    def loss(i: int) -> float:
+        nonlocal found
+        knobs, t0 = candidates[i], time.perf_counter()
+        start = serving.search_from(searched, found)
+        rates, found = searched_errors(start, with_knobs(curves, knobs), models_dir, pool_map)
+        value = float(np.sum(system.errors(knobs) ** 2) + np.sum(rates**2))
         log.info(
             "%s: time per sequence %d of %d (%.1f us): loss %.2f, %d searched rates in %.0f s",
-            curves.name, i, len(candidates), knobs.seq_overhead_s * 1e6, losses[-1], len(rates),
+            curves.name, i + 1, len(candidates), knobs.seq_overhead_s * 1e6, value, len(rates),
             time.perf_counter() - t0,
         )
-    tried = tuple((k.seq_overhead_s, loss) for k, loss in zip(candidates, losses, strict=True))
-    return candidates[int(np.argmin(losses))], tried
+        return value
+
+    losses = tried_in_order(len(candidates), loss)
+    best = min(losses, key=losses.get)
+    tried = tuple((candidates[i].seq_overhead_s, value) for i, value in losses.items())
+    return candidates[best], tried
+
+
+def tried_in_order(count: int, loss: Callable[[int], float]) -> dict[int, float]:
+    """`loss(i)` of candidates 0 (the free fit) and 1, 2, ... (the grid, upwards), in that order, until
+    the grid's loss has risen twice in a row: candidate index -> loss."""
+    losses = {0: loss(0)}
+    rises = 0
+    for i in range(1, count):
+        losses[i] = loss(i)
+        rises = rises + 1 if i > 1 and losses[i] > losses[i - 1] else 0
+        if rises == 2:
+            break
+    return losses
 
 
 def with_knobs(curves: StackProfile, knobs: ovh.Overheads, **fields) -> StackProfile:

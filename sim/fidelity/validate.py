@@ -290,6 +290,8 @@ class Prediction:
     value: float
     regime: str
     flags: tuple[str, ...]
+    searched_rate: float = math.nan
+    """The highest rate within the row's latency limits its run's search found (requests/s)."""
 
 
 def _static(cost: CostModel, batch: int, isl: int, osl: int) -> tuple[float, float]:
@@ -470,13 +472,14 @@ def predict_serving(row, model, hw, engine: bool, runs: dict) -> Prediction | st
     count = len(simulated.requests)
     if pd.to_numeric(row.num_prompts, errors="coerce") > count or not row.num_prompts:
         flags.append(f"{count:,} requests simulated")
+    found = math.nan
     if simulated.rate_per_s is not None:
         found = simulated.rate_per_s
         flags.append(f"highest rate within the p99 limits: {found:.3g}/s (submitter: {row.qps}/s)")
     cut = run.truncated or simulated.truncated
     if cut and row.metric in serving.RATE_METRICS and not simulated.steady:
         flags.append("no steady state in the simulated requests")
-    return Prediction(value / UNIT_SCALE.get(row.unit.strip().lower(), 1.0), "serving", tuple(flags))
+    return Prediction(value / UNIT_SCALE.get(row.unit.strip().lower(), 1.0), "serving", tuple(flags), found)
 
 
 def planned_run(row, model, hw, engine: bool) -> serving.Run | str:
@@ -536,7 +539,8 @@ def validate(
     pool_map: Callable | None = None,
 ) -> pd.DataFrame:
     """One row per measurement: row_id, source_id, case, metric, group, regime, measured, predicted,
-    error_pct ((predicted - measured) / measured x 100), flags, skipped_reason. `engine=False` skips
+    error_pct ((predicted - measured) / measured x 100), flags, skipped_reason and, for a serving row
+    searched for its highest rate within latency limits, that rate (searched_rate_per_s). `engine=False` skips
     the rows that need a simulation (offline throughput, serving benchmarks); `progress(1)` is
     called as each row is done (a searched serving run takes up to a minute). With `pool_map` (an
     executor's `map`) the serving runs are simulated through it first (`prefetch`)."""
@@ -560,6 +564,7 @@ def validate(
             "error_pct": math.nan,
             "flags": "",
             "skipped_reason": "",
+            "searched_rate_per_s": math.nan,
         }
         if serving.is_serving(row):
             pred = predict_serving(row, model, hw, engine, runs)
@@ -577,6 +582,7 @@ def validate(
                 predicted=pred.value,
                 regime=pred.regime,
                 flags="; ".join(pred.flags),
+                searched_rate_per_s=pred.searched_rate,
                 error_pct=(pred.value - rec["measured"]) / rec["measured"] * 100,
             )
         out.append(rec)

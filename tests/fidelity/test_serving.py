@@ -16,7 +16,7 @@ from sim.api import run
 from sim.cli import app
 from sim.cost.parallelism import Parallelism
 from sim.cost.roofline import RooflineCost
-from sim.fidelity import serving
+from sim.fidelity import ratesearch, serving
 from sim.fidelity.validate import (
     MEASUREMENT_COLUMNS,
     coverage,
@@ -613,6 +613,35 @@ def test_a_row_with_latency_limits_is_the_search_for_the_highest_rate_within_the
     rate = serving.measure(found.requests, "request_throughput", "none")
     assert got.loc["0", "predicted"] == pytest.approx(rate)
     assert "highest rate within the p99 limits" in got.loc["1", "flags"]
+
+
+def test_a_search_started_from_a_rate_found_before_finds_the_same_edge_in_fewer_runs(tmp_path, monkeypatch):
+    """How a fit searches again for its next knobs (`serving.search_from`): the run starts at the rate
+    given, at the near step, and lands within the search's resolution of the edge the search from
+    the submitter's rate found, in at most four runs instead of eight."""
+    limits = {"ttft_p99_limit_ms": "200", "tpot_p99_limit_ms": "30", "qps": "5", "num_prompts": "200"}
+    table = _table(tmp_path, [{**limits, "metric": "request_throughput", "stat": "none", "value": "5"}])
+    model, hw = load_model("llama-3.1-8b"), load_hardware("h100-sxm")
+    runs = []
+    simulate_one = serving._simulate
+
+    def counted(run, arrivals):
+        runs.append(1)
+        return simulate_one(run, arrivals)
+
+    monkeypatch.setattr(serving, "_simulate", counted)
+    cold = serving.simulate(serving.plan_run(next(table.itertuples(index=False)), model, hw))
+    cold_runs = len(runs)
+    near = serving.search_from(table, pd.Series([cold.rate_per_s * 1.02], index=table.index))
+    plan = serving.plan_run(next(near.itertuples(index=False)), model, hw)
+    assert plan.search_step == ratesearch.NEAR_STEP
+    assert dict(plan.arrivals)["rate_per_s"] == pytest.approx(cold.rate_per_s * 1.02)
+    warm = serving.simulate(plan)
+    assert abs(math.log(warm.rate_per_s / cold.rate_per_s)) <= math.log(ratesearch.RESOLUTION) + 1e-9
+    assert len(runs) - cold_runs <= 4 < cold_runs
+    # a row without limits is no search: it keeps its rate and its step
+    plain = _table(tmp_path, [{"metric": "ttft", "stat": "p99", "value": "1"}])
+    assert serving.search_from(plain, pd.Series([9.0], index=plain.index))["qps"].tolist() == ["4"]
 
 
 @pytest.mark.parametrize(

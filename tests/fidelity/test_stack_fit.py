@@ -104,7 +104,8 @@ def test_the_sequence_overhead_weighs_linear_rows_and_searched_rates_together(mo
     system = ovh.OverheadSystem(slopes, np.array([0.1, 0.1]))
 
     def searched_errors(searched, profile, models_dir, pool_map=None):
-        return np.array([profile.efficiency.seq_overhead_s / 1e-5 - 1.0]) * 10
+        error = np.array([profile.efficiency.seq_overhead_s / 1e-5 - 1.0]) * 10
+        return error, pd.Series(np.nan, index=searched.index)
 
     monkeypatch.setattr(st, "searched_errors", searched_errors)
     curves = st.with_curves(Efficiency(), "t")
@@ -122,6 +123,53 @@ def test_the_sequence_overhead_weighs_linear_rows_and_searched_rates_together(mo
     assert (free.seq_overhead_s, free.step_overhead_s) == pytest.approx((0.0, 1e-3), abs=1e-12)
     assert tried[0][1] == pytest.approx(100.0)  # the free fit: no linear error, the rate 100% off
     assert st.best_sequence_overhead(system, pd.DataFrame(), curves, None) == (free, ())
+
+
+@pytest.mark.parametrize(
+    ("losses", "tried"),
+    [
+        ([5, 4, 3, 2, 1, 0, 1], 7),  # falling all the way: every candidate
+        ([5, 4, 3, 4, 5, 6, 7], 5),  # risen twice after the least: the rest are not run
+        ([5, 4, 5, 3, 4, 5, 6], 6),  # one rise, then a fall: the count starts again
+        ([1, 9, 8, 9, 9, 9, 9], 7),  # level is no rise
+    ],
+)
+def test_the_grid_stops_once_its_loss_has_risen_twice_in_a_row(losses, tried):
+    """Candidate 0 is the free fit, 1.. the grid upwards; only the grid's own rises count."""
+    asked = []
+
+    def loss(i):
+        asked.append(i)
+        return float(losses[i])
+
+    got = st.tried_in_order(len(losses), loss)
+    assert asked == list(range(tried))
+    assert got == {i: float(losses[i]) for i in range(tried)}
+
+
+def test_each_candidate_after_the_first_searches_from_the_rates_the_one_before_found(monkeypatch):
+    """The free fit searches from the submitter's rates; every later candidate from those its
+    predecessor found, at the near step."""
+    slopes = np.zeros((1, 6))
+    slopes[:, 0] = 100.0
+    system = ovh.OverheadSystem(slopes, np.array([0.1]))
+    searched = pd.DataFrame(
+        {"row_id": ["a", "b"], "qps": ["10", "10"], "ttft_p99_limit_ms": ["2000", ""]}, index=[4, 7]
+    )
+    starts = []
+
+    def searched_errors(rows, profile, models_dir, pool_map=None):
+        starts.append((rows["qps"].tolist(), rows["search_step"].tolist()))
+        rate = 12.0 + len(starts)
+        return np.zeros(1), pd.Series([rate, np.nan], index=rows.index)
+
+    monkeypatch.setattr(st, "searched_errors", searched_errors)
+    st.best_sequence_overhead(system, searched, st.with_curves(Efficiency(), "t"), None)
+    near = repr(serving.ratesearch.NEAR_STEP)
+    assert starts[0] == (["10", "10"], ["", ""])
+    # row b states no limits: it is never a search, so it keeps its rate
+    assert starts[1] == ([repr(13.0), "10"], [near, ""])
+    assert starts[2] == ([repr(14.0), "10"], [near, ""])
 
 
 def test_a_searched_run_with_no_rate_within_its_limits_counts_as_a_rate_of_zero(monkeypatch):
