@@ -178,11 +178,15 @@ def test_a_searched_run_with_no_rate_within_its_limits_counts_as_a_rate_of_zero(
             "measured": [100.0, 50.0, 10.0],
             "predicted": [120.0, float("nan"), float("nan")],
             "skipped_reason": ["", f"cannot run: {serving.NO_RATE} down to 0.1/s meets them", "unknown GPU"],
+            "searched_rate_per_s": [121.0, float("nan"), float("nan")],
         }
     )
     monkeypatch.setattr(st, "predict", lambda rows, profile, models_dir, pool_map=None: predicted)
-    errors = st.searched_errors(pd.DataFrame(), st.with_curves(Efficiency(), "t"), None)
+    errors, rates = st.searched_errors(pd.DataFrame(index=[5, 6, 9]), st.with_curves(Efficiency(), "t"), None)
     assert errors == pytest.approx([0.2, -1.0])
+    # the rates found, by the searched rows' index, for the next candidate to start from
+    assert rates.index.tolist() == [5, 6, 9]
+    assert rates.tolist() == pytest.approx([121.0, float("nan"), float("nan")], nan_ok=True)
 
 
 def test_bands_are_an_80pct_prediction_interval_of_measured_over_predicted():
